@@ -1,0 +1,1 @@
+//! HTTP connector (see issue: HTTP execution).

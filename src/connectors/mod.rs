@@ -1,0 +1,191 @@
+//! Connectors: ways to reach a system. They know nothing of playbooks: they receive an
+//! [`Operation`] already rendered from a step's templates and return a [`Response`].
+//!
+//! Retries, rate limits and per-call timeouts happen inside each connector (see
+//! [`retry`]); the engine only sees the final result and the number of attempts.
+
+pub mod http;
+pub mod retry;
+pub mod sql;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::{HttpMethod, Paginate, SqlAction};
+
+/// An operation rendered from a step, ready to send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Operation {
+    /// An HTTP call.
+    Http(HttpRequest),
+    /// A SQL operation whose template strings are already replaced by values.
+    Sql(SqlAction),
+}
+
+/// A rendered HTTP call. `path_and_query` is relative to the connector's base URL (already
+/// encoded), or an absolute URL that the connector accepts only on its own origin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpRequest {
+    /// Method.
+    pub method: HttpMethod,
+    /// Encoded path (segments encoded by the `seg` helper), relative to the base URL.
+    pub path: String,
+    /// Query parameters, unencoded (the connector form-encodes them).
+    pub query: Vec<(String, String)>,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// JSON body.
+    pub json: Option<Value>,
+    /// JSON Patch body.
+    pub json_patch: Option<Value>,
+    /// `If-Match` value.
+    pub if_match: Option<String>,
+    /// Pagination.
+    pub paginate: Option<Paginate>,
+    /// Statuses that mean "nothing held here".
+    pub absent_on: Vec<u16>,
+}
+
+/// What a connector returns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// HTTP status (HTTP connector).
+    pub status: Option<u16>,
+    /// The body (or, when paginated, the list of every page's items; for SQL the rows).
+    pub body: Value,
+    /// Response headers, names lowercased.
+    pub headers: BTreeMap<String, String>,
+    /// The service holds nothing for this operation (a status in `absent_on`).
+    pub absent: bool,
+    /// Rows or resources changed by a mutation, when the connector knows.
+    pub affected: Option<u64>,
+    /// Records written to the sink (collecting reads).
+    pub records: u64,
+    /// Attempts made, the first included.
+    pub attempts: u32,
+}
+
+/// What a mutation would change, derived by the connector itself (structured SQL).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangePreview {
+    /// Rows/resources before.
+    pub before: Value,
+    /// Their values after, for updates.
+    pub after: Option<Value>,
+    /// How many rows/resources would change.
+    pub count: u64,
+}
+
+/// Result of a connector's own verification of a mutation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    /// Whether the effect is proven.
+    pub passed: bool,
+    /// What was checked and seen.
+    pub detail: String,
+}
+
+/// Where collected records go (the export package spool), one JSON value at a time.
+pub trait RecordSink: Send {
+    /// Writes one record.
+    fn write(&mut self, record: &Value) -> std::io::Result<()>;
+}
+
+/// Errors of a connector call, after its retries.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The service answered with an error status.
+    #[error("the service answered {status} after {attempts} attempt(s): {excerpt}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// The start of the body.
+        excerpt: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The connection failed.
+    #[error("connection failed after {attempts} attempt(s): {message}")]
+    Transport {
+        /// What failed.
+        message: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The call did not finish in time.
+    #[error("no answer within {after:?} after {attempts} attempt(s)")]
+    Timeout {
+        /// The timeout.
+        after: Duration,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The service answered something that is not what the API documents.
+    #[error("unexpected response: {message}; body starts: {excerpt}")]
+    InvalidResponse {
+        /// What is wrong.
+        message: String,
+        /// The start of the body.
+        excerpt: String,
+    },
+    /// The connector refused to send the operation (e.g. off-origin URL, too many rows).
+    #[error("{0}")]
+    Refused(String),
+    /// The connector is misconfigured (missing secret, bad URL).
+    #[error("connector configuration: {0}")]
+    Config(String),
+}
+
+impl ConnectorError {
+    /// Attempts made before the error.
+    pub fn attempts(&self) -> u32 {
+        match self {
+            ConnectorError::Status { attempts, .. }
+            | ConnectorError::Transport { attempts, .. }
+            | ConnectorError::Timeout { attempts, .. } => *attempts,
+            _ => 1,
+        }
+    }
+}
+
+/// A configured connector.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Runs a read. Collected records go to `sink` when given (and need not be kept in the
+    /// returned body).
+    async fn read(
+        &self,
+        op: &Operation,
+        sink: Option<&mut (dyn RecordSink + '_)>,
+    ) -> Result<Response, ConnectorError>;
+
+    /// Sends a mutation. Never called in a dry run.
+    async fn mutate(&self, op: &Operation) -> Result<Response, ConnectorError>;
+
+    /// What the mutation would change, when the connector can derive it from the operation
+    /// itself (a structured SQL delete reads the rows it would delete). Reads only.
+    async fn preview(&self, _op: &Operation) -> Result<Option<ChangePreview>, ConnectorError> {
+        Ok(None)
+    }
+
+    /// Checks a mutation's effect when the connector can (structured SQL). Reads only.
+    async fn verify(&self, _op: &Operation) -> Result<Option<Verification>, ConnectorError> {
+        Ok(None)
+    }
+}
+
+/// Cuts a body to a short excerpt for error messages.
+pub fn excerpt(body: &[u8]) -> String {
+    const MAX: usize = 300;
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX * 4)]);
+    let mut out: String = text.chars().take(MAX).collect();
+    if text.chars().count() > MAX {
+        out.push('…');
+    }
+    out
+}

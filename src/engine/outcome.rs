@@ -1,0 +1,170 @@
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Where a step instance stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Not started.
+    Pending,
+    /// Started; its end is not journaled yet (after a crash: maybe sent).
+    Running,
+    /// Done.
+    Succeeded,
+    /// Done: the service holds nothing for the subject.
+    Absent,
+    /// Failed after its retries.
+    Failed,
+    /// Not run because a step it needs failed or is blocked.
+    Blocked,
+    /// Not run, with a reason (e.g. an identity was not discovered).
+    Skipped,
+    /// Waiting for a person (manual task) or a due time (deferred step, poll).
+    Waiting,
+    /// Dry run: the mutation was previewed, not sent.
+    Previewed,
+}
+
+impl StepStatus {
+    /// Whether the step has ended for good (its dependants may start, or are blocked).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            StepStatus::Succeeded
+                | StepStatus::Absent
+                | StepStatus::Failed
+                | StepStatus::Blocked
+                | StepStatus::Skipped
+                | StepStatus::Previewed
+        )
+    }
+    /// Whether dependants may run after it.
+    pub fn lets_dependants_run(self) -> bool {
+        matches!(
+            self,
+            StepStatus::Succeeded | StepStatus::Absent | StepStatus::Previewed
+        )
+    }
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Running => "running",
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Absent => "absent",
+            StepStatus::Failed => "failed",
+            StepStatus::Blocked => "blocked",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Waiting => "waiting",
+            StepStatus::Previewed => "previewed",
+        }
+    }
+}
+
+/// The journaled result of one step instance (one `for_each` element is one instance:
+/// `service/step#3`). Holds what reports and the export package need, so no service is
+/// asked twice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepOutcome {
+    /// Instance key: the step key, plus `#<index>` for a `for_each` element.
+    pub instance: String,
+    /// The planned step's key.
+    pub step: String,
+    /// Status.
+    pub status: StepStatus,
+    /// When it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Attempts made (connector calls, retries included).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Last HTTP status seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// Records found by a read.
+    #[serde(default)]
+    pub found: u64,
+    /// Rows/resources changed by a mutation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affected: Option<u64>,
+    /// Captured values by name (may hold subject data: masked in every view).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub captures: BTreeMap<String, Value>,
+    /// Error or skip reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Verification of a mutation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<crate::connectors::Verification>,
+    /// The previewed change (dry run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<super::Change>,
+    /// Manual task completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskRecord>,
+    /// When a waiting step is due again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<DateTime<Utc>>,
+    /// Export package collection the records were spooled to (relative path in the run
+    /// directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collected: Option<String>,
+}
+
+impl StepOutcome {
+    /// A fresh outcome for an instance.
+    pub fn new(instance: impl Into<String>, step: impl Into<String>, status: StepStatus) -> Self {
+        StepOutcome {
+            instance: instance.into(),
+            step: step.into(),
+            status,
+            started_at: None,
+            finished_at: None,
+            attempts: 0,
+            http_status: None,
+            found: 0,
+            affected: None,
+            captures: BTreeMap::new(),
+            message: None,
+            verification: None,
+            change: None,
+            task: None,
+            due_at: None,
+            collected: None,
+        }
+    }
+}
+
+/// Who completed a manual task, when, and the evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// Person who did it.
+    pub by: String,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+    /// `done` or `failed`.
+    pub result: String,
+    /// Free-text note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Evidence files with their SHA-256.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
+}
+
+/// One evidence file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// File name as given.
+    pub name: String,
+    /// SHA-256 of the content.
+    pub sha256: String,
+    /// Where the store keeps it (relative to the state directory).
+    pub stored_at: String,
+}

@@ -1,0 +1,16 @@
+//! `dsrctl`: fulfil GDPR/CCPA data subject requests from playbooks kept in git.
+//!
+//! The stages, each one module, data flowing left to right:
+//! [`load`] (YAML with spans, schema and semantic checks) → [`compile`] (request +
+//! playbooks + config → [`compile::Plan`]) → [`engine`] (runs the plan through
+//! [`connectors`], journaled in [`store`]) → [`report`] (evidence, letters, export package).
+
+pub mod cli;
+pub mod compile;
+pub mod connectors;
+pub mod emulator;
+pub mod engine;
+pub mod load;
+pub mod model;
+pub mod report;
+pub mod store;

@@ -1,0 +1,296 @@
+//! The connector actions a step can perform. Adding an action means a new type here and
+//! a connector that runs it; the compiler sees actions only through `compile::ActionSpec`.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// An HTTP request. Template variables enter the path only through `{{seg ...}}`, which
+/// encodes one path segment; query values are form-encoded for you.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpAction {
+    /// Request method.
+    pub method: HttpMethod,
+    /// Path relative to the connector's base URL, e.g. `/users/{{seg subject.object_id}}`.
+    /// An absolute URL returned by the service (e.g. a `Location` header) is allowed only on
+    /// the connector's own origin.
+    pub path: String,
+    /// Query parameters; values are templates and are form-encoded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+    /// Extra headers; values are templates. Never put secrets here: auth comes from config.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// JSON body; every string in it is a template. A string that is exactly
+    /// `{{json x}}` becomes the JSON value of `x`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
+    /// JSON Patch body (`application/json-patch+json`), templated like `json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_patch: Option<serde_json::Value>,
+    /// Send `If-Match` with this value (template), e.g. the ETag of the previewed read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_match: Option<String>,
+    /// Follow pages and return all items as one list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paginate: Option<Paginate>,
+}
+
+/// HTTP methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// Read.
+    Get,
+    /// Read headers only.
+    Head,
+    /// Create or run an operation.
+    Post,
+    /// Replace.
+    Put,
+    /// Partial update.
+    Patch,
+    /// Delete.
+    Delete,
+}
+
+impl HttpMethod {
+    /// Whether the method reads only.
+    pub fn is_read(self) -> bool {
+        matches!(self, HttpMethod::Get | HttpMethod::Head)
+    }
+    /// The method's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Head => "HEAD",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+}
+
+/// How a listing continues over pages. Items of every page are concatenated into one list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Paginate {
+    /// JSON pointer to the items in each page: `/value` (default) or `""` for a bare array.
+    #[serde(default = "default_items")]
+    pub items: String,
+    /// JSON pointer to an absolute next-page URL in the body (`/@odata.nextLink`, `/nextLink`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_link: Option<String>,
+    /// JSON pointer to a continuation token in the body; the token is sent back in the
+    /// JSON body field named by `token_field` (Digital Twins query).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation_token: Option<String>,
+    /// Body field that carries the continuation token on the next request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_field: Option<String>,
+    /// Response header carrying a continuation, sent back in the same request header
+    /// (DPS: `x-ms-continuation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation_header: Option<String>,
+    /// Stop after this many pages (a guard against a service that never ends a listing).
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+}
+
+fn default_items() -> String {
+    "/value".to_owned()
+}
+
+fn default_max_pages() -> u32 {
+    1000
+}
+
+/// A SQL operation. Exactly one of `select`, `update`, `delete`, `query`, `execute`.
+/// Values are always bound parameters; identifiers are quoted for the dialect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlAction {
+    /// Read rows matching a predicate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<SqlSelect>,
+    /// Set columns of matching rows to values or masks. Previews itself as a select.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<SqlUpdate>,
+    /// Delete matching rows. Previews itself as a select.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete: Option<SqlDelete>,
+    /// Raw read-only SQL with named parameters (`:email`), bound from `params`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Raw mutating SQL with named parameters; needs a `preview` query (or `preview: {none: ...}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execute: Option<String>,
+    /// Named parameters for `query`/`execute`: name to template.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+    /// Most rows the step may change; more rolls the transaction back and fails the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u64>,
+}
+
+impl SqlAction {
+    /// Whether the operation changes data.
+    pub fn mutates(&self) -> bool {
+        self.update.is_some() || self.delete.is_some() || self.execute.is_some()
+    }
+    /// Number of operations declared (valid actions have exactly one).
+    pub fn operation_count(&self) -> usize {
+        usize::from(self.select.is_some())
+            + usize::from(self.update.is_some())
+            + usize::from(self.delete.is_some())
+            + usize::from(self.query.is_some())
+            + usize::from(self.execute.is_some())
+    }
+}
+
+/// Rows of `table` matching `where` (and, with `through`, reached by a foreign key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlSelect {
+    /// Table name (optionally `schema.table`).
+    pub table: String,
+    /// Columns to return; all when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    /// Column equality (`col: value`) or membership (`col: [a, b]`) predicates, ANDed.
+    #[serde(default, rename = "where", skip_serializing_if = "BTreeMap::is_empty")]
+    pub filter: BTreeMap<String, SqlValue>,
+    /// Reach the rows through a parent table by foreign key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub through: Option<SqlThrough>,
+    /// Order the rows by these columns (stable exports).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order_by: Vec<String>,
+}
+
+/// Set columns of matching rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlUpdate {
+    /// Table name.
+    pub table: String,
+    /// Column to new value or masking strategy.
+    pub set: BTreeMap<String, SetValue>,
+    /// Predicates, as in `select`. At least one predicate or `through` is required.
+    #[serde(default, rename = "where", skip_serializing_if = "BTreeMap::is_empty")]
+    pub filter: BTreeMap<String, SqlValue>,
+    /// Reach the rows through a parent table by foreign key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub through: Option<SqlThrough>,
+    /// Primary key column(s) used to read back the rows for preview and verification
+    /// (default `id`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key: Vec<String>,
+}
+
+/// Delete matching rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlDelete {
+    /// Table name.
+    pub table: String,
+    /// Predicates, as in `select`. At least one predicate or `through` is required.
+    #[serde(default, rename = "where", skip_serializing_if = "BTreeMap::is_empty")]
+    pub filter: BTreeMap<String, SqlValue>,
+    /// Reach the rows through a parent table by foreign key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub through: Option<SqlThrough>,
+}
+
+/// `table.column IN (SELECT parent.key FROM parent WHERE ...)`: rows reached by foreign key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlThrough {
+    /// Parent table, e.g. `customers`.
+    pub table: String,
+    /// Foreign key column in this table, e.g. `customer_id`.
+    pub column: String,
+    /// Referenced key column in the parent table, e.g. `id`.
+    #[serde(default = "default_key")]
+    pub references: String,
+    /// Predicates on the parent table.
+    #[serde(rename = "where")]
+    pub filter: BTreeMap<String, SqlValue>,
+}
+
+fn default_key() -> String {
+    "id".to_owned()
+}
+
+/// A predicate value: a template string, a number, a boolean, null, or a list (IN).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SqlValue {
+    /// One value; strings are templates.
+    One(serde_json::Value),
+    /// Any of these values.
+    Any(Vec<serde_json::Value>),
+}
+
+/// A new column value: a literal or template, or a masking strategy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SetValue {
+    /// Replace with a masking strategy.
+    Mask {
+        /// The strategy.
+        mask: MaskStrategy,
+        /// The replacement for `fixed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<String>,
+    },
+    /// A literal value; strings are templates (e.g. `{{request.corrections.city}}`).
+    Value(serde_json::Value),
+}
+
+/// How a column is masked instead of deleting the row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskStrategy {
+    /// Set to NULL.
+    Null,
+    /// Set to the fixed `value`.
+    Fixed,
+    /// Set to a random string.
+    Random,
+    /// Set to the SHA-256 of the old value (hex).
+    Hash,
+    /// Set to the HMAC-SHA-256 of the old value with the connector's `hmac_key`.
+    Hmac,
+}
+
+/// A task for a human. The run waits until `dsrctl task done` records who did it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManualAction {
+    /// What to do (template), e.g. "Remove {{subject.email}} from every alert".
+    pub instructions: String,
+    /// The evidence the person must attach, e.g. `screenshot of the alert list`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    /// Who should do it (a team or role), shown in `dsrctl task list`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// Days after the task opens by which it should be done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_in_days: Option<u32>,
+}
+
+/// Wait before the steps that need this one continue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitAction {
+    /// How long, e.g. `30d` (the recycle-bin period before a purge is checked).
+    pub duration: String,
+    /// Why, shown in reports ("deferred until ...: <reason>").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}

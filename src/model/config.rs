@@ -1,0 +1,358 @@
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The project config, `dsrctl.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// Directories (or files) holding playbooks, relative to this file.
+    #[serde(default = "default_playbooks")]
+    pub playbooks: Vec<String>,
+    /// Tenants and their connectors. A request names its tenant and only reaches its connectors.
+    pub tenants: BTreeMap<String, Tenant>,
+    /// State store: a SQLite path (default `.dsrctl/state.db`) or a `postgres://` URL shared
+    /// by several workers. A URL with a password must come from the environment:
+    /// `{ env: DSRCTL_STATE_URL }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<UrlSource>,
+    /// Execution defaults for every connector.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// Saved-plan policy.
+    #[serde(default)]
+    pub plan: PlanPolicy,
+    /// Directory with report templates overriding the built-in ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templates: Option<String>,
+    /// Where export packages are delivered, unless a tenant says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<Destination>,
+    /// Directory with sample requests for `plan --compare` and `dsrctl test`.
+    #[serde(default = "default_requests")]
+    pub requests: String,
+}
+
+fn default_playbooks() -> Vec<String> {
+    vec!["policies".to_owned()]
+}
+
+fn default_requests() -> String {
+    "requests".to_owned()
+}
+
+/// One tenant: its connectors and export destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    /// Display name, e.g. the organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Connectors by name; playbooks refer to these names.
+    pub connectors: BTreeMap<String, ConnectorConfig>,
+    /// Export destination for this tenant's packages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<Destination>,
+}
+
+/// A configured way to reach a system.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ConnectorConfig {
+    /// An HTTP/REST API.
+    Http(HttpConnector),
+    /// A SQL database (PostgreSQL, MySQL/MariaDB, SQLite).
+    Sql(SqlConnector),
+    /// Tasks for humans.
+    Manual(ManualConnector),
+}
+
+impl ConnectorConfig {
+    /// The kind's name.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            ConnectorConfig::Http(_) => "http",
+            ConnectorConfig::Sql(_) => "sql",
+            ConnectorConfig::Manual(_) => "manual",
+        }
+    }
+}
+
+/// An HTTP/REST connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConnector {
+    /// Base URL, e.g. `https://graph.microsoft.com/v1.0`.
+    pub base_url: String,
+    /// Authentication; secrets by reference only.
+    #[serde(default)]
+    pub auth: Auth,
+    /// Query parameters added to every call, e.g. `api-version: 2023-10-31`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+    /// Headers added to every call (no secrets).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Most calls in flight at once through this connector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// Request rate limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Timeout of one call, e.g. `30s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Retry policy, overriding the project default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+}
+
+/// How an HTTP connector authenticates. Secrets come from the environment or files.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Auth {
+    /// No authentication.
+    #[default]
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        /// The token.
+        token: SecretRef,
+    },
+    /// OAuth2 client credentials: a token is fetched, cached until expiry and refreshed once
+    /// when the service answers 401.
+    Oauth2 {
+        /// Token endpoint URL.
+        token_url: String,
+        /// Client id (not secret).
+        client_id: String,
+        /// Client secret.
+        client_secret: SecretRef,
+        /// Scope, e.g. `https://graph.microsoft.com/.default`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scope: Option<String>,
+    },
+    /// An API key in a header.
+    ApiKey {
+        /// Header name, e.g. `Authorization` or `x-api-key`.
+        header: String,
+        /// The key.
+        value: SecretRef,
+    },
+    /// HTTP basic auth.
+    Basic {
+        /// User name (not secret).
+        username: String,
+        /// Password.
+        password: SecretRef,
+    },
+}
+
+/// A secret, by reference: never a literal in a file kept in git.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SecretRef {
+    /// Name of an environment variable holding the secret.
+    Env(String),
+    /// Path of a file holding the secret (trailing newline trimmed), relative to `dsrctl.yaml`.
+    File(String),
+}
+
+/// A URL given literally (without a password) or by reference to a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum UrlSource {
+    /// A literal URL or path; must not contain a password.
+    Literal(String),
+    /// A URL taken from a secret (when it carries credentials).
+    Secret(SecretRef),
+}
+
+/// A SQL database connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlConnector {
+    /// Connection URL: `postgres://`, `mysql://`, `mariadb://` or `sqlite:` (TLS as the URL asks).
+    pub url: UrlSource,
+    /// Most connections in the pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// Statement timeout, e.g. `30s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Key for the `hmac` masking strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac_key: Option<SecretRef>,
+    /// Create the SQLite database file when missing (demo projects).
+    #[serde(default)]
+    pub create_if_missing: bool,
+    /// Retry policy for dropped connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+}
+
+/// Tasks for humans.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManualConnector {
+    /// Default assignee (team or role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// Values the instructions may use as `{{connector.<name>}}`, e.g. an app URL.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, String>,
+}
+
+/// Requests per second allowed through a connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    pub per_second: u32,
+    /// Burst size (default: `per_second`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+}
+
+/// Retries with exponential backoff and jitter; `Retry-After` is honoured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Most attempts, the first included.
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    /// First backoff, e.g. `200ms`; doubled each time, with jitter.
+    #[serde(default = "default_backoff")]
+    pub backoff: String,
+    /// Give up when retrying would pass this much total time, e.g. `2m`.
+    #[serde(default = "default_max_elapsed")]
+    pub max_elapsed: String,
+    /// Statuses that are retried (connection errors always are).
+    #[serde(default = "default_retry_on")]
+    pub on_status: Vec<u16>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: default_attempts(),
+            backoff: default_backoff(),
+            max_elapsed: default_max_elapsed(),
+            on_status: default_retry_on(),
+        }
+    }
+}
+
+fn default_attempts() -> u32 {
+    5
+}
+fn default_backoff() -> String {
+    "200ms".to_owned()
+}
+fn default_max_elapsed() -> String {
+    "2m".to_owned()
+}
+fn default_retry_on() -> Vec<u16> {
+    vec![429, 502, 503, 504]
+}
+
+/// Execution defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Steps in flight at once across all services.
+    #[serde(default = "default_parallelism")]
+    pub parallelism: u32,
+    /// Most calls in flight per connector.
+    #[serde(default = "default_connector_concurrency")]
+    pub connector_concurrency: u32,
+    /// Timeout of one call, e.g. `30s`.
+    #[serde(default = "default_timeout")]
+    pub timeout: String,
+    /// Retry policy.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            parallelism: default_parallelism(),
+            connector_concurrency: default_connector_concurrency(),
+            timeout: default_timeout(),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+fn default_parallelism() -> u32 {
+    10
+}
+fn default_connector_concurrency() -> u32 {
+    4
+}
+fn default_timeout() -> String {
+    "30s".to_owned()
+}
+
+/// Rules for saved plans.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanPolicy {
+    /// A saved plan older than this is refused by `apply`, e.g. `24h`.
+    #[serde(default = "default_max_age")]
+    pub max_age: String,
+}
+
+impl Default for PlanPolicy {
+    fn default() -> Self {
+        PlanPolicy {
+            max_age: default_max_age(),
+        }
+    }
+}
+
+fn default_max_age() -> String {
+    "24h".to_owned()
+}
+
+/// Where an export package goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Destination {
+    /// A local directory.
+    Directory {
+        /// Path, relative to `dsrctl.yaml`.
+        path: String,
+        /// Write a zip file instead of a directory.
+        #[serde(default)]
+        zip: bool,
+    },
+    /// An Azure Blob Storage container.
+    AzureBlob {
+        /// Blob endpoint, e.g. `https://acct.blob.core.windows.net` or Azurite's
+        /// `http://127.0.0.1:10000/devstoreaccount1`.
+        endpoint: String,
+        /// Storage account name.
+        account: String,
+        /// Container name.
+        container: String,
+        /// Account key.
+        key: SecretRef,
+    },
+    /// An S3 bucket.
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Region.
+        region: String,
+        /// Endpoint for S3-compatible stores.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
+        /// Access key id.
+        access_key_id: SecretRef,
+        /// Secret access key.
+        secret_access_key: SecretRef,
+    },
+}

@@ -1,0 +1,29 @@
+//! The documented types users write: playbooks, requests and the project config.
+//!
+//! Every field carries a doc comment; `dsrctl schema` turns these types into the
+//! JSON Schemas under `schemas/`, so the comments are what editors show.
+
+mod action;
+mod config;
+mod kind;
+mod playbook;
+mod request;
+mod step;
+
+pub use action::{
+    HttpAction, HttpMethod, ManualAction, MaskStrategy, Paginate, SetValue, SqlAction, SqlDelete,
+    SqlSelect, SqlThrough, SqlUpdate, SqlValue, WaitAction,
+};
+pub use config::{
+    Auth, ConnectorConfig, Defaults, Destination, HttpConnector, ManualConnector, PlanPolicy,
+    ProjectConfig, RateLimit, RetryPolicy, SecretRef, SqlConnector, Tenant, UrlSource,
+};
+pub use kind::DsrKind;
+pub use playbook::{
+    DataCategory, DsrSteps, KindSpec, Playbook, PlaybookTest, RecordedResponse, Reuse, Unsupported,
+};
+pub use request::{Identity, Jurisdiction, Request};
+pub use step::{Expect, Poll, Preview, Step, Verify};
+
+/// Names a template may not use as a step id, because they are top-level template variables.
+pub const RESERVED_NAMES: &[&str] = &["subject", "request", "item", "connector", "steps", "now"];
