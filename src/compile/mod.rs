@@ -1,8 +1,10 @@
 //! Compile a request with the project's playbooks and config into a [`Plan`].
 
 mod plan;
+mod template;
 
 pub use plan::{
     BoundConnector, CaptureRef, Disposition, IdentitySource, PLAN_FORMAT_VERSION, Plan,
     PlannedAction, PlannedStep, ServicePlan, http_templates, sql_templates,
 };
+pub use template::{Renderer, TemplateError, encode_segment, odata_literal};
