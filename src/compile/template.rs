@@ -24,6 +24,8 @@ pub struct TemplateError {
     pub template: String,
     /// What went wrong.
     pub message: String,
+    /// The variable that had no value, when that is what went wrong.
+    pub missing: Option<String>,
 }
 
 /// Renders action templates with the safety helpers, in strict mode (a missing variable is
@@ -60,6 +62,10 @@ impl Renderer {
             .map_err(|e| TemplateError {
                 template: template.to_owned(),
                 message: describe(&e),
+                missing: match e.reason() {
+                    RenderErrorReason::MissingVariable(path) => path.clone(),
+                    _ => None,
+                },
             })
     }
 
@@ -73,6 +79,7 @@ impl Renderer {
                     serde_json::from_str(&rendered).map_err(|e| TemplateError {
                         template: s.clone(),
                         message: format!("`json` produced invalid JSON: {e}"),
+                        missing: None,
                     })?
                 } else {
                     Value::String(rendered)
@@ -123,7 +130,7 @@ pub fn odata_literal(raw: &str) -> String {
     raw.replace('\'', "''")
 }
 
-fn param_text<'a>(h: &'a Helper, name: &str) -> Result<String, RenderError> {
+fn param_text(h: &Helper, name: &str) -> Result<String, RenderError> {
     let param = h
         .param(0)
         .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("seg", 0))?;
@@ -192,13 +199,28 @@ mod tests {
     #[test]
     fn hostile_segments_stay_one_segment() {
         let r = Renderer::new();
-        for raw in ["a/../../admin", "x?y=1", "a#frag", "o'brien@x.com", "ünï/cødé", "%2e%2e"] {
+        for raw in [
+            "a/../../admin",
+            "x?y=1",
+            "a#frag",
+            "o'brien@x.com",
+            "ünï/cødé",
+            "%2e%2e",
+        ] {
             let out = r
-                .render("/users/{{seg subject.email}}", &json!({"subject": {"email": raw}}))
+                .render(
+                    "/users/{{seg subject.email}}",
+                    &json!({"subject": {"email": raw}}),
+                )
                 .unwrap();
             let seg = out.strip_prefix("/users/").unwrap();
-            assert!(!seg.contains('/') && !seg.contains('?') && !seg.contains('#'), "{out}");
-            let decoded = percent_encoding::percent_decode_str(seg).decode_utf8().unwrap();
+            assert!(
+                !seg.contains('/') && !seg.contains('?') && !seg.contains('#'),
+                "{out}"
+            );
+            let decoded = percent_encoding::percent_decode_str(seg)
+                .decode_utf8()
+                .unwrap();
             assert_eq!(decoded, raw);
         }
     }
@@ -217,7 +239,9 @@ mod tests {
     #[test]
     fn missing_variable_is_an_error_not_empty() {
         let r = Renderer::new();
-        let err = r.render("/u/{{seg subject.id}}", &json!({"subject": {}})).unwrap_err();
+        let err = r
+            .render("/u/{{seg subject.id}}", &json!({"subject": {}}))
+            .unwrap_err();
         assert!(err.message.contains("subject.id"), "{}", err.message);
     }
 
@@ -230,16 +254,24 @@ mod tests {
             "mail eq 'o''brien@x.com'"
         );
         let body = r
-            .render_json(&json!({"patch": "{{json request.corrections}}", "who": "{{subject.email}}"}), &ctx)
+            .render_json(
+                &json!({"patch": "{{json request.corrections}}", "who": "{{subject.email}}"}),
+                &ctx,
+            )
             .unwrap();
-        assert_eq!(body, json!({"patch": {"city": "Köln", "n": 1}, "who": "o'brien@x.com"}));
+        assert_eq!(
+            body,
+            json!({"patch": {"city": "Köln", "n": 1}, "who": "o'brien@x.com"})
+        );
     }
 
     #[test]
     fn long_values_render() {
         let r = Renderer::new();
         let long = "x".repeat(10 * 1024);
-        let out = r.render("/{{seg subject.id}}", &json!({"subject": {"id": long}})).unwrap();
+        let out = r
+            .render("/{{seg subject.id}}", &json!({"subject": {"id": long}}))
+            .unwrap();
         assert_eq!(out.len(), 10 * 1024 + 1);
     }
 }
