@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod retry;
+pub mod secret;
 pub mod sql;
 
 use std::collections::BTreeMap;
