@@ -224,7 +224,10 @@ mod tests {
     #[test]
     fn builtin_fixture_is_consistent_and_round_trips() {
         let f = Fixture::contoso();
-        assert_eq!(f.tenants.keys().collect::<Vec<_>>(), ["contoso", "fabrikam"]);
+        assert_eq!(
+            f.tenants.keys().collect::<Vec<_>>(),
+            ["contoso", "fabrikam"]
+        );
         f.check().expect("consistent");
         let again = Fixture::from_json(&f.to_json()).expect("round trip");
         assert_eq!(again.tenants["contoso"].graph.users.len(), 4);
@@ -243,6 +246,9 @@ mod tests {
         )
         .expect_err("inconsistent");
         let msg = err.to_string();
-        assert!(msg.contains("appears twice") && msg.contains("is not a twin"), "{msg}");
+        assert!(
+            msg.contains("appears twice") && msg.contains("is not a twin"),
+            "{msg}"
+        );
     }
 }
