@@ -112,10 +112,10 @@ fn placeholder(schema: &Value, node: &Value) -> String {
     }
 }
 
-/// `Step` → `steps`, `DsrKind` → `DSR kinds`.
+/// `Step` → `steps`, `DsrKind` → `kinds`.
 fn plural_name(def: &str) -> String {
     match def {
-        "DsrKind" => "DSR kinds (access, export, rectify, restrict, delete)".to_owned(),
+        "DsrKind" => "kinds".to_owned(),
         other => {
             let mut s = String::new();
             for (i, ch) in other.chars().enumerate() {
