@@ -21,9 +21,15 @@ use crate::model::Auth as AuthConfig;
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 
 /// Scrubs known secrets from text.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct Redactor {
     secrets: RwLock<Vec<String>>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Redactor(..)")
+    }
 }
 
 impl Redactor {
@@ -68,11 +74,19 @@ struct Token {
     generation: u64,
 }
 
-#[derive(Debug)]
 struct OAuth2 {
     token_url: Url,
+    /// The form body, client secret included.
     form: String,
     cache: tokio::sync::Mutex<Option<Token>>,
+}
+
+impl std::fmt::Debug for OAuth2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth2")
+            .field("token_url", &self.token_url.as_str())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
