@@ -111,6 +111,9 @@ pub struct StepOutcome {
     /// When a waiting step is due again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_at: Option<DateTime<Utc>>,
+    /// The mutation was sent and acknowledged (a deferred verification may still be due).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sent: bool,
     /// Export package collection the records were spooled to (relative path in the run
     /// directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,6 +139,7 @@ impl StepOutcome {
             change: None,
             task: None,
             due_at: None,
+            sent: false,
             collected: None,
         }
     }

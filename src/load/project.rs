@@ -1,0 +1,165 @@
+//! A whole project: `dsrctl.yaml` and every playbook it points at, checked together.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::file::{LoadedFile, attach_sources, load_file};
+use super::schema::SchemaKind;
+use super::source::{Source, is_yaml_name};
+use super::yaml::Document;
+use super::{CONFIG_FILE, Diagnostic, Diagnostics, LoadedPlaybook, Project, checks};
+use crate::model::{Playbook, ProjectConfig};
+
+/// Everything read for a project, valid or not.
+pub(crate) struct Checked {
+    pub config: Option<ProjectConfig>,
+    pub playbooks: Vec<LoadedPlaybook>,
+    pub inputs: BTreeMap<String, String>,
+    pub diags: Diagnostics,
+}
+
+fn read_error(file: &str, e: &std::io::Error) -> Diagnostic {
+    Diagnostic::error(
+        "read-error",
+        file,
+        0,
+        0,
+        format!("cannot read `{file}`: {e}"),
+    )
+}
+
+/// The playbook directories of a config, also from a config that did not validate.
+fn playbook_dirs(config: Option<&ProjectConfig>, doc: Option<&Document>) -> Vec<String> {
+    if let Some(c) = config {
+        return c.playbooks.clone();
+    }
+    let listed = doc
+        .and_then(|d| d.value.get("playbooks"))
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        });
+    listed.unwrap_or_else(|| vec!["policies".to_owned()])
+}
+
+/// Every playbook file of the project, sorted, without duplicates.
+pub(crate) fn list_playbooks(
+    source: &dyn Source,
+    dirs: &[String],
+    diags: &mut Diagnostics,
+) -> Vec<String> {
+    let mut files = Vec::new();
+    for dir in dirs {
+        let dir = dir.trim_start_matches("./");
+        if is_yaml_name(dir) {
+            files.push(dir.to_owned());
+            continue;
+        }
+        match source.list_yaml(dir) {
+            Ok(list) => files.extend(list),
+            Err(e) => diags.push(
+                Diagnostic::error(
+                    "read-error",
+                    CONFIG_FILE,
+                    0,
+                    0,
+                    format!("cannot list playbook directory `{dir}`: {e}"),
+                )
+                .with_help("fix `playbooks:` in dsrctl.yaml or create the directory"),
+            ),
+        }
+    }
+    files.sort();
+    files.dedup();
+    files
+}
+
+/// Load and check the config and the given playbook files (all when `files` is `None`).
+pub(crate) fn check_project(source: &dyn Source, files: Option<Vec<String>>) -> Checked {
+    let mut diags = Diagnostics::default();
+    let mut inputs = BTreeMap::new();
+    let mut config = None;
+    let mut config_doc = None;
+    match source.read(CONFIG_FILE) {
+        Ok(bytes) => {
+            let loaded: LoadedFile<ProjectConfig> =
+                load_file(CONFIG_FILE, &bytes, SchemaKind::Config);
+            inputs.insert(CONFIG_FILE.to_owned(), loaded.sha256);
+            diags.extend(loaded.diags);
+            config = loaded.value;
+            config_doc = loaded.doc;
+        }
+        Err(e) => diags.push(
+            read_error(CONFIG_FILE, &e)
+                .with_help("run `dsrctl init` to create a project, or run from its directory"),
+        ),
+    }
+    let files = match files {
+        Some(f) => f,
+        None => {
+            let dirs = playbook_dirs(config.as_ref(), config_doc.as_ref());
+            list_playbooks(source, &dirs, &mut diags)
+        }
+    };
+    let mut playbooks = Vec::new();
+    let mut docs = Vec::new();
+    for (rel, bytes) in read_all(source, &files, &mut diags) {
+        let loaded: LoadedFile<Playbook> = load_file(&rel, &bytes, SchemaKind::Playbook);
+        inputs.insert(rel.clone(), loaded.sha256);
+        diags.extend(loaded.diags);
+        if let (Some(p), Some(doc)) = (loaded.value, loaded.doc) {
+            playbooks.push(LoadedPlaybook {
+                path: rel,
+                playbook: p,
+            });
+            docs.push(doc);
+        }
+    }
+    let mut semantic = checks::check_all(config.as_ref(), config_doc.as_ref(), &playbooks, &docs);
+    for doc in docs.iter().chain(config_doc.as_ref()) {
+        attach_sources(&mut semantic, &doc.file, &doc.text);
+    }
+    diags.extend(semantic);
+    diags.sort();
+    Checked {
+        config,
+        playbooks,
+        inputs,
+        diags,
+    }
+}
+
+fn read_all(
+    source: &dyn Source,
+    files: &[String],
+    diags: &mut Diagnostics,
+) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::with_capacity(files.len());
+    for rel in files {
+        match source.read(rel) {
+            Ok(bytes) => out.push((rel.clone(), bytes)),
+            Err(e) => diags.push(read_error(rel, &e)),
+        }
+    }
+    out
+}
+
+/// The project, or every finding when there is an error.
+pub(crate) fn into_project(root: &Path, checked: Checked) -> Result<Project, Diagnostics> {
+    if checked.diags.has_errors() {
+        return Err(checked.diags);
+    }
+    match checked.config {
+        Some(config) => Ok(Project {
+            root: root.to_path_buf(),
+            config_file: CONFIG_FILE.to_owned(),
+            config,
+            playbooks: checked.playbooks,
+            inputs: checked.inputs,
+            warnings: checked.diags,
+        }),
+        None => Err(checked.diags),
+    }
+}

@@ -1,0 +1,484 @@
+//! YAML text to a `serde_json::Value` plus a [`PosMap`], from saphyr's event stream.
+//!
+//! Built on the event parser rather than a loaded tree because a loader silently merges
+//! duplicate keys and expands aliases (an alias bomb grows exponentially). Here duplicate
+//! keys, anchors, aliases, tabs in indentation, non-UTF-8 bytes, empty, huge and deeply
+//! nested documents are findings; nothing panics and the work is linear in the input.
+//! Scalars resolve by the YAML 1.2 core schema: `on`/`yes` stay strings.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
+use serde_json::{Map, Number, Value};
+
+use super::position::{NodePos, Pos, PosMap, escape_token};
+use super::{Diagnostic, Diagnostics};
+
+/// Largest file accepted, in bytes.
+pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+/// Deepest nesting of mappings and sequences accepted.
+pub const MAX_DEPTH: usize = 64;
+/// Tab findings reported per file before giving up on that file.
+const MAX_TAB_FINDINGS: usize = 5;
+
+/// A parsed YAML document with the places of its nodes.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// File, relative to the project root.
+    pub file: String,
+    /// The source text (for snippets in findings).
+    pub text: String,
+    /// The document as JSON.
+    pub value: Value,
+    /// JSON pointer to source places.
+    pub positions: PosMap,
+}
+
+/// Parse one YAML file. Returns the document when it could be built (possibly with
+/// findings such as duplicate keys, which keep the last value), and the findings.
+pub fn parse_yaml(file: &str, bytes: &[u8]) -> (Option<Document>, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    if bytes.len() > MAX_FILE_BYTES {
+        diags.push(
+            Diagnostic::error(
+                "file-too-large",
+                file,
+                0,
+                0,
+                format!(
+                    "file is {} bytes, more than the limit of {MAX_FILE_BYTES} bytes",
+                    bytes.len()
+                ),
+            )
+            .with_help("split the playbook into one file per service"),
+        );
+        return (None, diags);
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let offset = e.valid_up_to();
+            let before = String::from_utf8_lossy(&bytes[..offset]);
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            diags.push(
+                Diagnostic::error(
+                    "invalid-utf8",
+                    file,
+                    line,
+                    col,
+                    format!("file is not valid UTF-8: invalid byte at offset {offset}"),
+                )
+                .with_help("save the file as UTF-8"),
+            );
+            return (None, diags);
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if check_tabs(file, text, &mut diags) {
+        return (None, diags);
+    }
+    let mut builder = Builder {
+        file,
+        diags: &mut diags,
+        stack: Vec::new(),
+        root: None,
+        positions: PosMap::default(),
+    };
+    let ok = builder.run(text);
+    let root = builder.root.take();
+    let positions = std::mem::take(&mut builder.positions);
+    if !ok {
+        return (None, diags);
+    }
+    match root {
+        None | Some(Value::Null) => {
+            diags.push(
+                Diagnostic::error("empty-file", file, 0, 0, "file is empty")
+                    .with_help("a playbook starts with `service:`; delete the file if unused"),
+            );
+            (None, diags)
+        }
+        Some(value) => {
+            let doc = Document {
+                file: file.to_owned(),
+                text: text.to_owned(),
+                value,
+                positions,
+            };
+            (Some(doc), diags)
+        }
+    }
+}
+
+/// Report tabs used for indentation; true when any was found.
+fn check_tabs(file: &str, text: &str, diags: &mut Diagnostics) -> bool {
+    let mut found = 0;
+    for (i, line) in text.lines().enumerate() {
+        let indent: String = line
+            .chars()
+            .take_while(|c| *c == ' ' || *c == '\t')
+            .collect();
+        if indent.len() == line.len() {
+            continue; // blank line
+        }
+        if let Some(col) = indent.chars().position(|c| c == '\t') {
+            diags.push(
+                Diagnostic::error(
+                    "tab-indentation",
+                    file,
+                    i + 1,
+                    col + 1,
+                    "tab used for indentation",
+                )
+                .with_help("YAML indents with spaces only; replace the tab with spaces"),
+            );
+            found += 1;
+            if found >= MAX_TAB_FINDINGS {
+                break;
+            }
+        }
+    }
+    found > 0
+}
+
+enum Frame {
+    Map {
+        obj: Map<String, Value>,
+        pointer: String,
+        key: Option<(String, Pos)>,
+        keys: HashMap<String, Pos>,
+    },
+    Seq {
+        arr: Vec<Value>,
+        pointer: String,
+    },
+}
+
+struct Builder<'a> {
+    file: &'a str,
+    diags: &'a mut Diagnostics,
+    stack: Vec<Frame>,
+    root: Option<Value>,
+    positions: PosMap,
+}
+
+fn pos_of(span: &Span) -> Pos {
+    let len = if span.start.line() == span.end.line() {
+        span.end.col().saturating_sub(span.start.col()).max(1)
+    } else {
+        1
+    };
+    Pos {
+        line: span.start.line(),
+        col: span.start.col() + 1,
+        len,
+    }
+}
+
+impl Builder<'_> {
+    fn error(&mut self, code: &str, pos: Pos, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::error(code, self.file, pos.line, pos.col, message).with_len(pos.len)
+    }
+
+    /// Consume the event stream; false when the document could not be built.
+    fn run(&mut self, text: &str) -> bool {
+        let mut parser = Parser::new_from_str(text);
+        let mut documents = 0;
+        while let Some(event) = parser.next_event() {
+            let (event, span) = match event {
+                Ok(e) => e,
+                Err(e) => {
+                    let m = e.marker();
+                    let pos = Pos {
+                        line: m.line().max(1),
+                        col: m.col() + 1,
+                        len: 1,
+                    };
+                    let d = self.error("yaml-syntax", pos, format!("invalid YAML: {}", e.info()));
+                    self.diags.push(d);
+                    return false;
+                }
+            };
+            let pos = pos_of(&span);
+            match event {
+                Event::DocumentStart(_) => {
+                    documents += 1;
+                    if documents > 1 {
+                        let d = self
+                            .error(
+                                "multiple-documents",
+                                pos,
+                                "file holds more than one document",
+                            )
+                            .with_help("keep one playbook per file; remove the `---` separator");
+                        self.diags.push(d);
+                        return false;
+                    }
+                }
+                Event::Alias(_) => {
+                    let d = self
+                        .error("yaml-alias", pos, "aliases are not supported")
+                        .with_help("write the value out in full; anchors (`&`) and aliases (`*`) are not allowed");
+                    self.diags.push(d);
+                    return false;
+                }
+                Event::Scalar(v, style, anchor, tag) => {
+                    if !self.check_anchor(anchor, pos) {
+                        return false;
+                    }
+                    if !self.scalar(&v, style, tag.as_deref(), pos) {
+                        return false;
+                    }
+                }
+                Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                    if !self.check_anchor(anchor, pos) {
+                        return false;
+                    }
+                    if self.stack.len() >= MAX_DEPTH {
+                        let d = self
+                            .error(
+                                "nesting-too-deep",
+                                pos,
+                                format!("nesting deeper than {MAX_DEPTH} levels"),
+                            )
+                            .with_help("flatten the document");
+                        self.diags.push(d);
+                        return false;
+                    }
+                    let Some(pointer) = self.child_pointer(pos) else {
+                        return false;
+                    };
+                    let is_map = matches!(event, Event::MappingStart(..));
+                    let key = self.current_key_pos();
+                    self.positions
+                        .insert(pointer.clone(), NodePos { key, value: pos });
+                    self.stack.push(if is_map {
+                        Frame::Map {
+                            obj: Map::new(),
+                            pointer,
+                            key: None,
+                            keys: HashMap::new(),
+                        }
+                    } else {
+                        Frame::Seq {
+                            arr: Vec::new(),
+                            pointer,
+                        }
+                    });
+                }
+                Event::SequenceEnd | Event::MappingEnd => {
+                    let value = match self.stack.pop() {
+                        Some(Frame::Map { obj, .. }) => Value::Object(obj),
+                        Some(Frame::Seq { arr, .. }) => Value::Array(arr),
+                        None => return false,
+                    };
+                    self.attach(value);
+                }
+                Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
+            }
+        }
+        true
+    }
+
+    fn check_anchor(&mut self, anchor: usize, pos: Pos) -> bool {
+        if anchor == 0 {
+            return true;
+        }
+        let d = self
+            .error("yaml-anchor", pos, "anchors and aliases are not supported")
+            .with_help(
+                "write the value out in full; anchors (`&`) and aliases (`*`) are not allowed",
+            );
+        self.diags.push(d);
+        false
+    }
+
+    /// The position of the pending key when the top frame is a mapping.
+    fn current_key_pos(&self) -> Option<Pos> {
+        match self.stack.last() {
+            Some(Frame::Map {
+                key: Some((_, p)), ..
+            }) => Some(*p),
+            _ => None,
+        }
+    }
+
+    /// The pointer of the node about to start; `None` (after a finding) for a complex key.
+    fn child_pointer(&mut self, pos: Pos) -> Option<String> {
+        match self.stack.last() {
+            None => Some(String::new()),
+            Some(Frame::Seq { arr, pointer }) => Some(format!("{pointer}/{}", arr.len())),
+            Some(Frame::Map {
+                key: Some((k, _)),
+                pointer,
+                ..
+            }) => Some(format!("{pointer}/{}", escape_token(k))),
+            Some(Frame::Map { key: None, .. }) => {
+                let d = self
+                    .error("complex-key", pos, "a mapping key must be a plain value")
+                    .with_help("use a string as the key");
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    fn scalar(&mut self, v: &str, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> bool {
+        // A scalar where a key is expected is the key: its raw text, so `on`, `1` and
+        // `true` stay strings.
+        if let Some(Frame::Map {
+            key: key @ None,
+            keys,
+            ..
+        }) = self.stack.last_mut()
+        {
+            if let Some(first) = keys.get(v) {
+                let d = Diagnostic::error(
+                    "duplicate-key",
+                    self.file,
+                    pos.line,
+                    pos.col,
+                    format!("duplicate key `{v}`"),
+                )
+                .with_len(pos.len)
+                .with_key(v)
+                .with_label("defined again here")
+                .with_help(format!(
+                    "first defined at line {}, column {}; keep one of them",
+                    first.line, first.col
+                ));
+                self.diags.push(d);
+            } else {
+                keys.insert(v.to_owned(), pos);
+            }
+            *key = Some((v.to_owned(), pos));
+            return true;
+        }
+        let value = match resolve_scalar(v, style, tag) {
+            Ok(value) => value,
+            Err(msg) => {
+                let d = self.error("unsupported-value", pos, msg);
+                self.diags.push(d);
+                Value::String(v.to_owned())
+            }
+        };
+        let Some(pointer) = self.child_pointer(pos) else {
+            return false;
+        };
+        let key = self.current_key_pos();
+        self.positions.insert(pointer, NodePos { key, value: pos });
+        self.attach(value);
+        true
+    }
+
+    /// Put a finished value into its parent (or make it the root).
+    fn attach(&mut self, value: Value) {
+        match self.stack.last_mut() {
+            None => self.root = Some(value),
+            Some(Frame::Seq { arr, .. }) => arr.push(value),
+            Some(Frame::Map { obj, key, .. }) => {
+                if let Some((k, _)) = key.take() {
+                    obj.insert(k, value);
+                }
+            }
+        }
+    }
+}
+
+/// Resolve a scalar by the YAML 1.2 core schema.
+fn resolve_scalar(v: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+    if style != ScalarStyle::Plain {
+        return Ok(Value::String(v.to_owned()));
+    }
+    if let Some(tag) = tag {
+        if !tag.is_yaml_core_schema() {
+            return Err(format!("tag `{tag}` is not supported"));
+        }
+        return match tag.suffix.as_str() {
+            "str" => Ok(Value::String(v.to_owned())),
+            "null" | "bool" | "int" | "float" => match resolve_plain(v)? {
+                Value::String(_) => Err(format!("`{v}` is not a valid !!{}", tag.suffix)),
+                other => Ok(other),
+            },
+            other => Err(format!("tag `!!{other}` is not supported")),
+        };
+    }
+    resolve_plain(v)
+}
+
+fn resolve_plain(v: &str) -> Result<Value, String> {
+    match v {
+        "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
+        "true" | "True" | "TRUE" => return Ok(Value::Bool(true)),
+        "false" | "False" | "FALSE" => return Ok(Value::Bool(false)),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
+        | ".nan" | ".NaN" | ".NAN" => {
+            return Err(format!(
+                "`{v}` (infinity or NaN) cannot be represented; quote it if you meant text"
+            ));
+        }
+        _ => {}
+    }
+    if let Some(hex) = v.strip_prefix("0x") {
+        if !hex.is_empty()
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            && let Ok(n) = u64::from_str_radix(hex, 16)
+        {
+            return Ok(Value::Number(n.into()));
+        }
+        return Ok(Value::String(v.to_owned()));
+    }
+    if let Some(oct) = v.strip_prefix("0o") {
+        if !oct.is_empty()
+            && oct.bytes().all(|b| (b'0'..=b'7').contains(&b))
+            && let Ok(n) = u64::from_str_radix(oct, 8)
+        {
+            return Ok(Value::Number(n.into()));
+        }
+        return Ok(Value::String(v.to_owned()));
+    }
+    if is_core_int(v) {
+        if let Ok(n) = v.parse::<i64>() {
+            return Ok(Value::Number(n.into()));
+        }
+        if let Ok(n) = v.trim_start_matches('+').parse::<u64>() {
+            return Ok(Value::Number(n.into()));
+        }
+    }
+    if is_core_float(v)
+        && let Some(n) = v.parse::<f64>().ok().and_then(Number::from_f64)
+    {
+        return Ok(Value::Number(n));
+    }
+    Ok(Value::String(v.to_owned()))
+}
+
+/// `[-+]?[0-9]+`
+fn is_core_int(v: &str) -> bool {
+    let digits = v.strip_prefix(['-', '+']).unwrap_or(v);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`
+fn is_core_float(v: &str) -> bool {
+    let s = v.strip_prefix(['-', '+']).unwrap_or(v);
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((int, frac)) => {
+            (!int.is_empty() || !frac.is_empty())
+                && int.bytes().all(|b| b.is_ascii_digit())
+                && frac.bytes().all(|b| b.is_ascii_digit())
+                && !(int.is_empty() && frac.is_empty())
+        }
+        None => !mantissa.is_empty() && mantissa.bytes().all(|b| b.is_ascii_digit()),
+    };
+    let exponent_ok = exponent.is_none_or(|e| {
+        let d = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())
+    });
+    mantissa_ok && exponent_ok
+}

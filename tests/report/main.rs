@@ -1,0 +1,5 @@
+//! Reports, export package, delivery and plan views, built from hand-made plans and
+//! outcomes.
+
+mod evidence;
+mod fixture;
