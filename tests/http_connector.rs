@@ -740,3 +740,39 @@ async fn rate_limit_spaces_calls() {
         start.elapsed()
     );
 }
+
+#[tokio::test]
+async fn sink_gets_the_body_or_the_items_of_a_bare_list() {
+    let server = TestServer::start(|call, _| match call.path.as_str() {
+        "/one" => Reply::json(200, json!({"id": 1})),
+        "/list" => Reply::json(200, json!([{"id": 1}, {"id": 2}])),
+        "/gone" => Reply::json(404, json!({"error": "none"})),
+        _ => Reply::raw(204, "application/json", ""),
+    })
+    .await;
+    let c = connector(json!({ "base_url": server.url }));
+    let mut sink = VecSink::default();
+    let one = c
+        .read(&op(request(HttpMethod::Get, "/one")), Some(&mut sink))
+        .await
+        .expect("ok");
+    let list = c
+        .read(&op(request(HttpMethod::Get, "/list")), Some(&mut sink))
+        .await
+        .expect("ok");
+    let none = c
+        .read(&op(request(HttpMethod::Get, "/none")), Some(&mut sink))
+        .await
+        .expect("ok");
+    let mut gone = request(HttpMethod::Get, "/gone");
+    gone.absent_on = vec![404];
+    let gone = c.read(&op(gone), Some(&mut sink)).await.expect("absent");
+    assert_eq!(
+        (one.records, list.records, none.records, gone.records),
+        (1, 2, 0, 0)
+    );
+    assert_eq!(
+        sink.0,
+        [json!({"id": 1}), json!({"id": 1}), json!({"id": 2})]
+    );
+}

@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, IF_MATCH};
+use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use self::auth::Authenticator;
@@ -171,10 +172,22 @@ impl HttpClient {
         let mut resp = self.interpret(raw, &req.absent_on, attempts)?;
         if let Some(sink) = sink
             && !resp.absent
-            && !resp.body.is_null()
         {
-            sink.write(&resp.body).map_err(sink_error)?;
-            resp.records = 1;
+            // A bare list is its items (as the engine spools a returned body); anything else
+            // but `null` is one record.
+            match &resp.body {
+                Value::Null => {}
+                Value::Array(items) => {
+                    for item in items {
+                        sink.write(item).map_err(sink_error)?;
+                    }
+                    resp.records = items.len() as u64;
+                }
+                other => {
+                    sink.write(other).map_err(sink_error)?;
+                    resp.records = 1;
+                }
+            }
         }
         Ok(resp)
     }
