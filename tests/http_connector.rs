@@ -181,6 +181,12 @@ async fn connection_refused_is_a_transport_error() {
         matches!(err, ConnectorError::Transport { attempts: 2, .. }),
         "{err}"
     );
+    let text = err.to_string();
+    assert!(text.contains("Connection refused"), "{text}");
+    assert!(
+        !text.contains(&url),
+        "the URL stays out of messages: {text}"
+    );
 }
 
 #[tokio::test]

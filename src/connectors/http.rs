@@ -69,6 +69,11 @@ impl HttpClient {
             "timeout",
             cfg.timeout.as_deref().unwrap_or(&defaults.timeout),
         )?;
+        if timeout.is_zero() {
+            return Err(ConnectorError::Config(
+                "`timeout` must be longer than zero".into(),
+            ));
+        }
         let retry = Retrier::from_policy(cfg.retry.as_ref().unwrap_or(&defaults.retry))?;
         let concurrency = cfg
             .concurrency
