@@ -9,6 +9,7 @@
 mod auth;
 mod exchange;
 mod paginate;
+mod redactor;
 mod target;
 
 use std::num::NonZeroU32;
