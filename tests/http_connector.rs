@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dsrctl::connectors::http::HttpClient;
-use dsrctl::connectors::secret::EnvFileResolver;
+use dsrctl::connectors::secret::{EnvFileResolver, SecretResolver};
 use dsrctl::connectors::{Connector, ConnectorError, HttpRequest, Operation, RecordSink};
-use dsrctl::model::{Defaults, HttpConnector, HttpMethod, Paginate};
+use dsrctl::model::{Defaults, HttpConnector, HttpMethod, Paginate, SecretRef};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use support::{Reply, TestServer};
@@ -27,6 +27,28 @@ fn connector_in(cfg: Value, base_dir: std::path::PathBuf) -> HttpClient {
         &EnvFileResolver::new(base_dir),
     )
     .expect("connector builds")
+}
+
+/// Secrets from a map: keeps tests that need many secrets off the process environment,
+/// which is shared by tests running in parallel.
+struct MapSecrets(Vec<(&'static str, &'static str)>);
+
+impl SecretResolver for MapSecrets {
+    fn resolve(&self, r: &SecretRef) -> Result<String, ConnectorError> {
+        let SecretRef::Env(name) = r else {
+            return Err(ConnectorError::Config("files are not used here".into()));
+        };
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| (*v).to_owned())
+            .ok_or_else(|| ConnectorError::Config(format!("`{name}` is not set")))
+    }
+}
+
+fn connector_with(cfg: Value, secrets: &MapSecrets) -> HttpClient {
+    let cfg: HttpConnector = serde_json::from_value(cfg).expect("valid connector config");
+    HttpClient::new("svc", &cfg, &Defaults::default(), secrets).expect("connector builds")
 }
 
 fn fast_retry(attempts: u32) -> Value {
@@ -513,18 +535,20 @@ async fn oauth2_token_is_cached_and_refreshed_once_on_401() {
         }
     })
     .await;
-    // SAFETY: a variable name used by this test only.
-    unsafe { std::env::set_var("DSRCTL_TEST_HTTP_OAUTH_SECRET", "s3cret+/=value") };
-    let c = connector(json!({
-        "base_url": server.url,
-        "auth": {
-            "type": "oauth2",
-            "token_url": format!("{}/oauth/token", server.url),
-            "client_id": "app-1",
-            "client_secret": { "env": "DSRCTL_TEST_HTTP_OAUTH_SECRET" },
-            "scope": "https://svc/.default"
-        }
-    }));
+    let secrets = MapSecrets(vec![("OAUTH_SECRET", "s3cret+/=value")]);
+    let c = connector_with(
+        json!({
+            "base_url": server.url,
+            "auth": {
+                "type": "oauth2",
+                "token_url": format!("{}/oauth/token", server.url),
+                "client_id": "app-1",
+                "client_secret": { "env": "OAUTH_SECRET" },
+                "scope": "https://svc/.default"
+            }
+        }),
+        &secrets,
+    );
     let read = op(request(HttpMethod::Get, "/data"));
     for _ in 0..3 {
         c.read(&read, None).await.expect("authorized");
@@ -574,17 +598,19 @@ async fn oauth2_token_endpoint_refusal_is_a_config_error_without_the_secret() {
         Reply::json(400, json!({"error": "invalid_client", "echo": call.body}))
     })
     .await;
-    // SAFETY: a variable name used by this test only.
-    unsafe { std::env::set_var("DSRCTL_TEST_HTTP_OAUTH_BAD", "wrong-secret-42") };
-    let c = connector(json!({
-        "base_url": server.url,
-        "auth": {
-            "type": "oauth2",
-            "token_url": format!("{}/token", server.url),
-            "client_id": "app",
-            "client_secret": { "env": "DSRCTL_TEST_HTTP_OAUTH_BAD" }
-        }
-    }));
+    let secrets = MapSecrets(vec![("OAUTH_BAD", "wrong-secret-42")]);
+    let c = connector_with(
+        json!({
+            "base_url": server.url,
+            "auth": {
+                "type": "oauth2",
+                "token_url": format!("{}/token", server.url),
+                "client_id": "app",
+                "client_secret": { "env": "OAUTH_BAD" }
+            }
+        }),
+        &secrets,
+    );
     let err = c
         .read(&op(request(HttpMethod::Get, "/x")), None)
         .await
@@ -665,19 +691,21 @@ async fn missing_secret_names_the_variable() {
 #[tokio::test]
 async fn secrets_never_appear_in_error_text() {
     let server = TestServer::start(auth_echo_server()).await;
-    // SAFETY: variable names used by this test only.
-    unsafe {
-        std::env::set_var("DSRCTL_TEST_HTTP_LEAK_BEARER", "bearer-secret-aaa");
-        std::env::set_var("DSRCTL_TEST_HTTP_LEAK_KEY", "api-key-secret-bbb");
-        std::env::set_var("DSRCTL_TEST_HTTP_LEAK_PW", "password-secret-ccc");
-    }
+    let secrets = MapSecrets(vec![
+        ("LEAK_BEARER", "bearer-secret-aaa"),
+        ("LEAK_KEY", "api-key-secret-bbb"),
+        ("LEAK_PW", "password-secret-ccc"),
+    ]);
     let auths = [
-        json!({ "type": "bearer", "token": { "env": "DSRCTL_TEST_HTTP_LEAK_BEARER" } }),
-        json!({ "type": "api_key", "header": "x-api-key", "value": { "env": "DSRCTL_TEST_HTTP_LEAK_KEY" } }),
-        json!({ "type": "basic", "username": "svc", "password": { "env": "DSRCTL_TEST_HTTP_LEAK_PW" } }),
+        json!({ "type": "bearer", "token": { "env": "LEAK_BEARER" } }),
+        json!({ "type": "api_key", "header": "x-api-key", "value": { "env": "LEAK_KEY" } }),
+        json!({ "type": "basic", "username": "svc", "password": { "env": "LEAK_PW" } }),
     ];
     for auth in auths {
-        let c = connector(json!({ "base_url": server.url, "auth": auth, "retry": fast_retry(1) }));
+        let c = connector_with(
+            json!({ "base_url": server.url, "auth": auth, "retry": fast_retry(1) }),
+            &secrets,
+        );
         let ok = c
             .read(&op(request(HttpMethod::Get, "/me")), None)
             .await
