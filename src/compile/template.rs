@@ -138,9 +138,8 @@ fn param_text(h: &Helper, name: &str) -> Result<String, RenderError> {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
-        Value::Null => Err(RenderErrorReason::Other(format!(
-            "`{name}` got no value (null) from `{}`",
-            param.relative_path().map(String::as_str).unwrap_or("?")
+        Value::Null => Err(RenderErrorReason::MissingVariable(Some(
+            param.relative_path().cloned().unwrap_or_else(|| name.to_owned()),
         ))
         .into()),
         _ => Err(RenderErrorReason::Other(format!(

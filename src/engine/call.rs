@@ -262,9 +262,10 @@ impl Engine {
         }
         if let Some(p) = &prior
             && p.status == StepStatus::Running
-            && !step.idempotent
         {
-            // It may have been sent before an interruption: check before sending again.
+            // It may have been sent before an interruption: check before sending again, so
+            // a resumed run sends each mutation once. Without a way to check, only an
+            // idempotent mutation is sent again.
             match self.verification(step, &op, &tctx).await {
                 Some(Ok(v)) if v.passed => {
                     o.verification = Some(v);
@@ -284,8 +285,15 @@ impl Engine {
                         )
                         .await;
                 }
+                None if step.idempotent => {}
                 None => {
-                    return self.fail(ctx, step, o, "was interrupted after it started and may have been sent; it is not idempotent and declares no `verify`, so it is not sent again: check the service, then record it with `dsrctl task done`".to_owned()).await;
+                    // The journal keeps `running`: the truth is unknown until a person
+                    // records it, so no later resume sends it again either.
+                    let mut kept = p.clone();
+                    kept.message = Some("was interrupted after it started and may have been sent; it is not idempotent and declares no `verify`, so it is not sent again: check the service, then record the result with `dsrctl task done`".to_owned());
+                    let mut shown = self.journal(ctx, step, kept).await?;
+                    shown.status = StepStatus::Failed;
+                    return Ok(shown);
                 }
             }
         }

@@ -168,7 +168,7 @@ impl Engine {
             let outcomes = lock(&ctx.outcomes);
             for s in &plan.steps {
                 if let Some(o) = outcomes.get(&s.key)
-                    && o.status.is_final()
+                    && o.status.is_settled()
                 {
                     done.insert(s.key.as_str(), o.status);
                 }

@@ -41,6 +41,11 @@ impl StepStatus {
                 | StepStatus::Previewed
         )
     }
+    /// Whether a resumed run keeps this outcome. Failed and blocked steps run again on
+    /// resume; everything else that ended stays as it is.
+    pub fn is_settled(self) -> bool {
+        self.is_final() && !matches!(self, StepStatus::Failed | StepStatus::Blocked)
+    }
     /// Whether dependants may run after it.
     pub fn lets_dependants_run(self) -> bool {
         matches!(

@@ -170,7 +170,7 @@ impl Engine {
     ) -> Result<StepOutcome, EngineError> {
         let prior = lock(&ctx.outcomes).get(instance).cloned();
         if let Some(p) = &prior
-            && p.status.is_final()
+            && p.status.is_settled()
         {
             return Ok(p.clone());
         }
