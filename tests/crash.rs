@@ -5,7 +5,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{ItemServer, write_project};
+use support::items::{ItemServer, write_project};
 
 const PLAYBOOK: &str = r#"
 service: things

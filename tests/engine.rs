@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use dsrctl::engine::StepStatus;
 use dsrctl::store::RunStatus;
-use support::{ItemServer, project_with};
+use support::items::{ItemServer, project_with};
 
 fn playbook(service: &str, after: &str, items: usize) -> String {
     format!(

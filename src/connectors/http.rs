@@ -9,6 +9,7 @@
 mod auth;
 mod exchange;
 mod paginate;
+mod redactor;
 mod target;
 
 use std::num::NonZeroU32;
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, IF_MATCH};
+use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use self::auth::Authenticator;
@@ -68,6 +70,11 @@ impl HttpClient {
             "timeout",
             cfg.timeout.as_deref().unwrap_or(&defaults.timeout),
         )?;
+        if timeout.is_zero() {
+            return Err(ConnectorError::Config(
+                "`timeout` must be longer than zero".into(),
+            ));
+        }
         let retry = Retrier::from_policy(cfg.retry.as_ref().unwrap_or(&defaults.retry))?;
         let concurrency = cfg
             .concurrency
@@ -171,10 +178,22 @@ impl HttpClient {
         let mut resp = self.interpret(raw, &req.absent_on, attempts)?;
         if let Some(sink) = sink
             && !resp.absent
-            && !resp.body.is_null()
         {
-            sink.write(&resp.body).map_err(sink_error)?;
-            resp.records = 1;
+            // A bare list is its items (as the engine spools a returned body); anything else
+            // but `null` is one record.
+            match &resp.body {
+                Value::Null => {}
+                Value::Array(items) => {
+                    for item in items {
+                        sink.write(item).map_err(sink_error)?;
+                    }
+                    resp.records = items.len() as u64;
+                }
+                other => {
+                    sink.write(other).map_err(sink_error)?;
+                    resp.records = 1;
+                }
+            }
         }
         Ok(resp)
     }

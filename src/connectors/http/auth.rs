@@ -4,7 +4,6 @@
 //! Secrets live only in sensitive header values and in a [`Redactor`] that scrubs them from
 //! any text that could reach an error message.
 
-use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -12,6 +11,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderVal
 use serde_json::Value;
 use url::Url;
 
+use super::redactor::Redactor;
 use crate::connectors::retry::{Attempt, Retrier, parse_retry_after, with_attempts};
 use crate::connectors::secret::{SecretResolver, describe};
 use crate::connectors::{ConnectorError, excerpt};
@@ -19,40 +19,6 @@ use crate::model::Auth as AuthConfig;
 
 /// Refresh a cached token this long before it expires (less for very short-lived tokens).
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
-
-/// Scrubs known secrets from text.
-#[derive(Debug, Default)]
-pub(super) struct Redactor {
-    secrets: RwLock<Vec<String>>,
-}
-
-impl Redactor {
-    fn add(&self, secret: &str) {
-        if secret.is_empty() {
-            return;
-        }
-        if let Ok(mut s) = self.secrets.write() {
-            // Tokens are refreshed over a long run; keep the recent ones only.
-            if s.len() > 16 {
-                s.remove(0);
-            }
-            s.push(secret.to_owned());
-        }
-    }
-
-    /// `text` with every known secret replaced by `***`.
-    pub(super) fn redact(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        if let Ok(s) = self.secrets.read() {
-            for secret in s.iter() {
-                if out.contains(secret.as_str()) {
-                    out = out.replace(secret.as_str(), "***");
-                }
-            }
-        }
-        out
-    }
-}
 
 /// The authorization header of one call, and which cached token it came from.
 #[derive(Debug, Clone)]
@@ -68,11 +34,19 @@ struct Token {
     generation: u64,
 }
 
-#[derive(Debug)]
 struct OAuth2 {
     token_url: Url,
+    /// The form body, client secret included.
     form: String,
     cache: tokio::sync::Mutex<Option<Token>>,
+}
+
+impl std::fmt::Debug for OAuth2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth2")
+            .field("token_url", &self.token_url.as_str())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]

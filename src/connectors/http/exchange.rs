@@ -43,8 +43,11 @@ pub(super) fn transport_error(e: reqwest::Error, timeout: Duration, peer: &str) 
     let mut message = format!("{peer}: {e}");
     let mut source = e.source();
     while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
+        let text = s.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
         source = s.source();
     }
     ConnectorError::Transport {
@@ -159,7 +162,7 @@ impl HttpClient {
         if let Some((body, _)) = &p.body {
             rb = rb.body(body.clone());
         }
-        let peer = "the service";
+        let peer = self.target.host();
         let resp = match rb.send().await {
             Ok(r) => r,
             Err(e) => {

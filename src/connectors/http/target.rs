@@ -12,6 +12,7 @@ pub(super) struct Target {
     base: Url,
     /// The base URL as text, without a trailing `/`, so that paths are appended to it.
     prefix: String,
+    host: String,
 }
 
 impl Target {
@@ -35,7 +36,11 @@ impl Target {
             ));
         }
         let prefix = base.as_str().trim_end_matches('/').to_owned();
-        Ok(Target { base, prefix })
+        let host = match base.port_or_known_default() {
+            Some(port) => format!("{}:{port}", base.host_str().unwrap_or_default()),
+            None => base.host_str().unwrap_or_default().to_owned(),
+        };
+        Ok(Target { base, prefix, host })
     }
 
     /// The URL of a call: `path` (already encoded) appended to the base URL, or an absolute
@@ -89,6 +94,11 @@ impl Target {
         self.check_origin(&url)?;
         add_query(&mut url, defaults, true);
         Ok(url)
+    }
+
+    /// `host:port` of the base URL, for messages.
+    pub(super) fn host(&self) -> &str {
+        &self.host
     }
 
     fn check_origin(&self, url: &Url) -> Result<(), ConnectorError> {
