@@ -157,12 +157,8 @@ impl<'a> Builder<'a> {
                 self.push(&quoted);
                 self.push(" IS NULL");
             }
-            SqlValue::One(v) => {
-                self.push(&quoted);
-                self.push(" = ");
-                self.value(table, column, v)?;
-            }
-            SqlValue::Any(list) => {
+            // An untagged `SqlValue` parses every list as `One(Array)`: a list is a list.
+            SqlValue::Any(list) | SqlValue::One(Value::Array(list)) => {
                 let values: Vec<&Value> = list.iter().filter(|v| !v.is_null()).collect();
                 let has_null = values.len() < list.len();
                 if values.is_empty() && !has_null {
@@ -190,6 +186,11 @@ impl<'a> Builder<'a> {
                     self.push(" IS NULL");
                 }
                 self.push(")");
+            }
+            SqlValue::One(v) => {
+                self.push(&quoted);
+                self.push(" = ");
+                self.value(table, column, v)?;
             }
         }
         Ok(())

@@ -166,11 +166,14 @@ impl RowJson for SqliteRow {
             let raw = self
                 .try_get_raw(i)
                 .map_err(|e| err(col.name(), &declared, e.to_string()))?;
+            if raw.is_null() {
+                out.insert(col.name().to_owned(), Value::Null);
+                continue;
+            }
             // SQLite is dynamically typed: the stored value's class decides, the declared type
             // only refines integers into booleans.
             let stored = raw.type_info().name().to_owned();
             let v: Result<Value, String> = match stored.as_str() {
-                "NULL" => Ok(Value::Null),
                 "INTEGER" | "BOOLEAN" if declared == "BOOLEAN" => {
                     get!(self, i, bool).map(Value::Bool)
                 }
