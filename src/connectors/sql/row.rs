@@ -143,6 +143,13 @@ impl RowJson for MySqlRow {
                         .map(|s| Value::String(s.to_owned()))
                         .map_err(|e| e.to_string())
                 }
+                // TEXT with a `_bin` collation (MariaDB's JSON) also travels as BLOB: only the
+                // `binary` collation means bytes.
+                "BINARY" | "VARBINARY" | "BLOB"
+                    if <String as sqlx::Type<sqlx::MySql>>::compatible(col.type_info()) =>
+                {
+                    get!(self, i, String).map(Value::String)
+                }
                 "BINARY" | "VARBINARY" | "BLOB" | "BIT" => get!(self, i, Vec<u8>).map(|b| b64(&b)),
                 "DATE" => get!(self, i, NaiveDate).map(|d| Value::String(d.to_string())),
                 "TIME" => get!(self, i, NaiveTime).map(|t| Value::String(t.to_string())),
