@@ -15,6 +15,14 @@ pub enum FixtureError {
     /// The text is not valid JSON/YAML for the fixture shape.
     #[error("fixture does not parse: {0}")]
     Parse(String),
+    /// The file cannot be read.
+    #[error("cannot read fixture {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The data is inconsistent (duplicate id, dangling reference, missing field).
     #[error("fixture is inconsistent: {0}")]
     Invalid(String),
@@ -138,6 +146,18 @@ impl Fixture {
         Ok(fixture)
     }
 
+    /// Reads a fixture file: YAML when it ends in `.yaml`/`.yml`, JSON otherwise.
+    pub fn load(path: &std::path::Path) -> Result<Fixture, FixtureError> {
+        let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml" | "yml") => Fixture::from_yaml(&text),
+            _ => Fixture::from_json(&text),
+        }
+    }
+
     /// Parses and checks a YAML fixture (same shape as JSON).
     pub fn from_yaml(text: &str) -> Result<Fixture, FixtureError> {
         let value = super::yaml::to_json(text).map_err(FixtureError::Parse)?;
@@ -240,6 +260,14 @@ mod tests {
         )
         .expect("yaml parses");
         assert_eq!(f.settings.page_size, 5);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("demo.json");
+        std::fs::write(&path, Fixture::contoso().to_json()).expect("write");
+        assert_eq!(Fixture::load(&path).expect("loads").tenants.len(), 2);
+        assert!(matches!(
+            Fixture::load(&dir.path().join("none.yaml")),
+            Err(FixtureError::Io { .. })
+        ));
         let err = Fixture::from_json(
             r#"{"tenants": {"t": {"graph": {"users": [{"id": "u"}, {"id": "u", "userPrincipalName": "x"}]},
                 "digital_twins": {"relationships": [{"$relationshipId": "r", "$sourceId": "a", "$targetId": "b", "$relationshipName": "n"}]}}}}"#,

@@ -16,9 +16,22 @@
 //! also take `SharedAccessSignature ...`). Tests inspect [`Emulator::calls`], inject
 //! throttling with [`Emulator::set_fault`], read state with [`Emulator::snapshot`] and
 //! move the emulator clock with [`Emulator::advance_clock`].
+//!
+//! Conventions worth knowing:
+//! - Lists and queries return at most [`Settings::page_size`] items per page (default 2);
+//!   `$top`, `max-items-per-page` and `x-ms-max-item-count` can only make pages smaller,
+//!   as the real services may return fewer items than asked for.
+//! - The emulator clock is frozen unless [`Settings::realtime_clock`] is set; deleted
+//!   Graph users are purged [`Settings::purge_after_days`] after deletion, and a
+//!   personal-data export completes [`Settings::export_duration_secs`] after submission
+//!   (`notStarted` before any time passed, `running` in between).
+//! - IoT Central has no owner on devices; the fixture's devices carry an `owner` email
+//!   (stand-in for a cloud property) that `GET /api/devices?$filter=owner eq '...'` matches.
+//! - Tokens from the token endpoint name their tenant; another tenant answers them 401.
 
 mod auth;
 mod contoso;
+mod data_policy;
 pub mod digital_twins;
 pub mod dps;
 mod faults;

@@ -233,7 +233,7 @@ impl TenantState {
             .graph
             .operations
             .values()
-            .map(|op| super::graph::operation_view(op, now, export_secs))
+            .map(|op| super::data_policy::operation_view(op, now, export_secs))
             .collect();
         json!({
             "graph": {
