@@ -86,7 +86,7 @@ pub async fn start(fixture: Fixture, addr: SocketAddr) -> std::io::Result<Emulat
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let shared = Arc::new(Shared::new(fixture));
+    let shared = Arc::new(Shared::new(fixture, format!("http://{addr}")));
     let app = Router::new().fallback(dispatch).with_state(shared.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -197,11 +197,11 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
         .collect();
     let tenant = segments.first().cloned().unwrap_or_default();
     let api = segments.get(1).and_then(|s| Api::from_segment(s));
-    let origin = parts
+    let host = parts
         .headers
         .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map_or_else(String::new, |h| format!("http://{h}"));
+        .and_then(|h| h.to_str().ok());
+    let body_text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]).into_owned();
     let authorized = auth::credential(
         parts
             .headers
@@ -211,6 +211,7 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
     .is_some();
 
     let mut inner = shared.lock();
+    let origin = host.map_or_else(|| inner.origin.clone(), |h| format!("http://{h}"));
     inner.tick();
     let now = inner.now();
     let serial = inner.next();
@@ -268,6 +269,14 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
             }
         }
     };
+    tracing::debug!(
+        tenant = %tenant,
+        method = %parts.method,
+        path = %raw_path,
+        status = resp.status().as_u16(),
+        faulted,
+        "emulator call"
+    );
     inner.calls.push(RecordedCall {
         tenant,
         api,
@@ -277,6 +286,7 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
         status: resp.status().as_u16(),
         authorized,
         faulted,
+        body: body_text,
     });
     resp
 }

@@ -28,10 +28,12 @@ pub(crate) struct Inner {
     pub faults: Vec<Fault>,
     /// Source of unique numbers (etags, operation ids, tokens).
     pub counter: u64,
+    /// `http://ADDR`, for links when a request has no `Host` header.
+    pub origin: String,
 }
 
 impl Shared {
-    pub(crate) fn new(fixture: Fixture) -> Shared {
+    pub(crate) fn new(fixture: Fixture, origin: String) -> Shared {
         let clock = Clock {
             start: fixture.settings.clock_start.unwrap_or_else(Utc::now),
             offset: chrono::Duration::zero(),
@@ -44,6 +46,7 @@ impl Shared {
             calls: Vec::new(),
             faults: Vec::new(),
             counter: 0,
+            origin,
         };
         for (name, t) in fixture.tenants {
             let state = TenantState::seed(t, &mut inner);

@@ -285,3 +285,26 @@ async fn unsupported_or_malformed_query_is_sql_query_error() {
         );
     }
 }
+
+#[tokio::test]
+async fn page_size_header_and_relationship_name_filter() {
+    let env = Env::new().await;
+    let r = env
+        .post(
+            &twin_url(&env, "query"),
+            &json!({"query": "SELECT * FROM DIGITALTWINS"}),
+            &[("max-items-per-page", "1")],
+        )
+        .await;
+    assert_eq!(r.body["value"].as_array().map(Vec::len), Some(1));
+    let url = twin_url(
+        &env,
+        "digitaltwins/person-alice/relationships?relationshipName=owns",
+    );
+    let pages = all_pages(&env, &url, "/nextLink").await;
+    assert_eq!(ids(&pages, "$targetId"), ["thermostat-alice-01"]);
+    let r = env
+        .get(&twin_url(&env, "digitaltwins/nobody/incomingrelationships"))
+        .await;
+    assert_eq!(r.status, 404);
+}

@@ -105,3 +105,13 @@ async fn api_version_is_checked() {
         .await;
     assert_eq!(r.status, 400);
 }
+
+#[tokio::test]
+async fn put_creates_a_user() {
+    let env = Env::new().await;
+    let url = api(&env, "users/user-erin");
+    let body = json!({"type": "email", "email": "erin@contoso.com", "roles": [{"role": "ae2c9854-393b-4f97-8c42-479d70ce626e"}]});
+    let r = env.call(Method::PUT, &url, Some(&body), &[]).await;
+    assert_eq!((r.status, r.str("/id")), (200, "user-erin"));
+    assert_eq!(env.get(&url).await.str("/email"), "erin@contoso.com");
+}
