@@ -198,11 +198,6 @@ impl Fixture {
             ids("graph.users", &t.graph.users, "id");
             ids("graph.users", &t.graph.users, "userPrincipalName");
             let twins = ids("digital_twins.twins", &t.digital_twins.twins, "$dtId");
-            ids(
-                "digital_twins.relationships",
-                &t.digital_twins.relationships,
-                "$relationshipId",
-            );
             ids("dps.enrollments", &t.dps.enrollments, "registrationId");
             ids(
                 "dps.enrollment_groups",
@@ -213,7 +208,19 @@ impl Fixture {
             ids("iot_central.users", &t.iot_central.users, "id");
             ids("iot_central.roles", &t.iot_central.roles, "id");
             ids("iot_central.devices", &t.iot_central.devices, "id");
+            let mut rel_keys = BTreeSet::new();
             for rel in &t.digital_twins.relationships {
+                let src = rel.get("$sourceId").and_then(Value::as_str).unwrap_or("");
+                match rel.get("$relationshipId").and_then(Value::as_str) {
+                    None => {
+                        problems.push(format!("{name}: a relationship has no `$relationshipId`"))
+                    }
+                    // Relationship ids are unique per source twin, as in the service.
+                    Some(id) if !rel_keys.insert((src, id)) => problems.push(format!(
+                        "{name}: relationship `{id}` of `{src}` appears twice"
+                    )),
+                    Some(_) => {}
+                }
                 for end in ["$sourceId", "$targetId"] {
                     let id = rel.get(end).and_then(Value::as_str).unwrap_or("");
                     if !twins.contains(id) {

@@ -180,8 +180,12 @@ impl TenantState {
         let now = inner
             .now()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        for mut twin in f.digital_twins.twins {
+        for given in f.digital_twins.twins {
+            // `$dtId`, `$etag` first, as the service orders them.
+            let mut twin = Object::new();
+            twin.insert("$dtId".into(), json!(str_of(&given, "$dtId")));
             twin.insert("$etag".into(), Value::String(inner.etag()));
+            twin.extend(given.into_iter().filter(|(k, _)| k != "$etag"));
             let meta = twin.entry("$metadata").or_insert_with(|| json!({}));
             if let Some(m) = meta.as_object_mut() {
                 m.entry("$lastUpdateTime").or_insert_with(|| json!(now));

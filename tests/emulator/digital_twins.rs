@@ -308,3 +308,30 @@ async fn page_size_header_and_relationship_name_filter() {
         .await;
     assert_eq!(r.status, 404);
 }
+
+#[tokio::test]
+async fn ids_with_reserved_characters_round_trip_through_links() {
+    let fixture = dsrctl::emulator::Fixture::from_json(
+        r#"{"tenants": {"t": {"digital_twins": {
+            "twins": [{"$dtId": "desk 4/b", "$metadata": {"$model": "dtmi:x:Desk;1"}},
+                      {"$dtId": "o'hara", "$metadata": {"$model": "dtmi:x:Person;1"}}],
+            "relationships": [{"$relationshipId": "uses #1", "$sourceId": "o'hara",
+                               "$relationshipName": "uses", "$targetId": "desk 4/b"}]}}}}"#,
+    )
+    .expect("fixture");
+    let env = Env::with(fixture).await;
+    let url = env.url(
+        "t",
+        &format!("adt/digitaltwins/desk%204%2Fb/incomingrelationships?{ADT}"),
+    );
+    let r = env.get(&url).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let link = r.str("/value/0/$relationshipLink").to_string();
+    assert_eq!(link, "/digitaltwins/o%27hara/relationships/uses%20%231");
+    let del = env.url("t", &format!("adt{link}?{ADT}"));
+    assert_eq!(env.delete(&del).await.status, 204);
+    let r = env
+        .delete(&env.url("t", &format!("adt/digitaltwins/desk%204%2Fb?{ADT}")))
+        .await;
+    assert_eq!(r.status, 204);
+}
