@@ -111,6 +111,18 @@ impl Emulator {
         format!("http://{}/{tenant}", self.addr)
     }
 
+    /// The base URL a connector for `api` of `tenant` is configured with, matching the
+    /// real services' bases: `.../graph/v1.0`, `.../adt`, `.../dps`, `.../iotc/api`,
+    /// and for [`Api::OAuth`] the token endpoint `.../oauth2/v2.0/token`.
+    pub fn api_base(&self, tenant: &str, api: Api) -> String {
+        let rest = match api {
+            Api::IotCentral => "iotc/api",
+            Api::OAuth => "oauth2/v2.0/token",
+            other => base_prefix(other),
+        };
+        format!("{}/{rest}", self.tenant_url(tenant))
+    }
+
     /// Every call received so far, in order.
     pub fn calls(&self) -> Vec<RecordedCall> {
         self.shared.lock().calls.clone()

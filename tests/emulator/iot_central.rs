@@ -1,5 +1,6 @@
 //! IoT Central: users, roles, devices.
 
+use dsrctl::emulator::Api;
 use reqwest::Method;
 use serde_json::json;
 
@@ -7,7 +8,8 @@ use crate::support::{Env, IOTC, all_pages, ids};
 
 fn api(env: &Env, rest: &str) -> String {
     let sep = if rest.contains('?') { '&' } else { '?' };
-    env.url("contoso", &format!("iotc/api/{rest}{sep}{IOTC}"))
+    let base = env.emu.api_base("contoso", Api::IotCentral);
+    format!("{base}/{rest}{sep}{IOTC}")
 }
 
 #[tokio::test]
