@@ -10,9 +10,12 @@
 //! - [`plan_view`]: the dry run's changes as terminal text, JSON and Markdown.
 
 pub mod delivery;
+mod encryption;
+mod manifest;
 mod mask;
 pub mod package;
 pub mod plan_view;
+mod redact;
 mod render;
 mod run_view;
 

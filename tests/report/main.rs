@@ -3,3 +3,4 @@
 
 mod evidence;
 mod fixture;
+mod package;
