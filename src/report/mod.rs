@@ -14,6 +14,7 @@ mod encryption;
 mod manifest;
 mod mask;
 pub mod package;
+mod plan_markdown;
 pub mod plan_view;
 mod redact;
 mod render;

@@ -364,7 +364,7 @@ impl<W: Write> Write for HashingWriter<W> {
 enum Sink {
     Dir(PathBuf),
     Zip {
-        writer: zip::ZipWriter<BufWriter<File>>,
+        writer: Box<zip::ZipWriter<BufWriter<File>>>,
         path: PathBuf,
     },
 }
@@ -381,7 +381,7 @@ impl Sink {
         }
         let file = File::create(out).map_err(io_err(out))?;
         Ok(Sink::Zip {
-            writer: zip::ZipWriter::new(BufWriter::new(file)),
+            writer: Box::new(zip::ZipWriter::new(BufWriter::new(file))),
             path: out.to_owned(),
         })
     }

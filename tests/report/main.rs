@@ -4,3 +4,4 @@
 mod evidence;
 mod fixture;
 mod package;
+mod plan_views;
