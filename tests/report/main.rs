@@ -1,6 +1,8 @@
 //! Reports, export package, delivery and plan views, built from hand-made plans and
 //! outcomes.
 
+mod azurite;
+mod delivery;
 mod evidence;
 mod fixture;
 mod package;
