@@ -224,3 +224,15 @@ fn markdown_splits_below_the_limit() {
     assert!(all.contains("Before/after too large to show here"));
     assert!(bodies[0].contains("Plan: 3001 to delete"));
 }
+
+#[test]
+fn no_changes() {
+    let out = render_text(&fixture::plan("delete"), &[], PlanViewOptions::default());
+    assert!(out.contains("No changes"));
+    assert!(
+        out.ends_with("Plan: 0 to delete, 0 to update, 0 manual, 0 unknown across 0 services\n")
+    );
+    let md = render_markdown(&fixture::plan("delete"), &[], PlanViewOptions::default());
+    assert_eq!(md.len(), 1);
+    assert!(!md[0].contains("<details>"));
+}
