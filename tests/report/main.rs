@@ -2,6 +2,7 @@
 //! outcomes.
 
 mod azurite;
+mod chromium;
 mod delivery;
 mod evidence;
 mod fixture;
