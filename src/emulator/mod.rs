@@ -197,6 +197,7 @@ fn decode(segment: &str) -> String {
 /// check credentials, then hand over to the API module.
 async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    // A body over the limit is dropped; the handlers then see an empty body and answer 400.
     let body = axum::body::to_bytes(body, MAX_BODY)
         .await
         .unwrap_or_default();
