@@ -6,9 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::http::HttpClient;
+use super::sql::SqlClient;
 use super::secret::{EnvFileResolver, SecretResolver};
 use super::{Connector, ConnectorError};
-use crate::model::{ConnectorConfig, ProjectConfig};
+use crate::model::{ConnectorConfig, ProjectConfig, UrlSource};
 
 /// The connectors of `tenant`, by name. Manual connectors need no client and are left out.
 pub async fn connectors_for_tenant(
@@ -49,8 +50,10 @@ async fn sql_connector(
     base_dir: &Path,
     secrets: &dyn SecretResolver,
 ) -> Result<Arc<dyn Connector>, ConnectorError> {
-    let _ = (cfg, base_dir, secrets);
-    Err(ConnectorError::Config(format!(
-        "connector `{name}`: SQL connectors are not built in yet"
-    )))
+    let url = match &cfg.url {
+        UrlSource::Literal(u) => u.clone(),
+        UrlSource::Secret(r) => secrets.resolve(r)?,
+    };
+    let hmac_key = cfg.hmac_key.as_ref().map(|r| secrets.resolve(r)).transpose()?;
+    Ok(Arc::new(SqlClient::connect(name, &url, cfg, base_dir, hmac_key)?))
 }
