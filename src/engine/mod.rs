@@ -13,6 +13,7 @@ mod executor;
 mod outcome;
 mod preview;
 mod render;
+mod saved_plan;
 mod spool;
 mod step;
 
@@ -21,4 +22,5 @@ pub use change::{Change, ChangeAction};
 pub use clock::{Clock, parse_duration};
 pub use executor::{ApplyFilter, Engine, EngineError, Observer, RunResult};
 pub use outcome::{Evidence, StepOutcome, StepStatus, TaskRecord};
+pub use saved_plan::{SAVED_PLAN_FORMAT_VERSION, SavedPlan};
 pub use spool::spool_path;
