@@ -68,12 +68,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Schema(a) => cmd_validate::schema(a),
         Command::Init(a) => init::init(&a.dir),
         Command::Completions(a) => {
-            clap_complete::generate(
-                a.shell,
-                &mut Cli::command(),
-                "dsrctl",
-                &mut std::io::stdout(),
-            );
+            clap_complete::generate(a.shell, &mut Cli::command(), "dsrctl", &mut std::io::stdout());
             Ok(Outcome::Ok)
         }
         _ => runtime()?.block_on(dispatch_async(&cli, color)),
@@ -99,7 +94,5 @@ async fn dispatch_async(cli: &Cli, color: bool) -> anyhow::Result<Outcome> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
