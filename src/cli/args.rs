@@ -8,8 +8,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "dsrctl", version, about, propagate_version = true)]
 pub struct Cli {
-    /// Project directory (holding dsrctl.yaml).
-    #[arg(short = 'C', long = "project", global = true, default_value = ".", env = "DSRCTL_PROJECT")]
+    /// Run as if started in this directory (the project, holding dsrctl.yaml).
+    #[arg(
+        short = 'C',
+        long = "project",
+        global = true,
+        default_value = ".",
+        env = "DSRCTL_PROJECT"
+    )]
     pub project: PathBuf,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]

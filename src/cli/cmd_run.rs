@@ -27,7 +27,10 @@ pub async fn run(cli: &Cli, args: &RunArgs, color: bool) -> Result<Outcome> {
     let plan = compile(&ws.project, &request)?;
     approve(&ws, &plan, args.approve.as_deref(), &request.id).await?;
     let run_id = ws.store.create_run(&plan, RunMode::Apply).await?;
-    eprintln!("run {run_id} of request {} ({}, tenant {})", request.id, request.kind, request.tenant);
+    eprintln!(
+        "run {run_id} of request {} ({}, tenant {})",
+        request.id, request.kind, request.tenant
+    );
     execute(cli, &ws, &run_id, None, args.parallelism).await
 }
 
@@ -36,7 +39,10 @@ pub async fn resume(cli: &Cli, args: &ResumeArgs, color: bool) -> Result<Outcome
     let ws = Workspace::open(&cli.project, color).await?;
     let run = ws.store.run(&args.run).await?;
     if run.mode != RunMode::Apply {
-        bail!("run {} is a dry run; dry runs are not resumed, plan again", run.id);
+        bail!(
+            "run {} is a dry run; dry runs are not resumed, plan again",
+            run.id
+        );
     }
     if run.status == RunStatus::Completed {
         eprintln!("run {} is already completed", run.id);
@@ -63,7 +69,10 @@ pub async fn approve(ws: &Workspace, plan: &Plan, by: Option<&str>, subject: &st
     let approver = match by {
         Some(name) => name.to_owned(),
         None if std::io::stdin().is_terminal() => {
-            eprint!("This will erase data in {} service(s). Type yes to approve: ", services(plan));
+            eprint!(
+                "This will erase data in {} service(s). Type yes to approve: ",
+                services(plan)
+            );
             let mut answer = String::new();
             std::io::stdin().read_line(&mut answer)?;
             if answer.trim() != "yes" {
@@ -76,7 +85,12 @@ pub async fn approve(ws: &Workspace, plan: &Plan, by: Option<&str>, subject: &st
         ),
     };
     ws.store
-        .append_audit("approved", subject, serde_json::json!({"kind": plan.request.kind, "deletes": true}), Some(&approver))
+        .append_audit(
+            "approved",
+            subject,
+            serde_json::json!({"kind": plan.request.kind, "deletes": true}),
+            Some(&approver),
+        )
         .await?;
     Ok(())
 }
@@ -99,11 +113,16 @@ pub async fn execute(
     let record = ws.store.run(run_id).await?;
     let plan = record.plan;
     let progress = Arc::new(Progress::new(&plan, cli.show_personal_data));
-    let engine = ws.engine(&plan.request.tenant, parallelism).await?.with_observer(progress.clone());
+    let engine = ws
+        .engine(&plan.request.tenant, parallelism)
+        .await?
+        .with_observer(progress.clone());
     let stop = engine.stop_flag();
     let watcher = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("stopping: no new steps start; running ones finish. Resume with `dsrctl resume`.");
+            eprintln!(
+                "stopping: no new steps start; running ones finish. Resume with `dsrctl resume`."
+            );
             stop.store(true, Ordering::SeqCst);
         }
     });
@@ -112,7 +131,12 @@ pub async fn execute(
     progress.finish();
     let result = result?;
     ws.store
-        .append_audit("run", run_id, serde_json::json!({"status": result.status, "request": plan.request.id}), None)
+        .append_audit(
+            "run",
+            run_id,
+            serde_json::json!({"status": result.status, "request": plan.request.id}),
+            None,
+        )
         .await?;
     let scrubber = (!cli.show_personal_data).then(|| Scrubber::for_request(&plan.request));
     print!("{}", summary(&plan, &result, scrubber.as_ref()));
@@ -126,7 +150,11 @@ pub async fn execute(
 pub fn summary(plan: &Plan, result: &RunResult, scrubber: Option<&Scrubber>) -> String {
     use std::fmt::Write;
     let scrub = |t: &str| scrubber.map_or_else(|| t.to_owned(), |s| s.scrub(t));
-    let steps: Vec<_> = result.outcomes.iter().filter(|o| o.instance == o.step).collect();
+    let steps: Vec<_> = result
+        .outcomes
+        .iter()
+        .filter(|o| o.instance == o.step)
+        .collect();
     let count = |st: StepStatus| steps.iter().filter(|o| o.status == st).count();
     let mut out = String::new();
     let _ = writeln!(
@@ -146,25 +174,42 @@ pub fn summary(plan: &Plan, result: &RunResult, scrubber: Option<&Scrubber>) -> 
             let _ = writeln!(out, "  exempt   {}: {}", s.service, reason);
         }
     }
-    for o in steps.iter().filter(|o| matches!(o.status, StepStatus::Failed | StepStatus::Waiting)) {
+    for o in steps
+        .iter()
+        .filter(|o| matches!(o.status, StepStatus::Failed | StepStatus::Waiting))
+    {
         let _ = writeln!(
             out,
             "  {:<8} {}: {}{}",
             o.status.as_str(),
             o.step,
             scrub(o.message.as_deref().unwrap_or("")),
-            o.due_at.map(|d| format!(" (due {})", d.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default()
+            o.due_at
+                .map(|d| format!(" (due {})", d.format("%Y-%m-%d %H:%M UTC")))
+                .unwrap_or_default()
         );
     }
     match result.status {
         RunStatus::Failed => {
-            let _ = writeln!(out, "Fix what failed, then `dsrctl resume {}`: finished steps are not repeated.", result.run_id);
+            let _ = writeln!(
+                out,
+                "Fix what failed, then `dsrctl resume {}`: finished steps are not repeated.",
+                result.run_id
+            );
         }
         RunStatus::Waiting => {
-            let _ = writeln!(out, "Waiting: record manual tasks with `dsrctl task done {} STEP --by NAME`; due steps run on `dsrctl resume {}`.", result.run_id, result.run_id);
+            let _ = writeln!(
+                out,
+                "Waiting: record manual tasks with `dsrctl task done {} STEP --by NAME`; due steps run on `dsrctl resume {}`.",
+                result.run_id, result.run_id
+            );
         }
         RunStatus::Interrupted => {
-            let _ = writeln!(out, "Interrupted: `dsrctl resume {}` continues.", result.run_id);
+            let _ = writeln!(
+                out,
+                "Interrupted: `dsrctl resume {}` continues.",
+                result.run_id
+            );
         }
         _ => {}
     }

@@ -57,7 +57,11 @@ pub async fn status(cli: &Cli, args: &StatusArgs, color: bool) -> Result<Outcome
         let o = outcomes.iter().find(|o| o.instance == s.key);
         let message = o
             .and_then(|o| o.message.as_deref())
-            .map(|m| scrubber.as_ref().map_or_else(|| m.to_owned(), |sc| sc.scrub(m)))
+            .map(|m| {
+                scrubber
+                    .as_ref()
+                    .map_or_else(|| m.to_owned(), |sc| sc.scrub(m))
+            })
             .unwrap_or_default();
         println!(
             "  {:<10} {:<40} {}",

@@ -24,7 +24,11 @@ pub fn validate(project: &Path, args: &ValidateArgs) -> Result<Outcome> {
     } else {
         print!("{text}");
     }
-    Ok(if diags.has_errors() { Outcome::Problems } else { Outcome::Ok })
+    Ok(if diags.has_errors() {
+        Outcome::Problems
+    } else {
+        Outcome::Ok
+    })
 }
 
 /// Prints one schema, or writes them all.

@@ -10,7 +10,10 @@ pub async fn emulate(args: &EmulateArgs) -> Result<Outcome> {
     let emulator = crate::emulator::start(crate::emulator::Fixture::contoso(), addr).await?;
     println!("emulator listening on http://{}", emulator.addr);
     for tenant in ["contoso", "fabrikam"] {
-        println!("  {tenant}: {}/{{graph/v1.0,adt,dps,iotc/api}}", emulator.tenant_url(tenant));
+        println!(
+            "  {tenant}: {}/{{graph/v1.0,adt,dps,iotc/api}}",
+            emulator.tenant_url(tenant)
+        );
     }
     println!("Ctrl-C stops it.");
     tokio::signal::ctrl_c().await?;

@@ -40,8 +40,20 @@ pub fn exit_code(result: &anyhow::Result<Outcome>) -> ExitCode {
 
 /// Runs the command line.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     progress::init_logging(cli.log_format);
+    // Like `git -C`: run as if started in the project directory, so request paths and
+    // relative paths in the config resolve from there.
+    if cli.project != std::path::Path::new(".") {
+        if let Err(e) = std::env::set_current_dir(&cli.project) {
+            eprintln!(
+                "error: cannot enter the project directory {}: {e}",
+                cli.project.display()
+            );
+            return ExitCode::from(1);
+        }
+        cli.project = std::path::PathBuf::from(".");
+    }
     let result = dispatch(cli);
     if let Err(e) = &result {
         eprintln!("error: {e:#}");
@@ -68,7 +80,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Schema(a) => cmd_validate::schema(a),
         Command::Init(a) => init::init(&a.dir),
         Command::Completions(a) => {
-            clap_complete::generate(a.shell, &mut Cli::command(), "dsrctl", &mut std::io::stdout());
+            clap_complete::generate(
+                a.shell,
+                &mut Cli::command(),
+                "dsrctl",
+                &mut std::io::stdout(),
+            );
             Ok(Outcome::Ok)
         }
         _ => runtime()?.block_on(dispatch_async(&cli, color)),
@@ -94,5 +111,7 @@ async fn dispatch_async(cli: &Cli, color: bool) -> anyhow::Result<Outcome> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

@@ -15,7 +15,9 @@ use crate::report::Scrubber;
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DSRCTL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -55,7 +57,11 @@ impl Progress {
                 .collect();
             (multi, bars)
         });
-        Progress { bars, scrubber, lines: Mutex::new(()) }
+        Progress {
+            bars,
+            scrubber,
+            lines: Mutex::new(()),
+        }
     }
 
     /// Removes the bars.
@@ -88,7 +94,11 @@ impl Observer for Progress {
         if outcome.instance != outcome.step {
             return;
         }
-        let detail = outcome.message.as_deref().map(|m| format!(": {}", self.scrub(m))).unwrap_or_default();
+        let detail = outcome
+            .message
+            .as_deref()
+            .map(|m| format!(": {}", self.scrub(m)))
+            .unwrap_or_default();
         let line = format!("{:<9} {}{detail}", outcome.status.as_str(), step.key);
         match &self.bars {
             Some((multi, bars)) => {

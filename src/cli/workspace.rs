@@ -58,7 +58,11 @@ impl Workspace {
         let store = crate::store::open(&location, &project.root)
             .await
             .with_context(|| "opening the state store")?;
-        Ok(Workspace { project, store, state_dir })
+        Ok(Workspace {
+            project,
+            store,
+            state_dir,
+        })
     }
 
     /// An engine with the connectors of the request's tenant only.
@@ -66,7 +70,8 @@ impl Workspace {
         let connectors = connectors_for_tenant(&self.project.config, tenant, &self.project.root)
             .await
             .with_context(|| format!("building the connectors of tenant `{tenant}`"))?;
-        Ok(Engine::new(self.store.clone(), connectors, &self.state_dir).with_parallelism(parallelism))
+        Ok(Engine::new(self.store.clone(), connectors, &self.state_dir)
+            .with_parallelism(parallelism))
     }
 }
 

@@ -139,7 +139,10 @@ fn param_text(h: &Helper, name: &str) -> Result<String, RenderError> {
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
         Value::Null => Err(RenderErrorReason::MissingVariable(Some(
-            param.relative_path().cloned().unwrap_or_else(|| name.to_owned()),
+            param
+                .relative_path()
+                .cloned()
+                .unwrap_or_else(|| name.to_owned()),
         ))
         .into()),
         _ => Err(RenderErrorReason::Other(format!(

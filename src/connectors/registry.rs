@@ -17,17 +17,25 @@ pub async fn connectors_for_tenant(
     base_dir: &Path,
 ) -> Result<HashMap<String, Arc<dyn Connector>>, ConnectorError> {
     let Some(t) = config.tenants.get(tenant) else {
-        return Err(ConnectorError::Config(format!("no tenant `{tenant}` in dsrctl.yaml")));
+        return Err(ConnectorError::Config(format!(
+            "no tenant `{tenant}` in dsrctl.yaml"
+        )));
     };
     let secrets = EnvFileResolver::new(base_dir);
     let mut out: HashMap<String, Arc<dyn Connector>> = HashMap::new();
     for (name, cfg) in &t.connectors {
         match cfg {
             ConnectorConfig::Http(h) => {
-                out.insert(name.clone(), Arc::new(HttpClient::new(name, h, &config.defaults, &secrets)?));
+                out.insert(
+                    name.clone(),
+                    Arc::new(HttpClient::new(name, h, &config.defaults, &secrets)?),
+                );
             }
             ConnectorConfig::Sql(s) => {
-                out.insert(name.clone(), sql_connector(name, s, base_dir, &secrets).await?);
+                out.insert(
+                    name.clone(),
+                    sql_connector(name, s, base_dir, &secrets).await?,
+                );
             }
             ConnectorConfig::Manual(_) => {}
         }
@@ -42,5 +50,7 @@ async fn sql_connector(
     secrets: &dyn SecretResolver,
 ) -> Result<Arc<dyn Connector>, ConnectorError> {
     let _ = (cfg, base_dir, secrets);
-    Err(ConnectorError::Config(format!("connector `{name}`: SQL connectors are not built in yet")))
+    Err(ConnectorError::Config(format!(
+        "connector `{name}`: SQL connectors are not built in yet"
+    )))
 }

@@ -119,8 +119,15 @@ pub(crate) fn check_api_version(req: &ApiRequest, version: &str) -> Option<Respo
     }
 }
 
+/// Characters escaped in a path segment: all but RFC 3986 unreserved ones.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn enc(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 fn with_etag(mut resp: Response, obj: &Object) -> Response {

@@ -129,6 +129,8 @@ pub struct RecordedCall {
     pub authorized: bool,
     /// Whether an injected fault answered the call.
     pub faulted: bool,
+    /// Request body as text (lossy UTF-8, cut at 64 KiB), e.g. to check a patch sent.
+    pub body: String,
 }
 
 fn ser_method<S: serde::Serializer>(m: &Method, s: S) -> Result<S::Ok, S::Error> {

@@ -15,6 +15,14 @@ pub enum FixtureError {
     /// The text is not valid JSON/YAML for the fixture shape.
     #[error("fixture does not parse: {0}")]
     Parse(String),
+    /// The file cannot be read.
+    #[error("cannot read fixture {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The data is inconsistent (duplicate id, dangling reference, missing field).
     #[error("fixture is inconsistent: {0}")]
     Invalid(String),
@@ -138,6 +146,18 @@ impl Fixture {
         Ok(fixture)
     }
 
+    /// Reads a fixture file: YAML when it ends in `.yaml`/`.yml`, JSON otherwise.
+    pub fn load(path: &std::path::Path) -> Result<Fixture, FixtureError> {
+        let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml" | "yml") => Fixture::from_yaml(&text),
+            _ => Fixture::from_json(&text),
+        }
+    }
+
     /// Parses and checks a YAML fixture (same shape as JSON).
     pub fn from_yaml(text: &str) -> Result<Fixture, FixtureError> {
         let value = super::yaml::to_json(text).map_err(FixtureError::Parse)?;
@@ -178,11 +198,6 @@ impl Fixture {
             ids("graph.users", &t.graph.users, "id");
             ids("graph.users", &t.graph.users, "userPrincipalName");
             let twins = ids("digital_twins.twins", &t.digital_twins.twins, "$dtId");
-            ids(
-                "digital_twins.relationships",
-                &t.digital_twins.relationships,
-                "$relationshipId",
-            );
             ids("dps.enrollments", &t.dps.enrollments, "registrationId");
             ids(
                 "dps.enrollment_groups",
@@ -193,7 +208,19 @@ impl Fixture {
             ids("iot_central.users", &t.iot_central.users, "id");
             ids("iot_central.roles", &t.iot_central.roles, "id");
             ids("iot_central.devices", &t.iot_central.devices, "id");
+            let mut rel_keys = BTreeSet::new();
             for rel in &t.digital_twins.relationships {
+                let src = rel.get("$sourceId").and_then(Value::as_str).unwrap_or("");
+                match rel.get("$relationshipId").and_then(Value::as_str) {
+                    None => {
+                        problems.push(format!("{name}: a relationship has no `$relationshipId`"))
+                    }
+                    // Relationship ids are unique per source twin, as in the service.
+                    Some(id) if !rel_keys.insert((src, id)) => problems.push(format!(
+                        "{name}: relationship `{id}` of `{src}` appears twice"
+                    )),
+                    Some(_) => {}
+                }
                 for end in ["$sourceId", "$targetId"] {
                     let id = rel.get(end).and_then(Value::as_str).unwrap_or("");
                     if !twins.contains(id) {
@@ -240,6 +267,14 @@ mod tests {
         )
         .expect("yaml parses");
         assert_eq!(f.settings.page_size, 5);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("demo.json");
+        std::fs::write(&path, Fixture::contoso().to_json()).expect("write");
+        assert_eq!(Fixture::load(&path).expect("loads").tenants.len(), 2);
+        assert!(matches!(
+            Fixture::load(&dir.path().join("none.yaml")),
+            Err(FixtureError::Io { .. })
+        ));
         let err = Fixture::from_json(
             r#"{"tenants": {"t": {"graph": {"users": [{"id": "u"}, {"id": "u", "userPrincipalName": "x"}]},
                 "digital_twins": {"relationships": [{"$relationshipId": "r", "$sourceId": "a", "$targetId": "b", "$relationshipName": "n"}]}}}}"#,

@@ -5,9 +5,10 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+use super::data_policy;
 use super::odata;
-use super::request::{ApiRequest, empty, json_response, page, set_header, token};
-use super::state::{DeletedUser, ExportOperation, GraphState, Inner, Object};
+use super::request::{ApiRequest, empty, json_response, page, token};
+use super::state::{DeletedUser, GraphState, Inner, Object};
 
 /// Properties Graph returns for a user when no `$select` is given.
 const DEFAULT_PROPERTIES: &[&str] = &[
@@ -64,7 +65,10 @@ pub(crate) fn handle(req: &ApiRequest, inner: &mut Inner) -> Response {
             None => not_found(req, id),
         },
         ["users", id, "exportPersonalData"] if m == Method::POST => {
-            export(req, g, id, op_number, retry_after)
+            let Some(user_id) = find(g, id).map(key) else {
+                return not_found(req, id);
+            };
+            data_policy::export(req, g, user_id, op_number, retry_after)
         }
         ["directory", "deletedItems"] => req.error(
             400,
@@ -93,7 +97,7 @@ pub(crate) fn handle(req: &ApiRequest, inner: &mut Inner) -> Response {
         }
         ["dataPolicyOperations", id] if m == Method::GET => match g.operations.get(*id) {
             Some(op) => {
-                let mut body = operation_view(op, req.now, export_secs);
+                let mut body = data_policy::operation_view(op, req.now, export_secs);
                 if let Some(o) = body.as_object_mut() {
                     let ctx = format!("{}/$metadata#dataPolicyOperations/$entity", req.base);
                     o.insert("@odata.context".into(), json!(ctx));
@@ -186,7 +190,16 @@ fn list_users(req: &ApiRequest, g: &GraphState, page_size: usize) -> Response {
 }
 
 fn list_deleted(req: &ApiRequest, g: &GraphState, page_size: usize) -> Response {
-    let values: Vec<Value> = g.deleted.values().map(deleted_view).collect();
+    let filter = match req.param("$filter").map(odata::parse).transpose() {
+        Ok(f) => f,
+        Err(msg) => return req.error(400, "BadRequest", &format!("Invalid filter clause: {msg}")),
+    };
+    let values: Vec<Value> = g
+        .deleted
+        .values()
+        .filter(|d| filter.as_ref().is_none_or(|f| f.matches(&d.user)))
+        .map(deleted_view)
+        .collect();
     paged(
         req,
         values,
@@ -267,42 +280,6 @@ fn patch_user(req: &ApiRequest, g: &mut GraphState, id: &str) -> Response {
     empty(204)
 }
 
-fn export(req: &ApiRequest, g: &mut GraphState, id: &str, n: u64, retry_after: u64) -> Response {
-    let Some(user_id) = find(g, id).map(key) else {
-        return not_found(req, id);
-    };
-    let location = req
-        .json()
-        .and_then(|b| {
-            b.get("storageLocation")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .filter(|s| !s.trim().is_empty());
-    let Some(storage_location) = location else {
-        return req.error(
-            400,
-            "BadRequest",
-            "The request body must contain a non-empty 'storageLocation'.",
-        );
-    };
-    let op_id = format!("export-{n:06}");
-    let url = format!("{}/dataPolicyOperations/{op_id}", req.base);
-    g.operations.insert(
-        op_id.clone(),
-        ExportOperation {
-            id: op_id,
-            user_id,
-            storage_location,
-            submitted: req.now,
-        },
-    );
-    let mut resp = empty(202);
-    set_header(&mut resp, "location", &url);
-    set_header(&mut resp, "retry-after", &retry_after.to_string());
-    resp
-}
-
 /// A deleted user as `deletedItems` shows it.
 pub(crate) fn deleted_view(d: &DeletedUser) -> Value {
     let mut body = d.user.clone();
@@ -311,34 +288,6 @@ pub(crate) fn deleted_view(d: &DeletedUser) -> Value {
     Value::Object(body)
 }
 
-/// An export operation's status at `now`: notStarted when no time has passed,
-/// running while less than `duration_secs` have, complete afterwards.
-pub(crate) fn operation_view(
-    op: &ExportOperation,
-    now: DateTime<Utc>,
-    duration_secs: u64,
-) -> Value {
-    let elapsed = (now - op.submitted).num_milliseconds().max(0) as f64 / 1000.0;
-    let duration = duration_secs as f64;
-    let (status, progress, completed) = if duration_secs == 0 || elapsed >= duration {
-        let done = op.submitted + chrono::Duration::seconds(duration_secs as i64);
-        ("complete", 100.0, Some(fmt(done)))
-    } else if elapsed == 0.0 {
-        ("notStarted", 0.0, None)
-    } else {
-        ("running", (elapsed / duration * 100.0).floor(), None)
-    };
-    json!({
-        "id": op.id,
-        "status": status,
-        "progress": progress,
-        "submittedDateTime": fmt(op.submitted),
-        "completedDateTime": completed,
-        "storageLocation": op.storage_location,
-        "userId": op.user_id,
-    })
-}
-
-fn fmt(t: DateTime<Utc>) -> String {
+pub(crate) fn fmt(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

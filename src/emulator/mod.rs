@@ -16,9 +16,22 @@
 //! also take `SharedAccessSignature ...`). Tests inspect [`Emulator::calls`], inject
 //! throttling with [`Emulator::set_fault`], read state with [`Emulator::snapshot`] and
 //! move the emulator clock with [`Emulator::advance_clock`].
+//!
+//! Conventions worth knowing:
+//! - Lists and queries return at most [`Settings::page_size`] items per page (default 2);
+//!   `$top`, `max-items-per-page` and `x-ms-max-item-count` can only make pages smaller,
+//!   as the real services may return fewer items than asked for.
+//! - The emulator clock is frozen unless [`Settings::realtime_clock`] is set; deleted
+//!   Graph users are purged [`Settings::purge_after_days`] after deletion, and a
+//!   personal-data export completes [`Settings::export_duration_secs`] after submission
+//!   (`notStarted` before any time passed, `running` in between).
+//! - IoT Central has no owner on devices; the fixture's devices carry an `owner` email
+//!   (stand-in for a cloud property) that `GET /api/devices?$filter=owner eq '...'` matches.
+//! - Tokens from the token endpoint name their tenant; another tenant answers them 401.
 
 mod auth;
 mod contoso;
+mod data_policy;
 pub mod digital_twins;
 pub mod dps;
 mod faults;
@@ -73,7 +86,7 @@ pub async fn start(fixture: Fixture, addr: SocketAddr) -> std::io::Result<Emulat
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let shared = Arc::new(Shared::new(fixture));
+    let shared = Arc::new(Shared::new(fixture, format!("http://{addr}")));
     let app = Router::new().fallback(dispatch).with_state(shared.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -96,6 +109,18 @@ impl Emulator {
     /// `http://ADDR/{tenant}`: the root under which the tenant's APIs live.
     pub fn tenant_url(&self, tenant: &str) -> String {
         format!("http://{}/{tenant}", self.addr)
+    }
+
+    /// The base URL a connector for `api` of `tenant` is configured with, matching the
+    /// real services' bases: `.../graph/v1.0`, `.../adt`, `.../dps`, `.../iotc/api`,
+    /// and for [`Api::OAuth`] the token endpoint `.../oauth2/v2.0/token`.
+    pub fn api_base(&self, tenant: &str, api: Api) -> String {
+        let rest = match api {
+            Api::IotCentral => "iotc/api",
+            Api::OAuth => "oauth2/v2.0/token",
+            other => base_prefix(other),
+        };
+        format!("{}/{rest}", self.tenant_url(tenant))
     }
 
     /// Every call received so far, in order.
@@ -172,6 +197,7 @@ fn decode(segment: &str) -> String {
 /// check credentials, then hand over to the API module.
 async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    // A body over the limit is dropped; the handlers then see an empty body and answer 400.
     let body = axum::body::to_bytes(body, MAX_BODY)
         .await
         .unwrap_or_default();
@@ -184,11 +210,11 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
         .collect();
     let tenant = segments.first().cloned().unwrap_or_default();
     let api = segments.get(1).and_then(|s| Api::from_segment(s));
-    let origin = parts
+    let host = parts
         .headers
         .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map_or_else(String::new, |h| format!("http://{h}"));
+        .and_then(|h| h.to_str().ok());
+    let body_text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]).into_owned();
     let authorized = auth::credential(
         parts
             .headers
@@ -198,6 +224,7 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
     .is_some();
 
     let mut inner = shared.lock();
+    let origin = host.map_or_else(|| inner.origin.clone(), |h| format!("http://{h}"));
     inner.tick();
     let now = inner.now();
     let serial = inner.next();
@@ -255,6 +282,14 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
             }
         }
     };
+    tracing::debug!(
+        tenant = %tenant,
+        method = %parts.method,
+        path = %raw_path,
+        status = resp.status().as_u16(),
+        faulted,
+        "emulator call"
+    );
     inner.calls.push(RecordedCall {
         tenant,
         api,
@@ -264,6 +299,7 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
         status: resp.status().as_u16(),
         authorized,
         faulted,
+        body: body_text,
     });
     resp
 }

@@ -28,10 +28,12 @@ pub(crate) struct Inner {
     pub faults: Vec<Fault>,
     /// Source of unique numbers (etags, operation ids, tokens).
     pub counter: u64,
+    /// `http://ADDR`, for links when a request has no `Host` header.
+    pub origin: String,
 }
 
 impl Shared {
-    pub(crate) fn new(fixture: Fixture) -> Shared {
+    pub(crate) fn new(fixture: Fixture, origin: String) -> Shared {
         let clock = Clock {
             start: fixture.settings.clock_start.unwrap_or_else(Utc::now),
             offset: chrono::Duration::zero(),
@@ -44,6 +46,7 @@ impl Shared {
             calls: Vec::new(),
             faults: Vec::new(),
             counter: 0,
+            origin,
         };
         for (name, t) in fixture.tenants {
             let state = TenantState::seed(t, &mut inner);
@@ -177,8 +180,12 @@ impl TenantState {
         let now = inner
             .now()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        for mut twin in f.digital_twins.twins {
+        for given in f.digital_twins.twins {
+            // `$dtId`, `$etag` first, as the service orders them.
+            let mut twin = Object::new();
+            twin.insert("$dtId".into(), json!(str_of(&given, "$dtId")));
             twin.insert("$etag".into(), Value::String(inner.etag()));
+            twin.extend(given.into_iter().filter(|(k, _)| k != "$etag"));
             let meta = twin.entry("$metadata").or_insert_with(|| json!({}));
             if let Some(m) = meta.as_object_mut() {
                 m.entry("$lastUpdateTime").or_insert_with(|| json!(now));
@@ -233,7 +240,7 @@ impl TenantState {
             .graph
             .operations
             .values()
-            .map(|op| super::graph::operation_view(op, now, export_secs))
+            .map(|op| super::data_policy::operation_view(op, now, export_secs))
             .collect();
         json!({
             "graph": {

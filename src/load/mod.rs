@@ -15,6 +15,7 @@ mod project;
 mod render;
 mod schema;
 mod schema_check;
+mod shape;
 mod source;
 mod yaml;
 

@@ -91,10 +91,20 @@ pub(crate) fn check_project(source: &dyn Source, files: Option<Vec<String>>) -> 
             config = loaded.value;
             config_doc = loaded.doc;
         }
-        Err(e) => diags.push(
-            read_error(CONFIG_FILE, &e)
-                .with_help("run `dsrctl init` to create a project, or run from its directory"),
-        ),
+        Err(e) => {
+            diags.push(
+                read_error(CONFIG_FILE, &e)
+                    .with_help("run `dsrctl init` to create a project, or run from its directory"),
+            );
+            if files.is_none() {
+                return Checked {
+                    config,
+                    playbooks: Vec::new(),
+                    inputs,
+                    diags,
+                };
+            }
+        }
     }
     let files = match files {
         Some(f) => f,

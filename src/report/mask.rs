@@ -81,17 +81,18 @@ pub fn mask_string(s: &str) -> String {
 /// structure with `true` at masked leaves and `false` elsewhere (like Terraform's
 /// `before_sensitive`).
 pub fn mask_json(value: &Value) -> (Value, Value) {
-    mask_json_against(value, None)
+    mask_json_against(value, None, "changed")
 }
 
-/// Like [`mask_json`], but a leaf that differs from the same place in `other` is marked
-/// `changed` in its mask, so a diff of two masked values still shows what changed.
-pub fn mask_json_against(value: &Value, other: Option<&Value>) -> (Value, Value) {
+/// Like [`mask_json`], but a leaf that differs from the same place in `other` carries
+/// `label` in its mask (e.g. `old value` / `new value`), so a diff of two masked values
+/// still shows what changed.
+pub fn mask_json_against(value: &Value, other: Option<&Value>, label: &str) -> (Value, Value) {
     match value {
         Value::String(s) => {
             let changed = other.is_some_and(|o| o != value);
             let mask = if changed {
-                format!("<string, {} chars, changed>", s.chars().count())
+                format!("<string, {} chars, {label}>", s.chars().count())
             } else {
                 mask_string(s)
             };
@@ -101,7 +102,9 @@ pub fn mask_json_against(value: &Value, other: Option<&Value>) -> (Value, Value)
             let (masked, sensitive) = items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| mask_json_against(v, other.map(|o| o.get(i).unwrap_or(&Value::Null))))
+                .map(|(i, v)| {
+                    mask_json_against(v, other.map(|o| o.get(i).unwrap_or(&Value::Null)), label)
+                })
                 .unzip();
             (Value::Array(masked), Value::Array(sensitive))
         }
@@ -110,7 +113,7 @@ pub fn mask_json_against(value: &Value, other: Option<&Value>) -> (Value, Value)
             let mut sensitive = Map::new();
             for (k, v) in map {
                 let o = other.map(|o| o.get(k).unwrap_or(&Value::Null));
-                let (m, s) = mask_json_against(v, o);
+                let (m, s) = mask_json_against(v, o, label);
                 masked.insert(k.clone(), m);
                 sensitive.insert(k.clone(), s);
             }
@@ -159,10 +162,11 @@ mod tests {
         let (m, _) = mask_json_against(
             &json!({"a": "new", "b": "same"}),
             Some(&json!({"a": "old", "b": "same"})),
+            "new value",
         );
         assert_eq!(
             m,
-            json!({"a": "<string, 3 chars, changed>", "b": "<string, 4 chars>"})
+            json!({"a": "<string, 3 chars, new value>", "b": "<string, 4 chars>"})
         );
     }
 }

@@ -10,9 +10,13 @@
 //! - [`plan_view`]: the dry run's changes as terminal text, JSON and Markdown.
 
 pub mod delivery;
+mod encryption;
+mod manifest;
 mod mask;
 pub mod package;
+mod plan_markdown;
 pub mod plan_view;
+mod redact;
 mod render;
 mod run_view;
 

@@ -221,3 +221,58 @@ async fn shutdown_stops_the_server() {
     let fresh = reqwest::Client::new();
     assert!(fresh.get(&url).send().await.is_err());
 }
+
+#[tokio::test]
+async fn faults_use_each_api_error_shape() {
+    let env = Env::new().await;
+    env.emu.set_fault(Fault::new(None, 429, 3).retry_after(2));
+    let r = env
+        .post(
+            &env.url("contoso", &format!("adt/query?{ADT}")),
+            &json!({"query": "SELECT * FROM DIGITALTWINS"}),
+            &[],
+        )
+        .await;
+    assert_eq!((r.status, r.str("/error/code")), (429, "QuotaReachedError"));
+    let r = env
+        .get(&env.url("contoso", "dps/enrollments/x?api-version=2021-10-01"))
+        .await;
+    assert_eq!(
+        (r.status, r.body["errorCode"].as_u64()),
+        (429, Some(429001))
+    );
+    let r = env
+        .get(&env.url("contoso", "iotc/api/users?api-version=2022-07-31"))
+        .await;
+    assert_eq!(
+        (r.status, r.str("/error/code"), r.header("retry-after")),
+        (429, "TooManyRequests", Some("2"))
+    );
+}
+
+#[tokio::test]
+async fn yaml_fixture_serves_its_tenant_and_bodies_are_recorded() {
+    let fixture = dsrctl::emulator::Fixture::from_yaml(
+        "tenants:\n  acme:\n    iot_central:\n      users:\n        - {id: u1, type: email, email: \"o'hara@acme.test\", roles: []}\n",
+    )
+    .expect("fixture");
+    let env = Env::with(fixture).await;
+    let url = env.url("acme", "iotc/api/users/u1?api-version=2022-07-31");
+    assert_eq!(env.get(&url).await.str("/email"), "o'hara@acme.test");
+    env.call(
+        Method::PATCH,
+        &url,
+        Some(&json!({"email": "x@acme.test"})),
+        &[],
+    )
+    .await;
+    let calls = env.emu.calls();
+    assert_eq!(
+        calls.last().map(|c| c.body.as_str()),
+        Some(r#"{"email":"x@acme.test"}"#)
+    );
+    assert_eq!(
+        env.emu.snapshot("acme")["iotCentral"]["users"][0]["email"],
+        "x@acme.test"
+    );
+}

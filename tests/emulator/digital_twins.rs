@@ -285,3 +285,53 @@ async fn unsupported_or_malformed_query_is_sql_query_error() {
         );
     }
 }
+
+#[tokio::test]
+async fn page_size_header_and_relationship_name_filter() {
+    let env = Env::new().await;
+    let r = env
+        .post(
+            &twin_url(&env, "query"),
+            &json!({"query": "SELECT * FROM DIGITALTWINS"}),
+            &[("max-items-per-page", "1")],
+        )
+        .await;
+    assert_eq!(r.body["value"].as_array().map(Vec::len), Some(1));
+    let url = twin_url(
+        &env,
+        "digitaltwins/person-alice/relationships?relationshipName=owns",
+    );
+    let pages = all_pages(&env, &url, "/nextLink").await;
+    assert_eq!(ids(&pages, "$targetId"), ["thermostat-alice-01"]);
+    let r = env
+        .get(&twin_url(&env, "digitaltwins/nobody/incomingrelationships"))
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn ids_with_reserved_characters_round_trip_through_links() {
+    let fixture = dsrctl::emulator::Fixture::from_json(
+        r#"{"tenants": {"t": {"digital_twins": {
+            "twins": [{"$dtId": "desk 4/b", "$metadata": {"$model": "dtmi:x:Desk;1"}},
+                      {"$dtId": "o'hara", "$metadata": {"$model": "dtmi:x:Person;1"}}],
+            "relationships": [{"$relationshipId": "uses #1", "$sourceId": "o'hara",
+                               "$relationshipName": "uses", "$targetId": "desk 4/b"}]}}}}"#,
+    )
+    .expect("fixture");
+    let env = Env::with(fixture).await;
+    let url = env.url(
+        "t",
+        &format!("adt/digitaltwins/desk%204%2Fb/incomingrelationships?{ADT}"),
+    );
+    let r = env.get(&url).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let link = r.str("/value/0/$relationshipLink").to_string();
+    assert_eq!(link, "/digitaltwins/o%27hara/relationships/uses%20%231");
+    let del = env.url("t", &format!("adt{link}?{ADT}"));
+    assert_eq!(env.delete(&del).await.status, 204);
+    let r = env
+        .delete(&env.url("t", &format!("adt/digitaltwins/desk%204%2Fb?{ADT}")))
+        .await;
+    assert_eq!(r.status, 204);
+}

@@ -191,3 +191,24 @@ async fn registration_states_and_groups_can_be_deleted() {
         "group members go with the group"
     );
 }
+
+#[tokio::test]
+async fn group_registration_query_needs_a_known_group() {
+    let env = Env::new().await;
+    let r = env
+        .post(
+            &dps_url(&env, "registrations/no-such-group/query"),
+            &json!({"query": "*"}),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = env
+        .post(
+            &dps_url(&env, "enrollments/query"),
+            &json!({"query": "*"}),
+            &[("x-ms-continuation", "garbage")],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+}

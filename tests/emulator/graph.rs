@@ -286,3 +286,41 @@ async fn export_progresses_with_the_clock() {
     assert_eq!(r.str("/status"), "complete");
     assert!(!r.str("/completedDateTime").is_empty());
 }
+
+#[tokio::test]
+async fn next_link_keeps_the_filter() {
+    let env = Env::new().await;
+    let filter = "startswith(mail,'alice') or startswith(mail,'bob') or startswith(mail,'dan.o''')";
+    let url = env.url(
+        "contoso",
+        &format!("graph/v1.0/users?$filter={filter}&$select=id"),
+    );
+    let pages = all_pages(&env, &url, "/@odata.nextLink").await;
+    assert_eq!(pages.len(), 2);
+    assert_eq!(ids(&pages, "id"), ["user-alice", "user-bob", "user-dan"]);
+}
+
+#[tokio::test]
+async fn deleted_items_list_pages_and_filters() {
+    let env = Env::new().await;
+    for id in ["user-alice", "user-bob", "user-carol"] {
+        env.delete(&env.url("contoso", &format!("graph/v1.0/users/{id}")))
+            .await;
+    }
+    let url = env.url(
+        "contoso",
+        "graph/v1.0/directory/deletedItems/microsoft.graph.user",
+    );
+    let pages = all_pages(&env, &url, "/@odata.nextLink").await;
+    assert_eq!(ids(&pages, "id"), ["user-alice", "user-bob", "user-carol"]);
+    let r = env
+        .get(&format!("{url}?$filter=mail eq 'bob@contoso.com'"))
+        .await;
+    assert_eq!(
+        ids(
+            &[r.body["value"].as_array().cloned().unwrap_or_default()],
+            "id"
+        ),
+        ["user-bob"]
+    );
+}

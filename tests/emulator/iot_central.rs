@@ -1,5 +1,6 @@
 //! IoT Central: users, roles, devices.
 
+use dsrctl::emulator::Api;
 use reqwest::Method;
 use serde_json::json;
 
@@ -7,7 +8,8 @@ use crate::support::{Env, IOTC, all_pages, ids};
 
 fn api(env: &Env, rest: &str) -> String {
     let sep = if rest.contains('?') { '&' } else { '?' };
-    env.url("contoso", &format!("iotc/api/{rest}{sep}{IOTC}"))
+    let base = env.emu.api_base("contoso", Api::IotCentral);
+    format!("{base}/{rest}{sep}{IOTC}")
 }
 
 #[tokio::test]
@@ -104,4 +106,14 @@ async fn api_version_is_checked() {
         .get(&env.url("contoso", "iotc/api/users?api-version=1.0"))
         .await;
     assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn put_creates_a_user() {
+    let env = Env::new().await;
+    let url = api(&env, "users/user-erin");
+    let body = json!({"type": "email", "email": "erin@contoso.com", "roles": [{"role": "ae2c9854-393b-4f97-8c42-479d70ce626e"}]});
+    let r = env.call(Method::PUT, &url, Some(&body), &[]).await;
+    assert_eq!((r.status, r.str("/id")), (200, "user-erin"));
+    assert_eq!(env.get(&url).await.str("/email"), "erin@contoso.com");
 }

@@ -144,3 +144,26 @@ fn html_escapes_values() {
     assert!(!html.contains("<script>alert"));
     assert!(html.contains("&lt;script&gt;"));
 }
+
+#[test]
+fn export_letter_says_how_to_get_the_data() {
+    let v = RunView::build(
+        &fixture::run("export"),
+        &fixture::outcomes(),
+        fixture::today(),
+    );
+    let md = render(&v, ReportKind::Letter, Format::Markdown, None).unwrap();
+    assert!(md.contains("## How to get your data"));
+    assert!(md.contains("manifest.json"));
+    let del = render(&view(), ReportKind::Letter, Format::Markdown, None).unwrap();
+    assert!(!del.contains("How to get your data"));
+}
+
+#[test]
+fn formats_that_do_not_exist_say_which_do() {
+    let err = render(&view(), ReportKind::Summary, Format::Html, None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the summary report has no html format; available: md"
+    );
+}

@@ -173,3 +173,6 @@ impl Drop for InFlight {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
+
+/// Item server and throwaway projects for engine tests.
+pub mod items;

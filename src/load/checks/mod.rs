@@ -1,20 +1,109 @@
 //! Semantic checks across the config and all playbooks. Every problem is collected.
 
+mod config;
+mod graph;
+mod playbook;
+mod project;
+mod request;
+mod steps;
+mod templates;
+
+use super::context::nearest_names;
+use super::position::Pos;
 use super::yaml::Document;
-use super::{Diagnostics, LoadedPlaybook};
-use crate::model::ProjectConfig;
+use super::{Diagnostic, Diagnostics, LoadedPlaybook, Severity};
+use crate::model::{ProjectConfig, Request};
+
+pub use request::check_request_findings;
+
+/// Findings about one document, placed through its position map.
+pub(crate) struct Report<'a> {
+    pub doc: &'a Document,
+    pub out: &'a mut Diagnostics,
+}
+
+impl Report<'_> {
+    /// A finding at the key (`on_key`) or value of the node at `pointer`.
+    pub fn push(
+        &mut self,
+        severity: Severity,
+        code: &str,
+        pointer: &str,
+        on_key: bool,
+        message: String,
+    ) -> &mut Diagnostic {
+        let p = if on_key {
+            self.doc.positions.key_or_value(pointer)
+        } else {
+            self.doc.positions.value(pointer)
+        };
+        self.push_at(severity, code, p, message)
+    }
+
+    /// A finding at an explicit place.
+    pub fn push_at(
+        &mut self,
+        severity: Severity,
+        code: &str,
+        p: Pos,
+        message: String,
+    ) -> &mut Diagnostic {
+        let d =
+            Diagnostic::new(severity, code, &self.doc.file, p.line, p.col, message).with_len(p.len);
+        self.out.push(d);
+        let last = self.out.0.len() - 1;
+        &mut self.out.0[last]
+    }
+
+    /// An error at the value of `pointer`.
+    pub fn error(&mut self, code: &str, pointer: &str, message: String) -> &mut Diagnostic {
+        self.push(Severity::Error, code, pointer, false, message)
+    }
+}
+
+impl Diagnostic {
+    /// Add help and, when a valid name is close, a "did you mean" label.
+    pub(crate) fn suggest(&mut self, given: &str, valid: &[&str], what: &str) -> &mut Self {
+        if let Some(best) = nearest_names(given, valid).first() {
+            self.label = Some(format!("did you mean `{best}`?"));
+        }
+        self.help = Some(if valid.is_empty() {
+            format!("no {what} are defined here")
+        } else {
+            format!("{what}: {}", valid.join(", "))
+        });
+        self
+    }
+
+    /// Set the help text in place.
+    pub(crate) fn help(&mut self, help: impl Into<String>) -> &mut Self {
+        self.help = Some(help.into());
+        self
+    }
+}
 
 /// Run every semantic check. `docs[i]` is the parsed document of `playbooks[i]`.
 pub fn check_all(
-    _config: Option<&ProjectConfig>,
-    _config_doc: Option<&Document>,
-    _playbooks: &[LoadedPlaybook],
-    _docs: &[Document],
+    config: Option<&ProjectConfig>,
+    config_doc: Option<&Document>,
+    playbooks: &[LoadedPlaybook],
+    docs: &[Document],
 ) -> Diagnostics {
-    Diagnostics::default()
+    let mut out = Diagnostics::default();
+    if let (Some(c), Some(doc)) = (config, config_doc) {
+        config::check_config(c, &mut Report { doc, out: &mut out });
+    }
+    for (lp, doc) in playbooks.iter().zip(docs) {
+        let mut r = Report { doc, out: &mut out };
+        playbook::check_playbook(&lp.playbook, config, &mut r);
+    }
+    project::check_across(playbooks, docs, &mut out);
+    out
 }
 
 /// Checks on a request beyond its schema.
-pub fn check_request(_request: &crate::model::Request, _doc: &Document) -> Diagnostics {
-    Diagnostics::default()
+pub fn check_request(request: &Request, doc: &Document) -> Diagnostics {
+    let mut out = Diagnostics::default();
+    check_request_findings(request, &mut Report { doc, out: &mut out });
+    out
 }

@@ -1,0 +1,195 @@
+//! Checks on one playbook: every DSR kind declared, reuses valid, connectors usable,
+//! discoveries pointing at real captures; then the steps of each kind.
+
+use super::Report;
+use super::steps::{KindSteps, check_steps};
+use crate::load::Severity;
+use crate::model::{DsrKind, KindSpec, Playbook, ProjectConfig, Step};
+
+/// Every check on one playbook.
+pub fn check_playbook(p: &Playbook, config: Option<&ProjectConfig>, r: &mut Report<'_>) {
+    check_kinds(p, r);
+    for kind in DsrKind::ALL {
+        if let Some(KindSpec::Steps(steps)) = p.dsr.get(kind) {
+            let ks = KindSteps::new(kind.as_str(), steps);
+            check_steps(p, &ks, r);
+            if let Some(c) = config {
+                check_connectors(p, &ks, c, r);
+            }
+        }
+    }
+    if let Some(c) = config {
+        check_playbook_connector(p, c, r);
+    }
+    check_discovers(p, r);
+}
+
+fn check_kinds(p: &Playbook, r: &mut Report<'_>) {
+    for kind in DsrKind::ALL {
+        let ptr = format!("/dsr/{kind}");
+        match p.dsr.get(kind) {
+            None => {
+                r.push(
+                    Severity::Error,
+                    "undeclared-kind",
+                    "/dsr",
+                    true,
+                    format!("DSR kind `{kind}` is not declared for service `{}`", p.service),
+                )
+                .help(format!(
+                    "add `{kind}:` with steps, `{{ same_as: [...] }}` or `{{ unsupported: <reason> }}`"
+                ));
+            }
+            Some(KindSpec::Unsupported(u)) if u.unsupported.trim().is_empty() => {
+                r.error(
+                    "empty-value",
+                    &format!("{ptr}/unsupported"),
+                    format!("`unsupported` of `dsr.{kind}` needs a reason"),
+                )
+                .help("say why, e.g. \"system logs cannot be rectified\"; reports show it");
+            }
+            Some(KindSpec::Reuse(reuse)) => {
+                for (i, target) in reuse.same_as.iter().enumerate() {
+                    let tp = format!("{ptr}/same_as/{i}");
+                    match p.dsr.get(*target) {
+                        _ if *target == kind => {
+                            r.error("same-as-self", &tp, format!("`dsr.{kind}` reuses itself"))
+                                .help("name other kinds whose steps this kind runs");
+                        }
+                        Some(KindSpec::Steps(_)) => {}
+                        Some(_) => {
+                            r.error(
+                                "same-as-not-steps",
+                                &tp,
+                                format!(
+                                    "`dsr.{kind}` reuses `{target}`, which has no steps of its own"
+                                ),
+                            )
+                            .help("`same_as` may only name kinds that list steps");
+                        }
+                        None => {
+                            r.error(
+                                "same-as-undeclared",
+                                &tp,
+                                format!("`dsr.{kind}` reuses `{target}`, which is not declared"),
+                            )
+                            .help(format!("declare the steps of `{target}`"));
+                        }
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// The connector kind an action needs, if any.
+fn needed_kind(step: &Step) -> Option<&'static str> {
+    if step.http.is_some() {
+        Some("http")
+    } else if step.sql.is_some() {
+        Some("sql")
+    } else {
+        None
+    }
+}
+
+fn check_connectors(p: &Playbook, ks: &KindSteps<'_>, c: &ProjectConfig, r: &mut Report<'_>) {
+    for (i, step) in ks.steps.iter().enumerate() {
+        let ptr = format!("{}/{i}", ks.base);
+        let (name, name_ptr) = match &step.connector {
+            Some(n) => (n.as_str(), format!("{ptr}/connector")),
+            None => (p.connector.as_str(), "/connector".to_owned()),
+        };
+        for (tenant, t) in &c.tenants {
+            match t.connectors.get(name) {
+                None if step.connector.is_some() => {
+                    let names: Vec<&str> = t.connectors.keys().map(String::as_str).collect();
+                    r.error(
+                        "unknown-connector",
+                        &name_ptr,
+                        format!(
+                            "connector `{name}` of step `{}` is not defined in tenant `{tenant}`",
+                            step.id
+                        ),
+                    )
+                    .suggest(name, &names, "its connectors");
+                }
+                None => {} // Reported once for the playbook.
+                Some(conn) => {
+                    let Some(want) = needed_kind(step) else {
+                        continue;
+                    };
+                    if conn.kind_name() != want {
+                        r.error(
+                            "connector-kind-mismatch",
+                            &format!("{ptr}/{want}"),
+                            format!(
+                                "step `{}` is a {want} action, but connector `{name}` in tenant `{tenant}` is of kind `{}`",
+                                step.id,
+                                conn.kind_name()
+                            ),
+                        )
+                        .help(format!("set `connector:` on the step to a {want} connector"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_playbook_connector(p: &Playbook, c: &ProjectConfig, r: &mut Report<'_>) {
+    for (tenant, t) in &c.tenants {
+        if !t.connectors.contains_key(&p.connector) {
+            let names: Vec<&str> = t.connectors.keys().map(String::as_str).collect();
+            r.error(
+                "unknown-connector",
+                "/connector",
+                format!(
+                    "connector `{}` of service `{}` is not defined in tenant `{tenant}`",
+                    p.connector, p.service
+                ),
+            )
+            .suggest(&p.connector, &names, "its connectors");
+        }
+    }
+}
+
+fn check_discovers(p: &Playbook, r: &mut Report<'_>) {
+    for (identity, reference) in &p.discovers {
+        let ptr = format!(
+            "/discovers/{}",
+            crate::load::position::escape_token(identity)
+        );
+        let found = reference.split_once('.').and_then(|(step, cap)| {
+            DsrKind::ALL.into_iter().find_map(|k| match p.dsr.get(k) {
+                Some(KindSpec::Steps(steps)) => steps
+                    .iter()
+                    .find(|s| s.id == step)
+                    .map(|s| s.capture.contains_key(cap)),
+                _ => None,
+            })
+        });
+        match found {
+            Some(true) => {}
+            Some(false) => {
+                r.error(
+                    "unknown-capture",
+                    &ptr,
+                    format!("`discovers.{identity}` names `{reference}`, but that step has no such capture"),
+                )
+                .help("name a `step-id.capture` declared under the step's `capture`");
+            }
+            None => {
+                r.error(
+                    "unknown-step",
+                    &ptr,
+                    format!(
+                        "`discovers.{identity}` names `{reference}`, which is not a step's capture"
+                    ),
+                )
+                .help("write `step-id.capture`, naming a step of this playbook");
+            }
+        }
+    }
+}

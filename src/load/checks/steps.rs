@@ -1,0 +1,321 @@
+//! Checks on the steps of one DSR kind: ids, actions, references, cycles, previews.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::Report;
+use super::graph::{Needs, closure, cycles};
+use super::templates::{StepScope, check_step_templates};
+use crate::load::Severity;
+use crate::model::{Playbook, Preview, RESERVED_NAMES, Step};
+
+/// The steps of one kind, with what the checks derive from them.
+pub(crate) struct KindSteps<'a> {
+    /// `/dsr/<kind>`.
+    pub base: String,
+    /// The steps, in file order.
+    pub steps: &'a [Step],
+    /// Id → index of its first definition.
+    pub index: BTreeMap<&'a str, usize>,
+    /// The `needs` graph (known ids only).
+    pub needs: Needs<'a>,
+}
+
+impl<'a> KindSteps<'a> {
+    pub fn new(kind: &str, steps: &'a [Step]) -> KindSteps<'a> {
+        let mut index = BTreeMap::new();
+        for (i, s) in steps.iter().enumerate() {
+            index.entry(s.id.as_str()).or_insert(i);
+        }
+        let needs = steps
+            .iter()
+            .map(|s| {
+                let known: Vec<&str> = s
+                    .needs
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|n| index.contains_key(n))
+                    .collect();
+                (s.id.as_str(), known)
+            })
+            .collect();
+        KindSteps {
+            base: format!("/dsr/{kind}"),
+            steps,
+            index,
+            needs,
+        }
+    }
+
+    fn ids(&self) -> Vec<&str> {
+        self.steps.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    /// The step with this id.
+    pub fn step(&self, id: &str) -> Option<&'a Step> {
+        self.index.get(id).map(|i| &self.steps[*i])
+    }
+}
+
+/// Whether a step changes data, as declared or derived from its action.
+pub fn mutates(step: &Step) -> bool {
+    step.mutates.unwrap_or_else(|| {
+        step.http.as_ref().is_some_and(|h| !h.method.is_read())
+            || step.sql.as_ref().is_some_and(|s| s.mutates())
+            || step.manual.is_some()
+    })
+}
+
+/// Whether the action shows its own "before" (structured SQL update/delete, manual tasks).
+fn previews_itself(step: &Step) -> bool {
+    step.manual.is_some()
+        || step
+            .sql
+            .as_ref()
+            .is_some_and(|s| s.update.is_some() || s.delete.is_some())
+}
+
+/// Every check on one kind's steps.
+pub fn check_steps(playbook: &Playbook, kind: &KindSteps<'_>, r: &mut Report<'_>) {
+    let ids = kind.ids();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    for (i, step) in kind.steps.iter().enumerate() {
+        let ptr = format!("{}/{i}", kind.base);
+        let id = step.id.as_str();
+        if !seen.insert(id) {
+            let first = kind.index.get(id).copied().unwrap_or(0);
+            let first_line = r
+                .doc
+                .positions
+                .value(&format!("{}/{first}/id", kind.base))
+                .line;
+            r.error(
+                "duplicate-step-id",
+                &format!("{ptr}/id"),
+                format!("step id `{id}` is used twice in `dsr.{}`", kind_name(kind)),
+            )
+            .help(format!(
+                "first defined at line {first_line}; step ids are unique per kind"
+            ));
+        }
+        if RESERVED_NAMES.contains(&id) {
+            r.error(
+                "reserved-step-id",
+                &format!("{ptr}/id"),
+                format!("`{id}` is a reserved name and cannot be a step id"),
+            )
+            .help(format!("reserved names: {}", RESERVED_NAMES.join(", ")));
+        }
+        check_action(step, &ptr, r);
+        check_refs(step, &ptr, kind, &ids, r);
+        check_preview_needed(step, &ptr, r);
+        check_step_templates(
+            playbook,
+            &StepScope {
+                kind,
+                step,
+                pointer: &ptr,
+            },
+            r,
+        );
+    }
+    for cycle in cycles(&kind.needs) {
+        let first = cycle[0];
+        let i = kind.index.get(first).copied().unwrap_or(0);
+        r.push(
+            Severity::Error,
+            "dependency-cycle",
+            &format!("{}/{i}/needs", kind.base),
+            true,
+            format!(
+                "steps depend on each other in a cycle: {}",
+                cycle.join(" -> ")
+            ),
+        )
+        .help("remove one of these `needs` so the steps can run in order");
+    }
+}
+
+fn kind_name<'a>(kind: &'a KindSteps<'_>) -> &'a str {
+    kind.base.rsplit('/').next().unwrap_or("")
+}
+
+fn check_action(step: &Step, ptr: &str, r: &mut Report<'_>) {
+    match step.action_count() {
+        1 => {}
+        0 => {
+            r.push(
+                Severity::Error,
+                "missing-action",
+                ptr,
+                false,
+                format!("step `{}` has no action", step.id),
+            )
+            .help("add exactly one of `http`, `sql`, `manual` or `wait`");
+        }
+        n => {
+            r.push(
+                Severity::Error,
+                "multiple-actions",
+                ptr,
+                false,
+                format!("step `{}` has {n} actions; a step has exactly one", step.id),
+            )
+            .help("split it into several steps linked by `needs`");
+        }
+    }
+    if let Some(sql) = &step.sql
+        && sql.operation_count() != 1
+    {
+        r.push(
+            Severity::Error,
+            "sql-operation-count",
+            &format!("{ptr}/sql"),
+            true,
+            format!(
+                "`sql` of step `{}` has {} operations; it needs exactly one",
+                step.id,
+                sql.operation_count()
+            ),
+        )
+        .help("use one of `select`, `update`, `delete`, `query` or `execute`");
+    }
+}
+
+fn check_refs(step: &Step, ptr: &str, kind: &KindSteps<'_>, ids: &[&str], r: &mut Report<'_>) {
+    for (j, need) in step.needs.iter().enumerate() {
+        if !kind.index.contains_key(need.as_str()) {
+            r.error(
+                "unknown-step",
+                &format!("{ptr}/needs/{j}"),
+                format!(
+                    "step `{}` needs `{need}`, which is not defined in `dsr.{}`",
+                    step.id,
+                    kind_name(kind)
+                ),
+            )
+            .suggest(need, ids, "defined steps");
+        }
+    }
+    let needed = closure(&kind.needs, &step.id);
+    if let Some(fe) = &step.for_each {
+        let p = format!("{ptr}/for_each");
+        check_capture_ref(step, fe, &p, "for_each", kind, &needed, ids, r);
+    }
+    if let Some(Preview::Step(target)) = &step.preview {
+        let p = format!("{ptr}/preview/step");
+        match kind.step(target) {
+            None => {
+                r.error(
+                    "unknown-step",
+                    &p,
+                    format!(
+                        "preview of step `{}` names `{target}`, which is not defined",
+                        step.id
+                    ),
+                )
+                .suggest(target, ids, "defined steps");
+            }
+            Some(_) if !needed.contains(target.as_str()) => {
+                r.error(
+                    "preview-not-needed",
+                    &p,
+                    format!(
+                        "step `{}` previews with `{target}` but does not need it, so it may run first",
+                        step.id
+                    ),
+                )
+                .help(format!("add `{target}` to `needs`"));
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// A `step.capture` reference (for `for_each`): the step exists, is needed, has the capture.
+#[allow(clippy::too_many_arguments)]
+fn check_capture_ref(
+    step: &Step,
+    reference: &str,
+    p: &str,
+    what: &str,
+    kind: &KindSteps<'_>,
+    needed: &BTreeSet<&str>,
+    ids: &[&str],
+    r: &mut Report<'_>,
+) {
+    let Some((target, capture)) = reference.split_once('.') else {
+        r.error(
+            "invalid-reference",
+            p,
+            format!("`{what}: {reference}` must be `step-id.capture`"),
+        )
+        .help("name a step this one needs and one of its captures, e.g. `list-items.items`");
+        return;
+    };
+    let Some(t) = kind.step(target) else {
+        r.error(
+            "unknown-step",
+            p,
+            format!(
+                "`{what}` of step `{}` names step `{target}`, which is not defined",
+                step.id
+            ),
+        )
+        .suggest(target, ids, "defined steps");
+        return;
+    };
+    if !needed.contains(target) {
+        r.error(
+            "step-not-needed",
+            p,
+            format!(
+                "step `{}` uses `{reference}` but does not need `{target}`, so it may run first",
+                step.id
+            ),
+        )
+        .help(format!("add `{target}` to `needs`"));
+    }
+    if !t.capture.contains_key(capture) {
+        let caps: Vec<&str> = t.capture.keys().map(String::as_str).collect();
+        r.error(
+            "unknown-capture",
+            p,
+            format!("step `{target}` has no capture `{capture}`"),
+        )
+        .suggest(capture, &caps, "its captures");
+    }
+}
+
+fn check_preview_needed(step: &Step, ptr: &str, r: &mut Report<'_>) {
+    if matches!(step.preview, Some(Preview::Item)) && step.for_each.is_none() {
+        r.error(
+            "preview-item-without-for-each",
+            &format!("{ptr}/preview"),
+            format!(
+                "step `{}` previews with `item` but has no `for_each`",
+                step.id
+            ),
+        )
+        .help("`preview: item` works only inside `for_each`; use `preview: {step: ...}`");
+    }
+    if !mutates(step) || step.preview.is_some() || previews_itself(step) {
+        return;
+    }
+    let raw = step.sql.as_ref().is_some_and(|s| s.execute.is_some());
+    let what = if raw {
+        "raw SQL `execute`"
+    } else {
+        "a mutation"
+    };
+    r.push(
+        Severity::Error,
+        "missing-preview",
+        ptr,
+        false,
+        format!("step `{}` is {what} without a `preview`", step.id),
+    )
+    .help(
+        "say how a dry run shows the \"before\": `preview: {step: <read step>}`, `preview: item` \
+         inside `for_each`, `preview: {http: ...}`/`{sql: ...}`, or `preview: {none: <reason>}`",
+    );
+}

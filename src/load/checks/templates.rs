@@ -1,0 +1,317 @@
+//! Template strings in a step: they compile, their variables resolve, and variables in an
+//! HTTP path go through the `seg` encoding helper.
+
+use std::collections::BTreeSet;
+
+use handlebars::template::{Parameter, Template, TemplateElement};
+use serde_json::Value;
+
+use super::Report;
+use super::graph::closure;
+use super::steps::KindSteps;
+use crate::load::position::{Pos, escape_token};
+use crate::model::{Playbook, Step};
+
+/// Keys whose values are never templates (ids, references, JSON pointers, durations).
+const NOT_TEMPLATES: &[&str] = &[
+    "id",
+    "description",
+    "needs",
+    "after",
+    "for_each",
+    "connector",
+    "capture",
+    "collect",
+    "paginate",
+    "pointer",
+    "every",
+    "timeout",
+    "duration",
+    "absent_on",
+    "mutates",
+    "idempotent",
+    "table",
+    "columns",
+    "order_by",
+    "key",
+    "column",
+    "references",
+    "mask",
+];
+
+/// Roots every template may use besides identities, captures and `item`.
+const ALWAYS_VALID: &[&str] = &["request", "connector", "now", "steps", "this"];
+
+/// Where a step's templates are checked.
+pub(crate) struct StepScope<'a, 'b> {
+    pub kind: &'a KindSteps<'b>,
+    pub step: &'a Step,
+    pub pointer: &'a str,
+}
+
+/// One variable used by a template.
+struct Var {
+    raw: String,
+    /// A direct argument of the `seg` helper.
+    in_seg: bool,
+}
+
+/// Check every template string of a step.
+pub fn check_step_templates(playbook: &Playbook, scope: &StepScope<'_, '_>, r: &mut Report<'_>) {
+    let Some(value) = r.doc.value.pointer(scope.pointer) else {
+        return;
+    };
+    let needed = closure(&scope.kind.needs, &scope.step.id);
+    let mut strings = Vec::new();
+    collect_strings(value, scope.pointer.to_owned(), &mut strings);
+    for (ptr, text) in strings {
+        let template = match Template::compile(&text) {
+            Ok(t) => t,
+            Err(e) => {
+                r.error(
+                    "template-syntax",
+                    &ptr,
+                    format!("template does not compile: {e}"),
+                )
+                .help("templates are handlebars: `{{subject.email}}`, `{{seg item.id}}`");
+                continue;
+            }
+        };
+        let mut vars = Vec::new();
+        collect_vars(&template, &mut vars);
+        let in_verify = ptr[scope.pointer.len()..].starts_with("/verify")
+            || ptr[scope.pointer.len()..].starts_with("/poll");
+        for v in &vars {
+            check_var(playbook, scope, &needed, in_verify, &ptr, v, r);
+        }
+        if ptr.ends_with("/http/path") {
+            check_path_encoding(&template, &vars, &ptr, r);
+        }
+    }
+}
+
+fn collect_strings(v: &Value, ptr: String, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::String(s) if s.contains("{{") => out.push((ptr, s.clone())),
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                collect_strings(x, format!("{ptr}/{i}"), out);
+            }
+        }
+        Value::Object(m) => {
+            for (k, x) in m {
+                if !NOT_TEMPLATES.contains(&k.as_str()) {
+                    collect_strings(x, format!("{ptr}/{}", escape_token(k)), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn collect_vars(t: &Template, out: &mut Vec<Var>) {
+    for e in &t.elements {
+        collect_element(e, out);
+    }
+}
+
+fn collect_element(e: &TemplateElement, out: &mut Vec<Var>) {
+    match e {
+        TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => {
+            collect_helper(&h.name, &h.params, h.hash.values(), out);
+        }
+        TemplateElement::HelperBlock(h) => {
+            collect_helper(&h.name, &h.params, h.hash.values(), out);
+            // Blocks that change the context (`each`, `with`) make inner paths relative:
+            // only `if`/`unless` keep the step's context.
+            if matches!(h.name.as_name(), Some("if" | "unless")) {
+                for inner in h.template.iter().chain(h.inverse.iter()) {
+                    collect_vars(inner, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn collect_helper<'a>(
+    name: &Parameter,
+    params: &'a [Parameter],
+    hash: impl Iterator<Item = &'a Parameter>,
+    out: &mut Vec<Var>,
+) {
+    let helper = name.as_name().unwrap_or_default();
+    if params.is_empty() && matches!(name, Parameter::Path(_) | Parameter::Name(_)) {
+        // `{{x.y}}`: a variable, not a helper call.
+        out.push(Var {
+            raw: helper.to_owned(),
+            in_seg: false,
+        });
+    }
+    for p in params.iter().chain(hash) {
+        collect_param(p, helper == "seg", out);
+    }
+}
+
+fn collect_param(p: &Parameter, in_seg: bool, out: &mut Vec<Var>) {
+    match p {
+        Parameter::Path(path) => out.push(Var {
+            raw: Parameter::Path(path.clone())
+                .as_name()
+                .unwrap_or_default()
+                .to_owned(),
+            in_seg,
+        }),
+        Parameter::Subexpression(s) => collect_element(&s.element, out),
+        _ => {}
+    }
+}
+
+/// `subject.email` → (`subject`, Some(`email`)).
+fn split_var(raw: &str) -> (&str, Option<&str>) {
+    let raw = raw.trim_start_matches("this.");
+    let end = raw.find(['.', '/', '[']).unwrap_or(raw.len());
+    let root = &raw[..end];
+    let rest = raw[end..].trim_start_matches(['.', '/', '[']);
+    let second_end = rest.find(['.', '/', '[', ']']).unwrap_or(rest.len());
+    let second = &rest[..second_end];
+    (root, (!second.is_empty()).then_some(second))
+}
+
+/// Where in the source a variable is: its column inside the string when it can be found.
+fn var_pos(r: &Report<'_>, ptr: &str, raw: &str) -> Pos {
+    let p = r.doc.positions.value(ptr);
+    let line = r
+        .doc
+        .text
+        .lines()
+        .nth(p.line.saturating_sub(1))
+        .unwrap_or("");
+    let start: usize = line
+        .char_indices()
+        .nth(p.col.saturating_sub(1))
+        .map_or(line.len(), |(b, _)| b);
+    match line[start..].find(raw) {
+        Some(off) => Pos {
+            line: p.line,
+            col: p.col + line[start..start + off].chars().count(),
+            len: raw.chars().count().max(1),
+        },
+        None => p,
+    }
+}
+
+fn check_var(
+    playbook: &Playbook,
+    scope: &StepScope<'_, '_>,
+    needed: &BTreeSet<&str>,
+    in_verify: bool,
+    ptr: &str,
+    v: &Var,
+    r: &mut Report<'_>,
+) {
+    use crate::load::Severity::Error;
+    let (root, second) = split_var(&v.raw);
+    if root.is_empty() || root.starts_with('@') || ALWAYS_VALID.contains(&root) {
+        return;
+    }
+    let pos = var_pos(r, ptr, &v.raw);
+    let step_id = &scope.step.id;
+    match root {
+        "subject" => {
+            if let Some(identity) = second
+                && !playbook.needs_identities.iter().any(|i| i == identity)
+            {
+                r.push_at(
+                    Error,
+                    "undeclared-identity",
+                    pos,
+                    format!(
+                        "template uses `subject.{identity}`, but `{identity}` is not in `needs_identities`"
+                    ),
+                )
+                .help(format!("add `{identity}` to `needs_identities` of the playbook"));
+            }
+        }
+        "item" => {
+            if scope.step.for_each.is_none() {
+                r.push_at(
+                    Error,
+                    "item-outside-for-each",
+                    pos,
+                    format!("step `{step_id}` uses `item` but has no `for_each`"),
+                )
+                .help("`item` is the element of a `for_each` list; add `for_each: step.capture`");
+            }
+        }
+        _ => {
+            let own = in_verify && root == step_id;
+            match scope.kind.step(root) {
+                Some(target) => {
+                    if !own && !needed.contains(root) {
+                        r.push_at(
+                            Error,
+                            "step-not-needed",
+                            pos,
+                            format!(
+                                "template uses `{}` but step `{step_id}` does not need `{root}`",
+                                v.raw
+                            ),
+                        )
+                        .help(format!("add `{root}` to `needs`"));
+                    }
+                    if let Some(cap) = second
+                        && !target.capture.contains_key(cap)
+                    {
+                        let caps: Vec<&str> = target.capture.keys().map(String::as_str).collect();
+                        r.push_at(
+                            Error,
+                            "unknown-capture",
+                            pos,
+                            format!("step `{root}` has no capture `{cap}`"),
+                        )
+                        .suggest(cap, &caps, "its captures");
+                    }
+                }
+                None => {
+                    let mut valid: Vec<&str> = vec!["subject", "request", "item", "connector"];
+                    valid.extend(needed.iter().copied());
+                    r.push_at(
+                        Error,
+                        "unknown-variable",
+                        pos,
+                        format!("template variable `{}` does not resolve", v.raw),
+                    )
+                    .suggest(root, &valid, "valid roots");
+                }
+            }
+        }
+    }
+}
+
+/// In `http.path` every variable is wrapped in `{{seg ...}}` so a value cannot change what
+/// is addressed. A path that is one capture as a whole (a URL the service returned, e.g.
+/// from `Location`) is allowed: the connector confines it to its own origin.
+fn check_path_encoding(t: &Template, vars: &[Var], ptr: &str, r: &mut Report<'_>) {
+    let whole_capture = matches!(t.elements.as_slice(), [TemplateElement::Expression(h)]
+        if h.params.is_empty() && matches!(h.name, Parameter::Path(_)))
+        && vars
+            .first()
+            .is_some_and(|v| split_var(&v.raw).1.is_some() && !v.raw.starts_with("subject"));
+    if whole_capture {
+        return;
+    }
+    for v in vars.iter().filter(|v| !v.in_seg) {
+        let pos = var_pos(r, ptr, &v.raw);
+        r.push_at(
+            crate::load::Severity::Error,
+            "unencoded-path-variable",
+            pos,
+            format!("`{}` enters the URL path without encoding", v.raw),
+        )
+        .help(format!(
+            "use `{{{{seg {}}}}}` so the value is encoded as one path segment",
+            v.raw
+        ));
+    }
+}
