@@ -57,7 +57,22 @@ fn check_kinds(p: &Playbook, r: &mut Report<'_>) {
                                 .help("name other kinds whose steps this kind runs");
                         }
                         Some(KindSpec::Steps(_)) => {}
-                        Some(_) => {
+                        Some(other) => {
+                            let help = match other {
+                                KindSpec::Reuse(inner) => format!(
+                                    "`{target}` itself reuses {}; name those kinds here instead \
+                                     (`same_as` may only name kinds that list steps)",
+                                    inner
+                                        .same_as
+                                        .iter()
+                                        .map(|k| format!("`{k}`"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                                _ => format!(
+                                    "`{target}` is unsupported; `same_as` may only name kinds that list steps"
+                                ),
+                            };
                             r.error(
                                 "same-as-not-steps",
                                 &tp,
@@ -65,7 +80,7 @@ fn check_kinds(p: &Playbook, r: &mut Report<'_>) {
                                     "`dsr.{kind}` reuses `{target}`, which has no steps of its own"
                                 ),
                             )
-                            .help("`same_as` may only name kinds that list steps");
+                            .help(help);
                         }
                         None => {
                             r.error(
