@@ -1,1 +1,117 @@
-//! cli
+//! The command layer: parses arguments, resolves the project, calls the stages, and
+//! decides the exit code in one place ([`exit_code`]).
+
+mod args;
+mod cmd_plan;
+mod cmd_report;
+mod cmd_run;
+mod cmd_status;
+mod cmd_validate;
+mod demo;
+mod init;
+mod progress;
+mod workspace;
+
+use std::process::ExitCode;
+
+pub use args::Cli;
+use args::{ColorChoice, Command};
+use clap::{CommandFactory, Parser};
+
+/// What a command ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done; nothing pending.
+    Ok,
+    /// Done, and there are changes pending (`--detailed-exitcode`).
+    ChangesPending,
+    /// A check found problems (already printed).
+    Problems,
+}
+
+/// The exit code for a command's result: 0 ok, 1 error, 2 changes pending.
+pub fn exit_code(result: &anyhow::Result<Outcome>) -> ExitCode {
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::ChangesPending) => ExitCode::from(2),
+        Ok(Outcome::Problems) | Err(_) => ExitCode::from(1),
+    }
+}
+
+/// Runs the command line.
+pub fn main() -> ExitCode {
+    let mut cli = Cli::parse();
+    progress::init_logging(cli.log_format);
+    // Like `git -C`: run as if started in the project directory, so request paths and
+    // relative paths in the config resolve from there.
+    if cli.project != std::path::Path::new(".") {
+        if let Err(e) = std::env::set_current_dir(&cli.project) {
+            eprintln!(
+                "error: cannot enter the project directory {}: {e}",
+                cli.project.display()
+            );
+            return ExitCode::from(1);
+        }
+        cli.project = std::path::PathBuf::from(".");
+    }
+    let result = dispatch(cli);
+    if let Err(e) = &result {
+        eprintln!("error: {e:#}");
+    }
+    exit_code(&result)
+}
+
+/// Whether to colour stdout.
+pub(crate) fn use_color(choice: ColorChoice) -> bool {
+    use std::io::IsTerminal;
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
+    let color = use_color(cli.color);
+    match &cli.command {
+        Command::Validate(a) => cmd_validate::validate(&cli.project, a),
+        Command::Schema(a) => cmd_validate::schema(a),
+        Command::Init(a) => init::init(&a.dir),
+        Command::Completions(a) => {
+            clap_complete::generate(
+                a.shell,
+                &mut Cli::command(),
+                "dsrctl",
+                &mut std::io::stdout(),
+            );
+            Ok(Outcome::Ok)
+        }
+        _ => runtime()?.block_on(dispatch_async(&cli, color)),
+    }
+}
+
+async fn dispatch_async(cli: &Cli, color: bool) -> anyhow::Result<Outcome> {
+    match &cli.command {
+        Command::Plan(a) => cmd_plan::plan(cli, a, color).await,
+        Command::Apply(a) => cmd_plan::apply(cli, a, color).await,
+        Command::Run(a) => cmd_run::run(cli, a, color).await,
+        Command::Resume(a) => cmd_run::resume(cli, a, color).await,
+        Command::Status(a) => cmd_status::status(cli, a, color).await,
+        Command::Runs(a) => cmd_status::runs(cli, a, color).await,
+        Command::Report(a) => cmd_report::report(cli, a, color).await,
+        Command::Test(a) => cmd_plan::test(cli, a, color).await,
+        Command::Emulate(a) => demo::emulate(a).await,
+        Command::Demo(a) => demo::demo(cli, a, color).await,
+        Command::Validate(_) | Command::Schema(_) | Command::Init(_) | Command::Completions(_) => {
+            unreachable!("handled synchronously")
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

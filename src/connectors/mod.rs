@@ -5,8 +5,12 @@
 //! [`retry`]); the engine only sees the final result and the number of attempts.
 
 pub mod http;
+mod registry;
 pub mod retry;
+pub mod secret;
 pub mod sql;
+
+pub use registry::connectors_for_tenant;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,8 +1,24 @@
 //! Executes a [`Plan`](crate::compile::Plan): steps start when what they need has finished,
 //! each through its connector, journaled in the [store](crate::store).
+//!
+//! Where a step is executed: [`Engine::execute`] (the run loop, `executor.rs`) →
+//! `step.rs` (context, `for_each`) → `call.rs` (reads, mutations, verification) and
+//! `preview.rs` (dry-run changes).
 
+mod call;
+mod capture;
 mod change;
+mod clock;
+mod executor;
 mod outcome;
+mod preview;
+mod render;
+mod spool;
+mod step;
 
+pub use capture::{check, count_records, take_captures};
 pub use change::{Change, ChangeAction};
+pub use clock::{Clock, parse_duration};
+pub use executor::{ApplyFilter, Engine, EngineError, Observer, RunResult};
 pub use outcome::{Evidence, StepOutcome, StepStatus, TaskRecord};
+pub use spool::spool_path;

@@ -41,6 +41,11 @@ impl StepStatus {
                 | StepStatus::Previewed
         )
     }
+    /// Whether a resumed run keeps this outcome. Failed and blocked steps run again on
+    /// resume; everything else that ended stays as it is.
+    pub fn is_settled(self) -> bool {
+        self.is_final() && !matches!(self, StepStatus::Failed | StepStatus::Blocked)
+    }
     /// Whether dependants may run after it.
     pub fn lets_dependants_run(self) -> bool {
         matches!(
@@ -111,6 +116,9 @@ pub struct StepOutcome {
     /// When a waiting step is due again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_at: Option<DateTime<Utc>>,
+    /// The mutation was sent and acknowledged (a deferred verification may still be due).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sent: bool,
     /// Export package collection the records were spooled to (relative path in the run
     /// directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,6 +144,7 @@ impl StepOutcome {
             change: None,
             task: None,
             due_at: None,
+            sent: false,
             collected: None,
         }
     }

@@ -1,1 +1,28 @@
-//! report
+//! Reports, evidence and the export package, made from the plan and the journaled
+//! outcomes only: nothing here calls a service.
+//!
+//! - [`RunView`]: the view model of one run ([`RunView::build`]); serialised, it is the
+//!   JSON evidence report.
+//! - [`render`]: evidence report, response letter and CI summary from handlebars templates
+//!   (embedded, overridable from the project's template directory).
+//! - [`package`]: the export package for the subject (files, manifest, zip, encryption).
+//! - [`delivery`]: puts a package into a directory, Azure Blob Storage or S3.
+//! - [`plan_view`]: the dry run's changes as terminal text, JSON and Markdown.
+
+pub mod delivery;
+mod encryption;
+mod manifest;
+mod mask;
+pub mod package;
+mod plan_markdown;
+pub mod plan_view;
+mod redact;
+mod render;
+mod run_view;
+
+pub use mask::{Scrubber, mask_json, mask_string};
+pub use render::{Format, ReportError, ReportKind, builtin_template, render, render_named};
+pub use run_view::{
+    EvidenceView, IdentityCount, InputDigest, REPORT_FORMAT_VERSION, RequestView, RunView,
+    ServiceView, StepView, TaskView, Totals, VerificationView, action_summary,
+};

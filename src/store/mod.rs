@@ -4,12 +4,31 @@
 //! PostgreSQL (shared by several workers, with leases). An outcome is durable when the
 //! call that records it returns.
 
+mod audit;
+mod journal_writer;
+mod open;
+mod postgres;
+mod postgres_schema;
+mod request_state;
+mod sqlite;
+mod sqlite_schema;
+mod util;
+
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::compile::Plan;
-use crate::engine::StepOutcome;
+use crate::engine::{Evidence, StepOutcome};
+use crate::model::Request;
+
+pub use audit::{AuditBreak, AuditEntry, GENESIS_HASH, verify_chain};
+pub use open::{DEFAULT_SQLITE_PATH, open};
+pub use postgres::PostgresStore;
+pub use request_state::{RequestRecord, RequestState};
+pub use sqlite::SqliteStore;
 
 /// Whether a run previews or applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +107,39 @@ pub enum StoreError {
     /// Stored data could not be read back.
     #[error("state store holds unreadable data: {0}")]
     Corrupt(String),
+    /// No such request.
+    #[error("no request `{0}` in the state store; `dsrctl requests` lists them")]
+    RequestNotFound(String),
+    /// A request with this id is already recorded.
+    #[error("request `{0}` is already recorded; request ids must be unique")]
+    DuplicateRequest(String),
+    /// A request state change that the lifecycle does not allow.
+    #[error("request `{id}` is {from} and cannot become {to}")]
+    InvalidTransition {
+        /// Request id.
+        id: String,
+        /// Its current state.
+        from: RequestState,
+        /// The refused state.
+        to: RequestState,
+    },
+    /// A state change that needs a reason was given none.
+    #[error("request `{id}` can only become {state} with a reason (`--reason`)")]
+    ReasonRequired {
+        /// Request id.
+        id: String,
+        /// The state asked for.
+        state: RequestState,
+    },
+    /// The deadline of a request was already extended once.
+    #[error("the deadline of request `{0}` is already extended; the law allows one extension")]
+    AlreadyExtended(String),
+    /// No such evidence file.
+    #[error("no evidence `{0}` in the state store")]
+    EvidenceNotFound(String),
+    /// The store location could not be used.
+    #[error("state store location `{0}`: {1}")]
+    Location(String, String),
 }
 
 /// The journal the engine writes and reports read.
@@ -108,6 +160,89 @@ pub trait Store: Send + Sync {
     /// Records a step instance's start or end (insert or replace by instance key). Durable
     /// when it returns.
     async fn record(&self, run: &str, outcome: &StepOutcome) -> Result<(), StoreError>;
+
+    /// Records a new request in `state`. A request id already recorded is refused
+    /// ([`StoreError::DuplicateRequest`]).
+    async fn put_request(&self, request: &Request, state: RequestState) -> Result<(), StoreError>;
+    /// A request by id.
+    async fn request(&self, id: &str) -> Result<RequestRecord, StoreError>;
+    /// Every request, the nearest deadline (so the overdue ones) first.
+    async fn requests(&self) -> Result<Vec<RequestRecord>, StoreError>;
+    /// Moves a request to `state`, atomically checking the lifecycle allows it (see
+    /// [`RequestState::can_become`]); `declined` needs a reason. Setting the current state
+    /// again is allowed and only replaces the reason.
+    async fn set_request_state(
+        &self,
+        id: &str,
+        state: RequestState,
+        reason: Option<String>,
+    ) -> Result<(), StoreError>;
+    /// Extends a request's deadline (once) and returns the updated record.
+    async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError>;
+
+    /// Step instances waiting for a due time that has come: `(run id, instance)`, the
+    /// earliest due first.
+    async fn due_steps(&self, now: DateTime<Utc>) -> Result<Vec<(String, String)>, StoreError>;
+    /// Approved requests received by `now` that have no run yet, oldest first.
+    async fn due_requests(&self, now: DateTime<Utc>) -> Result<Vec<RequestRecord>, StoreError>;
+
+    /// Takes the lease on a run for `worker` until `now + ttl`, unless another worker holds a
+    /// live lease on it. Taking a lease one already holds renews it. `false`: held by another.
+    async fn lease(
+        &self,
+        worker: &str,
+        run: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Extends a lease `worker` still holds to `now + ttl`. `false`: the lease was lost
+    /// (released, or taken over by another worker after it lapsed).
+    async fn renew(
+        &self,
+        worker: &str,
+        run: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Gives up a lease `worker` holds (no-op when it holds none).
+    async fn release(&self, worker: &str, run: &str) -> Result<(), StoreError>;
+    /// Atomically leases up to `limit` runnable apply runs that no live lease holds: runs
+    /// `running` (e.g. left by a dead worker) and runs `waiting` with a step due by `now`.
+    /// Returns their ids; two workers claiming at once never get the same run.
+    async fn claim_runs(
+        &self,
+        worker: &str,
+        limit: u32,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Appends an entry to the hash-chained audit log. Appends are serialised, so several
+    /// workers keep one chain.
+    async fn append_audit(
+        &self,
+        kind: &str,
+        subject: &str,
+        detail: serde_json::Value,
+        actor: Option<&str>,
+    ) -> Result<AuditEntry, StoreError>;
+    /// The audit log, oldest first; check it with [`verify_chain`].
+    async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Stores an evidence file of a step instance (e.g. a manual task's screenshot) with its
+    /// SHA-256.
+    async fn put_evidence(
+        &self,
+        run: &str,
+        instance: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Evidence, StoreError>;
+    /// The content of a stored evidence file, by its `stored_at`.
+    async fn evidence_content(&self, stored_at: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// Waits for queued journal writes and closes the connections.
+    async fn close(&self);
 }
 
 /// Hex SHA-256 of bytes: digests of inputs, evidence and audit entries.

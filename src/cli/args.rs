@@ -1,0 +1,312 @@
+//! The command line, as clap types. Parsing does no I/O.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Fulfil GDPR/CCPA data subject requests from playbooks kept in git.
+#[derive(Debug, Parser)]
+#[command(name = "dsrctl", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Run as if started in this directory (the project, holding dsrctl.yaml).
+    #[arg(
+        short = 'C',
+        long = "project",
+        global = true,
+        default_value = ".",
+        env = "DSRCTL_PROJECT"
+    )]
+    pub project: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Show subject values (emails, ids, data) in output; masked otherwise.
+    #[arg(long, global = true)]
+    pub show_personal_data: bool,
+    /// Colour: auto, always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Colour choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour on a terminal.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check playbooks, requests and the config (schema and meaning), offline.
+    Validate(ValidateArgs),
+    /// Print (or write) a JSON Schema.
+    Schema(SchemaArgs),
+    /// Dry run: compile a request and preview what it would change (reads only).
+    Plan(PlanArgs),
+    /// Apply a saved plan: exactly the previewed changes, or refuse if stale.
+    Apply(ApplyArgs),
+    /// Plan and apply a request, resuming its unfinished run if there is one.
+    Run(RunArgs),
+    /// Resume an unfinished run.
+    Resume(ResumeArgs),
+    /// Show a run and its steps (the newest run without an id).
+    Status(StatusArgs),
+    /// List runs.
+    Runs(RunsArgs),
+    /// Render a run's evidence report, response letter or summary; build its export package.
+    Report(ReportArgs),
+    /// Run the playbooks' offline tests.
+    Test(TestArgs),
+    /// Write a starter project.
+    Init(InitArgs),
+    /// Serve the Azure API emulator (Graph, Digital Twins, DPS, IoT Central) for demos and tests.
+    Emulate(EmulateArgs),
+    /// Run the built-in demo: emulator + example project, a deletion end to end.
+    Demo(DemoArgs),
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+}
+
+/// Output formats of validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiagFormat {
+    /// Human text with source lines.
+    Human,
+    /// JSON.
+    Json,
+    /// SARIF 2.1.0 for code scanning.
+    Sarif,
+    /// GitHub workflow annotations.
+    Github,
+}
+
+/// `dsrctl validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Files or directories to check (default: the whole project).
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
+    pub format: DiagFormat,
+}
+
+/// Which schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaWhich {
+    /// A playbook.
+    Playbook,
+    /// A request.
+    Request,
+    /// The project config.
+    Config,
+}
+
+/// `dsrctl schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The schema to print.
+    #[arg(value_enum, required_unless_present = "write")]
+    pub which: Option<SchemaWhich>,
+    /// Write every schema into this directory instead (default `schemas`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "schemas")]
+    pub write: Option<PathBuf>,
+}
+
+/// Plan views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// Terminal text.
+    Text,
+    /// JSON with `format_version`.
+    Json,
+    /// Markdown for PR comments and job summaries.
+    Markdown,
+}
+
+/// `dsrctl plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The request file.
+    #[arg(required_unless_present = "compare")]
+    pub request: Option<PathBuf>,
+    /// Compile only: show the steps, contact nothing.
+    #[arg(long)]
+    pub offline: bool,
+    /// Save the plan (with its previewed changes) for `dsrctl apply`.
+    #[arg(short = 'o', long = "out")]
+    pub out: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Exit 2 when there are changes pending.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Compare the sample requests' plans against the playbooks at this git ref (offline).
+    #[arg(long, value_name = "GIT_REF")]
+    pub compare: Option<String>,
+    /// Steps in flight at once.
+    #[arg(long, default_value_t = 10)]
+    pub parallelism: usize,
+}
+
+/// `dsrctl apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `dsrctl plan -o`.
+    pub plan: PathBuf,
+    /// Approve deletions, recording who approved (needed when not interactive).
+    #[arg(long, value_name = "NAME")]
+    pub approve: Option<String>,
+    /// Exit 2 when changes are pending (waiting steps).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Steps in flight at once.
+    #[arg(long, default_value_t = 10)]
+    pub parallelism: usize,
+}
+
+/// `dsrctl run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The request file.
+    pub request: PathBuf,
+    /// Approve deletions, recording who approved (needed when not interactive).
+    #[arg(long, value_name = "NAME")]
+    pub approve: Option<String>,
+    /// Steps in flight at once.
+    #[arg(long, default_value_t = 10)]
+    pub parallelism: usize,
+}
+
+/// `dsrctl resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Run id (or a unique prefix).
+    pub run: String,
+    /// Steps in flight at once.
+    #[arg(long, default_value_t = 10)]
+    pub parallelism: usize,
+}
+
+/// `dsrctl status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Run id (or a unique prefix); the newest run when omitted.
+    pub run: Option<String>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `dsrctl runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Most runs to list.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown.
+    Md,
+    /// HTML.
+    Html,
+    /// JSON (evidence only).
+    Json,
+}
+
+/// `dsrctl report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run id (or a unique prefix).
+    pub run: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
+    /// Template: evidence (default), letter, summary, or a template file name in the
+    /// project's template directory.
+    #[arg(long, default_value = "evidence")]
+    pub template: String,
+    /// Write to this file instead of stdout.
+    #[arg(short = 'o', long = "out")]
+    pub out: Option<PathBuf>,
+    /// Build the export package into this directory (access/export requests).
+    #[arg(long, value_name = "DIR")]
+    pub package: Option<PathBuf>,
+    /// Deliver the package to the configured destination.
+    #[arg(long)]
+    pub deliver: bool,
+}
+
+/// `dsrctl test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TestFormat::Human)]
+    pub format: TestFormat,
+}
+
+/// Test result formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    /// Human text.
+    Human,
+    /// JSON.
+    Json,
+    /// JUnit XML.
+    Junit,
+}
+
+/// `dsrctl init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to create the project in.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+/// `dsrctl emulate`.
+#[derive(Debug, Args)]
+pub struct EmulateArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8790)]
+    pub port: u16,
+}
+
+/// `dsrctl demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to copy the example project (default: a fresh temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// `dsrctl completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,105 @@
+//! `dsrctl status` and `dsrctl runs`.
+
+use anyhow::Result;
+
+use super::Outcome;
+use super::args::{Cli, RunsArgs, StatusArgs};
+use super::workspace::Workspace;
+use crate::report::Scrubber;
+
+/// Shows one run and its steps.
+pub async fn status(cli: &Cli, args: &StatusArgs, color: bool) -> Result<Outcome> {
+    let ws = Workspace::open(&cli.project, color).await?;
+    let id = match &args.run {
+        Some(id) => id.clone(),
+        None => match ws.store.runs(1).await?.into_iter().next() {
+            Some(r) => r.id,
+            None => {
+                println!("no runs yet; start one with `dsrctl run REQUEST`");
+                return Ok(Outcome::Ok);
+            }
+        },
+    };
+    let run = ws.store.run(&id).await?;
+    let outcomes = ws.store.outcomes(&run.id).await?;
+    if args.json {
+        let steps: Vec<_> = run
+            .plan
+            .steps
+            .iter()
+            .map(|s| {
+                let o = outcomes.iter().find(|o| o.instance == s.key);
+                serde_json::json!({
+                    "step": s.key,
+                    "status": o.map_or("pending", |o| o.status.as_str()),
+                    "attempts": o.map_or(0, |o| o.attempts),
+                    "due_at": o.and_then(|o| o.due_at),
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "run": run.id, "request": run.request_id, "mode": run.mode, "status": run.status,
+            "created_at": run.created_at, "updated_at": run.updated_at, "steps": steps,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(Outcome::Ok);
+    }
+    let scrubber = (!cli.show_personal_data).then(|| Scrubber::for_request(&run.plan.request));
+    println!(
+        "run {}  request {}  {:?}  {}  (updated {})",
+        run.id,
+        run.request_id,
+        run.mode,
+        run.status.as_str(),
+        run.updated_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    for s in &run.plan.steps {
+        let o = outcomes.iter().find(|o| o.instance == s.key);
+        let message = o
+            .and_then(|o| o.message.as_deref())
+            .map(|m| {
+                scrubber
+                    .as_ref()
+                    .map_or_else(|| m.to_owned(), |sc| sc.scrub(m))
+            })
+            .unwrap_or_default();
+        println!(
+            "  {:<10} {:<40} {}",
+            o.map_or("pending", |o| o.status.as_str()),
+            s.key,
+            message
+        );
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Lists runs, newest first.
+pub async fn runs(cli: &Cli, args: &RunsArgs, color: bool) -> Result<Outcome> {
+    let ws = Workspace::open(&cli.project, color).await?;
+    let runs = ws.store.runs(args.limit).await?;
+    if args.json {
+        let rows: Vec<_> = runs
+            .iter()
+            .map(|r| serde_json::json!({"run": r.id, "request": r.request_id, "mode": r.mode, "status": r.status, "created_at": r.created_at}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(Outcome::Ok);
+    }
+    if runs.is_empty() {
+        println!("no runs yet; start one with `dsrctl run REQUEST`");
+    }
+    for r in runs {
+        println!(
+            "{}  {:<20} {:<8} {:<11} {}",
+            r.id,
+            r.request_id,
+            match r.mode {
+                crate::store::RunMode::DryRun => "dry-run",
+                crate::store::RunMode::Apply => "apply",
+            },
+            r.status.as_str(),
+            r.created_at.format("%Y-%m-%d %H:%M")
+        );
+    }
+    Ok(Outcome::Ok)
+}

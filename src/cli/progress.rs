@@ -1,0 +1,116 @@
+//! Progress on a terminal (one bar per service) or plain lines otherwise; logging setup.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::args::LogFormat;
+use crate::compile::{Plan, PlannedStep};
+use crate::engine::{Observer, StepOutcome};
+use crate::report::Scrubber;
+
+/// Sets up `tracing` on stderr (`DSRCTL_LOG` filters, default `warn`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DSRCTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Shows step progress; subject values are scrubbed unless asked for.
+pub struct Progress {
+    bars: Option<(MultiProgress, HashMap<String, ProgressBar>)>,
+    scrubber: Option<Scrubber>,
+    lines: Mutex<()>,
+}
+
+impl Progress {
+    /// Bars on a terminal, lines otherwise.
+    pub fn new(plan: &Plan, show_personal_data: bool) -> Self {
+        let scrubber = (!show_personal_data).then(|| Scrubber::for_request(&plan.request));
+        let bars = std::io::stderr().is_terminal().then(|| {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template("{prefix:>24} [{bar:20}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            let mut per_service: HashMap<String, u64> = HashMap::new();
+            for s in &plan.steps {
+                *per_service.entry(s.service.clone()).or_default() += 1;
+            }
+            let mut services: Vec<_> = per_service.into_iter().collect();
+            services.sort();
+            let bars = services
+                .into_iter()
+                .map(|(service, n)| {
+                    let bar = multi.add(ProgressBar::new(n));
+                    bar.set_style(style.clone());
+                    bar.set_prefix(service.clone());
+                    (service, bar)
+                })
+                .collect();
+            (multi, bars)
+        });
+        Progress {
+            bars,
+            scrubber,
+            lines: Mutex::new(()),
+        }
+    }
+
+    /// Removes the bars.
+    pub fn finish(&self) {
+        if let Some((_, bars)) = &self.bars {
+            for bar in bars.values() {
+                bar.finish();
+            }
+        }
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        match &self.scrubber {
+            Some(s) => s.scrub(text),
+            None => text.to_owned(),
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn started(&self, step: &PlannedStep, _instance: &str) {
+        if let Some((_, bars)) = &self.bars
+            && let Some(bar) = bars.get(&step.service)
+        {
+            bar.set_message(step.id.clone());
+        }
+    }
+
+    fn finished(&self, step: &PlannedStep, outcome: &StepOutcome) {
+        if outcome.instance != outcome.step {
+            return;
+        }
+        let detail = outcome
+            .message
+            .as_deref()
+            .map(|m| format!(": {}", self.scrub(m)))
+            .unwrap_or_default();
+        let line = format!("{:<9} {}{detail}", outcome.status.as_str(), step.key);
+        match &self.bars {
+            Some((multi, bars)) => {
+                if let Some(bar) = bars.get(&step.service) {
+                    bar.inc(1);
+                }
+                let _ = multi.println(line);
+            }
+            None => {
+                let _guard = self.lines.lock();
+                eprintln!("{line}");
+            }
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Safe templating of step actions. Subject values reach a URL path only through `seg`
+//! (one encoded path segment), a query through form encoding (done by the connector), an
+//! OData string literal through `odata`, and JSON through `json`.
+
+use handlebars::{
+    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
+    RenderErrorReason,
+};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+
+/// Characters left as they are in a path segment: RFC 3986 unreserved.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A template could not be parsed or rendered.
+#[derive(Debug, thiserror::Error)]
+#[error("template `{template}`: {message}")]
+pub struct TemplateError {
+    /// The template source.
+    pub template: String,
+    /// What went wrong.
+    pub message: String,
+    /// The variable that had no value, when that is what went wrong.
+    pub missing: Option<String>,
+}
+
+/// Renders action templates with the safety helpers, in strict mode (a missing variable is
+/// an error, never an empty string).
+pub struct Renderer {
+    registry: Handlebars<'static>,
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Renderer {
+    /// A renderer with the `seg`, `odata` and `json` helpers and no HTML escaping.
+    pub fn new() -> Self {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        registry.register_escape_fn(handlebars::no_escape);
+        registry.register_helper("seg", Box::new(seg_helper));
+        registry.register_helper("odata", Box::new(odata_helper));
+        registry.register_helper("json", Box::new(json_helper));
+        Renderer { registry }
+    }
+
+    /// Renders one template string against a context.
+    pub fn render(&self, template: &str, ctx: &Value) -> Result<String, TemplateError> {
+        if !template.contains("{{") {
+            return Ok(template.to_owned());
+        }
+        self.registry
+            .render_template(template, ctx)
+            .map_err(|e| TemplateError {
+                template: template.to_owned(),
+                message: describe(&e),
+                missing: match e.reason() {
+                    RenderErrorReason::MissingVariable(path) => path.clone(),
+                    _ => None,
+                },
+            })
+    }
+
+    /// Renders every string inside a JSON value. A string that is exactly one `{{json x}}`
+    /// expression becomes the JSON value of `x` rather than a string.
+    pub fn render_json(&self, value: &Value, ctx: &Value) -> Result<Value, TemplateError> {
+        Ok(match value {
+            Value::String(s) => {
+                let rendered = self.render(s, ctx)?;
+                if is_whole_json_expression(s) {
+                    serde_json::from_str(&rendered).map_err(|e| TemplateError {
+                        template: s.clone(),
+                        message: format!("`json` produced invalid JSON: {e}"),
+                        missing: None,
+                    })?
+                } else {
+                    Value::String(rendered)
+                }
+            }
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.render_json(v, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.render_json(v, ctx)?)))
+                    .collect::<Result<_, TemplateError>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+}
+
+fn is_whole_json_expression(s: &str) -> bool {
+    let t = s.trim();
+    t.starts_with("{{json ") && t.ends_with("}}") && t.matches("{{").count() == 1
+}
+
+fn describe(e: &RenderError) -> String {
+    match e.reason() {
+        RenderErrorReason::MissingVariable(Some(path)) => {
+            format!("`{path}` has no value here")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Encodes a value as exactly one URL path segment. Empty, `.` and `..` are refused: they
+/// would address a different resource (the collection, or the parent).
+pub fn encode_segment(raw: &str) -> Result<String, String> {
+    match raw {
+        "" => Err("an empty value cannot address a path segment".to_owned()),
+        "." | ".." => Err(format!("`{raw}` cannot address a path segment")),
+        _ => Ok(utf8_percent_encode(raw, SEGMENT).to_string()),
+    }
+}
+
+/// Quotes a value for the inside of an OData string literal (`'` doubled).
+pub fn odata_literal(raw: &str) -> String {
+    raw.replace('\'', "''")
+}
+
+fn param_text(h: &Helper, name: &str) -> Result<String, RenderError> {
+    let param = h
+        .param(0)
+        .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("seg", 0))?;
+    match param.value() {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Null => Err(RenderErrorReason::MissingVariable(Some(
+            param
+                .relative_path()
+                .cloned()
+                .unwrap_or_else(|| name.to_owned()),
+        ))
+        .into()),
+        _ => Err(RenderErrorReason::Other(format!(
+            "`{name}` needs a single value, got a list or object from `{}`",
+            param.relative_path().map(String::as_str).unwrap_or("?")
+        ))
+        .into()),
+    }
+}
+
+fn seg_helper(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let raw = param_text(h, "seg")?;
+    let encoded = encode_segment(&raw).map_err(RenderErrorReason::Other)?;
+    out.write(&encoded)?;
+    Ok(())
+}
+
+fn odata_helper(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    out.write(&odata_literal(&param_text(h, "odata")?))?;
+    Ok(())
+}
+
+fn json_helper(
+    h: &Helper,
+    _: &Handlebars,
+    _: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let param = h
+        .param(0)
+        .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex("json", 0))?;
+    let text = serde_json::to_string(param.value())
+        .map_err(|e| RenderErrorReason::Other(e.to_string()))?;
+    out.write(&text)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hostile_segments_stay_one_segment() {
+        let r = Renderer::new();
+        for raw in [
+            "a/../../admin",
+            "x?y=1",
+            "a#frag",
+            "o'brien@x.com",
+            "ünï/cødé",
+            "%2e%2e",
+        ] {
+            let out = r
+                .render(
+                    "/users/{{seg subject.email}}",
+                    &json!({"subject": {"email": raw}}),
+                )
+                .unwrap();
+            let seg = out.strip_prefix("/users/").unwrap();
+            assert!(
+                !seg.contains('/') && !seg.contains('?') && !seg.contains('#'),
+                "{out}"
+            );
+            let decoded = percent_encoding::percent_decode_str(seg)
+                .decode_utf8()
+                .unwrap();
+            assert_eq!(decoded, raw);
+        }
+    }
+
+    #[test]
+    fn dot_segments_and_empty_are_refused() {
+        let r = Renderer::new();
+        for raw in ["", ".", ".."] {
+            let err = r
+                .render("/u/{{seg subject.id}}", &json!({"subject": {"id": raw}}))
+                .unwrap_err();
+            assert!(err.message.contains("path segment"), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn missing_variable_is_an_error_not_empty() {
+        let r = Renderer::new();
+        let err = r
+            .render("/u/{{seg subject.id}}", &json!({"subject": {}}))
+            .unwrap_err();
+        assert!(err.message.contains("subject.id"), "{}", err.message);
+    }
+
+    #[test]
+    fn odata_doubles_quotes_and_json_keeps_structure() {
+        let r = Renderer::new();
+        let ctx = json!({"subject": {"email": "o'brien@x.com"}, "request": {"corrections": {"city": "Köln", "n": 1}}});
+        assert_eq!(
+            r.render("mail eq '{{odata subject.email}}'", &ctx).unwrap(),
+            "mail eq 'o''brien@x.com'"
+        );
+        let body = r
+            .render_json(
+                &json!({"patch": "{{json request.corrections}}", "who": "{{subject.email}}"}),
+                &ctx,
+            )
+            .unwrap();
+        assert_eq!(
+            body,
+            json!({"patch": {"city": "Köln", "n": 1}, "who": "o'brien@x.com"})
+        );
+    }
+
+    #[test]
+    fn long_values_render() {
+        let r = Renderer::new();
+        let long = "x".repeat(10 * 1024);
+        let out = r
+            .render("/{{seg subject.id}}", &json!({"subject": {"id": long}}))
+            .unwrap();
+        assert_eq!(out.len(), 10 * 1024 + 1);
+    }
+}

@@ -1,0 +1,247 @@
+//! One HTTP call: sent under the connector's concurrency and rate limits, retried by policy,
+//! refreshed once on a 401 with OAuth2, and its answer turned into a [`Response`].
+
+use std::collections::BTreeMap;
+use std::error::Error as _;
+use std::time::{Duration, SystemTime};
+
+use reqwest::Method;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
+use serde_json::Value;
+use url::Url;
+
+use super::HttpClient;
+use crate::connectors::retry::{Attempt, parse_retry_after, with_attempts};
+use crate::connectors::{ConnectorError, Response, excerpt};
+
+/// A call ready to send (again, on a retry).
+#[derive(Debug, Clone)]
+pub(super) struct Prepared {
+    pub(super) method: Method,
+    pub(super) url: Url,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Option<(Vec<u8>, &'static str)>,
+}
+
+/// An answer before its status is judged.
+#[derive(Debug)]
+pub(super) struct RawResponse {
+    pub(super) status: u16,
+    pub(super) headers: BTreeMap<String, String>,
+    pub(super) body: Vec<u8>,
+}
+
+/// A transport failure, described without the URL (it may hold personal data).
+pub(super) fn transport_error(e: reqwest::Error, timeout: Duration, peer: &str) -> ConnectorError {
+    if e.is_timeout() {
+        return ConnectorError::Timeout {
+            after: timeout,
+            attempts: 0,
+        };
+    }
+    let e = e.without_url();
+    let mut message = format!("{peer}: {e}");
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    ConnectorError::Transport {
+        message,
+        attempts: 0,
+    }
+}
+
+fn collect_headers(map: &HeaderMap) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in map {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        out.entry(name.as_str().to_owned())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    out
+}
+
+/// Parses a body: empty is `null`; JSON is parsed; plain text (not claiming to be JSON) is
+/// kept as a string; anything else is an invalid response.
+pub(super) fn decode_body(
+    headers: &BTreeMap<String, String>,
+    body: &[u8],
+) -> Result<Value, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    let content_type = headers
+        .get("content-type")
+        .map(|c| c.to_ascii_lowercase())
+        .unwrap_or_default();
+    match serde_json::from_slice(body) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            if content_type.starts_with("text/")
+                && !content_type.contains("json")
+                && let Ok(text) = std::str::from_utf8(body)
+            {
+                return Ok(Value::String(text.to_owned()));
+            }
+            let ct = if content_type.is_empty() {
+                "none"
+            } else {
+                &content_type
+            };
+            Err(format!(
+                "the body is not valid JSON ({e}; content-type: {ct})"
+            ))
+        }
+    }
+}
+
+impl HttpClient {
+    /// Sends `p` with retries; with OAuth2, a 401 refreshes the token and resends once.
+    /// Returns the answer (any status not retried) and the attempts made.
+    pub(super) async fn call(&self, p: &Prepared) -> Result<(RawResponse, u32), ConnectorError> {
+        let mut attempts = 0;
+        let mut refreshed = false;
+        loop {
+            let cred = self
+                .auth
+                .credential(&self.client, self.timeout, &self.retry)
+                .await?;
+            let retried = self
+                .retry
+                .run(|_| self.attempt(p, cred.header.as_ref()))
+                .await;
+            attempts += retried.attempts;
+            match retried.result {
+                Ok(raw) if raw.status == 401 && self.auth.refreshes() && !refreshed => {
+                    tracing::debug!(connector = %self.name, "401: refreshing the OAuth2 token once");
+                    self.auth.invalidate(&cred).await;
+                    refreshed = true;
+                }
+                Ok(raw) => return Ok((raw, attempts)),
+                Err(e) => return Err(with_attempts(e, attempts)),
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        p: &Prepared,
+        auth: Option<&(reqwest::header::HeaderName, HeaderValue)>,
+    ) -> Attempt<RawResponse, ConnectorError> {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return Attempt::Fail(ConnectorError::Refused("the connector is shut down".into()));
+        };
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+        let mut headers = self.headers.clone();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        for (name, value) in &p.headers {
+            headers.insert(name, value.clone());
+        }
+        let mut rb = self
+            .client
+            .request(p.method.clone(), p.url.clone())
+            .timeout(self.timeout);
+        if let Some((_, content_type)) = &p.body {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+        if let Some((name, value)) = auth {
+            headers.insert(name, value.clone());
+        }
+        rb = rb.headers(headers);
+        if let Some((body, _)) = &p.body {
+            rb = rb.body(body.clone());
+        }
+        let peer = self.target.host();
+        let resp = match rb.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return Attempt::Retry {
+                    error: transport_error(e, self.timeout, peer),
+                    retry_after: None,
+                };
+            }
+        };
+        let status = resp.status().as_u16();
+        let headers = collect_headers(resp.headers());
+        let body = match resp.bytes().await {
+            Ok(b) => b.to_vec(),
+            Err(e) => {
+                return Attempt::Retry {
+                    error: transport_error(e, self.timeout, peer),
+                    retry_after: None,
+                };
+            }
+        };
+        tracing::debug!(connector = %self.name, method = %p.method, status, "http call");
+        let raw = RawResponse {
+            status,
+            headers,
+            body,
+        };
+        if self.retry.retries_status(status) {
+            let retry_after = raw
+                .headers
+                .get("retry-after")
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            return Attempt::Retry {
+                error: self.status_error(&raw, 0),
+                retry_after,
+            };
+        }
+        Attempt::Done(raw)
+    }
+
+    fn status_error(&self, raw: &RawResponse, attempts: u32) -> ConnectorError {
+        ConnectorError::Status {
+            status: raw.status,
+            excerpt: self.auth.redactor.redact(&excerpt(&raw.body)),
+            attempts,
+        }
+    }
+
+    /// Judges an answer: 2xx is a result, a status in `absent_on` means nothing is held,
+    /// anything else is an error with the body's start.
+    pub(super) fn interpret(
+        &self,
+        raw: RawResponse,
+        absent_on: &[u16],
+        attempts: u32,
+    ) -> Result<Response, ConnectorError> {
+        let ok = (200..300).contains(&raw.status);
+        let absent = !ok && absent_on.contains(&raw.status);
+        if !ok && !absent {
+            return Err(self.status_error(&raw, attempts));
+        }
+        let body = match decode_body(&raw.headers, &raw.body) {
+            Ok(v) => v,
+            // The body of a "nothing here" answer is only informative.
+            Err(_) if absent => Value::Null,
+            Err(message) => {
+                return Err(ConnectorError::InvalidResponse {
+                    message,
+                    excerpt: self.auth.redactor.redact(&excerpt(&raw.body)),
+                });
+            }
+        };
+        Ok(Response {
+            status: Some(raw.status),
+            body,
+            headers: raw.headers,
+            absent,
+            affected: None,
+            records: 0,
+            attempts,
+        })
+    }
+}

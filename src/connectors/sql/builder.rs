@@ -1,0 +1,439 @@
+//! Builds the statements of structured operations: quoted identifiers, bound values.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::dialect::{Dialect, IdentError};
+use super::statement::{Bind, Statement};
+use crate::model::{SqlThrough, SqlValue};
+
+/// Column types per table (PostgreSQL only), so that every bound value is cast to the type of
+/// the column it meets: `id = CAST($1 AS bigint)` accepts `"42"` rendered by a template.
+#[derive(Debug, Clone, Default)]
+pub struct ColumnTypes {
+    tables: HashMap<String, Arc<HashMap<String, String>>>,
+}
+
+impl ColumnTypes {
+    /// Records the column types of one table.
+    pub fn insert(&mut self, table: &str, columns: Arc<HashMap<String, String>>) {
+        self.tables.insert(table.to_owned(), columns);
+    }
+    /// Whether the table's types are known.
+    pub fn has(&self, table: &str) -> bool {
+        self.tables.contains_key(table)
+    }
+    fn get(&self, table: &str, column: &str) -> Option<&str> {
+        self.tables.get(table)?.get(column).map(String::as_str)
+    }
+}
+
+/// An operation that cannot become SQL.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BuildError {
+    /// A table or column name is not acceptable.
+    #[error(transparent)]
+    Ident(#[from] IdentError),
+    /// The operation is malformed.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What a select returns.
+#[derive(Debug, Clone, Copy)]
+pub enum Projection<'a> {
+    /// `*` (or the given columns when not empty).
+    Columns(&'a [String]),
+    /// `COUNT(*) AS n`.
+    Count,
+}
+
+/// The rows an operation addresses: a table, predicates, an optional foreign-key hop.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// Table, optionally `schema.table`.
+    pub table: &'a str,
+    /// Equality / IN predicates, ANDed.
+    pub filter: &'a BTreeMap<String, SqlValue>,
+    /// Rows reached through a parent table.
+    pub through: Option<&'a SqlThrough>,
+}
+
+impl Target<'_> {
+    /// Mutations must say which rows: an empty predicate would address the whole table.
+    pub fn require_predicate(&self) -> Result<(), BuildError> {
+        if self.filter.is_empty() && self.through.is_none() {
+            return Err(BuildError::Invalid(format!(
+                "a mutation of `{}` needs at least one `where` predicate or `through`",
+                self.table
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Writes SQL text and collects bound values.
+pub struct Builder<'a> {
+    dialect: Dialect,
+    types: &'a ColumnTypes,
+    sql: String,
+    binds: Vec<Bind>,
+}
+
+impl<'a> Builder<'a> {
+    /// A builder for one statement.
+    pub fn new(dialect: Dialect, types: &'a ColumnTypes) -> Self {
+        Builder {
+            dialect,
+            types,
+            sql: String::with_capacity(128),
+            binds: Vec::new(),
+        }
+    }
+
+    /// The finished statement.
+    pub fn finish(self) -> Statement {
+        Statement {
+            sql: self.sql,
+            binds: self.binds,
+        }
+    }
+
+    fn push(&mut self, s: &str) {
+        self.sql.push_str(s);
+    }
+
+    fn ident(&mut self, id: &str) -> Result<(), BuildError> {
+        let q = self.dialect.quote(id)?;
+        self.sql.push_str(&q);
+        Ok(())
+    }
+
+    /// Writes a bound value meeting `table.column` (NULL is written literally).
+    fn value(&mut self, table: &str, column: &str, v: &Value) -> Result<(), BuildError> {
+        if v.is_null() {
+            self.push("NULL");
+            return Ok(());
+        }
+        let cast = match self.dialect {
+            Dialect::Postgres => self.types.get(table, column).map(str::to_owned),
+            _ => None,
+        };
+        let bind = match (&cast, v) {
+            (Some(_), Value::String(s)) => Bind::Text(s.clone()),
+            (Some(_), Value::Bool(b)) => Bind::Text(b.to_string()),
+            (Some(_), Value::Number(n)) => Bind::Text(n.to_string()),
+            (_, Value::String(s)) => Bind::Text(s.clone()),
+            (None, Value::Bool(b)) => Bind::Bool(*b),
+            (None, Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => Bind::Int(i),
+                (None, Some(f)) if n.is_f64() => Bind::Float(f),
+                _ => Bind::Text(n.to_string()),
+            },
+            (_, other) => Bind::Text(other.to_string()),
+        };
+        self.binds.push(bind);
+        let n = self.binds.len();
+        match cast {
+            Some(ty) => {
+                self.push("CAST(");
+                self.dialect.placeholder(&mut self.sql, n);
+                self.push(" AS ");
+                self.push(&ty);
+                self.push(")");
+            }
+            None => self.dialect.placeholder(&mut self.sql, n),
+        }
+        Ok(())
+    }
+
+    /// Writes `col = v`, `col IS NULL`, `col IN (..)` or a false predicate for an empty list.
+    fn predicate(&mut self, table: &str, column: &str, v: &SqlValue) -> Result<(), BuildError> {
+        let quoted = self.dialect.quote(column)?;
+        match v {
+            SqlValue::One(Value::Null) => {
+                self.push(&quoted);
+                self.push(" IS NULL");
+            }
+            // An untagged `SqlValue` parses every list as `One(Array)`: a list is a list.
+            SqlValue::Any(list) | SqlValue::One(Value::Array(list)) => {
+                let values: Vec<&Value> = list.iter().filter(|v| !v.is_null()).collect();
+                let has_null = values.len() < list.len();
+                if values.is_empty() && !has_null {
+                    // Nothing listed: nothing matches (SQL has no empty IN list).
+                    self.push("1 = 0");
+                    return Ok(());
+                }
+                self.push("(");
+                if !values.is_empty() {
+                    self.push(&quoted);
+                    self.push(" IN (");
+                    for (i, v) in values.into_iter().enumerate() {
+                        if i > 0 {
+                            self.push(", ");
+                        }
+                        self.value(table, column, v)?;
+                    }
+                    self.push(")");
+                    if has_null {
+                        self.push(" OR ");
+                    }
+                }
+                if has_null {
+                    self.push(&quoted);
+                    self.push(" IS NULL");
+                }
+                self.push(")");
+            }
+            SqlValue::One(v) => {
+                self.push(&quoted);
+                self.push(" = ");
+                self.value(table, column, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn conjunction(
+        &mut self,
+        table: &str,
+        filter: &BTreeMap<String, SqlValue>,
+        first: &mut bool,
+    ) -> Result<(), BuildError> {
+        for (column, v) in filter {
+            self.push(if *first { " WHERE " } else { " AND " });
+            *first = false;
+            self.predicate(table, column, v)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the `WHERE` clause of a target (nothing when it has no predicate).
+    pub fn where_clause(&mut self, t: &Target<'_>) -> Result<(), BuildError> {
+        let mut first = true;
+        self.conjunction(t.table, t.filter, &mut first)?;
+        if let Some(th) = t.through {
+            if th.filter.is_empty() {
+                return Err(BuildError::Invalid(format!(
+                    "`through` parent `{}` needs at least one `where` predicate",
+                    th.table
+                )));
+            }
+            self.push(if first { " WHERE " } else { " AND " });
+            self.ident(&th.column)?;
+            self.push(" IN (SELECT ");
+            self.ident(&th.references)?;
+            self.push(" FROM ");
+            self.ident(&th.table)?;
+            let mut inner_first = true;
+            self.conjunction(&th.table, &th.filter, &mut inner_first)?;
+            self.push(")");
+        }
+        Ok(())
+    }
+
+    /// `SELECT ... FROM t WHERE ... [ORDER BY ...] [FOR UPDATE]`.
+    pub fn select(
+        &mut self,
+        t: &Target<'_>,
+        projection: Projection<'_>,
+        order_by: &[String],
+        lock: bool,
+    ) -> Result<(), BuildError> {
+        self.push("SELECT ");
+        match projection {
+            Projection::Count => self.push("COUNT(*) AS n"),
+            Projection::Columns([]) => self.push("*"),
+            Projection::Columns(cols) => self.ident_list(cols)?,
+        }
+        self.push(" FROM ");
+        self.ident(t.table)?;
+        self.where_clause(t)?;
+        if !order_by.is_empty() {
+            self.push(" ORDER BY ");
+            self.ident_list(order_by)?;
+        }
+        if lock && self.dialect != Dialect::Sqlite {
+            self.push(" FOR UPDATE");
+        }
+        Ok(())
+    }
+
+    fn ident_list(&mut self, cols: &[String]) -> Result<(), BuildError> {
+        for (i, c) in cols.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.ident(c)?;
+        }
+        Ok(())
+    }
+
+    /// Appends `LIMIT n` (after a select without lock).
+    pub fn limit(&mut self, n: u64) {
+        self.push(&format!(" LIMIT {n}"));
+    }
+
+    /// `DELETE FROM t WHERE ...`.
+    pub fn delete(&mut self, t: &Target<'_>) -> Result<(), BuildError> {
+        t.require_predicate()?;
+        self.push("DELETE FROM ");
+        self.ident(t.table)?;
+        self.where_clause(t)
+    }
+
+    /// `UPDATE t SET c = v, ... WHERE ...`.
+    pub fn update(&mut self, t: &Target<'_>, set: &[(String, Value)]) -> Result<(), BuildError> {
+        t.require_predicate()?;
+        self.update_head(t.table, set)?;
+        self.where_clause(t)
+    }
+
+    /// `UPDATE t SET c = v, ... WHERE k1 = .. AND k2 = ..` (one row by key).
+    pub fn update_by_key(
+        &mut self,
+        table: &str,
+        set: &[(String, Value)],
+        key: &[(String, Value)],
+    ) -> Result<(), BuildError> {
+        if key.is_empty() {
+            return Err(BuildError::Invalid("an update by key needs a key".into()));
+        }
+        self.update_head(table, set)?;
+        for (i, (col, v)) in key.iter().enumerate() {
+            self.push(if i == 0 { " WHERE " } else { " AND " });
+            self.predicate(table, col, &SqlValue::One(v.clone()))?;
+        }
+        Ok(())
+    }
+
+    fn update_head(&mut self, table: &str, set: &[(String, Value)]) -> Result<(), BuildError> {
+        if set.is_empty() {
+            return Err(BuildError::Invalid(
+                "an update needs at least one column in `set`".into(),
+            ));
+        }
+        self.push("UPDATE ");
+        self.ident(table)?;
+        self.push(" SET ");
+        for (i, (col, v)) in set.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.ident(col)?;
+            self.push(" = ");
+            self.value(table, col, v)?;
+        }
+        Ok(())
+    }
+
+    /// `SELECT * FROM t WHERE (k1 = .. AND k2 = ..) OR (...)`: rows by their keys.
+    pub fn select_by_keys(
+        &mut self,
+        table: &str,
+        key: &[String],
+        rows: &[Vec<Value>],
+    ) -> Result<(), BuildError> {
+        self.push("SELECT * FROM ");
+        self.ident(table)?;
+        self.push(" WHERE ");
+        if rows.is_empty() {
+            self.push("1 = 0");
+        }
+        for (r, values) in rows.iter().enumerate() {
+            if r > 0 {
+                self.push(" OR ");
+            }
+            self.push("(");
+            for (i, (col, v)) in key.iter().zip(values).enumerate() {
+                if i > 0 {
+                    self.push(" AND ");
+                }
+                self.predicate(table, col, &SqlValue::One(v.clone()))?;
+            }
+            self.push(")");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn filter(pairs: &[(&str, SqlValue)]) -> BTreeMap<String, SqlValue> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn postgres_casts_to_column_types_and_binds_values() {
+        let mut types = ColumnTypes::default();
+        types.insert(
+            "s.orders",
+            Arc::new([("id".to_owned(), "bigint".to_owned())].into()),
+        );
+        types.insert(
+            "s.customers",
+            Arc::new([("email".to_owned(), "text".to_owned())].into()),
+        );
+        let th = SqlThrough {
+            table: "s.customers".into(),
+            column: "customer_id".into(),
+            references: "id".into(),
+            filter: filter(&[("email", SqlValue::One(json!("' OR 1=1 --")))]),
+        };
+        let f = filter(&[("id", SqlValue::Any(vec![json!("1"), json!(2)]))]);
+        let t = Target {
+            table: "s.orders",
+            filter: &f,
+            through: Some(&th),
+        };
+        let mut b = Builder::new(Dialect::Postgres, &types);
+        b.delete(&t).unwrap();
+        let st = b.finish();
+        assert_eq!(
+            st.sql,
+            "DELETE FROM \"s\".\"orders\" WHERE (\"id\" IN (CAST($1 AS bigint), CAST($2 AS bigint))) \
+             AND \"customer_id\" IN (SELECT \"id\" FROM \"s\".\"customers\" WHERE \"email\" = CAST($3 AS text))"
+        );
+        assert_eq!(st.binds[2], Bind::Text("' OR 1=1 --".into()));
+    }
+
+    #[test]
+    fn empty_list_matches_nothing_and_null_is_is_null() {
+        let types = ColumnTypes::default();
+        let f = filter(&[
+            ("a", SqlValue::Any(vec![])),
+            ("b", SqlValue::One(Value::Null)),
+        ]);
+        let t = Target {
+            table: "t",
+            filter: &f,
+            through: None,
+        };
+        let mut b = Builder::new(Dialect::MySql, &types);
+        b.select(&t, Projection::Columns(&[]), &[], true).unwrap();
+        assert_eq!(
+            b.finish().sql,
+            "SELECT * FROM `t` WHERE 1 = 0 AND `b` IS NULL FOR UPDATE"
+        );
+    }
+
+    #[test]
+    fn mutations_need_a_predicate() {
+        let types = ColumnTypes::default();
+        let f = BTreeMap::new();
+        let t = Target {
+            table: "t",
+            filter: &f,
+            through: None,
+        };
+        assert!(Builder::new(Dialect::Sqlite, &types).delete(&t).is_err());
+    }
+}

@@ -1,0 +1,157 @@
+//! Masking strategies computed in Rust from a row's old value.
+
+use rand::distr::{Alphanumeric, SampleString};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::model::{MaskStrategy, SetValue};
+
+/// Length of a `random` mask.
+pub const RANDOM_LEN: usize = 16;
+
+/// A `set` entry that needs no old value can become one `UPDATE ... WHERE <predicate>`.
+pub fn is_per_row(v: &SetValue) -> bool {
+    matches!(
+        v,
+        SetValue::Mask {
+            mask: MaskStrategy::Random | MaskStrategy::Hash | MaskStrategy::Hmac,
+            ..
+        }
+    )
+}
+
+/// Whether the new value depends on the old one.
+pub fn needs_old_value(v: &SetValue) -> bool {
+    matches!(
+        v,
+        SetValue::Mask {
+            mask: MaskStrategy::Hash | MaskStrategy::Hmac,
+            ..
+        }
+    )
+}
+
+/// The value a `set` entry writes when it needs no row: literals, `null`, `fixed`.
+pub fn constant(v: &SetValue) -> Option<Value> {
+    match v {
+        SetValue::Value(v) => Some(v.clone()),
+        SetValue::Mask {
+            mask: MaskStrategy::Null,
+            ..
+        } => Some(Value::Null),
+        SetValue::Mask {
+            mask: MaskStrategy::Fixed,
+            value,
+        } => Some(value.clone().map_or(Value::Null, Value::String)),
+        SetValue::Mask { .. } => None,
+    }
+}
+
+/// How the new value appears in a preview: constants as themselves, the rest as a marker.
+pub fn preview(v: &SetValue) -> Value {
+    constant(v).unwrap_or_else(|| match v {
+        SetValue::Mask { mask, .. } => Value::String(
+            match mask {
+                MaskStrategy::Random => "<random>",
+                MaskStrategy::Hash => "<hash>",
+                _ => "<hmac>",
+            }
+            .to_owned(),
+        ),
+        SetValue::Value(v) => v.clone(),
+    })
+}
+
+/// The new value for one row. NULL stays NULL under `hash`/`hmac` (nothing to mask).
+pub fn apply(v: &SetValue, old: &Value, key: Option<&[u8]>) -> Result<Value, String> {
+    if let Some(c) = constant(v) {
+        return Ok(c);
+    }
+    let SetValue::Mask { mask, .. } = v else {
+        return Ok(Value::Null);
+    };
+    let text = match old {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    };
+    Ok(match mask {
+        MaskStrategy::Random => {
+            Value::String(Alphanumeric.sample_string(&mut rand::rng(), RANDOM_LEN))
+        }
+        MaskStrategy::Hash => text.map_or(Value::Null, |t| Value::String(sha256_hex(t.as_bytes()))),
+        MaskStrategy::Hmac => {
+            let key = key.ok_or("the `hmac` mask needs the connector's `hmac_key`")?;
+            text.map_or(Value::Null, |t| {
+                Value::String(hmac_sha256_hex(key, t.as_bytes()))
+            })
+        }
+        MaskStrategy::Null | MaskStrategy::Fixed => Value::Null,
+    })
+}
+
+/// SHA-256, hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// HMAC-SHA-256 (RFC 2104), hex.
+pub fn hmac_sha256_hex(key: &[u8], data: &[u8]) -> String {
+    const BLOCK: usize = 64;
+    let mut k = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
+    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
+    let inner = Sha256::new()
+        .chain_update(&ipad)
+        .chain_update(data)
+        .finalize();
+    hex::encode(
+        Sha256::new()
+            .chain_update(&opad)
+            .chain_update(inner)
+            .finalize(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc_4231_case_2() {
+        assert_eq!(
+            hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn masks_apply_per_row() {
+        let hash = SetValue::Mask {
+            mask: MaskStrategy::Hash,
+            value: None,
+        };
+        assert_eq!(
+            apply(&hash, &Value::from("abc"), None).unwrap(),
+            Value::from("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        assert_eq!(apply(&hash, &Value::Null, None).unwrap(), Value::Null);
+        let hmac = SetValue::Mask {
+            mask: MaskStrategy::Hmac,
+            value: None,
+        };
+        assert!(apply(&hmac, &Value::from("a"), None).is_err());
+        let random = SetValue::Mask {
+            mask: MaskStrategy::Random,
+            value: None,
+        };
+        let a = apply(&random, &Value::Null, None).unwrap();
+        assert_ne!(a, apply(&random, &Value::Null, None).unwrap());
+        assert_eq!(a.as_str().map(str::len), Some(RANDOM_LEN));
+    }
+}

@@ -1,0 +1,370 @@
+//! SQL connector: PostgreSQL, MySQL/MariaDB and SQLite through `sqlx`, run-time queries only.
+//!
+//! Structured operations (`select`, `update`, `delete`) become SQL with quoted identifiers
+//! and bound values ([`builder`]); raw `query`/`execute` bind named parameters ([`params`]).
+//! Every mutation runs in one transaction that rolls back when it would change more than
+//! `max_rows` rows; a connection dropped before the commit is retried (the rollback made it
+//! safe). Rows become JSON by column type ([`row`]) and stream into the export sink.
+
+pub mod builder;
+pub mod connect;
+pub mod dialect;
+pub mod failure;
+pub mod mask;
+pub mod numeric;
+pub mod params;
+pub mod pool;
+pub mod row;
+pub mod statement;
+pub mod update;
+mod verify;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use self::builder::{BuildError, Builder, ColumnTypes, Projection, Target};
+use self::connect::Retry;
+use self::dialect::Dialect;
+use self::failure::Failure;
+use self::pool::{Mutation, Pools};
+use self::statement::Statement;
+use self::update::{UpdatePlan, Written};
+use crate::connectors::{
+    ChangePreview, Connector, ConnectorError, Operation, RecordSink, Response, Verification,
+};
+use crate::model::{RetryPolicy, SqlAction, SqlConnector};
+
+/// Default statement timeout.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default pool size.
+const DEFAULT_POOL: u32 = 4;
+
+/// A configured SQL database: one pool, its dialect, timeouts, retries and masking key.
+pub struct SqlClient {
+    name: String,
+    dialect: Dialect,
+    pools: Pools,
+    timeout: Duration,
+    retry: Retry,
+    hmac_key: Option<Arc<[u8]>>,
+    /// PostgreSQL column types per table, for casts of bound values.
+    types: Mutex<HashMap<String, Arc<HashMap<String, String>>>>,
+    /// What each committed update wrote, by operation, for its verification.
+    written: Mutex<HashMap<String, Vec<Written>>>,
+}
+
+impl std::fmt::Debug for SqlClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlClient")
+            .field("name", &self.name)
+            .field("dialect", &self.dialect)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlClient {
+    /// Builds the connector `name` for `url` (already resolved from its secret) and the HMAC key
+    /// (resolved likewise). The pool connects lazily: an unreachable database fails the first
+    /// operation (retried), not the construction. Relative SQLite paths resolve against
+    /// `base_dir` (the directory of `dsrctl.yaml`).
+    pub fn connect(
+        name: &str,
+        url: &str,
+        cfg: &SqlConnector,
+        base_dir: &Path,
+        hmac_key: Option<String>,
+    ) -> Result<Self, ConnectorError> {
+        let dialect = Dialect::from_url(url).ok_or_else(|| {
+            ConnectorError::Config(format!(
+                "connector `{name}`: the URL must start with postgres://, postgresql://, mysql://, mariadb:// or sqlite:"
+            ))
+        })?;
+        let timeout = match &cfg.timeout {
+            Some(t) => connect::duration(t, "timeout")?,
+            None => DEFAULT_TIMEOUT,
+        };
+        let retry = Retry::from_policy(cfg.retry.as_ref().unwrap_or(&RetryPolicy::default()))?;
+        let size = cfg.concurrency.unwrap_or(DEFAULT_POOL).max(1);
+        let pools = connect::pool(dialect, url, base_dir, size, timeout, cfg.create_if_missing)?;
+        Ok(SqlClient {
+            name: name.to_owned(),
+            dialect,
+            pools,
+            timeout,
+            retry,
+            hmac_key: hmac_key.map(|k| Arc::from(k.into_bytes())),
+            types: Mutex::new(HashMap::new()),
+            written: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The connector's dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        match &self.pools {
+            Pools::Pg(p) => p.close().await,
+            Pools::My(p) => p.close().await,
+            Pools::Lite(p) => p.close().await,
+        }
+    }
+
+    /// Runs `f` again after a retryable failure, with exponential backoff and jitter.
+    async fn retrying<T, F, Fut>(&self, mut f: F) -> Result<(T, u32), ConnectorError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let start = Instant::now();
+        let mut delay = self.retry.backoff;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match f().await {
+                Ok(v) => return Ok((v, attempt)),
+                Err(e) if self.may_retry(&e, attempt, start, delay) => {
+                    tracing::warn!(connector = %self.name, attempt, "retrying after: {}", e.clone_message());
+                    tokio::time::sleep(jitter(delay)).await;
+                    delay = delay.saturating_mul(2);
+                }
+                Err(e) => return Err(e.into_connector(attempt)),
+            }
+        }
+    }
+
+    fn may_retry(&self, e: &Failure, attempt: u32, start: Instant, delay: Duration) -> bool {
+        e.retryable()
+            && attempt < self.retry.attempts
+            && start.elapsed() + delay <= self.retry.max_elapsed
+    }
+
+    /// Column types of the tables an operation touches (PostgreSQL; empty elsewhere).
+    async fn column_types(&self, tables: &[&str]) -> Result<Arc<ColumnTypes>, ConnectorError> {
+        let mut out = ColumnTypes::default();
+        if self.dialect != Dialect::Postgres {
+            return Ok(Arc::new(out));
+        }
+        for &table in tables {
+            let cached = self.types.lock().ok().and_then(|m| m.get(table).cloned());
+            let cols = match cached {
+                Some(c) => c,
+                None => {
+                    let quoted = self.dialect.quote(table).map_err(refused)?;
+                    let (rows, _) = self
+                        .retrying(|| self.pools.pg_column_types(&quoted, self.timeout))
+                        .await?;
+                    let map: Arc<HashMap<String, String>> = Arc::new(rows.into_iter().collect());
+                    if !map.is_empty()
+                        && let Ok(mut m) = self.types.lock()
+                    {
+                        m.insert(table.to_owned(), map.clone());
+                    }
+                    map
+                }
+            };
+            out.insert(table, cols);
+        }
+        Ok(Arc::new(out))
+    }
+
+    /// The statement of a read (`select` or `query`).
+    async fn read_statement(&self, a: &SqlAction) -> Result<Statement, ConnectorError> {
+        if let Some(q) = &a.query {
+            return params::rewrite(q, self.dialect, &a.params).map_err(refused);
+        }
+        let Some(s) = &a.select else {
+            return Err(ConnectorError::Refused(
+                "a read needs `select` or `query`; this operation mutates".into(),
+            ));
+        };
+        let t = Target {
+            table: &s.table,
+            filter: &s.filter,
+            through: s.through.as_ref(),
+        };
+        let types = self.column_types(&tables(&t)).await?;
+        let mut b = Builder::new(self.dialect, &types);
+        b.select(&t, Projection::Columns(&s.columns), &s.order_by, false)
+            .map_err(refused)?;
+        Ok(b.finish())
+    }
+
+    /// The mutation of an `update`, `delete` or `execute`.
+    async fn mutation(&self, a: &SqlAction) -> Result<Mutation, ConnectorError> {
+        if let Some(sql) = &a.execute {
+            return Ok(Mutation::Single(
+                params::rewrite(sql, self.dialect, &a.params).map_err(refused)?,
+            ));
+        }
+        if let Some(u) = &a.update {
+            let t = Target {
+                table: &u.table,
+                filter: &u.filter,
+                through: u.through.as_ref(),
+            };
+            let types = self.column_types(&tables(&t)).await?;
+            let plan =
+                UpdatePlan::new(u, self.dialect, types, self.hmac_key.clone()).map_err(refused)?;
+            return Ok(Mutation::Update(plan));
+        }
+        if let Some(d) = &a.delete {
+            let t = Target {
+                table: &d.table,
+                filter: &d.filter,
+                through: d.through.as_ref(),
+            };
+            let types = self.column_types(&tables(&t)).await?;
+            let mut b = Builder::new(self.dialect, &types);
+            b.delete(&t).map_err(refused)?;
+            return Ok(Mutation::Single(b.finish()));
+        }
+        Err(ConnectorError::Refused(
+            "a mutation needs `update`, `delete` or `execute`; this operation only reads".into(),
+        ))
+    }
+}
+
+/// The SQL action of an operation, checked to hold exactly one statement kind.
+fn action(op: &Operation) -> Result<&SqlAction, ConnectorError> {
+    match op {
+        Operation::Sql(a) if a.operation_count() == 1 => Ok(a),
+        Operation::Sql(a) => Err(ConnectorError::Refused(format!(
+            "a SQL operation needs exactly one of select, update, delete, query, execute; it has {}",
+            a.operation_count()
+        ))),
+        _ => Err(ConnectorError::Refused(
+            "the SQL connector runs SQL operations only".into(),
+        )),
+    }
+}
+
+fn tables<'a>(t: &Target<'a>) -> Vec<&'a str> {
+    let mut v = vec![t.table];
+    if let Some(th) = t.through {
+        v.push(th.table.as_str());
+    }
+    v
+}
+
+fn refused(e: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::Refused(e.to_string())
+}
+
+fn jitter(d: Duration) -> Duration {
+    d.mul_f64(rand::random_range(0.5..1.5))
+}
+
+/// A stable key for one operation (to find what its mutation wrote when verifying).
+fn op_key(a: &SqlAction) -> String {
+    serde_json::to_string(a).unwrap_or_default()
+}
+
+impl Failure {
+    fn clone_message(&self) -> String {
+        match self {
+            Failure::Db { message, .. }
+            | Failure::CommitUnknown(message)
+            | Failure::Refused(message) => message.clone(),
+            Failure::Timeout(d) => format!("timeout after {d:?}"),
+            Failure::Row(e) => e.to_string(),
+            Failure::Sink(e) => e.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl Connector for SqlClient {
+    async fn read(
+        &self,
+        op: &Operation,
+        sink: Option<&mut (dyn RecordSink + '_)>,
+    ) -> Result<Response, ConnectorError> {
+        let a = action(op)?;
+        if a.mutates() {
+            return Err(ConnectorError::Refused(
+                "read called with a mutating SQL operation".into(),
+            ));
+        }
+        let st = self.read_statement(a).await?;
+        let Some(sink) = sink else {
+            let (rows, attempts) = self
+                .retrying(|| self.pools.fetch_all(&st, self.timeout))
+                .await?;
+            let body = Value::Array(rows.into_iter().map(Value::Object).collect());
+            return Ok(Response {
+                body,
+                attempts,
+                ..Response::default()
+            });
+        };
+        // Streaming: a retry is safe only while nothing reached the sink.
+        let start = Instant::now();
+        let mut delay = self.retry.backoff;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut written = 0;
+            match self
+                .pools
+                .stream(&st, self.timeout, &mut *sink, &mut written)
+                .await
+            {
+                Ok(n) => {
+                    return Ok(Response {
+                        body: Value::Null,
+                        records: n,
+                        attempts: attempt,
+                        ..Response::default()
+                    });
+                }
+                Err(e) if written == 0 && self.may_retry(&e, attempt, start, delay) => {
+                    tokio::time::sleep(jitter(delay)).await;
+                    delay = delay.saturating_mul(2);
+                }
+                Err(e) => return Err(e.into_connector(attempt)),
+            }
+        }
+    }
+
+    async fn mutate(&self, op: &Operation) -> Result<Response, ConnectorError> {
+        let a = action(op)?;
+        let m = self.mutation(a).await?;
+        let (applied, attempts) = self
+            .retrying(|| self.pools.mutate(&m, a.max_rows, self.timeout))
+            .await?;
+        if a.update.is_some()
+            && let Ok(mut w) = self.written.lock()
+        {
+            w.insert(op_key(a), applied.written);
+        }
+        Ok(Response {
+            body: serde_json::json!({ "affected": applied.affected }),
+            affected: Some(applied.affected),
+            attempts,
+            ..Response::default()
+        })
+    }
+
+    async fn preview(&self, op: &Operation) -> Result<Option<ChangePreview>, ConnectorError> {
+        self.preview_change(action(op)?).await
+    }
+
+    async fn verify(&self, op: &Operation) -> Result<Option<Verification>, ConnectorError> {
+        self.verify_change(action(op)?).await
+    }
+}
+
+impl From<BuildError> for ConnectorError {
+    fn from(e: BuildError) -> Self {
+        refused(e)
+    }
+}

@@ -1,0 +1,279 @@
+//! Previews (the rows a structured mutation would touch) and verification (the rows after).
+
+use serde_json::{Map, Value};
+
+use super::builder::{Builder, Projection, Target};
+use super::update::{Written, key_columns};
+use super::{SqlClient, mask, op_key, refused, tables};
+use crate::connectors::{ChangePreview, ConnectorError, Verification};
+use crate::model::SqlAction;
+
+/// Most rows shown in a preview (the count is always exact).
+pub const PREVIEW_ROWS: u64 = 1000;
+/// Keys re-read per verification query.
+const KEYS_PER_QUERY: usize = 200;
+
+impl SqlClient {
+    async fn count(&self, t: &Target<'_>) -> Result<u64, ConnectorError> {
+        let types = self.column_types(&tables(t)).await?;
+        let mut b = Builder::new(self.dialect, &types);
+        b.select(t, Projection::Count, &[], false)
+            .map_err(refused)?;
+        let st = b.finish();
+        let (rows, _) = self
+            .retrying(|| self.pools.fetch_all(&st, self.timeout))
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.get("n"))
+            .and_then(|n| {
+                n.as_u64()
+                    .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
+            })
+            .unwrap_or(0))
+    }
+
+    async fn rows(
+        &self,
+        t: &Target<'_>,
+        limit: Option<u64>,
+    ) -> Result<Vec<Map<String, Value>>, ConnectorError> {
+        let types = self.column_types(&tables(t)).await?;
+        let mut b = Builder::new(self.dialect, &types);
+        b.select(t, Projection::Columns(&[]), &[], false)
+            .map_err(refused)?;
+        if let Some(n) = limit {
+            b.limit(n);
+        }
+        let st = b.finish();
+        Ok(self
+            .retrying(|| self.pools.fetch_all(&st, self.timeout))
+            .await?
+            .0)
+    }
+
+    /// The rows a structured update/delete would change (reads only).
+    pub(super) async fn preview_change(
+        &self,
+        a: &SqlAction,
+    ) -> Result<Option<ChangePreview>, ConnectorError> {
+        let (t, set) = match (&a.update, &a.delete) {
+            (Some(u), _) => (
+                Target {
+                    table: &u.table,
+                    filter: &u.filter,
+                    through: u.through.as_ref(),
+                },
+                Some(&u.set),
+            ),
+            (None, Some(d)) => (
+                Target {
+                    table: &d.table,
+                    filter: &d.filter,
+                    through: d.through.as_ref(),
+                },
+                None,
+            ),
+            _ => return Ok(None),
+        };
+        t.require_predicate().map_err(refused)?;
+        let count = self.count(&t).await?;
+        let before = self.rows(&t, Some(PREVIEW_ROWS)).await?;
+        let after = set.map(|set| {
+            Value::Array(
+                before
+                    .iter()
+                    .map(|row| {
+                        let mut row = row.clone();
+                        for (c, v) in set {
+                            row.insert(c.clone(), mask::preview(v));
+                        }
+                        Value::Object(row)
+                    })
+                    .collect(),
+            )
+        });
+        Ok(Some(ChangePreview {
+            before: Value::Array(before.into_iter().map(Value::Object).collect()),
+            after,
+            count,
+        }))
+    }
+
+    /// Checks a structured mutation's effect (reads only).
+    pub(super) async fn verify_change(
+        &self,
+        a: &SqlAction,
+    ) -> Result<Option<Verification>, ConnectorError> {
+        if let Some(d) = &a.delete {
+            let t = Target {
+                table: &d.table,
+                filter: &d.filter,
+                through: d.through.as_ref(),
+            };
+            let n = self.count(&t).await?;
+            return Ok(Some(Verification {
+                passed: n == 0,
+                detail: format!(
+                    "rows of `{}` matching the delete's predicate afterwards: {n}",
+                    d.table
+                ),
+            }));
+        }
+        let Some(u) = &a.update else {
+            return Ok(None);
+        };
+        let written = self
+            .written
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(&op_key(a)));
+        let Some(written) = written else {
+            return self.verify_by_predicate(a).await.map(Some);
+        };
+        let key = key_columns(u);
+        let types = self.column_types(&[u.table.as_str()]).await?;
+        let mut seen: Vec<Map<String, Value>> = Vec::with_capacity(written.len());
+        for chunk in written.chunks(KEYS_PER_QUERY) {
+            let keys: Vec<Vec<Value>> = chunk.iter().map(|w| w.key.clone()).collect();
+            let mut b = Builder::new(self.dialect, &types);
+            b.select_by_keys(&u.table, &key, &keys).map_err(refused)?;
+            let st = b.finish();
+            seen.extend(
+                self.retrying(|| self.pools.fetch_all(&st, self.timeout))
+                    .await?
+                    .0,
+            );
+        }
+        let (missing, differ) = compare(&written, &seen, &key);
+        Ok(Some(Verification {
+            passed: missing == 0 && differ.is_empty(),
+            detail: if missing == 0 && differ.is_empty() {
+                format!(
+                    "re-read {} updated row(s) of `{}` by key: all hold the written values",
+                    written.len(),
+                    u.table
+                )
+            } else {
+                format!(
+                    "re-read {} updated row(s) of `{}` by key: {missing} missing, {} differ (columns: {})",
+                    written.len(),
+                    u.table,
+                    differ.len(),
+                    differ.join(", ")
+                )
+            },
+        }))
+    }
+
+    /// Without a record of what was written (another process ran the update): re-read by the
+    /// predicate and check the constant values.
+    async fn verify_by_predicate(&self, a: &SqlAction) -> Result<Verification, ConnectorError> {
+        let Some(u) = &a.update else {
+            return Err(ConnectorError::Refused("not an update".into()));
+        };
+        let t = Target {
+            table: &u.table,
+            filter: &u.filter,
+            through: u.through.as_ref(),
+        };
+        let rows = self.rows(&t, Some(PREVIEW_ROWS)).await?;
+        if rows.is_empty() {
+            let renamed = u.filter.keys().any(|c| u.set.contains_key(c));
+            return Ok(Verification {
+                passed: true,
+                detail: if renamed {
+                    format!(
+                        "no row of `{}` matches the old values of the updated columns any more",
+                        u.table
+                    )
+                } else {
+                    format!("no row of `{}` matches the predicate", u.table)
+                },
+            });
+        }
+        let mut bad = Vec::new();
+        let mut unchecked = Vec::new();
+        for (c, v) in &u.set {
+            match mask::constant(v) {
+                Some(want)
+                    if rows
+                        .iter()
+                        .all(|r| same(r.get(c).unwrap_or(&Value::Null), &want)) => {}
+                Some(_) => bad.push(c.clone()),
+                None => unchecked.push(c.clone()),
+            }
+        }
+        let mut detail = format!(
+            "re-read {} row(s) of `{}` by the predicate",
+            rows.len(),
+            u.table
+        );
+        if !bad.is_empty() {
+            detail.push_str(&format!(
+                "; columns not holding the new value: {}",
+                bad.join(", ")
+            ));
+        }
+        if !unchecked.is_empty() {
+            detail.push_str(&format!(
+                "; masked columns not checkable here: {}",
+                unchecked.join(", ")
+            ));
+        }
+        Ok(Verification {
+            passed: bad.is_empty(),
+            detail,
+        })
+    }
+}
+
+/// Rows missing, and columns whose value differs from what was written.
+fn compare(
+    written: &[Written],
+    seen: &[Map<String, Value>],
+    key: &[String],
+) -> (usize, Vec<String>) {
+    let mut missing = 0;
+    let mut differ: Vec<String> = Vec::new();
+    for w in written {
+        let row = seen.iter().find(|r| {
+            key.iter()
+                .zip(&w.key)
+                .all(|(k, v)| same(r.get(k).unwrap_or(&Value::Null), v))
+        });
+        let Some(row) = row else {
+            missing += 1;
+            continue;
+        };
+        for (c, want) in &w.values {
+            if !same(row.get(c).unwrap_or(&Value::Null), want) && !differ.contains(c) {
+                differ.push(c.clone());
+            }
+        }
+    }
+    (missing, differ)
+}
+
+/// Equality across representations: `"42"` written to an integer column reads back as `42`.
+fn same(got: &Value, want: &Value) -> bool {
+    if got == want {
+        return true;
+    }
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+        _ => None,
+    };
+    match (text(got), text(want)) {
+        (Some(a), Some(b)) => {
+            a == b
+                || matches!((a.parse::<f64>(), b.parse::<f64>()), (Ok(x), Ok(y)) if x == y)
+                || matches!(
+                    (a.as_str(), b.as_str()),
+                    ("1" | "true", "true" | "1") | ("0" | "false", "false" | "0")
+                )
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,162 @@
+//! Captures and conditions on results: JSON pointers into a body, or `header:<Name>`.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::connectors::Response;
+use crate::model::Expect;
+
+/// Takes the step's captures from a response. Missing values are left out.
+pub fn take_captures(spec: &BTreeMap<String, String>, resp: &Response) -> BTreeMap<String, Value> {
+    spec.iter()
+        .filter_map(|(name, source)| {
+            let value = match source.strip_prefix("header:") {
+                Some(header) => resp
+                    .headers
+                    .get(&header.to_ascii_lowercase())
+                    .map(|v| Value::String(v.clone())),
+                None => resp.body.pointer(source).cloned(),
+            }?;
+            (!is_nothing(&value)).then(|| (name.clone(), value))
+        })
+        .collect()
+}
+
+/// Null, an empty string, list or object: "nothing found".
+pub fn is_nothing(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+/// Whether a condition holds on a document. Returns a description of what was seen when not.
+pub fn check(expect: &Expect, doc: &Value) -> Result<(), String> {
+    let found = doc.pointer(&expect.pointer);
+    if let Some(absent) = expect.absent {
+        let is_absent = found.is_none_or(is_nothing);
+        if is_absent != absent {
+            return Err(format!(
+                "`{}` is {}",
+                display_pointer(&expect.pointer),
+                if is_absent { "absent" } else { "present" }
+            ));
+        }
+    }
+    if let Some(want) = &expect.equals
+        && found != Some(want)
+    {
+        return Err(format!(
+            "`{}` is {}, expected {want}",
+            display_pointer(&expect.pointer),
+            found.map_or("missing".to_owned(), Value::to_string)
+        ));
+    }
+    if !expect.one_of.is_empty() && !found.is_some_and(|f| expect.one_of.contains(f)) {
+        return Err(format!(
+            "`{}` is {}, expected one of {}",
+            display_pointer(&expect.pointer),
+            found.map_or("missing".to_owned(), Value::to_string),
+            Value::Array(expect.one_of.clone())
+        ));
+    }
+    Ok(())
+}
+
+fn display_pointer(p: &str) -> &str {
+    if p.is_empty() { "(document)" } else { p }
+}
+
+/// Number of records in a read result: items of a list, 1 for a non-empty document.
+pub fn count_records(body: &Value) -> u64 {
+    match body {
+        Value::Array(a) => a.len() as u64,
+        Value::Object(o) => match o.get("value") {
+            Some(Value::Array(a)) => a.len() as u64,
+            _ => u64::from(!o.is_empty()),
+        },
+        Value::Null => 0,
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn captures_from_body_and_headers() {
+        let resp = Response {
+            body: json!({"value": [{"id": "u1"}], "empty": []}),
+            headers: [("location".to_owned(), "http://x/op/1".to_owned())].into(),
+            ..Response::default()
+        };
+        let spec: BTreeMap<String, String> = [
+            ("id".to_owned(), "/value/0/id".to_owned()),
+            ("op".to_owned(), "header:Location".to_owned()),
+            ("none".to_owned(), "/empty".to_owned()),
+            ("missing".to_owned(), "/nope".to_owned()),
+        ]
+        .into();
+        let got = take_captures(&spec, &resp);
+        assert_eq!(got.get("id"), Some(&json!("u1")));
+        assert_eq!(got.get("op"), Some(&json!("http://x/op/1")));
+        assert!(!got.contains_key("none") && !got.contains_key("missing"));
+    }
+
+    #[test]
+    fn expectations() {
+        let doc = json!({"status": "running", "items": []});
+        let e = |p: &str| Expect {
+            pointer: p.into(),
+            equals: None,
+            one_of: vec![],
+            absent: None,
+        };
+        assert!(
+            check(
+                &Expect {
+                    equals: Some(json!("complete")),
+                    ..e("/status")
+                },
+                &doc
+            )
+            .is_err()
+        );
+        assert!(
+            check(
+                &Expect {
+                    one_of: vec![json!("running")],
+                    ..e("/status")
+                },
+                &doc
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                &Expect {
+                    absent: Some(true),
+                    ..e("/items")
+                },
+                &doc
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                &Expect {
+                    absent: Some(false),
+                    ..e("/status")
+                },
+                &doc
+            )
+            .is_ok()
+        );
+    }
+}

@@ -1,0 +1,310 @@
+//! The run loop: starts each step when what it needs has ended, journals every outcome
+//! before dependants start, and ends the run as completed, waiting, failed or interrupted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use super::{Change, Clock, StepOutcome, StepStatus};
+use crate::compile::{Plan, PlannedStep, Renderer};
+use crate::connectors::{Connector, Response};
+use crate::store::{RunMode, RunStatus, Store, StoreError};
+
+/// Receives progress events (terminal progress bars, logs).
+pub trait Observer: Send + Sync {
+    /// A step instance started.
+    fn started(&self, step: &PlannedStep, instance: &str);
+    /// A step instance (or a whole step) ended or started waiting.
+    fn finished(&self, step: &PlannedStep, outcome: &StepOutcome);
+}
+
+/// Errors that stop a run (step failures do not: they are outcomes).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The journal could not be written: the run stops rather than act unjournaled.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A spool file could not be written.
+    #[error("cannot write collected records to {path}: {source}")]
+    Spool {
+        /// File.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// What a saved plan allows `apply` to send: the previewed changes by instance.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyFilter {
+    /// Previewed changes by instance key.
+    pub changes: HashMap<String, Change>,
+}
+
+/// The end of one execution of a run.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Run id.
+    pub run_id: String,
+    /// Final status.
+    pub status: RunStatus,
+    /// Every journaled outcome.
+    pub outcomes: Vec<StepOutcome>,
+}
+
+/// Executes plans through connectors, journaling in a store.
+pub struct Engine {
+    pub(super) connectors: HashMap<String, Arc<dyn Connector>>,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) renderer: Renderer,
+    pub(super) parallelism: Arc<Semaphore>,
+    pub(super) state_dir: PathBuf,
+    pub(super) clock: Clock,
+    pub(super) stop: Arc<AtomicBool>,
+    pub(super) observer: Option<Arc<dyn Observer>>,
+    pub(super) recordings: Option<HashMap<String, Response>>,
+}
+
+/// Shared state of one run while it executes.
+pub(super) struct RunCtx<'a> {
+    pub run_id: String,
+    pub plan: &'a Plan,
+    pub mode: RunMode,
+    pub filter: Option<&'a ApplyFilter>,
+    pub outcomes: Mutex<HashMap<String, StepOutcome>>,
+    /// Result bodies of steps other steps preview from, by step key.
+    pub bodies: Mutex<HashMap<String, (Value, Option<String>)>>,
+}
+
+impl Engine {
+    /// An engine over these connectors (already bound to the request's tenant).
+    pub fn new(
+        store: Arc<dyn Store>,
+        connectors: HashMap<String, Arc<dyn Connector>>,
+        state_dir: impl Into<PathBuf>,
+    ) -> Self {
+        Engine {
+            connectors,
+            store,
+            renderer: Renderer::new(),
+            parallelism: Arc::new(Semaphore::new(10)),
+            state_dir: state_dir.into(),
+            clock: Clock::system(),
+            stop: Arc::new(AtomicBool::new(false)),
+            observer: None,
+            recordings: None,
+        }
+    }
+
+    /// Most step instances in flight at once.
+    pub fn with_parallelism(mut self, n: usize) -> Self {
+        self.parallelism = Arc::new(Semaphore::new(n.max(1)));
+        self
+    }
+
+    /// The clock deciding when deferred steps are due.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Progress events.
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Recorded responses by step id (`dsrctl test`): no connector is called.
+    pub fn with_recordings(mut self, recordings: HashMap<String, Response>) -> Self {
+        self.recordings = Some(recordings);
+        self
+    }
+
+    /// A flag that, once set, stops new steps from starting (Ctrl-C).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// Directory of a run's files (spooled records, evidence).
+    pub fn run_dir(&self, run_id: &str) -> PathBuf {
+        self.state_dir.join("runs").join(run_id)
+    }
+
+    /// Executes (or resumes) a run of a plan. Finished steps in the journal are skipped.
+    pub async fn execute(
+        &self,
+        run_id: &str,
+        plan: &Plan,
+        mode: RunMode,
+        filter: Option<&ApplyFilter>,
+    ) -> Result<RunResult, EngineError> {
+        let journal: HashMap<String, StepOutcome> = self
+            .store
+            .outcomes(run_id)
+            .await?
+            .into_iter()
+            .map(|o| (o.instance.clone(), o))
+            .collect();
+        let ctx = RunCtx {
+            run_id: run_id.to_owned(),
+            plan,
+            mode,
+            filter,
+            outcomes: Mutex::new(journal),
+            bodies: Mutex::new(HashMap::new()),
+        };
+        self.store
+            .set_run_status(run_id, RunStatus::Running)
+            .await?;
+
+        let mut done: HashMap<&str, StepStatus> = HashMap::new();
+        {
+            let outcomes = lock(&ctx.outcomes);
+            for s in &plan.steps {
+                if let Some(o) = outcomes.get(&s.key)
+                    && o.status.is_settled()
+                {
+                    done.insert(s.key.as_str(), o.status);
+                }
+            }
+        }
+        let mut started: HashMap<&str, ()> = done.keys().map(|k| (*k, ())).collect();
+        let mut running = FuturesUnordered::new();
+        let mut interrupted = false;
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                interrupted = true;
+            }
+            if !interrupted {
+                for step in &plan.steps {
+                    if started.contains_key(step.key.as_str()) {
+                        continue;
+                    }
+                    match readiness(step, plan, &done) {
+                        Readiness::Wait => {}
+                        Readiness::Blocked(reason) => {
+                            let mut o = StepOutcome::new(&step.key, &step.key, StepStatus::Blocked);
+                            o.message = Some(reason);
+                            o.finished_at = Some(self.clock.now());
+                            self.journal(&ctx, step, o).await?;
+                            started.insert(step.key.as_str(), ());
+                            done.insert(step.key.as_str(), StepStatus::Blocked);
+                        }
+                        Readiness::Ready => {
+                            started.insert(step.key.as_str(), ());
+                            let ctx = &ctx;
+                            running.push(async move { (step, self.run_step(ctx, step).await) });
+                        }
+                    }
+                }
+            }
+            let Some((step, result)) = running.next().await else {
+                break;
+            };
+            let outcome = result?;
+            if outcome.status.is_final() {
+                done.insert(step.key.as_str(), outcome.status);
+            }
+        }
+
+        let outcomes: Vec<StepOutcome> = {
+            let map = lock(&ctx.outcomes);
+            let mut v: Vec<StepOutcome> = map.values().cloned().collect();
+            let order: HashMap<&str, usize> = plan
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.key.as_str(), i))
+                .collect();
+            v.sort_by_key(|o| (order.get(o.step.as_str()).copied(), o.instance.clone()));
+            v
+        };
+        let status = run_status(plan, &outcomes, interrupted);
+        self.store.set_run_status(run_id, status).await?;
+        Ok(RunResult {
+            run_id: run_id.to_owned(),
+            status,
+            outcomes,
+        })
+    }
+
+    /// Journals an outcome (durable before anyone sees it) and tells the observer.
+    pub(super) async fn journal(
+        &self,
+        ctx: &RunCtx<'_>,
+        step: &PlannedStep,
+        outcome: StepOutcome,
+    ) -> Result<StepOutcome, EngineError> {
+        self.store.record(&ctx.run_id, &outcome).await?;
+        if let Some(obs) = &self.observer
+            && outcome.status != StepStatus::Running
+        {
+            obs.finished(step, &outcome);
+        }
+        lock(&ctx.outcomes).insert(outcome.instance.clone(), outcome.clone());
+        Ok(outcome)
+    }
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+enum Readiness {
+    Ready,
+    Wait,
+    Blocked(String),
+}
+
+fn readiness(step: &PlannedStep, plan: &Plan, done: &HashMap<&str, StepStatus>) -> Readiness {
+    let mut ready = true;
+    for need in &step.needs {
+        match done.get(need.as_str()) {
+            None => ready = false,
+            Some(StepStatus::Failed) => {
+                return Readiness::Blocked(format!("needs `{need}`, which failed"));
+            }
+            Some(StepStatus::Blocked) => {
+                return Readiness::Blocked(format!("needs `{need}`, which is blocked"));
+            }
+            Some(_) => {}
+        }
+    }
+    let _ = plan;
+    if ready {
+        Readiness::Ready
+    } else {
+        Readiness::Wait
+    }
+}
+
+fn run_status(plan: &Plan, outcomes: &[StepOutcome], interrupted: bool) -> RunStatus {
+    let by_key: BTreeMap<&str, StepStatus> = outcomes
+        .iter()
+        .filter(|o| o.instance == o.step)
+        .map(|o| (o.step.as_str(), o.status))
+        .collect();
+    let statuses: Vec<Option<&StepStatus>> = plan
+        .steps
+        .iter()
+        .map(|s| by_key.get(s.key.as_str()))
+        .collect();
+    if statuses
+        .iter()
+        .any(|s| matches!(s, Some(StepStatus::Failed | StepStatus::Blocked)))
+    {
+        RunStatus::Failed
+    } else if statuses.iter().all(|s| s.is_some_and(|s| s.is_final())) {
+        RunStatus::Completed
+    } else if interrupted {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Waiting
+    }
+}

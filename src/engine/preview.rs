@@ -1,0 +1,165 @@
+//! Dry-run previews: what a mutation would change, from reads only.
+
+use serde_json::Value;
+
+use super::executor::{RunCtx, lock};
+use super::{Change, ChangeAction, Engine};
+use crate::compile::{PlannedAction, PlannedStep};
+use crate::connectors::Operation;
+use crate::model::{HttpMethod, Preview};
+
+impl Engine {
+    /// Computes the change a mutation would make. Never sends the mutation.
+    pub(super) async fn preview_change(
+        &self,
+        ctx: &RunCtx<'_>,
+        step: &PlannedStep,
+        instance: &str,
+        op: Option<&Operation>,
+        item: Option<&Value>,
+        tctx: &Value,
+    ) -> Change {
+        let mut change = Change {
+            step: step.key.clone(),
+            instance: instance.to_owned(),
+            service: step.service.clone(),
+            target: super::render::target(&step.action),
+            action: action_of(&step.action),
+            before: None,
+            after: None,
+            count: None,
+            reason: None,
+            etag: None,
+            fingerprint: None,
+        };
+        if let PlannedAction::Manual(m) = &step.action {
+            change.reason = Some(m.instructions.clone());
+            return change;
+        }
+        change.after = after_of(op);
+        let unknown = |mut c: Change, reason: String| {
+            c.action = ChangeAction::Unknown;
+            c.reason = Some(reason);
+            c
+        };
+        match &step.preview {
+            Some(Preview::None(reason)) => return unknown(change, reason.clone()),
+            Some(Preview::Item) => match item {
+                Some(item) => change.before = Some(item.clone()),
+                None => return unknown(change, "`preview: item` outside a for_each".to_owned()),
+            },
+            Some(Preview::Step(id)) => {
+                let key = step.scope.get(id).cloned().unwrap_or_else(|| id.clone());
+                let found = lock(&ctx.bodies).get(&key).cloned();
+                match found {
+                    Some((body, etag)) => {
+                        change.before = Some(body);
+                        change.etag = etag;
+                    }
+                    None => {
+                        change.count = Some(0);
+                        change.reason = Some(format!("nothing held: `{id}` found nothing"));
+                    }
+                }
+            }
+            Some(Preview::Http(_) | Preview::Sql(_)) => {
+                let read = match &step.preview {
+                    Some(Preview::Http(h)) => super::render::http(&self.renderer, h, tctx, &[404]),
+                    Some(Preview::Sql(s)) => super::render::sql(&self.renderer, s, tctx),
+                    _ => unreachable!("matched above"),
+                };
+                let read = match read {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return unknown(
+                            change,
+                            format!("the preview read cannot be built: {}", e.message),
+                        );
+                    }
+                };
+                match self.call_read(step, &read, None).await {
+                    Ok(resp) if resp.absent => {
+                        change.count = Some(0);
+                        change.reason =
+                            Some("nothing held: the preview read found nothing".to_owned());
+                    }
+                    Ok(resp) => {
+                        change.etag = resp.headers.get("etag").cloned();
+                        change.before = Some(resp.body);
+                    }
+                    Err(e) => return unknown(change, format!("the preview read failed: {e}")),
+                }
+            }
+            None if step.action.previews_itself() => {
+                let Some(op) = op else {
+                    return unknown(change, "no operation to preview".to_owned());
+                };
+                match self.connector_preview(step, op).await {
+                    Ok(Some(p)) => {
+                        change.before = Some(p.before);
+                        if p.after.is_some() {
+                            change.after = p.after;
+                        }
+                        change.count = Some(p.count);
+                    }
+                    Ok(None) => {
+                        return unknown(
+                            change,
+                            "the connector cannot preview this operation".to_owned(),
+                        );
+                    }
+                    Err(e) => return unknown(change, format!("the preview read failed: {e}")),
+                }
+            }
+            None => {
+                return unknown(
+                    change,
+                    "the step declares no `preview`, so its effect cannot be shown".to_owned(),
+                );
+            }
+        }
+        if change.count.is_none() {
+            change.count = change.before.as_ref().map(super::capture::count_records);
+        }
+        change.fingerprint = change
+            .before
+            .as_ref()
+            .map(|b| crate::store::sha256_hex(b.to_string().as_bytes()));
+        change
+    }
+}
+
+fn action_of(action: &PlannedAction) -> ChangeAction {
+    match action {
+        PlannedAction::Http(h) => match h.method {
+            HttpMethod::Delete => ChangeAction::Delete,
+            HttpMethod::Patch | HttpMethod::Put => ChangeAction::Update,
+            HttpMethod::Post => ChangeAction::Send,
+            HttpMethod::Get | HttpMethod::Head => ChangeAction::Unknown,
+        },
+        PlannedAction::Sql(s) => {
+            if s.delete.is_some() {
+                ChangeAction::Delete
+            } else if s.update.is_some() {
+                ChangeAction::Update
+            } else if s
+                .execute
+                .as_deref()
+                .is_some_and(|q| q.trim_start().to_ascii_lowercase().starts_with("delete"))
+            {
+                ChangeAction::Delete
+            } else {
+                ChangeAction::Update
+            }
+        }
+        PlannedAction::Manual(_) => ChangeAction::Manual,
+        PlannedAction::Wait(_) => ChangeAction::Unknown,
+    }
+}
+
+fn after_of(op: Option<&Operation>) -> Option<Value> {
+    match op? {
+        Operation::Http(h) => h.json_patch.clone().or_else(|| h.json.clone()),
+        Operation::Sql(_) => None,
+    }
+}

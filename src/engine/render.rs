@@ -1,0 +1,132 @@
+//! Turns a planned action into a connector [`Operation`] by rendering its templates.
+
+use serde_json::Value;
+
+use crate::compile::{PlannedAction, Renderer, TemplateError};
+use crate::connectors::{HttpRequest, Operation};
+use crate::model::{HttpAction, SetValue, SqlAction, SqlValue};
+
+/// Renders an HTTP action.
+pub fn http(
+    r: &Renderer,
+    h: &HttpAction,
+    ctx: &Value,
+    absent_on: &[u16],
+) -> Result<Operation, TemplateError> {
+    let pairs = |m: &std::collections::BTreeMap<String, String>| {
+        m.iter()
+            .map(|(k, v)| Ok((k.clone(), r.render(v, ctx)?)))
+            .collect::<Result<Vec<_>, TemplateError>>()
+    };
+    Ok(Operation::Http(HttpRequest {
+        method: h.method,
+        path: r.render(&h.path, ctx)?,
+        query: pairs(&h.query)?,
+        headers: pairs(&h.headers)?,
+        json: h.json.as_ref().map(|j| r.render_json(j, ctx)).transpose()?,
+        json_patch: h
+            .json_patch
+            .as_ref()
+            .map(|j| r.render_json(j, ctx))
+            .transpose()?,
+        if_match: h.if_match.as_ref().map(|t| r.render(t, ctx)).transpose()?,
+        paginate: h.paginate.clone(),
+        absent_on: absent_on.to_vec(),
+    }))
+}
+
+/// Renders a SQL action: every template string becomes its value.
+pub fn sql(r: &Renderer, s: &SqlAction, ctx: &Value) -> Result<Operation, TemplateError> {
+    let mut out = s.clone();
+    let render_filter = |f: &mut std::collections::BTreeMap<String, SqlValue>| {
+        for v in f.values_mut() {
+            match v {
+                SqlValue::One(one) => *one = render_value(r, one, ctx)?,
+                SqlValue::Any(many) => {
+                    let mut flat = Vec::new();
+                    for item in many.iter() {
+                        // A list identity (`{{json subject.device_ids}}`) expands into the IN list.
+                        match render_value(r, item, ctx)? {
+                            Value::Array(items) => flat.extend(items),
+                            other => flat.push(other),
+                        }
+                    }
+                    *many = flat;
+                }
+            }
+        }
+        Ok::<(), TemplateError>(())
+    };
+    if let Some(sel) = &mut out.select {
+        render_filter(&mut sel.filter)?;
+        if let Some(t) = &mut sel.through {
+            render_filter(&mut t.filter)?;
+        }
+    }
+    if let Some(del) = &mut out.delete {
+        render_filter(&mut del.filter)?;
+        if let Some(t) = &mut del.through {
+            render_filter(&mut t.filter)?;
+        }
+    }
+    if let Some(up) = &mut out.update {
+        render_filter(&mut up.filter)?;
+        if let Some(t) = &mut up.through {
+            render_filter(&mut t.filter)?;
+        }
+        for v in up.set.values_mut() {
+            if let SetValue::Value(val) = v {
+                *val = render_value(r, val, ctx)?;
+            }
+        }
+    }
+    for v in out.params.values_mut() {
+        *v = r.render(v, ctx)?;
+    }
+    Ok(Operation::Sql(out))
+}
+
+fn render_value(r: &Renderer, v: &Value, ctx: &Value) -> Result<Value, TemplateError> {
+    match v {
+        Value::String(_) => r.render_json(v, ctx),
+        other => Ok(other.clone()),
+    }
+}
+
+/// Renders any connector action (not manual or wait).
+pub fn operation(
+    r: &Renderer,
+    action: &PlannedAction,
+    ctx: &Value,
+    absent_on: &[u16],
+) -> Option<Result<Operation, TemplateError>> {
+    match action {
+        PlannedAction::Http(h) => Some(http(r, h, ctx, absent_on)),
+        PlannedAction::Sql(s) => Some(sql(r, s, ctx)),
+        PlannedAction::Manual(_) | PlannedAction::Wait(_) => None,
+    }
+}
+
+/// A short description of what an operation addresses, with subject values masked.
+pub fn target(action: &PlannedAction) -> String {
+    match action {
+        PlannedAction::Http(h) => format!("{} {}", h.method.as_str(), h.path),
+        PlannedAction::Sql(s) => {
+            if let Some(d) = &s.delete {
+                format!("DELETE FROM {}", d.table)
+            } else if let Some(u) = &s.update {
+                format!(
+                    "UPDATE {} SET {}",
+                    u.table,
+                    u.set.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            } else if let Some(sel) = &s.select {
+                format!("SELECT FROM {}", sel.table)
+            } else {
+                "SQL statement".to_owned()
+            }
+        }
+        PlannedAction::Manual(_) => "manual task".to_owned(),
+        PlannedAction::Wait(w) => format!("wait {}", w.duration),
+    }
+}

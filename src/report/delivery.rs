@@ -1,0 +1,265 @@
+//! Delivery of an export package to its destination: a local directory, an Azure Blob
+//! Storage container or an S3 bucket, through `object_store`. Server errors (503 and other
+//! 5xx) and dropped connections are retried with exponential backoff.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+
+use crate::model::{Destination, SecretRef};
+
+/// Delivery errors.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// A secret (account key, access key) could not be read.
+    #[error("secret for the export destination: {0}")]
+    Secret(String),
+    /// The destination is misconfigured.
+    #[error("export destination: {0}")]
+    Config(String),
+    /// A package file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The store refused or failed after its retries.
+    #[error("uploading `{key}` to {destination} failed: {source}")]
+    Store {
+        /// Object key.
+        key: String,
+        /// Destination, without secrets.
+        destination: String,
+        /// Cause.
+        source: object_store::Error,
+    },
+}
+
+/// Where secrets come from.
+pub trait SecretSource {
+    /// The secret's value.
+    fn secret(&self, secret: &SecretRef) -> Result<String, String>;
+}
+
+/// Secrets from environment variables, or from files relative to the project directory
+/// (trailing newline trimmed).
+#[derive(Debug, Clone)]
+pub struct EnvAndFiles {
+    /// Directory of `dsrctl.yaml`.
+    pub base_dir: PathBuf,
+}
+
+impl SecretSource for EnvAndFiles {
+    fn secret(&self, secret: &SecretRef) -> Result<String, String> {
+        match secret {
+            SecretRef::Env(name) => {
+                std::env::var(name).map_err(|_| format!("environment variable `{name}` is not set"))
+            }
+            SecretRef::File(path) => {
+                let p = self.base_dir.join(path);
+                std::fs::read_to_string(&p)
+                    .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+                    .map_err(|e| format!("cannot read secret file {}: {e}", p.display()))
+            }
+        }
+    }
+}
+
+/// Options of [`deliver`].
+#[derive(Debug, Clone)]
+pub struct DeliveryOptions {
+    /// Key prefix (folder) for the package, e.g. the request id.
+    pub prefix: String,
+    /// Directory that relative destination paths are resolved against.
+    pub base_dir: PathBuf,
+    /// Retries of failed uploads.
+    pub retry: RetryConfig,
+}
+
+impl DeliveryOptions {
+    /// Options with the default retry policy: up to 5 retries, backoff from 200 ms.
+    pub fn new(prefix: impl Into<String>, base_dir: impl Into<PathBuf>) -> Self {
+        DeliveryOptions {
+            prefix: prefix.into(),
+            base_dir: base_dir.into(),
+            retry: RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: Duration::from_millis(200),
+                    max_backoff: Duration::from_secs(10),
+                    base: 2.0,
+                },
+                max_retries: 5,
+                retry_timeout: Duration::from_secs(120),
+            },
+        }
+    }
+}
+
+/// What was delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// The destination, without secrets (e.g. `azure blob exports at http://...`).
+    pub destination: String,
+    /// Object keys written, with their sizes.
+    pub objects: Vec<(String, u64)>,
+}
+
+/// The object store for a destination, and a description of it without secrets.
+pub fn store_for(
+    dest: &Destination,
+    opts: &DeliveryOptions,
+    secrets: &dyn SecretSource,
+) -> Result<(Arc<dyn ObjectStore>, String), DeliveryError> {
+    let secret = |s: &SecretRef| secrets.secret(s).map_err(DeliveryError::Secret);
+    match dest {
+        Destination::Directory { path, .. } => {
+            let dir = opts.base_dir.join(path);
+            std::fs::create_dir_all(&dir).map_err(|source| DeliveryError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            let store = LocalFileSystem::new_with_prefix(&dir)
+                .map_err(|e| DeliveryError::Config(e.to_string()))?;
+            Ok((Arc::new(store), format!("directory {}", dir.display())))
+        }
+        Destination::AzureBlob {
+            endpoint,
+            account,
+            container,
+            key,
+        } => {
+            let store = MicrosoftAzureBuilder::new()
+                .with_endpoint(endpoint.clone())
+                .with_allow_http(endpoint.starts_with("http://"))
+                .with_account(account)
+                .with_container_name(container)
+                .with_access_key(secret(key)?)
+                .with_retry(opts.retry.clone())
+                .build()
+                .map_err(|e| DeliveryError::Config(e.to_string()))?;
+            Ok((
+                Arc::new(store),
+                format!("azure blob container `{container}` at {endpoint}"),
+            ))
+        }
+        Destination::S3 {
+            bucket,
+            region,
+            endpoint,
+            access_key_id,
+            secret_access_key,
+        } => {
+            let mut b = AmazonS3Builder::new()
+                .with_bucket_name(bucket)
+                .with_region(region)
+                .with_access_key_id(secret(access_key_id)?)
+                .with_secret_access_key(secret(secret_access_key)?)
+                .with_retry(opts.retry.clone());
+            if let Some(ep) = endpoint {
+                b = b
+                    .with_endpoint(ep)
+                    .with_allow_http(ep.starts_with("http://"));
+            }
+            let store = b
+                .build()
+                .map_err(|e| DeliveryError::Config(e.to_string()))?;
+            Ok((Arc::new(store), format!("s3 bucket `{bucket}` ({region})")))
+        }
+    }
+}
+
+/// Uploads a package (a directory: every file under it; or one file, e.g. a zip) to the
+/// destination under `opts.prefix`.
+pub async fn deliver(
+    dest: &Destination,
+    package: &Path,
+    opts: &DeliveryOptions,
+    secrets: &dyn SecretSource,
+) -> Result<Delivered, DeliveryError> {
+    let (store, description) = store_for(dest, opts, secrets)?;
+    deliver_to(store.as_ref(), &description, package, &opts.prefix).await
+}
+
+/// Uploads a package to a store (see [`deliver`]).
+pub async fn deliver_to(
+    store: &dyn ObjectStore,
+    description: &str,
+    package: &Path,
+    prefix: &str,
+) -> Result<Delivered, DeliveryError> {
+    let files = if package.is_dir() {
+        let mut files = Vec::new();
+        list_files(package, package, &mut files)?;
+        files.sort();
+        files
+    } else {
+        let name = package
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| DeliveryError::Config(format!("{} is not a file", package.display())))?;
+        vec![(name, package.to_owned())]
+    };
+    let mut objects = Vec::new();
+    for (rel, path) in files {
+        let key = prefix
+            .split('/')
+            .chain(rel.split('/'))
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("/");
+        let location = ObjectPath::parse(&key).map_err(|e| DeliveryError::Config(e.to_string()))?;
+        // Whole-file uploads: package files are JSON of one service, small next to memory.
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|source| DeliveryError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+        let len = bytes.len() as u64;
+        store
+            .put(&location, PutPayload::from(bytes))
+            .await
+            .map_err(|source| DeliveryError::Store {
+                key: key.clone(),
+                destination: description.to_owned(),
+                source,
+            })?;
+        objects.push((key, len));
+    }
+    Ok(Delivered {
+        destination: description.to_owned(),
+        objects,
+    })
+}
+
+fn list_files(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<(String, PathBuf)>,
+) -> Result<(), DeliveryError> {
+    let io = |source| DeliveryError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let p = entry.map_err(io)?.path();
+        if p.is_dir() {
+            list_files(root, &p, out)?;
+        } else if let Ok(rel) = p.strip_prefix(root) {
+            let parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            out.push((parts.join("/"), p));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,546 @@
+//! The export package for access and export requests: one JSON file per service and
+//! collection (`<service>/<collection>.json`), fields at the playbook's `redact` pointers
+//! replaced by `"[redacted]"`, and a `manifest.json` with the SHA-256 of every file; as a
+//! directory or a zip, optionally encrypted (see [`PackageKey`]).
+//!
+//! Records come from the spool files the engine wrote (NDJSON, one record per line) and are
+//! streamed: one record is in memory at a time.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub use super::encryption::{NONCE_LEN, PackageKey};
+pub use super::manifest::{
+    MANIFEST_FORMAT_VERSION, Manifest, ManifestFile, ManifestService, Redaction,
+};
+use super::redact::Redactor;
+use crate::compile::{Disposition, Plan};
+use crate::engine::StepOutcome;
+
+/// Name of the manifest file inside a package.
+pub const MANIFEST_NAME: &str = "manifest.json";
+
+/// How the package is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PackageFormat {
+    /// A directory at `out`.
+    #[default]
+    Directory,
+    /// A zip file at `out`.
+    Zip,
+}
+
+/// Options of [`build_package`].
+#[derive(Debug, Clone)]
+pub struct PackageOptions {
+    /// Directory or zip.
+    pub format: PackageFormat,
+    /// Encrypt the zip with this key (zip format only).
+    pub key: Option<PackageKey>,
+    /// Run id recorded in the manifest.
+    pub run_id: Option<String>,
+    /// Time recorded in the manifest.
+    pub generated_at: DateTime<Utc>,
+}
+
+impl Default for PackageOptions {
+    fn default() -> Self {
+        PackageOptions {
+            format: PackageFormat::Directory,
+            key: None,
+            run_id: None,
+            generated_at: Utc::now(),
+        }
+    }
+}
+
+/// Export package errors.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A spool file holds a line that is not JSON.
+    #[error("spool file {path}, line {line}: not a JSON record: {message}")]
+    BadRecord {
+        /// Spool file.
+        path: String,
+        /// Line number (1-based).
+        line: u64,
+        /// Parser message.
+        message: String,
+    },
+    /// A spool path recorded in an outcome leaves the spool directory.
+    #[error("spool path `{0}` is not a relative path inside the run directory")]
+    UnsafePath(String),
+    /// The zip could not be written or read.
+    #[error("zip: {0}")]
+    Zip(String),
+    /// Encryption was asked for a directory package.
+    #[error("encryption needs the zip format")]
+    EncryptDirectory,
+    /// The key is not 32 bytes in hex or base64.
+    #[error("the package key must be 32 bytes given as 64 hex digits or base64")]
+    BadKey,
+    /// Encryption or decryption failed.
+    #[error("{0}")]
+    Crypto(String),
+    /// The manifest is missing or unreadable.
+    #[error("manifest: {0}")]
+    Manifest(String),
+    /// A file's checksum does not match the manifest.
+    #[error("{path}: SHA-256 {actual} does not match the manifest's {expected}")]
+    Checksum {
+        /// File path in the package.
+        path: String,
+        /// From the manifest.
+        expected: String,
+        /// Computed.
+        actual: String,
+    },
+    /// A file listed in the manifest is missing.
+    #[error("{0}: listed in the manifest but missing from the package")]
+    Missing(String),
+    /// A file in the package is not listed in the manifest.
+    #[error("{0}: in the package but not listed in the manifest")]
+    Unlisted(String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PackageError + '_ {
+    move |source| PackageError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// One output file and the spool files feeding it.
+struct Collection {
+    service: String,
+    collection: String,
+    spools: Vec<String>,
+}
+
+/// Builds the export package of a run at `out` from the spool files under `spool_dir` that
+/// the outcomes name, and returns its manifest.
+pub fn build_package(
+    plan: &Plan,
+    outcomes: &[StepOutcome],
+    spool_dir: &Path,
+    out: &Path,
+    opts: &PackageOptions,
+) -> Result<Manifest, PackageError> {
+    if opts.key.is_some() && opts.format == PackageFormat::Directory {
+        return Err(PackageError::EncryptDirectory);
+    }
+    let collections = collections(plan, outcomes)?;
+    let mut sink = match opts.format {
+        PackageFormat::Directory => Sink::dir(out)?,
+        PackageFormat::Zip => Sink::zip(out)?,
+    };
+    let mut services: Vec<ManifestService> = plan
+        .services
+        .iter()
+        .map(|sp| {
+            let (disposition, reason) = match &sp.disposition {
+                Disposition::Run { .. } => ("run", None),
+                Disposition::Exempt { reason } => ("exempt", Some(reason.clone())),
+                Disposition::Skipped { reason } => ("skipped", Some(reason.clone())),
+            };
+            ManifestService {
+                service: sp.service.clone(),
+                disposition: disposition.to_owned(),
+                reason,
+                files: Vec::new(),
+            }
+        })
+        .collect();
+    let mut notes = Vec::new();
+    for c in collections {
+        let redact: &[String] = plan
+            .services
+            .iter()
+            .find(|s| s.service == c.service)
+            .map_or(&[], |s| s.redact.as_slice());
+        let path = format!(
+            "{}/{}.json",
+            file_name(&c.service),
+            file_name(&c.collection)
+        );
+        let file = sink.write(&path, |w| write_collection(w, spool_dir, &c.spools, redact))?;
+        let (records, redactor) = file.result;
+        let redacted = redactor.into_counts();
+        for r in redacted.iter().filter(|r| r.count > 0) {
+            notes.push(format!(
+                "{path}: {} value(s) at `{}` redacted because they concern other people or are confidential",
+                r.count, r.pointer
+            ));
+        }
+        let entry = ManifestFile {
+            path,
+            collection: c.collection.clone(),
+            records,
+            bytes: file.bytes,
+            sha256: file.sha256,
+            redacted,
+        };
+        match services.iter_mut().find(|s| s.service == c.service) {
+            Some(s) => s.files.push(entry),
+            None => services.push(ManifestService {
+                service: c.service.clone(),
+                disposition: "run".into(),
+                reason: None,
+                files: vec![entry],
+            }),
+        }
+    }
+    let manifest = Manifest {
+        format_version: MANIFEST_FORMAT_VERSION,
+        request_id: plan.request.id.clone(),
+        run_id: opts.run_id.clone(),
+        kind: plan.request.kind.to_string(),
+        generated_at: opts.generated_at,
+        total_records: services
+            .iter()
+            .flat_map(|s| &s.files)
+            .map(|f| f.records)
+            .sum(),
+        services,
+        notes,
+    };
+    sink.write(MANIFEST_NAME, |w| {
+        serde_json::to_writer_pretty(&mut *w, &manifest)
+            .map_err(|e| PackageError::Manifest(e.to_string()))?;
+        w.write_all(b"\n").map_err(io_err(Path::new(MANIFEST_NAME)))
+    })?;
+    sink.finish(out, opts.key.as_ref())?;
+    Ok(manifest)
+}
+
+/// Groups the outcomes' spool files by (service, collection), in plan order.
+fn collections(plan: &Plan, outcomes: &[StepOutcome]) -> Result<Vec<Collection>, PackageError> {
+    let mut order: Vec<(String, String)> = Vec::new();
+    let mut map: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for step in &plan.steps {
+        for o in outcomes.iter().filter(|o| o.step == step.key) {
+            let Some(spool) = &o.collected else { continue };
+            check_relative(spool)?;
+            let collection = step.collect.clone().unwrap_or_else(|| {
+                Path::new(spool)
+                    .file_stem()
+                    .map_or_else(|| step.id.clone(), |s| s.to_string_lossy().into_owned())
+            });
+            let key = (step.service.clone(), collection);
+            let spools = map.entry(key.clone()).or_insert_with(|| {
+                order.push(key.clone());
+                Vec::new()
+            });
+            if !spools.contains(spool) {
+                spools.push(spool.clone());
+            }
+        }
+    }
+    Ok(order
+        .into_iter()
+        .map(|key| {
+            let spools = map.remove(&key).unwrap_or_default();
+            Collection {
+                service: key.0,
+                collection: key.1,
+                spools,
+            }
+        })
+        .collect())
+}
+
+fn check_relative(spool: &str) -> Result<(), PackageError> {
+    let ok = Path::new(spool)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if ok && !spool.is_empty() {
+        Ok(())
+    } else {
+        Err(PackageError::UnsafePath(spool.to_owned()))
+    }
+}
+
+/// A name safe as one path component on every platform, still recognisable.
+fn file_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let trimmed = cleaned.trim_matches('.');
+    if trimmed.is_empty() {
+        "_".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// Streams the records of the spool files as one pretty JSON array, redacting as it goes.
+fn write_collection(
+    w: &mut dyn Write,
+    spool_dir: &Path,
+    spools: &[String],
+    redact: &[String],
+) -> Result<(u64, Redactor), PackageError> {
+    let mut redactor = Redactor::new(redact);
+    let mut records = 0u64;
+    let out_err = io_err(Path::new("package"));
+    w.write_all(b"[").map_err(out_err)?;
+    for spool in spools {
+        let path = spool_dir.join(spool);
+        let reader = BufReader::new(File::open(&path).map_err(io_err(&path))?);
+        for (n, line) in reader.lines().enumerate() {
+            let line = line.map_err(io_err(&path))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let mut record: Value =
+                serde_json::from_str(&line).map_err(|e| PackageError::BadRecord {
+                    path: spool.clone(),
+                    line: n as u64 + 1,
+                    message: e.to_string(),
+                })?;
+            redactor.apply(&mut record);
+            let sep: &[u8] = if records == 0 { b"\n" } else { b",\n" };
+            w.write_all(sep).map_err(io_err(&path))?;
+            serde_json::to_writer_pretty(&mut *w, &record).map_err(|e| PackageError::Io {
+                path: path.display().to_string(),
+                source: std::io::Error::other(e),
+            })?;
+            records += 1;
+        }
+    }
+    let end: &[u8] = if records == 0 { b"]\n" } else { b"\n]\n" };
+    w.write_all(end).map_err(io_err(Path::new("package")))?;
+    Ok((records, redactor))
+}
+
+/// What writing one file produced.
+struct Written<T> {
+    result: T,
+    bytes: u64,
+    sha256: String,
+}
+
+/// Hashes and counts what passes through.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Where package files go.
+enum Sink {
+    Dir(PathBuf),
+    Zip {
+        writer: Box<zip::ZipWriter<BufWriter<File>>>,
+        path: PathBuf,
+    },
+}
+
+impl Sink {
+    fn dir(out: &Path) -> Result<Sink, PackageError> {
+        std::fs::create_dir_all(out).map_err(io_err(out))?;
+        Ok(Sink::Dir(out.to_owned()))
+    }
+
+    fn zip(out: &Path) -> Result<Sink, PackageError> {
+        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        let file = File::create(out).map_err(io_err(out))?;
+        Ok(Sink::Zip {
+            writer: Box::new(zip::ZipWriter::new(BufWriter::new(file))),
+            path: out.to_owned(),
+        })
+    }
+
+    fn write<T>(
+        &mut self,
+        rel: &str,
+        f: impl FnOnce(&mut dyn Write) -> Result<T, PackageError>,
+    ) -> Result<Written<T>, PackageError> {
+        match self {
+            Sink::Dir(root) => {
+                let path = root.join(rel);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+                }
+                let file = File::create(&path).map_err(io_err(&path))?;
+                let mut hw = HashingWriter {
+                    inner: BufWriter::new(file),
+                    hasher: Sha256::new(),
+                    bytes: 0,
+                };
+                let result = f(&mut hw)?;
+                hw.flush().map_err(io_err(&path))?;
+                Ok(Written {
+                    result,
+                    bytes: hw.bytes,
+                    sha256: hex::encode(hw.hasher.finalize()),
+                })
+            }
+            Sink::Zip { writer, .. } => {
+                let options = zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Deflated)
+                    .large_file(true);
+                writer
+                    .start_file(rel, options)
+                    .map_err(|e| PackageError::Zip(e.to_string()))?;
+                let mut hw = HashingWriter {
+                    inner: &mut *writer,
+                    hasher: Sha256::new(),
+                    bytes: 0,
+                };
+                let result = f(&mut hw)?;
+                Ok(Written {
+                    result,
+                    bytes: hw.bytes,
+                    sha256: hex::encode(hw.hasher.finalize()),
+                })
+            }
+        }
+    }
+
+    fn finish(self, out: &Path, key: Option<&PackageKey>) -> Result<(), PackageError> {
+        let Sink::Zip { writer, path } = self else {
+            return Ok(());
+        };
+        let mut file = writer
+            .finish()
+            .map_err(|e| PackageError::Zip(e.to_string()))?;
+        file.flush().map_err(io_err(&path))?;
+        drop(file);
+        if let Some(key) = key {
+            let plain = std::fs::read(out).map_err(io_err(out))?;
+            let sealed = key.encrypt(&plain)?;
+            std::fs::write(out, sealed).map_err(io_err(out))?;
+        }
+        Ok(())
+    }
+}
+
+/// Rechecks a package (a directory or a zip file) against its manifest: every listed file is
+/// present with its SHA-256, and no file is unlisted.
+pub fn verify_package(path: &Path) -> Result<Manifest, PackageError> {
+    if path.is_dir() {
+        let manifest = read_manifest(
+            &std::fs::read(path.join(MANIFEST_NAME)).map_err(io_err(&path.join(MANIFEST_NAME)))?,
+        )?;
+        for f in manifest.files() {
+            check_relative(&f.path)?;
+            let p = path.join(&f.path);
+            let file = File::open(&p).map_err(|_| PackageError::Missing(f.path.clone()))?;
+            compare(&f.path, &f.sha256, sha256_of(file).map_err(io_err(&p))?)?;
+        }
+        let listed: Vec<&str> = manifest.files().map(|f| f.path.as_str()).collect();
+        for rel in walk(path, path)? {
+            if rel != MANIFEST_NAME && !listed.contains(&rel.as_str()) {
+                return Err(PackageError::Unlisted(rel));
+            }
+        }
+        Ok(manifest)
+    } else {
+        let file = File::open(path).map_err(io_err(path))?;
+        let mut zip = zip::ZipArchive::new(BufReader::new(file))
+            .map_err(|e| PackageError::Zip(e.to_string()))?;
+        let mut bytes = Vec::new();
+        zip.by_name(MANIFEST_NAME)
+            .map_err(|_| PackageError::Manifest("no manifest.json in the zip".into()))?
+            .read_to_end(&mut bytes)
+            .map_err(io_err(path))?;
+        let manifest = read_manifest(&bytes)?;
+        for f in manifest.files() {
+            let entry = zip
+                .by_name(&f.path)
+                .map_err(|_| PackageError::Missing(f.path.clone()))?;
+            compare(&f.path, &f.sha256, sha256_of(entry).map_err(io_err(path))?)?;
+        }
+        let listed: Vec<&str> = manifest.files().map(|f| f.path.as_str()).collect();
+        for name in zip.file_names() {
+            let name = name.map_err(|e| PackageError::Zip(e.to_string()))?;
+            if name != MANIFEST_NAME && !listed.contains(&name.as_ref()) {
+                return Err(PackageError::Unlisted(name.into_owned()));
+            }
+        }
+        Ok(manifest)
+    }
+}
+
+fn read_manifest(bytes: &[u8]) -> Result<Manifest, PackageError> {
+    serde_json::from_slice(bytes).map_err(|e| PackageError::Manifest(e.to_string()))
+}
+
+fn compare(path: &str, expected: &str, actual: String) -> Result<(), PackageError> {
+    if actual.eq_ignore_ascii_case(expected) {
+        Ok(())
+    } else {
+        Err(PackageError::Checksum {
+            path: path.to_owned(),
+            expected: expected.to_owned(),
+            actual,
+        })
+    }
+}
+
+fn sha256_of(mut r: impl Read) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Every file under `dir`, as `/`-separated paths relative to `root`.
+fn walk(root: &Path, dir: &Path) -> Result<Vec<String>, PackageError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(root, &p)?);
+        } else if let Ok(rel) = p.strip_prefix(root) {
+            let parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            out.push(parts.join("/"));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,77 @@
+//! The SQLite schema, by version. Applied on open, idempotently.
+
+/// Statements of schema version 1.
+pub(crate) const V1: &str = r#"
+CREATE TABLE IF NOT EXISTS runs (
+    id          TEXT PRIMARY KEY,
+    request_id  TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    plan        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_request ON runs (request_id, created_at);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status, updated_at);
+
+CREATE TABLE IF NOT EXISTS outcomes (
+    run_id    TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    instance  TEXT NOT NULL,
+    step      TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    due_at    INTEGER,
+    body      TEXT NOT NULL,
+    PRIMARY KEY (run_id, instance)
+);
+CREATE INDEX IF NOT EXISTS outcomes_due ON outcomes (due_at) WHERE status = 'waiting';
+
+CREATE TABLE IF NOT EXISTS requests (
+    id                TEXT PRIMARY KEY,
+    body              TEXT NOT NULL,
+    state             TEXT NOT NULL,
+    reason            TEXT,
+    received          TEXT NOT NULL,
+    deadline          TEXT NOT NULL,
+    extended          INTEGER NOT NULL DEFAULT 0,
+    extension_reason  TEXT,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_state ON requests (state, received);
+CREATE INDEX IF NOT EXISTS requests_deadline ON requests (deadline);
+
+CREATE TABLE IF NOT EXISTS leases (
+    run_id      TEXT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+    worker      TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq        INTEGER PRIMARY KEY,
+    at         INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    actor      TEXT,
+    detail     TEXT NOT NULL,
+    prev_hash  TEXT NOT NULL,
+    hash       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_head (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    seq   INTEGER NOT NULL,
+    hash  TEXT NOT NULL
+);
+INSERT OR IGNORE INTO audit_head (id, seq, hash)
+    VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+
+CREATE TABLE IF NOT EXISTS evidence (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id      TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    instance    TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    content     BLOB NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evidence_step ON evidence (run_id, instance);
+"#;

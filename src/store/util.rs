@@ -1,0 +1,211 @@
+//! Conversions shared by the SQLite and PostgreSQL stores.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::de::DeserializeOwned;
+
+use super::{RequestRecord, RequestState, RunMode, RunRecord, RunStatus, StoreError};
+use crate::compile::Plan;
+use crate::engine::StepOutcome;
+use crate::model::Request;
+
+/// Schema version both stores migrate to.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// Milliseconds since the epoch: how every time is stored (same on both databases, cheap to
+/// index and compare).
+pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+pub(crate) fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms} out of range")))
+}
+
+pub(crate) fn expiry(now: DateTime<Utc>, ttl: Duration) -> i64 {
+    millis(now).saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+}
+
+pub(crate) fn db(e: sqlx::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| matches!(d.kind(), sqlx::error::ErrorKind::ForeignKeyViolation))
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| matches!(d.kind(), sqlx::error::ErrorKind::UniqueViolation))
+}
+
+/// A snake_case enum from its stored name.
+pub(crate) fn parse_name<T: DeserializeOwned>(what: &str, name: &str) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+        .map_err(|_| StoreError::Corrupt(format!("unknown {what} `{name}`")))
+}
+
+pub(crate) fn parse_json<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn mode_name(mode: RunMode) -> &'static str {
+    match mode {
+        RunMode::DryRun => "dry_run",
+        RunMode::Apply => "apply",
+    }
+}
+
+/// A `LIKE` pattern matching ids starting with `prefix` (escape character `\`).
+pub(crate) fn prefix_pattern(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// Shortest id prefix `run()` accepts.
+pub(crate) const MIN_PREFIX: usize = 4;
+
+/// One run row as read.
+pub(crate) struct RunRow {
+    pub id: String,
+    pub request_id: String,
+    pub mode: String,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub plan: String,
+}
+
+impl RunRow {
+    pub(crate) fn into_record(self) -> Result<RunRecord, StoreError> {
+        Ok(RunRecord {
+            mode: parse_name::<RunMode>("run mode", &self.mode)?,
+            status: parse_name::<RunStatus>("run status", &self.status)?,
+            created_at: from_millis(self.created_at)?,
+            updated_at: from_millis(self.updated_at)?,
+            plan: parse_json::<Plan>(&format!("plan of run {}", self.id), &self.plan)?,
+            id: self.id,
+            request_id: self.request_id,
+        })
+    }
+}
+
+/// One request row as read.
+pub(crate) struct RequestRow {
+    pub body: String,
+    pub state: String,
+    pub reason: Option<String>,
+    pub received: String,
+    pub deadline: String,
+    pub extended: bool,
+    pub extension_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl RequestRow {
+    pub(crate) fn into_record(self) -> Result<RequestRecord, StoreError> {
+        let request: Request = parse_json("request", &self.body)?;
+        Ok(RequestRecord {
+            state: RequestState::parse(&self.state).ok_or_else(|| {
+                StoreError::Corrupt(format!("unknown request state `{}`", self.state))
+            })?,
+            reason: self.reason,
+            received: parse_date(&self.received)?,
+            deadline: parse_date(&self.deadline)?,
+            extended: self.extended,
+            extension_reason: self.extension_reason,
+            created_at: from_millis(self.created_at)?,
+            updated_at: from_millis(self.updated_at)?,
+            request,
+        })
+    }
+}
+
+fn parse_date(text: &str) -> Result<NaiveDate, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("date `{text}`")))
+}
+
+/// A journal write: one step instance's outcome, ready for the database.
+#[derive(Debug, Clone)]
+pub(crate) struct JournalRow {
+    pub run_id: String,
+    pub instance: String,
+    pub step: String,
+    pub status: &'static str,
+    pub due_at: Option<i64>,
+    pub body: String,
+}
+
+impl JournalRow {
+    pub(crate) fn new(run: &str, outcome: &StepOutcome) -> Result<JournalRow, StoreError> {
+        Ok(JournalRow {
+            run_id: run.to_owned(),
+            instance: outcome.instance.clone(),
+            step: outcome.step.clone(),
+            status: outcome.status.as_str(),
+            due_at: outcome.due_at.map(millis),
+            body: to_json(outcome)?,
+        })
+    }
+}
+
+/// The error for a state change the lifecycle refuses, given the current state.
+pub(crate) fn transition_error(id: &str, current: Option<String>, to: RequestState) -> StoreError {
+    match current.as_deref().and_then(RequestState::parse) {
+        Some(from) => StoreError::InvalidTransition {
+            id: id.to_owned(),
+            from,
+            to,
+        },
+        None => StoreError::RequestNotFound(id.to_owned()),
+    }
+}
+
+/// An audit entry from its stored columns: `text` is kind, subject, detail, prev hash, hash.
+pub(crate) fn audit_row(
+    seq: i64,
+    at: i64,
+    text: [String; 5],
+    actor: Option<String>,
+) -> Result<super::AuditEntry, StoreError> {
+    let [kind, subject, detail, prev_hash, hash] = text;
+    Ok(super::AuditEntry {
+        seq: u64::try_from(seq)
+            .map_err(|_| StoreError::Corrupt(format!("audit sequence number {seq}")))?,
+        at: from_millis(at)?,
+        kind,
+        subject,
+        actor,
+        detail: parse_json("audit detail", &detail)?,
+        prev_hash,
+        hash,
+    })
+}
+
+/// Where an evidence file is kept: `evidence/<id>` (a row of the store's evidence table).
+pub(crate) fn evidence_location(id: i64) -> String {
+    format!("evidence/{id}")
+}
+
+pub(crate) fn evidence_id(stored_at: &str) -> Result<i64, StoreError> {
+    stored_at
+        .strip_prefix("evidence/")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| StoreError::EvidenceNotFound(stored_at.to_owned()))
+}

@@ -1,0 +1,133 @@
+//! The engine against local HTTP servers that record every call: dependency order,
+//! parallelism, failures that block only their dependants, and a crash in the middle.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use dsrctl::engine::StepStatus;
+use dsrctl::store::RunStatus;
+use support::items::{ItemServer, project_with};
+
+fn playbook(service: &str, after: &str, items: usize) -> String {
+    format!(
+        r#"
+service: {service}
+connector: api
+needs_identities: [email]
+dsr:
+  access: {{ unsupported: "test" }}
+  export: {{ unsupported: "test" }}
+  rectify: {{ unsupported: "test" }}
+  restrict: {{ unsupported: "test" }}
+  delete:
+    - id: list
+      http: {{ method: GET, path: "/{service}/items", query: {{ owner: "{{{{subject.email}}}}", n: "{items}" }} }}
+      capture: {{ ids: /value }}
+    - id: drop
+      for_each: list.ids
+      {after}
+      http: {{ method: DELETE, path: "/{service}/items/{{{{seg item.id}}}}" }}
+      absent_on: [404]
+      preview: item
+      verify:
+        http: {{ method: GET, path: "/{service}/items/{{{{seg item.id}}}}" }}
+        expect_status: [404]
+"#
+    )
+}
+
+#[tokio::test]
+async fn services_run_in_parallel_and_in_dependency_order() {
+    let server = ItemServer::start(Duration::from_millis(150)).await;
+    let project = project_with(
+        &server.url(),
+        &[
+            ("alpha", playbook("alpha", "", 2)),
+            ("beta", playbook("beta", "", 2)),
+            ("gamma", playbook("gamma", "after: [alpha]", 1)),
+        ],
+    );
+    let started = Instant::now();
+    let result = project.run("delete").await;
+    let elapsed = started.elapsed();
+    assert_eq!(
+        result.status,
+        RunStatus::Completed,
+        "{:#?}",
+        result.outcomes
+    );
+
+    let calls = server.calls();
+    let deletes = |svc: &str| {
+        calls
+            .iter()
+            .filter(|c| c.method == "DELETE" && c.path.starts_with(&format!("/{svc}/")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(deletes("alpha").len(), 2);
+    assert_eq!(deletes("beta").len(), 2);
+    assert_eq!(deletes("gamma").len(), 1);
+    // gamma's deletion (`after: [alpha]`) waits for every step of alpha, verification included.
+    let alpha_done = calls
+        .iter()
+        .filter(|c| c.path.starts_with("/alpha/"))
+        .map(|c| c.finished)
+        .max()
+        .unwrap();
+    let gamma_delete = deletes("gamma")[0].started;
+    assert!(
+        gamma_delete >= alpha_done,
+        "gamma deleted before alpha finished"
+    );
+    // alpha and beta overlap: the server saw calls of both in flight at once.
+    assert!(server.max_in_flight() >= 2, "no parallelism seen");
+    // Sequential would be 5 slow DELETEs + 5 slow verifications + 3 slow lists = 13 x 150 ms.
+    assert!(
+        elapsed < Duration::from_millis(13 * 150),
+        "took {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_step_blocks_its_dependants_and_other_services_go_on() {
+    let server = ItemServer::start(Duration::ZERO).await;
+    server.fail_path("/alpha/items", 500);
+    let project = project_with(
+        &server.url(),
+        &[
+            ("alpha", playbook("alpha", "", 2)),
+            ("beta", playbook("beta", "", 2)),
+        ],
+    );
+    let result = project.run("delete").await;
+    assert_eq!(result.status, RunStatus::Failed);
+    let status = |key: &str| {
+        result
+            .outcomes
+            .iter()
+            .find(|o| o.instance == key)
+            .map(|o| o.status)
+    };
+    assert_eq!(status("alpha/list"), Some(StepStatus::Failed));
+    assert_eq!(status("alpha/drop"), Some(StepStatus::Blocked));
+    assert_eq!(status("beta/drop"), Some(StepStatus::Succeeded));
+    let failed = result
+        .outcomes
+        .iter()
+        .find(|o| o.instance == "alpha/list")
+        .unwrap();
+    let message = failed.message.as_deref().unwrap();
+    assert!(message.contains("500"), "{message}");
+
+    // Fixed: resuming runs the failed step and its dependants, not what succeeded.
+    server.fail_path("", 0);
+    let before = server.calls().len();
+    let resumed = project.resume(&result.run_id).await;
+    assert_eq!(resumed.status, RunStatus::Completed);
+    let again: Vec<_> = server.calls()[before..]
+        .iter()
+        .map(|c| c.path.clone())
+        .collect();
+    assert!(again.iter().all(|p| p.starts_with("/alpha/")), "{again:?}");
+}

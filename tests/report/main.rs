@@ -1,0 +1,10 @@
+//! Reports, export package, delivery and plan views, built from hand-made plans and
+//! outcomes.
+
+mod azurite;
+mod chromium;
+mod delivery;
+mod evidence;
+mod fixture;
+mod package;
+mod plan_views;

@@ -1,0 +1,600 @@
+//! The state store: the same test bodies run against SQLite (a file in a tempdir) and the
+//! real PostgreSQL (`DSRCTL_TEST_POSTGRES_URL`, each test in its own schema).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as Span, NaiveDate, Utc};
+use dsrctl::compile::{PLAN_FORMAT_VERSION, Plan};
+use dsrctl::engine::{StepOutcome, StepStatus};
+use dsrctl::model::{DsrKind, Identity, Jurisdiction, Request};
+use dsrctl::store::{RequestState, RunMode, RunStatus, StoreError, open, sha256_hex, verify_chain};
+use serde_json::json;
+
+#[path = "store_harness/mod.rs"]
+mod harness;
+use harness::{Ctx, both};
+
+fn request(id: &str, received: &str, jurisdiction: Jurisdiction) -> Request {
+    Request {
+        id: id.to_owned(),
+        kind: DsrKind::Delete,
+        tenant: "contoso".to_owned(),
+        jurisdiction,
+        received: received.parse().expect("date"),
+        subject: BTreeMap::from([(
+            "email".to_owned(),
+            Identity::One("alice@contoso.com".to_owned()),
+        )]),
+        corrections: None,
+        note: None,
+    }
+}
+
+fn plan(request_id: &str) -> Plan {
+    Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        created_at: Utc::now(),
+        request: request(request_id, "2026-01-31", Jurisdiction::Gdpr),
+        inputs: BTreeMap::new(),
+        services: Vec::new(),
+        steps: Vec::new(),
+    }
+}
+
+fn outcome(instance: &str, status: StepStatus) -> StepOutcome {
+    StepOutcome::new(
+        instance,
+        instance.split('#').next().unwrap_or(instance),
+        status,
+    )
+}
+
+fn waiting(instance: &str, due_in: Option<Span>) -> StepOutcome {
+    let mut o = outcome(instance, StepStatus::Waiting);
+    o.due_at = due_in.map(|d| Utc::now() + d);
+    o
+}
+
+both!(runs_and_outcomes_read_back);
+async fn runs_and_outcomes_read_back(ctx: &Ctx) {
+    let store = ctx.open().await;
+    let run = store
+        .create_run(&plan("r-1"), RunMode::Apply)
+        .await
+        .unwrap();
+    let mut first = outcome("adt/list", StepStatus::Running);
+    store.record(&run, &first).await.unwrap();
+    let mut second = outcome("adt/drop#0", StepStatus::Succeeded);
+    second.captures.insert("id".into(), json!("twin-1"));
+    second.http_status = Some(204);
+    store.record(&run, &second).await.unwrap();
+    first.status = StepStatus::Succeeded;
+    first.found = 3;
+    store.record(&run, &first).await.unwrap();
+
+    // The replaced instance keeps its place; the content is the latest.
+    assert_eq!(store.outcomes(&run).await.unwrap(), vec![first, second]);
+
+    let record = store.run(&run[..8]).await.unwrap();
+    assert_eq!(record.id, run);
+    assert_eq!(record.request_id, "r-1");
+    assert_eq!(record.mode, RunMode::Apply);
+    assert_eq!(record.status, RunStatus::Running);
+    assert_eq!(record.plan, plan_with_time(&record.plan));
+    assert!(matches!(
+        store.run("01").await,
+        Err(StoreError::RunNotFound(_))
+    ));
+    assert!(matches!(
+        store.run("zzzz").await,
+        Err(StoreError::RunNotFound(_))
+    ));
+
+    store
+        .set_run_status(&run, RunStatus::Completed)
+        .await
+        .unwrap();
+    assert_eq!(store.run(&run).await.unwrap().status, RunStatus::Completed);
+    assert!(matches!(
+        store.set_run_status("nope", RunStatus::Failed).await,
+        Err(StoreError::RunNotFound(_))
+    ));
+    let err = store
+        .record("no-such-run", &outcome("a/b", StepStatus::Running))
+        .await;
+    assert!(matches!(err, Err(StoreError::RunNotFound(_))), "{err:?}");
+
+    let other = store
+        .create_run(&plan("r-2"), RunMode::DryRun)
+        .await
+        .unwrap();
+    let runs = store.runs(10).await.unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        [&other, &run]
+    );
+    assert_eq!(store.runs(1).await.unwrap().len(), 1);
+    store.close().await;
+}
+
+/// The plan as stored equals the plan given, whatever its creation time.
+fn plan_with_time(stored: &Plan) -> Plan {
+    let mut p = plan("r-1");
+    p.created_at = stored.created_at;
+    p.request.received = stored.request.received;
+    p
+}
+
+both!(resume_finds_the_unfinished_apply_run);
+async fn resume_finds_the_unfinished_apply_run(ctx: &Ctx) {
+    let store = ctx.open().await;
+    assert_eq!(store.unfinished_run("r-9").await.unwrap(), None);
+    let dry = store
+        .create_run(&plan("r-9"), RunMode::DryRun)
+        .await
+        .unwrap();
+    assert_eq!(store.unfinished_run("r-9").await.unwrap(), None, "{dry}");
+    let first = store
+        .create_run(&plan("r-9"), RunMode::Apply)
+        .await
+        .unwrap();
+    store
+        .set_run_status(&first, RunStatus::Failed)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.unfinished_run("r-9").await.unwrap(),
+        Some(first.clone())
+    );
+    let second = store
+        .create_run(&plan("r-9"), RunMode::Apply)
+        .await
+        .unwrap();
+    store
+        .set_run_status(&second, RunStatus::Interrupted)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.unfinished_run("r-9").await.unwrap(),
+        Some(second.clone())
+    );
+    store
+        .set_run_status(&second, RunStatus::Completed)
+        .await
+        .unwrap();
+    assert_eq!(store.unfinished_run("r-9").await.unwrap(), Some(first));
+    assert_eq!(store.unfinished_run("r-other").await.unwrap(), None);
+}
+
+both!(a_record_survives_dropping_the_store_without_close);
+async fn a_record_survives_dropping_the_store_without_close(ctx: &Ctx) {
+    let store = ctx.open().await;
+    let run = store
+        .create_run(&plan("r-1"), RunMode::Apply)
+        .await
+        .unwrap();
+    store
+        .record(&run, &outcome("svc/delete", StepStatus::Succeeded))
+        .await
+        .unwrap();
+    drop(store);
+    let reopened = ctx.open().await;
+    let outcomes = reopened.outcomes(&run).await.unwrap();
+    assert_eq!(outcomes, vec![outcome("svc/delete", StepStatus::Succeeded)]);
+}
+
+both!(a_record_survives_sigkill_of_the_writer);
+async fn a_record_survives_sigkill_of_the_writer(ctx: &Ctx) {
+    let (run, acked) = harness::record_in_child_then_sigkill(ctx.location()).await;
+    let store = ctx.open().await;
+    let outcomes = store.outcomes(&run).await.unwrap();
+    let stored: HashSet<String> = outcomes.iter().map(|o| o.instance.clone()).collect();
+    let lost: Vec<_> = acked.difference(&stored).collect();
+    assert!(lost.is_empty(), "acknowledged records lost: {lost:?}");
+    assert!(outcomes.iter().all(|o| o.status == StepStatus::Succeeded));
+}
+
+/// The child half of `a_record_survives_sigkill_of_the_writer`: does nothing unless the
+/// parent set the environment variable naming the store.
+#[tokio::test]
+async fn sigkill_child_writer() {
+    harness::child_writer().await;
+}
+
+both!(group_commit_keeps_every_concurrent_record);
+async fn group_commit_keeps_every_concurrent_record(ctx: &Ctx) {
+    let store = ctx.open().await;
+    let mut runs = Vec::new();
+    for i in 0..10 {
+        runs.push(
+            store
+                .create_run(&plan(&format!("r-{i}")), RunMode::Apply)
+                .await
+                .unwrap(),
+        );
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for run in runs.clone() {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..1000 {
+                let o = outcome(&format!("svc/step#{i}"), StepStatus::Succeeded);
+                store.record(&run, &o).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    eprintln!("{}: 10 tasks x 1,000 records in {elapsed:?}", ctx.backend());
+    for run in &runs {
+        let outcomes = store.outcomes(run).await.unwrap();
+        assert_eq!(outcomes.len(), 1000);
+        assert_eq!(outcomes[999].instance, "svc/step#999");
+    }
+    // Generous: the machine is shared; the figure measured is printed above.
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+}
+
+both!(two_workers_never_claim_the_same_run);
+async fn two_workers_never_claim_the_same_run(ctx: &Ctx) {
+    let a = ctx.open().await;
+    let b = ctx.open().await;
+    let mut all = HashSet::new();
+    for i in 0..60 {
+        all.insert(
+            a.create_run(&plan(&format!("r-{i}")), RunMode::Apply)
+                .await
+                .unwrap(),
+        );
+    }
+    let ttl = Duration::from_secs(60);
+    let now = Utc::now();
+    let mut claimed_a = Vec::new();
+    let mut claimed_b = Vec::new();
+    for _ in 0..4 {
+        let (ra, rb) = tokio::join!(
+            a.claim_runs("worker-a", 10, ttl, now),
+            b.claim_runs("worker-b", 10, ttl, now)
+        );
+        claimed_a.extend(ra.unwrap());
+        claimed_b.extend(rb.unwrap());
+    }
+    let set_a: HashSet<_> = claimed_a.iter().cloned().collect();
+    let set_b: HashSet<_> = claimed_b.iter().cloned().collect();
+    assert_eq!(set_a.len(), claimed_a.len());
+    assert!(set_a.is_disjoint(&set_b), "a run claimed twice");
+    assert_eq!(
+        set_a.len() + set_b.len(),
+        60,
+        "every runnable run is claimed once"
+    );
+    assert!(set_a.union(&set_b).all(|id| all.contains(id)));
+    // Nothing is left while the leases live; after they lapse the runs can be taken over.
+    assert!(
+        a.claim_runs("worker-a", 100, ttl, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = now + Span::seconds(61);
+    assert_eq!(
+        b.claim_runs("worker-b", 100, ttl, later)
+            .await
+            .unwrap()
+            .len(),
+        60
+    );
+}
+
+both!(an_expired_lease_can_be_taken_over);
+async fn an_expired_lease_can_be_taken_over(ctx: &Ctx) {
+    let a = ctx.open().await;
+    let b = ctx.open().await;
+    let run = a.create_run(&plan("r-1"), RunMode::Apply).await.unwrap();
+    let ttl = Duration::from_secs(30);
+    let now = Utc::now();
+    assert!(a.lease("a", &run, ttl, now).await.unwrap());
+    assert!(
+        a.lease("a", &run, ttl, now).await.unwrap(),
+        "re-taking one's own lease"
+    );
+    assert!(
+        !b.lease("b", &run, ttl, now + Span::seconds(29))
+            .await
+            .unwrap()
+    );
+    assert!(
+        a.renew("a", &run, ttl, now + Span::seconds(20))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.lease("b", &run, ttl, now + Span::seconds(49))
+            .await
+            .unwrap()
+    );
+    // Worker a dies: its lease lapses and b takes over; a can no longer renew.
+    assert!(
+        b.lease("b", &run, ttl, now + Span::seconds(51))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !a.renew("a", &run, ttl, now + Span::seconds(52))
+            .await
+            .unwrap()
+    );
+    a.release("a", &run).await.unwrap();
+    assert!(
+        !a.lease("a", &run, ttl, now + Span::seconds(53))
+            .await
+            .unwrap()
+    );
+    b.release("b", &run).await.unwrap();
+    assert!(
+        a.lease("a", &run, ttl, now + Span::seconds(54))
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        a.lease("a", "no-such-run", ttl, now).await,
+        Err(StoreError::RunNotFound(_))
+    ));
+}
+
+both!(audit_chain_detects_tampering);
+async fn audit_chain_detects_tampering(ctx: &Ctx) {
+    let a = ctx.open().await;
+    let b = ctx.open().await;
+    // Two workers appending at once still make one chain.
+    let mut tasks = Vec::new();
+    for (w, store) in [("a", Arc::clone(&a)), ("b", Arc::clone(&b))] {
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                let detail = json!({"worker": w, "i": i, "z": [1, {"y": 2, "x": 1}]});
+                store
+                    .append_audit("request.approved", "r-1", detail, Some("dpo"))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let entries = a.audit_entries().await.unwrap();
+    assert_eq!(entries.len(), 20);
+    assert_eq!(verify_chain(&entries), Ok(()));
+
+    ctx.exec(r#"UPDATE audit_log SET detail = '{"worker":"a","i":99}' WHERE seq = 5"#)
+        .await;
+    let broken = verify_chain(&a.audit_entries().await.unwrap()).unwrap_err();
+    assert_eq!(broken.index, 4, "{broken}");
+
+    ctx.exec("DELETE FROM audit_log WHERE seq = 5").await;
+    let broken = verify_chain(&a.audit_entries().await.unwrap()).unwrap_err();
+    assert_eq!(broken.index, 4, "{broken}");
+}
+
+both!(due_steps_returns_only_due_waiting_steps);
+async fn due_steps_returns_only_due_waiting_steps(ctx: &Ctx) {
+    let store = ctx.open().await;
+    let due = store
+        .create_run(&plan("r-due"), RunMode::Apply)
+        .await
+        .unwrap();
+    let later = store
+        .create_run(&plan("r-later"), RunMode::Apply)
+        .await
+        .unwrap();
+    let manual = store
+        .create_run(&plan("r-manual"), RunMode::Apply)
+        .await
+        .unwrap();
+    store
+        .record(&due, &waiting("purge/check", Some(Span::hours(-1))))
+        .await
+        .unwrap();
+    store
+        .record(&due, &outcome("purge/delete", StepStatus::Succeeded))
+        .await
+        .unwrap();
+    store
+        .record(&later, &waiting("purge/check", Some(Span::days(30))))
+        .await
+        .unwrap();
+    store
+        .record(&manual, &waiting("iot/alerts", None))
+        .await
+        .unwrap();
+    let mut done = outcome("x/y", StepStatus::Succeeded);
+    done.due_at = Some(Utc::now() - Span::hours(2));
+    store.record(&manual, &done).await.unwrap();
+    for run in [&due, &later, &manual] {
+        store.set_run_status(run, RunStatus::Waiting).await.unwrap();
+    }
+
+    let now = Utc::now();
+    assert_eq!(
+        store.due_steps(now).await.unwrap(),
+        vec![(due.clone(), "purge/check".to_owned())]
+    );
+    let in_31_days = now + Span::days(31);
+    let mut both = store.due_steps(in_31_days).await.unwrap();
+    both.sort();
+    let mut expected = vec![
+        (due.clone(), "purge/check".into()),
+        (later.clone(), "purge/check".into()),
+    ];
+    expected.sort();
+    assert_eq!(both, expected);
+
+    // Only the run with a due step is runnable.
+    let ttl = Duration::from_secs(60);
+    assert_eq!(
+        store.claim_runs("w", 10, ttl, now).await.unwrap(),
+        vec![due.clone()]
+    );
+    // Once the step is done it is no longer due.
+    store
+        .record(&due, &outcome("purge/check", StepStatus::Succeeded))
+        .await
+        .unwrap();
+    assert!(store.due_steps(now).await.unwrap().is_empty());
+}
+
+both!(requests_follow_their_lifecycle);
+async fn requests_follow_their_lifecycle(ctx: &Ctx) {
+    let store = ctx.open().await;
+    let gdpr = request("r-gdpr", "2026-01-31", Jurisdiction::Gdpr);
+    let ccpa = request("r-ccpa", "2026-01-01", Jurisdiction::Ccpa);
+    store
+        .put_request(&gdpr, RequestState::Received)
+        .await
+        .unwrap();
+    store
+        .put_request(&ccpa, RequestState::Received)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.put_request(&gdpr, RequestState::Received).await,
+        Err(StoreError::DuplicateRequest(id)) if id == "r-gdpr"
+    ));
+
+    let record = store.request("r-gdpr").await.unwrap();
+    assert_eq!(record.request, gdpr);
+    assert_eq!(record.deadline, date("2026-02-28"));
+    assert!(!record.extended);
+    // Nearest deadline first: CCPA 2026-02-15 before GDPR 2026-02-28.
+    let listed = store.requests().await.unwrap();
+    assert_eq!(ids(&listed), ["r-ccpa", "r-gdpr"]);
+
+    assert!(matches!(
+        store
+            .set_request_state("r-gdpr", RequestState::Running, None)
+            .await,
+        Err(StoreError::InvalidTransition {
+            from: RequestState::Received,
+            ..
+        })
+    ));
+    assert!(matches!(
+        store
+            .set_request_state("r-ccpa", RequestState::Declined, None)
+            .await,
+        Err(StoreError::ReasonRequired { .. })
+    ));
+    store
+        .set_request_state(
+            "r-ccpa",
+            RequestState::Declined,
+            Some("identity not verified".into()),
+        )
+        .await
+        .unwrap();
+    let declined = store.request("r-ccpa").await.unwrap();
+    assert_eq!(declined.state, RequestState::Declined);
+    assert_eq!(declined.reason.as_deref(), Some("identity not verified"));
+    assert!(matches!(
+        store
+            .set_request_state("nope", RequestState::Approved, None)
+            .await,
+        Err(StoreError::RequestNotFound(_))
+    ));
+
+    store
+        .set_request_state("r-gdpr", RequestState::Approved, None)
+        .await
+        .unwrap();
+    let now = Utc::now();
+    assert_eq!(ids(&store.due_requests(now).await.unwrap()), ["r-gdpr"]);
+    store
+        .create_run(&plan("r-gdpr"), RunMode::Apply)
+        .await
+        .unwrap();
+    assert!(
+        store.due_requests(now).await.unwrap().is_empty(),
+        "it has a run now"
+    );
+    for state in [
+        RequestState::Running,
+        RequestState::Waiting,
+        RequestState::Completed,
+    ] {
+        store
+            .set_request_state("r-gdpr", state, None)
+            .await
+            .unwrap();
+    }
+
+    let extended = store
+        .extend_request("r-gdpr", "complex request")
+        .await
+        .unwrap();
+    assert!(extended.extended);
+    assert_eq!(extended.deadline, date("2026-04-30"));
+    assert_eq!(
+        extended.extension_reason.as_deref(),
+        Some("complex request")
+    );
+    assert!(matches!(
+        store.extend_request("r-gdpr", "again").await,
+        Err(StoreError::AlreadyExtended(_))
+    ));
+}
+
+fn date(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+fn ids(records: &[dsrctl::store::RequestRecord]) -> Vec<&str> {
+    records.iter().map(|r| r.request.id.as_str()).collect()
+}
+
+both!(evidence_is_stored_with_its_checksum);
+async fn evidence_is_stored_with_its_checksum(ctx: &Ctx) {
+    let store = ctx.open().await;
+    let run = store
+        .create_run(&plan("r-1"), RunMode::Apply)
+        .await
+        .unwrap();
+    let bytes = b"\x00\x01screenshot\xff".to_vec();
+    let evidence = store
+        .put_evidence(&run, "iot/alerts", "shot.png", &bytes)
+        .await
+        .unwrap();
+    assert_eq!(evidence.name, "shot.png");
+    assert_eq!(evidence.sha256, sha256_hex(&bytes));
+    assert_eq!(
+        store.evidence_content(&evidence.stored_at).await.unwrap(),
+        bytes
+    );
+    assert!(matches!(
+        store.evidence_content("evidence/999999").await,
+        Err(StoreError::EvidenceNotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn open_picks_the_store_by_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open("", dir.path()).await.unwrap();
+    store
+        .create_run(&plan("r-1"), RunMode::Apply)
+        .await
+        .unwrap();
+    store.close().await;
+    assert!(dir.path().join(".dsrctl/state.db").exists());
+    let store = open("sqlite:custom/state.db", dir.path()).await.unwrap();
+    store.close().await;
+    assert!(dir.path().join("custom/state.db").exists());
+    assert!(matches!(
+        open("mysql://x", dir.path()).await,
+        Err(StoreError::Location(..))
+    ));
+}
