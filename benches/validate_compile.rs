@@ -31,13 +31,13 @@ holds:
   - {{ category: contact.email, location: users.mail }}
 "
     );
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         let _ = writeln!(s, "discovers: {{ account_{i}: find.id }}");
     }
     // Service i-1 is a SQL one when (i-1) % 4 == 3; then order after i-2.
     let prev = i.saturating_sub(1);
     let before = if prev % 4 == 3 { prev - 1 } else { prev };
-    let after = if i % 7 == 0 && i > 0 {
+    let after = if i.is_multiple_of(7) && i > 0 {
         format!("      after: [svc-{before}/drop-user]\n")
     } else {
         String::new()
