@@ -268,7 +268,11 @@ impl Builder<'_> {
                     let value = match self.stack.pop() {
                         Some(Frame::Map { obj, .. }) => Value::Object(obj),
                         Some(Frame::Seq { arr, .. }) => Value::Array(arr),
-                        None => return false,
+                        None => {
+                            let d = self.error("yaml-syntax", pos, "unbalanced YAML structure");
+                            self.diags.push(d);
+                            return false;
+                        }
                     };
                     self.attach(value);
                 }
