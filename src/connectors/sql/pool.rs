@@ -121,8 +121,14 @@ impl Pools {
         timeout: Duration,
     ) -> Result<Applied, Failure> {
         let max = max_rows.unwrap_or(u64::MAX);
+        let sqlite = matches!(self, Pools::Lite(_));
         on_pool!(self, p, Db => {
-            let mut tx = timed(timeout, &[], p.begin()).await?;
+            // SQLite: take the write lock up front, so a read-then-write transaction cannot
+            // fail on lock upgrade halfway (busy_timeout covers the wait).
+            let begin = async {
+                if sqlite { p.begin_with("BEGIN IMMEDIATE").await } else { p.begin().await }
+            };
+            let mut tx = timed(timeout, &[], begin).await?;
             let applied = match m {
                 Mutation::Single(st) => {
                     let r = timed(timeout, &st.binds, statement::query::<Db>(st).execute(&mut *tx)).await?;
