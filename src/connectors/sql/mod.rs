@@ -201,7 +201,7 @@ impl SqlClient {
     /// The mutation of an `update`, `delete` or `execute`.
     async fn mutation(&self, a: &SqlAction) -> Result<Mutation, ConnectorError> {
         if let Some(sql) = &a.execute {
-            return Ok(Mutation::Single(
+            return Ok(Mutation::Execute(
                 params::rewrite(sql, self.dialect, &a.params).map_err(refused)?,
             ));
         }
@@ -225,7 +225,7 @@ impl SqlClient {
             let types = self.column_types(&tables(&t)).await?;
             let mut b = Builder::new(self.dialect, &types);
             b.delete(&t).map_err(refused)?;
-            return Ok(Mutation::Single(b.finish()));
+            return Ok(Mutation::Delete(b.finish()));
         }
         Err(ConnectorError::Refused(
             "a mutation needs `update`, `delete` or `execute`; this operation only reads".into(),
