@@ -678,3 +678,28 @@ impl Store for PostgresStore {
         self.pool.close().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_parameter_is_taken_out_of_the_url() {
+        let (url, schema) =
+            split_schema("postgres://u@h:5432/db?schema=t_1&sslmode=disable").expect("valid url");
+        assert_eq!(url, "postgres://u@h:5432/db?sslmode=disable");
+        assert_eq!(schema.as_deref(), Some("t_1"));
+        let (url, schema) = split_schema("postgres://u@h/db?schema=x").expect("valid url");
+        assert_eq!(
+            (url.as_str(), schema.as_deref()),
+            ("postgres://u@h/db", Some("x"))
+        );
+        let (url, schema) = split_schema("postgres://u@h/db").expect("valid url");
+        assert_eq!((url.as_str(), schema), ("postgres://u@h/db", None));
+    }
+
+    #[test]
+    fn messages_hide_the_password() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+    }
+}
