@@ -49,6 +49,8 @@ impl PostgresStore {
         if let Some(schema) = &schema {
             options = options.options([("search_path", schema.as_str())]);
         }
+        // A journal write is durable when it returns, whatever the server's default.
+        options = options.options([("synchronous_commit", "on")]);
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(Duration::from_secs(30))
