@@ -13,6 +13,7 @@ mod executor;
 mod outcome;
 mod preview;
 mod render;
+mod select;
 mod spool;
 mod step;
 
