@@ -1,18 +1,194 @@
-//! `dsrctl plan`, `dsrctl apply` and `dsrctl test`.
-use anyhow::Result;
+//! `dsrctl plan` (dry run or offline), `dsrctl apply` (a saved plan) and `dsrctl test`.
+
+use anyhow::{Context, Result, bail};
 
 use super::Outcome;
-use super::args::{ApplyArgs, Cli, PlanArgs, TestArgs};
+use super::args::{ApplyArgs, Cli, PlanArgs, PlanFormat, TestArgs};
+use super::cmd_run::{approve, execute};
+use super::workspace::{self, Workspace};
+use crate::compile::{Plan, compile};
+use crate::engine::{Change, SAVED_PLAN_FORMAT_VERSION, SavedPlan, StepStatus, parse_duration};
+use crate::report::plan_view::{PlanViewOptions, render_json, render_markdown, render_text};
+use crate::store::RunMode;
 
-/// Dry run.
-pub async fn plan(_cli: &Cli, _args: &PlanArgs, _color: bool) -> Result<Outcome> {
-    anyhow::bail!("plan: not wired yet")
+/// Compiles a request and previews it: a dry run that only reads, or `--offline` (no
+/// service contacted: the steps only).
+pub async fn plan(cli: &Cli, args: &PlanArgs, color: bool) -> Result<Outcome> {
+    if let Some(reference) = &args.compare {
+        return super::compare::compare(cli, reference, args.format, color);
+    }
+    let Some(request_path) = &args.request else {
+        bail!("give a request file")
+    };
+    if args.offline {
+        let project = workspace::project(&cli.project, color)?;
+        let request = workspace::request(request_path, color)?;
+        let plan = compile(&project, &request)?;
+        print!(
+            "{}",
+            super::plan_offline::render(&plan, args.format, cli.show_personal_data)?
+        );
+        return Ok(Outcome::Ok);
+    }
+    let ws = Workspace::open(&cli.project, color).await?;
+    let request = workspace::request(request_path, color)?;
+    let plan = compile(&ws.project, &request)?;
+    let run_id = ws.store.create_run(&plan, RunMode::DryRun).await?;
+    let engine = ws.engine(&request.tenant, args.parallelism).await?;
+    let result = engine
+        .execute(&run_id, &plan, RunMode::DryRun, None)
+        .await?;
+    let changes: Vec<Change> = result
+        .outcomes
+        .iter()
+        .filter_map(|o| o.change.clone())
+        .collect();
+    let opts = PlanViewOptions {
+        show_personal_data: cli.show_personal_data,
+        color,
+    };
+    match args.format {
+        PlanFormat::Text => print!("{}", render_text(&plan, &changes, opts)),
+        PlanFormat::Json => print!("{}", render_json(&plan, &changes, opts)),
+        PlanFormat::Markdown => {
+            let parts = render_markdown(&plan, &changes, opts);
+            let n = parts.len();
+            for (i, part) in parts.iter().enumerate() {
+                print!("{part}");
+                if i + 1 < n {
+                    // Each part fits one PR comment; the separator marks where to split.
+                    println!("\n<!-- dsrctl: next comment -->");
+                }
+            }
+        }
+    }
+    let failed: Vec<_> = result
+        .outcomes
+        .iter()
+        .filter(|o| {
+            o.instance == o.step && matches!(o.status, StepStatus::Failed | StepStatus::Blocked)
+        })
+        .collect();
+    if !failed.is_empty() {
+        for o in &failed {
+            eprintln!(
+                "error: {}: {}",
+                o.step,
+                o.message.as_deref().unwrap_or(o.status.as_str())
+            );
+        }
+        bail!(
+            "{} step(s) of the dry run failed, so the plan is incomplete",
+            failed.len()
+        );
+    }
+    if let Some(out) = &args.out {
+        let saved = SavedPlan {
+            format_version: SAVED_PLAN_FORMAT_VERSION,
+            dry_run: run_id,
+            plan,
+            changes: changes.clone(),
+        };
+        std::fs::write(out, serde_json::to_string_pretty(&saved)? + "\n")
+            .with_context(|| format!("writing {}", out.display()))?;
+        eprintln!(
+            "saved the plan to {}; apply it with `dsrctl apply {}`",
+            out.display(),
+            out.display()
+        );
+    }
+    Ok(if args.detailed_exitcode && !changes.is_empty() {
+        Outcome::ChangesPending
+    } else {
+        Outcome::Ok
+    })
 }
-/// Apply.
-pub async fn apply(_cli: &Cli, _args: &ApplyArgs, _color: bool) -> Result<Outcome> {
-    anyhow::bail!("apply: not wired yet")
+
+/// Applies a saved plan: exactly the previewed changes, refusing a stale plan.
+pub async fn apply(cli: &Cli, args: &ApplyArgs, color: bool) -> Result<Outcome> {
+    let text = std::fs::read_to_string(&args.plan)
+        .with_context(|| format!("reading {}", args.plan.display()))?;
+    let saved: SavedPlan = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a plan saved by `dsrctl plan -o`",
+            args.plan.display()
+        )
+    })?;
+    let ws = Workspace::open(&cli.project, color).await?;
+    let max_age = parse_duration(&ws.project.config.plan.max_age).map_err(anyhow::Error::msg)?;
+    let problems = saved.staleness(&ws.project.inputs, chrono::Utc::now(), max_age);
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("  {p}");
+        }
+        bail!("refusing to apply a stale plan; make a new one with `dsrctl plan REQUEST -o FILE`");
+    }
+    // Re-read every previewed target (a dry run) and refuse if any changed since.
+    let check_id = ws.store.create_run(&saved.plan, RunMode::DryRun).await?;
+    let engine = ws
+        .engine(&saved.plan.request.tenant, args.parallelism)
+        .await?;
+    let fresh = engine
+        .execute(&check_id, &saved.plan, RunMode::DryRun, None)
+        .await?;
+    let fresh: Vec<Change> = fresh
+        .outcomes
+        .iter()
+        .filter_map(|o| o.change.clone())
+        .collect();
+    let drift = saved.drift(&fresh);
+    if !drift.is_empty() {
+        for p in &drift {
+            eprintln!("  {p}");
+        }
+        bail!("refusing to apply: the services changed since the plan was made; make a new plan");
+    }
+    approve(
+        &ws,
+        &saved.plan,
+        args.approve.as_deref(),
+        &saved.plan.request.id,
+    )
+    .await?;
+    let run_id = ws.store.create_run(&saved.plan, RunMode::Apply).await?;
+    eprintln!(
+        "run {run_id}: applying the plan of dry run {}",
+        saved.dry_run
+    );
+    let outcome = execute(cli, &ws, &run_id, Some(&saved.filter()), args.parallelism).await?;
+    if args.detailed_exitcode && outcome == Outcome::Ok {
+        let run = ws.store.run(&run_id).await?;
+        if run.status == crate::store::RunStatus::Waiting {
+            return Ok(Outcome::ChangesPending);
+        }
+    }
+    Ok(outcome)
 }
-/// Tests.
-pub async fn test(_cli: &Cli, _args: &TestArgs, _color: bool) -> Result<Outcome> {
-    anyhow::bail!("test: not wired yet")
+
+/// Runs the playbooks' offline tests.
+pub async fn test(cli: &Cli, args: &TestArgs, color: bool) -> Result<Outcome> {
+    super::playbook_tests::run(cli, args, color).await
+}
+
+/// A plan's request with subject values masked, for views.
+pub fn masked(plan: &Plan, show: bool) -> Plan {
+    let mut plan = plan.clone();
+    if !show {
+        for v in plan.request.subject.values_mut() {
+            *v = match v {
+                crate::model::Identity::One(s) => {
+                    crate::model::Identity::One(crate::report::mask_string(s))
+                }
+                crate::model::Identity::Many(vs) => crate::model::Identity::Many(
+                    vs.iter().map(|s| crate::report::mask_string(s)).collect(),
+                ),
+            };
+        }
+        plan.request.corrections = plan.request.corrections.as_ref().map(|c| {
+            c.iter()
+                .map(|(k, v)| (k.clone(), crate::report::mask_json(v).0))
+                .collect()
+        });
+    }
+    plan
 }

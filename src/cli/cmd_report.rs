@@ -1,10 +1,93 @@
-//! `dsrctl report`.
-use anyhow::Result;
+//! `dsrctl report`: evidence report, response letter, CI summary, export package. Reads the
+//! journal only; no service is asked again.
+
+use anyhow::{Context, Result};
 
 use super::Outcome;
-use super::args::{Cli, ReportArgs};
+use super::args::{Cli, ReportArgs, ReportFormat};
+use super::workspace::Workspace;
+use crate::report::delivery::{DeliveryOptions, EnvAndFiles, deliver};
+use crate::report::package::{PackageFormat, PackageOptions, build_package};
+use crate::report::{Format, ReportKind, RunView, render, render_named};
 
-/// Report.
-pub async fn report(_cli: &Cli, _args: &ReportArgs, _color: bool) -> Result<Outcome> {
-    anyhow::bail!("report: not wired yet")
+/// Renders a report of a run, and builds (and delivers) its export package when asked.
+pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome> {
+    let ws = Workspace::open(&cli.project, color).await?;
+    let run = ws.store.run(&args.run).await?;
+    let outcomes = ws.store.outcomes(&run.id).await?;
+    let today = chrono::Utc::now().date_naive();
+    let view = RunView::build(&run, &outcomes, today);
+    let overrides = ws
+        .project
+        .config
+        .templates
+        .as_ref()
+        .map(|t| ws.project.root.join(t));
+    let format = match args.format {
+        ReportFormat::Md => Format::Markdown,
+        ReportFormat::Html => Format::Html,
+        ReportFormat::Json => Format::Json,
+    };
+    let kind = match args.template.as_str() {
+        "evidence" => Some(ReportKind::Evidence),
+        "letter" => Some(ReportKind::Letter),
+        "summary" => Some(ReportKind::Summary),
+        _ => None,
+    };
+    let text = match kind {
+        Some(kind) => render(&view, kind, format, overrides.as_deref())?,
+        None => render_named(&view, &args.template, false, overrides.as_deref())?,
+    };
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+
+    if let Some(out) = &args.package {
+        let zip = out.extension().is_some_and(|e| e == "zip");
+        let opts = PackageOptions {
+            format: if zip {
+                PackageFormat::Zip
+            } else {
+                PackageFormat::Directory
+            },
+            run_id: Some(run.id.clone()),
+            ..PackageOptions::default()
+        };
+        let spool = ws.state_dir.join("runs").join(&run.id);
+        let manifest = build_package(&run.plan, &outcomes, &spool, out, &opts)?;
+        let files = manifest.files().count();
+        eprintln!(
+            "export package: {} ({files} file(s), manifest.json with SHA-256 of each)",
+            out.display()
+        );
+        if args.deliver {
+            let tenant = ws.project.config.tenants.get(&run.plan.request.tenant);
+            let dest = tenant
+                .and_then(|t| t.export.as_ref())
+                .or(ws.project.config.export.as_ref())
+                .context(
+                    "no export destination in dsrctl.yaml (`export:` of the tenant or the project)",
+                )?;
+            let secrets = EnvAndFiles {
+                base_dir: ws.project.root.clone(),
+            };
+            let delivered = deliver(
+                dest,
+                out,
+                &DeliveryOptions::new(&run.plan.request.id, &ws.project.root),
+                &secrets,
+            )
+            .await?;
+            eprintln!(
+                "delivered {} object(s) to {}",
+                delivered.objects.len(),
+                delivered.destination
+            );
+        }
+    }
+    Ok(Outcome::Ok)
 }

@@ -7,8 +7,12 @@ mod cmd_report;
 mod cmd_run;
 mod cmd_status;
 mod cmd_validate;
+mod compare;
 mod demo;
+mod git_source;
 mod init;
+mod plan_offline;
+mod playbook_tests;
 mod progress;
 mod workspace;
 

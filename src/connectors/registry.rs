@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::http::HttpClient;
-use super::sql::SqlClient;
 use super::secret::{EnvFileResolver, SecretResolver};
+use super::sql::SqlClient;
 use super::{Connector, ConnectorError};
 use crate::model::{ConnectorConfig, ProjectConfig, UrlSource};
 
@@ -54,6 +54,12 @@ async fn sql_connector(
         UrlSource::Literal(u) => u.clone(),
         UrlSource::Secret(r) => secrets.resolve(r)?,
     };
-    let hmac_key = cfg.hmac_key.as_ref().map(|r| secrets.resolve(r)).transpose()?;
-    Ok(Arc::new(SqlClient::connect(name, &url, cfg, base_dir, hmac_key)?))
+    let hmac_key = cfg
+        .hmac_key
+        .as_ref()
+        .map(|r| secrets.resolve(r))
+        .transpose()?;
+    Ok(Arc::new(SqlClient::connect(
+        name, &url, cfg, base_dir, hmac_key,
+    )?))
 }

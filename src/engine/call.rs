@@ -254,23 +254,15 @@ impl Engine {
             return self.verify(ctx, step, p.clone(), &op, &tctx, true).await;
         }
         if let Some(filter) = ctx.filter {
+            // A saved plan: only what it previewed is sent (its targets were compared with
+            // a fresh dry run before the apply began), with the previewed ETag as If-Match.
             let Some(expected) = filter.changes.get(instance) else {
                 return self.fail(ctx, step, o, "this change is not in the saved plan (the data changed since it was made); make a new plan".to_owned()).await;
             };
-            if expected.action == super::ChangeAction::Unknown {
-                // Unknown effects were shown as such and approved with the plan.
-            } else {
-                let now = self
-                    .preview_change(ctx, step, instance, Some(&op), item.as_ref(), &tctx)
-                    .await;
-                if now.fingerprint != expected.fingerprint {
-                    return self.fail(ctx, step, o, "the target changed since the plan was made (its current state differs from the previewed \"before\"); make a new plan".to_owned()).await;
-                }
-                if let (Operation::Http(h), Some(etag)) = (&mut op, &expected.etag)
-                    && h.if_match.is_none()
-                {
-                    h.if_match = Some(etag.clone());
-                }
+            if let (Operation::Http(h), Some(etag)) = (&mut op, &expected.etag)
+                && h.if_match.is_none()
+            {
+                h.if_match = Some(etag.clone());
             }
         }
         if let Some(p) = &prior
@@ -324,7 +316,11 @@ impl Engine {
             Ok(resp) => {
                 o.attempts = resp.attempts;
                 o.http_status = resp.status;
-                o.affected = resp.affected;
+                // One HTTP mutation changes one resource unless the service says more.
+                o.affected = match &op {
+                    Operation::Http(_) if !resp.absent => Some(resp.affected.unwrap_or(1)),
+                    _ => resp.affected,
+                };
                 o.captures = capture::take_captures(&step.capture, &resp);
                 o.sent = true;
                 if resp.absent {

@@ -26,7 +26,7 @@ pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use position::{NodePos, Pos, PosMap};
 pub use render::DIAGNOSTICS_FORMAT_VERSION;
 pub use schema::{SchemaKind, schema_json, schema_value, write_schemas};
-pub use source::{FsSource, Source};
+pub use source::{FsSource, Source, is_yaml_name};
 pub use yaml::{Document, MAX_DEPTH, MAX_FILE_BYTES, parse_yaml};
 
 use crate::model::{Playbook, ProjectConfig, Request};
@@ -91,7 +91,8 @@ pub fn load_request_str(file: &str, text: &str) -> Result<Request, Diagnostics> 
     load_request_bytes(file, text.as_bytes())
 }
 
-fn load_request_bytes(file: &str, bytes: &[u8]) -> Result<Request, Diagnostics> {
+/// Load and validate a request from bytes; `file` names it in findings.
+pub fn load_request_bytes(file: &str, bytes: &[u8]) -> Result<Request, Diagnostics> {
     let loaded = file::load_file::<Request>(file, bytes, SchemaKind::Request);
     let mut diags = loaded.diags;
     if let (Some(req), Some(doc)) = (&loaded.value, &loaded.doc) {

@@ -87,6 +87,9 @@ pub enum PackageError {
     /// The zip could not be written or read.
     #[error("zip: {0}")]
     Zip(String),
+    /// The output directory already holds files (a package is never merged into another).
+    #[error("{0} is not empty; choose a new directory for the package")]
+    NotEmpty(String),
     /// Encryption was asked for a directory package.
     #[error("encryption needs the zip format")]
     EncryptDirectory,
@@ -371,6 +374,9 @@ enum Sink {
 
 impl Sink {
     fn dir(out: &Path) -> Result<Sink, PackageError> {
+        if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
+            return Err(PackageError::NotEmpty(out.display().to_string()));
+        }
         std::fs::create_dir_all(out).map_err(io_err(out))?;
         Ok(Sink::Dir(out.to_owned()))
     }

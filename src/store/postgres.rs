@@ -252,7 +252,7 @@ impl BatchSink for PgSink {
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_run(&self, plan: &Plan, mode: RunMode) -> Result<String, StoreError> {
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = super::util::new_run_id();
         let now = millis(Utc::now());
         sqlx::query(
             "INSERT INTO runs (id, request_id, mode, status, created_at, updated_at, plan) \

@@ -209,3 +209,10 @@ pub(crate) fn evidence_id(stored_at: &str) -> Result<i64, StoreError> {
         .and_then(|id| id.parse().ok())
         .ok_or_else(|| StoreError::EvidenceNotFound(stored_at.to_owned()))
 }
+
+/// A new run id: 12 random hex digits (from a UUIDv7's random part), short enough to type
+/// and distinct from the first characters on.
+pub(crate) fn new_run_id() -> String {
+    let simple = uuid::Uuid::now_v7().simple().to_string();
+    simple[simple.len() - 12..].to_owned()
+}

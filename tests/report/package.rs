@@ -246,3 +246,21 @@ fn a_bad_spool_line_names_file_and_line() {
         "{err}"
     );
 }
+
+#[test]
+fn a_package_is_never_written_into_a_used_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    spool(tmp.path());
+    let out = tmp.path().join("package");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("old.json"), "[]").unwrap();
+    let err = build_package(
+        &fixture::plan("export"),
+        &outcomes(),
+        tmp.path(),
+        &out,
+        &opts(PackageFormat::Directory, None),
+    )
+    .unwrap_err();
+    assert!(matches!(err, PackageError::NotEmpty(_)), "{err}");
+}

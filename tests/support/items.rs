@@ -1,6 +1,5 @@
 //! Test support: a recording item server and throwaway projects.
 
-
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

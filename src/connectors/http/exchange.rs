@@ -14,6 +14,24 @@ use super::HttpClient;
 use crate::connectors::retry::{Attempt, parse_retry_after, with_attempts};
 use crate::connectors::{ConnectorError, Response, excerpt};
 
+/// Largest body read from a service; a larger one is an invalid response.
+const MAX_BODY: usize = 64 << 20;
+
+/// Reads the body, or `None` when it is larger than [`MAX_BODY`].
+async fn read_body(mut resp: reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
 /// A call ready to send (again, on a retry).
 #[derive(Debug, Clone)]
 pub(super) struct Prepared {
@@ -174,8 +192,14 @@ impl HttpClient {
         };
         let status = resp.status().as_u16();
         let headers = collect_headers(resp.headers());
-        let body = match resp.bytes().await {
-            Ok(b) => b.to_vec(),
+        let body = match read_body(resp).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return Attempt::Fail(ConnectorError::InvalidResponse {
+                    message: format!("the body is larger than {} MiB", MAX_BODY >> 20),
+                    excerpt: String::new(),
+                });
+            }
             Err(e) => {
                 return Attempt::Retry {
                     error: transport_error(e, self.timeout, peer),

@@ -57,12 +57,24 @@ fn check_kinds(p: &Playbook, r: &mut Report<'_>) {
                                 .help("name other kinds whose steps this kind runs");
                         }
                         Some(KindSpec::Steps(_)) => {}
-                        Some(_) => {
+                        Some(KindSpec::Reuse(_)) => {
+                            // A reuse of a reuse is fine (restrict = export = access, then
+                            // delete) as long as it ends in steps and does not loop.
+                            if let Err(why) = reuse_reaches_steps(p, *target, &mut vec![kind]) {
+                                r.error(
+                                    "same-as-not-steps",
+                                    &tp,
+                                    format!("`dsr.{kind}` reuses `{target}`, {why}"),
+                                )
+                                .help("`same_as` may only name kinds that end in steps");
+                            }
+                        }
+                        Some(KindSpec::Unsupported(_)) => {
                             r.error(
                                 "same-as-not-steps",
                                 &tp,
                                 format!(
-                                    "`dsr.{kind}` reuses `{target}`, which has no steps of its own"
+                                    "`dsr.{kind}` reuses `{target}`, which is declared unsupported"
                                 ),
                             )
                             .help("`same_as` may only name kinds that list steps");
@@ -80,6 +92,28 @@ fn check_kinds(p: &Playbook, r: &mut Report<'_>) {
             }
             Some(_) => {}
         }
+    }
+}
+
+/// Whether a kind's reuse chain ends in steps, without a loop or an unsupported kind.
+fn reuse_reaches_steps(p: &Playbook, kind: DsrKind, seen: &mut Vec<DsrKind>) -> Result<(), String> {
+    if seen.contains(&kind) {
+        return Err(format!("which leads back to `{kind}` (a loop)"));
+    }
+    match p.dsr.get(kind) {
+        Some(KindSpec::Steps(_)) => Ok(()),
+        Some(KindSpec::Reuse(reuse)) => {
+            seen.push(kind);
+            for t in &reuse.same_as {
+                reuse_reaches_steps(p, *t, seen)?;
+            }
+            seen.pop();
+            Ok(())
+        }
+        Some(KindSpec::Unsupported(_)) => {
+            Err(format!("which leads to `{kind}`, declared unsupported"))
+        }
+        None => Err(format!("which leads to `{kind}`, not declared")),
     }
 }
 
