@@ -69,7 +69,7 @@ impl Engine {
                             .await
                     }
                 })
-                .buffer_unordered(8)
+                .buffered(8)
                 .collect()
                 .await;
         let mut parts = Vec::with_capacity(results.len());
