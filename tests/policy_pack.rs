@@ -384,3 +384,24 @@ async fn dry_runs_of_every_sample_send_no_mutation() {
     assert_eq!(pack.snapshot("fabrikam"), fabrikam);
     assert_eq!(pack.crm_order_ids("crm.db").await.len(), 6);
 }
+
+/// `dsrctl validate` and `dsrctl test` on the example project, as a user runs them.
+#[test]
+fn the_example_project_validates_and_its_playbook_tests_pass() {
+    let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/contoso");
+    for command in ["validate", "test"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dsrctl"))
+            .arg("-C")
+            .arg(&project)
+            .arg(command)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "dsrctl {command}:\n{text}");
+        assert!(!text.contains("warning"), "dsrctl {command}:\n{text}");
+    }
+}
