@@ -380,9 +380,36 @@ async fn dry_runs_of_every_sample_send_no_mutation() {
             .collect();
         assert!(mutations.is_empty(), "{file}: {mutations:?}");
     }
+    // The same through the command a user types: `dsrctl plan REQUEST`.
+    let before = pack.emulator.calls().len();
+    for file in SAMPLES {
+        let dir = pack.dir();
+        let request = format!("requests/{file}");
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_dsrctl"))
+                .arg("-C")
+                .arg(&dir)
+                .args(["plan", &request])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "dsrctl plan {file}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let calls = pack.emulator.calls();
+    assert!(calls.len() > before + 50, "the plans read the services");
+    let mutations: Vec<_> = calls.iter().filter(|c| c.is_mutation()).collect();
+    assert!(mutations.is_empty(), "{mutations:?}");
     assert_eq!(pack.snapshot("contoso"), contoso);
     assert_eq!(pack.snapshot("fabrikam"), fabrikam);
     assert_eq!(pack.crm_order_ids("crm.db").await.len(), 6);
+    assert_eq!(pack.crm_emails("fabrikam-crm.db").await.len(), 2);
 }
 
 /// `dsrctl validate` and `dsrctl test` on the example project, as a user runs them.
