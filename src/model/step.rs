@@ -100,7 +100,7 @@ pub struct Select {
     /// Conditions a kept record meets, all of them: a JSON pointer into the record to the
     /// value (a template) it must equal, compared as text, e.g. `/email: "{{subject.email}}"`.
     #[serde(rename = "where")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), extend("propertyNames" = {"pattern": "^/"}))]
     pub filter: BTreeMap<String, String>,
     /// Compare ignoring letter case (email addresses, user principal names).
     #[serde(default)]
