@@ -164,7 +164,10 @@ async fn delete_leaves_the_services_as_the_seeds_say() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restrict_exports_then_deletes() {
-    let pack = Pack::start().await;
+    // One item per page: every listing and query crosses pages.
+    let mut fixture = Fixture::contoso();
+    fixture.settings.page_size = 1;
+    let pack = Pack::with_fixture(fixture).await;
     let mut run = pack.apply("restrict-alice.yaml").await;
     run.all_accounted();
     // The deletions wait until the export's manual parts are done (export first).
@@ -181,6 +184,15 @@ async fn restrict_exports_then_deletes() {
     }
     run.all_accounted();
     assert_alice_erased(&pack).await;
+    let calls = pack.emulator.calls();
+    let continued = |path: &str, needle: &str| {
+        calls.iter().any(|c| {
+            c.path.ends_with(path) && (c.body.contains(needle) || c.query.contains(needle))
+        })
+    };
+    assert!(continued("/adt/query", "continuationToken"));
+    assert!(continued("/incomingrelationships", "continuationToken"));
+    assert!(continued("/iotc/api/users", "skiptoken"));
     // The export half ran first and kept only Alice's records.
     let users = run.collected("iot-central/access.find-user");
     assert_eq!(ids(&Value::Array(users), "email"), ["alice@contoso.com"]);
