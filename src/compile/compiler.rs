@@ -322,6 +322,7 @@ fn build_service_steps(
                 scope: scope.clone(),
                 identities,
                 for_each,
+                select: step.select.clone(),
                 capture: step.capture.clone(),
                 discovers,
                 absent_on: step.absent_on.clone(),

@@ -14,6 +14,7 @@ mod outcome;
 mod preview;
 mod render;
 mod saved_plan;
+mod select;
 mod spool;
 mod step;
 
