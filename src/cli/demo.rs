@@ -66,7 +66,52 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
         emulator.addr
     ));
 
-    banner("1. Dry run of requests/delete-alice.yaml: reads only, shows what would change");
+    let newest_run = || async {
+        let ws = super::workspace::Workspace::open(Path::new("."), color).await?;
+        let run = ws
+            .store
+            .runs(1)
+            .await?
+            .first()
+            .context("no run was recorded")?
+            .id
+            .clone();
+        ws.store.close().await;
+        anyhow::Ok(run)
+    };
+    let report =
+        |run: &str, format, template: &str, out: Option<&str>, package: Option<&str>| ReportArgs {
+            run: run.to_owned(),
+            format,
+            template: template.into(),
+            out: out.map(PathBuf::from),
+            package: package.map(PathBuf::from),
+            deliver: false,
+        };
+
+    if let Some(export) = first_request(&dir, "export")? {
+        banner(&format!(
+            "1. Export request {}: the data subject's package",
+            export.display()
+        ));
+        let run_args = RunArgs {
+            request: export,
+            approve: Some("demo".into()),
+            parallelism: 10,
+        };
+        super::cmd_run::run(&cli, &run_args, color).await?;
+        let run = newest_run().await?;
+        let args = report(
+            &run,
+            ReportFormat::Md,
+            "letter",
+            Some("letter.md"),
+            Some("export-package"),
+        );
+        super::cmd_report::report(&cli, &args, color).await?;
+    }
+
+    banner("2. Dry run of requests/delete-alice.yaml: reads only, shows what would change");
     let plan_args = PlanArgs {
         request: Some("requests/delete-alice.yaml".into()),
         offline: false,
@@ -78,7 +123,7 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
     };
     super::cmd_plan::plan(&cli, &plan_args, color).await?;
 
-    banner("2. Apply exactly that plan (approved by \"demo\")");
+    banner("3. Apply exactly that plan (approved by \"demo\")");
     let apply = ApplyArgs {
         plan: "delete-alice.plan.json".into(),
         approve: Some("demo".into()),
@@ -87,62 +132,22 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
     };
     super::cmd_plan::apply(&cli, &apply, color).await?;
 
-    let ws = super::workspace::Workspace::open(Path::new("."), color).await?;
-    let runs = ws.store.runs(1).await?;
-    let run = runs.first().context("the apply left no run")?.id.clone();
-    ws.store.close().await;
-    banner("3. Evidence report (also written as evidence.html)");
-    let report = |format, template: &str, out: Option<&str>, package: Option<&str>| ReportArgs {
-        run: run.clone(),
-        format,
-        template: template.into(),
-        out: out.map(PathBuf::from),
-        package: package.map(PathBuf::from),
-        deliver: false,
-    };
+    banner("4. Evidence report (also written as evidence.html)");
+    let run = newest_run().await?;
     super::cmd_report::report(
         &cli,
-        &report(ReportFormat::Md, "summary", None, None),
+        &report(&run, ReportFormat::Md, "summary", None, None),
         color,
     )
     .await?;
-    super::cmd_report::report(
-        &cli,
-        &report(ReportFormat::Html, "evidence", Some("evidence.html"), None),
-        color,
-    )
-    .await?;
-
-    if let Some(export) = first_request(&dir, "export")? {
-        banner(&format!(
-            "4. Export request {}: the data subject's package",
-            export.display()
-        ));
-        let run_args = RunArgs {
-            request: export,
-            approve: Some("demo".into()),
-            parallelism: 10,
-        };
-        super::cmd_run::run(&cli, &run_args, color).await?;
-        let ws = super::workspace::Workspace::open(Path::new("."), color).await?;
-        let export_run = ws
-            .store
-            .runs(1)
-            .await?
-            .first()
-            .context("no export run")?
-            .id
-            .clone();
-        ws.store.close().await;
-        let mut args = report(
-            ReportFormat::Md,
-            "letter",
-            Some("letter.md"),
-            Some("export-package"),
-        );
-        args.run = export_run;
-        super::cmd_report::report(&cli, &args, color).await?;
-    }
+    let html = report(
+        &run,
+        ReportFormat::Html,
+        "evidence",
+        Some("evidence.html"),
+        None,
+    );
+    super::cmd_report::report(&cli, &html, color).await?;
     banner(&format!(
         "Done. Everything is in {}: `dsrctl -C {} runs` lists the runs.",
         dir.display(),
@@ -186,11 +191,17 @@ fn copy_project(from: &Path, to: &Path, addr: &str) -> Result<()> {
         .context("finding the policy pack")?;
     copy_dir(from, to, &|text| text.replace(EXAMPLE_PORT, addr))?;
     copy_dir(&policies, &to.join("policies"), &|t| t.to_owned())?;
+    // The demo's secrets live in files of the copy (the emulator accepts any non-empty one).
     let config = to.join("dsrctl.yaml");
     let text = std::fs::read_to_string(&config)?
         .replace("../../policies", "policies")
-        .replace("../../schemas/", "schemas/");
+        .replace("../../schemas/", "schemas/")
+        .replace("{ env: CONTOSO_CLIENT_SECRET }", "{ file: contoso.secret }")
+        .replace("{ env: FABRIKAM_TOKEN }", "{ file: fabrikam.secret }");
     std::fs::write(&config, text)?;
+    std::fs::write(to.join("contoso.secret"), "demo-secret\n")?;
+    std::fs::write(to.join("fabrikam.secret"), "demo-token\n")?;
+    crate::load::write_schemas(&to.join("schemas"))?;
     Ok(())
 }
 
@@ -217,23 +228,25 @@ fn copy_dir(from: &Path, to: &Path, edit: &dyn Fn(&str) -> String) -> Result<()>
     Ok(())
 }
 
-/// Creates the example CRM database from `crm.sql` when the project has one.
+/// Creates each example database (`crm.db`, ...) from its SQL script (`crm.sql`, ...).
 async fn seed_crm(dir: &Path) -> Result<()> {
-    let script = dir.join("crm.sql");
-    if !script.is_file() {
-        return Ok(());
-    }
     use sqlx::ConnectOptions;
-    let sql = std::fs::read_to_string(&script)?;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(dir.join("crm.db"))
-        .create_if_missing(true)
-        .connect()
-        .await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(&mut conn)
-        .await
-        .context("seeding crm.db from crm.sql")?;
+    for entry in std::fs::read_dir(dir)? {
+        let script = entry?.path();
+        if script.extension().is_none_or(|e| e != "sql") {
+            continue;
+        }
+        let sql = std::fs::read_to_string(&script)?;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(script.with_extension("db"))
+            .create_if_missing(true)
+            .connect()
+            .await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .with_context(|| format!("seeding a database from {}", script.display()))?;
+    }
     Ok(())
 }
 
