@@ -1,0 +1,383 @@
+//! One scheduling pass ("tick"): starts approved requests that have no run yet and resumes
+//! runs with a due step, each under a lease in the state store, so several workers (on one
+//! or several machines sharing a PostgreSQL store) never execute the same run at once.
+//!
+//! Waiting is a state in the store with a due time, never a sleeping process: a tick does
+//! what is due and returns.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::json;
+
+use super::{Clock, Engine, EngineError};
+use crate::compile::{Plan, compile};
+use crate::connectors::{Connector, connectors_for_tenant};
+use crate::load::Project;
+use crate::model::DsrKind;
+use crate::store::{RequestState, RunMode, RunStatus, Store, StoreError};
+
+/// Errors that stop a tick (a run that fails is an outcome, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Whether requests of this kind wait for a person's approval before they start. Kinds that
+/// erase or restrict data do; access, export and rectify (the subject's own correction) are
+/// approved on intake.
+pub fn needs_approval(kind: DsrKind) -> bool {
+    matches!(kind, DsrKind::Delete | DsrKind::Restrict)
+}
+
+/// The request state that follows a run ending in `status`.
+pub fn request_state_after(status: RunStatus) -> RequestState {
+    match status {
+        RunStatus::Completed => RequestState::Completed,
+        RunStatus::Failed => RequestState::Failed,
+        RunStatus::Running => RequestState::Running,
+        RunStatus::Waiting | RunStatus::Interrupted => RequestState::Waiting,
+    }
+}
+
+/// What one executed run ended with.
+#[derive(Debug, Clone, Serialize)]
+pub struct TickRun {
+    /// Request id.
+    pub request: String,
+    /// Run id.
+    pub run: String,
+    /// Whether the run was started by this tick (else resumed).
+    pub started: bool,
+    /// How the run stands after this tick.
+    pub status: RunStatus,
+}
+
+/// What a tick did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TickReport {
+    /// Runs executed (started or resumed).
+    pub runs: Vec<TickRun>,
+    /// Requests or runs that could not be executed, with why.
+    pub problems: Vec<String>,
+}
+
+/// Runs ticks for one worker.
+pub struct Scheduler {
+    project: Arc<Project>,
+    store: Arc<dyn Store>,
+    state_dir: PathBuf,
+    worker: String,
+    clock: Clock,
+    lease_ttl: Duration,
+    batch: u32,
+    concurrency: usize,
+    parallelism: usize,
+    stop: Arc<AtomicBool>,
+    connectors: tokio::sync::Mutex<HashMap<String, HashMap<String, Arc<dyn Connector>>>>,
+}
+
+impl Scheduler {
+    /// A scheduler for `worker` (a name unique among the workers sharing the store).
+    pub fn new(
+        project: Arc<Project>,
+        store: Arc<dyn Store>,
+        state_dir: impl Into<PathBuf>,
+        worker: impl Into<String>,
+    ) -> Self {
+        Scheduler {
+            project,
+            store,
+            state_dir: state_dir.into(),
+            worker: worker.into(),
+            clock: Clock::system(),
+            lease_ttl: Duration::from_secs(60),
+            batch: 500,
+            concurrency: 8,
+            parallelism: 10,
+            stop: Arc::new(AtomicBool::new(false)),
+            connectors: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The clock deciding what is due (and lease times).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long a lease lasts without renewal; renewed every third of it while a run executes.
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl.max(Duration::from_millis(300));
+        self
+    }
+
+    /// Most requests started and runs claimed per tick, each.
+    pub fn with_batch(mut self, n: u32) -> Self {
+        self.batch = n.max(1);
+        self
+    }
+
+    /// Runs executed at once by this worker.
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Step instances in flight at once within one run.
+    pub fn with_parallelism(mut self, n: usize) -> Self {
+        self.parallelism = n.max(1);
+        self
+    }
+
+    /// A flag that, once set, makes the tick start nothing new (runs in progress finish).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// The worker name.
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    /// Does everything due once: starts approved requests without a run, then resumes runs
+    /// with a due step (or left `running` by a worker whose lease lapsed).
+    pub async fn tick(&self) -> Result<TickReport, SchedulerError> {
+        let now = self.clock.now();
+        let mut report = TickReport::default();
+        let mut jobs: Vec<(String, Plan, bool)> = Vec::new();
+
+        let due = self.store.due_requests(now).await?;
+        for record in due.into_iter().take(self.batch as usize) {
+            if self.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let id = record.request.id.clone();
+            let plan = match compile(&self.project, &record.request) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    self.fail_request(&id, &e.to_string()).await?;
+                    report.problems.push(format!("request {id}: {e}"));
+                    continue;
+                }
+            };
+            let started = self
+                .store
+                .start_request(&plan, &self.worker, self.lease_ttl, self.clock.now())
+                .await?;
+            if let Some(run) = started {
+                self.audit_state(&id, RequestState::Running, Some(&run))
+                    .await?;
+                jobs.push((run, plan, true));
+            }
+        }
+
+        if !self.stop.load(Ordering::SeqCst) {
+            let claimed = self
+                .store
+                .claim_runs(&self.worker, self.batch, self.lease_ttl, self.clock.now())
+                .await?;
+            for run in claimed {
+                match self.store.run(&run).await {
+                    Ok(record) => jobs.push((run, record.plan, false)),
+                    Err(e) => {
+                        self.store.release(&self.worker, &run).await?;
+                        report.problems.push(format!("run {run}: {e}"));
+                    }
+                }
+            }
+        }
+
+        let results: Vec<Result<TickRun, String>> = futures::stream::iter(jobs)
+            .map(|(run, plan, started)| async move {
+                let outcome = self.drive(&run, &plan, started).await;
+                let _ = self.store.release(&self.worker, &run).await;
+                outcome.map_err(|e| format!("run {run}: {e}"))
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        for r in results {
+            match r {
+                Ok(run) => report.runs.push(run),
+                Err(p) => report.problems.push(p),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Executes (or resumes) one leased run, renewing the lease meanwhile, and brings the
+    /// request's state up to date.
+    async fn drive(&self, run: &str, plan: &Plan, started: bool) -> Result<TickRun, String> {
+        let request = plan.request.id.clone();
+        if !started {
+            self.sync_request(&request, RequestState::Running, run)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let connectors = self.connectors(&plan.request.tenant).await?;
+        let engine = Engine::new(self.store.clone(), connectors, &self.state_dir)
+            .with_clock(self.clock.clone())
+            .with_parallelism(self.parallelism);
+        let before = sent_instances(&self.store.outcomes(run).await.map_err(|e| e.to_string())?);
+        let renewer = self.renew_while_running(run, engine.stop_flag());
+        let result = engine.execute(run, plan, RunMode::Apply, None).await;
+        renewer.abort();
+        let result = result.map_err(|e: EngineError| e.to_string())?;
+        let mutated: Vec<&str> = result
+            .outcomes
+            .iter()
+            .filter(|o| o.sent && !before.contains(&o.instance))
+            .map(|o| o.instance.as_str())
+            .collect();
+        self.store
+            .append_audit(
+                "run.executed",
+                run,
+                json!({"request": request, "status": result.status, "worker": self.worker, "mutated": mutated}),
+                None,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        self.sync_request(&request, request_state_after(result.status), run)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(TickRun {
+            request,
+            run: run.to_owned(),
+            started,
+            status: result.status,
+        })
+    }
+
+    /// Renews the run's lease every third of its lifetime; when the lease is lost, no new
+    /// step of the run starts.
+    fn renew_while_running(&self, run: &str, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        let worker = self.worker.clone();
+        let run = run.to_owned();
+        let ttl = self.lease_ttl;
+        let clock = self.clock.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                match store.renew(&worker, &run, ttl, clock.now()).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(run, worker, "lease lost; no new steps start");
+                        stop.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    Err(e) => tracing::warn!(run, worker, "renewing the lease failed: {e}"),
+                }
+            }
+        })
+    }
+
+    /// The tenant's connectors, built once per scheduler.
+    async fn connectors(
+        &self,
+        tenant: &str,
+    ) -> Result<HashMap<String, Arc<dyn Connector>>, String> {
+        let mut cache = self.connectors.lock().await;
+        if let Some(c) = cache.get(tenant) {
+            return Ok(c.clone());
+        }
+        let built = connectors_for_tenant(&self.project.config, tenant, &self.project.root)
+            .await
+            .map_err(|e| format!("building the connectors of tenant `{tenant}`: {e}"))?;
+        cache.insert(tenant.to_owned(), built.clone());
+        Ok(built)
+    }
+
+    async fn sync_request(
+        &self,
+        id: &str,
+        state: RequestState,
+        run: &str,
+    ) -> Result<(), StoreError> {
+        sync_request_state(self.store.as_ref(), id, state, run, &self.worker).await
+    }
+
+    async fn audit_state(
+        &self,
+        id: &str,
+        state: RequestState,
+        run: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.store
+            .append_audit(
+                &format!("request.{}", state.as_str()),
+                id,
+                json!({"run": run, "worker": self.worker}),
+                None,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// A request whose plan cannot be compiled fails with the reason (through `running`, as
+    /// the lifecycle wants), so a person sees it in `dsrctl requests`.
+    async fn fail_request(&self, id: &str, reason: &str) -> Result<(), StoreError> {
+        self.store
+            .set_request_state(id, RequestState::Running, None)
+            .await?;
+        self.store
+            .set_request_state(id, RequestState::Failed, Some(reason.to_owned()))
+            .await?;
+        self.store
+            .append_audit(
+                "request.failed",
+                id,
+                json!({"reason": reason, "worker": self.worker}),
+                None,
+            )
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Moves a request to `state` when it is recorded and not there yet (and the lifecycle
+/// allows it), with an audit entry naming the run and the worker. Runs of requests that are
+/// not recorded (`dsrctl run FILE`) have nothing to update.
+pub async fn sync_request_state(
+    store: &dyn Store,
+    id: &str,
+    state: RequestState,
+    run: &str,
+    worker: &str,
+) -> Result<(), StoreError> {
+    let current = match store.request(id).await {
+        Ok(r) => r.state,
+        Err(StoreError::RequestNotFound(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if current == state || !current.can_become(state) {
+        return Ok(());
+    }
+    store.set_request_state(id, state, None).await?;
+    store
+        .append_audit(
+            &format!("request.{}", state.as_str()),
+            id,
+            json!({"run": run, "worker": worker}),
+            None,
+        )
+        .await
+        .map(|_| ())
+}
+
+fn sent_instances(outcomes: &[super::StepOutcome]) -> BTreeSet<String> {
+    outcomes
+        .iter()
+        .filter(|o| o.sent)
+        .map(|o| o.instance.clone())
+        .collect()
+}
