@@ -201,9 +201,10 @@ pub struct WorkerArgs {
     /// Runs executed at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
-    /// Most requests started and runs resumed per tick, each.
-    #[arg(long, default_value_t = 500)]
-    pub batch: u32,
+    /// Most requests started plus runs resumed per tick (default: the concurrency, so other
+    /// workers sharing the store find the rest).
+    #[arg(long)]
+    pub batch: Option<u32>,
     /// Steps in flight at once within a run.
     #[arg(long, default_value_t = 10)]
     pub parallelism: usize,

@@ -20,10 +20,18 @@ pub async fn tick(cli: &Cli, args: &TickArgs, color: bool) -> Result<Outcome> {
     let ws = Workspace::open(&cli.project, color).await?;
     let clock = args.now.map_or_else(Clock::system, Clock::fixed);
     let scheduler = scheduler(&ws, &args.worker).with_clock(clock);
-    let report = scheduler.tick().await?;
-    print_report(&report);
+    // A tick takes on at most `--batch` runs; repeat until everything due is done.
+    let mut problems = false;
+    loop {
+        let report = scheduler.tick().await?;
+        print_report(&report);
+        problems |= !report.problems.is_empty();
+        if !report.moved_on() || scheduler.stop_flag().load(Ordering::SeqCst) {
+            break;
+        }
+    }
     ws.store.close().await;
-    Ok(if report.problems.is_empty() {
+    Ok(if !problems {
         Outcome::Ok
     } else {
         Outcome::Problems
@@ -50,16 +58,24 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, color: bool) -> Result<Outcome> 
     );
     let mut problems = false;
     loop {
-        match scheduler.tick().await {
+        let busy = match scheduler.tick().await {
             Ok(report) => {
                 problems |= !report.problems.is_empty();
                 print_report(&report);
+                report.moved_on()
             }
             // A store hiccup should not end a long-running worker: try again next time.
-            Err(e) => eprintln!("tick failed: {e}"),
-        }
+            Err(e) => {
+                eprintln!("tick failed: {e}");
+                false
+            }
+        };
         if *shutdown.borrow() {
             break;
+        }
+        // A tick that found work may have left more: tick again at once.
+        if busy {
+            continue;
         }
         let pause = timing.until_next();
         tokio::select! {
@@ -88,7 +104,10 @@ fn scheduler(ws: &Workspace, args: &WorkerArgs) -> Scheduler {
     )
     .with_lease_ttl(args.lease)
     .with_concurrency(args.concurrency)
-    .with_batch(args.batch)
+    .with_batch(
+        args.batch
+            .unwrap_or_else(|| u32::try_from(args.concurrency).unwrap_or(u32::MAX)),
+    )
     .with_parallelism(args.parallelism)
 }
 

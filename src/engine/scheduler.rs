@@ -69,6 +69,17 @@ pub struct TickReport {
     pub problems: Vec<String>,
 }
 
+impl TickReport {
+    /// Whether the tick moved something on (started a request, or ended a resumed run), so
+    /// another tick may find more. A resumed run that only waits again (a manual task past
+    /// its due date) does not count, so ticking again at once cannot loop on it.
+    pub fn moved_on(&self) -> bool {
+        self.runs
+            .iter()
+            .any(|r| r.started || r.status != RunStatus::Waiting)
+    }
+}
+
 /// Runs ticks for one worker.
 pub struct Scheduler {
     project: Arc<Project>,
@@ -99,7 +110,7 @@ impl Scheduler {
             worker: worker.into(),
             clock: Clock::system(),
             lease_ttl: Duration::from_secs(60),
-            batch: 500,
+            batch: 8,
             concurrency: 8,
             parallelism: 10,
             stop: Arc::new(AtomicBool::new(false)),
@@ -119,7 +130,7 @@ impl Scheduler {
         self
     }
 
-    /// Most requests started and runs claimed per tick, each.
+    /// Most requests started plus runs claimed per tick (default 8).
     pub fn with_batch(mut self, n: u32) -> Self {
         self.batch = n.max(1);
         self
@@ -180,10 +191,18 @@ impl Scheduler {
         }
 
         if !self.stop.load(Ordering::SeqCst) {
-            let claimed = self
-                .store
-                .claim_runs(&self.worker, self.batch, self.lease_ttl, self.clock.now())
-                .await?;
+            // Claim no more than this worker takes on in one tick, so idle workers sharing
+            // the store find the rest.
+            let room = self
+                .batch
+                .saturating_sub(u32::try_from(jobs.len()).unwrap_or(u32::MAX));
+            let claimed = if room == 0 {
+                Vec::new()
+            } else {
+                self.store
+                    .claim_runs(&self.worker, room, self.lease_ttl, self.clock.now())
+                    .await?
+            };
             for run in claimed {
                 match self.store.run(&run).await {
                     Ok(record) => jobs.push((run, record.plan, false)),
@@ -217,6 +236,17 @@ impl Scheduler {
     /// request's state up to date.
     async fn drive(&self, run: &str, plan: &Plan, started: bool) -> Result<TickRun, String> {
         let request = plan.request.id.clone();
+        // A run that waited in this tick's queue may have outlived its lease and been taken
+        // over: renewing first (one atomic statement) makes sure it is still ours.
+        match self
+            .store
+            .renew(&self.worker, run, self.lease_ttl, self.clock.now())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Err("the lease lapsed and another worker took the run over".into()),
+            Err(e) => return Err(e.to_string()),
+        }
         if !started {
             self.sync_request(&request, RequestState::Running, run)
                 .await
@@ -227,6 +257,11 @@ impl Scheduler {
             .with_clock(self.clock.clone())
             .with_parallelism(self.parallelism);
         let before = sent_instances(&self.store.outcomes(run).await.map_err(|e| e.to_string())?);
+        let status_before = if started {
+            RunStatus::Running
+        } else {
+            self.store.run(run).await.map_err(|e| e.to_string())?.status
+        };
         let renewer = self.renew_while_running(run, engine.stop_flag());
         let result = engine.execute(run, plan, RunMode::Apply, None).await;
         renewer.abort();
@@ -237,6 +272,15 @@ impl Scheduler {
             .filter(|o| o.sent && !before.contains(&o.instance))
             .map(|o| o.instance.as_str())
             .collect();
+        if mutated.is_empty() && result.status == status_before {
+            // Nothing changed (e.g. a manual task still open): no audit entry per tick.
+            return Ok(TickRun {
+                request,
+                run: run.to_owned(),
+                started,
+                status: result.status,
+            });
+        }
         self.store
             .append_audit(
                 "run.executed",
