@@ -165,9 +165,16 @@ impl Scheduler {
         let mut report = TickReport::default();
         let mut jobs: Vec<(String, Plan, bool)> = Vec::new();
 
-        let due = self.store.due_requests(now).await?;
-        for record in due.into_iter().take(self.batch as usize) {
-            if self.stop.load(Ordering::SeqCst) {
+        self.settle_lagging_requests(now).await?;
+        let mut due = self.store.due_requests(now).await?;
+        // Workers sharing a store start at different places in the queue, so they seldom
+        // race for the same request; everything due is still taken in the end.
+        if !due.is_empty() {
+            let offset = worker_offset(&self.worker) % due.len();
+            due.rotate_left(offset);
+        }
+        for record in due {
+            if self.stop.load(Ordering::SeqCst) || jobs.len() >= self.batch as usize {
                 break;
             }
             let id = record.request.id.clone();
@@ -230,6 +237,24 @@ impl Scheduler {
             }
         }
         Ok(report)
+    }
+
+    /// Brings requests up to date whose worker died after their run ended.
+    async fn settle_lagging_requests(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        for (request, run, status) in self.store.unsettled_requests(now, self.batch).await? {
+            sync_request_state(
+                self.store.as_ref(),
+                &request,
+                request_state_after(status),
+                &run,
+                &self.worker,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Executes (or resumes) one leased run, renewing the lease meanwhile, and brings the
@@ -416,6 +441,14 @@ pub async fn sync_request_state(
         )
         .await
         .map(|_| ())
+}
+
+/// A stable position in the queue for a worker name.
+fn worker_offset(worker: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    worker.hash(&mut h);
+    usize::try_from(h.finish() % 1_000_003).unwrap_or(0)
 }
 
 fn sent_instances(outcomes: &[super::StepOutcome]) -> BTreeSet<String> {

@@ -198,6 +198,15 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError>;
 
+    /// Requests whose recorded state lags behind their newest apply run (a worker died
+    /// between ending the run and updating the request): `(request id, run id, run status)`
+    /// for requests `running` or `waiting` whose run ended or waits and holds no live lease.
+    async fn unsettled_requests(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(String, String, RunStatus)>, StoreError>;
+
     /// Takes the lease on a run for `worker` until `now + ttl`, unless another worker holds a
     /// live lease on it. Taking a lease one already holds renews it. `false`: held by another.
     async fn lease(

@@ -517,6 +517,38 @@ impl Store for PostgresStore {
         Ok(Some(id))
     }
 
+    async fn unsettled_requests(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(String, String, RunStatus)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT q.id, r.id, r.status FROM requests q JOIN runs r ON r.request_id = q.id \
+             WHERE q.state IN ('running', 'waiting') AND r.mode = 'apply' \
+             AND r.status IN ('completed', 'failed', 'waiting', 'interrupted') \
+             AND NOT (q.state = 'waiting' AND r.status IN ('waiting', 'interrupted')) \
+             AND NOT EXISTS (SELECT 1 FROM runs n WHERE n.request_id = q.id AND n.mode = 'apply' \
+                 AND (n.created_at > r.created_at OR (n.created_at = r.created_at AND n.id > r.id))) \
+             AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.run_id = r.id AND l.expires_at > $1) \
+             ORDER BY q.id LIMIT $2",
+        )
+        .bind(millis(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let status: String = r.try_get(2).map_err(db)?;
+                Ok((
+                    r.try_get(0).map_err(db)?,
+                    r.try_get(1).map_err(db)?,
+                    parse_name::<RunStatus>("run status", &status)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn lease(
         &self,
         worker: &str,
