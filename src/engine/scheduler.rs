@@ -22,6 +22,9 @@ use crate::load::Project;
 use crate::model::DsrKind;
 use crate::store::{RequestState, RunMode, RunStatus, Store, StoreError};
 
+/// A tenant's connectors by name.
+type Connectors = HashMap<String, Arc<dyn Connector>>;
+
 /// Errors that stop a tick (a run that fails is an outcome, not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
@@ -80,6 +83,14 @@ impl TickReport {
     }
 }
 
+/// One unit of a tick's work.
+enum Job {
+    /// An approved request without a run.
+    Start(crate::store::RequestRecord),
+    /// A claimed (leased) run with a due step.
+    Resume(String),
+}
+
 /// Runs ticks for one worker.
 pub struct Scheduler {
     project: Arc<Project>,
@@ -92,7 +103,7 @@ pub struct Scheduler {
     concurrency: usize,
     parallelism: usize,
     stop: Arc<AtomicBool>,
-    connectors: tokio::sync::Mutex<HashMap<String, HashMap<String, Arc<dyn Connector>>>>,
+    connectors: tokio::sync::Mutex<HashMap<String, Connectors>>,
 }
 
 impl Scheduler {
@@ -163,7 +174,6 @@ impl Scheduler {
     pub async fn tick(&self) -> Result<TickReport, SchedulerError> {
         let now = self.clock.now();
         let mut report = TickReport::default();
-        let mut jobs: Vec<(String, Plan, bool)> = Vec::new();
 
         self.settle_lagging_requests(now).await?;
         let mut due = self.store.due_requests(now).await?;
@@ -173,29 +183,8 @@ impl Scheduler {
             let offset = worker_offset(&self.worker) % due.len();
             due.rotate_left(offset);
         }
-        for record in due {
-            if self.stop.load(Ordering::SeqCst) || jobs.len() >= self.batch as usize {
-                break;
-            }
-            let id = record.request.id.clone();
-            let plan = match compile(&self.project, &record.request) {
-                Ok(plan) => plan,
-                Err(e) => {
-                    self.fail_request(&id, &e.to_string()).await?;
-                    report.problems.push(format!("request {id}: {e}"));
-                    continue;
-                }
-            };
-            let started = self
-                .store
-                .start_request(&plan, &self.worker, self.lease_ttl, self.clock.now())
-                .await?;
-            if let Some(run) = started {
-                self.audit_state(&id, RequestState::Running, Some(&run))
-                    .await?;
-                jobs.push((run, plan, true));
-            }
-        }
+        due.truncate(self.batch as usize);
+        let mut jobs: Vec<Job> = due.into_iter().map(Job::Start).collect();
 
         if !self.stop.load(Ordering::SeqCst) {
             // Claim no more than this worker takes on in one tick, so idle workers sharing
@@ -203,40 +192,74 @@ impl Scheduler {
             let room = self
                 .batch
                 .saturating_sub(u32::try_from(jobs.len()).unwrap_or(u32::MAX));
-            let claimed = if room == 0 {
-                Vec::new()
-            } else {
-                self.store
+            if room > 0 {
+                let claimed = self
+                    .store
                     .claim_runs(&self.worker, room, self.lease_ttl, self.clock.now())
-                    .await?
-            };
-            for run in claimed {
-                match self.store.run(&run).await {
-                    Ok(record) => jobs.push((run, record.plan, false)),
-                    Err(e) => {
-                        self.store.release(&self.worker, &run).await?;
-                        report.problems.push(format!("run {run}: {e}"));
-                    }
-                }
+                    .await?;
+                jobs.extend(claimed.into_iter().map(Job::Resume));
             }
         }
 
-        let results: Vec<Result<TickRun, String>> = futures::stream::iter(jobs)
-            .map(|(run, plan, started)| async move {
-                let outcome = self.drive(&run, &plan, started).await;
-                let _ = self.store.release(&self.worker, &run).await;
-                outcome.map_err(|e| format!("run {run}: {e}"))
-            })
+        // Requests are compiled and started (leased) only when a slot is free, so nothing
+        // sits leased in this worker's queue while another worker could run it.
+        let results: Vec<Result<Option<TickRun>, String>> = futures::stream::iter(jobs)
+            .map(|job| self.run_job(job))
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
         for r in results {
             match r {
-                Ok(run) => report.runs.push(run),
+                Ok(Some(run)) => report.runs.push(run),
+                Ok(None) => {}
                 Err(p) => report.problems.push(p),
             }
         }
         Ok(report)
+    }
+
+    /// Starts or resumes one run. `None`: nothing to do (another worker was first, or the
+    /// worker is stopping).
+    async fn run_job(&self, job: Job) -> Result<Option<TickRun>, String> {
+        let (run, plan, started) = match job {
+            Job::Start(record) => {
+                if self.stop.load(Ordering::SeqCst) {
+                    return Ok(None);
+                }
+                let id = record.request.id.clone();
+                let plan = match compile(&self.project, &record.request) {
+                    Ok(plan) => plan,
+                    Err(e) => {
+                        self.fail_request(&id, &e.to_string())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        return Err(format!("request {id}: {e}"));
+                    }
+                };
+                let started = self
+                    .store
+                    .start_request(&plan, &self.worker, self.lease_ttl, self.clock.now())
+                    .await
+                    .map_err(|e| format!("request {id}: {e}"))?;
+                let Some(run) = started else {
+                    return Ok(None);
+                };
+                self.audit_state(&id, RequestState::Running, Some(&run))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                (run, plan, true)
+            }
+            Job::Resume(run) => match self.store.run(&run).await {
+                Ok(record) => (run, record.plan, false),
+                Err(e) => {
+                    let _ = self.store.release(&self.worker, &run).await;
+                    return Err(format!("run {run}: {e}"));
+                }
+            },
+        };
+        let outcome = self.drive(&run, &plan, started).await;
+        let _ = self.store.release(&self.worker, &run).await;
+        outcome.map(Some).map_err(|e| format!("run {run}: {e}"))
     }
 
     /// Brings requests up to date whose worker died after their run ended.
