@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    DsrKind, HttpAction, ManualAction, Poll, Preview, Request, SqlAction, Verify, WaitAction,
+    DsrKind, HttpAction, ManualAction, Poll, Preview, Request, Select, SqlAction, Verify,
+    WaitAction,
 };
 
 /// Version of the plan's JSON form; bumped on any incompatible change.
@@ -121,6 +122,9 @@ pub struct PlannedStep {
     /// Fan out over a captured list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub for_each: Option<CaptureRef>,
+    /// Records of a read's result to keep (templates unrendered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<Select>,
     /// Captures: name to JSON pointer or `header:<Name>`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub capture: BTreeMap<String, String>,

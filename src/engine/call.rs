@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::executor::{EngineError, RunCtx, lock};
+use super::select::Matcher;
 use super::{Engine, StepOutcome, StepStatus, capture, clock::parse_duration, spool};
 use crate::compile::PlannedStep;
 use crate::connectors::{
@@ -91,7 +92,9 @@ impl Engine {
         self.connector(step)?.preview(op).await
     }
 
-    /// A read: captures, counts, spooled records; polling when the step polls.
+    /// A read: captures, counts, spooled records; polling when the step polls. With a
+    /// `select`, records are matched before anything is captured or spooled.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn read(
         &self,
         ctx: &RunCtx<'_>,
@@ -100,6 +103,7 @@ impl Engine {
         mut o: StepOutcome,
         prior: Option<StepOutcome>,
         op: Operation,
+        matcher: Option<&Matcher>,
     ) -> Result<StepOutcome, EngineError> {
         let spool_rel = match (&step.collect, ctx.mode) {
             (Some(c), RunMode::Apply) => {
@@ -112,7 +116,8 @@ impl Engine {
             _ => None,
         };
         let result = match &spool_rel {
-            Some(rel) => {
+            // Matched records are written after the read: the others never reach the disk.
+            Some(rel) if matcher.is_none() => {
                 let path = self.run_dir(&ctx.run_id).join(rel);
                 let spool_err = |source| EngineError::Spool {
                     path: rel.display().to_string(),
@@ -123,8 +128,16 @@ impl Engine {
                 sink.finish().map_err(spool_err)?;
                 r
             }
-            None => self.call_read(step, &op, None).await,
+            _ => self.call_read(step, &op, None).await,
         };
+        let result = result.map(|mut resp| {
+            if let Some(m) = matcher
+                && !resp.absent
+            {
+                m.apply(&mut resp.body);
+            }
+            resp
+        });
         let now = self.clock.now();
         match result {
             Err(e) => {

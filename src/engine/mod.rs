@@ -15,6 +15,7 @@ mod preview;
 mod render;
 mod saved_plan;
 mod scheduler;
+mod select;
 mod spool;
 mod step;
 

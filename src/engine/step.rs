@@ -6,6 +6,7 @@ use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
 use super::executor::{EngineError, RunCtx, lock};
+use super::select::Matcher;
 use super::{Engine, StepOutcome, StepStatus, capture, clock::parse_duration, render};
 use crate::compile::{PlannedAction, PlannedStep};
 use crate::model::Preview;
@@ -55,8 +56,12 @@ impl Engine {
         }
 
         let started = self.clock.now();
+        let total = items.len();
+        let stop = self.stop.clone();
         let results: Vec<Result<StepOutcome, EngineError>> =
             futures::stream::iter(items.into_iter().enumerate())
+                // Ctrl-C: elements not yet started stay unstarted (the run resumes them).
+                .take_while(|_| std::future::ready(!stop.load(std::sync::atomic::Ordering::SeqCst)))
                 .map(|(i, item)| {
                     let mut tctx = base.clone();
                     if let Value::Object(m) = &mut tctx {
@@ -68,12 +73,16 @@ impl Engine {
                             .await
                     }
                 })
-                .buffer_unordered(8)
+                .buffered(8)
                 .collect()
                 .await;
         let mut parts = Vec::with_capacity(results.len());
         for r in results {
             parts.push(r?);
+        }
+        if parts.len() < total {
+            // Interrupted part-way: the step has not ended, so nothing is journaled for it.
+            return Ok(StepOutcome::new(&step.key, &step.key, StepStatus::Pending));
         }
         let mut o = StepOutcome::new(&step.key, &step.key, aggregate(&parts));
         o.started_at = Some(started);
@@ -88,10 +97,15 @@ impl Engine {
         o.sent = parts.iter().any(|p| p.sent);
         let mut captures: BTreeMap<String, Value> = BTreeMap::new();
         for name in step.capture.keys() {
-            let values: Vec<Value> = parts
-                .iter()
-                .filter_map(|p| p.captures.get(name).cloned())
-                .collect();
+            // One list of every instance's values: an instance that captured a list (the
+            // records it found) contributes its elements, so a later `for_each` sees records.
+            let mut values: Vec<Value> = Vec::new();
+            for v in parts.iter().filter_map(|p| p.captures.get(name)) {
+                match v {
+                    Value::Array(items) => values.extend(items.iter().cloned()),
+                    other => values.push(other.clone()),
+                }
+            }
             captures.insert(name.clone(), Value::Array(values));
         }
         o.captures = captures;
@@ -235,7 +249,16 @@ impl Engine {
                         .mutation(ctx, step, instance, o, prior, op, item, tctx)
                         .await;
                 }
-                return self.read(ctx, step, instance, o, prior, op).await;
+                let matcher = match step.select.as_ref() {
+                    None => None,
+                    Some(s) => match Matcher::render(&self.renderer, s, &tctx) {
+                        Ok(m) => Some(m),
+                        Err(e) => return self.fail_or_skip(ctx, step, o, e).await,
+                    },
+                };
+                return self
+                    .read(ctx, step, instance, o, prior, op, matcher.as_ref())
+                    .await;
             }
         }
         o.finished_at = Some(self.clock.now());

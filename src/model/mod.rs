@@ -23,7 +23,7 @@ pub use playbook::{
     DataCategory, DsrSteps, KindSpec, Playbook, PlaybookTest, RecordedResponse, Reuse, Unsupported,
 };
 pub use request::{Identity, Jurisdiction, Request};
-pub use step::{Expect, Poll, Preview, Step, Verify};
+pub use step::{Expect, Poll, Preview, Select, Step, Verify};
 
 /// Names a template may not use as a step id, because they are top-level template variables.
 pub const RESERVED_NAMES: &[&str] = &["subject", "request", "item", "connector", "steps", "now"];

@@ -51,6 +51,10 @@ pub struct Step {
     /// SQL delete, false otherwise (a non-idempotent step is verified before it is re-sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotent: Option<bool>,
+    /// Keep only the listed records that match, before anything is captured or collected
+    /// (for a service whose API cannot filter: list everything, match here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<Select>,
     /// Values taken from the result: name to JSON pointer into the body (`/value/0/id`),
     /// `header:<Name>` for a response header, or `""` for the whole result.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -82,6 +86,25 @@ impl Step {
             + usize::from(self.manual.is_some())
             + usize::from(self.wait.is_some())
     }
+}
+
+/// Records of a read's result to keep; the others are dropped before captures, counts and
+/// the export package see the result (they may be other people's data).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Select {
+    /// JSON pointer to the list of records in the result: `""` (default) when the result is
+    /// the list, as for a paginated read; `/value` for one page of a collection.
+    #[serde(default)]
+    pub items: String,
+    /// Conditions a kept record meets, all of them: a JSON pointer into the record to the
+    /// value (a template) it must equal, compared as text, e.g. `/email: "{{subject.email}}"`.
+    #[serde(rename = "where")]
+    #[schemars(length(min = 1), extend("propertyNames" = {"pattern": "^/"}))]
+    pub filter: BTreeMap<String, String>,
+    /// Compare ignoring letter case (email addresses, user principal names).
+    #[serde(default)]
+    pub ignore_case: bool,
 }
 
 /// How a mutation is previewed in a dry run.
