@@ -82,6 +82,18 @@ pub enum Command {
     Demo(DemoArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
+    /// Record and move requests through their lifecycle (new, approve, decline, extend).
+    Request(super::args_lifecycle::RequestArgs),
+    /// List requests with state, deadline and days left, overdue first.
+    Requests(super::args_lifecycle::RequestsArgs),
+    /// Manual tasks: list them, record them done or failed.
+    Task(super::args_lifecycle::TaskArgs),
+    /// Do everything due once and exit: start approved requests, resume due runs.
+    Tick(super::args_lifecycle::TickArgs),
+    /// Tick on a schedule until SIGTERM or Ctrl-C (the current tick finishes first).
+    Serve(super::args_lifecycle::ServeArgs),
+    /// Verify or export the hash-chained audit log.
+    Audit(super::args_lifecycle::AuditArgs),
 }
 
 /// Output formats of validation.

@@ -2,10 +2,15 @@
 //! decides the exit code in one place ([`exit_code`]).
 
 mod args;
+mod args_lifecycle;
+mod cmd_audit;
 mod cmd_plan;
 mod cmd_report;
+mod cmd_request;
 mod cmd_run;
 mod cmd_status;
+mod cmd_task;
+mod cmd_tick;
 mod cmd_validate;
 mod compare;
 mod demo;
@@ -108,6 +113,12 @@ async fn dispatch_async(cli: &Cli, color: bool) -> anyhow::Result<Outcome> {
         Command::Test(a) => cmd_plan::test(cli, a, color).await,
         Command::Emulate(a) => demo::emulate(a).await,
         Command::Demo(a) => demo::demo(cli, a, color).await,
+        Command::Request(a) => cmd_request::request(cli, a, color).await,
+        Command::Requests(a) => cmd_request::requests(cli, a, color).await,
+        Command::Task(a) => cmd_task::task(cli, a, color).await,
+        Command::Tick(a) => cmd_tick::tick(cli, a, color).await,
+        Command::Serve(a) => cmd_tick::serve(cli, a, color).await,
+        Command::Audit(a) => cmd_audit::audit(cli, a, color).await,
         Command::Validate(_) | Command::Schema(_) | Command::Init(_) | Command::Completions(_) => {
             unreachable!("handled synchronously")
         }

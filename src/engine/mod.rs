@@ -14,6 +14,7 @@ mod outcome;
 mod preview;
 mod render;
 mod saved_plan;
+mod scheduler;
 mod select;
 mod spool;
 mod step;
@@ -24,4 +25,8 @@ pub use clock::{Clock, parse_duration};
 pub use executor::{ApplyFilter, Engine, EngineError, Observer, RunResult};
 pub use outcome::{Evidence, StepOutcome, StepStatus, TaskRecord};
 pub use saved_plan::{SAVED_PLAN_FORMAT_VERSION, SavedPlan};
+pub use scheduler::{
+    Scheduler, SchedulerError, TickReport, TickRun, needs_approval, request_state_after,
+    sync_request_state,
+};
 pub use spool::spool_path;

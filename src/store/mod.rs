@@ -188,6 +188,27 @@ pub trait Store: Send + Sync {
     /// Approved requests received by `now` that have no run yet, oldest first.
     async fn due_requests(&self, now: DateTime<Utc>) -> Result<Vec<RequestRecord>, StoreError>;
 
+    /// Atomically starts an approved request that has no run yet: moves it to `running`,
+    /// records a new apply run of `plan` (for `plan.request.id`) and leases that run to
+    /// `worker` until `now + ttl`, all in one transaction. `None`: the request is not
+    /// approved any more or already has a run (another worker started it first).
+    async fn start_request(
+        &self,
+        plan: &Plan,
+        worker: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Requests whose recorded state lags behind their newest apply run (a worker died
+    /// between ending the run and updating the request): `(request id, run id, run status)`
+    /// for requests `running` or `waiting` whose run ended or waits and holds no live lease.
+    async fn unsettled_requests(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(String, String, RunStatus)>, StoreError>;
+
     /// Takes the lease on a run for `worker` until `now + ttl`, unless another worker holds a
     /// live lease on it. Taking a lease one already holds renews it. `false`: held by another.
     async fn lease(

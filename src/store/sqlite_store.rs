@@ -237,6 +237,85 @@ impl Store for SqliteStore {
         self.request_rows(sql, Some(&today)).await
     }
 
+    async fn start_request(
+        &self,
+        plan: &Plan,
+        worker: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let stamp = millis(Utc::now());
+        let claimed = sqlx::query(
+            "UPDATE requests SET state = 'running', reason = NULL, updated_at = ?1 \
+             WHERE id = ?2 AND state = 'approved' \
+             AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = ?2)",
+        )
+        .bind(stamp)
+        .bind(&plan.request.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if claimed.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let id = super::util::new_run_id();
+        sqlx::query(
+            "INSERT INTO runs (id, request_id, mode, status, created_at, updated_at, plan) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+        )
+        .bind(&id)
+        .bind(&plan.request.id)
+        .bind(mode_name(RunMode::Apply))
+        .bind(RunStatus::Running.as_str())
+        .bind(stamp)
+        .bind(to_json(plan)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query("INSERT INTO leases (run_id, worker, expires_at) VALUES (?1, ?2, ?3)")
+            .bind(&id)
+            .bind(worker)
+            .bind(expiry(now, ttl))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(Some(id))
+    }
+
+    async fn unsettled_requests(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(String, String, RunStatus)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT q.id, r.id, r.status FROM requests q JOIN runs r ON r.request_id = q.id \
+             WHERE q.state IN ('running', 'waiting') AND r.mode = 'apply' \
+             AND r.status IN ('completed', 'failed', 'waiting', 'interrupted') \
+             AND NOT (q.state = 'waiting' AND r.status IN ('waiting', 'interrupted')) \
+             AND NOT EXISTS (SELECT 1 FROM runs n WHERE n.request_id = q.id AND n.mode = 'apply' \
+                 AND (n.created_at > r.created_at OR (n.created_at = r.created_at AND n.id > r.id))) \
+             AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.run_id = r.id AND l.expires_at > ?1) \
+             ORDER BY q.id LIMIT ?2",
+        )
+        .bind(millis(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let status: String = r.try_get(2).map_err(db)?;
+                Ok((
+                    r.try_get(0).map_err(db)?,
+                    r.try_get(1).map_err(db)?,
+                    parse_name::<RunStatus>("run status", &status)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn lease(
         &self,
         worker: &str,

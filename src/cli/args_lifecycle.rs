@@ -1,0 +1,263 @@
+//! Arguments of the lifecycle commands: requests, tasks, tick/serve and the audit log.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+/// Listing formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// A table.
+    Text,
+    /// JSON.
+    Json,
+}
+
+/// `dsrctl request`.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: RequestAction,
+}
+
+/// Request subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RequestAction {
+    /// Record a new request. Delete and restrict requests wait in `received` for
+    /// `dsrctl request approve`; access, export and rectify requests are approved on intake
+    /// (they only read, or apply the subject's own correction). `dsrctl tick` starts
+    /// approved requests.
+    New(RequestNewArgs),
+    /// Approve a received request, recording who approved it.
+    Approve(RequestApproveArgs),
+    /// Decline a request, with the reason.
+    Decline(RequestReasonArgs),
+    /// Extend the deadline once (GDPR: by two months; CCPA: by 45 days), with the reason.
+    Extend(RequestReasonArgs),
+}
+
+/// The kinds of request, as typed on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    /// Access.
+    Access,
+    /// Export.
+    Export,
+    /// Rectify.
+    Rectify,
+    /// Restrict.
+    Restrict,
+    /// Delete.
+    Delete,
+}
+
+/// Jurisdictions, as typed on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JurisdictionArg {
+    /// GDPR: one month, extendable by two.
+    Gdpr,
+    /// CCPA: 45 days, extendable by 45.
+    Ccpa,
+}
+
+/// `dsrctl request new`.
+#[derive(Debug, Args)]
+pub struct RequestNewArgs {
+    /// A request file (validated like `dsrctl validate`) instead of the options below.
+    #[arg(long, conflicts_with_all = ["kind", "tenant", "email", "subject", "id", "received", "jurisdiction"])]
+    pub file: Option<PathBuf>,
+    /// What the subject asks for.
+    #[arg(long, value_enum, required_unless_present = "file")]
+    pub kind: Option<KindArg>,
+    /// The tenant whose services hold the data.
+    #[arg(long, required_unless_present = "file")]
+    pub tenant: Option<String>,
+    /// The subject's email.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Further identities as `name=value` (repeatable; repeat a name for several values).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub subject: Vec<String>,
+    /// Request id (default: `r-` and the date and time).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// The law the request is made under.
+    #[arg(long, value_enum, default_value_t = JurisdictionArg::Gdpr)]
+    pub jurisdiction: JurisdictionArg,
+    /// Date received, `YYYY-MM-DD` (default: today).
+    #[arg(long)]
+    pub received: Option<chrono::NaiveDate>,
+    /// Free-text note.
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+/// `dsrctl request approve`.
+#[derive(Debug, Args)]
+pub struct RequestApproveArgs {
+    /// Request id.
+    pub id: String,
+    /// Who approves.
+    #[arg(long, value_name = "NAME")]
+    pub by: String,
+}
+
+/// `dsrctl request decline` / `extend`.
+#[derive(Debug, Args)]
+pub struct RequestReasonArgs {
+    /// Request id.
+    pub id: String,
+    /// Why.
+    #[arg(long)]
+    pub reason: String,
+    /// Who decides (recorded in the audit log).
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+}
+
+/// `dsrctl requests`.
+#[derive(Debug, Args)]
+pub struct RequestsArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+    /// Days left are counted from this date (default: today).
+    #[arg(long)]
+    pub today: Option<chrono::NaiveDate>,
+}
+
+/// `dsrctl task`.
+#[derive(Debug, Args)]
+pub struct TaskArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: TaskAction,
+}
+
+/// Task subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TaskAction {
+    /// List manual tasks waiting for a person, in every run.
+    List(TaskListArgs),
+    /// Record a manual task (or a step left `running` by a crash) as done, then continue
+    /// the run.
+    Done(TaskDoneArgs),
+    /// Record a manual task as failed, with a note.
+    Fail(TaskDoneArgs),
+}
+
+/// `dsrctl task list`.
+#[derive(Debug, Args)]
+pub struct TaskListArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+}
+
+/// `dsrctl task done` / `fail`.
+#[derive(Debug, Args)]
+pub struct TaskDoneArgs {
+    /// Run id (or a unique prefix).
+    pub run: String,
+    /// The step: its key (`service/step`), its id, or an instance key (`service/step#2`).
+    pub step: String,
+    /// Who did it.
+    #[arg(long, value_name = "NAME")]
+    pub by: String,
+    /// Evidence files, stored with their SHA-256 (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub evidence: Vec<PathBuf>,
+    /// A note.
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Only record; do not continue the run now (the next `dsrctl tick` does).
+    #[arg(long)]
+    pub no_continue: bool,
+}
+
+/// `dsrctl tick`.
+#[derive(Debug, Args)]
+pub struct TickArgs {
+    /// Worker options.
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+    /// Act as if it were this time (RFC 3339): what is due is decided by it.
+    #[arg(long)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Options shared by `tick` and `serve`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// This worker's name, unique among workers sharing the state store (default: host and
+    /// process id).
+    #[arg(long)]
+    pub worker: Option<String>,
+    /// How long a run's lease lasts unless renewed (a dead worker's runs are taken over
+    /// after it).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub lease: std::time::Duration,
+    /// Runs executed at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Most requests started plus runs resumed per tick (default: the concurrency, so other
+    /// workers sharing the store find the rest).
+    #[arg(long)]
+    pub batch: Option<u32>,
+    /// Steps in flight at once within a run.
+    #[arg(long, default_value_t = 10)]
+    pub parallelism: usize,
+}
+
+/// `dsrctl serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Worker options.
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+    /// Tick this often, e.g. `5m`, `30s`.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "schedule")]
+    pub every: Option<std::time::Duration>,
+    /// Tick on a cron schedule (5 fields, UTC), e.g. `*/5 * * * *`.
+    #[arg(long)]
+    pub schedule: Option<String>,
+}
+
+/// `dsrctl audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: AuditAction,
+}
+
+/// Audit subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Check the hash chain; exit 1 naming the first broken entry.
+    Verify,
+    /// Print the audit log.
+    Export(AuditExportArgs),
+}
+
+/// Audit export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    /// One JSON array.
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// `dsrctl audit export`.
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AuditFormat::Jsonl)]
+    pub format: AuditFormat,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::engine::parse_duration(text)
+}

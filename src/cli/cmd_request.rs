@@ -1,0 +1,296 @@
+//! `dsrctl request new|approve|decline|extend` and `dsrctl requests`: intake and the request
+//! lifecycle. Every state change is appended to the audit log with its actor.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+
+use super::Outcome;
+use super::args::Cli;
+use super::args_lifecycle::{
+    JurisdictionArg, KindArg, ListFormat, RequestAction, RequestApproveArgs, RequestArgs,
+    RequestNewArgs, RequestReasonArgs, RequestsArgs,
+};
+use super::workspace::{self, Workspace};
+use crate::engine::needs_approval;
+use crate::load::load_request_str;
+use crate::model::Request;
+use crate::report::Scrubber;
+use crate::store::{RequestRecord, RequestState};
+
+/// `dsrctl request ...`.
+pub async fn request(cli: &Cli, args: &RequestArgs, color: bool) -> Result<Outcome> {
+    let ws = Workspace::open(&cli.project, color).await?;
+    match &args.action {
+        RequestAction::New(a) => new(&ws, a, color).await,
+        RequestAction::Approve(a) => approve(&ws, a).await,
+        RequestAction::Decline(a) => decline(&ws, a).await,
+        RequestAction::Extend(a) => extend(&ws, a).await,
+    }
+}
+
+async fn new(ws: &Workspace, args: &RequestNewArgs, color: bool) -> Result<Outcome> {
+    let request = match &args.file {
+        Some(path) => workspace::request(path, color)?,
+        None => from_args(args, color)?,
+    };
+    if !ws.project.config.tenants.contains_key(&request.tenant) {
+        let known: Vec<&str> = ws
+            .project
+            .config
+            .tenants
+            .keys()
+            .map(String::as_str)
+            .collect();
+        bail!(
+            "tenant `{}` is not defined in {}; defined tenants: {}",
+            request.tenant,
+            ws.project.config_file,
+            known.join(", ")
+        );
+    }
+    let auto = !needs_approval(request.kind);
+    let state = if auto {
+        RequestState::Approved
+    } else {
+        RequestState::Received
+    };
+    ws.store.put_request(&request, state).await?;
+    ws.store
+        .append_audit(
+            "request.received",
+            &request.id,
+            json!({"kind": request.kind, "tenant": request.tenant,
+                   "jurisdiction": request.jurisdiction, "received": request.received}),
+            None,
+        )
+        .await?;
+    if auto {
+        ws.store
+            .append_audit(
+                "request.approved",
+                &request.id,
+                json!({"auto": true, "why": "this kind does not erase or restrict data"}),
+                Some("intake"),
+            )
+            .await?;
+    }
+    let deadline = request.deadline(false);
+    println!(
+        "recorded request {} ({}, tenant {}), {}, deadline {deadline}",
+        request.id, request.kind, request.tenant, state
+    );
+    if auto {
+        println!("approved on intake; `dsrctl tick` starts it");
+    } else {
+        println!(
+            "it erases or restricts data: approve with `dsrctl request approve {} --by NAME`",
+            request.id
+        );
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Builds a request from the options and validates it like a request file.
+fn from_args(args: &RequestNewArgs, color: bool) -> Result<Request> {
+    let kind = match args.kind {
+        Some(KindArg::Access) => "access",
+        Some(KindArg::Export) => "export",
+        Some(KindArg::Rectify) => "rectify",
+        Some(KindArg::Restrict) => "restrict",
+        Some(KindArg::Delete) | None => "delete",
+    };
+    let mut subject: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if let Some(email) = &args.email {
+        subject
+            .entry("email".into())
+            .or_default()
+            .push(email.clone());
+    }
+    for pair in &args.subject {
+        let Some((name, value)) = pair.split_once('=') else {
+            bail!("`--subject {pair}`: write it as name=value, e.g. --subject object_id=1234");
+        };
+        subject
+            .entry(name.trim().to_owned())
+            .or_default()
+            .push(value.to_owned());
+    }
+    if subject.is_empty() {
+        bail!("give the subject's identity: --email ADDRESS and/or --subject name=value");
+    }
+    let subject: serde_json::Map<String, Value> = subject
+        .into_iter()
+        .map(|(k, mut v)| {
+            let value = if v.len() == 1 {
+                Value::String(v.remove(0))
+            } else {
+                json!(v)
+            };
+            (k, value)
+        })
+        .collect();
+    let received = args
+        .received
+        .unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let id = args
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("r-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S%3f")));
+    let mut doc = json!({
+        "id": id,
+        "kind": kind,
+        "tenant": args.tenant.clone().unwrap_or_default(),
+        "jurisdiction": match args.jurisdiction {
+            JurisdictionArg::Gdpr => "gdpr",
+            JurisdictionArg::Ccpa => "ccpa",
+        },
+        "received": received.to_string(),
+        "subject": subject,
+    });
+    if let Some(note) = &args.note {
+        doc["note"] = json!(note);
+    }
+    // JSON is YAML: the same checks as a request file, with the same messages.
+    let text = serde_json::to_string_pretty(&doc)?;
+    load_request_str("(command line)", &text).map_err(|d| {
+        eprint!("{}", d.render_human(color));
+        anyhow::anyhow!("the request is not valid; fix the options above")
+    })
+}
+
+async fn approve(ws: &Workspace, args: &RequestApproveArgs) -> Result<Outcome> {
+    ws.store
+        .set_request_state(&args.id, RequestState::Approved, None)
+        .await?;
+    ws.store
+        .append_audit("request.approved", &args.id, json!({}), Some(&args.by))
+        .await?;
+    println!(
+        "approved request {} (by {}); `dsrctl tick` starts it",
+        args.id, args.by
+    );
+    Ok(Outcome::Ok)
+}
+
+async fn decline(ws: &Workspace, args: &RequestReasonArgs) -> Result<Outcome> {
+    ws.store
+        .set_request_state(&args.id, RequestState::Declined, Some(args.reason.clone()))
+        .await?;
+    ws.store
+        .append_audit(
+            "request.declined",
+            &args.id,
+            json!({"reason": args.reason}),
+            args.by.as_deref(),
+        )
+        .await?;
+    println!("declined request {}: {}", args.id, args.reason);
+    Ok(Outcome::Ok)
+}
+
+async fn extend(ws: &Workspace, args: &RequestReasonArgs) -> Result<Outcome> {
+    let record = ws.store.extend_request(&args.id, &args.reason).await?;
+    ws.store
+        .append_audit(
+            "request.extended",
+            &args.id,
+            json!({"reason": args.reason, "deadline": record.deadline}),
+            args.by.as_deref(),
+        )
+        .await?;
+    println!(
+        "extended the deadline of request {} to {} ({})",
+        args.id, record.deadline, args.reason
+    );
+    Ok(Outcome::Ok)
+}
+
+/// `dsrctl requests`: open requests by deadline (overdue first), then ended ones.
+pub async fn requests(cli: &Cli, args: &RequestsArgs, color: bool) -> Result<Outcome> {
+    let ws = Workspace::open(&cli.project, color).await?;
+    let today = args
+        .today
+        .unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let records = ordered(ws.store.requests().await.context("listing requests")?);
+    match args.format {
+        ListFormat::Json => {
+            let rows: Vec<Value> = records.iter().map(|r| row_json(r, today)).collect();
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        }
+        ListFormat::Text => {
+            if records.is_empty() {
+                println!("no requests; record one with `dsrctl request new`");
+            }
+            for r in &records {
+                let scrubber = (!cli.show_personal_data).then(|| Scrubber::for_request(&r.request));
+                let days = if r.state.is_final() {
+                    "-".to_owned()
+                } else {
+                    days_text(r.days_left(today))
+                };
+                let reason = r
+                    .reason
+                    .as_deref()
+                    .map(|t| {
+                        scrubber
+                            .as_ref()
+                            .map_or_else(|| t.to_owned(), |s| s.scrub(t))
+                    })
+                    .map(|t| format!("  {t}"))
+                    .unwrap_or_default();
+                println!(
+                    "{:<24} {:<8} {:<5} {:<9} due {}{}  {}{}",
+                    r.request.id,
+                    r.request.kind.to_string(),
+                    r.request.jurisdiction.as_str(),
+                    r.state.as_str(),
+                    r.deadline,
+                    if r.extended { " (extended)" } else { "" },
+                    days,
+                    reason
+                );
+            }
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Open requests first, nearest deadline (so overdue) first; then ended ones.
+fn ordered(mut records: Vec<RequestRecord>) -> Vec<RequestRecord> {
+    records.sort_by(|a, b| {
+        (a.state.is_final(), a.deadline, &a.request.id).cmp(&(
+            b.state.is_final(),
+            b.deadline,
+            &b.request.id,
+        ))
+    });
+    records
+}
+
+fn days_text(days: i64) -> String {
+    match days {
+        d if d < 0 => format!("OVERDUE by {} day(s)", -d),
+        0 => "due today".to_owned(),
+        d => format!("{d} day(s) left"),
+    }
+}
+
+fn row_json(r: &RequestRecord, today: NaiveDate) -> Value {
+    json!({
+        "id": r.request.id,
+        "kind": r.request.kind,
+        "tenant": r.request.tenant,
+        "jurisdiction": r.request.jurisdiction,
+        "state": r.state,
+        "reason": r.reason,
+        "received": r.received,
+        "deadline": r.deadline,
+        "extended": r.extended,
+        "extension_reason": r.extension_reason,
+        "days_left": (!r.state.is_final()).then(|| r.days_left(today)),
+        "overdue": !r.state.is_final() && r.days_left(today) < 0,
+    })
+}

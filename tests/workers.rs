@@ -1,0 +1,227 @@
+//! Several `dsrctl serve` worker processes share one PostgreSQL state store: 200 requests
+//! complete with every deletion sent exactly once, although one worker is killed with
+//! SIGKILL while it holds leases.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dsrctl::model::{DsrKind, Identity, Jurisdiction, Request};
+use dsrctl::store::{RequestState, verify_chain};
+use support::items::{ItemServer, write_project};
+
+const REQUESTS: usize = 200;
+
+const PLAYBOOK: &str = r#"
+service: things
+connector: api
+needs_identities: [uid]
+dsr:
+  access: { unsupported: "test" }
+  export: { unsupported: "test" }
+  rectify: { unsupported: "test" }
+  restrict: { unsupported: "test" }
+  delete:
+    - id: list
+      http: { method: GET, path: "/{{seg subject.uid}}/items", query: { n: "2" } }
+      capture: { ids: /value }
+    - id: drop
+      needs: [list]
+      for_each: list.ids
+      http: { method: DELETE, path: "/{{seg subject.uid}}/items/{{seg item.id}}" }
+      absent_on: [404]
+      preview: item
+      verify:
+        http: { method: GET, path: "/{{seg subject.uid}}/items/{{seg item.id}}" }
+        expect_status: [404]
+"#;
+
+fn postgres_url() -> String {
+    std::env::var("DSRCTL_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn schema_url(schema: &str) -> String {
+    let base = postgres_url();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}schema={schema}")
+}
+
+fn request(i: usize) -> Request {
+    Request {
+        id: format!("r-{i:03}"),
+        kind: DsrKind::Delete,
+        tenant: "t1".into(),
+        jurisdiction: Jurisdiction::Gdpr,
+        received: chrono::Utc::now().date_naive(),
+        subject: BTreeMap::from([("uid".to_owned(), Identity::One(format!("u{i}")))]),
+        corrections: None,
+        note: None,
+    }
+}
+
+fn worker(dir: &Path, name: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_dsrctl"))
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "serve",
+            "--every",
+            "1s",
+            "--worker",
+            name,
+            "--lease",
+            "2s",
+            "--concurrency",
+            "4",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Leases `worker` holds right now.
+async fn live_leases(pool: &sqlx::PgPool, schema: &str, worker: &str) -> Vec<String> {
+    let sql =
+        format!("SELECT run_id FROM \"{schema}\".leases WHERE worker = $1 AND expires_at > $2");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(worker)
+        .bind(chrono::Utc::now().timestamp_millis())
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default()
+}
+
+async fn workers_complete_every_request_once(workers: usize) {
+    let schema = format!(
+        "lc_workers{workers}_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let server = ItemServer::start_background(Duration::from_millis(10));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_project(dir, &server.url(), &[("things", PLAYBOOK.to_owned())]);
+    let config = dir.join("dsrctl.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}state: \"{}\"\n", schema_url(&schema)),
+    )
+    .unwrap();
+
+    let store = dsrctl::store::open(&schema_url(&schema), dir)
+        .await
+        .unwrap();
+    for i in 0..REQUESTS {
+        store
+            .put_request(&request(i), RequestState::Approved)
+            .await
+            .unwrap();
+    }
+    let pool = sqlx::PgPool::connect(&postgres_url()).await.unwrap();
+
+    let started = Instant::now();
+    let mut children: Vec<(String, Child)> = (1..=workers)
+        .map(|n| (format!("w{n}"), worker(dir, &format!("w{n}"))))
+        .collect();
+
+    // Kill w1 with SIGKILL while it holds leases, after deletions have begun.
+    let mut orphaned = Vec::new();
+    while orphaned.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "w1 never took a lease"
+        );
+        if server.delete_counts().len() >= 10 {
+            orphaned = live_leases(&pool, &schema, "w1").await;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    children[0].1.kill().unwrap(); // SIGKILL
+    children[0].1.wait().unwrap();
+
+    loop {
+        let records = store.requests().await.unwrap();
+        let done = records
+            .iter()
+            .filter(|r| r.state == RequestState::Completed)
+            .count();
+        if done == REQUESTS {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(150),
+            "{done} of {REQUESTS} completed; states: {:?}",
+            records.iter().map(|r| r.state).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let elapsed = started.elapsed();
+
+    // SIGTERM: each worker finishes its tick and exits cleanly.
+    for (name, child) in children.iter_mut().skip(1) {
+        let pid = child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success(), "cannot signal {name}");
+    }
+    for (name, child) in children.into_iter().skip(1) {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{name} exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let counts = server.delete_counts();
+    assert_eq!(counts.len(), REQUESTS * 2, "every item deleted");
+    let repeated: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(repeated.is_empty(), "sent more than once: {repeated:?}");
+    for run in &orphaned {
+        let record = store.run(run).await.unwrap();
+        assert_eq!(
+            record.status,
+            dsrctl::store::RunStatus::Completed,
+            "run {run} of the killed worker was taken over"
+        );
+    }
+    let audit = store.audit_entries().await.unwrap();
+    verify_chain(&audit).unwrap();
+    let takers: std::collections::BTreeSet<String> = audit
+        .iter()
+        .filter(|e| e.kind == "run.executed" && orphaned.contains(&e.subject))
+        .filter_map(|e| e.detail["worker"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        takers.iter().any(|w| w != "w1"),
+        "another worker finished w1's runs: {takers:?}"
+    );
+    eprintln!(
+        "{workers} workers: {REQUESTS} requests in {:.1}s ({} runs orphaned by SIGKILL)",
+        elapsed.as_secs_f64(),
+        orphaned.len()
+    );
+    store.close().await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA \"{schema}\" CASCADE"
+    )))
+    .execute(&pool)
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_complete_200_requests_once_despite_sigkill() {
+    workers_complete_every_request_once(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_workers_complete_200_requests_once_despite_sigkill() {
+    workers_complete_every_request_once(4).await;
+}
