@@ -1,0 +1,432 @@
+//! Dry runs, saved plans and previews through the `dsrctl` binary, against local servers
+//! and databases that record what they are sent (issue 4, "Done when").
+
+mod sql_support;
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sql_support::{Db, Kind};
+use support::cli::ProjectDir;
+use support::{Reply, TestServer};
+
+/// A CRM holding contacts, recording every call: list by email, read, delete.
+struct Crm {
+    server: TestServer,
+    contacts: Arc<Mutex<BTreeMap<String, Value>>>,
+}
+
+impl Crm {
+    async fn start(ids: &[&str]) -> Crm {
+        let contacts: BTreeMap<String, Value> = ids
+            .iter()
+            .map(|id| {
+                (
+                    (*id).to_owned(),
+                    json!({ "id": id, "email": "alice@example.com", "name": format!("Alice {id}") }),
+                )
+            })
+            .collect();
+        let contacts = Arc::new(Mutex::new(contacts));
+        let state = contacts.clone();
+        let server = TestServer::start(move |call, _| {
+            let mut m = state.lock().expect("contacts");
+            let id = call.path.strip_prefix("/contacts/").map(str::to_owned);
+            match (call.method.as_str(), id) {
+                ("GET", None) if call.path == "/contacts" => {
+                    Reply::json(200, json!({ "value": m.values().cloned().collect::<Vec<_>>() }))
+                }
+                ("GET", Some(id)) => match m.get(&id) {
+                    Some(c) => Reply::json(200, c.clone()),
+                    None => Reply::json(404, json!({ "error": "not found" })),
+                },
+                ("DELETE", Some(id)) => match m.remove(&id) {
+                    Some(_) => Reply::raw(204, "text/plain", ""),
+                    None => Reply::json(404, json!({ "error": "not found" })),
+                },
+                _ => Reply::json(404, json!({ "error": "no such route" })),
+            }
+        })
+        .await;
+        Crm { server, contacts }
+    }
+
+    /// Calls other than GET: anything that could change data.
+    fn mutations(&self) -> Vec<String> {
+        self.server
+            .calls()
+            .iter()
+            .filter(|c| c.method != "GET")
+            .map(|c| format!("{} {}", c.method, c.target))
+            .collect()
+    }
+
+    /// DELETE calls per path.
+    fn deletes(&self) -> HashMap<String, usize> {
+        let mut out = HashMap::new();
+        for c in self.server.calls().iter().filter(|c| c.method == "DELETE") {
+            *out.entry(c.path.clone()).or_default() += 1;
+        }
+        out
+    }
+}
+
+const CRM: &str = r#"service: crm
+connector: api
+needs_identities: [email]
+dsr:
+  access: { unsupported: "contacts are exported instead" }
+  export:
+    - id: read
+      http: { method: GET, path: /contacts, query: { email: "{{subject.email}}" } }
+      collect: contacts
+  rectify: { unsupported: "test" }
+  restrict: { unsupported: "test" }
+  delete:
+    - id: find
+      http: { method: GET, path: /contacts, query: { email: "{{subject.email}}" } }
+      capture: { contacts: /value }
+    - id: drop
+      needs: [find]
+      for_each: find.contacts
+      http: { method: DELETE, path: "/contacts/{{seg item.id}}" }
+      absent_on: [404]
+      preview: item
+      verify:
+        http: { method: GET, path: "/contacts/{{seg item.id}}" }
+        expect_status: [404]
+"#;
+
+const BACKUPS: &str = r#"service: backups
+connector: api
+needs_identities: [email]
+dsr:
+  access: { unsupported: "test" }
+  export: { unsupported: "backups are not exported" }
+  rectify: { unsupported: "test" }
+  restrict: { unsupported: "test" }
+  delete:
+    - id: confirm-expiry
+      manual:
+        instructions: Confirm that backups holding the subject expire within 35 days.
+"#;
+
+const DELETE_REQUEST: &str = "id: r-1\nkind: delete\ntenant: t1\nreceived: 2026-11-02\nsubject: { email: alice@example.com }\n";
+const EXPORT_REQUEST: &str = "id: r-2\nkind: export\ntenant: t1\nreceived: 2026-11-02\nsubject: { email: alice@example.com }\n";
+
+fn config(api: &str, extra: &str) -> String {
+    format!(
+        "requests: requests\ntenants:\n  t1:\n    connectors:\n      api:\n        kind: http\n        base_url: {api}\n        timeout: 5s\n        retry: {{ attempts: 2, backoff: 10ms }}\n{extra}"
+    )
+}
+
+/// The CRM and backups project against `api`.
+fn crm_project(api: &str, extra_config: &str) -> ProjectDir {
+    ProjectDir::new()
+        .file("dsrctl.yaml", &config(api, extra_config))
+        .file("policies/crm.yaml", CRM)
+        .file("policies/backups.yaml", BACKUPS)
+        .file("requests/delete-alice.yaml", DELETE_REQUEST)
+        .file("requests/export-alice.yaml", EXPORT_REQUEST)
+}
+
+fn changes(plan: &Value) -> Vec<Value> {
+    plan["changes"].as_array().cloned().unwrap_or_default()
+}
+
+fn actions(plan: &Value) -> Vec<(String, String)> {
+    changes(plan)
+        .iter()
+        .map(|c| {
+            (
+                c["instance"].as_str().unwrap_or("").to_owned(),
+                c["actions"][0].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn http_dry_run_sends_no_mutation_and_shows_what_would_go() {
+    let crm = Crm::start(&["c1", "c2"]).await;
+    let p = crm_project(&crm.server.url, "");
+    let out = p
+        .cmd()
+        .args(["plan", "requests/delete-alice.yaml", "--format", "json"])
+        .arg("--show-personal-data")
+        .run()
+        .await
+        .expect_code(0);
+    let plan = out.json();
+
+    assert!(crm.mutations().is_empty(), "{:?}", crm.mutations());
+    assert!(!crm.server.calls().is_empty(), "the dry run read nothing");
+    assert_eq!(crm.contacts.lock().unwrap().len(), 2, "nothing deleted");
+    assert_eq!(
+        actions(&plan),
+        [
+            ("backups/confirm-expiry".to_owned(), "manual".to_owned()),
+            ("crm/drop#0".to_owned(), "delete".to_owned()),
+            ("crm/drop#1".to_owned(), "delete".to_owned()),
+        ],
+        "{plan:#}"
+    );
+    let first = &changes(&plan)[1];
+    assert_eq!(first["before"]["id"], json!("c1"));
+    assert_eq!(first["before"]["name"], json!("Alice c1"));
+    let manual = &changes(&plan)[0];
+    assert!(
+        manual["reason"].as_str().unwrap().contains("35 days"),
+        "{manual:#}"
+    );
+    assert_eq!(
+        plan["summary_line"],
+        json!("Plan: 2 to delete, 0 to update, 1 manual, 0 unknown across 2 services")
+    );
+
+    // The manual step only shows up as a change: the dry run leaves no task waiting.
+    let status = p
+        .cmd()
+        .args(["status", "--json"])
+        .run()
+        .await
+        .expect_code(0)
+        .json();
+    assert_eq!(status["mode"], json!("dry_run"), "{status:#}");
+    assert_ne!(status["status"], json!("waiting"), "{status:#}");
+    for s in status["steps"].as_array().unwrap() {
+        assert_ne!(s["status"], json!("waiting"), "{status:#}");
+    }
+    // Masked by default: the subject's data is not printed.
+    let masked = p
+        .cmd()
+        .args(["plan", "requests/delete-alice.yaml", "--format", "json"])
+        .run()
+        .await
+        .expect_code(0);
+    assert!(!masked.stdout.contains("Alice c1"), "{}", masked.stdout);
+    assert!(crm.mutations().is_empty());
+}
+
+#[tokio::test]
+async fn apply_sends_exactly_the_previewed_deletions() {
+    let crm = Crm::start(&["c1", "c2", "c3"]).await;
+    let p = crm_project(&crm.server.url, "");
+    p.cmd()
+        .args(["plan", "requests/delete-alice.yaml", "-o", "plan.json"])
+        .run()
+        .await
+        .expect_code(0);
+    assert!(crm.mutations().is_empty());
+    let saved: Value = serde_json::from_str(&p.read("plan.json")).unwrap();
+    let planned: Vec<String> = saved["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == json!("delete"))
+        .map(|c| format!("/contacts/{}", c["before"]["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(planned.len(), 3);
+
+    // Without an approval a non-interactive apply refuses and sends nothing.
+    let refused = p.cmd().args(["apply", "plan.json"]).run().await.expect_code(1);
+    assert!(refused.stderr.contains("--approve"), "{}", refused.stderr);
+    assert!(crm.mutations().is_empty());
+
+    let out = p
+        .cmd()
+        .args(["apply", "plan.json", "--approve", "dpo@example.com"])
+        .run()
+        .await
+        .expect_code(0);
+    let deletes = crm.deletes();
+    let mut sent: Vec<&String> = deletes.keys().collect();
+    sent.sort();
+    let mut want: Vec<&String> = planned.iter().collect();
+    want.sort();
+    assert_eq!(sent, want, "{}", out.stderr);
+    assert!(deletes.values().all(|n| *n == 1), "{deletes:?}");
+    assert_eq!(
+        crm.mutations().len(),
+        planned.len(),
+        "only the previewed deletions: {:?}",
+        crm.mutations()
+    );
+    // The manual step now waits for a person.
+    assert!(out.stdout.contains("waiting"), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn apply_never_sends_a_deletion_that_appeared_after_the_plan() {
+    let crm = Crm::start(&["c1"]).await;
+    let p = crm_project(&crm.server.url, "");
+    p.cmd()
+        .args(["plan", "requests/delete-alice.yaml", "-o", "plan.json"])
+        .run()
+        .await
+        .expect_code(0);
+    crm.contacts.lock().unwrap().insert(
+        "c9".into(),
+        json!({ "id": "c9", "email": "alice@example.com", "name": "New" }),
+    );
+    let out = p
+        .cmd()
+        .args(["apply", "plan.json", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(1);
+    assert!(
+        out.stderr.contains("a new change that the plan did not preview"),
+        "{}",
+        out.stderr
+    );
+    assert!(crm.mutations().is_empty(), "{:?}", crm.mutations());
+}
+
+/// Plans, lets `between` make the plan stale, then checks that apply refuses, says why
+/// on stderr, and sends no mutation.
+async fn refused(extra_config: &str, between: impl FnOnce(&ProjectDir, &Crm), why: &str) {
+    let crm = Crm::start(&["c1", "c2"]).await;
+    let p = crm_project(&crm.server.url, extra_config);
+    p.cmd()
+        .args(["plan", "requests/delete-alice.yaml", "-o", "plan.json"])
+        .run()
+        .await
+        .expect_code(0);
+    between(&p, &crm);
+    let out = p
+        .cmd()
+        .args(["apply", "plan.json", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(1);
+    assert!(out.stderr.contains(why), "expected `{why}` in:\n{}", out.stderr);
+    assert!(out.stderr.contains("refusing"), "{}", out.stderr);
+    assert!(crm.mutations().is_empty(), "sent: {:?}", crm.mutations());
+    assert_eq!(crm.contacts.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn stale_plan_refused_when_a_playbook_changed() {
+    refused(
+        "",
+        |p, _| {
+            let edited = p.read("policies/crm.yaml") + "# reviewed\n";
+            p.write("policies/crm.yaml", &edited);
+        },
+        "policies/crm.yaml changed since the plan was made",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn stale_plan_refused_when_older_than_max_age() {
+    refused(
+        "plan:\n  max_age: 1s\n",
+        |_, _| std::thread::sleep(Duration::from_millis(2100)),
+        "more than the allowed 1s",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn stale_plan_refused_when_the_target_changed_on_the_server() {
+    refused(
+        "",
+        |_, crm| {
+            crm.contacts.lock().unwrap().get_mut("c2").unwrap()["name"] = json!("Alice Renamed");
+        },
+        "crm/drop#1: the target changed since the plan was made",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn detailed_exitcode_is_2_with_changes_and_0_without() {
+    let crm = Crm::start(&["c1"]).await;
+    let p = crm_project(&crm.server.url, "");
+    p.cmd()
+        .args(["plan", "requests/delete-alice.yaml", "--detailed-exitcode"])
+        .run()
+        .await
+        .expect_code(2);
+    // An export only reads: nothing would change.
+    let out = p
+        .cmd()
+        .args(["plan", "requests/export-alice.yaml", "--detailed-exitcode"])
+        .run()
+        .await
+        .expect_code(0);
+    assert!(out.stdout.contains("No changes"), "{}", out.stdout);
+    // Without the flag, pending changes still exit 0.
+    p.cmd()
+        .args(["plan", "requests/delete-alice.yaml"])
+        .run()
+        .await
+        .expect_code(0);
+    assert!(crm.mutations().is_empty());
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn compare_reports_a_step_added_in_a_playbook_as_markdown() {
+    // Offline: the base URL is never contacted.
+    let p = crm_project("http://127.0.0.1:9", "");
+    git(p.path(), &["init", "-q", "-b", "main"]);
+    git(p.path(), &["add", "-A"]);
+    git(p.path(), &["commit", "-q", "-m", "playbooks"]);
+    let added = p.read("policies/crm.yaml").replace(
+        "    - id: drop\n",
+        "    - id: audit\n      http: { method: GET, path: /audit, query: { email: \"{{subject.email}}\" } }\n    - id: drop\n",
+    );
+    p.write("policies/crm.yaml", &added);
+
+    let out = p
+        .cmd()
+        .args(["plan", "--compare", "HEAD", "--format", "markdown"])
+        .run()
+        .await
+        .expect_code(0);
+    let md = out.stdout;
+    assert!(md.starts_with("### "), "{md}");
+    assert!(md.contains("`HEAD`"), "{md}");
+    assert!(
+        md.contains("| r-1 | crm | step added: `crm/audit` |"),
+        "{md}"
+    );
+    assert!(md.contains("<details>"), "{md}");
+    // Only the delete request reaches the added step.
+    assert!(!md.contains("| r-2 |"), "{md}");
+
+    // Against the working tree itself nothing changed.
+    git(p.path(), &["commit", "-qam", "audit step"]);
+    let same = p
+        .cmd()
+        .args(["plan", "--compare", "HEAD", "--format", "markdown"])
+        .run()
+        .await
+        .expect_code(0);
+    assert!(same.stdout.contains("No change"), "{}", same.stdout);
+}
