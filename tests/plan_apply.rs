@@ -430,3 +430,125 @@ async fn compare_reports_a_step_added_in_a_playbook_as_markdown() {
         .expect_code(0);
     assert!(same.stdout.contains("No change"), "{}", same.stdout);
 }
+
+fn shop(customers: &str, orders: &str) -> String {
+    format!(
+        r#"service: shop
+connector: db
+needs_identities: [email]
+dsr:
+  access: {{ unsupported: "test" }}
+  export: {{ unsupported: "test" }}
+  restrict: {{ unsupported: "test" }}
+  rectify:
+    - id: fix-city
+      sql:
+        update: {{ table: {customers}, set: {{ city: "{{{{request.corrections.city}}}}" }}, where: {{ email: "{{{{subject.email}}}}" }} }}
+        max_rows: 1
+  delete:
+    - id: drop-orders
+      sql:
+        delete:
+          table: {orders}
+          through: {{ table: {customers}, column: customer_id, where: {{ email: "{{{{subject.email}}}}" }} }}
+    - id: drop-customer
+      needs: [drop-orders]
+      sql:
+        delete: {{ table: {customers}, where: {{ email: "{{{{subject.email}}}}" }} }}
+        max_rows: 1
+"#
+    )
+}
+
+/// Every row of both tables, in key order.
+async fn rows(db: &Db) -> (Vec<Value>, Vec<Value>) {
+    let all = |t: String| json!({ "select": { "table": t, "order_by": ["id"] } });
+    (
+        db.read(all(db.t("customers"))).await.expect("customers"),
+        db.read(all(db.t("orders"))).await.expect("orders"),
+    )
+}
+
+fn ids(rows: &[Value]) -> Vec<i64> {
+    rows.iter().filter_map(|r| r["id"].as_i64()).collect()
+}
+
+fn change<'a>(plan: &'a Value, step: &str) -> &'a Value {
+    plan["changes"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["step"] == json!(step)))
+        .unwrap_or_else(|| panic!("no change of {step} in {plan:#}"))
+}
+
+on_all_backends!(sql_dry_run_changes_no_row_and_apply_deletes_what_it_previewed);
+
+async fn sql_dry_run_changes_no_row_and_apply_deletes_what_it_previewed(kind: Kind) {
+    let db = Db::new(kind, "planapply").await;
+    let url = match kind {
+        Kind::Lite => format!("sqlite:{}", db.base_dir().join("test.db").display()),
+        _ => db.url.clone(),
+    };
+    let p = ProjectDir::new()
+        .file(
+            "dsrctl.yaml",
+            &format!("tenants:\n  t1:\n    connectors:\n      db:\n        kind: sql\n        url: \"{url}\"\n        timeout: 20s\n"),
+        )
+        .file("policies/shop.yaml", &shop(&db.t("customers"), &db.t("orders")))
+        .file(
+            "delete.yaml",
+            "id: r-1\nkind: delete\ntenant: t1\nreceived: 2026-11-02\nsubject: { email: ada@example.com }\n",
+        )
+        .file(
+            "rectify.yaml",
+            "id: r-2\nkind: rectify\ntenant: t1\nreceived: 2026-11-02\nsubject: { email: ada@example.com }\ncorrections: { city: Berlin }\n",
+        );
+    let before = rows(&db).await;
+
+    let plan = p
+        .cmd()
+        .args(["plan", "delete.yaml", "--format", "json", "--show-personal-data"])
+        .run()
+        .await
+        .expect_code(0)
+        .json();
+    assert_eq!(rows(&db).await, before, "the dry run changed rows");
+    let orders = change(&plan, "shop/drop-orders");
+    assert_eq!(orders["actions"], json!(["delete"]));
+    assert_eq!(orders["count"], json!(3));
+    let mut previewed = ids(orders["before"].as_array().expect("rows"));
+    previewed.sort_unstable();
+    assert_eq!(previewed, [10, 11, 12], "{orders:#}");
+    let customer = change(&plan, "shop/drop-customer");
+    assert_eq!(customer["count"], json!(1));
+    assert_eq!(customer["before"][0]["email"], json!("ada@example.com"));
+
+    let plan = p
+        .cmd()
+        .args(["plan", "rectify.yaml", "--format", "json", "--show-personal-data"])
+        .run()
+        .await
+        .expect_code(0)
+        .json();
+    assert_eq!(rows(&db).await, before, "the dry run changed rows");
+    let fix = change(&plan, "shop/fix-city");
+    assert_eq!(fix["actions"], json!(["update"]));
+    assert_eq!(fix["before"][0]["city"], json!("London"), "{fix:#}");
+    assert_eq!(fix["after"][0]["city"], json!("Berlin"), "{fix:#}");
+
+    // Applying the saved plan deletes exactly the previewed rows and nothing else.
+    p.cmd()
+        .args(["plan", "delete.yaml", "-o", "plan.json"])
+        .run()
+        .await
+        .expect_code(0);
+    assert_eq!(rows(&db).await, before);
+    p.cmd()
+        .args(["apply", "plan.json", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(0);
+    let (customers, orders) = rows(&db).await;
+    assert_eq!(ids(&customers), [2, 3]);
+    assert_eq!(ids(&orders), [20, 30, 31]);
+    db.drop().await;
+}
