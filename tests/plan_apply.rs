@@ -36,9 +36,10 @@ impl Crm {
             let mut m = state.lock().expect("contacts");
             let id = call.path.strip_prefix("/contacts/").map(str::to_owned);
             match (call.method.as_str(), id) {
-                ("GET", None) if call.path == "/contacts" => {
-                    Reply::json(200, json!({ "value": m.values().cloned().collect::<Vec<_>>() }))
-                }
+                ("GET", None) if call.path == "/contacts" => Reply::json(
+                    200,
+                    json!({ "value": m.values().cloned().collect::<Vec<_>>() }),
+                ),
                 ("GET", Some(id)) => match m.get(&id) {
                     Some(c) => Reply::json(200, c.clone()),
                     None => Reply::json(404, json!({ "error": "not found" })),
@@ -232,7 +233,12 @@ async fn apply_sends_exactly_the_previewed_deletions() {
     assert_eq!(planned.len(), 3);
 
     // Without an approval a non-interactive apply refuses and sends nothing.
-    let refused = p.cmd().args(["apply", "plan.json"]).run().await.expect_code(1);
+    let refused = p
+        .cmd()
+        .args(["apply", "plan.json"])
+        .run()
+        .await
+        .expect_code(1);
     assert!(refused.stderr.contains("--approve"), "{}", refused.stderr);
     assert!(crm.mutations().is_empty());
 
@@ -279,7 +285,8 @@ async fn apply_never_sends_a_deletion_that_appeared_after_the_plan() {
         .await
         .expect_code(1);
     assert!(
-        out.stderr.contains("a new change that the plan did not preview"),
+        out.stderr
+            .contains("a new change that the plan did not preview"),
         "{}",
         out.stderr
     );
@@ -303,7 +310,11 @@ async fn refused(extra_config: &str, between: impl FnOnce(&ProjectDir, &Crm), wh
         .run()
         .await
         .expect_code(1);
-    assert!(out.stderr.contains(why), "expected `{why}` in:\n{}", out.stderr);
+    assert!(
+        out.stderr.contains(why),
+        "expected `{why}` in:\n{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("refusing"), "{}", out.stderr);
     assert!(crm.mutations().is_empty(), "sent: {:?}", crm.mutations());
     assert_eq!(crm.contacts.lock().unwrap().len(), 2);
@@ -506,7 +517,13 @@ async fn sql_dry_run_changes_no_row_and_apply_deletes_what_it_previewed(kind: Ki
 
     let plan = p
         .cmd()
-        .args(["plan", "delete.yaml", "--format", "json", "--show-personal-data"])
+        .args([
+            "plan",
+            "delete.yaml",
+            "--format",
+            "json",
+            "--show-personal-data",
+        ])
         .run()
         .await
         .expect_code(0)
@@ -524,7 +541,13 @@ async fn sql_dry_run_changes_no_row_and_apply_deletes_what_it_previewed(kind: Ki
 
     let plan = p
         .cmd()
-        .args(["plan", "rectify.yaml", "--format", "json", "--show-personal-data"])
+        .args([
+            "plan",
+            "rectify.yaml",
+            "--format",
+            "json",
+            "--show-personal-data",
+        ])
         .run()
         .await
         .expect_code(0)
@@ -551,4 +574,216 @@ async fn sql_dry_run_changes_no_row_and_apply_deletes_what_it_previewed(kind: Ki
     assert_eq!(ids(&customers), [2, 3]);
     assert_eq!(ids(&orders), [20, 30, 31]);
     db.drop().await;
+}
+
+const TESTED_CRM: &str = r#"
+tests:
+  - name: deletes the listed contact
+    request: { id: t-1, kind: delete, subject: { email: a@example.com } }
+    responses:
+      find: { body: { value: [ { id: c1 } ] } }
+      drop: { status: 204 }
+      drop.verify: { status: 404 }
+    expect_changes: { drop: delete }
+    expect_outcomes: { find: succeeded, drop: succeeded }
+  - name: a contact still there after the delete fails verification
+    request: { id: t-4, kind: delete, subject: { email: a@example.com } }
+    responses:
+      find: { body: { value: [ { id: c1 } ] } }
+      drop: { status: 204 }
+      drop.verify: { body: { id: c1 } }
+    expect_outcomes: { drop: failed }
+  - name: nothing held
+    request: { id: t-2, kind: delete, subject: { email: b@example.com } }
+    responses:
+      find: { body: { value: [] } }
+    expect_outcomes: { find: succeeded }
+"#;
+
+const WRONG_EXPECTATION: &str = r#"  - name: expects <a> failure & gets none
+    request: { id: t-3, kind: delete, subject: { email: a@example.com } }
+    responses:
+      find: { body: { value: [ { id: c1 } ] } }
+      drop: { status: 204 }
+    expect_outcomes: { drop: failed }
+"#;
+
+// Regression: a step with `verify` failed every playbook test ("connector `api` is not
+// configured"), because the verification read went to a service instead of a recording.
+#[tokio::test]
+async fn playbook_tests_pass_and_a_wrong_expectation_fails_in_junit() {
+    // Offline: the recorded responses answer, the base URL is never contacted.
+    let p = ProjectDir::new()
+        .file("dsrctl.yaml", &config("http://127.0.0.1:9", ""))
+        .file("policies/crm.yaml", &format!("{CRM}{TESTED_CRM}"));
+    let out = p.cmd().arg("test").run().await.expect_code(0);
+    assert!(out.stdout.contains("3 passed, 0 failed"), "{}", out.stdout);
+    let junit = p
+        .cmd()
+        .args(["test", "--format", "junit"])
+        .run()
+        .await
+        .expect_code(0);
+    well_formed(&junit.stdout);
+    assert!(
+        junit.stdout.contains("tests=\"3\" failures=\"0\""),
+        "{}",
+        junit.stdout
+    );
+
+    p.write(
+        "policies/crm.yaml",
+        &format!("{CRM}{TESTED_CRM}{WRONG_EXPECTATION}"),
+    );
+    let out = p.cmd().arg("test").run().await.expect_code(1);
+    assert!(out.stdout.contains("3 passed, 1 failed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("step `drop`: expected `failed`"),
+        "{}",
+        out.stdout
+    );
+    let junit = p
+        .cmd()
+        .args(["test", "--format", "junit"])
+        .run()
+        .await
+        .expect_code(1);
+    well_formed(&junit.stdout);
+    assert!(
+        junit.stdout.contains("tests=\"4\" failures=\"1\""),
+        "{}",
+        junit.stdout
+    );
+    assert_eq!(
+        junit.stdout.matches("<failure ").count(),
+        1,
+        "{}",
+        junit.stdout
+    );
+    assert!(
+        junit
+            .stdout
+            .contains("name=\"expects &lt;a&gt; failure &amp; gets none\""),
+        "{}",
+        junit.stdout
+    );
+    let json: Value = serde_json::from_str(
+        &p.cmd()
+            .args(["test", "--format", "json"])
+            .run()
+            .await
+            .expect_code(1)
+            .stdout,
+    )
+    .expect("JSON results");
+    assert_eq!(json.as_array().map(Vec::len), Some(4));
+}
+
+/// A small XML well-formedness check: one root, balanced tags, quoted attributes, only
+/// the predefined entities.
+fn well_formed(xml: &str) {
+    let body = xml
+        .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+        .unwrap_or_else(|| panic!("no XML declaration:\n{xml}"));
+    let mut stack: Vec<String> = Vec::new();
+    let mut roots = 0;
+    let mut rest = body;
+    while let Some(open) = rest.find('<') {
+        check_text(&rest[..open], xml);
+        let close = rest[open..].find('>').expect("unclosed tag") + open;
+        let tag = &rest[open + 1..close];
+        rest = &rest[close + 1..];
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(
+                stack.pop().as_deref(),
+                Some(name),
+                "unbalanced </{name}>:\n{xml}"
+            );
+            continue;
+        }
+        let self_closing = tag.ends_with('/');
+        let tag = tag.trim_end_matches('/');
+        let (name, attrs) = tag.split_once(' ').unwrap_or((tag, ""));
+        assert!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "bad element name `{name}`:\n{xml}"
+        );
+        let mut a = attrs.trim();
+        while !a.is_empty() {
+            let (key, value) = a
+                .split_once("=\"")
+                .unwrap_or_else(|| panic!("bad attribute in <{tag}>"));
+            assert!(
+                !key.trim().is_empty() && !key.contains(['<', '"']),
+                "bad attribute `{key}`"
+            );
+            let end = value
+                .find('"')
+                .unwrap_or_else(|| panic!("unquoted attribute in <{tag}>"));
+            check_text(&value[..end], xml);
+            a = value[end + 1..].trim_start();
+        }
+        if stack.is_empty() {
+            roots += 1;
+        }
+        if !self_closing {
+            stack.push(name.to_owned());
+        }
+    }
+    check_text(rest, xml);
+    assert!(stack.is_empty(), "unclosed elements {stack:?}:\n{xml}");
+    assert_eq!(roots, 1, "one root element:\n{xml}");
+}
+
+fn check_text(text: &str, xml: &str) {
+    assert!(
+        !text.contains('<') && !text.contains('>'),
+        "unescaped text `{text}`:\n{xml}"
+    );
+    let mut parts = text.split('&');
+    parts.next();
+    for p in parts {
+        assert!(
+            ["amp;", "lt;", "gt;", "quot;", "apos;"]
+                .iter()
+                .any(|e| p.starts_with(e)),
+            "bad entity in `{text}`:\n{xml}"
+        );
+    }
+}
+
+/// Run ids, timestamps and the server's port differ per run.
+fn filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
+            "[UUID]",
+        ),
+        (
+            r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00| UTC)?",
+            "[TIMESTAMP]",
+        ),
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
+    ]
+}
+
+#[tokio::test]
+async fn plan_views_snapshots() {
+    let crm = Crm::start(&["c1", "c2"]).await;
+    let p = crm_project(&crm.server.url, "");
+    let view = |format: &'static str| {
+        p.cmd()
+            .args(["plan", "requests/delete-alice.yaml", "--format", format])
+            .run()
+    };
+    let text = view("text").await.expect_code(0).stdout;
+    let json = view("json").await.expect_code(0).stdout;
+    let markdown = view("markdown").await.expect_code(0).stdout;
+    assert!(!text.contains('\u{1b}'), "no colour when not asked");
+    assert!(crm.mutations().is_empty());
+    insta::with_settings!({ filters => filters() }, {
+        insta::assert_snapshot!("plan_text", text);
+        insta::assert_snapshot!("plan_json", json);
+        insta::assert_snapshot!("plan_markdown", markdown);
+    });
 }

@@ -393,9 +393,17 @@ impl Engine {
             Ok(r) => r,
             Err(e) => return Some(Err(ConnectorError::Refused(e.to_string()))),
         };
-        let resp = match self.connector(step) {
-            Ok(c) => c.read(&read, None).await,
-            Err(e) => Err(e),
+        let resp = match &self.recordings {
+            // A playbook test calls no service: the verification read is answered by the
+            // response recorded as `STEP.verify`, and not made when none is recorded.
+            Some(recordings) => match recordings.get(&format!("{}.verify", step.id)) {
+                Some(r) => Ok(r.clone()),
+                None => return None,
+            },
+            None => match self.connector(step) {
+                Ok(c) => c.read(&read, None).await,
+                Err(e) => Err(e),
+            },
         };
         let (status, body) = match resp {
             Ok(r) => (r.status, r.body),
