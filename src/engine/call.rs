@@ -66,7 +66,15 @@ impl Engine {
         if let Some(r) = self.recorded(step, &step.absent_on) {
             return r;
         }
+        let _slot = self.call_slot().await;
         self.connector(step)?.read(op, sink).await
+    }
+
+    /// A slot of the engine-wide limit on calls in flight (`--parallelism`). Only calls
+    /// hold one: a step waiting for its journal write does not, so a slow disk does not
+    /// leave the services idle while commits are grouped.
+    async fn call_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.parallelism.acquire().await.ok()
     }
 
     async fn call_mutate(
@@ -77,6 +85,7 @@ impl Engine {
         if let Some(r) = self.recorded(step, &step.absent_on) {
             return r;
         }
+        let _slot = self.call_slot().await;
         self.connector(step)?.mutate(op).await
     }
 
@@ -88,6 +97,7 @@ impl Engine {
         if self.recordings.is_some() {
             return Ok(None);
         }
+        let _slot = self.call_slot().await;
         self.connector(step)?.preview(op).await
     }
 
@@ -380,6 +390,7 @@ impl Engine {
                 return None;
             }
             let conn = self.connector(step).ok()?;
+            let _slot = self.call_slot().await;
             return conn.verify(op).await.transpose();
         };
         let read = if let Some(h) = &v.http {
@@ -401,7 +412,10 @@ impl Engine {
                 None => return None,
             },
             None => match self.connector(step) {
-                Ok(c) => c.read(&read, None).await,
+                Ok(c) => {
+                    let _slot = self.call_slot().await;
+                    c.read(&read, None).await
+                }
                 Err(e) => Err(e),
             },
         };
