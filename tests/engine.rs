@@ -131,3 +131,40 @@ async fn a_failed_step_blocks_its_dependants_and_other_services_go_on() {
         .collect();
     assert!(again.iter().all(|p| p.starts_with("/alpha/")), "{again:?}");
 }
+
+#[tokio::test]
+async fn stopping_mid_run_leaves_a_resumable_journal() {
+    let server = ItemServer::start(Duration::from_millis(100)).await;
+    let project = project_with(&server.url(), &[("alpha", playbook("alpha", "", 30))]);
+    let plan =
+        dsrctl::compile::compile(&project.project, &support::items::request("delete")).unwrap();
+    let store = project.store().await;
+    let run_id = store
+        .create_run(&plan, dsrctl::store::RunMode::Apply)
+        .await
+        .unwrap();
+    let engine = project.engine(store.clone()).await.with_parallelism(2);
+    let stop = engine.stop_flag();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let first = engine
+        .execute(&run_id, &plan, dsrctl::store::RunMode::Apply, None)
+        .await
+        .unwrap();
+    assert_eq!(first.status, RunStatus::Interrupted);
+    assert!(
+        first.outcomes.iter().all(|o| o.instance != "alpha/drop"),
+        "the unfinished step was journaled as ended"
+    );
+    let sent = server.delete_counts().len();
+    assert!(sent > 0 && sent < 30, "{sent} deletions before the stop");
+    store.close().await;
+
+    let resumed = project.resume(&run_id).await;
+    assert_eq!(resumed.status, RunStatus::Completed);
+    let counts = server.delete_counts();
+    assert_eq!(counts.len(), 30);
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+}

@@ -18,6 +18,7 @@ on_all_backends!(
     max_rows_rolls_back,
     raw_sql_binds_named_parameters,
     streaming_200k_rows_into_a_sink,
+    concurrent_steps_share_the_pool,
 );
 
 async fn access_select_converts_types(kind: Kind) {
@@ -646,4 +647,28 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     panic!("the step never started waiting on the lock");
+}
+
+/// Steps of several subjects at once on one pool (SQLite included: a read-then-write
+/// transaction must not fail on lock upgrade).
+async fn concurrent_steps_share_the_pool(kind: Kind) {
+    let db = Db::new(kind, "concurrent").await;
+    let c = db.t("customers");
+    let steps: Vec<_> = (0..12)
+        .map(|i| {
+            let client = db.client.clone();
+            let step = op(json!({
+                "update": { "table": c, "set": { "name": { "mask": "hash" }, "city": format!("c{i}") },
+                            "where": { "id": 1 + i % 3 } },
+                "max_rows": 1
+            }));
+            tokio::spawn(async move { client.mutate(&step).await })
+        })
+        .collect();
+    for s in steps {
+        let r = s.await.expect("task").expect("step");
+        assert_eq!(r.affected, Some(1));
+    }
+    assert_eq!(db.count("customers").await, 3);
+    db.drop().await;
 }

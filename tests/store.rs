@@ -240,6 +240,40 @@ async fn group_commit_keeps_every_concurrent_record(ctx: &Ctx) {
     assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
 }
 
+both!(a_bad_record_does_not_fail_its_batch);
+async fn a_bad_record_does_not_fail_its_batch(ctx: &Ctx) {
+    let store = ctx.open().await;
+    let run = store
+        .create_run(&plan("r-1"), RunMode::Apply)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = Arc::clone(&store);
+        let target = if i == 17 {
+            "no-such-run".to_owned()
+        } else {
+            run.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let o = outcome(&format!("svc/step#{i}"), StepStatus::Succeeded);
+            store.record(&target, &o).await
+        }));
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        let result = t.await.unwrap();
+        if i == 17 {
+            assert!(
+                matches!(result, Err(StoreError::RunNotFound(_))),
+                "{result:?}"
+            );
+        } else {
+            result.unwrap();
+        }
+    }
+    assert_eq!(store.outcomes(&run).await.unwrap().len(), 39);
+}
+
 both!(two_workers_never_claim_the_same_run);
 async fn two_workers_never_claim_the_same_run(ctx: &Ctx) {
     let a = ctx.open().await;

@@ -1,13 +1,26 @@
-//! `dsrctl emulate` and `dsrctl demo`.
-use anyhow::Result;
+//! `dsrctl emulate` and `dsrctl demo`: the Azure API emulator, and the example project run
+//! end to end against it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
 
 use super::Outcome;
-use super::args::{Cli, DemoArgs, EmulateArgs};
+use super::args::{
+    ApplyArgs, Cli, ColorChoice, Command, DemoArgs, EmulateArgs, LogFormat, PlanArgs, PlanFormat,
+    ReportArgs, ReportFormat, RunArgs,
+};
+use crate::emulator::{Fixture, start};
+
+/// The port the example project's config names.
+const EXAMPLE_PORT: &str = "127.0.0.1:8790";
 
 /// Serves the emulator until Ctrl-C.
 pub async fn emulate(args: &EmulateArgs) -> Result<Outcome> {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
-    let emulator = crate::emulator::start(crate::emulator::Fixture::contoso(), addr).await?;
+    let emulator = start(Fixture::contoso(), addr)
+        .await
+        .with_context(|| format!("starting the emulator on {addr}"))?;
     println!("emulator listening on http://{}", emulator.addr);
     for tenant in ["contoso", "fabrikam"] {
         println!(
@@ -20,7 +33,221 @@ pub async fn emulate(args: &EmulateArgs) -> Result<Outcome> {
     emulator.shutdown().await;
     Ok(Outcome::Ok)
 }
-/// Demo.
-pub async fn demo(_cli: &Cli, _args: &DemoArgs, _color: bool) -> Result<Outcome> {
-    anyhow::bail!("demo: not wired yet")
+
+/// Copies the example project, starts the emulator, and runs a deletion end to end: dry
+/// run with its diff, apply, evidence report; then an export with its package.
+pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
+    let source = example_dir()?;
+    let emulator = start(Fixture::contoso(), "127.0.0.1:0".parse()?).await?;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!(
+            "dsrctl-demo-{}",
+            &uuid::Uuid::now_v7().simple().to_string()[20..]
+        )),
+    };
+    copy_project(&source, &dir, &emulator.addr.to_string())?;
+    seed_crm(&dir).await?;
+    std::env::set_current_dir(&dir).with_context(|| format!("entering {}", dir.display()))?;
+    let cli = Cli {
+        project: PathBuf::from("."),
+        log_format: LogFormat::Text,
+        show_personal_data: cli.show_personal_data,
+        color: if color {
+            ColorChoice::Always
+        } else {
+            ColorChoice::Never
+        },
+        command: Command::Demo(DemoArgs { dir: None }),
+    };
+    banner(&format!(
+        "The example project, copied to {}; the emulator serves on {}",
+        dir.display(),
+        emulator.addr
+    ));
+
+    banner("1. Dry run of requests/delete-alice.yaml: reads only, shows what would change");
+    let plan_args = PlanArgs {
+        request: Some("requests/delete-alice.yaml".into()),
+        offline: false,
+        out: Some("delete-alice.plan.json".into()),
+        format: PlanFormat::Text,
+        detailed_exitcode: false,
+        compare: None,
+        parallelism: 10,
+    };
+    super::cmd_plan::plan(&cli, &plan_args, color).await?;
+
+    banner("2. Apply exactly that plan (approved by \"demo\")");
+    let apply = ApplyArgs {
+        plan: "delete-alice.plan.json".into(),
+        approve: Some("demo".into()),
+        detailed_exitcode: false,
+        parallelism: 10,
+    };
+    super::cmd_plan::apply(&cli, &apply, color).await?;
+
+    let ws = super::workspace::Workspace::open(Path::new("."), color).await?;
+    let runs = ws.store.runs(1).await?;
+    let run = runs.first().context("the apply left no run")?.id.clone();
+    ws.store.close().await;
+    banner("3. Evidence report (also written as evidence.html)");
+    let report = |format, template: &str, out: Option<&str>, package: Option<&str>| ReportArgs {
+        run: run.clone(),
+        format,
+        template: template.into(),
+        out: out.map(PathBuf::from),
+        package: package.map(PathBuf::from),
+        deliver: false,
+    };
+    super::cmd_report::report(
+        &cli,
+        &report(ReportFormat::Md, "summary", None, None),
+        color,
+    )
+    .await?;
+    super::cmd_report::report(
+        &cli,
+        &report(ReportFormat::Html, "evidence", Some("evidence.html"), None),
+        color,
+    )
+    .await?;
+
+    if let Some(export) = first_request(&dir, "export")? {
+        banner(&format!(
+            "4. Export request {}: the data subject's package",
+            export.display()
+        ));
+        let run_args = RunArgs {
+            request: export,
+            approve: Some("demo".into()),
+            parallelism: 10,
+        };
+        super::cmd_run::run(&cli, &run_args, color).await?;
+        let ws = super::workspace::Workspace::open(Path::new("."), color).await?;
+        let export_run = ws
+            .store
+            .runs(1)
+            .await?
+            .first()
+            .context("no export run")?
+            .id
+            .clone();
+        ws.store.close().await;
+        let mut args = report(
+            ReportFormat::Md,
+            "letter",
+            Some("letter.md"),
+            Some("export-package"),
+        );
+        args.run = export_run;
+        super::cmd_report::report(&cli, &args, color).await?;
+    }
+    banner(&format!(
+        "Done. Everything is in {}: `dsrctl -C {} runs` lists the runs.",
+        dir.display(),
+        dir.display()
+    ));
+    emulator.shutdown().await;
+    Ok(Outcome::Ok)
+}
+
+fn banner(text: &str) {
+    println!("\n== {text}\n");
+}
+
+fn example_dir() -> Result<PathBuf> {
+    let candidates = [
+        PathBuf::from("examples/contoso"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/contoso"),
+    ];
+    match candidates
+        .into_iter()
+        .find(|p| p.join("dsrctl.yaml").is_file())
+    {
+        Some(p) => Ok(p),
+        None => bail!(
+            "the example project (examples/contoso) was not found; run the demo from the repository"
+        ),
+    }
+}
+
+/// Copies the example project, pointing it at the emulator's address and at the policy pack.
+fn copy_project(from: &Path, to: &Path, addr: &str) -> Result<()> {
+    if to.join("dsrctl.yaml").exists() {
+        bail!(
+            "{} already holds a project; give another --dir",
+            to.display()
+        );
+    }
+    let policies = from
+        .join("../../policies")
+        .canonicalize()
+        .context("finding the policy pack")?;
+    copy_dir(from, to, &|text| text.replace(EXAMPLE_PORT, addr))?;
+    copy_dir(&policies, &to.join("policies"), &|t| t.to_owned())?;
+    let config = to.join("dsrctl.yaml");
+    let text = std::fs::read_to_string(&config)?
+        .replace("../../policies", "policies")
+        .replace("../../schemas/", "schemas/");
+    std::fs::write(&config, text)?;
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path, edit: &dyn Fn(&str) -> String) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') || name == "crm.db" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target, edit)?;
+        } else {
+            match std::fs::read_to_string(entry.path()) {
+                Ok(text) => std::fs::write(&target, edit(&text))?,
+                Err(_) => {
+                    std::fs::copy(entry.path(), &target)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates the example CRM database from `crm.sql` when the project has one.
+async fn seed_crm(dir: &Path) -> Result<()> {
+    let script = dir.join("crm.sql");
+    if !script.is_file() {
+        return Ok(());
+    }
+    use sqlx::ConnectOptions;
+    let sql = std::fs::read_to_string(&script)?;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.join("crm.db"))
+        .create_if_missing(true)
+        .connect()
+        .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .context("seeding crm.db from crm.sql")?;
+    Ok(())
+}
+
+fn first_request(dir: &Path, kind: &str) -> Result<Option<PathBuf>> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir.join("requests"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{kind}-")))
+        })
+        .collect();
+    names.sort();
+    Ok(names
+        .into_iter()
+        .next()
+        .map(|p| PathBuf::from("requests").join(p.file_name().unwrap_or_default())))
 }

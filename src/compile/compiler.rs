@@ -139,18 +139,7 @@ fn disposition(
             ));
         }
         Some(KindSpec::Steps(_)) => vec![kind],
-        Some(KindSpec::Reuse(r)) => {
-            for target in &r.same_as {
-                if !matches!(pb.dsr.get(*target), Some(KindSpec::Steps(_))) {
-                    return Err(CompileError::BadReuse {
-                        service: pb.service.clone(),
-                        kind: kind.to_string(),
-                        target: target.to_string(),
-                    });
-                }
-            }
-            r.same_as.clone()
-        }
+        Some(KindSpec::Reuse(_)) => expand_reuse(pb, kind, &mut Vec::new())?,
     };
     let Some(cfg) = tenant.connectors.get(&pb.connector) else {
         return Ok((
@@ -166,6 +155,41 @@ fn disposition(
         kind: cfg.kind_name().to_owned(),
     };
     Ok((Disposition::Run { kinds }, Some(bound)))
+}
+
+/// The kinds whose steps a kind runs, reuses expanded in order (`restrict: same_as: [export,
+/// delete]` with `export: same_as: [access]` runs access then delete).
+fn expand_reuse(
+    pb: &Playbook,
+    kind: DsrKind,
+    seen: &mut Vec<DsrKind>,
+) -> Result<Vec<DsrKind>, CompileError> {
+    let bad = |target: DsrKind| CompileError::BadReuse {
+        service: pb.service.clone(),
+        kind: kind.to_string(),
+        target: target.to_string(),
+    };
+    if seen.contains(&kind) {
+        return Err(bad(kind));
+    }
+    seen.push(kind);
+    let out = match pb.dsr.get(kind) {
+        Some(KindSpec::Steps(_)) => vec![kind],
+        Some(KindSpec::Reuse(r)) => {
+            let mut out = Vec::new();
+            for target in &r.same_as {
+                for k in expand_reuse(pb, *target, seen)? {
+                    if !out.contains(&k) {
+                        out.push(k);
+                    }
+                }
+            }
+            out
+        }
+        _ => return Err(bad(kind)),
+    };
+    seen.pop();
+    Ok(out)
 }
 
 /// The steps a kind declares (empty for a reuse or an exemption).

@@ -55,8 +55,12 @@ impl Engine {
         }
 
         let started = self.clock.now();
+        let total = items.len();
+        let stop = self.stop.clone();
         let results: Vec<Result<StepOutcome, EngineError>> =
             futures::stream::iter(items.into_iter().enumerate())
+                // Ctrl-C: elements not yet started stay unstarted (the run resumes them).
+                .take_while(|_| std::future::ready(!stop.load(std::sync::atomic::Ordering::SeqCst)))
                 .map(|(i, item)| {
                     let mut tctx = base.clone();
                     if let Value::Object(m) = &mut tctx {
@@ -74,6 +78,10 @@ impl Engine {
         let mut parts = Vec::with_capacity(results.len());
         for r in results {
             parts.push(r?);
+        }
+        if parts.len() < total {
+            // Interrupted part-way: the step has not ended, so nothing is journaled for it.
+            return Ok(StepOutcome::new(&step.key, &step.key, StepStatus::Pending));
         }
         let mut o = StepOutcome::new(&step.key, &step.key, aggregate(&parts));
         o.started_at = Some(started);

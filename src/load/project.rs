@@ -10,6 +10,9 @@ use super::yaml::Document;
 use super::{CONFIG_FILE, Diagnostic, Diagnostics, LoadedPlaybook, Project, checks};
 use crate::model::{Playbook, ProjectConfig};
 
+/// Most threads used to load playbooks.
+const MAX_WORKERS: usize = 8;
+
 /// Everything read for a project, valid or not.
 pub(crate) struct Checked {
     pub config: Option<ProjectConfig>,
@@ -115,8 +118,14 @@ pub(crate) fn check_project(source: &dyn Source, files: Option<Vec<String>>) -> 
     };
     let mut playbooks = Vec::new();
     let mut docs = Vec::new();
-    for (rel, bytes) in read_all(source, &files, &mut diags) {
-        let loaded: LoadedFile<Playbook> = load_file(&rel, &bytes, SchemaKind::Playbook);
+    for (rel, loaded) in load_playbooks(source, &files, config.as_ref()) {
+        let loaded = match loaded {
+            Ok(l) => l,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
         inputs.insert(rel.clone(), loaded.sha256);
         diags.extend(loaded.diags);
         if let (Some(p), Some(doc)) = (loaded.value, loaded.doc) {
@@ -141,19 +150,59 @@ pub(crate) fn check_project(source: &dyn Source, files: Option<Vec<String>>) -> 
     }
 }
 
-fn read_all(
+type PlaybookResult = (String, Result<LoadedFile<Playbook>, Diagnostic>);
+
+/// Read, parse, schema-check and check every playbook on its own, in parallel; results in
+/// the order of `files`.
+fn load_playbooks(
     source: &dyn Source,
     files: &[String],
-    diags: &mut Diagnostics,
-) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::with_capacity(files.len());
-    for rel in files {
-        match source.read(rel) {
-            Ok(bytes) => out.push((rel.clone(), bytes)),
-            Err(e) => diags.push(read_error(rel, &e)),
+    config: Option<&ProjectConfig>,
+) -> Vec<PlaybookResult> {
+    // Reading stays on this thread (a `Source` need not be `Sync`); the work is parallel.
+    let read: Vec<(&String, std::io::Result<Vec<u8>>)> =
+        files.iter().map(|rel| (rel, source.read(rel))).collect();
+    let load_one = |(rel, bytes): &(&String, std::io::Result<Vec<u8>>)| -> PlaybookResult {
+        let rel: &String = rel;
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => return (rel.clone(), Err(read_error(rel, e))),
+        };
+        let mut loaded: LoadedFile<Playbook> = load_file(rel, bytes, SchemaKind::Playbook);
+        if let (Some(p), Some(doc)) = (&loaded.value, &loaded.doc) {
+            let mut own = checks::check_one(p, doc, config);
+            attach_sources(&mut own, &doc.file, &doc.text);
+            loaded.diags.extend(own);
         }
+        // The checks across playbooks need positions only; the JSON copy can go.
+        if let Some(doc) = &mut loaded.doc {
+            doc.value = serde_json::Value::Null;
+        }
+        (rel.clone(), Ok(loaded))
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_WORKERS);
+    if workers <= 1 || read.len() < 2 * workers {
+        return read.iter().map(load_one).collect();
     }
-    out
+    let chunk = read.len().div_ceil(workers);
+    let load_one = &load_one;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = read
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(load_one).collect::<Vec<_>>()))
+            .collect();
+        let mut out = Vec::with_capacity(read.len());
+        for (h, part) in handles.into_iter().zip(read.chunks(chunk)) {
+            match h.join() {
+                Ok(results) => out.extend(results),
+                // A worker that panicked (a bug, not bad input): load its files here instead.
+                Err(_) => out.extend(part.iter().map(load_one)),
+            }
+        }
+        out
+    })
 }
 
 /// The project, or every finding when there is an error.

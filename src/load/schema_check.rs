@@ -417,3 +417,15 @@ fn value_text(v: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_generated_schema_compiles() {
+        for kind in SchemaKind::ALL {
+            assert!(compiled(kind).validator.is_some(), "{kind:?}");
+        }
+    }
+}

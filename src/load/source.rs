@@ -1,7 +1,9 @@
 //! Where project files come from: the working tree, or (added by the caller) a git ref.
 
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+
+use super::yaml::MAX_FILE_BYTES;
 
 /// Read access to a project's files by path relative to the project root (`/` separators).
 pub trait Source {
@@ -33,7 +35,13 @@ impl FsSource {
 
 impl Source for FsSource {
     fn read(&self, rel: &str) -> io::Result<Vec<u8>> {
-        std::fs::read(self.full(rel))
+        // Read at most one byte past the limit: enough to refuse a huge file without
+        // loading it.
+        let file = std::fs::File::open(self.full(rel))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)?;
+        Ok(bytes)
     }
 
     fn list_yaml(&self, rel_dir: &str) -> io::Result<Vec<String>> {

@@ -45,10 +45,7 @@ pub fn parse_yaml(file: &str, bytes: &[u8]) -> (Option<Document>, Diagnostics) {
                 file,
                 0,
                 0,
-                format!(
-                    "file is {} bytes, more than the limit of {MAX_FILE_BYTES} bytes",
-                    bytes.len()
-                ),
+                format!("file is larger than the limit of {MAX_FILE_BYTES} bytes"),
             )
             .with_help("split the playbook into one file per service"),
         );
@@ -271,7 +268,11 @@ impl Builder<'_> {
                     let value = match self.stack.pop() {
                         Some(Frame::Map { obj, .. }) => Value::Object(obj),
                         Some(Frame::Seq { arr, .. }) => Value::Array(arr),
-                        None => return false,
+                        None => {
+                            let d = self.error("yaml-syntax", pos, "unbalanced YAML structure");
+                            self.diags.push(d);
+                            return false;
+                        }
                     };
                     self.attach(value);
                 }
@@ -481,4 +482,30 @@ fn is_core_float(v: &str) -> bool {
         !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())
     });
     mantissa_ok && exponent_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_schema_numbers() {
+        assert!(is_core_int("-12") && is_core_int("+3") && !is_core_int("1_000"));
+        assert!(is_core_float(".5") && is_core_float("5.") && is_core_float("1e3"));
+        assert!(!is_core_float(".") && !is_core_float("e3") && !is_core_float("1e"));
+        assert_eq!(resolve_plain("0x1f"), Ok(Value::Number(31.into())));
+        assert_eq!(resolve_plain("0xzz"), Ok(Value::String("0xzz".into())));
+        assert_eq!(resolve_plain("yes"), Ok(Value::String("yes".into())));
+    }
+
+    #[test]
+    fn positions_are_one_based_characters() {
+        let (doc, d) = parse_yaml("p.yaml", "é: x\nkey: [a, bé, c]\n".as_bytes());
+        assert!(d.is_empty());
+        let doc = doc.expect("doc");
+        let p = doc.positions.get("/key/2").expect("pos");
+        assert_eq!((p.value.line, p.value.col), (2, 14));
+        let k = doc.positions.get("/key").and_then(|n| n.key).expect("key");
+        assert_eq!((k.line, k.col, k.len), (2, 1, 3));
+    }
 }

@@ -70,6 +70,9 @@ async fn run(mut sink: impl BatchSink, mut rx: mpsc::Receiver<Msg>) {
             Msg::Row(row, ack) => batch.push((row, ack)),
             Msg::Close(ack) => close = Some(ack),
         }
+        // Let callers that are ready to send do so before the batch is cut, so the batch
+        // holds every concurrent record rather than whichever arrived first.
+        tokio::task::yield_now().await;
         while close.is_none() && batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(Msg::Row(row, ack)) => batch.push((row, ack)),

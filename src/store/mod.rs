@@ -9,9 +9,11 @@ mod journal_writer;
 mod open;
 mod postgres;
 mod postgres_schema;
+mod postgres_store;
 mod request_state;
 mod sqlite;
 mod sqlite_schema;
+mod sqlite_store;
 mod util;
 
 use std::time::Duration;

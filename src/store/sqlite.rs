@@ -6,7 +6,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -15,22 +14,16 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::journal_writer::{BatchSink, JournalWriter};
 use super::util::*;
-use super::{
-    AuditEntry, RequestRecord, RequestState, RunMode, RunRecord, RunStatus, Store, StoreError,
-    sha256_hex, sqlite_schema,
-};
-use crate::compile::Plan;
-use crate::engine::{Evidence, StepOutcome};
-use crate::model::Request;
+use super::{RequestRecord, RunRecord, StoreError, sqlite_schema};
 
-const RUN_COLUMNS: &str = "id, request_id, mode, status, created_at, updated_at, plan";
-const REQUEST_COLUMNS: &str = "body, state, reason, received, deadline, extended, \
+pub(super) const RUN_COLUMNS: &str = "id, request_id, mode, status, created_at, updated_at, plan";
+pub(super) const REQUEST_COLUMNS: &str = "body, state, reason, received, deadline, extended, \
                                extension_reason, created_at, updated_at";
 
 /// The SQLite state store.
 pub struct SqliteStore {
-    pool: SqlitePool,
-    journal: JournalWriter,
+    pub(super) pool: SqlitePool,
+    pub(super) journal: JournalWriter,
 }
 
 impl SqliteStore {
@@ -59,11 +52,15 @@ impl SqliteStore {
         Ok(SqliteStore { pool, journal })
     }
 
-    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    pub(super) async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)
     }
 
-    async fn run_rows(&self, sql: String, arg: &str) -> Result<Vec<RunRecord>, StoreError> {
+    pub(super) async fn run_rows(
+        &self,
+        sql: String,
+        arg: &str,
+    ) -> Result<Vec<RunRecord>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(arg)
             .fetch_all(&self.pool)
@@ -74,7 +71,7 @@ impl SqliteStore {
             .collect()
     }
 
-    async fn request_rows(
+    pub(super) async fn request_rows(
         &self,
         sql: String,
         arg: Option<&str>,
@@ -120,7 +117,7 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     tx.commit().await.map_err(db)
 }
 
-fn run_row(r: &SqliteRow) -> Result<RunRow, StoreError> {
+pub(super) fn run_row(r: &SqliteRow) -> Result<RunRow, StoreError> {
     Ok(RunRow {
         id: r.try_get("id").map_err(db)?,
         request_id: r.try_get("request_id").map_err(db)?,
@@ -132,7 +129,7 @@ fn run_row(r: &SqliteRow) -> Result<RunRow, StoreError> {
     })
 }
 
-fn request_row(r: &SqliteRow) -> Result<RequestRow, StoreError> {
+pub(super) fn request_row(r: &SqliteRow) -> Result<RequestRow, StoreError> {
     Ok(RequestRow {
         body: r.try_get("body").map_err(db)?,
         state: r.try_get("state").map_err(db)?,
@@ -178,441 +175,5 @@ impl BatchSink for SqliteSink {
             })?;
         }
         tx.commit().await.map_err(db)
-    }
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    async fn create_run(&self, plan: &Plan, mode: RunMode) -> Result<String, StoreError> {
-        let id = super::util::new_run_id();
-        let now = millis(Utc::now());
-        sqlx::query(
-            "INSERT INTO runs (id, request_id, mode, status, created_at, updated_at, plan) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-        )
-        .bind(&id)
-        .bind(&plan.request.id)
-        .bind(mode_name(mode))
-        .bind(RunStatus::Running.as_str())
-        .bind(now)
-        .bind(to_json(plan)?)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(id)
-    }
-
-    async fn unfinished_run(&self, request_id: &str) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar(
-            "SELECT id FROM runs WHERE request_id = ?1 AND mode = 'apply' \
-             AND status <> 'completed' ORDER BY created_at DESC, id DESC LIMIT 1",
-        )
-        .bind(request_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)
-    }
-
-    async fn run(&self, id: &str) -> Result<RunRecord, StoreError> {
-        let exact = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
-        if let Some(run) = self.run_rows(exact, id).await?.pop() {
-            return Ok(run);
-        }
-        if id.len() < MIN_PREFIX {
-            return Err(StoreError::RunNotFound(id.to_owned()));
-        }
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id LIKE ?1 ESCAPE '\\' LIMIT 2");
-        let mut found = self.run_rows(sql, &prefix_pattern(id)).await?;
-        match found.len() {
-            0 => Err(StoreError::RunNotFound(id.to_owned())),
-            1 => Ok(found.remove(0)),
-            _ => Err(StoreError::Ambiguous(id.to_owned())),
-        }
-    }
-
-    async fn runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
-        let sql =
-            format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC, id DESC LIMIT ?1");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.into_iter()
-            .map(|r| run_row(&r)?.into_record())
-            .collect()
-    }
-
-    async fn set_run_status(&self, run: &str, status: RunStatus) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE runs SET status = ?1, updated_at = ?2 WHERE id = ?3")
-            .bind(status.as_str())
-            .bind(millis(Utc::now()))
-            .bind(run)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::RunNotFound(run.to_owned()));
-        }
-        Ok(())
-    }
-
-    async fn outcomes(&self, run: &str) -> Result<Vec<StepOutcome>, StoreError> {
-        let bodies: Vec<String> =
-            sqlx::query_scalar("SELECT body FROM outcomes WHERE run_id = ?1 ORDER BY rowid")
-                .bind(run)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db)?;
-        bodies.iter().map(|b| parse_json("outcome", b)).collect()
-    }
-
-    async fn record(&self, run: &str, outcome: &StepOutcome) -> Result<(), StoreError> {
-        self.journal.write(JournalRow::new(run, outcome)?).await
-    }
-
-    async fn put_request(&self, request: &Request, state: RequestState) -> Result<(), StoreError> {
-        let now = millis(Utc::now());
-        sqlx::query(
-            "INSERT INTO requests (id, body, state, received, deadline, extended, created_at, \
-             updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)",
-        )
-        .bind(&request.id)
-        .bind(to_json(request)?)
-        .bind(state.as_str())
-        .bind(request.received.to_string())
-        .bind(request.deadline(false).to_string())
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::DuplicateRequest(request.id.clone())
-            } else {
-                db(e)
-            }
-        })?;
-        Ok(())
-    }
-
-    async fn request(&self, id: &str) -> Result<RequestRecord, StoreError> {
-        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?1");
-        self.request_rows(sql, Some(id))
-            .await?
-            .pop()
-            .ok_or_else(|| StoreError::RequestNotFound(id.to_owned()))
-    }
-
-    async fn requests(&self) -> Result<Vec<RequestRecord>, StoreError> {
-        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests ORDER BY deadline, id");
-        self.request_rows(sql, None).await
-    }
-
-    async fn set_request_state(
-        &self,
-        id: &str,
-        state: RequestState,
-        reason: Option<String>,
-    ) -> Result<(), StoreError> {
-        if state.needs_reason() && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-            return Err(StoreError::ReasonRequired {
-                id: id.to_owned(),
-                state,
-            });
-        }
-        let allowed = RequestState::predecessors(state)
-            .iter()
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "UPDATE requests SET state = ?1, reason = ?2, updated_at = ?3 \
-             WHERE id = ?4 AND state IN ({allowed})"
-        );
-        let mut tx = self.write_tx().await?;
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(state.as_str())
-            .bind(reason)
-            .bind(millis(Utc::now()))
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        if done.rows_affected() == 0 {
-            let current: Option<String> =
-                sqlx::query_scalar("SELECT state FROM requests WHERE id = ?1")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            return Err(transition_error(id, current, state));
-        }
-        tx.commit().await.map_err(db)
-    }
-
-    async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| StoreError::RequestNotFound(id.to_owned()))?;
-        let record = request_row(&row)?.into_record()?;
-        if record.extended {
-            return Err(StoreError::AlreadyExtended(id.to_owned()));
-        }
-        sqlx::query(
-            "UPDATE requests SET extended = 1, extension_reason = ?1, deadline = ?2, \
-             updated_at = ?3 WHERE id = ?4",
-        )
-        .bind(reason)
-        .bind(record.request.deadline(true).to_string())
-        .bind(millis(Utc::now()))
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        self.request(id).await
-    }
-
-    async fn due_steps(&self, now: DateTime<Utc>) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT run_id, instance FROM outcomes WHERE status = 'waiting' AND due_at <= ?1 \
-             ORDER BY due_at, run_id, instance",
-        )
-        .bind(millis(now))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0).map_err(db)?, r.try_get(1).map_err(db)?)))
-            .collect()
-    }
-
-    async fn due_requests(&self, now: DateTime<Utc>) -> Result<Vec<RequestRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {REQUEST_COLUMNS} FROM requests q WHERE q.state = 'approved' \
-             AND q.received <= ?1 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = q.id) \
-             ORDER BY q.received, q.id"
-        );
-        let today = now.date_naive().to_string();
-        self.request_rows(sql, Some(&today)).await
-    }
-
-    async fn lease(
-        &self,
-        worker: &str,
-        run: &str,
-        ttl: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO leases (run_id, worker, expires_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (run_id) DO UPDATE SET worker = excluded.worker, \
-             expires_at = excluded.expires_at \
-             WHERE leases.expires_at <= ?4 OR leases.worker = excluded.worker",
-        )
-        .bind(run)
-        .bind(worker)
-        .bind(expiry(now, ttl))
-        .bind(millis(now))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            if is_foreign_key_violation(&e) {
-                StoreError::RunNotFound(run.to_owned())
-            } else {
-                db(e)
-            }
-        })?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn renew(
-        &self,
-        worker: &str,
-        run: &str,
-        ttl: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE leases SET expires_at = ?1 WHERE run_id = ?2 AND worker = ?3")
-                .bind(expiry(now, ttl))
-                .bind(run)
-                .bind(worker)
-                .execute(&self.pool)
-                .await
-                .map_err(db)?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn release(&self, worker: &str, run: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM leases WHERE run_id = ?1 AND worker = ?2")
-            .bind(run)
-            .bind(worker)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(())
-    }
-
-    async fn claim_runs(
-        &self,
-        worker: &str,
-        limit: u32,
-        ttl: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<String>, StoreError> {
-        // BEGIN IMMEDIATE takes the write lock first, so the candidates read cannot be
-        // claimed by another process before the leases are written.
-        let mut tx = self.write_tx().await?;
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT r.id FROM runs r WHERE r.mode = 'apply' AND (r.status = 'running' \
-             OR (r.status = 'waiting' AND r.id IN (SELECT o.run_id FROM outcomes o \
-                 WHERE o.status = 'waiting' AND o.due_at <= ?1))) \
-             AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.run_id = r.id AND l.expires_at > ?1) \
-             ORDER BY r.updated_at, r.id LIMIT ?2",
-        )
-        .bind(millis(now))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let expires = expiry(now, ttl);
-        for id in &ids {
-            sqlx::query(
-                "INSERT INTO leases (run_id, worker, expires_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (run_id) DO UPDATE SET worker = excluded.worker, \
-                 expires_at = excluded.expires_at",
-            )
-            .bind(id)
-            .bind(worker)
-            .bind(expires)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        }
-        tx.commit().await.map_err(db)?;
-        Ok(ids)
-    }
-
-    async fn append_audit(
-        &self,
-        kind: &str,
-        subject: &str,
-        detail: serde_json::Value,
-        actor: Option<&str>,
-    ) -> Result<AuditEntry, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-        let seq: i64 = head.try_get(0).map_err(db)?;
-        let hash: String = head.try_get(1).map_err(db)?;
-        let seq = u64::try_from(seq).map_err(|_| StoreError::Corrupt("audit head".into()))?;
-        let entry = AuditEntry::chained((seq, &hash), Utc::now(), kind, subject, detail, actor);
-        let entry_seq = i64::try_from(entry.seq).map_err(|_| StoreError::Corrupt("seq".into()))?;
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, kind, subject, actor, detail, prev_hash, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .bind(entry_seq)
-        .bind(millis(entry.at))
-        .bind(&entry.kind)
-        .bind(&entry.subject)
-        .bind(&entry.actor)
-        .bind(to_json(&entry.detail)?)
-        .bind(&entry.prev_hash)
-        .bind(&entry.hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1")
-            .bind(entry_seq)
-            .bind(&entry.hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(entry)
-    }
-
-    async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, at, kind, subject, actor, detail, prev_hash, hash FROM audit_log \
-             ORDER BY seq",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                audit_row(
-                    r.try_get(0).map_err(db)?,
-                    r.try_get(1).map_err(db)?,
-                    [
-                        r.try_get(2).map_err(db)?,
-                        r.try_get(3).map_err(db)?,
-                        r.try_get(5).map_err(db)?,
-                        r.try_get(6).map_err(db)?,
-                        r.try_get(7).map_err(db)?,
-                    ],
-                    r.try_get(4).map_err(db)?,
-                )
-            })
-            .collect()
-    }
-
-    async fn put_evidence(
-        &self,
-        run: &str,
-        instance: &str,
-        name: &str,
-        bytes: &[u8],
-    ) -> Result<Evidence, StoreError> {
-        let sha256 = sha256_hex(bytes);
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO evidence (run_id, instance, name, sha256, content, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-        )
-        .bind(run)
-        .bind(instance)
-        .bind(name)
-        .bind(&sha256)
-        .bind(bytes)
-        .bind(millis(Utc::now()))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| {
-            if is_foreign_key_violation(&e) {
-                StoreError::RunNotFound(run.to_owned())
-            } else {
-                db(e)
-            }
-        })?;
-        Ok(Evidence {
-            name: name.to_owned(),
-            sha256,
-            stored_at: evidence_location(id),
-        })
-    }
-
-    async fn evidence_content(&self, stored_at: &str) -> Result<Vec<u8>, StoreError> {
-        let id = evidence_id(stored_at)?;
-        sqlx::query_scalar("SELECT content FROM evidence WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| StoreError::EvidenceNotFound(stored_at.to_owned()))
-    }
-
-    async fn close(&self) {
-        self.journal.close().await;
-        self.pool.close().await;
     }
 }

@@ -61,6 +61,9 @@ pub fn pool(
                 PgPoolOptions::new()
                     .max_connections(size)
                     .acquire_timeout(timeout)
+                    // A dead connection fails its statement, which is retried on a new one:
+                    // no ping round trip before every statement.
+                    .test_before_acquire(false)
                     .connect_lazy_with(opts),
             )
         }
@@ -74,6 +77,9 @@ pub fn pool(
                 MySqlPoolOptions::new()
                     .max_connections(size)
                     .acquire_timeout(timeout)
+                    // A dead connection fails its statement, which is retried on a new one:
+                    // no ping round trip before every statement.
+                    .test_before_acquire(false)
                     .connect_lazy_with(opts),
             )
         }
@@ -101,6 +107,9 @@ pub fn pool(
                 SqlitePoolOptions::new()
                     .max_connections(if memory { 1 } else { size })
                     .acquire_timeout(timeout)
+                    // A dead connection fails its statement, which is retried on a new one:
+                    // no ping round trip before every statement.
+                    .test_before_acquire(false)
                     .connect_lazy_with(opts),
             )
         }

@@ -106,6 +106,8 @@ fn is_retryable(e: &sqlx::Error) -> bool {
                 || c == "40001"
                 || c == "40P01"
                 || c == "70100"
+                // SQLite busy / locked (extended codes included)
+                || matches!(c.as_ref(), "5" | "6" | "261" | "262" | "517")
         }),
         _ => false,
     }

@@ -8,6 +8,7 @@
 
 pub mod builder;
 pub mod connect;
+mod connector;
 pub mod dialect;
 pub mod failure;
 pub mod mask;
@@ -25,19 +26,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use serde_json::Value;
-
-use self::builder::{BuildError, Builder, ColumnTypes, Projection, Target};
+use self::builder::{Builder, ColumnTypes, Projection, Target};
 use self::connect::Retry;
 use self::dialect::Dialect;
 use self::failure::Failure;
 use self::pool::{Mutation, Pools};
 use self::statement::Statement;
 use self::update::{UpdatePlan, Written};
-use crate::connectors::{
-    ChangePreview, Connector, ConnectorError, Operation, RecordSink, Response, Verification,
-};
+use crate::connectors::{ConnectorError, Operation};
 use crate::model::{RetryPolicy, SqlAction, SqlConnector};
 
 /// Default statement timeout.
@@ -201,7 +197,7 @@ impl SqlClient {
     /// The mutation of an `update`, `delete` or `execute`.
     async fn mutation(&self, a: &SqlAction) -> Result<Mutation, ConnectorError> {
         if let Some(sql) = &a.execute {
-            return Ok(Mutation::Single(
+            return Ok(Mutation::Execute(
                 params::rewrite(sql, self.dialect, &a.params).map_err(refused)?,
             ));
         }
@@ -225,7 +221,7 @@ impl SqlClient {
             let types = self.column_types(&tables(&t)).await?;
             let mut b = Builder::new(self.dialect, &types);
             b.delete(&t).map_err(refused)?;
-            return Ok(Mutation::Single(b.finish()));
+            return Ok(Mutation::Delete(b.finish()));
         }
         Err(ConnectorError::Refused(
             "a mutation needs `update`, `delete` or `execute`; this operation only reads".into(),
@@ -278,93 +274,5 @@ impl Failure {
             Failure::Row(e) => e.to_string(),
             Failure::Sink(e) => e.to_string(),
         }
-    }
-}
-
-#[async_trait]
-impl Connector for SqlClient {
-    async fn read(
-        &self,
-        op: &Operation,
-        sink: Option<&mut (dyn RecordSink + '_)>,
-    ) -> Result<Response, ConnectorError> {
-        let a = action(op)?;
-        if a.mutates() {
-            return Err(ConnectorError::Refused(
-                "read called with a mutating SQL operation".into(),
-            ));
-        }
-        let st = self.read_statement(a).await?;
-        let Some(sink) = sink else {
-            let (rows, attempts) = self
-                .retrying(|| self.pools.fetch_all(&st, self.timeout))
-                .await?;
-            let body = Value::Array(rows.into_iter().map(Value::Object).collect());
-            return Ok(Response {
-                body,
-                attempts,
-                ..Response::default()
-            });
-        };
-        // Streaming: a retry is safe only while nothing reached the sink.
-        let start = Instant::now();
-        let mut delay = self.retry.backoff;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut written = 0;
-            match self
-                .pools
-                .stream(&st, self.timeout, &mut *sink, &mut written)
-                .await
-            {
-                Ok(n) => {
-                    return Ok(Response {
-                        body: Value::Null,
-                        records: n,
-                        attempts: attempt,
-                        ..Response::default()
-                    });
-                }
-                Err(e) if written == 0 && self.may_retry(&e, attempt, start, delay) => {
-                    tokio::time::sleep(jitter(delay)).await;
-                    delay = delay.saturating_mul(2);
-                }
-                Err(e) => return Err(e.into_connector(attempt)),
-            }
-        }
-    }
-
-    async fn mutate(&self, op: &Operation) -> Result<Response, ConnectorError> {
-        let a = action(op)?;
-        let m = self.mutation(a).await?;
-        let (applied, attempts) = self
-            .retrying(|| self.pools.mutate(&m, a.max_rows, self.timeout))
-            .await?;
-        if a.update.is_some()
-            && let Ok(mut w) = self.written.lock()
-        {
-            w.insert(op_key(a), applied.written);
-        }
-        Ok(Response {
-            body: serde_json::json!({ "affected": applied.affected }),
-            affected: Some(applied.affected),
-            attempts,
-            ..Response::default()
-        })
-    }
-
-    async fn preview(&self, op: &Operation) -> Result<Option<ChangePreview>, ConnectorError> {
-        self.preview_change(action(op)?).await
-    }
-
-    async fn verify(&self, op: &Operation) -> Result<Option<Verification>, ConnectorError> {
-        self.verify_change(action(op)?).await
-    }
-}
-
-impl From<BuildError> for ConnectorError {
-    fn from(e: BuildError) -> Self {
-        refused(e)
     }
 }

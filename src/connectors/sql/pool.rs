@@ -48,8 +48,10 @@ macro_rules! on_pool {
 /// A mutation, run in one transaction.
 #[derive(Debug, Clone)]
 pub enum Mutation {
-    /// One statement (a delete, raw `execute`).
-    Single(Statement),
+    /// A structured delete: idempotent, so it may run again after an ambiguous failure.
+    Delete(Statement),
+    /// Raw `execute`.
+    Execute(Statement),
     /// A structured update.
     Update(UpdatePlan),
 }
@@ -121,10 +123,22 @@ impl Pools {
         timeout: Duration,
     ) -> Result<Applied, Failure> {
         let max = max_rows.unwrap_or(u64::MAX);
+        let sqlite = matches!(self, Pools::Lite(_));
         on_pool!(self, p, Db => {
-            let mut tx = timed(timeout, &[], p.begin()).await?;
+            // A delete without a row limit is atomic by itself and idempotent (a re-run after a
+            // lost answer deletes nothing more): no explicit transaction, one round trip.
+            if let (Mutation::Delete(st), None) = (m, max_rows) {
+                let r = timed(timeout, &st.binds, statement::query::<Db>(st).execute(p)).await?;
+                return Ok(Applied { affected: r.rows_affected(), written: Vec::new() });
+            }
+            // SQLite: take the write lock up front, so a read-then-write transaction cannot
+            // fail on lock upgrade halfway (busy_timeout covers the wait).
+            let begin = async {
+                if sqlite { p.begin_with("BEGIN IMMEDIATE").await } else { p.begin().await }
+            };
+            let mut tx = timed(timeout, &[], begin).await?;
             let applied = match m {
-                Mutation::Single(st) => {
+                Mutation::Delete(st) | Mutation::Execute(st) => {
                     let r = timed(timeout, &st.binds, statement::query::<Db>(st).execute(&mut *tx)).await?;
                     Applied { affected: r.rows_affected(), written: Vec::new() }
                 }

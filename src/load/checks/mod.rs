@@ -16,6 +16,9 @@ use crate::model::{ProjectConfig, Request};
 
 pub use request::check_request_findings;
 
+/// Longest list of valid names spelled out in a help text.
+const MAX_LISTED: usize = 20;
+
 /// Findings about one document, placed through its position map.
 pub(crate) struct Report<'a> {
     pub doc: &'a Document,
@@ -64,13 +67,23 @@ impl Report<'_> {
 impl Diagnostic {
     /// Add help and, when a valid name is close, a "did you mean" label.
     pub(crate) fn suggest(&mut self, given: &str, valid: &[&str], what: &str) -> &mut Self {
-        if let Some(best) = nearest_names(given, valid).first() {
+        let near = nearest_names(given, valid);
+        if let Some(best) = near.first() {
             self.label = Some(format!("did you mean `{best}`?"));
         }
         self.help = Some(if valid.is_empty() {
             format!("no {what} are defined here")
-        } else {
+        } else if valid.len() <= MAX_LISTED {
             format!("{what}: {}", valid.join(", "))
+        } else if near.is_empty() {
+            format!("none of the {} {what} is close", valid.len())
+        } else {
+            let shown: Vec<&str> = near.into_iter().take(5).collect();
+            format!(
+                "closest of the {} {what}: {}",
+                valid.len(),
+                shown.join(", ")
+            )
         });
         self
     }
@@ -82,7 +95,8 @@ impl Diagnostic {
     }
 }
 
-/// Run every semantic check. `docs[i]` is the parsed document of `playbooks[i]`.
+/// Checks on the config and across playbooks. `docs[i]` is the parsed document of
+/// `playbooks[i]`; the per-playbook checks run in [`check_one`].
 pub fn check_all(
     config: Option<&ProjectConfig>,
     config_doc: Option<&Document>,
@@ -93,11 +107,18 @@ pub fn check_all(
     if let (Some(c), Some(doc)) = (config, config_doc) {
         config::check_config(c, &mut Report { doc, out: &mut out });
     }
-    for (lp, doc) in playbooks.iter().zip(docs) {
-        let mut r = Report { doc, out: &mut out };
-        playbook::check_playbook(&lp.playbook, config, &mut r);
-    }
     project::check_across(playbooks, docs, &mut out);
+    out
+}
+
+/// The checks on one playbook that need no other playbook.
+pub fn check_one(
+    playbook: &crate::model::Playbook,
+    doc: &Document,
+    config: Option<&ProjectConfig>,
+) -> Diagnostics {
+    let mut out = Diagnostics::default();
+    playbook::check_playbook(playbook, config, &mut Report { doc, out: &mut out });
     out
 }
 

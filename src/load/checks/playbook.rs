@@ -4,7 +4,7 @@
 use super::Report;
 use super::steps::{KindSteps, check_steps};
 use crate::load::Severity;
-use crate::model::{DsrKind, KindSpec, Playbook, ProjectConfig, Step};
+use crate::model::{DsrKind, KindSpec, Playbook, Preview, ProjectConfig, Step};
 
 /// Every check on one playbook.
 pub fn check_playbook(p: &Playbook, config: Option<&ProjectConfig>, r: &mut Report<'_>) {
@@ -57,12 +57,24 @@ fn check_kinds(p: &Playbook, r: &mut Report<'_>) {
                                 .help("name other kinds whose steps this kind runs");
                         }
                         Some(KindSpec::Steps(_)) => {}
-                        Some(_) => {
+                        Some(KindSpec::Reuse(_)) => {
+                            // A reuse of a reuse is fine (restrict = export = access, then
+                            // delete) as long as it ends in steps and does not loop.
+                            if let Err(why) = reuse_reaches_steps(p, *target, &mut vec![kind]) {
+                                r.error(
+                                    "same-as-not-steps",
+                                    &tp,
+                                    format!("`dsr.{kind}` reuses `{target}`, {why}"),
+                                )
+                                .help("`same_as` may only name kinds that end in steps");
+                            }
+                        }
+                        Some(KindSpec::Unsupported(_)) => {
                             r.error(
                                 "same-as-not-steps",
                                 &tp,
                                 format!(
-                                    "`dsr.{kind}` reuses `{target}`, which has no steps of its own"
+                                    "`dsr.{kind}` reuses `{target}`, which is declared unsupported"
                                 ),
                             )
                             .help("`same_as` may only name kinds that list steps");
@@ -83,15 +95,52 @@ fn check_kinds(p: &Playbook, r: &mut Report<'_>) {
     }
 }
 
-/// The connector kind an action needs, if any.
-fn needed_kind(step: &Step) -> Option<&'static str> {
-    if step.http.is_some() {
-        Some("http")
-    } else if step.sql.is_some() {
-        Some("sql")
-    } else {
-        None
+/// Whether a kind's reuse chain ends in steps, without a loop or an unsupported kind.
+fn reuse_reaches_steps(p: &Playbook, kind: DsrKind, seen: &mut Vec<DsrKind>) -> Result<(), String> {
+    if seen.contains(&kind) {
+        return Err(format!("which leads back to `{kind}` (a loop)"));
     }
+    match p.dsr.get(kind) {
+        Some(KindSpec::Steps(_)) => Ok(()),
+        Some(KindSpec::Reuse(reuse)) => {
+            seen.push(kind);
+            for t in &reuse.same_as {
+                reuse_reaches_steps(p, *t, seen)?;
+            }
+            seen.pop();
+            Ok(())
+        }
+        Some(KindSpec::Unsupported(_)) => {
+            Err(format!("which leads to `{kind}`, declared unsupported"))
+        }
+        None => Err(format!("which leads to `{kind}`, not declared")),
+    }
+}
+
+/// The connector kinds a step needs: its action's, its preview's and its verification's,
+/// with the pointer suffix of each.
+fn needed_kinds(step: &Step) -> Vec<(&'static str, &'static str)> {
+    let mut out = Vec::new();
+    if step.http.is_some() {
+        out.push(("http", "/http"));
+    }
+    if step.sql.is_some() {
+        out.push(("sql", "/sql"));
+    }
+    match &step.preview {
+        Some(Preview::Http(_)) => out.push(("http", "/preview/http")),
+        Some(Preview::Sql(_)) => out.push(("sql", "/preview/sql")),
+        _ => {}
+    }
+    if let Some(v) = &step.verify {
+        if v.http.is_some() {
+            out.push(("http", "/verify/http"));
+        }
+        if v.sql.is_some() {
+            out.push(("sql", "/verify/sql"));
+        }
+    }
+    out
 }
 
 fn check_connectors(p: &Playbook, ks: &KindSteps<'_>, c: &ProjectConfig, r: &mut Report<'_>) {
@@ -117,15 +166,15 @@ fn check_connectors(p: &Playbook, ks: &KindSteps<'_>, c: &ProjectConfig, r: &mut
                 }
                 None => {} // Reported once for the playbook.
                 Some(conn) => {
-                    let Some(want) = needed_kind(step) else {
-                        continue;
-                    };
-                    if conn.kind_name() != want {
+                    for (want, suffix) in needed_kinds(step) {
+                        if conn.kind_name() == want {
+                            continue;
+                        }
                         r.error(
                             "connector-kind-mismatch",
-                            &format!("{ptr}/{want}"),
+                            &format!("{ptr}{suffix}"),
                             format!(
-                                "step `{}` is a {want} action, but connector `{name}` in tenant `{tenant}` is of kind `{}`",
+                                "step `{}` needs a {want} connector, but connector `{name}` in tenant `{tenant}` is of kind `{}`",
                                 step.id,
                                 conn.kind_name()
                             ),

@@ -29,12 +29,24 @@ impl<'a> KindSteps<'a> {
         let needs = steps
             .iter()
             .map(|s| {
-                let known: Vec<&str> = s
+                // `for_each: step.capture` needs that step, as the compiler makes it.
+                let for_each = s
+                    .for_each
+                    .as_deref()
+                    .and_then(|f| f.split_once('.'))
+                    .map(|(id, _)| id);
+                let mut known: Vec<&str> = s
                     .needs
                     .iter()
                     .map(String::as_str)
                     .filter(|n| index.contains_key(n))
                     .collect();
+                if let Some(id) = for_each
+                    && index.contains_key(id)
+                    && !known.contains(&id)
+                {
+                    known.push(id);
+                }
                 (s.id.as_str(), known)
             })
             .collect();

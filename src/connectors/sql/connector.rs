@@ -1,0 +1,94 @@
+//! The [`Connector`] interface of [`SqlClient`]: reads (collected or streamed), mutations in
+//! one transaction, previews and verifications.
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::{SqlClient, action, jitter, op_key};
+use crate::connectors::{
+    ChangePreview, Connector, ConnectorError, Operation, RecordSink, Response, Verification,
+};
+
+#[async_trait]
+impl Connector for SqlClient {
+    async fn read(
+        &self,
+        op: &Operation,
+        sink: Option<&mut (dyn RecordSink + '_)>,
+    ) -> Result<Response, ConnectorError> {
+        let a = action(op)?;
+        if a.mutates() {
+            return Err(ConnectorError::Refused(
+                "read called with a mutating SQL operation".into(),
+            ));
+        }
+        let st = self.read_statement(a).await?;
+        let Some(sink) = sink else {
+            let (rows, attempts) = self
+                .retrying(|| self.pools.fetch_all(&st, self.timeout))
+                .await?;
+            let body = Value::Array(rows.into_iter().map(Value::Object).collect());
+            return Ok(Response {
+                body,
+                attempts,
+                ..Response::default()
+            });
+        };
+        // Streaming: a retry is safe only while nothing reached the sink.
+        let start = Instant::now();
+        let mut delay = self.retry.backoff;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut written = 0;
+            match self
+                .pools
+                .stream(&st, self.timeout, &mut *sink, &mut written)
+                .await
+            {
+                Ok(n) => {
+                    return Ok(Response {
+                        body: Value::Null,
+                        records: n,
+                        attempts: attempt,
+                        ..Response::default()
+                    });
+                }
+                Err(e) if written == 0 && self.may_retry(&e, attempt, start, delay) => {
+                    tokio::time::sleep(jitter(delay)).await;
+                    delay = delay.saturating_mul(2);
+                }
+                Err(e) => return Err(e.into_connector(attempt)),
+            }
+        }
+    }
+
+    async fn mutate(&self, op: &Operation) -> Result<Response, ConnectorError> {
+        let a = action(op)?;
+        let m = self.mutation(a).await?;
+        let (applied, attempts) = self
+            .retrying(|| self.pools.mutate(&m, a.max_rows, self.timeout))
+            .await?;
+        if a.update.is_some()
+            && let Ok(mut w) = self.written.lock()
+        {
+            w.insert(op_key(a), applied.written);
+        }
+        Ok(Response {
+            body: serde_json::json!({ "affected": applied.affected }),
+            affected: Some(applied.affected),
+            attempts,
+            ..Response::default()
+        })
+    }
+
+    async fn preview(&self, op: &Operation) -> Result<Option<ChangePreview>, ConnectorError> {
+        self.preview_change(action(op)?).await
+    }
+
+    async fn verify(&self, op: &Operation) -> Result<Option<Verification>, ConnectorError> {
+        self.verify_change(action(op)?).await
+    }
+}

@@ -1,0 +1,154 @@
+//! Compiling requests into plans: order, discovery across services, reuse, exemptions.
+
+mod support;
+
+use dsrctl::compile::{Disposition, compile};
+use support::items::{project_with, request};
+
+const UNSUPPORTED: &str = "{ unsupported: \"not in this test\" }";
+
+fn directory() -> String {
+    format!(
+        r#"
+service: directory
+connector: api
+needs_identities: [email]
+discovers: {{ object_id: find.id }}
+dsr:
+  access:
+    - id: find
+      http: {{ method: GET, path: /users, query: {{ mail: "{{{{subject.email}}}}" }} }}
+      capture: {{ id: /value/0/id }}
+  export: {{ same_as: [access] }}
+  rectify: {UNSUPPORTED}
+  restrict: {{ same_as: [export, delete] }}
+  delete:
+    - id: find
+      http: {{ method: GET, path: /users, query: {{ mail: "{{{{subject.email}}}}" }} }}
+      capture: {{ id: /value/0/id }}
+    - id: remove
+      needs: [find]
+      after: [devices]
+      http: {{ method: DELETE, path: "/users/{{{{seg find.id}}}}" }}
+      preview: {{ none: "test" }}
+"#
+    )
+}
+
+fn devices() -> String {
+    format!(
+        r#"
+service: devices
+connector: api
+needs_identities: [object_id]
+dsr:
+  access:
+    - id: list
+      http: {{ method: GET, path: "/owners/{{{{seg subject.object_id}}}}/devices" }}
+  export: {{ same_as: [access] }}
+  rectify: {{ unsupported: "device logs are a historical record" }}
+  restrict: {UNSUPPORTED}
+  delete:
+    - id: wipe
+      http: {{ method: DELETE, path: "/owners/{{{{seg subject.object_id}}}}/devices" }}
+      preview: {{ none: "test" }}
+"#
+    )
+}
+
+#[test]
+fn discovery_runs_first_and_after_orders_across_services() {
+    let p = project_with(
+        "http://127.0.0.1:1",
+        &[("directory", directory()), ("devices", devices())],
+    );
+    let plan = compile(&p.project, &request("delete")).unwrap();
+    let keys: Vec<&str> = plan.steps.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(keys, ["directory/find", "devices/wipe", "directory/remove"]);
+    let wipe = plan.step("devices/wipe").unwrap();
+    assert_eq!(wipe.needs, ["directory/find"]);
+    assert_eq!(wipe.identities["object_id"].step, "directory/find");
+    assert!(
+        plan.step("directory/remove")
+            .unwrap()
+            .needs
+            .contains(&"devices/wipe".to_owned())
+    );
+    assert_eq!(
+        plan.inputs.len(),
+        3,
+        "config and both playbooks are digested"
+    );
+}
+
+#[test]
+fn reuse_expands_transitively_and_phases_run_in_order() {
+    let p = project_with(
+        "http://127.0.0.1:1",
+        &[("directory", directory()), ("devices", devices())],
+    );
+    let plan = compile(&p.project, &request("restrict")).unwrap();
+    let dir = plan
+        .services
+        .iter()
+        .find(|s| s.service == "directory")
+        .unwrap();
+    assert_eq!(
+        dir.disposition,
+        Disposition::Run {
+            kinds: vec![
+                dsrctl::model::DsrKind::Access,
+                dsrctl::model::DsrKind::Delete
+            ]
+        }
+    );
+    // The delete phase's first step waits for the whole access phase.
+    let find = plan.step("directory/delete.find").unwrap();
+    assert_eq!(find.needs, ["directory/access.find"]);
+    // devices declares restrict unsupported: an exemption with its reason, not silence.
+    let dev = plan
+        .services
+        .iter()
+        .find(|s| s.service == "devices")
+        .unwrap();
+    assert!(
+        matches!(&dev.disposition, Disposition::Exempt { reason } if reason == "not in this test")
+    );
+}
+
+#[test]
+fn a_service_whose_identity_nobody_provides_is_skipped_with_the_reason() {
+    let p = project_with("http://127.0.0.1:1", &[("devices", devices())]);
+    let plan = compile(&p.project, &request("access")).unwrap();
+    let dev = &plan.services[0];
+    match &dev.disposition {
+        Disposition::Skipped { reason } => assert!(reason.contains("object_id"), "{reason}"),
+        other => panic!("expected skipped, got {other:?}"),
+    }
+    assert!(plan.steps.is_empty());
+}
+
+#[test]
+fn unknown_tenant_is_an_error_naming_the_known_ones() {
+    let p = project_with(
+        "http://127.0.0.1:1",
+        &[("directory", directory()), ("devices", devices())],
+    );
+    let mut r = request("access");
+    r.tenant = "nope".into();
+    let err = compile(&p.project, &r).unwrap_err().to_string();
+    assert!(err.contains("`nope`") && err.contains("t1"), "{err}");
+}
+
+#[test]
+fn the_plan_round_trips_through_json() {
+    let p = project_with(
+        "http://127.0.0.1:1",
+        &[("directory", directory()), ("devices", devices())],
+    );
+    let plan = compile(&p.project, &request("delete")).unwrap();
+    let json = serde_json::to_string(&plan).unwrap();
+    let back: dsrctl::compile::Plan = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, plan);
+    assert_eq!(back.format_version, dsrctl::compile::PLAN_FORMAT_VERSION);
+}
