@@ -173,7 +173,7 @@ pub struct PlanArgs {
     /// Compare the sample requests' plans against the playbooks at this git ref (offline).
     #[arg(long, value_name = "GIT_REF")]
     pub compare: Option<String>,
-    /// Steps in flight at once.
+    /// Calls to services in flight at once.
     #[arg(long, default_value_t = 10)]
     pub parallelism: usize,
 }
@@ -189,7 +189,7 @@ pub struct ApplyArgs {
     /// Exit 2 when changes are pending (waiting steps).
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Steps in flight at once.
+    /// Calls to services in flight at once.
     #[arg(long, default_value_t = 10)]
     pub parallelism: usize,
 }
@@ -202,7 +202,7 @@ pub struct RunArgs {
     /// Approve deletions, recording who approved (needed when not interactive).
     #[arg(long, value_name = "NAME")]
     pub approve: Option<String>,
-    /// Steps in flight at once.
+    /// Calls to services in flight at once.
     #[arg(long, default_value_t = 10)]
     pub parallelism: usize,
 }
@@ -212,7 +212,7 @@ pub struct RunArgs {
 pub struct ResumeArgs {
     /// Run id (or a unique prefix).
     pub run: String,
-    /// Steps in flight at once.
+    /// Calls to services in flight at once.
     #[arg(long, default_value_t = 10)]
     pub parallelism: usize,
 }

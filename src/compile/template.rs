@@ -6,6 +6,8 @@ use handlebars::{
     Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
     RenderErrorReason,
 };
+use std::sync::RwLock;
+
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
@@ -28,10 +30,15 @@ pub struct TemplateError {
     pub missing: Option<String>,
 }
 
+/// Most distinct templates kept parsed; past it the cache starts over. Templates come from
+/// playbooks, so a project has far fewer.
+const MAX_CACHED_TEMPLATES: usize = 4096;
+
 /// Renders action templates with the safety helpers, in strict mode (a missing variable is
-/// an error, never an empty string).
+/// an error, never an empty string). Each distinct template text is parsed once and kept,
+/// named by its own text: a run renders the same few templates thousands of times.
 pub struct Renderer {
-    registry: Handlebars<'static>,
+    registry: RwLock<Handlebars<'static>>,
 }
 
 impl Default for Renderer {
@@ -49,7 +56,9 @@ impl Renderer {
         registry.register_helper("seg", Box::new(seg_helper));
         registry.register_helper("odata", Box::new(odata_helper));
         registry.register_helper("json", Box::new(json_helper));
-        Renderer { registry }
+        Renderer {
+            registry: RwLock::new(registry),
+        }
     }
 
     /// Renders one template string against a context.
@@ -57,16 +66,39 @@ impl Renderer {
         if !template.contains("{{") {
             return Ok(template.to_owned());
         }
+        let error = |e: RenderError| TemplateError {
+            template: template.to_owned(),
+            message: describe(&e),
+            missing: match e.reason() {
+                RenderErrorReason::MissingVariable(path) => path.clone(),
+                _ => None,
+            },
+        };
+        {
+            let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+            if registry.has_template(template) {
+                return registry.render(template, ctx).map_err(error);
+            }
+        }
+        let mut registry = self.registry.write().unwrap_or_else(|e| e.into_inner());
+        if !registry.has_template(template) {
+            if registry.get_templates().len() >= MAX_CACHED_TEMPLATES {
+                registry.clear_templates();
+            }
+            registry
+                .register_template_string(template, template)
+                .map_err(|e| error(e.into()))?;
+        }
+        registry.render(template, ctx).map_err(error)
+    }
+
+    /// Number of parsed templates kept.
+    pub fn cached_templates(&self) -> usize {
         self.registry
-            .render_template(template, ctx)
-            .map_err(|e| TemplateError {
-                template: template.to_owned(),
-                message: describe(&e),
-                missing: match e.reason() {
-                    RenderErrorReason::MissingVariable(path) => path.clone(),
-                    _ => None,
-                },
-            })
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_templates()
+            .len()
     }
 
     /// Renders every string inside a JSON value. A string that is exactly one `{{json x}}`
@@ -265,6 +297,30 @@ mod tests {
             body,
             json!({"patch": {"city": "Köln", "n": 1}, "who": "o'brien@x.com"})
         );
+    }
+
+    #[test]
+    fn templates_are_parsed_once_and_render_each_context() {
+        let r = Renderer::new();
+        for id in ["a", "b/c", "d"] {
+            let out = r
+                .render("/u/{{seg subject.id}}", &json!({"subject": {"id": id}}))
+                .unwrap();
+            assert_eq!(out, format!("/u/{}", encode_segment(id).unwrap()));
+        }
+        assert_eq!(r.render("plain", &json!({})).unwrap(), "plain");
+        assert_eq!(r.cached_templates(), 1, "one parse for three renders");
+        // A cached template still reports what is missing, and a bad template is an error
+        // every time without being kept.
+        let err = r
+            .render("/u/{{seg subject.id}}", &json!({"subject": {}}))
+            .unwrap_err();
+        assert_eq!(err.missing.as_deref(), Some("subject.id"));
+        for _ in 0..2 {
+            let bad = r.render("/u/{{seg subject.id", &json!({})).unwrap_err();
+            assert_eq!(bad.template, "/u/{{seg subject.id");
+        }
+        assert_eq!(r.cached_templates(), 1);
     }
 
     #[test]

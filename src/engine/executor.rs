@@ -102,7 +102,7 @@ impl Engine {
         }
     }
 
-    /// Most step instances in flight at once.
+    /// Most connector calls in flight at once, across every run this engine executes.
     pub fn with_parallelism(mut self, n: usize) -> Self {
         self.parallelism = Arc::new(Semaphore::new(n.max(1)));
         self

@@ -188,7 +188,6 @@ impl Engine {
         {
             return Ok(p.clone());
         }
-        let _permit = self.parallelism.acquire().await.ok();
         if let Some(obs) = &self.observer {
             obs.started(step, instance);
         }

@@ -176,3 +176,6 @@ impl Drop for InFlight {
 
 /// Item server and throwaway projects for engine tests.
 pub mod items;
+
+/// A `dsrctl` command builder and project directories for CLI tests.
+pub mod cli;

@@ -1,0 +1,190 @@
+//! The engine's `--parallelism` limits calls in flight, not journal writes: a step waiting
+//! for its outcome to be durable does not keep other steps from calling their services.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dsrctl::compile::{Plan, compile};
+use dsrctl::connectors::connectors_for_tenant;
+use dsrctl::engine::{Engine, Evidence, StepOutcome};
+use dsrctl::model::Request;
+use dsrctl::store::{
+    AuditEntry, RequestRecord, RequestState, RunMode, RunRecord, RunStatus, Store, StoreError,
+};
+use support::items::{ItemServer, project_with, request};
+
+/// A store whose journal writes take `delay`, like a slow disk's fsync.
+struct SlowJournal {
+    inner: Arc<dyn Store>,
+    delay: Duration,
+}
+
+#[async_trait]
+impl Store for SlowJournal {
+    async fn create_run(&self, plan: &Plan, mode: RunMode) -> Result<String, StoreError> {
+        self.inner.create_run(plan, mode).await
+    }
+    async fn unfinished_run(&self, request_id: &str) -> Result<Option<String>, StoreError> {
+        self.inner.unfinished_run(request_id).await
+    }
+    async fn run(&self, id: &str) -> Result<RunRecord, StoreError> {
+        self.inner.run(id).await
+    }
+    async fn runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
+        self.inner.runs(limit).await
+    }
+    async fn set_run_status(&self, run: &str, status: RunStatus) -> Result<(), StoreError> {
+        self.inner.set_run_status(run, status).await
+    }
+    async fn outcomes(&self, run: &str) -> Result<Vec<StepOutcome>, StoreError> {
+        self.inner.outcomes(run).await
+    }
+    async fn record(&self, run: &str, outcome: &StepOutcome) -> Result<(), StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.record(run, outcome).await
+    }
+    async fn put_request(&self, request: &Request, state: RequestState) -> Result<(), StoreError> {
+        self.inner.put_request(request, state).await
+    }
+    async fn request(&self, id: &str) -> Result<RequestRecord, StoreError> {
+        self.inner.request(id).await
+    }
+    async fn requests(&self) -> Result<Vec<RequestRecord>, StoreError> {
+        self.inner.requests().await
+    }
+    async fn set_request_state(
+        &self,
+        id: &str,
+        state: RequestState,
+        reason: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.inner.set_request_state(id, state, reason).await
+    }
+    async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError> {
+        self.inner.extend_request(id, reason).await
+    }
+    async fn due_steps(&self, now: DateTime<Utc>) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner.due_steps(now).await
+    }
+    async fn due_requests(&self, now: DateTime<Utc>) -> Result<Vec<RequestRecord>, StoreError> {
+        self.inner.due_requests(now).await
+    }
+    async fn lease(
+        &self,
+        worker: &str,
+        run: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.lease(worker, run, ttl, now).await
+    }
+    async fn renew(
+        &self,
+        worker: &str,
+        run: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.renew(worker, run, ttl, now).await
+    }
+    async fn release(&self, worker: &str, run: &str) -> Result<(), StoreError> {
+        self.inner.release(worker, run).await
+    }
+    async fn claim_runs(
+        &self,
+        worker: &str,
+        limit: u32,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        self.inner.claim_runs(worker, limit, ttl, now).await
+    }
+    async fn append_audit(
+        &self,
+        action: &str,
+        subject: &str,
+        detail: serde_json::Value,
+        actor: Option<&str>,
+    ) -> Result<AuditEntry, StoreError> {
+        self.inner
+            .append_audit(action, subject, detail, actor)
+            .await
+    }
+    async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        self.inner.audit_entries().await
+    }
+    async fn put_evidence(
+        &self,
+        run: &str,
+        step: &str,
+        name: &str,
+        content: &[u8],
+    ) -> Result<Evidence, StoreError> {
+        self.inner.put_evidence(run, step, name, content).await
+    }
+    async fn evidence_content(&self, stored_at: &str) -> Result<Vec<u8>, StoreError> {
+        self.inner.evidence_content(stored_at).await
+    }
+    async fn close(&self) {
+        self.inner.close().await
+    }
+}
+
+fn reader(service: &str) -> String {
+    format!(
+        r#"
+service: {service}
+connector: api
+needs_identities: [email]
+dsr:
+  access: {{ unsupported: "test" }}
+  export:
+    - id: read
+      http: {{ method: GET, path: "/{service}/items", query: {{ n: "1" }} }}
+  rectify: {{ unsupported: "test" }}
+  restrict: {{ unsupported: "test" }}
+  delete: {{ unsupported: "test" }}
+"#
+    )
+}
+
+// Regression: each step held its parallelism slot while its outcome was committed, so with
+// a slow journal the services sat idle and throughput fell to slots / fsync time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journal_writes_do_not_hold_a_parallelism_slot() {
+    let server = ItemServer::start(Duration::ZERO).await;
+    let names: Vec<String> = (0..8).map(|i| format!("svc{i}")).collect();
+    let playbooks: Vec<(&str, String)> = names.iter().map(|n| (n.as_str(), reader(n))).collect();
+    let project = project_with(&server.url(), &playbooks);
+    let plan = compile(&project.project, &request("export")).unwrap();
+    let store: Arc<dyn Store> = Arc::new(SlowJournal {
+        inner: project.store().await,
+        delay: Duration::from_millis(300),
+    });
+    let connectors = connectors_for_tenant(&project.project.config, "t1", project.dir.path())
+        .await
+        .unwrap();
+    let engine = Engine::new(store.clone(), connectors, project.state_dir()).with_parallelism(2);
+    let run_id = store.create_run(&plan, RunMode::Apply).await.unwrap();
+    let started = Instant::now();
+    let result = engine
+        .execute(&run_id, &plan, RunMode::Apply, None)
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(
+        result.status,
+        RunStatus::Completed,
+        "{:#?}",
+        result.outcomes
+    );
+    assert_eq!(server.calls().len(), 8);
+    assert!(server.max_in_flight() <= 2, "{}", server.max_in_flight());
+    // Holding a slot through each 300 ms commit would take 8 / 2 x 300 ms = 1.2 s.
+    assert!(took < Duration::from_millis(900), "took {took:?}");
+    store.close().await;
+}
