@@ -273,3 +273,14 @@ fn thousands_of_files_load_without_hanging() {
     assert_eq!(project.playbooks.len(), 3000);
     assert!(start.elapsed().as_secs() < 60, "took {:?}", start.elapsed());
 }
+
+#[test]
+fn request_dates_are_format_checked() {
+    let d = load_request_str(
+        "r.yaml",
+        "id: r-3\nkind: delete\nreceived: 2026-13-45\nsubject: { email: a@b.c }\n",
+    )
+    .expect_err("invalid date");
+    let f = one(&d, "invalid-format");
+    assert_eq!((f.line, f.col), (3, 11));
+}

@@ -22,7 +22,7 @@ pub struct Request {
     pub jurisdiction: Jurisdiction,
     /// Date the request was received (`YYYY-MM-DD`); the deadline counts from it.
     #[serde(default = "today")]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", transform = date_without_default)]
     pub received: NaiveDate,
     /// The subject's known identities, e.g. `email`, `object_id`, `device_ids` (a list).
     pub subject: BTreeMap<String, Identity>,
@@ -32,6 +32,13 @@ pub struct Request {
     /// Free-text note from intake.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+/// A `date` string. The default is today's date, so the schema must not state it (the
+/// committed schema would change every day).
+fn date_without_default(schema: &mut schemars::Schema) {
+    schema.remove("default");
+    schema.insert("format".to_owned(), "date".into());
 }
 
 fn today() -> NaiveDate {

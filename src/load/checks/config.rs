@@ -19,8 +19,8 @@ const SECRET_HEADERS: &[&str] = &[
 
 /// Every check on the config beyond its schema.
 pub fn check_config(_config: &ProjectConfig, r: &mut Report<'_>) {
-    let root = r.doc.value.clone();
-    walk(&root, String::new(), r);
+    let doc = r.doc;
+    walk(&doc.value, String::new(), r);
 }
 
 fn walk(v: &Value, ptr: String, r: &mut Report<'_>) {
