@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use chrono::Utc;
 
 use super::Outcome;
@@ -143,9 +143,11 @@ impl Timing {
                 } else {
                     expr.clone()
                 };
-                let schedule = cron::Schedule::from_str(&full)
-                    .map_err(|e| anyhow!("`--schedule {expr}` is not a cron schedule: {e}"))
-                    .context("write it as in crontab, e.g. \"*/5 * * * *\" (UTC)")?;
+                let schedule = cron::Schedule::from_str(&full).map_err(|e| {
+                    anyhow!(
+                        "`--schedule {expr}` is not a cron schedule ({e}); write it as in crontab, e.g. \"*/5 * * * *\" (UTC)"
+                    )
+                })?;
                 Ok(Timing::Cron(Box::new(schedule), expr.clone()))
             }
             (None, None) => Err(anyhow!(
