@@ -73,6 +73,22 @@ impl Store for SlowJournal {
     async fn due_requests(&self, now: DateTime<Utc>) -> Result<Vec<RequestRecord>, StoreError> {
         self.inner.due_requests(now).await
     }
+    async fn start_request(
+        &self,
+        plan: &Plan,
+        worker: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        self.inner.start_request(plan, worker, ttl, now).await
+    }
+    async fn unsettled_requests(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(String, String, RunStatus)>, StoreError> {
+        self.inner.unsettled_requests(now, limit).await
+    }
     async fn lease(
         &self,
         worker: &str,
