@@ -59,17 +59,8 @@ pub struct EnvAndFiles {
 
 impl SecretSource for EnvAndFiles {
     fn secret(&self, secret: &SecretRef) -> Result<String, String> {
-        match secret {
-            SecretRef::Env(name) => {
-                std::env::var(name).map_err(|_| format!("environment variable `{name}` is not set"))
-            }
-            SecretRef::File(path) => {
-                let p = self.base_dir.join(path);
-                std::fs::read_to_string(&p)
-                    .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-                    .map_err(|e| format!("cannot read secret file {}: {e}", p.display()))
-            }
-        }
+        use crate::connectors::secret::{EnvFileResolver, SecretResolver};
+        EnvFileResolver::new(&self.base_dir).resolve(secret).map_err(|e| e.to_string())
     }
 }
 
