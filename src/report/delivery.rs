@@ -60,7 +60,9 @@ pub struct EnvAndFiles {
 impl SecretSource for EnvAndFiles {
     fn secret(&self, secret: &SecretRef) -> Result<String, String> {
         use crate::connectors::secret::{EnvFileResolver, SecretResolver};
-        EnvFileResolver::new(&self.base_dir).resolve(secret).map_err(|e| e.to_string())
+        EnvFileResolver::new(&self.base_dir)
+            .resolve(secret)
+            .map_err(|e| e.to_string())
     }
 }
 
