@@ -89,13 +89,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Schema(a) => cmd_validate::schema(a),
         Command::Init(a) => init::init(&a.dir),
         Command::Completions(a) => {
-            clap_complete::generate(
-                a.shell,
-                &mut Cli::command(),
-                "dsrctl",
-                &mut std::io::stdout(),
-            );
-            Ok(Outcome::Ok)
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut Cli::command(), "dsrctl", &mut script);
+            // A closed pipe (`| head`) is not an error worth a panic.
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(Outcome::Ok),
+            }
         }
         _ => runtime()?.block_on(dispatch_async(&cli, color)),
     }
