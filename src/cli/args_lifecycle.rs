@@ -205,7 +205,7 @@ pub struct WorkerArgs {
     /// workers sharing the store find the rest).
     #[arg(long)]
     pub batch: Option<u32>,
-    /// Steps in flight at once within a run.
+    /// Connector calls in flight at once within a run.
     #[arg(long, default_value_t = 10)]
     pub parallelism: usize,
 }

@@ -261,7 +261,7 @@ fn default_retry_on() -> Vec<u16> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
-    /// Steps in flight at once across all services.
+    /// Connector calls in flight at once across all services.
     #[serde(default = "default_parallelism")]
     pub parallelism: u32,
     /// Most calls in flight per connector.
