@@ -111,7 +111,6 @@ impl Engine {
         step: &PlannedStep,
         instance: &str,
         mut o: StepOutcome,
-        prior: Option<StepOutcome>,
         op: Operation,
         matcher: Option<&Matcher>,
     ) -> Result<StepOutcome, EngineError> {
@@ -229,7 +228,6 @@ impl Engine {
                 }
             }
         }
-        let _ = prior;
         o.finished_at = Some(self.clock.now());
         self.journal(ctx, step, o).await
     }
@@ -261,7 +259,7 @@ impl Engine {
         if let Some(p) = &prior
             && p.sent
         {
-            return self.verify(ctx, step, p.clone(), &op, &tctx, true).await;
+            return self.verify(ctx, step, p.clone(), &op, &tctx).await;
         }
         if let Some(filter) = ctx.filter {
             // A saved plan: only what it previewed is sent (its targets were compared with
@@ -339,7 +337,7 @@ impl Engine {
                     o.finished_at = Some(self.clock.now());
                     return self.journal(ctx, step, o).await;
                 }
-                self.verify(ctx, step, o, &op, &tctx, false).await
+                self.verify(ctx, step, o, &op, &tctx).await
             }
         }
     }
@@ -352,7 +350,6 @@ impl Engine {
         mut o: StepOutcome,
         op: &Operation,
         tctx: &Value,
-        resumed: bool,
     ) -> Result<StepOutcome, EngineError> {
         let now = self.clock.now();
         if let Some(after) = step.verify.as_ref().and_then(|v| v.after.as_ref()) {
@@ -367,7 +364,6 @@ impl Engine {
                 return self.journal(ctx, step, o).await;
             }
         }
-        let _ = resumed;
         match self.verification(step, op, tctx).await {
             None => o.status = StepStatus::Succeeded,
             Some(Ok(v)) => {

@@ -186,7 +186,7 @@ impl Engine {
                     if started.contains_key(step.key.as_str()) {
                         continue;
                     }
-                    match readiness(step, plan, &done) {
+                    match readiness(step, &done) {
                         Readiness::Wait => {}
                         Readiness::Blocked(reason) => {
                             let mut o = StepOutcome::new(&step.key, &step.key, StepStatus::Blocked);
@@ -262,7 +262,7 @@ enum Readiness {
     Blocked(String),
 }
 
-fn readiness(step: &PlannedStep, plan: &Plan, done: &HashMap<&str, StepStatus>) -> Readiness {
+fn readiness(step: &PlannedStep, done: &HashMap<&str, StepStatus>) -> Readiness {
     let mut ready = true;
     for need in &step.needs {
         match done.get(need.as_str()) {
@@ -276,7 +276,6 @@ fn readiness(step: &PlannedStep, plan: &Plan, done: &HashMap<&str, StepStatus>) 
             Some(_) => {}
         }
     }
-    let _ = plan;
     if ready {
         Readiness::Ready
     } else {

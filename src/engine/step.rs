@@ -256,7 +256,7 @@ impl Engine {
                     },
                 };
                 return self
-                    .read(ctx, step, instance, o, prior, op, matcher.as_ref())
+                    .read(ctx, step, instance, o, op, matcher.as_ref())
                     .await;
             }
         }
