@@ -40,6 +40,9 @@ impl Store for SlowJournal {
     async fn set_run_status(&self, run: &str, status: RunStatus) -> Result<(), StoreError> {
         self.inner.set_run_status(run, status).await
     }
+    async fn begin_run(&self, run: &str) -> Result<Vec<StepOutcome>, StoreError> {
+        self.inner.begin_run(run).await
+    }
     async fn outcomes(&self, run: &str) -> Result<Vec<StepOutcome>, StoreError> {
         self.inner.outcomes(run).await
     }
@@ -132,6 +135,9 @@ impl Store for SlowJournal {
     }
     async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
         self.inner.audit_entries().await
+    }
+    async fn audit_head(&self) -> Result<(u64, String), StoreError> {
+        self.inner.audit_head().await
     }
     async fn put_evidence(
         &self,

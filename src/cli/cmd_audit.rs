@@ -6,16 +6,21 @@ use super::Outcome;
 use super::args::Cli;
 use super::args_lifecycle::{AuditAction, AuditArgs, AuditFormat};
 use super::workspace::Workspace;
-use crate::store::verify_chain;
+use crate::store::verify_chain_to;
 
 /// `dsrctl audit ...`.
 pub async fn audit(cli: &Cli, args: &AuditArgs, color: bool) -> Result<Outcome> {
     let ws = Workspace::open(&cli.project, color).await?;
     let entries = ws.store.audit_entries().await?;
+    let head = ws.store.audit_head().await?;
     match &args.action {
-        AuditAction::Verify => match verify_chain(&entries) {
+        AuditAction::Verify => match verify_chain_to(&entries, (head.0, &head.1)) {
             Ok(()) => {
-                println!("audit log intact: {} entries", entries.len());
+                println!(
+                    "audit log intact: {} entries, head {}",
+                    entries.len(),
+                    entries.last().map_or("(none)", |e| e.hash.as_str())
+                );
                 Ok(Outcome::Ok)
             }
             Err(broken) => {

@@ -146,7 +146,7 @@ impl Engine {
     ) -> Result<RunResult, EngineError> {
         let journal: HashMap<String, StepOutcome> = self
             .store
-            .outcomes(run_id)
+            .begin_run(run_id)
             .await?
             .into_iter()
             .map(|o| (o.instance.clone(), o))
@@ -159,9 +159,6 @@ impl Engine {
             outcomes: Mutex::new(journal),
             bodies: Mutex::new(HashMap::new()),
         };
-        self.store
-            .set_run_status(run_id, RunStatus::Running)
-            .await?;
 
         let mut done: HashMap<&str, StepStatus> = HashMap::new();
         {

@@ -112,6 +112,25 @@ pub fn verify_chain(entries: &[AuditEntry]) -> Result<(), AuditBreak> {
     Ok(())
 }
 
+/// [`verify_chain`], then checks that the log ends where the store's head row says the newest
+/// entry is (`head`: its sequence number and hash), which catches the newest entries removed.
+pub fn verify_chain_to(entries: &[AuditEntry], head: (u64, &str)) -> Result<(), AuditBreak> {
+    verify_chain(entries)?;
+    let (last_seq, last_hash) = entries
+        .last()
+        .map_or((0, GENESIS_HASH), |e| (e.seq, e.hash.as_str()));
+    if (last_seq, last_hash) != head {
+        return Err(AuditBreak {
+            index: entries.len(),
+            reason: format!(
+                "the log ends at entry {last_seq}, but the store's head records entry {} with another hash (entries were removed from the end, or the head was changed)",
+                head.0
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn truncate_to_millis(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
 }
@@ -200,5 +219,17 @@ mod tests {
         let mut reordered = entries.clone();
         reordered.swap(1, 2);
         assert_eq!(verify_chain(&reordered).unwrap_err().index, 1);
+    }
+
+    #[test]
+    fn verify_to_head_detects_the_newest_entries_removed() {
+        let entries = chain(3);
+        let head = (3, entries[2].hash.as_str());
+        assert_eq!(verify_chain_to(&entries, head), Ok(()));
+        assert_eq!(verify_chain_to(&entries[..2], head).unwrap_err().index, 2);
+        assert_eq!(verify_chain_to(&[], head).unwrap_err().index, 0);
+        assert_eq!(verify_chain_to(&[], (0, GENESIS_HASH)), Ok(()));
+        let changed_head = (3, entries[1].hash.as_str());
+        assert!(verify_chain_to(&entries, changed_head).is_err());
     }
 }

@@ -26,7 +26,7 @@ use crate::compile::Plan;
 use crate::engine::{Evidence, StepOutcome};
 use crate::model::Request;
 
-pub use audit::{AuditBreak, AuditEntry, GENESIS_HASH, verify_chain};
+pub use audit::{AuditBreak, AuditEntry, GENESIS_HASH, verify_chain, verify_chain_to};
 pub use open::{DEFAULT_SQLITE_PATH, open};
 pub use postgres::PostgresStore;
 pub use request_state::{RequestRecord, RequestState};
@@ -157,6 +157,9 @@ pub trait Store: Send + Sync {
     async fn runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError>;
     /// Sets a run's status.
     async fn set_run_status(&self, run: &str, status: RunStatus) -> Result<(), StoreError>;
+    /// Marks a run `running` (unless it is already) and returns its journal, in one
+    /// transaction: what the engine does when it starts or resumes a run.
+    async fn begin_run(&self, run: &str) -> Result<Vec<StepOutcome>, StoreError>;
     /// Every journaled step instance of a run.
     async fn outcomes(&self, run: &str) -> Result<Vec<StepOutcome>, StoreError>;
     /// Records a step instance's start or end (insert or replace by instance key). Durable
@@ -251,6 +254,10 @@ pub trait Store: Send + Sync {
     ) -> Result<AuditEntry, StoreError>;
     /// The audit log, oldest first; check it with [`verify_chain`].
     async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;
+    /// The sequence number and hash of the newest entry appended, as the store's head row
+    /// keeps them ([`GENESIS_HASH`] and 0 before the first): removing the newest entries
+    /// leaves the chain whole but no longer ending at the head.
+    async fn audit_head(&self) -> Result<(u64, String), StoreError>;
 
     /// Stores an evidence file of a step instance (e.g. a manual task's screenshot) with its
     /// SHA-256.

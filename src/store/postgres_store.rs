@@ -92,6 +92,33 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn begin_run(&self, run: &str) -> Result<Vec<StepOutcome>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
+            .bind(run)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| StoreError::RunNotFound(run.to_owned()))?;
+        if status != RunStatus::Running.as_str() {
+            sqlx::query("UPDATE runs SET status = $1, updated_at = $2 WHERE id = $3")
+                .bind(RunStatus::Running.as_str())
+                .bind(millis(Utc::now()))
+                .bind(run)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        let bodies: Vec<String> =
+            sqlx::query_scalar("SELECT body::text FROM outcomes WHERE run_id = $1 ORDER BY seq")
+                .bind(run)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        bodies.iter().map(|b| parse_json("outcome", b)).collect()
+    }
+
     async fn outcomes(&self, run: &str) -> Result<Vec<StepOutcome>, StoreError> {
         let bodies: Vec<String> =
             sqlx::query_scalar("SELECT body::text FROM outcomes WHERE run_id = $1 ORDER BY seq")
@@ -473,6 +500,16 @@ impl Store for PostgresStore {
                 )
             })
             .collect()
+    }
+
+    async fn audit_head(&self) -> Result<(u64, String), StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        let seq: i64 = row.try_get(0).map_err(db)?;
+        let seq = u64::try_from(seq).map_err(|_| StoreError::Corrupt("audit head".into()))?;
+        Ok((seq, row.try_get(1).map_err(db)?))
     }
 
     async fn put_evidence(

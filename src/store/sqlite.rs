@@ -1,5 +1,10 @@
-//! The embedded state store: one SQLite file in WAL mode, journal writes group-committed by
-//! one writer task.
+//! The embedded state store: one SQLite file in WAL mode.
+//!
+//! Two threads each own one connection: a writer that commits every queued write job in one
+//! transaction (group commit: concurrent journal records, run status changes, request state
+//! changes and audit appends share one commit), and a reader for queries. A caller's job runs
+//! whole on its thread, so a transaction of several statements costs one hand-over, not one
+//! per statement.
 //!
 //! `synchronous=NORMAL`: a commit is in the WAL when the call returns, so it survives the
 //! process being killed at any point (the SIGKILL tests prove it), without an fsync per
@@ -7,17 +12,12 @@
 //! PostgreSQL store, which commits with `synchronous_commit=on`.
 
 use std::path::Path;
-use std::str::FromStr;
+use std::sync::mpsc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{Row, Sqlite, Transaction};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use tokio::sync::oneshot;
 
-use super::journal_writer::{BatchSink, JournalWriter};
 use super::util::*;
 use super::{RequestRecord, RunRecord, StoreError, sqlite_schema};
 
@@ -25,10 +25,38 @@ pub(super) const RUN_COLUMNS: &str = "id, request_id, mode, status, created_at, 
 pub(super) const REQUEST_COLUMNS: &str = "body, state, reason, received, deadline, extended, \
                                extension_reason, created_at, updated_at";
 
+/// Most write jobs committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// How long a statement waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The SQLite state store.
 pub struct SqliteStore {
-    pub(super) pool: SqlitePool,
-    pub(super) journal: JournalWriter,
+    writer: Worker,
+    reader: Worker,
+}
+
+/// A job for a connection thread; it sends its own result. `None`: its transaction could
+/// not begin, so it only reports that.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
+
+/// What a write job hands back: whether it succeeded (else its changes are rolled back), and
+/// how to deliver its result once the transaction's fate is known (given the database's
+/// message when it was not committed).
+struct Finish {
+    ok: bool,
+    deliver: Box<dyn FnOnce(Option<&str>) + Send>,
+}
+
+enum Msg {
+    Job(Job),
+    Close(oneshot::Sender<()>),
+}
+
+/// One connection on a thread of its own.
+struct Worker {
+    tx: mpsc::Sender<Msg>,
 }
 
 impl SqliteStore {
@@ -39,146 +67,287 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Location(dir.display().to_string(), e.to_string()))?;
         }
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(db)?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(|e| StoreError::Location(path.display().to_string(), e.to_string()))?;
-        migrate(&pool).await?;
-        let journal = JournalWriter::start(SqliteSink { pool: pool.clone() });
-        Ok(SqliteStore { pool, journal })
+        let location =
+            |e: rusqlite::Error| StoreError::Location(path.display().to_string(), e.to_string());
+        let write_conn = connect(path, true).map_err(location)?;
+        migrate(&write_conn)?;
+        let read_conn = connect(path, false).map_err(location)?;
+        Ok(SqliteStore {
+            writer: Worker::spawn("dsrctl-sqlite-writer", write_conn, true),
+            reader: Worker::spawn("dsrctl-sqlite-reader", read_conn, false),
+        })
     }
 
-    pub(super) async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)
+    /// Runs `f` in the writer's next transaction (`BEGIN IMMEDIATE`, shared with whatever
+    /// else is queued). Its result is returned once that transaction committed; when `f`
+    /// fails, its own changes are rolled back and its neighbours' kept.
+    pub(super) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = conn.map(f);
+            Finish {
+                ok: matches!(result, Some(Ok(_))),
+                deliver: Box::new(move |not_committed| {
+                    let _ = tx.send(match (not_committed, result) {
+                        (None, Some(result)) => result,
+                        (Some(e), _) => Err(StoreError::Database(e.to_owned())),
+                        (None, None) => Err(closed()),
+                    });
+                }),
+            }
+        });
+        self.writer.send(job)?;
+        rx.await.map_err(|_| closed())?
     }
 
-    pub(super) async fn run_rows(
-        &self,
-        sql: String,
-        arg: &str,
-    ) -> Result<Vec<RunRecord>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(arg)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.into_iter()
-            .map(|r| run_row(&r)?.into_record())
-            .collect()
+    /// Runs a query on the reader's connection.
+    pub(super) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = tx.send(conn.map_or_else(|| Err(closed()), f));
+            Finish {
+                ok: true,
+                deliver: Box::new(|_| {}),
+            }
+        });
+        self.reader.send(job)?;
+        rx.await.map_err(|_| closed())?
     }
 
-    pub(super) async fn request_rows(
-        &self,
-        sql: String,
-        arg: Option<&str>,
-    ) -> Result<Vec<RequestRecord>, StoreError> {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        if let Some(arg) = arg {
-            query = query.bind(arg.to_owned());
+    /// Commits what is queued and stops both threads; later calls fail.
+    pub(super) async fn shutdown(&self) {
+        for worker in [&self.writer, &self.reader] {
+            let (ack, done) = oneshot::channel();
+            if worker.tx.send(Msg::Close(ack)).is_ok() {
+                let _ = done.await;
+            }
         }
-        let rows = query.fetch_all(&self.pool).await.map_err(db)?;
-        rows.into_iter()
-            .map(|r| request_row(&r)?.into_record())
-            .collect()
     }
 }
 
-async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
-    let current = current.unwrap_or(0);
-    if current > SCHEMA_VERSION {
-        return Err(StoreError::Corrupt(format!(
-            "schema version {current} is newer than this dsrctl knows ({SCHEMA_VERSION}); upgrade dsrctl"
-        )));
-    }
-    if current < 1 {
-        sqlx::raw_sql(sqlite_schema::V1)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query("INSERT INTO schema_version (version) VALUES (?1)")
-            .bind(SCHEMA_VERSION)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-    }
-    tx.commit().await.map_err(db)
-}
-
-pub(super) fn run_row(r: &SqliteRow) -> Result<RunRow, StoreError> {
-    Ok(RunRow {
-        id: r.try_get("id").map_err(db)?,
-        request_id: r.try_get("request_id").map_err(db)?,
-        mode: r.try_get("mode").map_err(db)?,
-        status: r.try_get("status").map_err(db)?,
-        created_at: r.try_get("created_at").map_err(db)?,
-        updated_at: r.try_get("updated_at").map_err(db)?,
-        plan: r.try_get("plan").map_err(db)?,
-    })
-}
-
-pub(super) fn request_row(r: &SqliteRow) -> Result<RequestRow, StoreError> {
-    Ok(RequestRow {
-        body: r.try_get("body").map_err(db)?,
-        state: r.try_get("state").map_err(db)?,
-        reason: r.try_get("reason").map_err(db)?,
-        received: r.try_get("received").map_err(db)?,
-        deadline: r.try_get("deadline").map_err(db)?,
-        extended: r.try_get("extended").map_err(db)?,
-        extension_reason: r.try_get("extension_reason").map_err(db)?,
-        created_at: r.try_get("created_at").map_err(db)?,
-        updated_at: r.try_get("updated_at").map_err(db)?,
-    })
-}
-
-struct SqliteSink {
-    pool: SqlitePool,
-}
-
-#[async_trait]
-impl BatchSink for SqliteSink {
-    async fn commit(&mut self, rows: &[JournalRow]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        for row in rows {
-            sqlx::query(
-                "INSERT INTO outcomes (run_id, instance, step, status, due_at, body) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                 ON CONFLICT (run_id, instance) DO UPDATE SET step = excluded.step, \
-                 status = excluded.status, due_at = excluded.due_at, body = excluded.body",
-            )
-            .bind(&row.run_id)
-            .bind(&row.instance)
-            .bind(&row.step)
-            .bind(row.status)
-            .bind(row.due_at)
-            .bind(&row.body)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                if is_foreign_key_violation(&e) {
-                    StoreError::RunNotFound(row.run_id.clone())
+impl Worker {
+    fn spawn(name: &str, conn: Connection, writes: bool) -> Worker {
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                if writes {
+                    write_loop(&conn, &rx);
                 } else {
-                    db(e)
+                    read_loop(&conn, &rx);
                 }
-            })?;
-        }
-        tx.commit().await.map_err(db)
+            })
+            .expect("a thread for the state store");
+        Worker { tx }
     }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        self.tx.send(Msg::Job(job)).map_err(|_| closed())
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Database("the state store is closed".into())
+}
+
+fn read_loop(conn: &Connection, rx: &mpsc::Receiver<Msg>) {
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            Msg::Job(job) => {
+                let _ = job(Some(conn));
+            }
+            Msg::Close(ack) => {
+                let _ = ack.send(());
+                return;
+            }
+        }
+    }
+}
+
+/// Takes whatever is queued (up to [`MAX_BATCH`]) and commits it in one transaction, each
+/// job inside a savepoint so a failing job leaves its neighbours' changes in.
+fn write_loop(conn: &Connection, rx: &mpsc::Receiver<Msg>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Ok(first) = rx.recv() {
+        let mut close = None;
+        match first {
+            Msg::Job(job) => batch.push(job),
+            Msg::Close(ack) => close = Some(ack),
+        }
+        while close.is_none() && batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(Msg::Job(job)) => batch.push(job),
+                Ok(Msg::Close(ack)) => close = Some(ack),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            commit_batch(conn, &mut batch);
+        }
+        if let Some(ack) = close {
+            let _ = ack.send(());
+            return;
+        }
+    }
+}
+
+fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let message = e.to_string();
+        for job in batch.drain(..) {
+            (job(None).deliver)(Some(&message));
+        }
+        return;
+    }
+    let mut finished = Vec::with_capacity(batch.len());
+    for job in batch.drain(..) {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            (job(None).deliver)(Some(&e.to_string()));
+            continue;
+        }
+        let finish = job(Some(conn));
+        let end = if finish.ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        let _ = conn.execute_batch(end);
+        finished.push(finish);
+    }
+    let not_committed = conn.execute_batch("COMMIT").err().map(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        e.to_string()
+    });
+    for f in finished {
+        (f.deliver)(not_committed.as_deref());
+    }
+}
+
+fn connect(path: &Path, writes: bool) -> Result<Connection, rusqlite::Error> {
+    let flags = if writes {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "wal")?;
+    conn.pragma_update(None, "synchronous", "normal")?;
+    conn.pragma_update(None, "foreign_keys", "on")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(lite)?;
+    let result = (|| {
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            .map_err(lite)?;
+        let current: Option<i64> = conn
+            .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+            .map_err(lite)?;
+        let current = current.unwrap_or(0);
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "schema version {current} is newer than this dsrctl knows ({SCHEMA_VERSION}); upgrade dsrctl"
+            )));
+        }
+        if current < 1 {
+            conn.execute_batch(sqlite_schema::V1).map_err(lite)?;
+            conn.execute(
+                "INSERT INTO schema_version (version) VALUES (?1)",
+                [SCHEMA_VERSION],
+            )
+            .map_err(lite)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT").map_err(lite),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// A SQLite error as a store error.
+pub(super) fn lite(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// Whether a statement broke a constraint of this kind (`SQLITE_CONSTRAINT_*`).
+pub(super) fn violates(e: &rusqlite::Error, extended: i32) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == ErrorCode::ConstraintViolation && f.extended_code == extended)
+}
+
+pub(super) const FOREIGN_KEY: i32 = rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY;
+pub(super) const UNIQUE: [i32; 2] = [
+    rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY,
+    rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE,
+];
+
+pub(super) fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    Ok(RunRow {
+        id: r.get("id")?,
+        request_id: r.get("request_id")?,
+        mode: r.get("mode")?,
+        status: r.get("status")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+        plan: r.get("plan")?,
+    })
+}
+
+pub(super) fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
+    Ok(RequestRow {
+        body: r.get("body")?,
+        state: r.get("state")?,
+        reason: r.get("reason")?,
+        received: r.get("received")?,
+        deadline: r.get("deadline")?,
+        extended: r.get("extended")?,
+        extension_reason: r.get("extension_reason")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+    })
+}
+
+/// Runs rows of a query with parameters.
+pub(super) fn run_rows(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<RunRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(lite)?;
+    let rows = stmt
+        .query_map(params, run_row)
+        .map_err(lite)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(lite)?;
+    rows.into_iter().map(RunRow::into_record).collect()
+}
+
+/// Request rows of a query with parameters.
+pub(super) fn request_rows(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<RequestRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(lite)?;
+    let rows = stmt
+        .query_map(params, request_row)
+        .map_err(lite)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(lite)?;
+    rows.into_iter().map(RequestRow::into_record).collect()
 }

@@ -1,12 +1,15 @@
-//! The [`Store`] operations of the SQLite store.
+//! The [`Store`] operations of the SQLite store: each one job on the writer's or the
+//! reader's thread (see [`super::sqlite`]).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::sqlite::{REQUEST_COLUMNS, RUN_COLUMNS, request_row, run_row};
+use super::sqlite::{
+    FOREIGN_KEY, REQUEST_COLUMNS, RUN_COLUMNS, UNIQUE, lite, request_rows, run_rows, violates,
+};
 use super::util::*;
 use super::{
     AuditEntry, RequestRecord, RequestState, RunMode, RunRecord, RunStatus, SqliteStore, Store,
@@ -16,131 +19,224 @@ use crate::compile::Plan;
 use crate::engine::{Evidence, StepOutcome};
 use crate::model::Request;
 
+const INSERT_RUN: &str = "INSERT INTO runs (id, request_id, mode, status, created_at, \
+                          updated_at, plan) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)";
+
+/// A missing run for a statement that broke the foreign key to `runs`, else the error.
+fn run_missing(run: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| {
+        if violates(&e, FOREIGN_KEY) {
+            StoreError::RunNotFound(run.to_owned())
+        } else {
+            lite(e)
+        }
+    }
+}
+
+fn outcomes_of(conn: &Connection, run: &str) -> Result<Vec<StepOutcome>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT body FROM outcomes WHERE run_id = ?1 ORDER BY rowid")
+        .map_err(lite)?;
+    let bodies = stmt
+        .query_map([run], |r| r.get::<_, String>(0))
+        .map_err(lite)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(lite)?;
+    bodies.iter().map(|b| parse_json("outcome", b)).collect()
+}
+
+fn status_of(conn: &Connection, run: &str) -> Result<String, StoreError> {
+    conn.prepare_cached("SELECT status FROM runs WHERE id = ?1")
+        .map_err(lite)?
+        .query_row([run], |r| r.get(0))
+        .optional()
+        .map_err(lite)?
+        .ok_or_else(|| StoreError::RunNotFound(run.to_owned()))
+}
+
+fn request_by_id(conn: &Connection, id: &str) -> Result<RequestRecord, StoreError> {
+    let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?1");
+    request_rows(conn, &sql, [id])?
+        .pop()
+        .ok_or_else(|| StoreError::RequestNotFound(id.to_owned()))
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_run(&self, plan: &Plan, mode: RunMode) -> Result<String, StoreError> {
-        let id = super::util::new_run_id();
-        let now = millis(Utc::now());
-        sqlx::query(
-            "INSERT INTO runs (id, request_id, mode, status, created_at, updated_at, plan) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-        )
-        .bind(&id)
-        .bind(&plan.request.id)
-        .bind(mode_name(mode))
-        .bind(RunStatus::Running.as_str())
-        .bind(now)
-        .bind(to_json(plan)?)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        let id = new_run_id();
+        let request = plan.request.id.clone();
+        let body = to_json(plan)?;
+        let run = id.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(INSERT_RUN)
+                .map_err(lite)?
+                .execute(params![
+                    run,
+                    request,
+                    mode_name(mode),
+                    RunStatus::Running.as_str(),
+                    millis(Utc::now()),
+                    body
+                ])
+                .map_err(lite)
+        })
+        .await?;
         Ok(id)
     }
 
     async fn unfinished_run(&self, request_id: &str) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar(
-            "SELECT id FROM runs WHERE request_id = ?1 AND mode = 'apply' \
-             AND status <> 'completed' ORDER BY created_at DESC, id DESC LIMIT 1",
-        )
-        .bind(request_id)
-        .fetch_optional(&self.pool)
+        let request_id = request_id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT id FROM runs WHERE request_id = ?1 AND mode = 'apply' \
+                 AND status <> 'completed' ORDER BY created_at DESC, id DESC LIMIT 1",
+            )
+            .map_err(lite)?
+            .query_row([request_id], |r| r.get(0))
+            .optional()
+            .map_err(lite)
+        })
         .await
-        .map_err(db)
     }
 
     async fn run(&self, id: &str) -> Result<RunRecord, StoreError> {
-        let exact = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
-        if let Some(run) = self.run_rows(exact, id).await?.pop() {
-            return Ok(run);
-        }
-        if id.len() < MIN_PREFIX {
-            return Err(StoreError::RunNotFound(id.to_owned()));
-        }
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id LIKE ?1 ESCAPE '\\' LIMIT 2");
-        let mut found = self.run_rows(sql, &prefix_pattern(id)).await?;
-        match found.len() {
-            0 => Err(StoreError::RunNotFound(id.to_owned())),
-            1 => Ok(found.remove(0)),
-            _ => Err(StoreError::Ambiguous(id.to_owned())),
-        }
+        let id = id.to_owned();
+        self.read(move |conn| {
+            let exact = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
+            if let Some(run) = run_rows(conn, &exact, [&id])?.pop() {
+                return Ok(run);
+            }
+            if id.len() < MIN_PREFIX {
+                return Err(StoreError::RunNotFound(id));
+            }
+            let sql =
+                format!("SELECT {RUN_COLUMNS} FROM runs WHERE id LIKE ?1 ESCAPE '\\' LIMIT 2");
+            let mut found = run_rows(conn, &sql, [prefix_pattern(&id)])?;
+            match found.len() {
+                0 => Err(StoreError::RunNotFound(id)),
+                1 => Ok(found.remove(0)),
+                _ => Err(StoreError::Ambiguous(id)),
+            }
+        })
+        .await
     }
 
     async fn runs(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
-        let sql =
-            format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC, id DESC LIMIT ?1");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.into_iter()
-            .map(|r| run_row(&r)?.into_record())
-            .collect()
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC, id DESC LIMIT ?1"
+            );
+            run_rows(conn, &sql, [i64::from(limit)])
+        })
+        .await
     }
 
     async fn set_run_status(&self, run: &str, status: RunStatus) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE runs SET status = ?1, updated_at = ?2 WHERE id = ?3")
-            .bind(status.as_str())
-            .bind(millis(Utc::now()))
-            .bind(run)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::RunNotFound(run.to_owned()));
-        }
-        Ok(())
+        let run = run.to_owned();
+        self.write(move |conn| {
+            let done = conn
+                .prepare_cached("UPDATE runs SET status = ?1, updated_at = ?2 WHERE id = ?3")
+                .map_err(lite)?
+                .execute(params![status.as_str(), millis(Utc::now()), run])
+                .map_err(lite)?;
+            if done == 0 {
+                return Err(StoreError::RunNotFound(run));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn begin_run(&self, run: &str) -> Result<Vec<StepOutcome>, StoreError> {
+        let run = run.to_owned();
+        self.write(move |conn| {
+            if status_of(conn, &run)? != RunStatus::Running.as_str() {
+                conn.prepare_cached("UPDATE runs SET status = ?1, updated_at = ?2 WHERE id = ?3")
+                    .map_err(lite)?
+                    .execute(params![
+                        RunStatus::Running.as_str(),
+                        millis(Utc::now()),
+                        run
+                    ])
+                    .map_err(lite)?;
+            }
+            outcomes_of(conn, &run)
+        })
+        .await
     }
 
     async fn outcomes(&self, run: &str) -> Result<Vec<StepOutcome>, StoreError> {
-        let bodies: Vec<String> =
-            sqlx::query_scalar("SELECT body FROM outcomes WHERE run_id = ?1 ORDER BY rowid")
-                .bind(run)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db)?;
-        bodies.iter().map(|b| parse_json("outcome", b)).collect()
+        let run = run.to_owned();
+        self.read(move |conn| outcomes_of(conn, &run)).await
     }
 
     async fn record(&self, run: &str, outcome: &StepOutcome) -> Result<(), StoreError> {
-        self.journal.write(JournalRow::new(run, outcome)?).await
+        let row = JournalRow::new(run, outcome)?;
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO outcomes (run_id, instance, step, status, due_at, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (run_id, instance) DO UPDATE SET step = excluded.step, \
+                 status = excluded.status, due_at = excluded.due_at, body = excluded.body",
+            )
+            .map_err(lite)?
+            .execute(params![
+                row.run_id,
+                row.instance,
+                row.step,
+                row.status,
+                row.due_at,
+                row.body
+            ])
+            .map_err(run_missing(&row.run_id))?;
+            Ok(())
+        })
+        .await
     }
 
     async fn put_request(&self, request: &Request, state: RequestState) -> Result<(), StoreError> {
-        let now = millis(Utc::now());
-        sqlx::query(
-            "INSERT INTO requests (id, body, state, received, deadline, extended, created_at, \
-             updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)",
-        )
-        .bind(&request.id)
-        .bind(to_json(request)?)
-        .bind(state.as_str())
-        .bind(request.received.to_string())
-        .bind(request.deadline(false).to_string())
-        .bind(now)
-        .execute(&self.pool)
+        let id = request.id.clone();
+        let body = to_json(request)?;
+        let received = request.received.to_string();
+        let deadline = request.deadline(false).to_string();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO requests (id, body, state, received, deadline, extended, \
+                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6)",
+            )
+            .map_err(lite)?
+            .execute(params![
+                id,
+                body,
+                state.as_str(),
+                received,
+                deadline,
+                millis(Utc::now())
+            ])
+            .map_err(|e| {
+                if UNIQUE.iter().any(|c| violates(&e, *c)) {
+                    StoreError::DuplicateRequest(id.clone())
+                } else {
+                    lite(e)
+                }
+            })?;
+            Ok(())
+        })
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::DuplicateRequest(request.id.clone())
-            } else {
-                db(e)
-            }
-        })?;
-        Ok(())
     }
 
     async fn request(&self, id: &str) -> Result<RequestRecord, StoreError> {
-        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?1");
-        self.request_rows(sql, Some(id))
-            .await?
-            .pop()
-            .ok_or_else(|| StoreError::RequestNotFound(id.to_owned()))
+        let id = id.to_owned();
+        self.read(move |conn| request_by_id(conn, &id)).await
     }
 
     async fn requests(&self) -> Result<Vec<RequestRecord>, StoreError> {
-        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests ORDER BY deadline, id");
-        self.request_rows(sql, None).await
+        self.read(|conn| {
+            let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests ORDER BY deadline, id");
+            request_rows(conn, &sql, [])
+        })
+        .await
     }
 
     async fn set_request_state(
@@ -155,86 +251,63 @@ impl Store for SqliteStore {
                 state,
             });
         }
-        let allowed = RequestState::predecessors(state)
-            .iter()
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "UPDATE requests SET state = ?1, reason = ?2, updated_at = ?3 \
-             WHERE id = ?4 AND state IN ({allowed})"
-        );
-        let mut tx = self.write_tx().await?;
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(state.as_str())
-            .bind(reason)
-            .bind(millis(Utc::now()))
-            .bind(id)
-            .execute(&mut *tx)
+        let id = id.to_owned();
+        self.write(move |conn| set_state(conn, &id, state, reason))
             .await
-            .map_err(db)?;
-        if done.rows_affected() == 0 {
-            let current: Option<String> =
-                sqlx::query_scalar("SELECT state FROM requests WHERE id = ?1")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            return Err(transition_error(id, current, state));
-        }
-        tx.commit().await.map_err(db)
     }
 
     async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| StoreError::RequestNotFound(id.to_owned()))?;
-        let record = request_row(&row)?.into_record()?;
-        if record.extended {
-            return Err(StoreError::AlreadyExtended(id.to_owned()));
-        }
-        sqlx::query(
-            "UPDATE requests SET extended = 1, extension_reason = ?1, deadline = ?2, \
-             updated_at = ?3 WHERE id = ?4",
-        )
-        .bind(reason)
-        .bind(record.request.deadline(true).to_string())
-        .bind(millis(Utc::now()))
-        .bind(id)
-        .execute(&mut *tx)
+        let id = id.to_owned();
+        let reason = reason.to_owned();
+        self.write(move |conn| {
+            let record = request_by_id(conn, &id)?;
+            if record.extended {
+                return Err(StoreError::AlreadyExtended(id));
+            }
+            conn.execute(
+                "UPDATE requests SET extended = 1, extension_reason = ?1, deadline = ?2, \
+                 updated_at = ?3 WHERE id = ?4",
+                params![
+                    reason,
+                    record.request.deadline(true).to_string(),
+                    millis(Utc::now()),
+                    id
+                ],
+            )
+            .map_err(lite)?;
+            request_by_id(conn, &id)
+        })
         .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        self.request(id).await
     }
 
     async fn due_steps(&self, now: DateTime<Utc>) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT run_id, instance FROM outcomes WHERE status = 'waiting' AND due_at <= ?1 \
-             ORDER BY due_at, run_id, instance",
-        )
-        .bind(millis(now))
-        .fetch_all(&self.pool)
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT run_id, instance FROM outcomes WHERE status = 'waiting' \
+                     AND due_at <= ?1 ORDER BY due_at, run_id, instance",
+                )
+                .map_err(lite)?;
+            stmt.query_map([millis(now)], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(lite)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(lite)
+        })
         .await
-        .map_err(db)?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0).map_err(db)?, r.try_get(1).map_err(db)?)))
-            .collect()
     }
 
     async fn due_requests(&self, now: DateTime<Utc>) -> Result<Vec<RequestRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {REQUEST_COLUMNS} FROM requests q WHERE q.state = 'approved' \
-             AND q.received <= ?1 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = q.id) \
-             ORDER BY q.received, q.id"
-        );
         let today = now.date_naive().to_string();
-        self.request_rows(sql, Some(&today)).await
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {REQUEST_COLUMNS} FROM requests q WHERE q.state = 'approved' \
+                 AND q.received <= ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = q.id) \
+                 ORDER BY q.received, q.id"
+            );
+            request_rows(conn, &sql, [today])
+        })
+        .await
     }
 
     async fn start_request(
@@ -244,44 +317,44 @@ impl Store for SqliteStore {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let stamp = millis(Utc::now());
-        let claimed = sqlx::query(
-            "UPDATE requests SET state = 'running', reason = NULL, updated_at = ?1 \
-             WHERE id = ?2 AND state = 'approved' \
-             AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = ?2)",
-        )
-        .bind(stamp)
-        .bind(&plan.request.id)
-        .execute(&mut *tx)
+        let request = plan.request.id.clone();
+        let body = to_json(plan)?;
+        let worker = worker.to_owned();
+        self.write(move |conn| {
+            let stamp = millis(Utc::now());
+            let claimed = conn
+                .prepare_cached(
+                    "UPDATE requests SET state = 'running', reason = NULL, updated_at = ?1 \
+                     WHERE id = ?2 AND state = 'approved' \
+                     AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = ?2)",
+                )
+                .map_err(lite)?
+                .execute(params![stamp, request])
+                .map_err(lite)?;
+            if claimed != 1 {
+                return Ok(None);
+            }
+            let id = new_run_id();
+            conn.prepare_cached(INSERT_RUN)
+                .map_err(lite)?
+                .execute(params![
+                    id,
+                    request,
+                    mode_name(RunMode::Apply),
+                    RunStatus::Running.as_str(),
+                    stamp,
+                    body
+                ])
+                .map_err(lite)?;
+            conn.prepare_cached(
+                "INSERT INTO leases (run_id, worker, expires_at) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(lite)?
+            .execute(params![id, worker, expiry(now, ttl)])
+            .map_err(lite)?;
+            Ok(Some(id))
+        })
         .await
-        .map_err(db)?;
-        if claimed.rows_affected() != 1 {
-            return Ok(None);
-        }
-        let id = super::util::new_run_id();
-        sqlx::query(
-            "INSERT INTO runs (id, request_id, mode, status, created_at, updated_at, plan) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-        )
-        .bind(&id)
-        .bind(&plan.request.id)
-        .bind(mode_name(RunMode::Apply))
-        .bind(RunStatus::Running.as_str())
-        .bind(stamp)
-        .bind(to_json(plan)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query("INSERT INTO leases (run_id, worker, expires_at) VALUES (?1, ?2, ?3)")
-            .bind(&id)
-            .bind(worker)
-            .bind(expiry(now, ttl))
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(Some(id))
     }
 
     async fn unsettled_requests(
@@ -289,31 +362,34 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<(String, String, RunStatus)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT q.id, r.id, r.status FROM requests q JOIN runs r ON r.request_id = q.id \
-             WHERE q.state IN ('running', 'waiting') AND r.mode = 'apply' \
-             AND r.status IN ('completed', 'failed', 'waiting', 'interrupted') \
-             AND NOT (q.state = 'waiting' AND r.status IN ('waiting', 'interrupted')) \
-             AND NOT EXISTS (SELECT 1 FROM runs n WHERE n.request_id = q.id AND n.mode = 'apply' \
-                 AND (n.created_at > r.created_at OR (n.created_at = r.created_at AND n.id > r.id))) \
-             AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.run_id = r.id AND l.expires_at > ?1) \
-             ORDER BY q.id LIMIT ?2",
-        )
-        .bind(millis(now))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT q.id, r.id, r.status FROM requests q \
+                     JOIN runs r ON r.request_id = q.id \
+                     WHERE q.state IN ('running', 'waiting') AND r.mode = 'apply' \
+                     AND r.status IN ('completed', 'failed', 'waiting', 'interrupted') \
+                     AND NOT (q.state = 'waiting' AND r.status IN ('waiting', 'interrupted')) \
+                     AND NOT EXISTS (SELECT 1 FROM runs n WHERE n.request_id = q.id \
+                         AND n.mode = 'apply' AND (n.created_at > r.created_at \
+                         OR (n.created_at = r.created_at AND n.id > r.id))) \
+                     AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.run_id = r.id \
+                         AND l.expires_at > ?1) \
+                     ORDER BY q.id LIMIT ?2",
+                )
+                .map_err(lite)?;
+            let rows = stmt
+                .query_map(params![millis(now), i64::from(limit)], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?))
+                })
+                .map_err(lite)?
+                .collect::<Result<Vec<(String, String, String)>, _>>()
+                .map_err(lite)?;
+            rows.into_iter()
+                .map(|(q, r, status)| Ok((q, r, parse_name::<RunStatus>("run status", &status)?)))
+                .collect()
+        })
         .await
-        .map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                let status: String = r.try_get(2).map_err(db)?;
-                Ok((
-                    r.try_get(0).map_err(db)?,
-                    r.try_get(1).map_err(db)?,
-                    parse_name::<RunStatus>("run status", &status)?,
-                ))
-            })
-            .collect()
     }
 
     async fn lease(
@@ -323,26 +399,21 @@ impl Store for SqliteStore {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO leases (run_id, worker, expires_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (run_id) DO UPDATE SET worker = excluded.worker, \
-             expires_at = excluded.expires_at \
-             WHERE leases.expires_at <= ?4 OR leases.worker = excluded.worker",
-        )
-        .bind(run)
-        .bind(worker)
-        .bind(expiry(now, ttl))
-        .bind(millis(now))
-        .execute(&self.pool)
+        let (worker, run) = (worker.to_owned(), run.to_owned());
+        self.write(move |conn| {
+            let done = conn
+                .prepare_cached(
+                    "INSERT INTO leases (run_id, worker, expires_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (run_id) DO UPDATE SET worker = excluded.worker, \
+                     expires_at = excluded.expires_at \
+                     WHERE leases.expires_at <= ?4 OR leases.worker = excluded.worker",
+                )
+                .map_err(lite)?
+                .execute(params![run, worker, expiry(now, ttl), millis(now)])
+                .map_err(run_missing(&run))?;
+            Ok(done == 1)
+        })
         .await
-        .map_err(|e| {
-            if is_foreign_key_violation(&e) {
-                StoreError::RunNotFound(run.to_owned())
-            } else {
-                db(e)
-            }
-        })?;
-        Ok(done.rows_affected() == 1)
     }
 
     async fn renew(
@@ -352,25 +423,30 @@ impl Store for SqliteStore {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE leases SET expires_at = ?1 WHERE run_id = ?2 AND worker = ?3")
-                .bind(expiry(now, ttl))
-                .bind(run)
-                .bind(worker)
-                .execute(&self.pool)
-                .await
-                .map_err(db)?;
-        Ok(done.rows_affected() == 1)
+        let (worker, run) = (worker.to_owned(), run.to_owned());
+        self.write(move |conn| {
+            let done = conn
+                .prepare_cached(
+                    "UPDATE leases SET expires_at = ?1 WHERE run_id = ?2 AND worker = ?3",
+                )
+                .map_err(lite)?
+                .execute(params![expiry(now, ttl), run, worker])
+                .map_err(lite)?;
+            Ok(done == 1)
+        })
+        .await
     }
 
     async fn release(&self, worker: &str, run: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM leases WHERE run_id = ?1 AND worker = ?2")
-            .bind(run)
-            .bind(worker)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(())
+        let (worker, run) = (worker.to_owned(), run.to_owned());
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM leases WHERE run_id = ?1 AND worker = ?2")
+                .map_err(lite)?
+                .execute(params![run, worker])
+                .map_err(lite)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn claim_runs(
@@ -380,37 +456,39 @@ impl Store for SqliteStore {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError> {
-        // BEGIN IMMEDIATE takes the write lock first, so the candidates read cannot be
-        // claimed by another process before the leases are written.
-        let mut tx = self.write_tx().await?;
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT r.id FROM runs r WHERE r.mode = 'apply' AND (r.status = 'running' \
-             OR (r.status = 'waiting' AND r.id IN (SELECT o.run_id FROM outcomes o \
-                 WHERE o.status = 'waiting' AND o.due_at <= ?1))) \
-             AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.run_id = r.id AND l.expires_at > ?1) \
-             ORDER BY r.updated_at, r.id LIMIT ?2",
-        )
-        .bind(millis(now))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
+        let worker = worker.to_owned();
+        // Write jobs run inside `BEGIN IMMEDIATE`: the write lock is held before the
+        // candidates are read, so another process cannot claim them before the leases are
+        // written.
+        self.write(move |conn| {
+            let ids = conn
+                .prepare_cached(
+                    "SELECT r.id FROM runs r WHERE r.mode = 'apply' AND (r.status = 'running' \
+                     OR (r.status = 'waiting' AND r.id IN (SELECT o.run_id FROM outcomes o \
+                         WHERE o.status = 'waiting' AND o.due_at <= ?1))) \
+                     AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.run_id = r.id \
+                         AND l.expires_at > ?1) \
+                     ORDER BY r.updated_at, r.id LIMIT ?2",
+                )
+                .map_err(lite)?
+                .query_map(params![millis(now), i64::from(limit)], |r| r.get(0))
+                .map_err(lite)?
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(lite)?;
+            let expires = expiry(now, ttl);
+            let mut upsert = conn
+                .prepare_cached(
+                    "INSERT INTO leases (run_id, worker, expires_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (run_id) DO UPDATE SET worker = excluded.worker, \
+                     expires_at = excluded.expires_at",
+                )
+                .map_err(lite)?;
+            for id in &ids {
+                upsert.execute(params![id, worker, expires]).map_err(lite)?;
+            }
+            Ok(ids)
+        })
         .await
-        .map_err(db)?;
-        let expires = expiry(now, ttl);
-        for id in &ids {
-            sqlx::query(
-                "INSERT INTO leases (run_id, worker, expires_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (run_id) DO UPDATE SET worker = excluded.worker, \
-                 expires_at = excluded.expires_at",
-            )
-            .bind(id)
-            .bind(worker)
-            .bind(expires)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        }
-        tx.commit().await.map_err(db)?;
-        Ok(ids)
     }
 
     async fn append_audit(
@@ -420,65 +498,53 @@ impl Store for SqliteStore {
         detail: serde_json::Value,
         actor: Option<&str>,
     ) -> Result<AuditEntry, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *tx)
+        let (kind, subject, actor) = (
+            kind.to_owned(),
+            subject.to_owned(),
+            actor.map(str::to_owned),
+        );
+        self.write(move |conn| append_audit(conn, &kind, &subject, detail, actor.as_deref()))
             .await
-            .map_err(db)?;
-        let seq: i64 = head.try_get(0).map_err(db)?;
-        let hash: String = head.try_get(1).map_err(db)?;
-        let seq = u64::try_from(seq).map_err(|_| StoreError::Corrupt("audit head".into()))?;
-        let entry = AuditEntry::chained((seq, &hash), Utc::now(), kind, subject, detail, actor);
-        let entry_seq = i64::try_from(entry.seq).map_err(|_| StoreError::Corrupt("seq".into()))?;
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, kind, subject, actor, detail, prev_hash, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .bind(entry_seq)
-        .bind(millis(entry.at))
-        .bind(&entry.kind)
-        .bind(&entry.subject)
-        .bind(&entry.actor)
-        .bind(to_json(&entry.detail)?)
-        .bind(&entry.prev_hash)
-        .bind(&entry.hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1")
-            .bind(entry_seq)
-            .bind(&entry.hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(entry)
     }
 
     async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, at, kind, subject, actor, detail, prev_hash, hash FROM audit_log \
-             ORDER BY seq",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                audit_row(
-                    r.try_get(0).map_err(db)?,
-                    r.try_get(1).map_err(db)?,
-                    [
-                        r.try_get(2).map_err(db)?,
-                        r.try_get(3).map_err(db)?,
-                        r.try_get(5).map_err(db)?,
-                        r.try_get(6).map_err(db)?,
-                        r.try_get(7).map_err(db)?,
-                    ],
-                    r.try_get(4).map_err(db)?,
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, at, kind, subject, actor, detail, prev_hash, hash \
+                     FROM audit_log ORDER BY seq",
                 )
-            })
-            .collect()
+                .map_err(lite)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        [r.get(2)?, r.get(3)?, r.get(5)?, r.get(6)?, r.get(7)?],
+                        r.get(4)?,
+                    ))
+                })
+                .map_err(lite)?
+                .collect::<Result<Vec<(i64, i64, [String; 5], Option<String>)>, _>>()
+                .map_err(lite)?;
+            rows.into_iter()
+                .map(|(seq, at, text, actor)| audit_row(seq, at, text, actor))
+                .collect()
+        })
+        .await
+    }
+
+    async fn audit_head(&self) -> Result<(u64, String), StoreError> {
+        self.read(|conn| {
+            let (seq, hash): (i64, String) = conn
+                .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(lite)?;
+            let seq = u64::try_from(seq).map_err(|_| StoreError::Corrupt("audit head".into()))?;
+            Ok((seq, hash))
+        })
+        .await
     }
 
     async fn put_evidence(
@@ -489,25 +555,19 @@ impl Store for SqliteStore {
         bytes: &[u8],
     ) -> Result<Evidence, StoreError> {
         let sha256 = sha256_hex(bytes);
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO evidence (run_id, instance, name, sha256, content, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-        )
-        .bind(run)
-        .bind(instance)
-        .bind(name)
-        .bind(&sha256)
-        .bind(bytes)
-        .bind(millis(Utc::now()))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| {
-            if is_foreign_key_violation(&e) {
-                StoreError::RunNotFound(run.to_owned())
-            } else {
-                db(e)
-            }
-        })?;
+        let (run, instance, file) = (run.to_owned(), instance.to_owned(), name.to_owned());
+        let (digest, bytes) = (sha256.clone(), bytes.to_vec());
+        let id: i64 = self
+            .write(move |conn| {
+                conn.query_row(
+                    "INSERT INTO evidence (run_id, instance, name, sha256, content, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                    params![run, instance, file, digest, bytes, millis(Utc::now())],
+                    |r| r.get(0),
+                )
+                .map_err(run_missing(&run))
+            })
+            .await?;
         Ok(Evidence {
             name: name.to_owned(),
             sha256,
@@ -517,16 +577,91 @@ impl Store for SqliteStore {
 
     async fn evidence_content(&self, stored_at: &str) -> Result<Vec<u8>, StoreError> {
         let id = evidence_id(stored_at)?;
-        sqlx::query_scalar("SELECT content FROM evidence WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| StoreError::EvidenceNotFound(stored_at.to_owned()))
+        let stored_at = stored_at.to_owned();
+        self.read(move |conn| {
+            conn.query_row("SELECT content FROM evidence WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(lite)?
+            .ok_or(StoreError::EvidenceNotFound(stored_at))
+        })
+        .await
     }
 
     async fn close(&self) {
-        self.journal.close().await;
-        self.pool.close().await;
+        self.shutdown().await;
     }
+}
+
+/// Moves a request to `state` if the lifecycle allows it from where it stands.
+fn set_state(
+    conn: &Connection,
+    id: &str,
+    state: RequestState,
+    reason: Option<String>,
+) -> Result<(), StoreError> {
+    let allowed = RequestState::predecessors(state)
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "UPDATE requests SET state = ?1, reason = ?2, updated_at = ?3 \
+         WHERE id = ?4 AND state IN ({allowed})"
+    );
+    let done = conn
+        .prepare_cached(&sql)
+        .map_err(lite)?
+        .execute(params![state.as_str(), reason, millis(Utc::now()), id])
+        .map_err(lite)?;
+    if done == 0 {
+        let current: Option<String> = conn
+            .prepare_cached("SELECT state FROM requests WHERE id = ?1")
+            .map_err(lite)?
+            .query_row([id], |r| r.get(0))
+            .optional()
+            .map_err(lite)?;
+        return Err(transition_error(id, current, state));
+    }
+    Ok(())
+}
+
+/// Appends one entry after the chain's head (inside the caller's write transaction).
+fn append_audit(
+    conn: &Connection,
+    kind: &str,
+    subject: &str,
+    detail: serde_json::Value,
+    actor: Option<&str>,
+) -> Result<AuditEntry, StoreError> {
+    let (seq, hash): (i64, String) = conn
+        .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .map_err(lite)?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(lite)?;
+    let seq = u64::try_from(seq).map_err(|_| StoreError::Corrupt("audit head".into()))?;
+    let entry = AuditEntry::chained((seq, &hash), Utc::now(), kind, subject, detail, actor);
+    let entry_seq = i64::try_from(entry.seq).map_err(|_| StoreError::Corrupt("seq".into()))?;
+    conn.prepare_cached(
+        "INSERT INTO audit_log (seq, at, kind, subject, actor, detail, prev_hash, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .map_err(lite)?
+    .execute(params![
+        entry_seq,
+        millis(entry.at),
+        entry.kind,
+        entry.subject,
+        entry.actor,
+        to_json(&entry.detail)?,
+        entry.prev_hash,
+        entry.hash
+    ])
+    .map_err(lite)?;
+    conn.prepare_cached("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1")
+        .map_err(lite)?
+        .execute(params![entry_seq, entry.hash])
+        .map_err(lite)?;
+    Ok(entry)
 }
