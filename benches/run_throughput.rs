@@ -239,7 +239,7 @@ fn main() {
     let (addr, counter) = server();
     let base = format!("http://{addr}");
     let dir = tempfile::tempdir().expect("tempdir");
-    let project = write_project(dir.path(), &base);
+    let project = Arc::new(write_project(dir.path(), &base));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -252,8 +252,10 @@ fn main() {
         let connectors = connectors_for_tenant(&project.config, "t1", dir.path())
             .await
             .expect("connectors");
-        let engine = Engine::new(store.clone(), connectors, dir.path().join(".dsrctl"))
-            .with_parallelism(CONCURRENCY);
+        let engine = Arc::new(
+            Engine::new(store.clone(), connectors, dir.path().join(".dsrctl"))
+                .with_parallelism(CONCURRENCY),
+        );
 
         println!(
             "run_throughput: {requests} requests x {SERVICES} services (GET + DELETE), {CONCURRENCY} calls in flight, {ROUNDS} rounds"
@@ -262,11 +264,25 @@ fn main() {
         let mut engine_best = 0f64;
         for round in 0..ROUNDS {
             let before = counter.get();
-            let raw = raw_loop(&base, requests).await;
+            // Both loops run as a task on the runtime's workers (as the scheduler runs runs),
+            // not on the thread that blocks on the runtime.
+            let raw = tokio::spawn({
+                let base = base.clone();
+                async move { raw_loop(&base, requests).await }
+            })
+            .await
+            .expect("raw loop");
             let raw_calls = counter.get() - before;
             let before = counter.get();
-            let (took, peaks) =
-                engine_loop(&project, &engine, &store, round, requests, &checkpoints).await;
+            let (took, peaks) = tokio::spawn({
+                let (project, engine, store) = (project.clone(), engine.clone(), store.clone());
+                let checkpoints = checkpoints.to_vec();
+                async move {
+                    engine_loop(&project, &engine, &store, round, requests, &checkpoints).await
+                }
+            })
+            .await
+            .expect("engine loop");
             let engine_calls = counter.get() - before;
             assert_eq!(raw_calls, engine_calls, "both make the same calls");
             let (r, e) = (per_second(raw_calls, raw), per_second(engine_calls, took));

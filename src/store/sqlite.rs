@@ -28,6 +28,9 @@ pub(super) const REQUEST_COLUMNS: &str = "body, state, reason, received, deadlin
 /// Most write jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
 
+/// How long the writer waits for more jobs before committing what it has.
+const GATHER: Duration = Duration::from_micros(200);
+
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -182,11 +185,27 @@ fn write_loop(conn: &Connection, rx: &mpsc::Receiver<Msg>) {
             Msg::Job(job) => batch.push(job),
             Msg::Close(ack) => close = Some(ack),
         }
+        // Jobs arrive one by one from many callers: waiting a moment for more (at most
+        // `GATHER`, far below any service's latency) lets one commit carry many of them.
+        let deadline = std::time::Instant::now() + GATHER;
         while close.is_none() && batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(Msg::Job(job)) => batch.push(job),
-                Ok(Msg::Close(ack)) => close = Some(ack),
-                Err(_) => break,
+            let msg = match rx.try_recv() {
+                Ok(msg) => msg,
+                Err(mpsc::TryRecvError::Disconnected) => break,
+                Err(mpsc::TryRecvError::Empty) => {
+                    let now = std::time::Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    match rx.recv_timeout(deadline - now) {
+                        Ok(msg) => msg,
+                        Err(_) => break,
+                    }
+                }
+            };
+            match msg {
+                Msg::Job(job) => batch.push(job),
+                Msg::Close(ack) => close = Some(ack),
             }
         }
         if !batch.is_empty() {
@@ -200,7 +219,7 @@ fn write_loop(conn: &Connection, rx: &mpsc::Receiver<Msg>) {
 }
 
 fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let message = e.to_string();
         for job in batch.drain(..) {
             (job(None).deliver)(Some(&message));
@@ -209,26 +228,29 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
     }
     let mut finished = Vec::with_capacity(batch.len());
     for job in batch.drain(..) {
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = exec(conn, "SAVEPOINT job") {
             (job(None).deliver)(Some(&e.to_string()));
             continue;
         }
         let finish = job(Some(conn));
-        let end = if finish.ok {
-            "RELEASE job"
-        } else {
-            "ROLLBACK TO job; RELEASE job"
-        };
-        let _ = conn.execute_batch(end);
+        if !finish.ok {
+            let _ = exec(conn, "ROLLBACK TO job");
+        }
+        let _ = exec(conn, "RELEASE job");
         finished.push(finish);
     }
-    let not_committed = conn.execute_batch("COMMIT").err().map(|e| {
-        let _ = conn.execute_batch("ROLLBACK");
+    let not_committed = exec(conn, "COMMIT").err().map(|e| {
+        let _ = exec(conn, "ROLLBACK");
         e.to_string()
     });
     for f in finished {
         (f.deliver)(not_committed.as_deref());
     }
+}
+
+/// Runs a parameterless statement, prepared once per connection.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute([])
 }
 
 fn connect(path: &Path, writes: bool) -> Result<Connection, rusqlite::Error> {
