@@ -284,18 +284,21 @@ impl Scheduler {
     /// request's state up to date.
     async fn drive(&self, run: &str, plan: &Plan, started: bool) -> Result<TickRun, String> {
         let request = plan.request.id.clone();
-        // A run that waited in this tick's queue may have outlived its lease and been taken
-        // over: renewing first (one atomic statement) makes sure it is still ours.
-        match self
-            .store
-            .renew(&self.worker, run, self.lease_ttl, self.clock.now())
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return Err("the lease lapsed and another worker took the run over".into()),
-            Err(e) => return Err(e.to_string()),
-        }
         if !started {
+            // A claimed run that waited in this tick's queue may have outlived its lease and
+            // been taken over: renewing first (one atomic statement) makes sure it is still
+            // ours. (A run just started was leased a moment ago, by the same transaction.)
+            match self
+                .store
+                .renew(&self.worker, run, self.lease_ttl, self.clock.now())
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err("the lease lapsed and another worker took the run over".into());
+                }
+                Err(e) => return Err(e.to_string()),
+            }
             self.sync_request(&request, RequestState::Running, run)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -304,7 +307,11 @@ impl Scheduler {
         let engine = Engine::new(self.store.clone(), connectors, &self.state_dir)
             .with_clock(self.clock.clone())
             .with_parallelism(self.parallelism);
-        let before = sent_instances(&self.store.outcomes(run).await.map_err(|e| e.to_string())?);
+        let before = if started {
+            BTreeSet::new()
+        } else {
+            sent_instances(&self.store.outcomes(run).await.map_err(|e| e.to_string())?)
+        };
         let status_before = if started {
             RunStatus::Running
         } else {

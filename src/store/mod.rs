@@ -7,6 +7,7 @@
 mod audit;
 mod journal_writer;
 mod open;
+mod pg_batch;
 mod postgres;
 mod postgres_schema;
 mod postgres_store;

@@ -11,6 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::journal_writer::{BatchSink, JournalWriter};
+use super::pg_batch::PgBatcher;
 use super::util::*;
 use super::{RequestRecord, RunRecord, StoreError, postgres_schema};
 
@@ -29,6 +30,7 @@ const POOL_SIZE: u32 = 6;
 pub struct PostgresStore {
     pub(super) pool: PgPool,
     pub(super) journal: JournalWriter,
+    pub(super) batch: PgBatcher,
 }
 
 impl PostgresStore {
@@ -52,7 +54,12 @@ impl PostgresStore {
             .map_err(|e| StoreError::Location(redact(&url), e.to_string()))?;
         migrate(&pool, schema.as_deref()).await?;
         let journal = JournalWriter::start(PgSink { pool: pool.clone() });
-        Ok(PostgresStore { pool, journal })
+        let batch = PgBatcher::start(pool.clone());
+        Ok(PostgresStore {
+            pool,
+            journal,
+            batch,
+        })
     }
 
     pub(super) async fn write_tx(&self) -> Result<Transaction<'static, Postgres>, StoreError> {

@@ -16,24 +16,32 @@ use crate::compile::Plan;
 use crate::engine::{Evidence, StepOutcome};
 use crate::model::Request;
 
+const INSERT_RUN: &str = "INSERT INTO runs (id, request_id, mode, status, created_at, \
+                          updated_at, plan) VALUES ($1, $2, $3, $4, $5, $5, $6::json)";
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_run(&self, plan: &Plan, mode: RunMode) -> Result<String, StoreError> {
         let id = super::util::new_run_id();
-        let now = millis(Utc::now());
-        sqlx::query(
-            "INSERT INTO runs (id, request_id, mode, status, created_at, updated_at, plan) \
-             VALUES ($1, $2, $3, $4, $5, $5, $6::json)",
-        )
-        .bind(&id)
-        .bind(&plan.request.id)
-        .bind(mode_name(mode))
-        .bind(RunStatus::Running.as_str())
-        .bind(now)
-        .bind(to_json(plan)?)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        let (run, request, body) = (id.clone(), plan.request.id.clone(), to_json(plan)?);
+        self.batch
+            .write(false, move |conn| {
+                let (run, request, body) = (run.clone(), request.clone(), body.clone());
+                Box::pin(async move {
+                    sqlx::query(INSERT_RUN)
+                        .bind(run)
+                        .bind(request)
+                        .bind(mode_name(mode))
+                        .bind(RunStatus::Running.as_str())
+                        .bind(millis(Utc::now()))
+                        .bind(body)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                    Ok(())
+                })
+            })
+            .await?;
         Ok(id)
     }
 
@@ -79,43 +87,61 @@ impl Store for PostgresStore {
     }
 
     async fn set_run_status(&self, run: &str, status: RunStatus) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE runs SET status = $1, updated_at = $2 WHERE id = $3")
-            .bind(status.as_str())
-            .bind(millis(Utc::now()))
-            .bind(run)
-            .execute(&self.pool)
+        let run = run.to_owned();
+        self.batch
+            .write(false, move |conn| {
+                let run = run.clone();
+                Box::pin(async move {
+                    let done =
+                        sqlx::query("UPDATE runs SET status = $1, updated_at = $2 WHERE id = $3")
+                            .bind(status.as_str())
+                            .bind(millis(Utc::now()))
+                            .bind(&run)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db)?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::RunNotFound(run));
+                    }
+                    Ok(())
+                })
+            })
             .await
-            .map_err(db)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::RunNotFound(run.to_owned()));
-        }
-        Ok(())
     }
 
     async fn begin_run(&self, run: &str) -> Result<Vec<StepOutcome>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
-            .bind(run)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| StoreError::RunNotFound(run.to_owned()))?;
-        if status != RunStatus::Running.as_str() {
-            sqlx::query("UPDATE runs SET status = $1, updated_at = $2 WHERE id = $3")
-                .bind(RunStatus::Running.as_str())
-                .bind(millis(Utc::now()))
-                .bind(run)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        let bodies: Vec<String> =
-            sqlx::query_scalar("SELECT body::text FROM outcomes WHERE run_id = $1 ORDER BY seq")
-                .bind(run)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        let run = run.to_owned();
+        let bodies: Vec<String> = self
+            .batch
+            .write(false, move |conn| {
+                let run = run.clone();
+                Box::pin(async move {
+                    let status: String =
+                        sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
+                            .bind(&run)
+                            .fetch_optional(&mut *conn)
+                            .await
+                            .map_err(db)?
+                            .ok_or_else(|| StoreError::RunNotFound(run.clone()))?;
+                    if status != RunStatus::Running.as_str() {
+                        sqlx::query("UPDATE runs SET status = $1, updated_at = $2 WHERE id = $3")
+                            .bind(RunStatus::Running.as_str())
+                            .bind(millis(Utc::now()))
+                            .bind(&run)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(db)?;
+                    }
+                    sqlx::query_scalar(
+                        "SELECT body::text FROM outcomes WHERE run_id = $1 ORDER BY seq",
+                    )
+                    .bind(&run)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(db)
+                })
+            })
+            .await?;
         bodies.iter().map(|b| parse_json("outcome", b)).collect()
     }
 
@@ -191,25 +217,32 @@ impl Store for PostgresStore {
             "UPDATE requests SET state = $1, reason = $2, updated_at = $3 \
              WHERE id = $4 AND state IN ({allowed})"
         );
-        let mut tx = self.write_tx().await?;
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(state.as_str())
-            .bind(reason)
-            .bind(millis(Utc::now()))
-            .bind(id)
-            .execute(&mut *tx)
+        let id = id.to_owned();
+        self.batch
+            .write(false, move |conn| {
+                let (sql, id, reason) = (sql.clone(), id.clone(), reason.clone());
+                Box::pin(async move {
+                    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(state.as_str())
+                        .bind(reason)
+                        .bind(millis(Utc::now()))
+                        .bind(&id)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                    if done.rows_affected() == 0 {
+                        let current: Option<String> =
+                            sqlx::query_scalar("SELECT state FROM requests WHERE id = $1")
+                                .bind(&id)
+                                .fetch_optional(&mut *conn)
+                                .await
+                                .map_err(db)?;
+                        return Err(transition_error(&id, current, state));
+                    }
+                    Ok(())
+                })
+            })
             .await
-            .map_err(db)?;
-        if done.rows_affected() == 0 {
-            let current: Option<String> =
-                sqlx::query_scalar("SELECT state FROM requests WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            return Err(transition_error(id, current, state));
-        }
-        tx.commit().await.map_err(db)
     }
 
     async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError> {
@@ -271,44 +304,49 @@ impl Store for PostgresStore {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let stamp = millis(Utc::now());
-        let claimed = sqlx::query(
-            "UPDATE requests SET state = 'running', reason = NULL, updated_at = $1 \
-             WHERE id = $2 AND state = 'approved' \
-             AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = $2)",
-        )
-        .bind(stamp)
-        .bind(&plan.request.id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        if claimed.rows_affected() != 1 {
-            return Ok(None);
-        }
-        let id = super::util::new_run_id();
-        sqlx::query(
-            "INSERT INTO runs (id, request_id, mode, status, created_at, updated_at, plan) \
-             VALUES ($1, $2, $3, $4, $5, $5, $6::json)",
-        )
-        .bind(&id)
-        .bind(&plan.request.id)
-        .bind(mode_name(RunMode::Apply))
-        .bind(RunStatus::Running.as_str())
-        .bind(stamp)
-        .bind(to_json(plan)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query("INSERT INTO leases (run_id, worker, expires_at) VALUES ($1, $2, $3)")
-            .bind(&id)
-            .bind(worker)
-            .bind(expiry(now, ttl))
-            .execute(&mut *tx)
+        let (request, body, worker) = (plan.request.id.clone(), to_json(plan)?, worker.to_owned());
+        self.batch
+            .write(false, move |conn| {
+                let (request, body, worker) = (request.clone(), body.clone(), worker.clone());
+                Box::pin(async move {
+                    let stamp = millis(Utc::now());
+                    let claimed = sqlx::query(
+                        "UPDATE requests SET state = 'running', reason = NULL, updated_at = $1 \
+                         WHERE id = $2 AND state = 'approved' \
+                         AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = $2)",
+                    )
+                    .bind(stamp)
+                    .bind(&request)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    if claimed.rows_affected() != 1 {
+                        return Ok(None);
+                    }
+                    let id = super::util::new_run_id();
+                    sqlx::query(INSERT_RUN)
+                        .bind(&id)
+                        .bind(&request)
+                        .bind(mode_name(RunMode::Apply))
+                        .bind(RunStatus::Running.as_str())
+                        .bind(stamp)
+                        .bind(body)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                    sqlx::query(
+                        "INSERT INTO leases (run_id, worker, expires_at) VALUES ($1, $2, $3)",
+                    )
+                    .bind(&id)
+                    .bind(worker)
+                    .bind(expiry(now, ttl))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    Ok(Some(id))
+                })
+            })
             .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(Some(id))
     }
 
     async fn unsettled_requests(
@@ -379,25 +417,42 @@ impl Store for PostgresStore {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE leases SET expires_at = $1 WHERE run_id = $2 AND worker = $3")
-                .bind(expiry(now, ttl))
-                .bind(run)
-                .bind(worker)
-                .execute(&self.pool)
-                .await
-                .map_err(db)?;
-        Ok(done.rows_affected() == 1)
+        let (worker, run) = (worker.to_owned(), run.to_owned());
+        self.batch
+            .write(false, move |conn| {
+                let (worker, run) = (worker.clone(), run.clone());
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE leases SET expires_at = $1 WHERE run_id = $2 AND worker = $3",
+                    )
+                    .bind(expiry(now, ttl))
+                    .bind(run)
+                    .bind(worker)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    Ok(done.rows_affected() == 1)
+                })
+            })
+            .await
     }
 
     async fn release(&self, worker: &str, run: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM leases WHERE run_id = $1 AND worker = $2")
-            .bind(run)
-            .bind(worker)
-            .execute(&self.pool)
+        let (worker, run) = (worker.to_owned(), run.to_owned());
+        self.batch
+            .write(false, move |conn| {
+                let (worker, run) = (worker.clone(), run.clone());
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM leases WHERE run_id = $1 AND worker = $2")
+                        .bind(run)
+                        .bind(worker)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                    Ok(())
+                })
+            })
             .await
-            .map_err(db)?;
-        Ok(())
     }
 
     async fn claim_runs(
@@ -441,39 +496,59 @@ impl Store for PostgresStore {
         detail: serde_json::Value,
         actor: Option<&str>,
     ) -> Result<AuditEntry, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
-            .fetch_one(&mut *tx)
+        let (kind, subject, actor) = (
+            kind.to_owned(),
+            subject.to_owned(),
+            actor.map(str::to_owned),
+        );
+        self.batch
+            .write(true, move |conn| {
+                let (kind, subject, actor, detail) =
+                    (kind.clone(), subject.clone(), actor.clone(), detail.clone());
+                Box::pin(async move {
+                    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                    let seq: i64 = head.try_get(0).map_err(db)?;
+                    let hash: String = head.try_get(1).map_err(db)?;
+                    let seq =
+                        u64::try_from(seq).map_err(|_| StoreError::Corrupt("audit head".into()))?;
+                    let entry = AuditEntry::chained(
+                        (seq, &hash),
+                        Utc::now(),
+                        &kind,
+                        &subject,
+                        detail,
+                        actor.as_deref(),
+                    );
+                    let entry_seq =
+                        i64::try_from(entry.seq).map_err(|_| StoreError::Corrupt("seq".into()))?;
+                    sqlx::query(
+                        "INSERT INTO audit_log (seq, at, kind, subject, actor, detail, prev_hash, hash) \
+                         VALUES ($1, $2, $3, $4, $5, $6::json, $7, $8)",
+                    )
+                    .bind(entry_seq)
+                    .bind(millis(entry.at))
+                    .bind(&entry.kind)
+                    .bind(&entry.subject)
+                    .bind(&entry.actor)
+                    .bind(to_json(&entry.detail)?)
+                    .bind(&entry.prev_hash)
+                    .bind(&entry.hash)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                        .bind(entry_seq)
+                        .bind(&entry.hash)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                    Ok(entry)
+                })
+            })
             .await
-            .map_err(db)?;
-        let seq: i64 = head.try_get(0).map_err(db)?;
-        let hash: String = head.try_get(1).map_err(db)?;
-        let seq = u64::try_from(seq).map_err(|_| StoreError::Corrupt("audit head".into()))?;
-        let entry = AuditEntry::chained((seq, &hash), Utc::now(), kind, subject, detail, actor);
-        let entry_seq = i64::try_from(entry.seq).map_err(|_| StoreError::Corrupt("seq".into()))?;
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, kind, subject, actor, detail, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6::json, $7, $8)",
-        )
-        .bind(entry_seq)
-        .bind(millis(entry.at))
-        .bind(&entry.kind)
-        .bind(&entry.subject)
-        .bind(&entry.actor)
-        .bind(to_json(&entry.detail)?)
-        .bind(&entry.prev_hash)
-        .bind(&entry.hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(entry_seq)
-            .bind(&entry.hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(entry)
     }
 
     async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
@@ -558,6 +633,7 @@ impl Store for PostgresStore {
 
     async fn close(&self) {
         self.journal.close().await;
+        self.batch.close().await;
         self.pool.close().await;
     }
 }

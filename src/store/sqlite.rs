@@ -49,8 +49,11 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
 /// message when it was not committed).
 struct Finish {
     ok: bool,
-    deliver: Box<dyn FnOnce(Option<&str>) + Send>,
+    deliver: Deliver,
 }
+
+/// Sends a job's result, or the database's message when its transaction did not commit.
+type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
 
 enum Msg {
     Job(Job),
