@@ -9,7 +9,10 @@ use chrono::{Duration as Span, NaiveDate, Utc};
 use dsrctl::compile::{PLAN_FORMAT_VERSION, Plan};
 use dsrctl::engine::{StepOutcome, StepStatus};
 use dsrctl::model::{DsrKind, Identity, Jurisdiction, Request};
-use dsrctl::store::{RequestState, RunMode, RunStatus, StoreError, open, sha256_hex, verify_chain};
+use dsrctl::store::{
+    GENESIS_HASH, RequestState, RunMode, RunStatus, StoreError, open, sha256_hex, verify_chain,
+    verify_chain_to,
+};
 use serde_json::json;
 
 #[path = "store_harness/mod.rs"]
@@ -413,6 +416,37 @@ async fn audit_chain_detects_tampering(ctx: &Ctx) {
     ctx.exec("DELETE FROM audit_log WHERE seq = 5").await;
     let broken = verify_chain(&a.audit_entries().await.unwrap()).unwrap_err();
     assert_eq!(broken.index, 4, "{broken}");
+}
+
+both!(audit_head_catches_the_newest_entries_removed);
+async fn audit_head_catches_the_newest_entries_removed(ctx: &Ctx) {
+    let store = ctx.open().await;
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        (0, GENESIS_HASH.to_owned())
+    );
+    for i in 0..3 {
+        store
+            .append_audit(
+                "request.approved",
+                &format!("r-{i}"),
+                json!({}),
+                Some("dpo"),
+            )
+            .await
+            .unwrap();
+    }
+    let entries = store.audit_entries().await.unwrap();
+    let head = store.audit_head().await.unwrap();
+    assert_eq!(head, (3, entries[2].hash.clone()));
+    assert_eq!(verify_chain_to(&entries, (head.0, &head.1)), Ok(()));
+
+    // The newest entry removed: the rest still links up, but no longer ends at the head.
+    ctx.exec("DELETE FROM audit_log WHERE seq = 3").await;
+    let entries = store.audit_entries().await.unwrap();
+    assert_eq!(verify_chain(&entries), Ok(()));
+    let broken = verify_chain_to(&entries, (head.0, &head.1)).unwrap_err();
+    assert_eq!(broken.index, 2, "{broken}");
 }
 
 both!(due_steps_returns_only_due_waiting_steps);
