@@ -208,11 +208,7 @@ impl Store for PostgresStore {
                 state,
             });
         }
-        let allowed = RequestState::predecessors(state)
-            .iter()
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let allowed = predecessor_list(state);
         let sql = format!(
             "UPDATE requests SET state = $1, reason = $2, updated_at = $3 \
              WHERE id = $4 AND state IN ({allowed})"

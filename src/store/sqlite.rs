@@ -347,32 +347,37 @@ pub(super) fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow>
     })
 }
 
-/// Runs rows of a query with parameters.
+/// The records a query returns: each row read by `read`, then converted by `into`.
+fn records<R, T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    read: fn(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
+    into: fn(R) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(lite)?;
+    let rows = stmt
+        .query_map(params, read)
+        .map_err(lite)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(lite)?;
+    rows.into_iter().map(into).collect()
+}
+
+/// The runs a query returns.
 pub(super) fn run_rows(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<RunRecord>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(lite)?;
-    let rows = stmt
-        .query_map(params, run_row)
-        .map_err(lite)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(lite)?;
-    rows.into_iter().map(RunRow::into_record).collect()
+    records(conn, sql, params, run_row, RunRow::into_record)
 }
 
-/// Request rows of a query with parameters.
+/// The requests a query returns.
 pub(super) fn request_rows(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<RequestRecord>, StoreError> {
-    let mut stmt = conn.prepare_cached(sql).map_err(lite)?;
-    let rows = stmt
-        .query_map(params, request_row)
-        .map_err(lite)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(lite)?;
-    rows.into_iter().map(RequestRow::into_record).collect()
+    records(conn, sql, params, request_row, RequestRow::into_record)
 }

@@ -601,11 +601,7 @@ fn set_state(
     state: RequestState,
     reason: Option<String>,
 ) -> Result<(), StoreError> {
-    let allowed = RequestState::predecessors(state)
-        .iter()
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let allowed = predecessor_list(state);
     let sql = format!(
         "UPDATE requests SET state = ?1, reason = ?2, updated_at = ?3 \
          WHERE id = ?4 AND state IN ({allowed})"

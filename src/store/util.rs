@@ -165,6 +165,15 @@ impl JournalRow {
     }
 }
 
+/// The states a request may move to `state` from, as an SQL list (`'a', 'b'`).
+pub(crate) fn predecessor_list(state: RequestState) -> String {
+    RequestState::predecessors(state)
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The error for a state change the lifecycle refuses, given the current state.
 pub(crate) fn transition_error(id: &str, current: Option<String>, to: RequestState) -> StoreError {
     match current.as_deref().and_then(RequestState::parse) {
