@@ -12,28 +12,30 @@ use crate::store::verify_chain_to;
 pub async fn audit(cli: &Cli, args: &AuditArgs, color: bool) -> Result<Outcome> {
     let ws = Workspace::open(&cli.project, color).await?;
     let entries = ws.store.audit_entries().await?;
-    let head = ws.store.audit_head().await?;
     match &args.action {
-        AuditAction::Verify => match verify_chain_to(&entries, (head.0, &head.1)) {
-            Ok(()) => {
-                println!(
-                    "audit log intact: {} entries, head {}",
-                    entries.len(),
-                    entries.last().map_or("(none)", |e| e.hash.as_str())
-                );
-                Ok(Outcome::Ok)
+        AuditAction::Verify => {
+            let (seq, hash) = ws.store.audit_head().await?;
+            match verify_chain_to(&entries, (seq, &hash)) {
+                Ok(()) => {
+                    println!(
+                        "audit log intact: {} entries, head {}",
+                        entries.len(),
+                        entries.last().map_or("(none)", |e| e.hash.as_str())
+                    );
+                    Ok(Outcome::Ok)
+                }
+                Err(broken) => {
+                    let seq = entries.get(broken.index).map(|e| e.seq);
+                    println!(
+                        "audit log BROKEN at index {}{}: {}",
+                        broken.index,
+                        seq.map(|s| format!(" (seq {s})")).unwrap_or_default(),
+                        broken.reason
+                    );
+                    Ok(Outcome::Problems)
+                }
             }
-            Err(broken) => {
-                let seq = entries.get(broken.index).map(|e| e.seq);
-                println!(
-                    "audit log BROKEN at index {}{}: {}",
-                    broken.index,
-                    seq.map(|s| format!(" (seq {s})")).unwrap_or_default(),
-                    broken.reason
-                );
-                Ok(Outcome::Problems)
-            }
-        },
+        }
         AuditAction::Export(a) => {
             match a.format {
                 AuditFormat::Json => println!("{}", serde_json::to_string_pretty(&entries)?),

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
+use super::group_commit::{self, Msg, closed};
 use super::util::JournalRow;
 
 /// Most rows committed in one transaction.
@@ -21,77 +22,45 @@ pub(crate) trait BatchSink: Send + 'static {
     async fn commit(&mut self, rows: &[JournalRow]) -> Result<(), StoreError>;
 }
 
-enum Msg {
-    Row(JournalRow, Ack),
-    Close(oneshot::Sender<()>),
-}
-
 /// Handle to the writer task; dropping it lets the task drain the queue and end.
 pub(crate) struct JournalWriter {
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<Msg<(JournalRow, Ack)>>,
 }
 
 impl JournalWriter {
     /// Starts the writer task on the current runtime.
     pub(crate) fn start(sink: impl BatchSink) -> JournalWriter {
-        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(sink, rx));
-        JournalWriter { tx }
+        JournalWriter {
+            tx: group_commit::start(MAX_BATCH, sink),
+        }
     }
 
     /// Queues a row and waits until it is committed.
     pub(crate) async fn write(&self, row: JournalRow) -> Result<(), StoreError> {
         let (ack, done) = oneshot::channel();
         self.tx
-            .send(Msg::Row(row, ack))
+            .send(Msg::Item((row, ack)))
             .await
-            .map_err(|_| stopped())?;
-        done.await.map_err(|_| stopped())?
+            .map_err(|_| closed())?;
+        done.await.map_err(|_| closed())?
     }
 
     /// Commits every row queued before it, then stops the task; later writes fail.
     pub(crate) async fn close(&self) {
-        let (ack, done) = oneshot::channel();
-        if self.tx.send(Msg::Close(ack)).await.is_ok() {
-            let _ = done.await;
-        }
+        group_commit::close(&self.tx).await;
     }
 }
 
-fn stopped() -> StoreError {
-    StoreError::Database("the state store is closed".into())
-}
-
-async fn run(mut sink: impl BatchSink, mut rx: mpsc::Receiver<Msg>) {
-    let mut batch: Vec<(JournalRow, Ack)> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
-        let mut close = None;
-        match first {
-            Msg::Row(row, ack) => batch.push((row, ack)),
-            Msg::Close(ack) => close = Some(ack),
-        }
-        // Let callers that are ready to send do so before the batch is cut, so the batch
-        // holds every concurrent record rather than whichever arrived first.
-        tokio::task::yield_now().await;
-        while close.is_none() && batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(Msg::Row(row, ack)) => batch.push((row, ack)),
-                Ok(Msg::Close(ack)) => close = Some(ack),
-                Err(_) => break,
-            }
-        }
-        if !batch.is_empty() {
-            commit_batch(&mut sink, &mut batch).await;
-        }
-        if let Some(ack) = close {
-            let _ = ack.send(());
-            return;
-        }
+/// A sink commits the writer's batches: the rows in one transaction, then each caller told.
+#[async_trait]
+impl<S: BatchSink> group_commit::Commit<(JournalRow, Ack)> for S {
+    async fn commit_batch(&mut self, batch: Vec<(JournalRow, Ack)>) {
+        commit_rows(self, batch).await;
     }
 }
 
-async fn commit_batch(sink: &mut impl BatchSink, batch: &mut Vec<(JournalRow, Ack)>) {
-    let (rows, acks): (Vec<JournalRow>, Vec<Ack>) = batch.drain(..).unzip();
+async fn commit_rows(sink: &mut impl BatchSink, batch: Vec<(JournalRow, Ack)>) {
+    let (rows, acks): (Vec<JournalRow>, Vec<Ack>) = batch.into_iter().unzip();
     match sink.commit(&rows).await {
         Ok(()) => {
             for ack in acks {

@@ -5,6 +5,7 @@
 //! call that records it returns.
 
 mod audit;
+mod group_commit;
 mod journal_writer;
 mod open;
 mod pg_batch;

@@ -10,12 +10,14 @@
 
 use std::any::Any;
 
+use async_trait::async_trait;
 use futures::future::BoxFuture;
 use sqlx::postgres::PgPool;
 use sqlx::{Acquire, PgConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
+use super::group_commit::{self, Msg, closed};
 use super::util::db;
 
 /// Most jobs in one transaction.
@@ -33,22 +35,17 @@ struct Job {
     reply: oneshot::Sender<Result<Output, StoreError>>,
 }
 
-enum Msg {
-    Job(Job),
-    Close(oneshot::Sender<()>),
-}
-
 /// Handle to the batching task.
 pub(crate) struct PgBatcher {
-    tx: mpsc::UnboundedSender<Msg>,
+    tx: mpsc::Sender<Msg<Job>>,
 }
 
 impl PgBatcher {
     /// Starts the task on the current runtime.
     pub(crate) fn start(pool: PgPool) -> PgBatcher {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, rx));
-        PgBatcher { tx }
+        PgBatcher {
+            tx: group_commit::start(MAX_BATCH, Jobs(pool)),
+        }
     }
 
     /// Runs `step` in the next batch transaction and returns its result once committed.
@@ -66,7 +63,8 @@ impl PgBatcher {
             Box::pin(async move { fut.await.map(|v| Box::new(v) as Output) })
         });
         self.tx
-            .send(Msg::Job(Job { step, audit, reply }))
+            .send(Msg::Item(Job { step, audit, reply }))
+            .await
             .map_err(|_| closed())?;
         let out = answer.await.map_err(|_| closed())??;
         out.downcast::<T>()
@@ -76,41 +74,17 @@ impl PgBatcher {
 
     /// Commits what is queued, then stops the task.
     pub(crate) async fn close(&self) {
-        let (ack, done) = oneshot::channel();
-        if self.tx.send(Msg::Close(ack)).is_ok() {
-            let _ = done.await;
-        }
+        group_commit::close(&self.tx).await;
     }
 }
 
-fn closed() -> StoreError {
-    StoreError::Database("the state store is closed".into())
-}
+/// Commits jobs on a pool's connections.
+struct Jobs(PgPool);
 
-async fn run(pool: PgPool, mut rx: mpsc::UnboundedReceiver<Msg>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = Vec::new();
-        let mut close = None;
-        match first {
-            Msg::Job(job) => batch.push(job),
-            Msg::Close(ack) => close = Some(ack),
-        }
-        // Let callers that are ready to send do so before the batch is cut.
-        tokio::task::yield_now().await;
-        while close.is_none() && batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(Msg::Job(job)) => batch.push(job),
-                Ok(Msg::Close(ack)) => close = Some(ack),
-                Err(_) => break,
-            }
-        }
-        if !batch.is_empty() {
-            commit(&pool, batch).await;
-        }
-        if let Some(ack) = close {
-            let _ = ack.send(());
-            return;
-        }
+#[async_trait]
+impl group_commit::Commit<Job> for Jobs {
+    async fn commit_batch(&mut self, batch: Vec<Job>) {
+        commit(&self.0, batch).await;
     }
 }
 

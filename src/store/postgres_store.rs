@@ -19,6 +19,34 @@ use crate::model::Request;
 const INSERT_RUN: &str = "INSERT INTO runs (id, request_id, mode, status, created_at, \
                           updated_at, plan) VALUES ($1, $2, $3, $4, $5, $5, $6::json)";
 
+/// Sets a run's status; the number of runs changed (0: no such run).
+async fn update_status(
+    conn: &mut sqlx::PgConnection,
+    run: &str,
+    status: RunStatus,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query("UPDATE runs SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(millis(Utc::now()))
+        .bind(run)
+        .execute(conn)
+        .await
+        .map_err(db)?;
+    Ok(done.rows_affected())
+}
+
+/// A run's journal as stored (JSON text), in the order it was written.
+async fn outcome_bodies(
+    conn: &mut sqlx::PgConnection,
+    run: &str,
+) -> Result<Vec<String>, StoreError> {
+    sqlx::query_scalar("SELECT body::text FROM outcomes WHERE run_id = $1 ORDER BY seq")
+        .bind(run)
+        .fetch_all(conn)
+        .await
+        .map_err(db)
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_run(&self, plan: &Plan, mode: RunMode) -> Result<String, StoreError> {
@@ -92,15 +120,7 @@ impl Store for PostgresStore {
             .write(false, move |conn| {
                 let run = run.clone();
                 Box::pin(async move {
-                    let done =
-                        sqlx::query("UPDATE runs SET status = $1, updated_at = $2 WHERE id = $3")
-                            .bind(status.as_str())
-                            .bind(millis(Utc::now()))
-                            .bind(&run)
-                            .execute(&mut *conn)
-                            .await
-                            .map_err(db)?;
-                    if done.rows_affected() == 0 {
+                    if update_status(conn, &run, status).await? == 0 {
                         return Err(StoreError::RunNotFound(run));
                     }
                     Ok(())
@@ -124,21 +144,9 @@ impl Store for PostgresStore {
                             .map_err(db)?
                             .ok_or_else(|| StoreError::RunNotFound(run.clone()))?;
                     if status != RunStatus::Running.as_str() {
-                        sqlx::query("UPDATE runs SET status = $1, updated_at = $2 WHERE id = $3")
-                            .bind(RunStatus::Running.as_str())
-                            .bind(millis(Utc::now()))
-                            .bind(&run)
-                            .execute(&mut *conn)
-                            .await
-                            .map_err(db)?;
+                        update_status(conn, &run, RunStatus::Running).await?;
                     }
-                    sqlx::query_scalar(
-                        "SELECT body::text FROM outcomes WHERE run_id = $1 ORDER BY seq",
-                    )
-                    .bind(&run)
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(db)
+                    outcome_bodies(conn, &run).await
                 })
             })
             .await?;
@@ -146,12 +154,8 @@ impl Store for PostgresStore {
     }
 
     async fn outcomes(&self, run: &str) -> Result<Vec<StepOutcome>, StoreError> {
-        let bodies: Vec<String> =
-            sqlx::query_scalar("SELECT body::text FROM outcomes WHERE run_id = $1 ORDER BY seq")
-                .bind(run)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db)?;
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let bodies = outcome_bodies(&mut conn, run).await?;
         bodies.iter().map(|b| parse_json("outcome", b)).collect()
     }
 

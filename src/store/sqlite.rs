@@ -18,6 +18,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use tokio::sync::oneshot;
 
+use super::group_commit::closed;
 use super::util::*;
 use super::{RequestRecord, RunRecord, StoreError, sqlite_schema};
 
@@ -79,8 +80,8 @@ impl SqliteStore {
         migrate(&write_conn)?;
         let read_conn = connect(path, false).map_err(location)?;
         Ok(SqliteStore {
-            writer: Worker::spawn("dsrctl-sqlite-writer", write_conn, true),
-            reader: Worker::spawn("dsrctl-sqlite-reader", read_conn, false),
+            writer: Worker::spawn("dsrctl-sqlite-writer", write_conn, write_loop)?,
+            reader: Worker::spawn("dsrctl-sqlite-reader", read_conn, read_loop)?,
         })
     }
 
@@ -140,28 +141,25 @@ impl SqliteStore {
 }
 
 impl Worker {
-    fn spawn(name: &str, conn: Connection, writes: bool) -> Worker {
+    /// Starts a thread named `name` that serves `conn` with `serve`.
+    fn spawn(
+        name: &str,
+        conn: Connection,
+        serve: fn(&Connection, &mpsc::Receiver<Msg>),
+    ) -> Result<Worker, StoreError> {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || {
-                if writes {
-                    write_loop(&conn, &rx);
-                } else {
-                    read_loop(&conn, &rx);
-                }
-            })
-            .expect("a thread for the state store");
-        Worker { tx }
+            .spawn(move || serve(&conn, &rx))
+            .map_err(|e| {
+                StoreError::Database(format!("cannot start a thread for the store: {e}"))
+            })?;
+        Ok(Worker { tx })
     }
 
     fn send(&self, job: Job) -> Result<(), StoreError> {
         self.tx.send(Msg::Job(job)).map_err(|_| closed())
     }
-}
-
-fn closed() -> StoreError {
-    StoreError::Database("the state store is closed".into())
 }
 
 fn read_loop(conn: &Connection, rx: &mpsc::Receiver<Msg>) {

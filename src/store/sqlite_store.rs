@@ -54,6 +54,14 @@ fn status_of(conn: &Connection, run: &str) -> Result<String, StoreError> {
         .ok_or_else(|| StoreError::RunNotFound(run.to_owned()))
 }
 
+/// Sets a run's status; the number of runs changed (0: no such run).
+fn update_status(conn: &Connection, run: &str, status: RunStatus) -> Result<usize, StoreError> {
+    conn.prepare_cached("UPDATE runs SET status = ?1, updated_at = ?2 WHERE id = ?3")
+        .map_err(lite)?
+        .execute(params![status.as_str(), millis(Utc::now()), run])
+        .map_err(lite)
+}
+
 fn request_by_id(conn: &Connection, id: &str) -> Result<RequestRecord, StoreError> {
     let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?1");
     request_rows(conn, &sql, [id])?
@@ -135,12 +143,7 @@ impl Store for SqliteStore {
     async fn set_run_status(&self, run: &str, status: RunStatus) -> Result<(), StoreError> {
         let run = run.to_owned();
         self.write(move |conn| {
-            let done = conn
-                .prepare_cached("UPDATE runs SET status = ?1, updated_at = ?2 WHERE id = ?3")
-                .map_err(lite)?
-                .execute(params![status.as_str(), millis(Utc::now()), run])
-                .map_err(lite)?;
-            if done == 0 {
+            if update_status(conn, &run, status)? == 0 {
                 return Err(StoreError::RunNotFound(run));
             }
             Ok(())
@@ -152,14 +155,7 @@ impl Store for SqliteStore {
         let run = run.to_owned();
         self.write(move |conn| {
             if status_of(conn, &run)? != RunStatus::Running.as_str() {
-                conn.prepare_cached("UPDATE runs SET status = ?1, updated_at = ?2 WHERE id = ?3")
-                    .map_err(lite)?
-                    .execute(params![
-                        RunStatus::Running.as_str(),
-                        millis(Utc::now()),
-                        run
-                    ])
-                    .map_err(lite)?;
+                update_status(conn, &run, RunStatus::Running)?;
             }
             outcomes_of(conn, &run)
         })
