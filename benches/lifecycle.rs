@@ -7,7 +7,8 @@
 //!    store, completing deletion requests against a server with a fixed latency.
 //!
 //! `cargo bench --bench lifecycle` (PostgreSQL from `DSRCTL_TEST_POSTGRES_URL`, default
-//! `postgres://postgres@127.0.0.1:5432/test`; `DSRCTL_BENCH_SKIP_POSTGRES=1` skips it).
+//! `postgres://postgres@127.0.0.1:5432/test`; `DSRCTL_BENCH_SKIP_POSTGRES=1` skips it;
+//! `DSRCTL_BENCH_TICK_ONLY=1` stops after the ticks).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -353,6 +354,9 @@ async fn main() {
     .await
     .expect("drop schema");
 
+    if std::env::var_os("DSRCTL_BENCH_TICK_ONLY").is_some() {
+        return;
+    }
     let one = throughput(&base, 1).await;
     let four = throughput(&base, 4).await;
     println!(

@@ -449,6 +449,145 @@ async fn audit_head_catches_the_newest_entries_removed(ctx: &Ctx) {
     assert_eq!(broken.index, 2, "{broken}");
 }
 
+both!(concurrent_changes_each_get_their_own_answer);
+/// Many callers at once (the PostgreSQL store makes their changes in one transaction, one
+/// statement per kind): each gets its own answer, refusals do not undo the others, and two
+/// changes of one row that exclude each other let exactly one through.
+async fn concurrent_changes_each_get_their_own_answer(ctx: &Ctx) {
+    let store = ctx.open().await;
+    for i in 0..30 {
+        let r = request(&format!("r-{i}"), "2026-01-31", Jurisdiction::Gdpr);
+        store.put_request(&r, RequestState::Received).await.unwrap();
+    }
+    let mut runs = Vec::new();
+    for i in 0..10 {
+        runs.push(
+            store
+                .create_run(&plan(&format!("p-{i}")), RunMode::Apply)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut moves = Vec::new();
+    for i in 0..30 {
+        let store = Arc::clone(&store);
+        // A third asks for a move the lifecycle refuses (received -> completed).
+        let to = if i % 3 == 0 {
+            RequestState::Completed
+        } else {
+            RequestState::Approved
+        };
+        moves.push(tokio::spawn(async move {
+            store.set_request_state(&format!("r-{i}"), to, None).await
+        }));
+    }
+    let missing = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .set_request_state("no-such-request", RequestState::Approved, None)
+                .await
+        })
+    };
+    let mut statuses = Vec::new();
+    for run in runs.iter().cloned().chain(["no-such-run".to_owned()]) {
+        let store = Arc::clone(&store);
+        statuses.push(tokio::spawn(async move {
+            store.set_run_status(&run, RunStatus::Waiting).await
+        }));
+    }
+    let mut audits = Vec::new();
+    for i in 0..20 {
+        let store = Arc::clone(&store);
+        audits.push(tokio::spawn(async move {
+            store
+                .append_audit("request.noted", &format!("r-{i}"), json!({"i": i}), None)
+                .await
+        }));
+    }
+    for (i, t) in moves.into_iter().enumerate() {
+        let result = t.await.unwrap();
+        if i % 3 == 0 {
+            assert!(
+                matches!(
+                    result,
+                    Err(StoreError::InvalidTransition {
+                        from: RequestState::Received,
+                        to: RequestState::Completed,
+                        ..
+                    })
+                ),
+                "{result:?}"
+            );
+        } else {
+            result.unwrap();
+        }
+    }
+    let result = missing.await.unwrap();
+    assert!(
+        matches!(result, Err(StoreError::RequestNotFound(_))),
+        "{result:?}"
+    );
+    let results: Vec<_> = futures::future::join_all(statuses).await;
+    for (i, r) in results.into_iter().enumerate() {
+        let r = r.unwrap();
+        if i == runs.len() {
+            assert!(matches!(r, Err(StoreError::RunNotFound(_))), "{r:?}");
+        } else {
+            r.unwrap();
+        }
+    }
+    let mut seqs = Vec::new();
+    for t in audits {
+        seqs.push(t.await.unwrap().unwrap().seq);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=20).collect::<Vec<u64>>());
+
+    for (i, r) in store.requests().await.unwrap().iter().enumerate() {
+        let n: usize = r.request.id[2..].parse().unwrap();
+        let want = if n.is_multiple_of(3) {
+            RequestState::Received
+        } else {
+            RequestState::Approved
+        };
+        assert_eq!(r.state, want, "request {i}: {}", r.request.id);
+    }
+    for run in &runs {
+        assert_eq!(store.run(run).await.unwrap().status, RunStatus::Waiting);
+    }
+    let entries = store.audit_entries().await.unwrap();
+    let head = store.audit_head().await.unwrap();
+    assert_eq!(verify_chain_to(&entries, (head.0, &head.1)), Ok(()));
+
+    // Two moves of one approved request that exclude each other (approved -> running,
+    // approved -> declined; neither state may become the other): exactly one goes through.
+    let (a, b) = tokio::join!(
+        store.set_request_state("r-1", RequestState::Running, None),
+        store.set_request_state("r-1", RequestState::Declined, Some("duplicate".into())),
+    );
+    assert!(a.is_ok() != b.is_ok(), "{a:?} {b:?}");
+    // Two workers starting the same request: one run.
+    let plan = plan("r-2");
+    let ttl = Duration::from_secs(60);
+    let (a, b) = tokio::join!(
+        store.start_request(&plan, "worker-a", ttl, Utc::now()),
+        store.start_request(&plan, "worker-b", ttl, Utc::now()),
+    );
+    let started: Vec<String> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert_eq!(
+        store.request("r-2").await.unwrap().state,
+        RequestState::Running
+    );
+    // The lease is the starter's alone: exactly one of the two renews it.
+    let (by_a, by_b) = tokio::join!(
+        store.renew("worker-a", &started[0], ttl, Utc::now()),
+        store.renew("worker-b", &started[0], ttl, Utc::now()),
+    );
+    assert!(by_a.unwrap() != by_b.unwrap());
+}
+
 both!(due_steps_returns_only_due_waiting_steps);
 async fn due_steps_returns_only_due_waiting_steps(ctx: &Ctx) {
     let store = ctx.open().await;

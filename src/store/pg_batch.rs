@@ -1,38 +1,153 @@
-//! Group commit of the PostgreSQL store's state changes: one task takes the write jobs queued
-//! by this process (run status, request states, leases, audit appends) and runs them in one
-//! transaction (a round trip per statement and no more: when a job fails, the batch is rolled
-//! back and each job runs again alone, so every caller gets its own answer). Many concurrent
-//! runs thus share one commit (one WAL flush) and take the audit log's head row once per
-//! batch instead of once per entry.
+//! Group commit of the PostgreSQL store's state changes: one task takes the changes queued by
+//! this process (runs created and moved, requests started and moved, leases renewed and
+//! released, audit entries) and makes them in one transaction. Changes of one kind share one
+//! statement (their values go in as arrays), so a batch costs a round trip per kind of change,
+//! not per change, and one commit (one WAL flush) for every concurrent run.
 //!
-//! Audit jobs run last in a batch, so a batch holding the head row waits for nothing but its
-//! commit: batches of several workers cannot wait on each other through it.
+//! Each change still gets its own answer (a run not found, a state change the lifecycle
+//! refuses). When a batch fails as a whole (e.g. a deadlock with another worker), it is rolled
+//! back and each change is made again alone.
+//!
+//! Audit entries go last: the batch takes the log's head row once, chains every entry onto it,
+//! inserts them in one statement and moves the head. The head row is held only for the
+//! commit, so batches of several workers cannot wait on each other through it.
 
-use std::any::Any;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use futures::future::BoxFuture;
+use chrono::Utc;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPool;
-use sqlx::{Acquire, PgConnection};
+use sqlx::{Acquire, PgConnection, Postgres, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
 use super::group_commit::{self, Msg, closed};
-use super::util::db;
+use super::util::{db, millis, to_json, transition_error};
+use super::{AuditEntry, RequestState, RunStatus, StoreError};
 
-/// Most jobs in one transaction.
+/// Most changes in one transaction.
 const MAX_BATCH: usize = 256;
 
-type Output = Box<dyn Any + Send>;
-/// A write job: may run twice (alone, after its batch failed to commit as a whole).
-type Step = Box<
-    dyn for<'c> FnMut(&'c mut PgConnection) -> BoxFuture<'c, Result<Output, StoreError>> + Send,
->;
+/// An audit entry to append, before it is chained.
+pub(crate) struct AuditDraft {
+    pub(crate) kind: String,
+    pub(crate) subject: String,
+    pub(crate) actor: Option<String>,
+    pub(crate) detail: serde_json::Value,
+}
+
+/// One change to make.
+pub(crate) enum Op {
+    /// Insert a run (status `running`).
+    CreateRun {
+        id: String,
+        request: String,
+        mode: &'static str,
+        plan: String,
+    },
+    /// Set a run's status.
+    SetRunStatus { run: String, status: RunStatus },
+    /// Mark a run running and read its journal.
+    BeginRun { run: String },
+    /// Move an approved request without a run to `running`, with a new run and its lease.
+    StartRequest {
+        request: String,
+        run: String,
+        plan: String,
+        worker: String,
+        expires: i64,
+    },
+    /// Move a request to a state its current one may become.
+    SetRequestState {
+        id: String,
+        state: RequestState,
+        reason: Option<String>,
+    },
+    /// Extend a lease the worker holds.
+    Renew {
+        run: String,
+        worker: String,
+        expires: i64,
+    },
+    /// Drop a lease the worker holds.
+    Release { run: String, worker: String },
+    /// Append to the audit log.
+    Audit(AuditDraft),
+}
+
+impl Op {
+    /// The row the change is about, for changes of one kind in one statement: no two of a
+    /// kind in one statement may touch the same row.
+    fn key(&self) -> (u8, &str) {
+        match self {
+            Op::CreateRun { id, .. } => (0, id),
+            Op::StartRequest { request, .. } => (1, request),
+            Op::BeginRun { run } => (2, run),
+            Op::SetRunStatus { run, .. } => (3, run),
+            Op::SetRequestState { id, .. } => (4, id),
+            Op::Renew { run, .. } => (5, run),
+            Op::Release { run, .. } => (6, run),
+            Op::Audit(_) => (7, ""),
+        }
+    }
+}
+
+/// What a change answers.
+pub(crate) enum Done {
+    /// Made.
+    Unit,
+    /// Whether a row matched (a lease renewed).
+    Matched(bool),
+    /// A run's journal as stored, in order.
+    Journal(Vec<String>),
+    /// The run started for a request, if it was still to start.
+    Started(Option<String>),
+    /// The audit entry as chained.
+    Entry(AuditEntry),
+}
+
+fn unexpected() -> StoreError {
+    StoreError::Database("a batched change got an answer of another kind".into())
+}
+
+impl Done {
+    pub(crate) fn unit(self) -> Result<(), StoreError> {
+        match self {
+            Done::Unit => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+    pub(crate) fn matched(self) -> Result<bool, StoreError> {
+        match self {
+            Done::Matched(m) => Ok(m),
+            _ => Err(unexpected()),
+        }
+    }
+    pub(crate) fn journal(self) -> Result<Vec<String>, StoreError> {
+        match self {
+            Done::Journal(j) => Ok(j),
+            _ => Err(unexpected()),
+        }
+    }
+    pub(crate) fn started(self) -> Result<Option<String>, StoreError> {
+        match self {
+            Done::Started(s) => Ok(s),
+            _ => Err(unexpected()),
+        }
+    }
+    pub(crate) fn entry(self) -> Result<AuditEntry, StoreError> {
+        match self {
+            Done::Entry(e) => Ok(e),
+            _ => Err(unexpected()),
+        }
+    }
+}
+
+type Answer = Result<Done, StoreError>;
 
 struct Job {
-    step: Step,
-    audit: bool,
-    reply: oneshot::Sender<Result<Output, StoreError>>,
+    op: Op,
+    reply: oneshot::Sender<Answer>,
 }
 
 /// Handle to the batching task.
@@ -44,32 +159,18 @@ impl PgBatcher {
     /// Starts the task on the current runtime.
     pub(crate) fn start(pool: PgPool) -> PgBatcher {
         PgBatcher {
-            tx: group_commit::start(MAX_BATCH, Jobs(pool)),
+            tx: group_commit::start(MAX_BATCH, Jobs { pool, conn: None }),
         }
     }
 
-    /// Runs `step` in the next batch transaction and returns its result once committed.
-    /// `audit`: the job appends to the audit log (run after the others).
-    pub(crate) async fn write<T, F>(&self, audit: bool, mut step: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: for<'c> FnMut(&'c mut PgConnection) -> BoxFuture<'c, Result<T, StoreError>>
-            + Send
-            + 'static,
-    {
+    /// Makes the change in the next batch transaction; its answer once committed.
+    pub(crate) async fn submit(&self, op: Op) -> Answer {
         let (reply, answer) = oneshot::channel();
-        let step: Step = Box::new(move |conn| {
-            let fut = step(conn);
-            Box::pin(async move { fut.await.map(|v| Box::new(v) as Output) })
-        });
         self.tx
-            .send(Msg::Item(Job { step, audit, reply }))
+            .send(Msg::Item(Job { op, reply }))
             .await
             .map_err(|_| closed())?;
-        let out = answer.await.map_err(|_| closed())??;
-        out.downcast::<T>()
-            .map(|b| *b)
-            .map_err(|_| StoreError::Database("a write job returned an unexpected type".into()))
+        answer.await.map_err(|_| closed())?
     }
 
     /// Commits what is queued, then stops the task.
@@ -78,66 +179,457 @@ impl PgBatcher {
     }
 }
 
-/// Commits jobs on a pool's connections.
-struct Jobs(PgPool);
+/// Commits jobs on a connection of the pool that it keeps while it works (so a batch does not
+/// wait for the pool behind the store's readers).
+struct Jobs {
+    pool: PgPool,
+    conn: Option<PoolConnection<Postgres>>,
+}
+
+impl Jobs {
+    /// [`attempt`] on the kept connection; after a failure the connection goes back to the
+    /// pool (which checks it) and the next batch takes another.
+    async fn attempt(&mut self, ops: &[Op]) -> Result<Vec<Answer>, StoreError> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self.conn.insert(self.pool.acquire().await.map_err(db)?),
+        };
+        let result = attempt(conn, ops).await;
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
+    }
+}
 
 #[async_trait]
 impl group_commit::Commit<Job> for Jobs {
     async fn commit_batch(&mut self, batch: Vec<Job>) {
-        commit(&self.0, batch).await;
-    }
-}
-
-async fn commit(pool: &PgPool, mut batch: Vec<Job>) {
-    batch.sort_by_key(|j| j.audit);
-    match attempt(pool, &mut batch).await {
-        Ok(results) => {
-            for (job, result) in batch.into_iter().zip(results) {
-                let _ = job.reply.send(result);
+        let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().map(|j| (j.op, j.reply)).unzip();
+        match self.attempt(&ops).await {
+            Ok(answers) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(answer);
+                }
             }
-        }
-        Err(e) if batch.len() == 1 => {
-            if let Some(job) = batch.pop() {
-                let _ = job.reply.send(Err(e));
+            Err(e) if ops.len() == 1 => {
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
+                }
             }
-        }
-        Err(_) => {
-            // The batch could not commit as a whole (e.g. a deadlock with another worker):
-            // each job runs again alone, so every caller gets its own answer.
-            for mut job in batch {
-                let result = match attempt(pool, std::slice::from_mut(&mut job)).await {
-                    Ok(mut results) => results.pop().unwrap_or_else(|| Err(closed())),
-                    Err(e) => Err(e),
-                };
-                let _ = job.reply.send(result);
+            Err(_) => {
+                // The batch could not commit as a whole: each change is made again alone,
+                // so every caller gets its own answer.
+                for (op, reply) in ops.iter().zip(replies) {
+                    let answer = match self.attempt(std::slice::from_ref(op)).await {
+                        Ok(mut answers) => answers.pop().unwrap_or_else(|| Err(closed())),
+                        Err(e) => Err(e),
+                    };
+                    let _ = reply.send(answer);
+                }
             }
         }
     }
 }
 
-/// Runs the jobs in one transaction. `Err`: nothing was committed. A job that fails alone
-/// reports its own error; one that fails among others fails the attempt (its changes and the
-/// others' are rolled back), and [`commit`] runs each job again alone.
-async fn attempt(
-    pool: &PgPool,
-    jobs: &mut [Job],
-) -> Result<Vec<Result<Output, StoreError>>, StoreError> {
-    let mut conn = pool.acquire().await.map_err(db)?;
+/// Makes the changes in one transaction and answers each. `Err`: nothing was committed.
+/// A change refused on its own (a run not found, a state change not allowed) is answered with
+/// its error and does not stop the others.
+async fn attempt(conn: &mut PgConnection, ops: &[Op]) -> Result<Vec<Answer>, StoreError> {
     let mut tx = conn.begin().await.map_err(db)?;
-    if let [job] = jobs {
-        let result = (job.step)(&mut tx).await;
-        if result.is_ok() {
-            tx.commit().await.map_err(db)?;
+    let mut answers: Vec<Option<Answer>> = ops.iter().map(|_| None).collect();
+    // Rounds: changes of a kind touching the same row go in later rounds, in the order they
+    // came.
+    let mut pending: Vec<usize> = (0..ops.len())
+        .filter(|&i| !matches!(ops[i], Op::Audit(_)))
+        .collect();
+    while !pending.is_empty() {
+        let mut seen = HashSet::new();
+        let (round, later): (Vec<usize>, Vec<usize>) = pending
+            .into_iter()
+            .partition(|&i| seen.insert(ops[i].key()));
+        let mut by_kind: Vec<Vec<usize>> = vec![Vec::new(); 7];
+        for i in round {
+            by_kind[usize::from(ops[i].key().0)].push(i);
         }
-        return Ok(vec![result]);
+        for idx in by_kind.into_iter().filter(|k| !k.is_empty()) {
+            let got = apply(&mut tx, ops, &idx).await?;
+            for (i, answer) in idx.into_iter().zip(got) {
+                answers[i] = Some(answer);
+            }
+        }
+        pending = later;
     }
-    let mut results = Vec::with_capacity(jobs.len());
-    for job in jobs.iter_mut() {
-        match (job.step)(&mut tx).await {
-            Ok(out) => results.push(Ok(out)),
-            Err(e) => return Err(e),
+    let audits: Vec<usize> = (0..ops.len())
+        .filter(|&i| matches!(ops[i], Op::Audit(_)))
+        .collect();
+    if !audits.is_empty() {
+        let drafts: Vec<&AuditDraft> = audits
+            .iter()
+            .filter_map(|&i| match &ops[i] {
+                Op::Audit(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        let entries = append_entries(&mut tx, &drafts).await?;
+        for (i, entry) in audits.into_iter().zip(entries) {
+            answers[i] = Some(Ok(Done::Entry(entry)));
         }
     }
-    tx.commit().await.map_err(db)?;
-    Ok(results)
+    let answers: Vec<Answer> = answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(unexpected())))
+        .collect();
+    if answers.iter().any(Result::is_ok) {
+        tx.commit().await.map_err(db)?;
+    }
+    Ok(answers)
+}
+
+/// Texts of one field of the changes at `idx`.
+fn column<'a>(
+    ops: &'a [Op],
+    idx: &[usize],
+    field: impl Fn(&'a Op) -> Option<&'a str>,
+) -> Vec<&'a str> {
+    idx.iter().filter_map(|&i| field(&ops[i])).collect()
+}
+
+/// Makes the changes at `idx` (all of one kind, each on a row of its own) in one statement;
+/// their answers in the same order.
+async fn apply(
+    conn: &mut PgConnection,
+    ops: &[Op],
+    idx: &[usize],
+) -> Result<Vec<Answer>, StoreError> {
+    let now = millis(Utc::now());
+    let made = || idx.iter().map(|_| Ok(Done::Unit)).collect::<Vec<_>>();
+    match &ops[idx[0]] {
+        Op::CreateRun { .. } => {
+            let (mut ids, mut requests, mut modes, mut plans) = (vec![], vec![], vec![], vec![]);
+            for &i in idx {
+                if let Op::CreateRun {
+                    id,
+                    request,
+                    mode,
+                    plan,
+                } = &ops[i]
+                {
+                    ids.push(id.as_str());
+                    requests.push(request.as_str());
+                    modes.push(*mode);
+                    plans.push(plan.as_str());
+                }
+            }
+            sqlx::query(
+                "INSERT INTO runs (id, request_id, mode, status, created_at, updated_at, plan) \
+                 SELECT id, req, mode, 'running', $5, $5, plan::json \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS t (id, req, mode, plan)",
+            )
+            .bind(&ids)
+            .bind(&requests)
+            .bind(&modes)
+            .bind(&plans)
+            .bind(now)
+            .execute(conn)
+            .await
+            .map_err(db)?;
+            Ok(made())
+        }
+        Op::SetRunStatus { .. } => {
+            let runs = column(ops, idx, |o| match o {
+                Op::SetRunStatus { run, .. } => Some(run),
+                _ => None,
+            });
+            let statuses = column(ops, idx, |o| match o {
+                Op::SetRunStatus { status, .. } => Some(status.as_str()),
+                _ => None,
+            });
+            let found: HashSet<String> = sqlx::query_scalar(
+                "UPDATE runs r SET status = t.status, updated_at = $3 \
+                 FROM UNNEST($1::text[], $2::text[]) AS t (id, status) WHERE r.id = t.id \
+                 RETURNING r.id",
+            )
+            .bind(&runs)
+            .bind(&statuses)
+            .bind(now)
+            .fetch_all(conn)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .collect();
+            Ok(runs
+                .iter()
+                .map(|r| match found.contains(*r) {
+                    true => Ok(Done::Unit),
+                    false => Err(StoreError::RunNotFound((*r).to_owned())),
+                })
+                .collect())
+        }
+        Op::BeginRun { .. } => {
+            let runs = column(ops, idx, |o| match o {
+                Op::BeginRun { run } => Some(run),
+                _ => None,
+            });
+            let rows = sqlx::query(
+                "WITH moved AS (UPDATE runs r SET status = 'running', updated_at = \
+                 CASE WHEN r.status = 'running' THEN r.updated_at ELSE $2 END \
+                 FROM UNNEST($1::text[]) AS t (id) WHERE r.id = t.id RETURNING r.id) \
+                 SELECT m.id, ARRAY(SELECT o.body::text FROM outcomes o WHERE o.run_id = m.id \
+                 ORDER BY o.seq) FROM moved m",
+            )
+            .bind(&runs)
+            .bind(now)
+            .fetch_all(conn)
+            .await
+            .map_err(db)?;
+            let mut journals = HashMap::new();
+            for row in rows {
+                let id: String = row.try_get(0).map_err(db)?;
+                let bodies: Vec<String> = row.try_get(1).map_err(db)?;
+                journals.insert(id, bodies);
+            }
+            Ok(runs
+                .iter()
+                .map(|r| {
+                    journals
+                        .remove(*r)
+                        .map(Done::Journal)
+                        .ok_or_else(|| StoreError::RunNotFound((*r).to_owned()))
+                })
+                .collect())
+        }
+        Op::StartRequest { .. } => {
+            let (mut requests, mut runs, mut plans, mut workers, mut expiries) =
+                (vec![], vec![], vec![], vec![], vec![]);
+            for &i in idx {
+                if let Op::StartRequest {
+                    request,
+                    run,
+                    plan,
+                    worker,
+                    expires,
+                } = &ops[i]
+                {
+                    requests.push(request.as_str());
+                    runs.push(run.as_str());
+                    plans.push(plan.as_str());
+                    workers.push(worker.as_str());
+                    expiries.push(*expires);
+                }
+            }
+            // A request moves to `running` only if it is still approved and has no run; its
+            // run and lease are made from the rows that moved, so a request another worker
+            // was first to start yields nothing.
+            let started: HashSet<String> = sqlx::query_scalar(
+                "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
+                 $4::text[], $5::bigint[]) AS t (request, run, plan, worker, expires)), \
+                 claimed AS (UPDATE requests q SET state = 'running', reason = NULL, \
+                 updated_at = $6 FROM input i WHERE q.id = i.request AND q.state = 'approved' \
+                 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = q.id) RETURNING q.id), \
+                 made AS (INSERT INTO runs (id, request_id, mode, status, created_at, \
+                 updated_at, plan) SELECT i.run, i.request, 'apply', 'running', $6, $6, \
+                 i.plan::json FROM input i JOIN claimed c ON c.id = i.request RETURNING id) \
+                 INSERT INTO leases (run_id, worker, expires_at) \
+                 SELECT i.run, i.worker, i.expires FROM input i JOIN made m ON m.id = i.run \
+                 RETURNING run_id",
+            )
+            .bind(&requests)
+            .bind(&runs)
+            .bind(&plans)
+            .bind(&workers)
+            .bind(&expiries)
+            .bind(now)
+            .fetch_all(conn)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .collect();
+            Ok(runs
+                .iter()
+                .map(|r| Ok(Done::Started(started.contains(*r).then(|| (*r).to_owned()))))
+                .collect())
+        }
+        Op::SetRequestState { .. } => {
+            let (mut ids, mut states, mut reasons, mut allowed) = (vec![], vec![], vec![], vec![]);
+            for &i in idx {
+                if let Op::SetRequestState { id, state, reason } = &ops[i] {
+                    ids.push(id.as_str());
+                    states.push(state.as_str());
+                    reasons.push(reason.as_deref());
+                    allowed.push(
+                        RequestState::predecessors(*state)
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    );
+                }
+            }
+            let moved: HashSet<String> = sqlx::query_scalar(
+                "UPDATE requests q SET state = t.state, reason = t.reason, updated_at = $5 \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
+                 AS t (id, state, reason, allowed) \
+                 WHERE q.id = t.id AND q.state = ANY (string_to_array(t.allowed, ',')) \
+                 RETURNING q.id",
+            )
+            .bind(&ids)
+            .bind(&states)
+            .bind(&reasons)
+            .bind(&allowed)
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .collect();
+            let refused: Vec<&str> = ids
+                .iter()
+                .copied()
+                .filter(|i| !moved.contains(*i))
+                .collect();
+            let mut current: HashMap<String, String> = HashMap::new();
+            if !refused.is_empty() {
+                let rows = sqlx::query("SELECT id, state FROM requests WHERE id = ANY ($1)")
+                    .bind(&refused)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                for row in rows {
+                    current.insert(row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?);
+                }
+            }
+            Ok(idx
+                .iter()
+                .zip(&ids)
+                .map(|(&i, id)| match &ops[i] {
+                    Op::SetRequestState { state, .. } if !moved.contains(*id) => {
+                        Err(transition_error(id, current.get(*id).cloned(), *state))
+                    }
+                    _ => Ok(Done::Unit),
+                })
+                .collect())
+        }
+        Op::Renew { .. } => {
+            let (mut runs, mut workers, mut expiries) = (vec![], vec![], vec![]);
+            for &i in idx {
+                if let Op::Renew {
+                    run,
+                    worker,
+                    expires,
+                } = &ops[i]
+                {
+                    runs.push(run.as_str());
+                    workers.push(worker.as_str());
+                    expiries.push(*expires);
+                }
+            }
+            let renewed: HashSet<String> = sqlx::query_scalar(
+                "UPDATE leases l SET expires_at = t.expires \
+                 FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS t (run, worker, expires) \
+                 WHERE l.run_id = t.run AND l.worker = t.worker RETURNING l.run_id",
+            )
+            .bind(&runs)
+            .bind(&workers)
+            .bind(&expiries)
+            .fetch_all(conn)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .collect();
+            Ok(runs
+                .iter()
+                .map(|r| Ok(Done::Matched(renewed.contains(*r))))
+                .collect())
+        }
+        Op::Release { .. } => {
+            let runs = column(ops, idx, |o| match o {
+                Op::Release { run, .. } => Some(run),
+                _ => None,
+            });
+            let workers = column(ops, idx, |o| match o {
+                Op::Release { worker, .. } => Some(worker),
+                _ => None,
+            });
+            sqlx::query(
+                "DELETE FROM leases l USING UNNEST($1::text[], $2::text[]) AS t (run, worker) \
+                 WHERE l.run_id = t.run AND l.worker = t.worker",
+            )
+            .bind(&runs)
+            .bind(&workers)
+            .execute(conn)
+            .await
+            .map_err(db)?;
+            Ok(made())
+        }
+        Op::Audit(_) => Err(unexpected()),
+    }
+}
+
+/// Chains the drafts onto the audit log's head (held until the commit) and inserts them in one
+/// statement.
+async fn append_entries(
+    conn: &mut PgConnection,
+    drafts: &[&AuditDraft],
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    let seq: i64 = head.try_get(0).map_err(db)?;
+    let hash: String = head.try_get(1).map_err(db)?;
+    let mut prev = (
+        u64::try_from(seq).map_err(|_| StoreError::Corrupt("audit head".into()))?,
+        hash,
+    );
+    let now = Utc::now();
+    let mut entries = Vec::with_capacity(drafts.len());
+    for d in drafts {
+        let entry = AuditEntry::chained(
+            (prev.0, &prev.1),
+            now,
+            &d.kind,
+            &d.subject,
+            d.detail.clone(),
+            d.actor.as_deref(),
+        );
+        prev = (entry.seq, entry.hash.clone());
+        entries.push(entry);
+    }
+    let seqs = entries
+        .iter()
+        .map(|e| i64::try_from(e.seq).map_err(|_| StoreError::Corrupt("audit seq".into())))
+        .collect::<Result<Vec<i64>, _>>()?;
+    let details = entries
+        .iter()
+        .map(|e| to_json(&e.detail))
+        .collect::<Result<Vec<String>, _>>()?;
+    let ats: Vec<i64> = entries.iter().map(|e| millis(e.at)).collect();
+    let text = |f: fn(&AuditEntry) -> &str| entries.iter().map(f).collect::<Vec<&str>>();
+    let actors: Vec<Option<&str>> = entries.iter().map(|e| e.actor.as_deref()).collect();
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, kind, subject, actor, detail, prev_hash, hash) \
+         SELECT s, a, k, sub, act, d::json, p, h FROM UNNEST($1::bigint[], $2::bigint[], \
+         $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) \
+         AS t (s, a, k, sub, act, d, p, h)",
+    )
+    .bind(&seqs)
+    .bind(&ats)
+    .bind(text(|e| &e.kind))
+    .bind(text(|e| &e.subject))
+    .bind(&actors)
+    .bind(&details)
+    .bind(text(|e| &e.prev_hash))
+    .bind(text(|e| &e.hash))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    let last = seqs.last().copied().unwrap_or(seq);
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(last)
+        .bind(&prev.1)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(entries)
 }

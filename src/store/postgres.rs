@@ -23,8 +23,8 @@ pub(super) const REQUEST_COLUMNS: &str = "body::text AS body, state, reason, rec
 /// Key of the advisory lock serialising schema migrations of concurrently starting workers.
 const MIGRATION_LOCK: i64 = 0x6473_7263_746c_0001;
 
-/// Connections per process.
-const POOL_SIZE: u32 = 6;
+/// Connections per process (one is kept by the batching task while it works).
+const POOL_SIZE: u32 = 7;
 
 /// The PostgreSQL state store.
 pub struct PostgresStore {

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
+use super::pg_batch::{AuditDraft, Op};
 use super::postgres::{REQUEST_COLUMNS, RUN_COLUMNS, request_row, run_row};
 use super::util::*;
 use super::{
@@ -15,25 +16,6 @@ use super::{
 use crate::compile::Plan;
 use crate::engine::{Evidence, StepOutcome};
 use crate::model::Request;
-
-const INSERT_RUN: &str = "INSERT INTO runs (id, request_id, mode, status, created_at, \
-                          updated_at, plan) VALUES ($1, $2, $3, $4, $5, $5, $6::json)";
-
-/// Sets a run's status; the number of runs changed (0: no such run).
-async fn update_status(
-    conn: &mut sqlx::PgConnection,
-    run: &str,
-    status: RunStatus,
-) -> Result<u64, StoreError> {
-    let done = sqlx::query("UPDATE runs SET status = $1, updated_at = $2 WHERE id = $3")
-        .bind(status.as_str())
-        .bind(millis(Utc::now()))
-        .bind(run)
-        .execute(conn)
-        .await
-        .map_err(db)?;
-    Ok(done.rows_affected())
-}
 
 /// A run's journal as stored (JSON text), in the order it was written.
 async fn outcome_bodies(
@@ -51,25 +33,15 @@ async fn outcome_bodies(
 impl Store for PostgresStore {
     async fn create_run(&self, plan: &Plan, mode: RunMode) -> Result<String, StoreError> {
         let id = super::util::new_run_id();
-        let (run, request, body) = (id.clone(), plan.request.id.clone(), to_json(plan)?);
         self.batch
-            .write(false, move |conn| {
-                let (run, request, body) = (run.clone(), request.clone(), body.clone());
-                Box::pin(async move {
-                    sqlx::query(INSERT_RUN)
-                        .bind(run)
-                        .bind(request)
-                        .bind(mode_name(mode))
-                        .bind(RunStatus::Running.as_str())
-                        .bind(millis(Utc::now()))
-                        .bind(body)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db)?;
-                    Ok(())
-                })
+            .submit(Op::CreateRun {
+                id: id.clone(),
+                request: plan.request.id.clone(),
+                mode: mode_name(mode),
+                plan: to_json(plan)?,
             })
-            .await?;
+            .await?
+            .unit()?;
         Ok(id)
     }
 
@@ -117,39 +89,14 @@ impl Store for PostgresStore {
     async fn set_run_status(&self, run: &str, status: RunStatus) -> Result<(), StoreError> {
         let run = run.to_owned();
         self.batch
-            .write(false, move |conn| {
-                let run = run.clone();
-                Box::pin(async move {
-                    if update_status(conn, &run, status).await? == 0 {
-                        return Err(StoreError::RunNotFound(run));
-                    }
-                    Ok(())
-                })
-            })
-            .await
+            .submit(Op::SetRunStatus { run, status })
+            .await?
+            .unit()
     }
 
     async fn begin_run(&self, run: &str) -> Result<Vec<StepOutcome>, StoreError> {
         let run = run.to_owned();
-        let bodies: Vec<String> = self
-            .batch
-            .write(false, move |conn| {
-                let run = run.clone();
-                Box::pin(async move {
-                    let status: String =
-                        sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
-                            .bind(&run)
-                            .fetch_optional(&mut *conn)
-                            .await
-                            .map_err(db)?
-                            .ok_or_else(|| StoreError::RunNotFound(run.clone()))?;
-                    if status != RunStatus::Running.as_str() {
-                        update_status(conn, &run, RunStatus::Running).await?;
-                    }
-                    outcome_bodies(conn, &run).await
-                })
-            })
-            .await?;
+        let bodies = self.batch.submit(Op::BeginRun { run }).await?.journal()?;
         bodies.iter().map(|b| parse_json("outcome", b)).collect()
     }
 
@@ -212,37 +159,14 @@ impl Store for PostgresStore {
                 state,
             });
         }
-        let allowed = predecessor_list(state);
-        let sql = format!(
-            "UPDATE requests SET state = $1, reason = $2, updated_at = $3 \
-             WHERE id = $4 AND state IN ({allowed})"
-        );
-        let id = id.to_owned();
         self.batch
-            .write(false, move |conn| {
-                let (sql, id, reason) = (sql.clone(), id.clone(), reason.clone());
-                Box::pin(async move {
-                    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(state.as_str())
-                        .bind(reason)
-                        .bind(millis(Utc::now()))
-                        .bind(&id)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db)?;
-                    if done.rows_affected() == 0 {
-                        let current: Option<String> =
-                            sqlx::query_scalar("SELECT state FROM requests WHERE id = $1")
-                                .bind(&id)
-                                .fetch_optional(&mut *conn)
-                                .await
-                                .map_err(db)?;
-                        return Err(transition_error(&id, current, state));
-                    }
-                    Ok(())
-                })
+            .submit(Op::SetRequestState {
+                id: id.to_owned(),
+                state,
+                reason,
             })
-            .await
+            .await?
+            .unit()
     }
 
     async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError> {
@@ -304,49 +228,16 @@ impl Store for PostgresStore {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
-        let (request, body, worker) = (plan.request.id.clone(), to_json(plan)?, worker.to_owned());
         self.batch
-            .write(false, move |conn| {
-                let (request, body, worker) = (request.clone(), body.clone(), worker.clone());
-                Box::pin(async move {
-                    let stamp = millis(Utc::now());
-                    let claimed = sqlx::query(
-                        "UPDATE requests SET state = 'running', reason = NULL, updated_at = $1 \
-                         WHERE id = $2 AND state = 'approved' \
-                         AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = $2)",
-                    )
-                    .bind(stamp)
-                    .bind(&request)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    if claimed.rows_affected() != 1 {
-                        return Ok(None);
-                    }
-                    let id = super::util::new_run_id();
-                    sqlx::query(INSERT_RUN)
-                        .bind(&id)
-                        .bind(&request)
-                        .bind(mode_name(RunMode::Apply))
-                        .bind(RunStatus::Running.as_str())
-                        .bind(stamp)
-                        .bind(body)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db)?;
-                    sqlx::query(
-                        "INSERT INTO leases (run_id, worker, expires_at) VALUES ($1, $2, $3)",
-                    )
-                    .bind(&id)
-                    .bind(worker)
-                    .bind(expiry(now, ttl))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    Ok(Some(id))
-                })
+            .submit(Op::StartRequest {
+                request: plan.request.id.clone(),
+                run: super::util::new_run_id(),
+                plan: to_json(plan)?,
+                worker: worker.to_owned(),
+                expires: expiry(now, ttl),
             })
-            .await
+            .await?
+            .started()
     }
 
     async fn unsettled_requests(
@@ -417,42 +308,24 @@ impl Store for PostgresStore {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let (worker, run) = (worker.to_owned(), run.to_owned());
         self.batch
-            .write(false, move |conn| {
-                let (worker, run) = (worker.clone(), run.clone());
-                Box::pin(async move {
-                    let done = sqlx::query(
-                        "UPDATE leases SET expires_at = $1 WHERE run_id = $2 AND worker = $3",
-                    )
-                    .bind(expiry(now, ttl))
-                    .bind(run)
-                    .bind(worker)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    Ok(done.rows_affected() == 1)
-                })
+            .submit(Op::Renew {
+                run: run.to_owned(),
+                worker: worker.to_owned(),
+                expires: expiry(now, ttl),
             })
-            .await
+            .await?
+            .matched()
     }
 
     async fn release(&self, worker: &str, run: &str) -> Result<(), StoreError> {
-        let (worker, run) = (worker.to_owned(), run.to_owned());
         self.batch
-            .write(false, move |conn| {
-                let (worker, run) = (worker.clone(), run.clone());
-                Box::pin(async move {
-                    sqlx::query("DELETE FROM leases WHERE run_id = $1 AND worker = $2")
-                        .bind(run)
-                        .bind(worker)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db)?;
-                    Ok(())
-                })
+            .submit(Op::Release {
+                run: run.to_owned(),
+                worker: worker.to_owned(),
             })
-            .await
+            .await?
+            .unit()
     }
 
     async fn claim_runs(
@@ -496,59 +369,15 @@ impl Store for PostgresStore {
         detail: serde_json::Value,
         actor: Option<&str>,
     ) -> Result<AuditEntry, StoreError> {
-        let (kind, subject, actor) = (
-            kind.to_owned(),
-            subject.to_owned(),
-            actor.map(str::to_owned),
-        );
         self.batch
-            .write(true, move |conn| {
-                let (kind, subject, actor, detail) =
-                    (kind.clone(), subject.clone(), actor.clone(), detail.clone());
-                Box::pin(async move {
-                    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map_err(db)?;
-                    let seq: i64 = head.try_get(0).map_err(db)?;
-                    let hash: String = head.try_get(1).map_err(db)?;
-                    let seq =
-                        u64::try_from(seq).map_err(|_| StoreError::Corrupt("audit head".into()))?;
-                    let entry = AuditEntry::chained(
-                        (seq, &hash),
-                        Utc::now(),
-                        &kind,
-                        &subject,
-                        detail,
-                        actor.as_deref(),
-                    );
-                    let entry_seq =
-                        i64::try_from(entry.seq).map_err(|_| StoreError::Corrupt("seq".into()))?;
-                    sqlx::query(
-                        "INSERT INTO audit_log (seq, at, kind, subject, actor, detail, prev_hash, hash) \
-                         VALUES ($1, $2, $3, $4, $5, $6::json, $7, $8)",
-                    )
-                    .bind(entry_seq)
-                    .bind(millis(entry.at))
-                    .bind(&entry.kind)
-                    .bind(&entry.subject)
-                    .bind(&entry.actor)
-                    .bind(to_json(&entry.detail)?)
-                    .bind(&entry.prev_hash)
-                    .bind(&entry.hash)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-                        .bind(entry_seq)
-                        .bind(&entry.hash)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db)?;
-                    Ok(entry)
-                })
-            })
-            .await
+            .submit(Op::Audit(AuditDraft {
+                kind: kind.to_owned(),
+                subject: subject.to_owned(),
+                actor: actor.map(str::to_owned),
+                detail,
+            }))
+            .await?
+            .entry()
     }
 
     async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
