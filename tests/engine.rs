@@ -168,3 +168,78 @@ async fn stopping_mid_run_leaves_a_resumable_journal() {
     assert_eq!(counts.len(), 30);
     assert!(counts.values().all(|n| *n == 1), "{counts:?}");
 }
+
+/// `defaults.parallelism` in dsrctl.yaml bounds the calls in flight of `dsrctl run`; the
+/// `--parallelism` flag overrides it.
+#[tokio::test]
+async fn run_takes_its_parallelism_from_the_configuration_unless_the_flag_says() {
+    use support::TestServer;
+    use support::cli::Dsrctl;
+
+    let server = TestServer::start(|_, _| {
+        support::Reply::json(200, serde_json::json!({"value": []}))
+            .after(Duration::from_millis(100))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    std::fs::write(
+        dir.path().join("dsrctl.yaml"),
+        format!(
+            "defaults:\n  parallelism: 1\ntenants:\n  t1:\n    connectors:\n      api:\n        kind: http\n        base_url: {}\n        timeout: 5s\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    for svc in ["alpha", "beta", "gamma"] {
+        std::fs::write(
+            dir.path().join("policies").join(format!("{svc}.yaml")),
+            format!(
+                r#"service: {svc}
+connector: api
+needs_identities: [email]
+dsr:
+  access:
+    - id: list
+      http: {{ method: GET, path: "/{svc}/items", query: {{ owner: "{{{{subject.email}}}}" }} }}
+      capture: {{ ids: /value }}
+  export: {{ unsupported: "test" }}
+  rectify: {{ unsupported: "test" }}
+  restrict: {{ unsupported: "test" }}
+  delete: {{ unsupported: "test" }}
+"#
+            ),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.path().join("request.yaml"),
+        "id: r-1\nkind: access\ntenant: t1\nreceived: 2026-11-02\nsubject:\n  email: alice@example.com\n",
+    )
+    .unwrap();
+
+    Dsrctl::new(dir.path())
+        .args(["run", "request.yaml"])
+        .run()
+        .await
+        .expect_code(0);
+    assert_eq!(server.count(), 3);
+    assert_eq!(
+        server.max_in_flight(),
+        1,
+        "defaults.parallelism: 1 not kept"
+    );
+
+    std::fs::write(
+        dir.path().join("request.yaml"),
+        "id: r-2\nkind: access\ntenant: t1\nreceived: 2026-11-02\nsubject:\n  email: bob@example.com\n",
+    )
+    .unwrap();
+    Dsrctl::new(dir.path())
+        .args(["run", "request.yaml", "--parallelism", "3"])
+        .run()
+        .await
+        .expect_code(0);
+    assert_eq!(server.count(), 6);
+    assert!(server.max_in_flight() >= 2, "the flag did not override");
+}

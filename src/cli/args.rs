@@ -173,9 +173,10 @@ pub struct PlanArgs {
     /// Compare the sample requests' plans against the playbooks at this git ref (offline).
     #[arg(long, value_name = "GIT_REF")]
     pub compare: Option<String>,
-    /// Calls to services in flight at once.
-    #[arg(long, default_value_t = 10)]
-    pub parallelism: usize,
+    /// Calls to services in flight at once [default: `defaults.parallelism` of dsrctl.yaml,
+    /// else 10].
+    #[arg(long)]
+    pub parallelism: Option<usize>,
 }
 
 /// `dsrctl apply`.
@@ -189,9 +190,10 @@ pub struct ApplyArgs {
     /// Exit 2 when changes are pending (waiting steps).
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Calls to services in flight at once.
-    #[arg(long, default_value_t = 10)]
-    pub parallelism: usize,
+    /// Calls to services in flight at once [default: `defaults.parallelism` of dsrctl.yaml,
+    /// else 10].
+    #[arg(long)]
+    pub parallelism: Option<usize>,
 }
 
 /// `dsrctl run`.
@@ -202,9 +204,10 @@ pub struct RunArgs {
     /// Approve deletions, recording who approved (needed when not interactive).
     #[arg(long, value_name = "NAME")]
     pub approve: Option<String>,
-    /// Calls to services in flight at once.
-    #[arg(long, default_value_t = 10)]
-    pub parallelism: usize,
+    /// Calls to services in flight at once [default: `defaults.parallelism` of dsrctl.yaml,
+    /// else 10].
+    #[arg(long)]
+    pub parallelism: Option<usize>,
 }
 
 /// `dsrctl resume`.
@@ -212,9 +215,10 @@ pub struct RunArgs {
 pub struct ResumeArgs {
     /// Run id (or a unique prefix).
     pub run: String,
-    /// Calls to services in flight at once.
-    #[arg(long, default_value_t = 10)]
-    pub parallelism: usize,
+    /// Calls to services in flight at once [default: `defaults.parallelism` of dsrctl.yaml,
+    /// else 10].
+    #[arg(long)]
+    pub parallelism: Option<usize>,
 }
 
 /// `dsrctl status`.

@@ -205,9 +205,10 @@ pub struct WorkerArgs {
     /// workers sharing the store find the rest).
     #[arg(long)]
     pub batch: Option<u32>,
-    /// Connector calls in flight at once within a run.
-    #[arg(long, default_value_t = 10)]
-    pub parallelism: usize,
+    /// Connector calls in flight at once within a run [default: `defaults.parallelism` of
+    /// dsrctl.yaml, else 10].
+    #[arg(long)]
+    pub parallelism: Option<usize>,
 }
 
 /// `dsrctl serve`.

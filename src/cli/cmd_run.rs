@@ -108,7 +108,7 @@ pub async fn execute(
     ws: &Workspace,
     run_id: &str,
     filter: Option<&ApplyFilter>,
-    parallelism: usize,
+    parallelism: Option<usize>,
 ) -> Result<Outcome> {
     let record = ws.store.run(run_id).await?;
     let plan = record.plan;

@@ -189,7 +189,7 @@ async fn settle(cli: &Cli, args: &TaskDoneArgs, done: bool, color: bool) -> Resu
             Ok(Outcome::Ok)
         }
         Ok(()) => {
-            let outcome = super::cmd_run::execute(cli, &ws, &run.id, None, 10).await;
+            let outcome = super::cmd_run::execute(cli, &ws, &run.id, None, None).await;
             let status = ws.store.run(&run.id).await?.status;
             sync_request_state(
                 ws.store.as_ref(),

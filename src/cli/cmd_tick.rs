@@ -108,7 +108,7 @@ fn scheduler(ws: &Workspace, args: &WorkerArgs) -> Scheduler {
         args.batch
             .unwrap_or_else(|| u32::try_from(args.concurrency).unwrap_or(u32::MAX)),
     )
-    .with_parallelism(args.parallelism)
+    .with_parallelism(ws.parallelism(args.parallelism))
 }
 
 fn print_report(report: &TickReport) {

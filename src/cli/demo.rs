@@ -97,7 +97,7 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
         let run_args = RunArgs {
             request: export,
             approve: Some("demo".into()),
-            parallelism: 10,
+            parallelism: None,
         };
         super::cmd_run::run(&cli, &run_args, color).await?;
         let run = newest_run().await?;
@@ -119,7 +119,7 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
         format: PlanFormat::Text,
         detailed_exitcode: false,
         compare: None,
-        parallelism: 10,
+        parallelism: None,
     };
     super::cmd_plan::plan(&cli, &plan_args, color).await?;
 
@@ -128,7 +128,7 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
         plan: "delete-alice.plan.json".into(),
         approve: Some("demo".into()),
         detailed_exitcode: false,
-        parallelism: 10,
+        parallelism: None,
     };
     super::cmd_plan::apply(&cli, &apply, color).await?;
 

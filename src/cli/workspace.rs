@@ -66,12 +66,20 @@ impl Workspace {
     }
 
     /// An engine with the connectors of the request's tenant only.
-    pub async fn engine(&self, tenant: &str, parallelism: usize) -> Result<Engine> {
+    /// Calls in flight at once: the `--parallelism` flag, else the configuration's
+    /// `defaults.parallelism`.
+    pub fn parallelism(&self, flag: Option<usize>) -> usize {
+        flag.unwrap_or_else(|| {
+            usize::try_from(self.project.config.defaults.parallelism).unwrap_or(usize::MAX)
+        })
+    }
+
+    pub async fn engine(&self, tenant: &str, parallelism: Option<usize>) -> Result<Engine> {
         let connectors = connectors_for_tenant(&self.project.config, tenant, &self.project.root)
             .await
             .with_context(|| format!("building the connectors of tenant `{tenant}`"))?;
         Ok(Engine::new(self.store.clone(), connectors, &self.state_dir)
-            .with_parallelism(parallelism))
+            .with_parallelism(self.parallelism(parallelism)))
     }
 }
 
