@@ -139,3 +139,25 @@ fn bad_files_in_a_project_do_not_hide_the_others() {
     }
     assert_eq!(d.file_count(), 5);
 }
+
+/// A reader that goes away (`dsrctl … | head`) is no reason to panic: the command drops the
+/// rest of its output and ends as it would have.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::process::{Command, Stdio};
+    for args in [&["schema", "playbook"][..], &["schema", "config"][..]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dsrctl"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dsrctl");
+        // Close the read end before the child writes a byte.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}

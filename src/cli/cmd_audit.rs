@@ -17,7 +17,7 @@ pub async fn audit(cli: &Cli, args: &AuditArgs, color: bool) -> Result<Outcome> 
             let (seq, hash) = ws.store.audit_head().await?;
             match verify_chain_to(&entries, (seq, &hash)) {
                 Ok(()) => {
-                    println!(
+                    outln!(
                         "audit log intact: {} entries, head {}",
                         entries.len(),
                         entries.last().map_or("(none)", |e| e.hash.as_str())
@@ -26,7 +26,7 @@ pub async fn audit(cli: &Cli, args: &AuditArgs, color: bool) -> Result<Outcome> 
                 }
                 Err(broken) => {
                     let seq = entries.get(broken.index).map(|e| e.seq);
-                    println!(
+                    outln!(
                         "audit log BROKEN at index {}{}: {}",
                         broken.index,
                         seq.map(|s| format!(" (seq {s})")).unwrap_or_default(),
@@ -38,10 +38,10 @@ pub async fn audit(cli: &Cli, args: &AuditArgs, color: bool) -> Result<Outcome> 
         }
         AuditAction::Export(a) => {
             match a.format {
-                AuditFormat::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
+                AuditFormat::Json => outln!("{}", serde_json::to_string_pretty(&entries)?),
                 AuditFormat::Jsonl => {
                     for e in &entries {
-                        println!("{}", serde_json::to_string(e)?);
+                        outln!("{}", serde_json::to_string(e)?);
                     }
                 }
             }

@@ -24,7 +24,7 @@ pub async fn plan(cli: &Cli, args: &PlanArgs, color: bool) -> Result<Outcome> {
         let project = workspace::project(&cli.project, color)?;
         let request = workspace::request(request_path, color)?;
         let plan = compile(&project, &request)?;
-        print!(
+        out!(
             "{}",
             super::plan_offline::render(&plan, args.format, cli.show_personal_data)?
         );
@@ -48,16 +48,16 @@ pub async fn plan(cli: &Cli, args: &PlanArgs, color: bool) -> Result<Outcome> {
         color,
     };
     match args.format {
-        PlanFormat::Text => print!("{}", render_text(&plan, &changes, opts)),
-        PlanFormat::Json => print!("{}", render_json(&plan, &changes, opts)),
+        PlanFormat::Text => out!("{}", render_text(&plan, &changes, opts)),
+        PlanFormat::Json => out!("{}", render_json(&plan, &changes, opts)),
         PlanFormat::Markdown => {
             let parts = render_markdown(&plan, &changes, opts);
             let n = parts.len();
             for (i, part) in parts.iter().enumerate() {
-                print!("{part}");
+                out!("{part}");
                 if i + 1 < n {
                     // Each part fits one PR comment; the separator marks where to split.
-                    println!("\n<!-- dsrctl: next comment -->");
+                    outln!("\n<!-- dsrctl: next comment -->");
                 }
             }
         }

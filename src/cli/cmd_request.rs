@@ -78,14 +78,17 @@ async fn new(ws: &Workspace, args: &RequestNewArgs, color: bool) -> Result<Outco
             .await?;
     }
     let deadline = request.deadline(false);
-    println!(
+    outln!(
         "recorded request {} ({}, tenant {}), {}, deadline {deadline}",
-        request.id, request.kind, request.tenant, state
+        request.id,
+        request.kind,
+        request.tenant,
+        state
     );
     if auto {
-        println!("approved on intake; `dsrctl tick` starts it");
+        outln!("approved on intake; `dsrctl tick` starts it");
     } else {
-        println!(
+        outln!(
             "it erases or restricts data: approve with `dsrctl request approve {} --by NAME`",
             request.id
         );
@@ -168,9 +171,10 @@ async fn approve(ws: &Workspace, args: &RequestApproveArgs) -> Result<Outcome> {
     ws.store
         .append_audit("request.approved", &args.id, json!({}), Some(&args.by))
         .await?;
-    println!(
+    outln!(
         "approved request {} (by {}); `dsrctl tick` starts it",
-        args.id, args.by
+        args.id,
+        args.by
     );
     Ok(Outcome::Ok)
 }
@@ -187,7 +191,7 @@ async fn decline(ws: &Workspace, args: &RequestReasonArgs) -> Result<Outcome> {
             args.by.as_deref(),
         )
         .await?;
-    println!("declined request {}: {}", args.id, args.reason);
+    outln!("declined request {}: {}", args.id, args.reason);
     Ok(Outcome::Ok)
 }
 
@@ -201,9 +205,11 @@ async fn extend(ws: &Workspace, args: &RequestReasonArgs) -> Result<Outcome> {
             args.by.as_deref(),
         )
         .await?;
-    println!(
+    outln!(
         "extended the deadline of request {} to {} ({})",
-        args.id, record.deadline, args.reason
+        args.id,
+        record.deadline,
+        args.reason
     );
     Ok(Outcome::Ok)
 }
@@ -218,11 +224,11 @@ pub async fn requests(cli: &Cli, args: &RequestsArgs, color: bool) -> Result<Out
     match args.format {
         ListFormat::Json => {
             let rows: Vec<Value> = records.iter().map(|r| row_json(r, today)).collect();
-            println!("{}", serde_json::to_string_pretty(&rows)?);
+            outln!("{}", serde_json::to_string_pretty(&rows)?);
         }
         ListFormat::Text => {
             if records.is_empty() {
-                println!("no requests; record one with `dsrctl request new`");
+                outln!("no requests; record one with `dsrctl request new`");
             }
             for r in &records {
                 let scrubber = (!cli.show_personal_data).then(|| Scrubber::for_request(&r.request));
@@ -241,7 +247,7 @@ pub async fn requests(cli: &Cli, args: &RequestsArgs, color: bool) -> Result<Out
                     })
                     .map(|t| format!("  {t}"))
                     .unwrap_or_default();
-                println!(
+                outln!(
                     "{:<24} {:<8} {:<5} {:<9} due {}{}  {}{}",
                     r.request.id,
                     r.request.kind.to_string(),

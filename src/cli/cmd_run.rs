@@ -139,7 +139,7 @@ pub async fn execute(
         )
         .await?;
     let scrubber = (!cli.show_personal_data).then(|| Scrubber::for_request(&plan.request));
-    print!("{}", summary(&plan, &result, scrubber.as_ref()));
+    out!("{}", summary(&plan, &result, scrubber.as_ref()));
     Ok(match result.status {
         RunStatus::Failed | RunStatus::Interrupted => Outcome::Problems,
         _ => Outcome::Ok,

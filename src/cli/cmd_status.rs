@@ -15,7 +15,7 @@ pub async fn status(cli: &Cli, args: &StatusArgs, color: bool) -> Result<Outcome
         None => match ws.store.runs(1).await?.into_iter().next() {
             Some(r) => r.id,
             None => {
-                println!("no runs yet; start one with `dsrctl run REQUEST`");
+                outln!("no runs yet; start one with `dsrctl run REQUEST`");
                 return Ok(Outcome::Ok);
             }
         },
@@ -41,11 +41,11 @@ pub async fn status(cli: &Cli, args: &StatusArgs, color: bool) -> Result<Outcome
             "run": run.id, "request": run.request_id, "mode": run.mode, "status": run.status,
             "created_at": run.created_at, "updated_at": run.updated_at, "steps": steps,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(Outcome::Ok);
     }
     let scrubber = (!cli.show_personal_data).then(|| Scrubber::for_request(&run.plan.request));
-    println!(
+    outln!(
         "run {}  request {}  {:?}  {}  (updated {})",
         run.id,
         run.request_id,
@@ -63,7 +63,7 @@ pub async fn status(cli: &Cli, args: &StatusArgs, color: bool) -> Result<Outcome
                     .map_or_else(|| m.to_owned(), |sc| sc.scrub(m))
             })
             .unwrap_or_default();
-        println!(
+        outln!(
             "  {:<10} {:<40} {}",
             o.map_or("pending", |o| o.status.as_str()),
             s.key,
@@ -82,14 +82,14 @@ pub async fn runs(cli: &Cli, args: &RunsArgs, color: bool) -> Result<Outcome> {
             .iter()
             .map(|r| serde_json::json!({"run": r.id, "request": r.request_id, "mode": r.mode, "status": r.status, "created_at": r.created_at}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(Outcome::Ok);
     }
     if runs.is_empty() {
-        println!("no runs yet; start one with `dsrctl run REQUEST`");
+        outln!("no runs yet; start one with `dsrctl run REQUEST`");
     }
     for r in runs {
-        println!(
+        outln!(
             "{}  {:<20} {:<8} {:<11} {}",
             r.id,
             r.request_id,

@@ -82,13 +82,13 @@ async fn list(cli: &Cli, args: &TaskListArgs, color: bool) -> Result<Outcome> {
         .map(|t| task_json(&ws, t, cli.show_personal_data))
         .collect();
     match args.format {
-        ListFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        ListFormat::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),
         ListFormat::Text => {
             if rows.is_empty() {
-                println!("no manual tasks are waiting");
+                outln!("no manual tasks are waiting");
             }
             for r in &rows {
-                println!(
+                outln!(
                     "{}  {}  request {}  assignee {}{}",
                     r["run"].as_str().unwrap_or(""),
                     r["step"].as_str().unwrap_or(""),
@@ -99,12 +99,12 @@ async fn list(cli: &Cli, args: &TaskListArgs, color: bool) -> Result<Outcome> {
                         .map(|d| format!("  due {d}"))
                         .unwrap_or_default()
                 );
-                println!("    {}", r["instructions"].as_str().unwrap_or(""));
+                outln!("    {}", r["instructions"].as_str().unwrap_or(""));
                 if let Some(ev) = r["evidence_wanted"].as_array().filter(|e| !e.is_empty()) {
                     let names: Vec<&str> = ev.iter().filter_map(Value::as_str).collect();
-                    println!("    evidence wanted: {}", names.join(", "));
+                    outln!("    evidence wanted: {}", names.join(", "));
                 }
-                println!(
+                outln!(
                     "    record it: dsrctl task done {} {} --by NAME{}",
                     r["run"].as_str().unwrap_or(""),
                     r["step"].as_str().unwrap_or(""),
@@ -185,7 +185,7 @@ async fn settle(cli: &Cli, args: &TaskDoneArgs, done: bool, color: bool) -> Resu
         Ok(()) if args.no_continue => {
             // `running` without a lease: the next `dsrctl tick` claims and continues it.
             ws.store.set_run_status(&run.id, RunStatus::Running).await?;
-            println!("recorded; the next `dsrctl tick` continues run {}", run.id);
+            outln!("recorded; the next `dsrctl tick` continues run {}", run.id);
             Ok(Outcome::Ok)
         }
         Ok(()) => {
@@ -272,7 +272,7 @@ async fn record(
             Some(&args.by),
         )
         .await?;
-    println!(
+    outln!(
         "recorded {} of {} as {} by {}{}",
         outcome.instance,
         run.id,

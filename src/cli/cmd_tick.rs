@@ -113,7 +113,7 @@ fn scheduler(ws: &Workspace, args: &WorkerArgs) -> Scheduler {
 
 fn print_report(report: &TickReport) {
     for r in &report.runs {
-        println!(
+        outln!(
             "{} request {} run {}: {}",
             if r.started { "started" } else { "resumed" },
             r.request,

@@ -19,10 +19,10 @@ pub fn validate(project: &Path, args: &ValidateArgs) -> Result<Outcome> {
         DiagFormat::Github => diags.render_github(),
     };
     if args.format == DiagFormat::Human && !diags.has_errors() {
-        print!("{text}");
-        println!("ok: the project is valid");
+        out!("{text}");
+        outln!("ok: the project is valid");
     } else {
-        print!("{text}");
+        out!("{text}");
     }
     Ok(if diags.has_errors() {
         Outcome::Problems
@@ -35,7 +35,7 @@ pub fn validate(project: &Path, args: &ValidateArgs) -> Result<Outcome> {
 pub fn schema(args: &SchemaArgs) -> Result<Outcome> {
     if let Some(dir) = &args.write {
         write_schemas(dir)?;
-        println!("wrote the schemas into {}", dir.display());
+        outln!("wrote the schemas into {}", dir.display());
         return Ok(Outcome::Ok);
     }
     let kind = match args.which {
@@ -43,6 +43,6 @@ pub fn schema(args: &SchemaArgs) -> Result<Outcome> {
         Some(SchemaWhich::Request) => SchemaKind::Request,
         Some(SchemaWhich::Config) => SchemaKind::Config,
     };
-    print!("{}", schema_json(kind));
+    out!("{}", schema_json(kind));
     Ok(Outcome::Ok)
 }

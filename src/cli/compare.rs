@@ -50,7 +50,7 @@ pub fn compare(cli: &Cli, reference: &str, format: PlanFormat, color: bool) -> R
         PlanFormat::Markdown => markdown(reference, requests.len(), &diffs),
         PlanFormat::Text => plain(reference, requests.len(), &diffs),
     };
-    print!("{text}");
+    out!("{text}");
     Ok(Outcome::Ok)
 }
 

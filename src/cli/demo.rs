@@ -21,14 +21,14 @@ pub async fn emulate(args: &EmulateArgs) -> Result<Outcome> {
     let emulator = start(Fixture::contoso(), addr)
         .await
         .with_context(|| format!("starting the emulator on {addr}"))?;
-    println!("emulator listening on http://{}", emulator.addr);
+    outln!("emulator listening on http://{}", emulator.addr);
     for tenant in ["contoso", "fabrikam"] {
-        println!(
+        outln!(
             "  {tenant}: {}/{{graph/v1.0,adt,dps,iotc/api}}",
             emulator.tenant_url(tenant)
         );
     }
-    println!("Ctrl-C stops it.");
+    outln!("Ctrl-C stops it.");
     tokio::signal::ctrl_c().await?;
     emulator.shutdown().await;
     Ok(Outcome::Ok)
@@ -158,7 +158,7 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
 }
 
 fn banner(text: &str) {
-    println!("\n== {text}\n");
+    outln!("\n== {text}\n");
 }
 
 fn example_dir() -> Result<PathBuf> {

@@ -35,15 +35,15 @@ pub fn init(dir: &Path) -> Result<Outcome> {
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display());
     }
     let schemas = dir.join("schemas");
     crate::load::write_schemas(&schemas)
         .with_context(|| format!("writing {}", schemas.display()))?;
-    println!(
+    outln!(
         "wrote {} (editor completion through the `$schema` lines)",
         schemas.display()
     );
-    println!("next: `dsrctl validate`, then `dsrctl plan --offline requests/delete-jane.yaml`");
+    outln!("next: `dsrctl validate`, then `dsrctl plan --offline requests/delete-jane.yaml`");
     Ok(Outcome::Ok)
 }

@@ -1,6 +1,17 @@
 //! The command layer: parses arguments, resolves the project, calls the stages, and
 //! decides the exit code in one place ([`exit_code`]).
 
+/// `print!` that does not panic when standard output is closed (`dsrctl runs | head`).
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::write_out(format_args!($($t)*), false) };
+}
+
+/// `println!` that does not panic when standard output is closed.
+macro_rules! outln {
+    () => { $crate::cli::write_out(format_args!(""), true) };
+    ($($t:tt)*) => { $crate::cli::write_out(format_args!($($t)*), true) };
+}
+
 mod args;
 mod args_lifecycle;
 mod cmd_audit;
@@ -68,6 +79,32 @@ pub fn main() -> ExitCode {
         eprintln!("error: {e:#}");
     }
     exit_code(&result)
+}
+
+/// Writes to standard output. When the reader has gone (a closed pipe), the rest of the
+/// output is dropped and the command still finishes its work (a run is not cut short by
+/// `| head`); any other failure to write is reported once on standard error.
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static FAILED: AtomicBool = AtomicBool::new(false);
+    if FAILED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let written = out.write_fmt(args).and_then(|()| {
+        if newline {
+            out.write_all(b"\n")
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = written {
+        FAILED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: writing to standard output: {e}");
+        }
+    }
 }
 
 /// Whether to colour stdout.

@@ -40,7 +40,7 @@ pub async fn run(cli: &Cli, args: &TestArgs, color: bool) -> Result<Outcome> {
         TestFormat::Json => serde_json::to_string_pretty(&results)? + "\n",
         TestFormat::Junit => junit(&results),
     };
-    print!("{text}");
+    out!("{text}");
     Ok(if failed > 0 {
         Outcome::Problems
     } else {
