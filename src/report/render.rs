@@ -173,6 +173,7 @@ pub fn render_named(
     } else {
         hb.register_escape_fn(markdown_escape);
     }
+    hb.register_helper("time", Box::new(time_helper));
     hb.register_template_string(name, text.as_str())
         .map_err(|e| ReportError::TemplateSyntax {
             name: name.to_owned(),
@@ -194,6 +195,19 @@ pub fn render_named(
         name: name.to_owned(),
         message: e.to_string(),
     })
+}
+
+handlebars::handlebars_helper!(time_helper: |at: str| readable_time(at));
+
+/// A stored timestamp (RFC 3339) as people read it in a report: to the second, in UTC.
+fn readable_time(at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string()
+        })
+        .unwrap_or_else(|_| at.to_owned())
 }
 
 fn template_text(name: &str, overrides: Option<&Path>) -> Result<String, ReportError> {
@@ -242,4 +256,23 @@ fn markdown_escape(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::readable_time;
+
+    #[test]
+    fn timestamps_read_to_the_second_in_utc() {
+        assert_eq!(
+            readable_time("2026-11-23T04:42:27.123456789Z"),
+            "2026-11-23 04:42:27 UTC"
+        );
+        assert_eq!(
+            readable_time("2026-11-23T06:42:27+02:00"),
+            "2026-11-23 04:42:27 UTC"
+        );
+        // Not a timestamp: shown as it is rather than hidden.
+        assert_eq!(readable_time("soon"), "soon");
+    }
 }
