@@ -286,13 +286,27 @@ async fn attempt(conn: &mut PgConnection, ops: &[Op]) -> Result<Vec<Answer>, Sto
     Ok(answers)
 }
 
-/// Texts of one field of the changes at `idx`.
-fn column<'a>(
-    ops: &'a [Op],
-    idx: &[usize],
-    field: impl Fn(&'a Op) -> Option<&'a str>,
-) -> Vec<&'a str> {
+/// What `field` reads of each change at `idx` (all of one kind).
+fn pick<'a, T>(ops: &'a [Op], idx: &[usize], field: impl Fn(&'a Op) -> Option<T>) -> Vec<T> {
     idx.iter().filter_map(|&i| field(&ops[i])).collect()
+}
+
+/// Runs a statement that returns the key of each row it changed; those keys.
+async fn keys(
+    conn: &mut PgConnection,
+    query: sqlx::query::QueryScalar<'_, Postgres, String, sqlx::postgres::PgArguments>,
+) -> Result<HashSet<String>, StoreError> {
+    Ok(query
+        .fetch_all(conn)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .collect())
+}
+
+/// One column of picked rows, to bind as an array.
+fn col<R, T>(rows: &[R], f: impl Fn(&R) -> T) -> Vec<T> {
+    rows.iter().map(f).collect()
 }
 
 /// Makes the changes at `idx` (all of one kind, each on a row of its own) in one statement;
@@ -306,30 +320,24 @@ async fn apply(
     let made = || idx.iter().map(|_| Ok(Done::Unit)).collect::<Vec<_>>();
     match &ops[idx[0]] {
         Op::CreateRun { .. } => {
-            let (mut ids, mut requests, mut modes, mut plans) = (vec![], vec![], vec![], vec![]);
-            for &i in idx {
-                if let Op::CreateRun {
+            let rows = pick(ops, idx, |o| match o {
+                Op::CreateRun {
                     id,
                     request,
                     mode,
                     plan,
-                } = &ops[i]
-                {
-                    ids.push(id.as_str());
-                    requests.push(request.as_str());
-                    modes.push(*mode);
-                    plans.push(plan.as_str());
-                }
-            }
+                } => Some((id.as_str(), request.as_str(), *mode, plan.as_str())),
+                _ => None,
+            });
             sqlx::query(
                 "INSERT INTO runs (id, request_id, mode, status, created_at, updated_at, plan) \
                  SELECT id, req, mode, 'running', $5, $5, plan::json \
                  FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS t (id, req, mode, plan)",
             )
-            .bind(&ids)
-            .bind(&requests)
-            .bind(&modes)
-            .bind(&plans)
+            .bind(col(&rows, |r| r.0))
+            .bind(col(&rows, |r| r.1))
+            .bind(col(&rows, |r| r.2))
+            .bind(col(&rows, |r| r.3))
             .bind(now)
             .execute(conn)
             .await
@@ -337,27 +345,23 @@ async fn apply(
             Ok(made())
         }
         Op::SetRunStatus { .. } => {
-            let runs = column(ops, idx, |o| match o {
-                Op::SetRunStatus { run, .. } => Some(run),
+            let rows = pick(ops, idx, |o| match o {
+                Op::SetRunStatus { run, status } => Some((run.as_str(), status.as_str())),
                 _ => None,
             });
-            let statuses = column(ops, idx, |o| match o {
-                Op::SetRunStatus { status, .. } => Some(status.as_str()),
-                _ => None,
-            });
-            let found: HashSet<String> = sqlx::query_scalar(
-                "UPDATE runs r SET status = t.status, updated_at = $3 \
-                 FROM UNNEST($1::text[], $2::text[]) AS t (id, status) WHERE r.id = t.id \
-                 RETURNING r.id",
+            let runs = col(&rows, |r| r.0);
+            let found = keys(
+                conn,
+                sqlx::query_scalar(
+                    "UPDATE runs r SET status = t.status, updated_at = $3 \
+                     FROM UNNEST($1::text[], $2::text[]) AS t (id, status) WHERE r.id = t.id \
+                     RETURNING r.id",
+                )
+                .bind(&runs)
+                .bind(col(&rows, |r| r.1))
+                .bind(now),
             )
-            .bind(&runs)
-            .bind(&statuses)
-            .bind(now)
-            .fetch_all(conn)
-            .await
-            .map_err(db)?
-            .into_iter()
-            .collect();
+            .await?;
             Ok(runs
                 .iter()
                 .map(|r| match found.contains(*r) {
@@ -367,8 +371,8 @@ async fn apply(
                 .collect())
         }
         Op::BeginRun { .. } => {
-            let runs = column(ops, idx, |o| match o {
-                Op::BeginRun { run } => Some(run),
+            let runs = pick(ops, idx, |o| match o {
+                Op::BeginRun { run } => Some(run.as_str()),
                 _ => None,
             });
             let rows = sqlx::query(
@@ -400,89 +404,86 @@ async fn apply(
                 .collect())
         }
         Op::StartRequest { .. } => {
-            let (mut requests, mut runs, mut plans, mut workers, mut expiries) =
-                (vec![], vec![], vec![], vec![], vec![]);
-            for &i in idx {
-                if let Op::StartRequest {
+            let rows = pick(ops, idx, |o| match o {
+                Op::StartRequest {
                     request,
                     run,
                     plan,
                     worker,
                     expires,
-                } = &ops[i]
-                {
-                    requests.push(request.as_str());
-                    runs.push(run.as_str());
-                    plans.push(plan.as_str());
-                    workers.push(worker.as_str());
-                    expiries.push(*expires);
-                }
-            }
+                } => Some((
+                    request.as_str(),
+                    run.as_str(),
+                    plan.as_str(),
+                    worker.as_str(),
+                    *expires,
+                )),
+                _ => None,
+            });
+            let runs = col(&rows, |r| r.1);
             // A request moves to `running` only if it is still approved and has no run; its
             // run and lease are made from the rows that moved, so a request another worker
             // was first to start yields nothing.
-            let started: HashSet<String> = sqlx::query_scalar(
-                "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
-                 $4::text[], $5::bigint[]) AS t (request, run, plan, worker, expires)), \
-                 claimed AS (UPDATE requests q SET state = 'running', reason = NULL, \
-                 updated_at = $6 FROM input i WHERE q.id = i.request AND q.state = 'approved' \
-                 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = q.id) RETURNING q.id), \
-                 made AS (INSERT INTO runs (id, request_id, mode, status, created_at, \
-                 updated_at, plan) SELECT i.run, i.request, 'apply', 'running', $6, $6, \
-                 i.plan::json FROM input i JOIN claimed c ON c.id = i.request RETURNING id) \
-                 INSERT INTO leases (run_id, worker, expires_at) \
-                 SELECT i.run, i.worker, i.expires FROM input i JOIN made m ON m.id = i.run \
-                 RETURNING run_id",
+            let started = keys(
+                conn,
+                sqlx::query_scalar(
+                    "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
+                     $4::text[], $5::bigint[]) AS t (request, run, plan, worker, expires)), \
+                     claimed AS (UPDATE requests q SET state = 'running', reason = NULL, \
+                     updated_at = $6 FROM input i WHERE q.id = i.request AND q.state = 'approved' \
+                     AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = q.id) RETURNING q.id), \
+                     made AS (INSERT INTO runs (id, request_id, mode, status, created_at, \
+                     updated_at, plan) SELECT i.run, i.request, 'apply', 'running', $6, $6, \
+                     i.plan::json FROM input i JOIN claimed c ON c.id = i.request RETURNING id) \
+                     INSERT INTO leases (run_id, worker, expires_at) \
+                     SELECT i.run, i.worker, i.expires FROM input i JOIN made m ON m.id = i.run \
+                     RETURNING run_id",
+                )
+                .bind(col(&rows, |r| r.0))
+                .bind(&runs)
+                .bind(col(&rows, |r| r.2))
+                .bind(col(&rows, |r| r.3))
+                .bind(col(&rows, |r| r.4))
+                .bind(now),
             )
-            .bind(&requests)
-            .bind(&runs)
-            .bind(&plans)
-            .bind(&workers)
-            .bind(&expiries)
-            .bind(now)
-            .fetch_all(conn)
-            .await
-            .map_err(db)?
-            .into_iter()
-            .collect();
+            .await?;
             Ok(runs
                 .iter()
                 .map(|r| Ok(Done::Started(started.contains(*r).then(|| (*r).to_owned()))))
                 .collect())
         }
         Op::SetRequestState { .. } => {
-            let (mut ids, mut states, mut reasons, mut allowed) = (vec![], vec![], vec![], vec![]);
-            for &i in idx {
-                if let Op::SetRequestState { id, state, reason } = &ops[i] {
-                    ids.push(id.as_str());
-                    states.push(state.as_str());
-                    reasons.push(reason.as_deref());
-                    allowed.push(
-                        RequestState::predecessors(*state)
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(","),
-                    );
+            let rows = pick(ops, idx, |o| match o {
+                Op::SetRequestState { id, state, reason } => {
+                    Some((id.as_str(), *state, reason.as_deref()))
                 }
-            }
-            let moved: HashSet<String> = sqlx::query_scalar(
-                "UPDATE requests q SET state = t.state, reason = t.reason, updated_at = $5 \
-                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
-                 AS t (id, state, reason, allowed) \
-                 WHERE q.id = t.id AND q.state = ANY (string_to_array(t.allowed, ',')) \
-                 RETURNING q.id",
+                _ => None,
+            });
+            let ids = col(&rows, |r| r.0);
+            // The states each may move from, as `a,b,c`.
+            let allowed = col(&rows, |r| {
+                RequestState::predecessors(r.1)
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+            let moved = keys(
+                &mut *conn,
+                sqlx::query_scalar(
+                    "UPDATE requests q SET state = t.state, reason = t.reason, updated_at = $5 \
+                     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
+                     AS t (id, state, reason, allowed) \
+                     WHERE q.id = t.id AND q.state = ANY (string_to_array(t.allowed, ',')) \
+                     RETURNING q.id",
+                )
+                .bind(&ids)
+                .bind(col(&rows, |r| r.1.as_str()))
+                .bind(col(&rows, |r| r.2))
+                .bind(&allowed)
+                .bind(now),
             )
-            .bind(&ids)
-            .bind(&states)
-            .bind(&reasons)
-            .bind(&allowed)
-            .bind(now)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?
-            .into_iter()
-            .collect();
+            .await?;
             let refused: Vec<&str> = ids
                 .iter()
                 .copied()
@@ -511,52 +512,43 @@ async fn apply(
                 .collect())
         }
         Op::Renew { .. } => {
-            let (mut runs, mut workers, mut expiries) = (vec![], vec![], vec![]);
-            for &i in idx {
-                if let Op::Renew {
+            let rows = pick(ops, idx, |o| match o {
+                Op::Renew {
                     run,
                     worker,
                     expires,
-                } = &ops[i]
-                {
-                    runs.push(run.as_str());
-                    workers.push(worker.as_str());
-                    expiries.push(*expires);
-                }
-            }
-            let renewed: HashSet<String> = sqlx::query_scalar(
-                "UPDATE leases l SET expires_at = t.expires \
-                 FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS t (run, worker, expires) \
-                 WHERE l.run_id = t.run AND l.worker = t.worker RETURNING l.run_id",
+                } => Some((run.as_str(), worker.as_str(), *expires)),
+                _ => None,
+            });
+            let runs = col(&rows, |r| r.0);
+            let renewed = keys(
+                conn,
+                sqlx::query_scalar(
+                    "UPDATE leases l SET expires_at = t.expires \
+                     FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS t (run, worker, expires) \
+                     WHERE l.run_id = t.run AND l.worker = t.worker RETURNING l.run_id",
+                )
+                .bind(&runs)
+                .bind(col(&rows, |r| r.1))
+                .bind(col(&rows, |r| r.2)),
             )
-            .bind(&runs)
-            .bind(&workers)
-            .bind(&expiries)
-            .fetch_all(conn)
-            .await
-            .map_err(db)?
-            .into_iter()
-            .collect();
+            .await?;
             Ok(runs
                 .iter()
                 .map(|r| Ok(Done::Matched(renewed.contains(*r))))
                 .collect())
         }
         Op::Release { .. } => {
-            let runs = column(ops, idx, |o| match o {
-                Op::Release { run, .. } => Some(run),
-                _ => None,
-            });
-            let workers = column(ops, idx, |o| match o {
-                Op::Release { worker, .. } => Some(worker),
+            let rows = pick(ops, idx, |o| match o {
+                Op::Release { run, worker } => Some((run.as_str(), worker.as_str())),
                 _ => None,
             });
             sqlx::query(
                 "DELETE FROM leases l USING UNNEST($1::text[], $2::text[]) AS t (run, worker) \
                  WHERE l.run_id = t.run AND l.worker = t.worker",
             )
-            .bind(&runs)
-            .bind(&workers)
+            .bind(col(&rows, |r| r.0))
+            .bind(col(&rows, |r| r.1))
             .execute(conn)
             .await
             .map_err(db)?;
