@@ -284,3 +284,67 @@ fn request_dates_are_format_checked() {
     let f = one(&d, "invalid-format");
     assert_eq!((f.line, f.col), (3, 11));
 }
+
+fn waiting_playbook(service: &str, after: &str) -> String {
+    format!(
+        r#"service: {service}
+connector: api
+needs_identities: [email]
+dsr:
+  access: {{ unsupported: "test" }}
+  export: {{ unsupported: "test" }}
+  rectify: {{ unsupported: "test" }}
+  restrict: {{ unsupported: "test" }}
+  delete:
+    - id: find
+      http: {{ method: GET, path: /users }}
+    - id: drop
+      needs: [find]
+      after: [{after}]
+      http: {{ method: DELETE, path: /users/1 }}
+"#
+    )
+}
+
+/// Services that wait for each other (`after`) would make every deletion request fail to
+/// compile: `validate` says so first, at the `after` entry, naming the loop.
+#[test]
+fn services_waiting_for_each_other_are_a_cycle() {
+    let config = "tenants:\n  t1:\n    connectors:\n      api:\n        kind: http\n        base_url: http://127.0.0.1:9\n";
+    let d = TestProject::new()
+        .file("dsrctl.yaml", config)
+        .file(
+            "policies/alpha.yaml",
+            &waiting_playbook("alpha", "beta/drop"),
+        )
+        .file("policies/beta.yaml", &waiting_playbook("beta", "alpha"))
+        .validate();
+    let cycle = one(&d, "after-cycle");
+    assert!(
+        cycle
+            .message
+            .contains("alpha/drop -> beta/drop -> alpha/drop"),
+        "{}",
+        cycle.message
+    );
+    assert_eq!(cycle.file, "policies/alpha.yaml");
+    assert_eq!((cycle.line, cycle.col), (14, 15), "{cycle:?}");
+
+    // One direction only: no cycle.
+    let d = TestProject::new()
+        .file("dsrctl.yaml", config)
+        .file(
+            "policies/alpha.yaml",
+            &waiting_playbook("alpha", "beta/drop"),
+        )
+        .file(
+            "policies/beta.yaml",
+            &waiting_playbook("beta", "alpha").replace("      after: [alpha]\n", ""),
+        )
+        .validate();
+    assert!(
+        d.0.iter().all(|f| f.code != "after-cycle"),
+        "{}",
+        d.render_human(false)
+    );
+}

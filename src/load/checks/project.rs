@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Report;
+use super::graph::{Needs, cycles};
 use crate::load::position::escape_token;
 use crate::load::yaml::Document;
 use crate::load::{Diagnostics, LoadedPlaybook, Severity};
@@ -42,7 +43,8 @@ pub fn check_across(playbooks: &[LoadedPlaybook], docs: &[Document], out: &mut D
         discovered.extend(lp.playbook.discovers.keys().map(String::as_str));
     }
     let names: Vec<&str> = services.keys().copied().collect();
-    for (lp, doc) in playbooks.iter().zip(docs) {
+    let after_cycles = after_cycles(playbooks);
+    for (n, (lp, doc)) in playbooks.iter().zip(docs).enumerate() {
         let p = &lp.playbook;
         let mut r = Report {
             doc,
@@ -74,7 +76,106 @@ pub fn check_across(playbooks: &[LoadedPlaybook], docs: &[Document], out: &mut D
             }
         }
         check_after(p, &services, &names, &mut r);
+        for c in after_cycles.iter().filter(|c| c.playbook == n) {
+            r.error(
+                "after-cycle",
+                &c.pointer,
+                format!(
+                    "steps of several services wait for each other in a cycle: {}",
+                    c.path
+                ),
+            )
+            .help("remove one of these `after` (or `needs`) so the services can run in order");
+        }
     }
+}
+
+/// A cycle through `after`, reported at one of its `after` entries.
+struct AfterCycle {
+    /// Index of the playbook holding the entry.
+    playbook: usize,
+    pointer: String,
+    /// `service/step -> … -> service/step`.
+    path: String,
+}
+
+/// The steps of one DSR kind of a playbook (none when it does not support the kind).
+fn steps_of(p: &Playbook, kind: DsrKind) -> &[crate::model::Step] {
+    match p.dsr.get(kind) {
+        Some(KindSpec::Steps(steps)) => steps.as_slice(),
+        _ => &[],
+    }
+}
+
+/// Cycles, per DSR kind, in the graph of every playbook's steps joined by `needs` and
+/// `after` (a service's name stands for all its steps of that kind): what the compiler
+/// would refuse for every request of that kind. Cycles of `needs` alone are reported per
+/// playbook, so only those with an `after` edge are returned.
+fn after_cycles(playbooks: &[LoadedPlaybook]) -> Vec<AfterCycle> {
+    let mut found = Vec::new();
+    for kind in DsrKind::ALL {
+        let nodes: Vec<Vec<String>> = playbooks
+            .iter()
+            .map(|lp| {
+                let p = &lp.playbook;
+                steps_of(p, kind)
+                    .iter()
+                    .map(|s| format!("{}/{}", p.service, s.id))
+                    .collect()
+            })
+            .collect();
+        let mut by_service: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (lp, names) in playbooks.iter().zip(&nodes) {
+            by_service
+                .entry(lp.playbook.service.as_str())
+                .or_default()
+                .extend(names.iter().map(String::as_str));
+        }
+        let all: BTreeSet<&str> = nodes.iter().flatten().map(String::as_str).collect();
+        let mut graph: Needs<'_> = BTreeMap::new();
+        // (from, to) of each `after` edge → where it is written.
+        let mut written: BTreeMap<(&str, &str), (usize, String)> = BTreeMap::new();
+        for (n, (lp, names)) in playbooks.iter().zip(&nodes).enumerate() {
+            let p = &lp.playbook;
+            for (i, (step, from)) in steps_of(p, kind).iter().zip(names).enumerate() {
+                let edges = graph.entry(from.as_str()).or_default();
+                for need in &step.needs {
+                    let to = format!("{}/{need}", p.service);
+                    if let Some(to) = all.get(to.as_str()) {
+                        edges.push(to);
+                    }
+                }
+                for (j, after) in step.after.iter().enumerate() {
+                    let targets: Vec<&str> = match after.split_once('/') {
+                        Some(_) => all.get(after.as_str()).into_iter().copied().collect(),
+                        None => by_service.get(after.as_str()).cloned().unwrap_or_default(),
+                    };
+                    for to in targets {
+                        edges.push(to);
+                        written.entry((from.as_str(), to)).or_insert_with(|| {
+                            let ptr = format!("/dsr/{}/{i}/after/{j}", escape_token(kind.as_str()));
+                            (n, ptr)
+                        });
+                    }
+                }
+            }
+        }
+        for cycle in cycles(&graph) {
+            let Some((playbook, pointer)) = cycle
+                .windows(2)
+                .find_map(|w| written.get(&(w[0], w[1])))
+                .cloned()
+            else {
+                continue;
+            };
+            found.push(AfterCycle {
+                playbook,
+                pointer,
+                path: cycle.join(" -> "),
+            });
+        }
+    }
+    found
 }
 
 fn check_after(
