@@ -180,6 +180,20 @@ fn main() {
         "report + package directory + package zip: {:.3} s wall, {c_zip:.2} s CPU",
         t_zip.as_secs_f64()
     );
+    let dir_bytes: u64 = dir_manifest
+        .services
+        .iter()
+        .flat_map(|s| &s.files)
+        .map(|f| f.bytes)
+        .sum();
+    let zip_bytes = std::fs::metadata(tmp.path().join("pkg.zip"))
+        .expect("zip size")
+        .len();
+    println!(
+        "package size: directory {:.1} MiB, zip {:.1} MiB",
+        dir_bytes as f64 / 1048576.0,
+        zip_bytes as f64 / 1048576.0
+    );
     match (before, vm_hwm_kib()) {
         (Some(b), Some(a)) => println!(
             "peak RSS (VmHWM): {:.1} MiB (after setup: {:.1} MiB)",
