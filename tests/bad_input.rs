@@ -161,3 +161,26 @@ fn a_closed_stdout_is_not_a_panic() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
     }
 }
+
+/// Any other failure to write standard output (here a full device) is reported and fails
+/// the command, without a panic.
+#[test]
+fn an_unwritable_stdout_fails_the_command() {
+    use std::process::{Command, Stdio};
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return; // no /dev/full on this system
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_dsrctl"))
+        .args(["schema", "playbook"])
+        .stdin(Stdio::null())
+        .stdout(full)
+        .output()
+        .expect("run dsrctl");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("error: writing to standard output"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+}

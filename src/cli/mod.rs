@@ -33,6 +33,7 @@ mod progress;
 mod workspace;
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use args::Cli;
 use args::{ColorChoice, Command};
@@ -74,21 +75,28 @@ pub fn main() -> ExitCode {
         }
         cli.project = std::path::PathBuf::from(".");
     }
-    let result = dispatch(cli);
+    let mut result = dispatch(cli);
     if let Err(e) = &result {
         eprintln!("error: {e:#}");
+    } else if OUTPUT_LOST.load(Ordering::Relaxed) {
+        // Already reported by `write_out`; the command's output is incomplete.
+        result = Err(anyhow::anyhow!("standard output could not be written"));
     }
     exit_code(&result)
 }
 
+/// Standard output has failed: nothing more is written to it.
+static OUTPUT_FAILED: AtomicBool = AtomicBool::new(false);
+/// It failed for another reason than its reader going away: the command fails too.
+static OUTPUT_LOST: AtomicBool = AtomicBool::new(false);
+
 /// Writes to standard output. When the reader has gone (a closed pipe), the rest of the
 /// output is dropped and the command still finishes its work (a run is not cut short by
-/// `| head`); any other failure to write is reported once on standard error.
+/// `| head`); any other failure to write is reported once on standard error and makes the
+/// command exit 1 once its work is done.
 pub(crate) fn write_out(args: std::fmt::Arguments<'_>, newline: bool) {
     use std::io::Write;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    static FAILED: AtomicBool = AtomicBool::new(false);
-    if FAILED.load(Ordering::Relaxed) {
+    if OUTPUT_FAILED.load(Ordering::Relaxed) {
         return;
     }
     let mut out = std::io::stdout().lock();
@@ -100,8 +108,9 @@ pub(crate) fn write_out(args: std::fmt::Arguments<'_>, newline: bool) {
         }
     });
     if let Err(e) = written {
-        FAILED.store(true, Ordering::Relaxed);
+        OUTPUT_FAILED.store(true, Ordering::Relaxed);
         if e.kind() != std::io::ErrorKind::BrokenPipe {
+            OUTPUT_LOST.store(true, Ordering::Relaxed);
             eprintln!("error: writing to standard output: {e}");
         }
     }
@@ -128,11 +137,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Completions(a) => {
             let mut script = Vec::new();
             clap_complete::generate(a.shell, &mut Cli::command(), "dsrctl", &mut script);
-            // A closed pipe (`| head`) is not an error worth a panic.
-            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-                _ => Ok(Outcome::Ok),
-            }
+            out!("{}", String::from_utf8_lossy(&script));
+            Ok(Outcome::Ok)
         }
         _ => runtime()?.block_on(dispatch_async(&cli, color)),
     }
