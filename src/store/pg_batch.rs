@@ -12,7 +12,7 @@
 //! inserts them in one statement and moves the head. The head row is held only for the
 //! commit, so batches of several workers cannot wait on each other through it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -76,8 +76,8 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    /// The row the change is about, for changes of one kind in one statement: no two of a
-    /// kind in one statement may touch the same row.
+    /// The kind of the change (kinds run in this order within a batch) and the row it is
+    /// about: no two changes of a kind in one statement may touch the same row.
     fn key(&self) -> (u8, &str) {
         match self {
             Op::CreateRun { id, .. } => (0, id),
@@ -248,11 +248,11 @@ async fn attempt(conn: &mut PgConnection, ops: &[Op]) -> Result<Vec<Answer>, Sto
         let (round, later): (Vec<usize>, Vec<usize>) = pending
             .into_iter()
             .partition(|&i| seen.insert(ops[i].key()));
-        let mut by_kind: Vec<Vec<usize>> = vec![Vec::new(); 7];
+        let mut by_kind: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
         for i in round {
-            by_kind[usize::from(ops[i].key().0)].push(i);
+            by_kind.entry(ops[i].key().0).or_default().push(i);
         }
-        for idx in by_kind.into_iter().filter(|k| !k.is_empty()) {
+        for idx in by_kind.into_values() {
             let got = apply(&mut tx, ops, &idx).await?;
             for (i, answer) in idx.into_iter().zip(got) {
                 answers[i] = Some(answer);
@@ -260,17 +260,15 @@ async fn attempt(conn: &mut PgConnection, ops: &[Op]) -> Result<Vec<Answer>, Sto
         }
         pending = later;
     }
-    let audits: Vec<usize> = (0..ops.len())
-        .filter(|&i| matches!(ops[i], Op::Audit(_)))
-        .collect();
+    let (audits, drafts): (Vec<usize>, Vec<&AuditDraft>) = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| match o {
+            Op::Audit(d) => Some((i, d)),
+            _ => None,
+        })
+        .unzip();
     if !audits.is_empty() {
-        let drafts: Vec<&AuditDraft> = audits
-            .iter()
-            .filter_map(|&i| match &ops[i] {
-                Op::Audit(d) => Some(d),
-                _ => None,
-            })
-            .collect();
         let entries = append_entries(&mut tx, &drafts).await?;
         for (i, entry) in audits.into_iter().zip(entries) {
             answers[i] = Some(Ok(Done::Entry(entry)));

@@ -17,18 +17,6 @@ use crate::compile::Plan;
 use crate::engine::{Evidence, StepOutcome};
 use crate::model::Request;
 
-/// A run's journal as stored (JSON text), in the order it was written.
-async fn outcome_bodies(
-    conn: &mut sqlx::PgConnection,
-    run: &str,
-) -> Result<Vec<String>, StoreError> {
-    sqlx::query_scalar("SELECT body::text FROM outcomes WHERE run_id = $1 ORDER BY seq")
-        .bind(run)
-        .fetch_all(conn)
-        .await
-        .map_err(db)
-}
-
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_run(&self, plan: &Plan, mode: RunMode) -> Result<String, StoreError> {
@@ -101,8 +89,12 @@ impl Store for PostgresStore {
     }
 
     async fn outcomes(&self, run: &str) -> Result<Vec<StepOutcome>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        let bodies = outcome_bodies(&mut conn, run).await?;
+        let bodies: Vec<String> =
+            sqlx::query_scalar("SELECT body::text FROM outcomes WHERE run_id = $1 ORDER BY seq")
+                .bind(run)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
         bodies.iter().map(|b| parse_json("outcome", b)).collect()
     }
 
