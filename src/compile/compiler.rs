@@ -194,10 +194,7 @@ fn expand_reuse(
 
 /// The steps a kind declares (empty for a reuse or an exemption).
 pub fn steps_of(pb: &Playbook, kind: DsrKind) -> &[Step] {
-    match pb.dsr.get(kind) {
-        Some(KindSpec::Steps(steps)) => steps,
-        _ => &[],
-    }
+    pb.dsr.steps(kind)
 }
 
 fn step_key(service: &str, id: &str, kind: DsrKind, phases: usize) -> String {

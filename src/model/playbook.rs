@@ -87,6 +87,14 @@ impl DsrSteps {
             DsrKind::Delete => self.delete.as_ref(),
         }
     }
+
+    /// The steps a kind declares (none for a reuse or an exemption).
+    pub fn steps(&self, kind: DsrKind) -> &[Step] {
+        match self.get(kind) {
+            Some(KindSpec::Steps(steps)) => steps,
+            _ => &[],
+        }
+    }
 }
 
 /// How one DSR kind is honoured by a service.

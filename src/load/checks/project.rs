@@ -8,7 +8,7 @@ use super::graph::{Needs, cycles};
 use crate::load::position::escape_token;
 use crate::load::yaml::Document;
 use crate::load::{Diagnostics, LoadedPlaybook, Severity};
-use crate::model::{DsrKind, KindSpec, Playbook};
+use crate::model::{DsrKind, Playbook};
 
 /// Identities a request commonly carries; any other must be discovered by a playbook.
 pub const WELL_KNOWN_IDENTITIES: &[&str] = &[
@@ -22,11 +22,7 @@ pub const WELL_KNOWN_IDENTITIES: &[&str] = &[
 fn step_ids(p: &Playbook) -> BTreeSet<&str> {
     DsrKind::ALL
         .into_iter()
-        .filter_map(|k| match p.dsr.get(k) {
-            Some(KindSpec::Steps(s)) => Some(s),
-            _ => None,
-        })
-        .flatten()
+        .flat_map(|k| p.dsr.steps(k))
         .map(|s| s.id.as_str())
         .collect()
 }
@@ -90,6 +86,11 @@ pub fn check_across(playbooks: &[LoadedPlaybook], docs: &[Document], out: &mut D
     }
 }
 
+/// Where the `j`-th `after` entry of the `i`-th step of `kind` is written.
+fn after_pointer(kind: DsrKind, i: usize, j: usize) -> String {
+    format!("/dsr/{}/{i}/after/{j}", escape_token(kind.as_str()))
+}
+
 /// A cycle through `after`, reported at one of its `after` entries.
 struct AfterCycle {
     /// Index of the playbook holding the entry.
@@ -97,14 +98,6 @@ struct AfterCycle {
     pointer: String,
     /// `service/step -> … -> service/step`.
     path: String,
-}
-
-/// The steps of one DSR kind of a playbook (none when it does not support the kind).
-fn steps_of(p: &Playbook, kind: DsrKind) -> &[crate::model::Step] {
-    match p.dsr.get(kind) {
-        Some(KindSpec::Steps(steps)) => steps.as_slice(),
-        _ => &[],
-    }
 }
 
 /// Cycles, per DSR kind, in the graph of every playbook's steps joined by `needs` and
@@ -118,7 +111,8 @@ fn after_cycles(playbooks: &[LoadedPlaybook]) -> Vec<AfterCycle> {
             .iter()
             .map(|lp| {
                 let p = &lp.playbook;
-                steps_of(p, kind)
+                p.dsr
+                    .steps(kind)
                     .iter()
                     .map(|s| format!("{}/{}", p.service, s.id))
                     .collect()
@@ -137,7 +131,7 @@ fn after_cycles(playbooks: &[LoadedPlaybook]) -> Vec<AfterCycle> {
         let mut written: BTreeMap<(&str, &str), (usize, String)> = BTreeMap::new();
         for (n, (lp, names)) in playbooks.iter().zip(&nodes).enumerate() {
             let p = &lp.playbook;
-            for (i, (step, from)) in steps_of(p, kind).iter().zip(names).enumerate() {
+            for (i, (step, from)) in p.dsr.steps(kind).iter().zip(names).enumerate() {
                 let edges = graph.entry(from.as_str()).or_default();
                 for need in &step.needs {
                     let to = format!("{}/{need}", p.service);
@@ -152,10 +146,9 @@ fn after_cycles(playbooks: &[LoadedPlaybook]) -> Vec<AfterCycle> {
                     };
                     for to in targets {
                         edges.push(to);
-                        written.entry((from.as_str(), to)).or_insert_with(|| {
-                            let ptr = format!("/dsr/{}/{i}/after/{j}", escape_token(kind.as_str()));
-                            (n, ptr)
-                        });
+                        written
+                            .entry((from.as_str(), to))
+                            .or_insert_with(|| (n, after_pointer(kind, i, j)));
                     }
                 }
             }
@@ -185,12 +178,9 @@ fn check_after(
     r: &mut Report<'_>,
 ) {
     for kind in DsrKind::ALL {
-        let Some(KindSpec::Steps(steps)) = p.dsr.get(kind) else {
-            continue;
-        };
-        for (i, step) in steps.iter().enumerate() {
+        for (i, step) in p.dsr.steps(kind).iter().enumerate() {
             for (j, after) in step.after.iter().enumerate() {
-                let ptr = format!("/dsr/{}/{i}/after/{j}", escape_token(kind.as_str()));
+                let ptr = after_pointer(kind, i, j);
                 let (service, target) = match after.split_once('/') {
                     Some((s, t)) => (s, Some(t)),
                     None => (after.as_str(), None),
