@@ -85,10 +85,13 @@ fn worker(dir: &Path, name: &str) -> Child {
         .unwrap()
 }
 
-/// Leases `worker` holds right now.
-async fn live_leases(pool: &sqlx::PgPool, schema: &str, worker: &str) -> Vec<String> {
-    let sql =
-        format!("SELECT run_id FROM \"{schema}\".leases WHERE worker = $1 AND expires_at > $2");
+/// Runs still running on which `worker` holds a live lease (a run it has finished but not yet
+/// released is not among them: nobody else would take that one over).
+async fn leased_running(pool: &sqlx::PgPool, schema: &str, worker: &str) -> Vec<String> {
+    let sql = format!(
+        "SELECT l.run_id FROM \"{schema}\".leases l JOIN \"{schema}\".runs r ON r.id = l.run_id \
+         WHERE l.worker = $1 AND l.expires_at > $2 AND r.status = 'running'"
+    );
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(worker)
         .bind(chrono::Utc::now().timestamp_millis())
@@ -132,19 +135,24 @@ async fn workers_complete_every_request_once(workers: usize) {
         .collect();
 
     // Kill w1 with SIGKILL while it holds leases, after deletions have begun.
-    let mut orphaned = Vec::new();
-    while orphaned.is_empty() {
+    loop {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "w1 never took a lease"
         );
-        if server.delete_counts().len() >= 10 {
-            orphaned = live_leases(&pool, &schema, "w1").await;
+        if server.delete_counts().len() >= 10
+            && !leased_running(&pool, &schema, "w1").await.is_empty()
+        {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     children[0].1.kill().unwrap(); // SIGKILL
     children[0].1.wait().unwrap();
+    // The runs w1 was in the middle of when it died (read after the kill: a run it finished
+    // between the check above and the signal is not orphaned).
+    let orphaned = leased_running(&pool, &schema, "w1").await;
+    assert!(!orphaned.is_empty(), "w1 held no lease when it was killed");
 
     loop {
         let records = store.requests().await.unwrap();
