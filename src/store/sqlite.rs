@@ -45,6 +45,39 @@ pub struct SqliteStore {
 /// not begin, so it only reports that.
 type Job = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
 
+/// A write job and whether it needs a savepoint of its own: a job of one statement does
+/// not, since SQLite undoes a failed statement by itself.
+struct Write {
+    job: Job,
+    savepoint: bool,
+}
+
+impl Write {
+    /// A job running `f`, and where its result arrives once its transaction's fate is known.
+    fn new<T, F>(f: F, savepoint: bool) -> (Write, oneshot::Receiver<Result<T, StoreError>>)
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = conn.map(f);
+            Finish {
+                ok: matches!(result, Some(Ok(_))),
+                deliver: Box::new(move |not_committed| {
+                    let _ = tx.send(match (not_committed, result) {
+                        (_, Some(Err(e))) => Err(e),
+                        (None, Some(result)) => result,
+                        (Some(e), _) => Err(StoreError::Database(e.to_owned())),
+                        (None, None) => Err(closed()),
+                    });
+                }),
+            }
+        });
+        (Write { job, savepoint }, rx)
+    }
+}
+
 /// What a write job hands back: whether it succeeded (else its changes are rolled back), and
 /// how to deliver its result once the transaction's fate is known (given the database's
 /// message when it was not committed).
@@ -57,7 +90,7 @@ struct Finish {
 type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
 
 enum Msg {
-    Job(Job),
+    Job(Write),
     Close(oneshot::Sender<()>),
 }
 
@@ -93,22 +126,28 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = conn.map(f);
-            Finish {
-                ok: matches!(result, Some(Ok(_))),
-                deliver: Box::new(move |not_committed| {
-                    let _ = tx.send(match (not_committed, result) {
-                        (None, Some(result)) => result,
-                        (Some(e), _) => Err(StoreError::Database(e.to_owned())),
-                        (None, None) => Err(closed()),
-                    });
-                }),
-            }
-        });
-        self.writer.send(job)?;
-        rx.await.map_err(|_| closed())?
+        self.queue_write(f, true).await
+    }
+
+    /// [`Self::write`] for an `f` whose only change is one statement, and that fails only
+    /// when that statement fails (SQLite undoes it) or changed nothing: it needs no savepoint
+    /// of its own.
+    pub(super) async fn write_one<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.queue_write(f, false).await
+    }
+
+    async fn queue_write<T, F>(&self, f: F, savepoint: bool) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (write, answer) = Write::new(f, savepoint);
+        self.writer.send(write)?;
+        answer.await.map_err(|_| closed())?
     }
 
     /// Runs a query on the reader's connection.
@@ -125,7 +164,10 @@ impl SqliteStore {
                 deliver: Box::new(|_| {}),
             }
         });
-        self.reader.send(job)?;
+        self.reader.send(Write {
+            job,
+            savepoint: false,
+        })?;
         rx.await.map_err(|_| closed())?
     }
 
@@ -157,16 +199,16 @@ impl Worker {
         Ok(Worker { tx })
     }
 
-    fn send(&self, job: Job) -> Result<(), StoreError> {
-        self.tx.send(Msg::Job(job)).map_err(|_| closed())
+    fn send(&self, write: Write) -> Result<(), StoreError> {
+        self.tx.send(Msg::Job(write)).map_err(|_| closed())
     }
 }
 
 fn read_loop(conn: &Connection, rx: &mpsc::Receiver<Msg>) {
     while let Ok(msg) = rx.recv() {
         match msg {
-            Msg::Job(job) => {
-                let _ = job(Some(conn));
+            Msg::Job(w) => {
+                let _ = (w.job)(Some(conn));
             }
             Msg::Close(ack) => {
                 let _ = ack.send(());
@@ -179,11 +221,11 @@ fn read_loop(conn: &Connection, rx: &mpsc::Receiver<Msg>) {
 /// Takes whatever is queued (up to [`MAX_BATCH`]) and commits it in one transaction, each
 /// job inside a savepoint so a failing job leaves its neighbours' changes in.
 fn write_loop(conn: &Connection, rx: &mpsc::Receiver<Msg>) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<Write> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = rx.recv() {
         let mut close = None;
         match first {
-            Msg::Job(job) => batch.push(job),
+            Msg::Job(w) => batch.push(w),
             Msg::Close(ack) => close = Some(ack),
         }
         // Jobs arrive one by one from many callers: waiting a moment for more (at most
@@ -205,7 +247,7 @@ fn write_loop(conn: &Connection, rx: &mpsc::Receiver<Msg>) {
                 }
             };
             match msg {
-                Msg::Job(job) => batch.push(job),
+                Msg::Job(w) => batch.push(w),
                 Msg::Close(ack) => close = Some(ack),
             }
         }
@@ -219,30 +261,60 @@ fn write_loop(conn: &Connection, rx: &mpsc::Receiver<Msg>) {
     }
 }
 
-fn commit_batch(conn: &Connection, batch: &mut Vec<Job>) {
+fn commit_batch(conn: &Connection, batch: &mut Vec<Write>) {
+    let mut jobs = batch.drain(..).peekable();
+    while jobs.peek().is_some() {
+        commit_some(conn, &mut jobs);
+    }
+}
+
+/// Runs jobs in one transaction until they run out, or until a failing job made SQLite
+/// roll the whole transaction back (a full disk, an I/O error): the jobs run so far are then
+/// told they were not committed, and the rest go in the next transaction.
+fn commit_some(conn: &Connection, jobs: &mut impl Iterator<Item = Write>) {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let message = e.to_string();
-        for job in batch.drain(..) {
-            (job(None).deliver)(Some(&message));
+        for w in jobs {
+            ((w.job)(None).deliver)(Some(&message));
         }
         return;
     }
-    let mut finished = Vec::with_capacity(batch.len());
-    for job in batch.drain(..) {
-        if let Err(e) = exec(conn, "SAVEPOINT job") {
-            (job(None).deliver)(Some(&e.to_string()));
+    let mut finished = Vec::new();
+    let mut lost = None;
+    for w in jobs.by_ref() {
+        if w.savepoint
+            && let Err(e) = exec(conn, "SAVEPOINT job")
+        {
+            ((w.job)(None).deliver)(Some(&e.to_string()));
             continue;
         }
-        let finish = job(Some(conn));
-        if !finish.ok {
-            let _ = exec(conn, "ROLLBACK TO job");
-        }
-        let _ = exec(conn, "RELEASE job");
+        let finish = (w.job)(Some(conn));
+        let ok = finish.ok;
         finished.push(finish);
+        let undone = match (ok, w.savepoint) {
+            (false, true) => exec(conn, "ROLLBACK TO job").map(drop),
+            _ => Ok(()),
+        };
+        let closed = undone.and_then(|()| match w.savepoint {
+            true => exec(conn, "RELEASE job").map(drop),
+            false => Ok(()),
+        });
+        if let Err(e) = closed {
+            // The failed job's changes cannot be told apart from the others': none stay.
+            let _ = exec(conn, "ROLLBACK");
+            lost = Some(format!("the transaction was rolled back ({e})"));
+            break;
+        }
+        if conn.is_autocommit() {
+            lost = Some("the transaction was rolled back by a failing statement".to_owned());
+            break;
+        }
     }
-    let not_committed = exec(conn, "COMMIT").err().map(|e| {
-        let _ = exec(conn, "ROLLBACK");
-        e.to_string()
+    let not_committed = lost.or_else(|| {
+        exec(conn, "COMMIT").err().map(|e| {
+            let _ = exec(conn, "ROLLBACK");
+            e.to_string()
+        })
     });
     for f in finished {
         (f.deliver)(not_committed.as_deref());
@@ -378,4 +450,88 @@ pub(super) fn request_rows(
     params: impl rusqlite::Params,
 ) -> Result<Vec<RequestRecord>, StoreError> {
     records(conn, sql, params, request_row, RequestRow::into_record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn insert(n: i64) -> impl FnOnce(&Connection) -> Result<(), StoreError> {
+        move |c| {
+            c.execute("INSERT INTO t (n) VALUES (?1)", [n])
+                .map(drop)
+                .map_err(lite)
+        }
+    }
+
+    fn rows(conn: &Connection) -> Vec<i64> {
+        let mut st = conn.prepare("SELECT n FROM t ORDER BY n").unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// One batch: jobs with and without savepoints, one breaking a constraint (only its own
+    /// change is undone), one whose failure ends the whole transaction (the jobs before it
+    /// learn they were not committed; the jobs after it commit in a new transaction).
+    #[tokio::test]
+    async fn a_batch_keeps_what_committed_and_reports_what_did_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect(&dir.path().join("s.db"), true).unwrap();
+        conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY CHECK (n < 100))")
+            .unwrap();
+        let mut batch = Vec::new();
+        let mut answers = Vec::new();
+        let mut push = |w: (Write, oneshot::Receiver<Result<(), StoreError>>)| {
+            batch.push(w.0);
+            answers.push(w.1);
+        };
+        push(Write::new(insert(1), false));
+        push(Write::new(
+            |c: &Connection| {
+                c.execute("INSERT INTO t (n) VALUES (2)", [])
+                    .map_err(lite)?;
+                c.execute("INSERT INTO t (n) VALUES (200)", [])
+                    .map_err(lite)?;
+                Ok(())
+            },
+            true,
+        ));
+        push(Write::new(insert(300), false));
+        push(Write::new(insert(3), false));
+        push(Write::new(
+            |c: &Connection| {
+                c.execute_batch("ROLLBACK").map_err(lite)?;
+                Err(StoreError::Database("gave up".into()))
+            },
+            false,
+        ));
+        push(Write::new(insert(4), true));
+        push(Write::new(insert(5), false));
+        commit_batch(&conn, &mut batch);
+
+        let mut results = Vec::new();
+        for a in answers {
+            results.push(a.await.unwrap());
+        }
+        let failed: Vec<String> = results
+            .iter()
+            .map(|r| {
+                r.as_ref()
+                    .err()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            })
+            .collect();
+        // 1 and 3 were in the transaction that was rolled back: told so, not silently lost.
+        assert!(failed[0].contains("rolled back"), "{failed:?}");
+        assert!(failed[1].contains("CHECK"), "{failed:?}");
+        assert!(failed[2].contains("CHECK"), "{failed:?}");
+        assert!(failed[3].contains("rolled back"), "{failed:?}");
+        assert!(failed[4].contains("gave up"), "{failed:?}");
+        assert!(results[5].is_ok() && results[6].is_ok(), "{failed:?}");
+        assert!(conn.is_autocommit());
+        assert_eq!(rows(&conn), vec![4, 5]);
+    }
 }
