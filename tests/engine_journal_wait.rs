@@ -1,30 +1,53 @@
-//! The engine's `--parallelism` limits calls in flight, not journal writes: a step waiting
-//! for its outcome to be durable does not keep other steps from calling their services.
+//! How the engine uses its journal: `--parallelism` limits calls in flight, not journal
+//! writes (a step waiting for its outcome to be durable does not keep other steps from
+//! calling their services), and a mutation is journaled as started before it is sent
+//! exactly when a resume depends on that.
 
 mod support;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dsrctl::compile::{Plan, compile};
 use dsrctl::connectors::connectors_for_tenant;
-use dsrctl::engine::{Engine, Evidence, StepOutcome};
+use dsrctl::engine::{Engine, Evidence, StepOutcome, StepStatus};
 use dsrctl::model::Request;
 use dsrctl::store::{
     AuditEntry, RequestRecord, RequestState, RunMode, RunRecord, RunStatus, Store, StoreError,
 };
 use support::items::{ItemServer, project_with, request};
 
-/// A store whose journal writes take `delay`, like a slow disk's fsync.
-struct SlowJournal {
+/// A store whose journal writes take `delay` (like a slow disk's fsync), and that keeps
+/// the instance and status of every outcome journaled, in order.
+struct WatchedJournal {
     inner: Arc<dyn Store>,
     delay: Duration,
+    seen: Mutex<Vec<(String, StepStatus)>>,
+}
+
+impl WatchedJournal {
+    fn new(inner: Arc<dyn Store>, delay: Duration) -> Self {
+        WatchedJournal {
+            inner,
+            delay,
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The statuses journaled for an instance, in order.
+    fn statuses(&self, instance: &str) -> Vec<StepStatus> {
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .filter(|(i, _)| i == instance)
+            .map(|(_, s)| *s)
+            .collect()
+    }
 }
 
 #[async_trait]
-impl Store for SlowJournal {
+impl Store for WatchedJournal {
     async fn create_run(&self, plan: &Plan, mode: RunMode) -> Result<String, StoreError> {
         self.inner.create_run(plan, mode).await
     }
@@ -48,6 +71,10 @@ impl Store for SlowJournal {
     }
     async fn record(&self, run: &str, outcome: &StepOutcome) -> Result<(), StoreError> {
         tokio::time::sleep(self.delay).await;
+        self.seen
+            .lock()
+            .unwrap()
+            .push((outcome.instance.clone(), outcome.status));
         self.inner.record(run, outcome).await
     }
     async fn put_request(&self, request: &Request, state: RequestState) -> Result<(), StoreError> {
@@ -183,10 +210,10 @@ async fn journal_writes_do_not_hold_a_parallelism_slot() {
     let playbooks: Vec<(&str, String)> = names.iter().map(|n| (n.as_str(), reader(n))).collect();
     let project = project_with(&server.url(), &playbooks);
     let plan = compile(&project.project, &request("export")).unwrap();
-    let store: Arc<dyn Store> = Arc::new(SlowJournal {
-        inner: project.store().await,
-        delay: Duration::from_millis(300),
-    });
+    let store: Arc<dyn Store> = Arc::new(WatchedJournal::new(
+        project.store().await,
+        Duration::from_millis(300),
+    ));
     let connectors = connectors_for_tenant(&project.project.config, "t1", project.dir.path())
         .await
         .unwrap();
@@ -208,5 +235,65 @@ async fn journal_writes_do_not_hold_a_parallelism_slot() {
     assert!(server.max_in_flight() <= 2, "{}", server.max_in_flight());
     // Holding a slot through each 300 ms commit would take 8 / 2 x 300 ms = 1.2 s.
     assert!(took < Duration::from_millis(900), "took {took:?}");
+    store.close().await;
+}
+
+fn eraser(service: &str, extra: &str) -> String {
+    format!(
+        r#"
+service: {service}
+connector: api
+needs_identities: [email]
+dsr:
+  access: {{ unsupported: "test" }}
+  export: {{ unsupported: "test" }}
+  rectify: {{ unsupported: "test" }}
+  restrict: {{ unsupported: "test" }}
+  delete:
+    - id: drop
+      http: {{ method: DELETE, path: "/{service}/items/{service}-0" }}
+      absent_on: [404]
+      preview: {{ none: "test" }}
+{extra}"#
+    )
+}
+
+// A resume verifies a started mutation before sending it again, or does not send a
+// non-idempotent one again: for those, "started" must be durable before the call. An
+// idempotent mutation that nothing verifies is sent again either way, so journaling its
+// start would be a commit that changes nothing.
+#[tokio::test]
+async fn a_mutation_is_journaled_as_started_when_a_resume_depends_on_it() {
+    let server = ItemServer::start(Duration::ZERO).await;
+    let verify = "      verify:\n        http: { method: GET, path: \"/checked/items/checked-0\" }\n        expect_status: [404]\n";
+    let playbooks = [
+        ("plain", eraser("plain", "")),
+        ("checked", eraser("checked", verify)),
+        ("once", eraser("once", "      idempotent: false\n")),
+    ];
+    let project = project_with(&server.url(), &playbooks);
+    let plan = compile(&project.project, &request("delete")).unwrap();
+    let journal = Arc::new(WatchedJournal::new(project.store().await, Duration::ZERO));
+    let store: Arc<dyn Store> = journal.clone();
+    let connectors = connectors_for_tenant(&project.project.config, "t1", project.dir.path())
+        .await
+        .unwrap();
+    let engine = Engine::new(store.clone(), connectors, project.state_dir());
+    let run_id = store.create_run(&plan, RunMode::Apply).await.unwrap();
+    let result = engine
+        .execute(&run_id, &plan, RunMode::Apply, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        result.status,
+        RunStatus::Completed,
+        "{:#?}",
+        result.outcomes
+    );
+    assert_eq!(server.delete_counts().len(), 3);
+    use StepStatus::{Running, Succeeded};
+    assert_eq!(journal.statuses("plain/drop"), [Succeeded]);
+    assert_eq!(journal.statuses("checked/drop"), [Running, Succeeded]);
+    assert_eq!(journal.statuses("once/drop"), [Running, Succeeded]);
     store.close().await;
 }

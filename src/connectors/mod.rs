@@ -181,6 +181,11 @@ pub trait Connector: Send + Sync {
     async fn verify(&self, _op: &Operation) -> Result<Option<Verification>, ConnectorError> {
         Ok(None)
     }
+
+    /// Whether [`Connector::verify`] can check this mutation (answered without a call).
+    fn verifies(&self, _op: &Operation) -> bool {
+        false
+    }
 }
 
 /// Cuts a body to a short excerpt for error messages.

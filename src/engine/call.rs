@@ -310,9 +310,11 @@ impl Engine {
                 }
             }
         }
-        let mut started = o.clone();
-        started.status = StepStatus::Running;
-        self.journal(ctx, step, started).await?;
+        if self.start_matters(step, &op) {
+            let mut started = o.clone();
+            started.status = StepStatus::Running;
+            self.journal(ctx, step, started).await?;
+        }
         match self.call_mutate(step, &op).await {
             Err(e) => {
                 o.attempts = e.attempts();
@@ -340,6 +342,16 @@ impl Engine {
                 self.verify(ctx, step, o, &op, &tctx).await
             }
         }
+    }
+
+    /// Whether journaling that a mutation started changes what a resume does with it: a
+    /// started mutation is verified before it is sent again, or not sent again when it is not
+    /// idempotent. An idempotent mutation that nothing can verify is sent again either way
+    /// (`absent_on` then reports it done), so its start is not journaled: one commit less.
+    fn start_matters(&self, step: &PlannedStep, op: &Operation) -> bool {
+        !step.idempotent
+            || step.verify.is_some()
+            || (self.recordings.is_none() && self.connector(step).is_ok_and(|c| c.verifies(op)))
     }
 
     /// Verifies a sent mutation, now or (with `verify.after`) when due.

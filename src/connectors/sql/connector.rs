@@ -91,4 +91,8 @@ impl Connector for SqlClient {
     async fn verify(&self, op: &Operation) -> Result<Option<Verification>, ConnectorError> {
         self.verify_change(action(op)?).await
     }
+
+    fn verifies(&self, op: &Operation) -> bool {
+        action(op).is_ok_and(|a| a.delete.is_some() || a.update.is_some())
+    }
 }
