@@ -233,7 +233,7 @@ impl Engine {
     }
 
     /// A mutation: previewed in a dry run; in apply, journaled as started (durably) before
-    /// it is sent, then verified.
+    /// it is sent when a resume depends on that ([`Engine::start_matters`]), then verified.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn mutation(
         &self,
