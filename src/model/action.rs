@@ -290,7 +290,7 @@ pub struct ManualAction {
 pub struct WaitAction {
     /// How long, e.g. `30d` (the recycle-bin period before a purge is checked).
     pub duration: String,
-    /// Why, shown in reports ("deferred until ...: <reason>").
+    /// Why, shown in reports (`deferred until ...: <reason>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
