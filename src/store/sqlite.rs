@@ -228,27 +228,18 @@ fn write_loop(conn: &Connection, rx: &mpsc::Receiver<Msg>) {
             Msg::Job(w) => batch.push(w),
             Msg::Close(ack) => close = Some(ack),
         }
-        // Jobs arrive one by one from many callers: waiting a moment for more (at most
-        // `GATHER`, far below any service's latency) lets one commit carry many of them.
-        let deadline = std::time::Instant::now() + GATHER;
+        // Jobs arrive one by one from many callers: waiting a moment (`GATHER`, far below
+        // any service's latency) lets one commit carry many of them. The writer sleeps
+        // through it rather than waiting on the queue, so the callers' jobs do not wake it
+        // one by one.
+        if close.is_none() {
+            std::thread::sleep(GATHER);
+        }
         while close.is_none() && batch.len() < MAX_BATCH {
-            let msg = match rx.try_recv() {
-                Ok(msg) => msg,
-                Err(mpsc::TryRecvError::Disconnected) => break,
-                Err(mpsc::TryRecvError::Empty) => {
-                    let now = std::time::Instant::now();
-                    if now >= deadline {
-                        break;
-                    }
-                    match rx.recv_timeout(deadline - now) {
-                        Ok(msg) => msg,
-                        Err(_) => break,
-                    }
-                }
-            };
-            match msg {
-                Msg::Job(w) => batch.push(w),
-                Msg::Close(ack) => close = Some(ack),
+            match rx.try_recv() {
+                Ok(Msg::Job(w)) => batch.push(w),
+                Ok(Msg::Close(ack)) => close = Some(ack),
+                Err(_) => break,
             }
         }
         if !batch.is_empty() {
