@@ -164,7 +164,11 @@ pub fn store_for(
             let store = b
                 .build()
                 .map_err(|e| DeliveryError::Config(e.to_string()))?;
-            Ok((Arc::new(store), format!("s3 bucket `{bucket}` ({region})")))
+            let place = match endpoint {
+                Some(ep) => format!("s3 bucket `{bucket}` at {ep}"),
+                None => format!("s3 bucket `{bucket}` ({region})"),
+            };
+            Ok((Arc::new(store), place))
         }
     }
 }

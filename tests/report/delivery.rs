@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -6,14 +7,17 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use dsrctl::model::{Destination, SecretRef};
-use dsrctl::report::delivery::{DeliveryOptions, EnvAndFiles, deliver};
-use dsrctl::report::package::{PackageOptions, build_package};
+use dsrctl::report::delivery::{DeliveryError, DeliveryOptions, EnvAndFiles, deliver};
+use dsrctl::report::package::{Manifest, PackageOptions, build_package};
 use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::{ObjectStore, ObjectStoreExt};
+use sha2::{Digest, Sha256};
 
 use crate::azurite::{ACCOUNT, Azurite, KEY};
 use crate::fixture;
+use crate::moto::{self, Moto};
 
 /// A package directory built from the fixture.
 fn package(dir: &std::path::Path) -> std::path::PathBuf {
@@ -218,5 +222,209 @@ async fn a_missing_secret_is_named() {
     assert!(
         err.to_string().contains("DSRCTL_TEST_NO_SUCH_VARIABLE"),
         "{err}"
+    );
+}
+
+/// The S3 key pair comes from secret files, as it would in a project.
+fn s3_secrets(dir: &std::path::Path, key_id: &str, secret: &str) -> EnvAndFiles {
+    std::fs::write(dir.join("s3.key-id"), format!("{key_id}\n")).unwrap();
+    std::fs::write(dir.join("s3.secret"), format!("{secret}\n")).unwrap();
+    EnvAndFiles {
+        base_dir: dir.to_owned(),
+    }
+}
+
+fn s3_destination(moto: &Moto, bucket: &str) -> Destination {
+    Destination::S3 {
+        bucket: bucket.into(),
+        region: moto::REGION.into(),
+        endpoint: Some(moto.endpoint()),
+        access_key_id: SecretRef::File("s3.key-id".into()),
+        secret_access_key: SecretRef::File("s3.secret".into()),
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Every file under a package directory: `/`-separated path to (size, SHA-256).
+fn local_files(root: &std::path::Path) -> BTreeMap<String, (u64, String)> {
+    fn walk(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        out: &mut BTreeMap<String, (u64, String)>,
+    ) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel: Vec<String> = p
+                    .strip_prefix(root)
+                    .unwrap()
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                let bytes = std::fs::read(&p).unwrap();
+                out.insert(rel.join("/"), (bytes.len() as u64, sha256_hex(&bytes)));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// Every object in a bucket, read back with the given key pair: key to (size, SHA-256).
+async fn s3_objects(
+    moto: &Moto,
+    bucket: &str,
+    (key_id, secret): (&str, &str),
+) -> BTreeMap<String, (u64, String)> {
+    let store = AmazonS3Builder::new()
+        .with_endpoint(moto.endpoint())
+        .with_allow_http(true)
+        .with_region(moto::REGION)
+        .with_bucket_name(bucket)
+        .with_access_key_id(key_id)
+        .with_secret_access_key(secret)
+        .build()
+        .unwrap();
+    let listed: Vec<(String, u64)> = store
+        .list(None)
+        .map_ok(|m| (m.location.to_string(), m.size))
+        .try_collect()
+        .await
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for (key, listed_size) in listed {
+        let bytes = store
+            .get(&key.as_str().into())
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(listed_size, bytes.len() as u64, "{key}: listed size");
+        out.insert(key, (listed_size, sha256_hex(&bytes)));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delivers_to_moto_s3() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("exports").await;
+    // Signed requests only from here on, so a wrong signature would fail the delivery.
+    let (key_id, secret) = moto.require_auth().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package(tmp.path());
+    let opts = DeliveryOptions::new("r-2026-0042", tmp.path());
+    let done = deliver(
+        &s3_destination(&moto, "exports"),
+        &pkg,
+        &opts,
+        &s3_secrets(tmp.path(), &key_id, &secret),
+    )
+    .await
+    .unwrap();
+    assert!(!done.destination.contains(&secret), "{}", done.destination);
+    assert_eq!(
+        done.destination,
+        format!("s3 bucket `exports` at {}", moto.endpoint())
+    );
+
+    let expected: BTreeMap<String, (u64, String)> = local_files(&pkg)
+        .into_iter()
+        .map(|(rel, v)| (format!("r-2026-0042/{rel}"), v))
+        .collect();
+    assert_eq!(
+        expected.keys().collect::<Vec<_>>(),
+        vec![
+            "r-2026-0042/entra-users/profile.json",
+            "r-2026-0042/manifest.json"
+        ]
+    );
+    let reported: BTreeMap<String, u64> = done.objects.iter().cloned().collect();
+    assert_eq!(reported.len(), done.objects.len(), "no key reported twice");
+    assert_eq!(
+        reported,
+        expected
+            .iter()
+            .map(|(k, (size, _))| (k.clone(), *size))
+            .collect::<BTreeMap<_, _>>()
+    );
+    let stored = s3_objects(&moto, "exports", (&key_id, &secret)).await;
+    assert_eq!(stored, expected, "objects in the bucket = package files");
+
+    // The delivered manifest vouches for the delivered files.
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(pkg.join("manifest.json")).unwrap()).unwrap();
+    for f in manifest.files() {
+        let (size, sha) = &stored[&format!("r-2026-0042/{}", f.path)];
+        assert_eq!(
+            (*size, sha.as_str()),
+            (f.bytes, f.sha256.as_str()),
+            "{}",
+            f.path
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_missing_bucket_is_an_error() {
+    let Some(moto) = Moto::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package(tmp.path());
+    let opts = DeliveryOptions::new("r-2026-0042", tmp.path());
+    // moto takes any key pair until asked to check them.
+    let secrets = s3_secrets(tmp.path(), "AKIAIOSFODNN7EXAMPLE", "not-checked");
+    let err = deliver(
+        &s3_destination(&moto, "no-such-bucket"),
+        &pkg,
+        &opts,
+        &secrets,
+    )
+    .await
+    .unwrap_err();
+    let DeliveryError::Store { source, .. } = &err else {
+        panic!("expected a store error, got {err:?}")
+    };
+    assert!(
+        matches!(source, object_store::Error::NotFound { .. }),
+        "{source:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("no-such-bucket"), "{msg}");
+    assert!(msg.contains("NoSuchBucket"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_wrong_secret_is_refused_and_nothing_lands() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("exports").await;
+    let (key_id, secret) = moto.require_auth().await;
+    let wrong = format!("{}x", &secret[..secret.len() - 1]);
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package(tmp.path());
+    let opts = DeliveryOptions::new("r-2026-0042", tmp.path());
+    let err = deliver(
+        &s3_destination(&moto, "exports"),
+        &pkg,
+        &opts,
+        &s3_secrets(tmp.path(), &key_id, &wrong),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, DeliveryError::Store { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("SignatureDoesNotMatch"), "{msg}");
+    assert!(!msg.contains(&wrong) && !msg.contains(&secret), "{msg}");
+    assert!(
+        s3_objects(&moto, "exports", (&key_id, &secret))
+            .await
+            .is_empty(),
+        "nothing was written"
     );
 }

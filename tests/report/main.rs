@@ -6,5 +6,6 @@ mod chromium;
 mod delivery;
 mod evidence;
 mod fixture;
+mod moto;
 mod package;
 mod plan_views;
