@@ -5,7 +5,9 @@
 //! and 1,000 requests, to show that memory stays flat as requests grow.
 //!
 //! `cargo bench --bench run_throughput` (results in `benches/README-run.md`).
-//! `DSRCTL_BENCH_REQUESTS=N` changes the number of requests per round.
+//! `DSRCTL_BENCH_REQUESTS=N` changes the number of requests per round;
+//! `DSRCTL_BENCH_LATENCY_MS=N` makes the server answer after N ms;
+//! `DSRCTL_BENCH_ENGINE_ONLY=1` skips the raw loop.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -47,13 +49,31 @@ struct Email {
 
 async fn find(State(n): State<Counter>, Query(q): Query<Email>) -> axum::Json<serde_json::Value> {
     n.0.fetch_add(1, Ordering::Relaxed);
+    answer_delay().await;
     let id = q.email.split('@').next().unwrap_or_default().to_owned();
     axum::Json(json!({ "id": id, "displayName": "Someone" }))
 }
 
 async fn drop_user(State(n): State<Counter>, UrlPath(_): UrlPath<(String, String)>) -> StatusCode {
     n.0.fetch_add(1, Ordering::Relaxed);
+    answer_delay().await;
     StatusCode::NO_CONTENT
+}
+
+/// `DSRCTL_BENCH_LATENCY_MS=N`: the server answers after N ms instead of at once, like a
+/// service across a network (the benchmark is the default, 0).
+async fn answer_delay() {
+    static LATENCY: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    let latency = *LATENCY.get_or_init(|| {
+        let ms = std::env::var("DSRCTL_BENCH_LATENCY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Duration::from_millis(ms)
+    });
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
 }
 
 /// Starts the server on a thread and runtime of its own.
