@@ -10,18 +10,8 @@ use dsrctl::store::RunStatus;
 use support::items::{ItemServer, project_with};
 
 fn playbook(service: &str, after: &str, items: usize) -> String {
-    format!(
-        r#"
-service: {service}
-connector: api
-needs_identities: [email]
-dsr:
-  access: {{ unsupported: "test" }}
-  export: {{ unsupported: "test" }}
-  rectify: {{ unsupported: "test" }}
-  restrict: {{ unsupported: "test" }}
-  delete:
-    - id: list
+    let delete = format!(
+        r#"    - id: list
       http: {{ method: GET, path: "/{service}/items", query: {{ owner: "{{{{subject.email}}}}", n: "{items}" }} }}
       capture: {{ ids: /value }}
     - id: drop
@@ -32,9 +22,9 @@ dsr:
       preview: item
       verify:
         http: {{ method: GET, path: "/{service}/items/{{{{seg item.id}}}}" }}
-        expect_status: [404]
-"#
-    )
+        expect_status: [404]"#
+    );
+    support::items::playbook(service, "", &delete)
 }
 
 #[tokio::test]

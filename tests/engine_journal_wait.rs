@@ -17,7 +17,7 @@ use dsrctl::model::Request;
 use dsrctl::store::{
     AuditEntry, RequestRecord, RequestState, RunMode, RunRecord, RunStatus, Store, StoreError,
 };
-use support::items::{ItemServer, project_with, request};
+use support::items::{ItemServer, playbook, project_with, request};
 
 /// A store whose journal writes take `delay` (like a slow disk's fsync), and that keeps
 /// the instance and status of every outcome journaled, in order.
@@ -184,21 +184,11 @@ impl Store for WatchedJournal {
 }
 
 fn reader(service: &str) -> String {
-    format!(
-        r#"
-service: {service}
-connector: api
-needs_identities: [email]
-dsr:
-  access: {{ unsupported: "test" }}
-  export:
-    - id: read
-      http: {{ method: GET, path: "/{service}/items", query: {{ n: "1" }} }}
-  rectify: {{ unsupported: "test" }}
-  restrict: {{ unsupported: "test" }}
-  delete: {{ unsupported: "test" }}
-"#
-    )
+    let export = format!(
+        r#"    - id: read
+      http: {{ method: GET, path: "/{service}/items", query: {{ n: "1" }} }}"#
+    );
+    playbook(service, &export, "")
 }
 
 // Regression: each step held its parallelism slot while its outcome was committed, so with
@@ -239,23 +229,14 @@ async fn journal_writes_do_not_hold_a_parallelism_slot() {
 }
 
 fn eraser(service: &str, extra: &str) -> String {
-    format!(
-        r#"
-service: {service}
-connector: api
-needs_identities: [email]
-dsr:
-  access: {{ unsupported: "test" }}
-  export: {{ unsupported: "test" }}
-  rectify: {{ unsupported: "test" }}
-  restrict: {{ unsupported: "test" }}
-  delete:
-    - id: drop
+    let delete = format!(
+        r#"    - id: drop
       http: {{ method: DELETE, path: "/{service}/items/{service}-0" }}
       absent_on: [404]
       preview: {{ none: "test" }}
 {extra}"#
-    )
+    );
+    playbook(service, "", delete.trim_end())
 }
 
 // A resume verifies a started mutation before sending it again, or does not send a

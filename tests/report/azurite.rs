@@ -1,11 +1,10 @@
 //! Starts the Azurite emulator for a test, on free ports, in memory.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use sha2::{Digest, Sha256};
+
+use crate::emulator::{Emulator, find, free_port};
 
 pub const ACCOUNT: &str = "devstoreaccount1";
 pub const KEY: &str =
@@ -13,38 +12,15 @@ pub const KEY: &str =
 
 /// A running emulator, stopped when dropped.
 pub struct Azurite {
-    child: Child,
+    _process: Emulator,
     pub port: u16,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Azurite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The azurite executable: `DSRCTL_AZURITE`, else `node_modules/.bin/azurite` in the repo.
-pub fn find() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("DSRCTL_AZURITE") {
-        return Some(PathBuf::from(p));
-    }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node_modules/.bin/azurite");
-    local.exists().then_some(local)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 impl Azurite {
     /// Starts Azurite, or returns `None` (after printing why) when it is not installed.
     pub fn start() -> Option<Azurite> {
-        let Some(exe) = find() else {
+        let Some(exe) = find("DSRCTL_AZURITE", "node_modules/.bin/azurite") else {
             eprintln!(
                 "SKIPPED: azurite not found; set DSRCTL_AZURITE or run `npm install` in the repo"
             );
@@ -52,40 +28,27 @@ impl Azurite {
         };
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
-        let child = Command::new(&exe)
-            .args([
-                "--skipApiVersionCheck",
-                "--inMemoryPersistence",
-                "--loose",
-                "--disableTelemetry",
-                "--silent",
-            ])
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
-            .args([
-                "--queuePort",
-                &free_port().to_string(),
-                "--tablePort",
-                &free_port().to_string(),
-            ])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
-        let az = Azurite {
-            child,
+        let mut cmd = Command::new(&exe);
+        cmd.args([
+            "--skipApiVersionCheck",
+            "--inMemoryPersistence",
+            "--loose",
+            "--disableTelemetry",
+            "--silent",
+        ])
+        .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+        .args([
+            "--queuePort",
+            &free_port().to_string(),
+            "--tablePort",
+            &free_port().to_string(),
+        ])
+        .current_dir(dir.path());
+        Some(Azurite {
+            _process: Emulator::start(cmd, port),
             port,
             _dir: dir,
-        };
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "azurite did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(az)
+        })
     }
 
     pub fn endpoint(&self) -> String {

@@ -4,6 +4,7 @@
 mod azurite;
 mod chromium;
 mod delivery;
+mod emulator;
 mod evidence;
 mod fixture;
 mod moto;

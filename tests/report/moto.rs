@@ -1,75 +1,37 @@
 //! Starts the moto S3 emulator (`moto_server`, from PyPI) for a test, on a free port, in
 //! memory.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+use crate::emulator::{Emulator, find, free_port};
 
 /// The region the tests' buckets are made in.
 pub const REGION: &str = "eu-west-1";
 
 /// A running emulator, stopped when dropped.
 pub struct Moto {
-    child: Child,
+    _process: Emulator,
     pub port: u16,
     client: reqwest::Client,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The moto_server executable: `DSRCTL_MOTO`, else `.venv-test/bin/moto_server` in the repo.
-pub fn find() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("DSRCTL_MOTO") {
-        return Some(PathBuf::from(p));
-    }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-test/bin/moto_server");
-    local.exists().then_some(local)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 impl Moto {
     /// Starts moto, or returns `None` (after printing why) when it is not installed.
     pub fn start() -> Option<Moto> {
-        let Some(exe) = find() else {
+        let Some(exe) = find("DSRCTL_MOTO", ".venv-test/bin/moto_server") else {
             eprintln!(
                 "SKIPPED: moto_server not found; set DSRCTL_MOTO or install tests/requirements-s3.txt into .venv-test (as .ci/run does)"
             );
             return None;
         };
         let port = free_port();
-        let child = Command::new(&exe)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
-        let moto = Moto {
-            child,
+        let mut cmd = Command::new(&exe);
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()]);
+        Some(Moto {
+            _process: Emulator::start(cmd, port),
             port,
             client: reqwest::Client::new(),
-        };
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "moto_server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(moto)
+        })
     }
 
     pub fn endpoint(&self) -> String {

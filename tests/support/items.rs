@@ -169,6 +169,27 @@ fn respond(s: &ItemServer, method: &str, path: &str, query: &str) -> Response {
     }
 }
 
+/// A playbook for `service` on the connector `api`, needing the subject's `email`: `export`
+/// and `delete` are its step lists for those kinds (YAML, indented under the kind), or empty
+/// for kinds the service does not support, as are access, rectify and restrict.
+pub fn playbook(service: &str, export: &str, delete: &str) -> String {
+    let steps = |yaml: &str| {
+        if yaml.is_empty() {
+            " { unsupported: \"test\" }".to_owned()
+        } else {
+            format!("\n{yaml}")
+        }
+    };
+    format!(
+        "service: {service}\nconnector: api\nneeds_identities: [email]\ndsr:\n  \
+         access: {{ unsupported: \"test\" }}\n  export:{}\n  \
+         rectify: {{ unsupported: \"test\" }}\n  restrict: {{ unsupported: \"test\" }}\n  \
+         delete:{}\n",
+        steps(export),
+        steps(delete)
+    )
+}
+
 /// A project in a temporary directory.
 pub struct TestProject {
     pub dir: tempfile::TempDir,
