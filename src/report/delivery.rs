@@ -32,14 +32,20 @@ pub enum DeliveryError {
         source: std::io::Error,
     },
     /// The store refused or failed after its retries.
-    #[error("uploading `{key}` to {destination} failed: {source}")]
+    #[error(
+        "uploading `{key}` to {destination} failed ({uploaded} of {total} objects were uploaded before it; delivering again overwrites them): {source}"
+    )]
     Store {
         /// Object key.
         key: String,
         /// Destination, without secrets.
         destination: String,
+        /// Objects uploaded before this one (they stay).
+        uploaded: usize,
+        /// Objects of the package.
+        total: usize,
         /// Cause.
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 }
 
@@ -204,6 +210,7 @@ pub async fn deliver_to(
             .ok_or_else(|| DeliveryError::Config(format!("{} is not a file", package.display())))?;
         vec![(name, package.to_owned())]
     };
+    let total = files.len();
     let mut objects = Vec::new();
     for (rel, path) in files {
         let key = prefix
@@ -227,7 +234,9 @@ pub async fn deliver_to(
             .map_err(|source| DeliveryError::Store {
                 key: key.clone(),
                 destination: description.to_owned(),
-                source,
+                uploaded: objects.len(),
+                total,
+                source: Box::new(source),
             })?;
         objects.push((key, len));
     }

@@ -56,7 +56,22 @@ fn destination(endpoint: String, container: &str) -> Destination {
     }
 }
 
+/// The blobs in a container, after checking that the package's manifest arrived intact.
 async fn blob_names(az: &Azurite, container: &str) -> Vec<String> {
+    let (store, names) = list_blobs(az, container).await;
+    let manifest = store
+        .get(&"r-2026-0042/manifest.json".into())
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&manifest).expect("the manifest arrives intact");
+    names
+}
+
+/// The container's store and the names of its blobs, sorted.
+async fn list_blobs(az: &Azurite, container: &str) -> (impl ObjectStore, Vec<String>) {
     let store = MicrosoftAzureBuilder::new()
         .with_endpoint(az.endpoint())
         .with_allow_http(true)
@@ -72,15 +87,7 @@ async fn blob_names(az: &Azurite, container: &str) -> Vec<String> {
         .await
         .unwrap();
     names.sort();
-    let manifest = store
-        .get(&"r-2026-0042/manifest.json".into())
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    serde_json::from_slice::<serde_json::Value>(&manifest).expect("the manifest arrives intact");
-    names
+    (store, names)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -114,16 +121,40 @@ struct Proxy {
     upstream: String,
     puts: Arc<AtomicUsize>,
     client: reqwest::Client,
+    /// Refuse (403) every PUT from this one on (0-based) instead of a 503 to the first.
+    refuse_from: Option<usize>,
 }
 
-/// Forwards to Azurite, answering 503 to the first PUT.
+impl Proxy {
+    /// Serves the proxy on a free port; returns the port.
+    async fn serve(self) -> u16 {
+        let app = axum::Router::new().fallback(proxy).with_state(self);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        port
+    }
+}
+
+/// Forwards to Azurite, answering 503 to the first PUT (or 403 from `refuse_from` on).
 async fn proxy(State(p): State<Proxy>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    if parts.method == axum::http::Method::PUT && p.puts.fetch_add(1, Ordering::SeqCst) == 0 {
-        return Response::builder()
-            .status(StatusCode::SERVICE_UNAVAILABLE)
-            .body(Body::from("<Error><Code>ServerBusy</Code></Error>"))
-            .unwrap();
+    if parts.method == axum::http::Method::PUT {
+        let n = p.puts.fetch_add(1, Ordering::SeqCst);
+        if n == 0 && p.refuse_from.is_none() {
+            return Response::builder()
+                .status(StatusCode::SERVICE_UNAVAILABLE)
+                .body(Body::from("<Error><Code>ServerBusy</Code></Error>"))
+                .unwrap();
+        }
+        if p.refuse_from.is_some_and(|from| n >= from) {
+            return Response::builder()
+                .status(StatusCode::FORBIDDEN)
+                .body(Body::from(
+                    "<Error><Code>AuthorizationPermissionMismatch</Code></Error>",
+                ))
+                .unwrap();
+        }
     }
     let body = to_bytes(body, usize::MAX).await.unwrap();
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
@@ -151,15 +182,14 @@ async fn retries_after_503() {
     let Some(az) = Azurite::start() else { return };
     az.create_container("retried").await;
     let puts = Arc::new(AtomicUsize::new(0));
-    let state = Proxy {
+    let port = Proxy {
         upstream: format!("http://127.0.0.1:{}", az.port),
         puts: puts.clone(),
         client: reqwest::Client::new(),
-    };
-    let app = axum::Router::new().fallback(proxy).with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+        refuse_from: None,
+    }
+    .serve()
+    .await;
 
     let tmp = tempfile::tempdir().unwrap();
     let pkg = package(tmp.path());
@@ -175,6 +205,49 @@ async fn retries_after_503() {
         "one refused PUT, retried, then the second file"
     );
     assert_eq!(blob_names(&az, "retried").await.len(), 2);
+}
+
+// A store that refuses part-way: the error names the object, says how many went before it
+// (they stay, and delivering again overwrites them), and nothing is reported delivered.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_part_way_says_what_was_uploaded() {
+    let Some(az) = Azurite::start() else { return };
+    az.create_container("partial").await;
+    let port = Proxy {
+        upstream: format!("http://127.0.0.1:{}", az.port),
+        puts: Arc::new(AtomicUsize::new(0)),
+        client: reqwest::Client::new(),
+        refuse_from: Some(1),
+    }
+    .serve()
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package(tmp.path());
+    let opts = DeliveryOptions::new("r-2026-0042", tmp.path());
+    let dest = destination(format!("http://127.0.0.1:{port}/{ACCOUNT}"), "partial");
+    let err = deliver(&dest, &pkg, &opts, &secrets(tmp.path()))
+        .await
+        .unwrap_err();
+    let DeliveryError::Store {
+        key,
+        uploaded,
+        total,
+        ..
+    } = &err
+    else {
+        panic!("expected a store error, got {err:?}")
+    };
+    assert_eq!((*uploaded, *total), (1, 2));
+    assert_eq!(key, "r-2026-0042/manifest.json");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("1 of 2 objects were uploaded before it"),
+        "{msg}"
+    );
+    assert_eq!(
+        list_blobs(&az, "partial").await.1,
+        ["r-2026-0042/entra-users/profile.json"]
+    );
 }
 
 #[tokio::test]
@@ -392,7 +465,7 @@ async fn s3_missing_bucket_is_an_error() {
         panic!("expected a store error, got {err:?}")
     };
     assert!(
-        matches!(source, object_store::Error::NotFound { .. }),
+        matches!(**source, object_store::Error::NotFound { .. }),
         "{source:?}"
     );
     let msg = err.to_string();
