@@ -45,16 +45,16 @@ pub struct SqliteStore {
 /// not begin, so it only reports that.
 type Job = Box<dyn FnOnce(Option<&Connection>) -> Finish + Send>;
 
-/// A write job and whether it needs a savepoint of its own: a job of one statement does
-/// not, since SQLite undoes a failed statement by itself.
-struct Write {
+/// A job for a connection thread, and whether it needs a savepoint of its own (writes of
+/// several statements; SQLite undoes a failed single statement by itself).
+struct Queued {
     job: Job,
     savepoint: bool,
 }
 
-impl Write {
+impl Queued {
     /// A job running `f`, and where its result arrives once its transaction's fate is known.
-    fn new<T, F>(f: F, savepoint: bool) -> (Write, oneshot::Receiver<Result<T, StoreError>>)
+    fn new<T, F>(f: F, savepoint: bool) -> (Queued, oneshot::Receiver<Result<T, StoreError>>)
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -74,7 +74,7 @@ impl Write {
                 }),
             }
         });
-        (Write { job, savepoint }, rx)
+        (Queued { job, savepoint }, rx)
     }
 }
 
@@ -90,7 +90,7 @@ struct Finish {
 type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
 
 enum Msg {
-    Job(Write),
+    Job(Queued),
     Close(oneshot::Sender<()>),
 }
 
@@ -145,7 +145,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (write, answer) = Write::new(f, savepoint);
+        let (write, answer) = Queued::new(f, savepoint);
         self.writer.send(write)?;
         answer.await.map_err(|_| closed())?
     }
@@ -164,7 +164,7 @@ impl SqliteStore {
                 deliver: Box::new(|_| {}),
             }
         });
-        self.reader.send(Write {
+        self.reader.send(Queued {
             job,
             savepoint: false,
         })?;
@@ -199,8 +199,8 @@ impl Worker {
         Ok(Worker { tx })
     }
 
-    fn send(&self, write: Write) -> Result<(), StoreError> {
-        self.tx.send(Msg::Job(write)).map_err(|_| closed())
+    fn send(&self, queued: Queued) -> Result<(), StoreError> {
+        self.tx.send(Msg::Job(queued)).map_err(|_| closed())
     }
 }
 
@@ -219,9 +219,10 @@ fn read_loop(conn: &Connection, rx: &mpsc::Receiver<Msg>) {
 }
 
 /// Takes whatever is queued (up to [`MAX_BATCH`]) and commits it in one transaction, each
-/// job inside a savepoint so a failing job leaves its neighbours' changes in.
+/// job of several statements inside a savepoint, so a failing job leaves its neighbours'
+/// changes in.
 fn write_loop(conn: &Connection, rx: &mpsc::Receiver<Msg>) {
-    let mut batch: Vec<Write> = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = rx.recv() {
         let mut close = None;
         match first {
@@ -252,7 +253,7 @@ fn write_loop(conn: &Connection, rx: &mpsc::Receiver<Msg>) {
     }
 }
 
-fn commit_batch(conn: &Connection, batch: &mut Vec<Write>) {
+fn commit_batch(conn: &Connection, batch: &mut Vec<Queued>) {
     let mut jobs = batch.drain(..).peekable();
     while jobs.peek().is_some() {
         commit_some(conn, &mut jobs);
@@ -262,7 +263,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Write>) {
 /// Runs jobs in one transaction until they run out, or until a failing job made SQLite
 /// roll the whole transaction back (a full disk, an I/O error): the jobs run so far are then
 /// told they were not committed, and the rest go in the next transaction.
-fn commit_some(conn: &Connection, jobs: &mut impl Iterator<Item = Write>) {
+fn commit_some(conn: &Connection, jobs: &mut impl Iterator<Item = Queued>) {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let message = e.to_string();
         for w in jobs {
@@ -282,15 +283,19 @@ fn commit_some(conn: &Connection, jobs: &mut impl Iterator<Item = Write>) {
         let finish = (w.job)(Some(conn));
         let ok = finish.ok;
         finished.push(finish);
-        let undone = match (ok, w.savepoint) {
-            (false, true) => exec(conn, "ROLLBACK TO job").map(drop),
-            _ => Ok(()),
+        let undone = if !ok && w.savepoint {
+            exec(conn, "ROLLBACK TO job").map(drop)
+        } else {
+            Ok(())
         };
-        let closed = undone.and_then(|()| match w.savepoint {
-            true => exec(conn, "RELEASE job").map(drop),
-            false => Ok(()),
+        let released = undone.and_then(|()| {
+            if w.savepoint {
+                exec(conn, "RELEASE job").map(drop)
+            } else {
+                Ok(())
+            }
         });
-        if let Err(e) = closed {
+        if let Err(e) = released {
             // The failed job's changes cannot be told apart from the others': none stay.
             let _ = exec(conn, "ROLLBACK");
             lost = Some(format!("the transaction was rolled back ({e})"));
@@ -474,12 +479,12 @@ mod tests {
             .unwrap();
         let mut batch = Vec::new();
         let mut answers = Vec::new();
-        let mut push = |w: (Write, oneshot::Receiver<Result<(), StoreError>>)| {
+        let mut push = |w: (Queued, oneshot::Receiver<Result<(), StoreError>>)| {
             batch.push(w.0);
             answers.push(w.1);
         };
-        push(Write::new(insert(1), false));
-        push(Write::new(
+        push(Queued::new(insert(1), false));
+        push(Queued::new(
             |c: &Connection| {
                 c.execute("INSERT INTO t (n) VALUES (2)", [])
                     .map_err(lite)?;
@@ -489,17 +494,17 @@ mod tests {
             },
             true,
         ));
-        push(Write::new(insert(300), false));
-        push(Write::new(insert(3), false));
-        push(Write::new(
+        push(Queued::new(insert(300), false));
+        push(Queued::new(insert(3), false));
+        push(Queued::new(
             |c: &Connection| {
                 c.execute_batch("ROLLBACK").map_err(lite)?;
                 Err(StoreError::Database("gave up".into()))
             },
             false,
         ));
-        push(Write::new(insert(4), true));
-        push(Write::new(insert(5), false));
+        push(Queued::new(insert(4), true));
+        push(Queued::new(insert(5), false));
         commit_batch(&conn, &mut batch);
 
         let mut results = Vec::new();
