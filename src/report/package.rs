@@ -169,42 +169,62 @@ pub fn build_package(
         })
         .collect();
     let mut notes = Vec::new();
-    for c in collections {
-        let redact: &[String] = plan
-            .services
-            .iter()
-            .find(|s| s.service == c.service)
-            .map_or(&[], |s| s.redact.as_slice());
-        let path = format!(
-            "{}/{}.json",
-            file_name(&c.service),
-            file_name(&c.collection)
-        );
-        let file = sink.write(&path, |w| write_collection(w, spool_dir, &c.spools, redact))?;
-        let (records, redactor) = file.result;
-        let redacted = redactor.into_counts();
-        for r in redacted.iter().filter(|r| r.count > 0) {
-            notes.push(format!(
-                "{path}: {} value(s) at `{}` redacted because they concern other people or are confidential",
-                r.count, r.pointer
-            ));
-        }
-        let entry = ManifestFile {
-            path,
-            collection: c.collection.clone(),
-            records,
-            bytes: file.bytes,
-            sha256: file.sha256,
-            redacted,
-        };
-        match services.iter_mut().find(|s| s.service == c.service) {
-            Some(s) => s.files.push(entry),
-            None => services.push(ManifestService {
-                service: c.service.clone(),
-                disposition: "run".into(),
-                reason: None,
-                files: vec![entry],
-            }),
+    // Files are written a few at a time, each on a thread of its own (reading, redacting,
+    // hashing and deflating are CPU-bound), and added to the package in plan order.
+    for chunk in collections.chunks(parallel_files()) {
+        let target = sink.target();
+        let parts: Vec<Result<Part<(u64, Redactor)>, PackageError>> = std::thread::scope(|s| {
+            let workers: Vec<_> = chunk
+                .iter()
+                .map(|c| {
+                    s.spawn(move || {
+                        let redact: &[String] = plan
+                            .services
+                            .iter()
+                            .find(|s| s.service == c.service)
+                            .map_or(&[], |s| s.redact.as_slice());
+                        target.part(&collection_path(c), |w| {
+                            write_collection(w, spool_dir, &c.spools, redact)
+                        })
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        for (c, part) in chunk.iter().zip(parts) {
+            let path = collection_path(c);
+            let file = sink.add(&path, part?)?;
+            let (records, redactor) = file.result;
+            let redacted = redactor.into_counts();
+            for r in redacted.iter().filter(|r| r.count > 0) {
+                notes.push(format!(
+                    "{path}: {} value(s) at `{}` redacted because they concern other people or are confidential",
+                    r.count, r.pointer
+                ));
+            }
+            let entry = ManifestFile {
+                path,
+                collection: c.collection.clone(),
+                records,
+                bytes: file.bytes,
+                sha256: file.sha256,
+                redacted,
+            };
+            match services.iter_mut().find(|s| s.service == c.service) {
+                Some(s) => s.files.push(entry),
+                None => services.push(ManifestService {
+                    service: c.service.clone(),
+                    disposition: "run".into(),
+                    reason: None,
+                    files: vec![entry],
+                }),
+            }
         }
     }
     let manifest = Manifest {
@@ -264,6 +284,20 @@ fn collections(plan: &Plan, outcomes: &[StepOutcome]) -> Result<Vec<Collection>,
             }
         })
         .collect())
+}
+
+/// Where a collection goes in the package: `<service>/<collection>.json`.
+fn collection_path(c: &Collection) -> String {
+    format!(
+        "{}/{}.json",
+        file_name(&c.service),
+        file_name(&c.collection)
+    )
+}
+
+/// How many package files are written at once: one per core, at most 8.
+fn parallel_files() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
 fn check_relative(spool: &str) -> Result<(), PackageError> {
@@ -392,51 +426,33 @@ impl Sink {
         })
     }
 
+    /// Writes one file (see [`Target::part`]) and adds it to the package.
     fn write<T>(
         &mut self,
         rel: &str,
         f: impl FnOnce(&mut dyn Write) -> Result<T, PackageError>,
     ) -> Result<Written<T>, PackageError> {
+        let part = self.target().part(rel, f)?;
+        self.add(rel, part)
+    }
+
+    /// Where files are written, for writers on other threads.
+    fn target(&self) -> Target<'_> {
         match self {
-            Sink::Dir(root) => {
-                let path = root.join(rel);
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(io_err(parent))?;
-                }
-                let file = File::create(&path).map_err(io_err(&path))?;
-                let mut hw = HashingWriter {
-                    inner: BufWriter::new(file),
-                    hasher: Sha256::new(),
-                    bytes: 0,
-                };
-                let result = f(&mut hw)?;
-                hw.flush().map_err(io_err(&path))?;
-                Ok(Written {
-                    result,
-                    bytes: hw.bytes,
-                    sha256: hex::encode(hw.hasher.finalize()),
-                })
-            }
-            Sink::Zip { writer, .. } => {
-                let options = zip::write::SimpleFileOptions::default()
-                    .compression_method(zip::CompressionMethod::Deflated)
-                    .large_file(true);
-                writer
-                    .start_file(rel, options)
-                    .map_err(|e| PackageError::Zip(e.to_string()))?;
-                let mut hw = HashingWriter {
-                    inner: &mut *writer,
-                    hasher: Sha256::new(),
-                    bytes: 0,
-                };
-                let result = f(&mut hw)?;
-                Ok(Written {
-                    result,
-                    bytes: hw.bytes,
-                    sha256: hex::encode(hw.hasher.finalize()),
-                })
-            }
+            Sink::Dir(root) => Target::Dir(root),
+            Sink::Zip { .. } => Target::Zip,
         }
+    }
+
+    /// Adds a written file to the package: a zip entry is copied, still compressed, from
+    /// its one-entry archive.
+    fn add<T>(&mut self, rel: &str, part: Part<T>) -> Result<Written<T>, PackageError> {
+        if let (Sink::Zip { writer, .. }, Some(entry)) = (self, part.entry) {
+            let zip_err = |e: zip::result::ZipError| PackageError::Zip(format!("{rel}: {e}"));
+            let archive = zip::ZipArchive::new(std::io::Cursor::new(entry)).map_err(zip_err)?;
+            writer.merge_archive(archive).map_err(zip_err)?;
+        }
+        Ok(part.written)
     }
 
     fn finish(self, out: &Path, key: Option<&PackageKey>) -> Result<(), PackageError> {
@@ -455,6 +471,81 @@ impl Sink {
         }
         Ok(())
     }
+}
+
+/// Where a package file is written: into the package directory, or (zip) deflated into a
+/// one-entry archive in memory that [`Sink::add`] then copies into the package.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Dir(&'a Path),
+    Zip,
+}
+
+/// A file written for the package, not yet added to it.
+struct Part<T> {
+    written: Written<T>,
+    /// Zip: the one-entry archive holding the file.
+    entry: Option<Vec<u8>>,
+}
+
+impl Target<'_> {
+    /// Writes `rel` with `f`, hashing and counting what it writes.
+    fn part<T>(
+        self,
+        rel: &str,
+        f: impl FnOnce(&mut dyn Write) -> Result<T, PackageError>,
+    ) -> Result<Part<T>, PackageError> {
+        match self {
+            Target::Dir(root) => {
+                let path = root.join(rel);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+                }
+                let file = File::create(&path).map_err(io_err(&path))?;
+                let (written, _) = hashed(BufWriter::new(file), f, |mut w| {
+                    w.flush().map_err(io_err(&path))
+                })?;
+                Ok(Part {
+                    written,
+                    entry: None,
+                })
+            }
+            Target::Zip => {
+                let zip_err = |e: zip::result::ZipError| PackageError::Zip(format!("{rel}: {e}"));
+                let options = zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Deflated)
+                    .large_file(true);
+                let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+                zip.start_file(rel, options).map_err(zip_err)?;
+                let (written, zip) = hashed(zip, f, Ok)?;
+                let entry = zip.finish().map_err(zip_err)?.into_inner();
+                Ok(Part {
+                    written,
+                    entry: Some(entry),
+                })
+            }
+        }
+    }
+}
+
+/// Runs `f` on `inner` through a [`HashingWriter`], then `done` on `inner`.
+fn hashed<W: Write, T, D>(
+    inner: W,
+    f: impl FnOnce(&mut dyn Write) -> Result<T, PackageError>,
+    done: impl FnOnce(W) -> Result<D, PackageError>,
+) -> Result<(Written<T>, D), PackageError> {
+    let mut hw = HashingWriter {
+        inner,
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    let result = f(&mut hw)?;
+    let written = Written {
+        result,
+        bytes: hw.bytes,
+        sha256: hex::encode(hw.hasher.finalize()),
+    };
+    Ok((written, done(hw.inner)?))
 }
 
 /// Rechecks a package (a directory or a zip file) against its manifest: every listed file is

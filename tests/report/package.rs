@@ -208,6 +208,52 @@ fn plain_zip_verifies_and_detects_tampering() {
     verify_package(&out).unwrap();
 }
 
+// Files are written several at a time; the zip still lists them in plan order (as the
+// manifest does), the manifest last, and holds the same bytes as the directory package.
+#[test]
+fn zip_entries_follow_the_manifest_and_match_the_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    spool(tmp.path());
+    let plan = fixture::plan("export");
+    let zip_path = tmp.path().join("export.zip");
+    let manifest = build_package(
+        &plan,
+        &outcomes(),
+        tmp.path(),
+        &zip_path,
+        &opts(PackageFormat::Zip, None),
+    )
+    .unwrap();
+    let dir = tmp.path().join("package");
+    let dir_manifest = build_package(
+        &plan,
+        &outcomes(),
+        tmp.path(),
+        &dir,
+        &opts(PackageFormat::Directory, None),
+    )
+    .unwrap();
+    assert_eq!(manifest, dir_manifest);
+
+    let mut expected: Vec<String> = manifest
+        .services
+        .iter()
+        .flat_map(|s| s.files.iter().map(|f| f.path.clone()))
+        .collect();
+    assert!(expected.len() >= 2, "{expected:?}");
+    expected.push("manifest.json".into());
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    let names: Vec<String> = (0..zip.len())
+        .map(|i| zip.by_index(i).unwrap().name().unwrap().into_owned())
+        .collect();
+    assert_eq!(names, expected);
+    for name in &names {
+        let mut bytes = Vec::new();
+        zip.by_name(name).unwrap().read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes, std::fs::read(dir.join(name)).unwrap(), "{name}");
+    }
+}
+
 #[test]
 fn spool_paths_outside_the_run_directory_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
