@@ -4,7 +4,7 @@
 //! directory or a zip, optionally encrypted (see [`PackageKey`]).
 //!
 //! Records come from the spool files the engine wrote (NDJSON, one record per line) and are
-//! streamed: one record is in memory at a time.
+//! streamed: one record is in memory at a time. Files are written one per core at a time.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -440,7 +440,11 @@ impl Sink {
     fn target(&self) -> Target<'_> {
         match self {
             Sink::Dir(root) => Target::Dir(root),
-            Sink::Zip { .. } => Target::Zip,
+            Sink::Zip { path, .. } => Target::Zip(
+                path.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new(".")),
+            ),
         }
     }
 
@@ -449,7 +453,7 @@ impl Sink {
     fn add<T>(&mut self, rel: &str, part: Part<T>) -> Result<Written<T>, PackageError> {
         if let (Sink::Zip { writer, .. }, Some(entry)) = (self, part.entry) {
             let zip_err = |e: zip::result::ZipError| PackageError::Zip(format!("{rel}: {e}"));
-            let archive = zip::ZipArchive::new(std::io::Cursor::new(entry)).map_err(zip_err)?;
+            let archive = zip::ZipArchive::new(entry).map_err(zip_err)?;
             writer.merge_archive(archive).map_err(zip_err)?;
         }
         Ok(part.written)
@@ -474,18 +478,20 @@ impl Sink {
 }
 
 /// Where a package file is written: into the package directory, or (zip) deflated into a
-/// one-entry archive in memory that [`Sink::add`] then copies into the package.
+/// one-entry archive that [`Sink::add`] then copies into the package. That archive is an
+/// unnamed temporary file in the given directory (the zip's), so memory does not grow with
+/// the file and nothing is left behind, even by a crash.
 #[derive(Clone, Copy)]
 enum Target<'a> {
     Dir(&'a Path),
-    Zip,
+    Zip(&'a Path),
 }
 
 /// A file written for the package, not yet added to it.
 struct Part<T> {
     written: Written<T>,
     /// Zip: the one-entry archive holding the file.
-    entry: Option<Vec<u8>>,
+    entry: Option<File>,
 }
 
 impl Target<'_> {
@@ -510,15 +516,20 @@ impl Target<'_> {
                     entry: None,
                 })
             }
-            Target::Zip => {
+            Target::Zip(dir) => {
                 let zip_err = |e: zip::result::ZipError| PackageError::Zip(format!("{rel}: {e}"));
                 let options = zip::write::SimpleFileOptions::default()
                     .compression_method(zip::CompressionMethod::Deflated)
                     .large_file(true);
-                let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+                let scratch = tempfile::tempfile_in(dir).map_err(io_err(dir))?;
+                let mut zip = zip::ZipWriter::new(BufWriter::new(scratch));
                 zip.start_file(rel, options).map_err(zip_err)?;
                 let (written, zip) = hashed(zip, f, Ok)?;
-                let entry = zip.finish().map_err(zip_err)?.into_inner();
+                let entry = zip
+                    .finish()
+                    .map_err(zip_err)?
+                    .into_inner()
+                    .map_err(|e| io_err(dir)(e.into_error()))?;
                 Ok(Part {
                     written,
                     entry: Some(entry),
