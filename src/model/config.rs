@@ -325,7 +325,8 @@ pub enum Destination {
     Directory {
         /// Path, relative to `dsrctl.yaml`.
         path: String,
-        /// Write a zip file instead of a directory.
+        /// Deliver a directory package as one zip file, `<path>/<request id>.zip`, instead
+        /// of a directory (a package that is already a file is copied as it is).
         #[serde(default)]
         zip: bool,
     },

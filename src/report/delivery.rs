@@ -187,6 +187,18 @@ pub async fn deliver(
     opts: &DeliveryOptions,
     secrets: &dyn SecretSource,
 ) -> Result<Delivered, DeliveryError> {
+    if let Destination::Directory { path, zip: true } = dest
+        && package.is_dir()
+    {
+        let (package, dir, prefix) = (
+            package.to_owned(),
+            opts.base_dir.join(path),
+            opts.prefix.clone(),
+        );
+        return tokio::task::spawn_blocking(move || zip_into(&package, &dir, &prefix))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    }
     let (store, description) = store_for(dest, opts, secrets)?;
     deliver_to(store.as_ref(), &description, package, &opts.prefix).await
 }
@@ -243,6 +255,45 @@ pub async fn deliver_to(
     Ok(Delivered {
         destination: description.to_owned(),
         objects,
+    })
+}
+
+/// A directory package delivered as one zip file, `<dir>/<prefix>.zip`, its files in name
+/// order. Written under a temporary name and renamed, so the zip is there whole or not at
+/// all.
+fn zip_into(package: &Path, dir: &Path, prefix: &str) -> Result<Delivered, DeliveryError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| DeliveryError::Io { path, source }
+    };
+    let zip_err = |e: zip::result::ZipError| DeliveryError::Config(format!("zip: {e}"));
+    let mut files = Vec::new();
+    list_files(package, package, &mut files)?;
+    files.sort();
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let name = format!("{}.zip", super::package::file_name(prefix));
+    let target = dir.join(&name);
+    let scratch = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+    let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(scratch));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    for (rel, path) in &files {
+        zip.start_file(rel.as_str(), options).map_err(zip_err)?;
+        let mut file = std::fs::File::open(path).map_err(io(path))?;
+        std::io::copy(&mut file, &mut zip).map_err(io(path))?;
+    }
+    let scratch = zip
+        .finish()
+        .map_err(zip_err)?
+        .into_inner()
+        .map_err(|e| io(&target)(e.into_error()))?;
+    scratch.as_file().sync_all().map_err(io(&target))?;
+    let file = scratch.persist(&target).map_err(|e| io(&target)(e.error))?;
+    let len = file.metadata().map_err(io(&target))?.len();
+    Ok(Delivered {
+        destination: format!("directory {}", dir.display()),
+        objects: vec![(name, len)],
     })
 }
 

@@ -312,7 +312,7 @@ fn check_relative(spool: &str) -> Result<(), PackageError> {
 }
 
 /// A name safe as one path component on every platform, still recognisable.
-fn file_name(name: &str) -> String {
+pub(crate) fn file_name(name: &str) -> String {
     let cleaned: String = name
         .chars()
         .map(|c| {

@@ -272,6 +272,40 @@ async fn delivers_to_a_directory() {
     dsrctl::report::package::verify_package(&tmp.path().join("out/r-2026-0042")).unwrap();
 }
 
+// `zip: true`: a directory package arrives as one zip named after the request, holding
+// every file of the package; a hostile request id cannot put it elsewhere.
+#[tokio::test]
+async fn delivers_a_directory_package_as_one_zip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = package(tmp.path());
+    let dest = Destination::Directory {
+        path: "out".into(),
+        zip: true,
+    };
+    let secrets = EnvAndFiles {
+        base_dir: tmp.path().into(),
+    };
+    let opts = DeliveryOptions::new("r-2026-0042", tmp.path());
+    let done = deliver(&dest, &pkg, &opts, &secrets).await.unwrap();
+    let zip_path = tmp.path().join("out/r-2026-0042.zip");
+    let len = std::fs::metadata(&zip_path).unwrap().len();
+    assert_eq!(done.objects, [("r-2026-0042.zip".to_owned(), len)]);
+    assert_eq!(
+        std::fs::read_dir(tmp.path().join("out")).unwrap().count(),
+        1,
+        "no temporary file is left"
+    );
+    let manifest = dsrctl::report::package::verify_package(&zip_path).unwrap();
+    let in_dir = dsrctl::report::package::verify_package(&pkg).unwrap();
+    assert_eq!(manifest, in_dir);
+
+    let opts = DeliveryOptions::new("../../escape", tmp.path());
+    let done = deliver(&dest, &pkg, &opts, &secrets).await.unwrap();
+    assert_eq!(done.objects[0].0, "_.._escape.zip");
+    assert!(tmp.path().join("out/_.._escape.zip").is_file());
+    assert!(!tmp.path().join("../escape.zip").exists());
+}
+
 #[tokio::test]
 async fn a_missing_secret_is_named() {
     let tmp = tempfile::tempdir().unwrap();
