@@ -215,25 +215,13 @@ fn zip_entries_follow_the_manifest_and_match_the_directory() {
     let tmp = tempfile::tempdir().unwrap();
     spool(tmp.path());
     let plan = fixture::plan("export");
+    let build = |out: &Path, format| {
+        build_package(&plan, &outcomes(), tmp.path(), out, &opts(format, None)).unwrap()
+    };
     let zip_path = tmp.path().join("export.zip");
-    let manifest = build_package(
-        &plan,
-        &outcomes(),
-        tmp.path(),
-        &zip_path,
-        &opts(PackageFormat::Zip, None),
-    )
-    .unwrap();
+    let manifest = build(&zip_path, PackageFormat::Zip);
     let dir = tmp.path().join("package");
-    let dir_manifest = build_package(
-        &plan,
-        &outcomes(),
-        tmp.path(),
-        &dir,
-        &opts(PackageFormat::Directory, None),
-    )
-    .unwrap();
-    assert_eq!(manifest, dir_manifest);
+    assert_eq!(build(&dir, PackageFormat::Directory), manifest);
 
     let mut expected: Vec<String> = manifest
         .services
