@@ -275,9 +275,7 @@ fn zip_into(package: &Path, dir: &Path, prefix: &str) -> Result<Delivered, Deliv
     let target = dir.join(&name);
     let scratch = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(scratch));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .large_file(true);
+    let options = super::package::zip_entry(chrono::Utc::now());
     for (rel, path) in &files {
         zip.start_file(rel.as_str(), options).map_err(zip_err)?;
         let mut file = std::fs::File::open(path).map_err(io(path))?;

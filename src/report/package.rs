@@ -149,7 +149,7 @@ pub fn build_package(
     let collections = collections(plan, outcomes)?;
     let mut sink = match opts.format {
         PackageFormat::Directory => Sink::dir(out)?,
-        PackageFormat::Zip => Sink::zip(out)?,
+        PackageFormat::Zip => Sink::zip(out, opts.generated_at)?,
     };
     let mut services: Vec<ManifestService> = plan
         .services
@@ -403,6 +403,8 @@ enum Sink {
     Zip {
         writer: Box<zip::ZipWriter<BufWriter<File>>>,
         path: PathBuf,
+        /// When the package was made: every entry's time.
+        at: DateTime<Utc>,
     },
 }
 
@@ -415,7 +417,7 @@ impl Sink {
         Ok(Sink::Dir(out.to_owned()))
     }
 
-    fn zip(out: &Path) -> Result<Sink, PackageError> {
+    fn zip(out: &Path, at: DateTime<Utc>) -> Result<Sink, PackageError> {
         if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io_err(parent))?;
         }
@@ -423,6 +425,7 @@ impl Sink {
         Ok(Sink::Zip {
             writer: Box::new(zip::ZipWriter::new(BufWriter::new(file))),
             path: out.to_owned(),
+            at,
         })
     }
 
@@ -440,11 +443,13 @@ impl Sink {
     fn target(&self) -> Target<'_> {
         match self {
             Sink::Dir(root) => Target::Dir(root),
-            Sink::Zip { path, .. } => Target::Zip(
-                path.parent()
+            Sink::Zip { path, at, .. } => Target::Zip {
+                dir: path
+                    .parent()
                     .filter(|p| !p.as_os_str().is_empty())
                     .unwrap_or(Path::new(".")),
-            ),
+                at: *at,
+            },
         }
     }
 
@@ -460,7 +465,7 @@ impl Sink {
     }
 
     fn finish(self, out: &Path, key: Option<&PackageKey>) -> Result<(), PackageError> {
-        let Sink::Zip { writer, path } = self else {
+        let Sink::Zip { writer, path, .. } = self else {
             return Ok(());
         };
         let mut file = writer
@@ -484,7 +489,7 @@ impl Sink {
 #[derive(Clone, Copy)]
 enum Target<'a> {
     Dir(&'a Path),
-    Zip(&'a Path),
+    Zip { dir: &'a Path, at: DateTime<Utc> },
 }
 
 /// A file written for the package, not yet added to it.
@@ -516,11 +521,9 @@ impl Target<'_> {
                     entry: None,
                 })
             }
-            Target::Zip(dir) => {
+            Target::Zip { dir, at } => {
                 let zip_err = |e: zip::result::ZipError| PackageError::Zip(format!("{rel}: {e}"));
-                let options = zip::write::SimpleFileOptions::default()
-                    .compression_method(zip::CompressionMethod::Deflated)
-                    .large_file(true);
+                let options = zip_entry(at);
                 let scratch = tempfile::tempfile_in(dir).map_err(io_err(dir))?;
                 let mut zip = zip::ZipWriter::new(BufWriter::new(scratch));
                 zip.start_file(rel, options).map_err(zip_err)?;
@@ -537,6 +540,31 @@ impl Target<'_> {
             }
         }
     }
+}
+
+/// Options of a deflated zip entry (large files allowed) stamped with `at`: zip times
+/// have no zone (this is UTC) and a 2-second resolution.
+pub(crate) fn zip_entry(at: DateTime<Utc>) -> zip::write::SimpleFileOptions {
+    use chrono::{Datelike, Timelike};
+    let field = |n: u32| u8::try_from(n).unwrap_or(u8::MAX);
+    let stamp = u16::try_from(at.year())
+        .ok()
+        .and_then(|year| {
+            zip::DateTime::from_date_and_time(
+                year,
+                field(at.month()),
+                field(at.day()),
+                field(at.hour()),
+                field(at.minute()),
+                field(at.second()),
+            )
+            .ok()
+        })
+        .unwrap_or_default();
+    zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true)
+        .last_modified_time(stamp)
 }
 
 /// Runs `f` on `inner` through a [`HashingWriter`], then `done` on `inner`.

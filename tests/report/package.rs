@@ -235,6 +235,15 @@ fn zip_entries_follow_the_manifest_and_match_the_directory() {
         .map(|i| zip.by_index(i).unwrap().name().unwrap().into_owned())
         .collect();
     assert_eq!(names, expected);
+    // Every entry carries the package's time (2026-03-20T10:00:00Z), not the zip default.
+    for (i, name) in names.iter().enumerate() {
+        let t = zip.by_index(i).unwrap().last_modified().unwrap();
+        assert_eq!(
+            (t.year(), t.month(), t.day(), t.hour(), t.minute()),
+            (2026, 3, 20, 10, 0),
+            "{name}"
+        );
+    }
     for name in &names {
         let mut bytes = Vec::new();
         zip.by_name(name).unwrap().read_to_end(&mut bytes).unwrap();
