@@ -131,6 +131,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PackageError + '_ {
 struct Collection {
     service: String,
     collection: String,
+    /// Where it goes in the package: `<service>/<collection>.json`.
+    path: String,
     spools: Vec<String>,
 }
 
@@ -183,7 +185,7 @@ pub fn build_package(
                             .iter()
                             .find(|s| s.service == c.service)
                             .map_or(&[], |s| s.redact.as_slice());
-                        target.part(&collection_path(c), |w| {
+                        target.part(&c.path, |w| {
                             write_collection(w, spool_dir, &c.spools, redact)
                         })
                     })
@@ -198,7 +200,7 @@ pub fn build_package(
                 .collect()
         });
         for (c, part) in chunk.iter().zip(parts) {
-            let path = collection_path(c);
+            let path = c.path.clone();
             let file = sink.add(&path, part?)?;
             let (records, redactor) = file.result;
             let redacted = redactor.into_counts();
@@ -278,21 +280,13 @@ fn collections(plan: &Plan, outcomes: &[StepOutcome]) -> Result<Vec<Collection>,
         .map(|key| {
             let spools = map.remove(&key).unwrap_or_default();
             Collection {
+                path: format!("{}/{}.json", file_name(&key.0), file_name(&key.1)),
                 service: key.0,
                 collection: key.1,
                 spools,
             }
         })
         .collect())
-}
-
-/// Where a collection goes in the package: `<service>/<collection>.json`.
-fn collection_path(c: &Collection) -> String {
-    format!(
-        "{}/{}.json",
-        file_name(&c.service),
-        file_name(&c.collection)
-    )
 }
 
 /// How many package files are written at once: one per core, at most 8.
