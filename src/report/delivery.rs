@@ -266,13 +266,13 @@ fn zip_into(package: &Path, dir: &Path, prefix: &str) -> Result<Delivered, Deliv
         let path = path.display().to_string();
         move |source| DeliveryError::Io { path, source }
     };
-    let zip_err = |e: zip::result::ZipError| DeliveryError::Config(format!("zip: {e}"));
     let mut files = Vec::new();
     list_files(package, package, &mut files)?;
     files.sort();
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = format!("{}.zip", super::package::file_name(prefix));
     let target = dir.join(&name);
+    let zip_err = |e: zip::result::ZipError| io(&target)(std::io::Error::other(e));
     let scratch = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(scratch));
     let options = super::package::zip_entry(chrono::Utc::now());
