@@ -7,11 +7,9 @@ use std::io::{BufWriter, Write};
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use dsrctl::compile::Plan;
-use dsrctl::engine::StepOutcome;
+use dsrctl::journal::{Plan, RunRecord, StepOutcome};
 use dsrctl::report::package::{PackageFormat, PackageOptions, build_package};
 use dsrctl::report::{Format, ReportKind, RunView, render};
-use dsrctl::store::RunRecord;
 use serde_json::json;
 
 const SERVICES: usize = 50;

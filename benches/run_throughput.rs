@@ -22,9 +22,10 @@ use axum::routing::get;
 use dsrctl::compile::compile;
 use dsrctl::connectors::connectors_for_tenant;
 use dsrctl::engine::Engine;
+use dsrctl::journal::{RunMode, RunStatus};
 use dsrctl::load::{Project, load_project};
 use dsrctl::model::Request;
-use dsrctl::store::{RunMode, RunStatus, Store};
+use dsrctl::store::Store;
 use futures::StreamExt;
 use serde_json::json;
 
@@ -214,7 +215,7 @@ async fn engine_loop(
     let started = Instant::now();
     let mut runs = futures::stream::iter(0..requests)
         .map(|i| async move {
-            let plan = compile(project, &request(round, i)).expect("compile");
+            let plan = compile(project, &request(round, i), chrono::Utc::now()).expect("compile");
             let run_id = store
                 .create_run(&plan, RunMode::Apply)
                 .await

@@ -10,8 +10,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use dsrctl::compile::{PLAN_FORMAT_VERSION, Plan};
-use dsrctl::engine::{StepOutcome, StepStatus};
+use dsrctl::journal::{PLAN_FORMAT_VERSION, Plan, StepOutcome, StepStatus};
 use dsrctl::model::{DsrKind, Identity, Jurisdiction, Request};
 use dsrctl::store::{Store, open};
 use sqlx::Connection;

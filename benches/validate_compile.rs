@@ -183,7 +183,8 @@ fn main() {
             "corrections": {"city": "Berlin"},
         }))
         .expect("request");
-        let plan = dsrctl::compile::compile(&project, &request).expect("compile");
+        let plan =
+            dsrctl::compile::compile(&project, &request, chrono::Utc::now()).expect("compile");
         planned += plan.steps.len();
     }
     let compile = start.elapsed();

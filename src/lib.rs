@@ -2,8 +2,9 @@
 //!
 //! The stages, each one module, data flowing left to right:
 //! [`load`] (YAML with spans, schema and semantic checks) → [`compile`] (request +
-//! playbooks + config → [`compile::Plan`]) → [`engine`] (runs the plan through
+//! playbooks + config → [`journal::Plan`]) → [`engine`] (runs the plan through
 //! [`connectors`], journaled in [`store`]) → [`report`] (evidence, letters, export package).
+//! The run record's types live in [`journal`], below all of them.
 
 // Actions and operations are built once per step; boxing variants would buy nothing.
 #![allow(clippy::large_enum_variant)]
@@ -13,6 +14,7 @@ pub mod compile;
 pub mod connectors;
 pub mod emulator;
 pub mod engine;
+pub mod journal;
 pub mod load;
 pub mod model;
 pub mod report;

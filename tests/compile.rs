@@ -2,7 +2,8 @@
 
 mod support;
 
-use dsrctl::compile::{Disposition, compile};
+use dsrctl::compile::compile;
+use dsrctl::journal::Disposition;
 use support::items::{project_with, request};
 
 const UNSUPPORTED: &str = "{ unsupported: \"not in this test\" }";
@@ -62,7 +63,7 @@ fn discovery_runs_first_and_after_orders_across_services() {
         "http://127.0.0.1:1",
         &[("directory", directory()), ("devices", devices())],
     );
-    let plan = compile(&p.project, &request("delete")).unwrap();
+    let plan = compile(&p.project, &request("delete"), chrono::Utc::now()).unwrap();
     let keys: Vec<&str> = plan.steps.iter().map(|s| s.key.as_str()).collect();
     assert_eq!(keys, ["directory/find", "devices/wipe", "directory/remove"]);
     let wipe = plan.step("devices/wipe").unwrap();
@@ -87,7 +88,7 @@ fn reuse_expands_transitively_and_phases_run_in_order() {
         "http://127.0.0.1:1",
         &[("directory", directory()), ("devices", devices())],
     );
-    let plan = compile(&p.project, &request("restrict")).unwrap();
+    let plan = compile(&p.project, &request("restrict"), chrono::Utc::now()).unwrap();
     let dir = plan
         .services
         .iter()
@@ -119,7 +120,7 @@ fn reuse_expands_transitively_and_phases_run_in_order() {
 #[test]
 fn a_service_whose_identity_nobody_provides_is_skipped_with_the_reason() {
     let p = project_with("http://127.0.0.1:1", &[("devices", devices())]);
-    let plan = compile(&p.project, &request("access")).unwrap();
+    let plan = compile(&p.project, &request("access"), chrono::Utc::now()).unwrap();
     let dev = &plan.services[0];
     match &dev.disposition {
         Disposition::Skipped { reason } => assert!(reason.contains("object_id"), "{reason}"),
@@ -136,7 +137,9 @@ fn unknown_tenant_is_an_error_naming_the_known_ones() {
     );
     let mut r = request("access");
     r.tenant = "nope".into();
-    let err = compile(&p.project, &r).unwrap_err().to_string();
+    let err = compile(&p.project, &r, chrono::Utc::now())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`nope`") && err.contains("t1"), "{err}");
 }
 
@@ -146,9 +149,9 @@ fn the_plan_round_trips_through_json() {
         "http://127.0.0.1:1",
         &[("directory", directory()), ("devices", devices())],
     );
-    let plan = compile(&p.project, &request("delete")).unwrap();
+    let plan = compile(&p.project, &request("delete"), chrono::Utc::now()).unwrap();
     let json = serde_json::to_string(&plan).unwrap();
-    let back: dsrctl::compile::Plan = serde_json::from_str(&json).unwrap();
+    let back: dsrctl::journal::Plan = serde_json::from_str(&json).unwrap();
     assert_eq!(back, plan);
-    assert_eq!(back.format_version, dsrctl::compile::PLAN_FORMAT_VERSION);
+    assert_eq!(back.format_version, dsrctl::journal::PLAN_FORMAT_VERSION);
 }

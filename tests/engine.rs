@@ -5,8 +5,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use dsrctl::engine::StepStatus;
-use dsrctl::store::RunStatus;
+use dsrctl::journal::RunStatus;
+use dsrctl::journal::StepStatus;
 use support::items::{ItemServer, project_with};
 
 fn playbook(service: &str, after: &str, items: usize) -> String {
@@ -126,11 +126,15 @@ async fn a_failed_step_blocks_its_dependants_and_other_services_go_on() {
 async fn stopping_mid_run_leaves_a_resumable_journal() {
     let server = ItemServer::start(Duration::from_millis(100)).await;
     let project = project_with(&server.url(), &[("alpha", playbook("alpha", "", 30))]);
-    let plan =
-        dsrctl::compile::compile(&project.project, &support::items::request("delete")).unwrap();
+    let plan = dsrctl::compile::compile(
+        &project.project,
+        &support::items::request("delete"),
+        chrono::Utc::now(),
+    )
+    .unwrap();
     let store = project.store().await;
     let run_id = store
-        .create_run(&plan, dsrctl::store::RunMode::Apply)
+        .create_run(&plan, dsrctl::journal::RunMode::Apply)
         .await
         .unwrap();
     let engine = project.engine(store.clone()).await.with_parallelism(2);
@@ -140,7 +144,7 @@ async fn stopping_mid_run_leaves_a_resumable_journal() {
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
     });
     let first = engine
-        .execute(&run_id, &plan, dsrctl::store::RunMode::Apply, None)
+        .execute(&run_id, &plan, dsrctl::journal::RunMode::Apply, None)
         .await
         .unwrap();
     assert_eq!(first.status, RunStatus::Interrupted);

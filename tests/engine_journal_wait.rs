@@ -10,13 +10,15 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dsrctl::compile::{Plan, compile};
+use dsrctl::compile::compile;
 use dsrctl::connectors::connectors_for_tenant;
-use dsrctl::engine::{Engine, Evidence, StepOutcome, StepStatus};
-use dsrctl::model::Request;
-use dsrctl::store::{
-    AuditEntry, RequestRecord, RequestState, RunMode, RunRecord, RunStatus, Store, StoreError,
+use dsrctl::engine::Engine;
+use dsrctl::journal::{
+    Evidence, Plan, RequestRecord, RequestState, RunMode, RunRecord, RunStatus, StepOutcome,
+    StepStatus,
 };
+use dsrctl::model::Request;
+use dsrctl::store::{AuditEntry, Store, StoreError};
 use support::items::{ItemServer, playbook, project_with, request};
 
 /// A store whose journal writes take `delay` (like a slow disk's fsync), and that keeps
@@ -199,7 +201,7 @@ async fn journal_writes_do_not_hold_a_parallelism_slot() {
     let names: Vec<String> = (0..8).map(|i| format!("svc{i}")).collect();
     let playbooks: Vec<(&str, String)> = names.iter().map(|n| (n.as_str(), reader(n))).collect();
     let project = project_with(&server.url(), &playbooks);
-    let plan = compile(&project.project, &request("export")).unwrap();
+    let plan = compile(&project.project, &request("export"), chrono::Utc::now()).unwrap();
     let store: Arc<dyn Store> = Arc::new(WatchedJournal::new(
         project.store().await,
         Duration::from_millis(300),
@@ -253,7 +255,7 @@ async fn a_mutation_is_journaled_as_started_when_a_resume_depends_on_it() {
         ("once", eraser("once", "      idempotent: false\n")),
     ];
     let project = project_with(&server.url(), &playbooks);
-    let plan = compile(&project.project, &request("delete")).unwrap();
+    let plan = compile(&project.project, &request("delete"), chrono::Utc::now()).unwrap();
     let journal = Arc::new(WatchedJournal::new(project.store().await, Duration::ZERO));
     let store: Arc<dyn Store> = journal.clone();
     let connectors = connectors_for_tenant(&project.project.config, "t1", project.dir.path())

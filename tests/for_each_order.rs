@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use dsrctl::engine::StepStatus;
+use dsrctl::journal::StepStatus;
 use serde_json::{Value, json};
 use support::items::project_with;
 use support::{Reply, TestServer};

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use dsrctl::engine::{Clock, Scheduler, StepStatus};
+use dsrctl::engine::{Clock, Scheduler};
+use dsrctl::journal::{RequestState, RunStatus, StepStatus, sha256_hex};
 use dsrctl::load::load_project;
-use dsrctl::store::{RequestState, RunStatus, Store, sha256_hex, verify_chain};
+use dsrctl::store::{Store, verify_chain};
 use serde_json::Value;
 use support::items::{ItemServer, write_project};
 

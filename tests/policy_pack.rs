@@ -8,8 +8,7 @@ mod pack_support;
 use std::time::Duration;
 
 use dsrctl::emulator::Fixture;
-use dsrctl::engine::StepStatus;
-use dsrctl::store::RunMode;
+use dsrctl::journal::{RunMode, StepStatus};
 use pack_support::{Pack, ids};
 use serde_json::Value;
 

@@ -3,8 +3,8 @@
 
 mod sql_support;
 
-use dsrctl::connectors::sql::mask::hmac_sha256_hex;
 use dsrctl::connectors::{Connector, ConnectorError, RecordSink};
+use dsrctl::journal::hmac_sha256_hex;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sql_support::{Db, HMAC_KEY, Kind, op};

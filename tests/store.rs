@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Span, NaiveDate, Utc};
-use dsrctl::compile::{PLAN_FORMAT_VERSION, Plan};
-use dsrctl::engine::{StepOutcome, StepStatus};
-use dsrctl::model::{DsrKind, Identity, Jurisdiction, Request};
-use dsrctl::store::{
-    GENESIS_HASH, RequestState, RunMode, RunStatus, StoreError, open, sha256_hex, verify_chain,
-    verify_chain_to,
+use dsrctl::journal::{
+    PLAN_FORMAT_VERSION, Plan, RequestState, RunMode, RunStatus, StepOutcome, StepStatus,
+    sha256_hex,
 };
+use dsrctl::model::{DsrKind, Identity, Jurisdiction, Request};
+use dsrctl::store::{GENESIS_HASH, StoreError, open, verify_chain, verify_chain_to};
 use serde_json::json;
 
 #[path = "store_harness/mod.rs"]
@@ -759,7 +758,7 @@ fn date(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
 
-fn ids(records: &[dsrctl::store::RequestRecord]) -> Vec<&str> {
+fn ids(records: &[dsrctl::journal::RequestRecord]) -> Vec<&str> {
     records.iter().map(|r| r.request.id.as_str()).collect()
 }
 

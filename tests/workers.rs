@@ -9,8 +9,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use dsrctl::journal::RequestState;
 use dsrctl::model::{DsrKind, Identity, Jurisdiction, Request};
-use dsrctl::store::{RequestState, verify_chain};
+use dsrctl::store::verify_chain;
 use support::items::{ItemServer, write_project};
 
 const REQUESTS: usize = 200;
@@ -196,7 +197,7 @@ async fn workers_complete_every_request_once(workers: usize) {
         let record = store.run(run).await.unwrap();
         assert_eq!(
             record.status,
-            dsrctl::store::RunStatus::Completed,
+            dsrctl::journal::RunStatus::Completed,
             "run {run} of the killed worker was taken over"
         );
     }

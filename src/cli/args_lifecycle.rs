@@ -260,5 +260,5 @@ pub struct AuditExportArgs {
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    crate::engine::parse_duration(text)
+    crate::model::HumanDuration::parse(text).map(|d| d.get())
 }

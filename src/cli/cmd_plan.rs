@@ -6,10 +6,10 @@ use super::Outcome;
 use super::args::{ApplyArgs, Cli, PlanArgs, PlanFormat, TestArgs};
 use super::cmd_run::{approve, execute};
 use super::workspace::{self, Workspace};
-use crate::compile::{Plan, compile};
-use crate::engine::{Change, SAVED_PLAN_FORMAT_VERSION, SavedPlan, StepStatus, parse_duration};
+use crate::compile::compile;
+use crate::engine::{SAVED_PLAN_FORMAT_VERSION, SavedPlan};
+use crate::journal::{Change, Plan, RunMode, StepStatus};
 use crate::report::plan_view::{PlanViewOptions, render_json, render_markdown, render_text};
-use crate::store::RunMode;
 
 /// Compiles a request and previews it: a dry run that only reads, or `--offline` (no
 /// service contacted: the steps only).
@@ -23,7 +23,7 @@ pub async fn plan(cli: &Cli, args: &PlanArgs, color: bool) -> Result<Outcome> {
     if args.offline {
         let project = workspace::project(&cli.project, color)?;
         let request = workspace::request(request_path, color)?;
-        let plan = compile(&project, &request)?;
+        let plan = compile(&project, &request, chrono::Utc::now())?;
         out!(
             "{}",
             super::plan_offline::render(&plan, args.format, cli.show_personal_data)?
@@ -32,7 +32,7 @@ pub async fn plan(cli: &Cli, args: &PlanArgs, color: bool) -> Result<Outcome> {
     }
     let ws = Workspace::open(&cli.project, color).await?;
     let request = workspace::request(request_path, color)?;
-    let plan = compile(&ws.project, &request)?;
+    let plan = compile(&ws.project, &request, chrono::Utc::now())?;
     let run_id = ws.store.create_run(&plan, RunMode::DryRun).await?;
     let engine = ws.engine(&request.tenant, args.parallelism).await?;
     let result = engine
@@ -115,7 +115,7 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs, color: bool) -> Result<Outcome> 
         )
     })?;
     let ws = Workspace::open(&cli.project, color).await?;
-    let max_age = parse_duration(&ws.project.config.plan.max_age).map_err(anyhow::Error::msg)?;
+    let max_age = ws.project.config.plan.max_age.get();
     let problems = saved.staleness(&ws.project.inputs, chrono::Utc::now(), max_age);
     if !problems.is_empty() {
         for p in &problems {
@@ -158,7 +158,7 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs, color: bool) -> Result<Outcome> 
     let outcome = execute(cli, &ws, &run_id, Some(&saved.filter()), args.parallelism).await?;
     if args.detailed_exitcode && outcome == Outcome::Ok {
         let run = ws.store.run(&run_id).await?;
-        if run.status == crate::store::RunStatus::Waiting {
+        if run.status == crate::journal::RunStatus::Waiting {
             return Ok(Outcome::ChangesPending);
         }
     }

@@ -15,10 +15,10 @@ use super::args_lifecycle::{
 };
 use super::workspace::{self, Workspace};
 use crate::engine::needs_approval;
+use crate::journal::{RequestRecord, RequestState};
 use crate::load::load_request_str;
 use crate::model::Request;
 use crate::report::Scrubber;
-use crate::store::{RequestRecord, RequestState};
 
 /// `dsrctl request ...`.
 pub async fn request(cli: &Cli, args: &RequestArgs, color: bool) -> Result<Outcome> {

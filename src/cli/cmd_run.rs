@@ -10,11 +10,11 @@ use super::Outcome;
 use super::args::{Cli, ResumeArgs, RunArgs};
 use super::progress::Progress;
 use super::workspace::{self, Workspace};
-use crate::compile::{Plan, PlannedAction, compile};
-use crate::engine::{ApplyFilter, RunResult, StepStatus};
+use crate::compile::compile;
+use crate::engine::{ApplyFilter, RunResult};
+use crate::journal::{Plan, PlannedAction, RunMode, RunStatus, StepStatus};
 use crate::model::HttpMethod;
 use crate::report::Scrubber;
-use crate::store::{RunMode, RunStatus};
 
 /// Plans and applies a request, or resumes its unfinished run.
 pub async fn run(cli: &Cli, args: &RunArgs, color: bool) -> Result<Outcome> {
@@ -24,7 +24,7 @@ pub async fn run(cli: &Cli, args: &RunArgs, color: bool) -> Result<Outcome> {
         eprintln!("resuming run {run_id} of request {}", request.id);
         return execute(cli, &ws, &run_id, None, args.parallelism).await;
     }
-    let plan = compile(&ws.project, &request)?;
+    let plan = compile(&ws.project, &request, chrono::Utc::now())?;
     approve(&ws, &plan, args.approve.as_deref(), &request.id).await?;
     let run_id = ws.store.create_run(&plan, RunMode::Apply).await?;
     eprintln!(
@@ -170,7 +170,7 @@ pub fn summary(plan: &Plan, result: &RunResult, scrubber: Option<&Scrubber>) -> 
         count(StepStatus::Waiting),
     );
     for s in &plan.services {
-        if let crate::compile::Disposition::Exempt { reason } = &s.disposition {
+        if let crate::journal::Disposition::Exempt { reason } = &s.disposition {
             let _ = writeln!(out, "  exempt   {}: {}", s.service, reason);
         }
     }

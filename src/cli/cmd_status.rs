@@ -94,8 +94,8 @@ pub async fn runs(cli: &Cli, args: &RunsArgs, color: bool) -> Result<Outcome> {
             r.id,
             r.request_id,
             match r.mode {
-                crate::store::RunMode::DryRun => "dry-run",
-                crate::store::RunMode::Apply => "apply",
+                crate::journal::RunMode::DryRun => "dry-run",
+                crate::journal::RunMode::Apply => "apply",
             },
             r.status.as_str(),
             r.created_at.format("%Y-%m-%d %H:%M")

@@ -11,11 +11,12 @@ use super::Outcome;
 use super::args::Cli;
 use super::args_lifecycle::{ListFormat, TaskAction, TaskArgs, TaskDoneArgs, TaskListArgs};
 use super::workspace::Workspace;
-use crate::compile::{PlannedAction, PlannedStep};
-use crate::engine::{StepOutcome, StepStatus, TaskRecord, request_state_after, sync_request_state};
+use crate::engine::{request_state_after, sync_request_state};
+use crate::journal::{
+    PlannedAction, PlannedStep, RunRecord, RunStatus, StepOutcome, StepStatus, TaskRecord,
+};
 use crate::model::ConnectorConfig;
 use crate::report::Scrubber;
-use crate::store::{RunRecord, RunStatus};
 
 /// Most runs `task list` looks through.
 const RUNS_SCANNED: u32 = 100_000;

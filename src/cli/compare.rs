@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 use super::Outcome;
 use super::args::{Cli, PlanFormat};
 use super::git_source::GitSource;
-use crate::compile::{Disposition, Plan, compile};
+use crate::compile::compile;
+use crate::journal::{Disposition, Plan};
 use crate::load::{FsSource, Project, Source, load_project_from, load_request_bytes};
 use crate::model::Request;
 
@@ -36,8 +37,8 @@ pub fn compare(cli: &Cli, reference: &str, format: PlanFormat, color: bool) -> R
     let requests = sample_requests(&now, &cli.project)?;
     let mut diffs = Vec::new();
     for request in &requests {
-        let old = compile(&before, request).ok();
-        let new = compile(&now, request)
+        let old = compile(&before, request, chrono::Utc::now()).ok();
+        let new = compile(&now, request, chrono::Utc::now())
             .with_context(|| format!("compiling request `{}`", request.id))?;
         diffs.extend(diff_plans(old.as_ref(), &new));
     }

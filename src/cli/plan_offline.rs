@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::args::PlanFormat;
 use super::cmd_plan::masked;
-use crate::compile::{Disposition, Plan, PlannedAction};
+use crate::journal::{Disposition, Plan, PlannedAction};
 
 /// Renders a compiled plan (subject values masked unless `show`).
 pub fn render(plan: &Plan, format: PlanFormat, show: bool) -> Result<String> {

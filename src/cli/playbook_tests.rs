@@ -10,10 +10,10 @@ use super::Outcome;
 use super::args::{Cli, TestArgs, TestFormat};
 use crate::compile::compile;
 use crate::connectors::Response;
-use crate::engine::{Engine, StepOutcome};
+use crate::engine::Engine;
+use crate::journal::{RunMode, StepOutcome};
 use crate::load::Project;
 use crate::model::PlaybookTest;
-use crate::store::RunMode;
 
 /// The result of one test case.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -94,7 +94,7 @@ async fn run_one(
             .cloned()
             .unwrap_or_default();
     }
-    let plan = compile(project, &request)?;
+    let plan = compile(project, &request, chrono::Utc::now())?;
     let recordings: HashMap<String, Response> = test
         .responses
         .iter()

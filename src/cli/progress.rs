@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::args::LogFormat;
-use crate::compile::{Plan, PlannedStep};
-use crate::engine::{Observer, StepOutcome};
+use crate::engine::Observer;
+use crate::journal::{Plan, PlannedStep, StepOutcome};
 use crate::report::Scrubber;
 
 /// Sets up `tracing` on stderr (`DSRCTL_LOG` filters, default `warn`).

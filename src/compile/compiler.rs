@@ -1,17 +1,22 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
-use super::{
-    BoundConnector, CaptureRef, CompileError, Disposition, IdentitySource, PLAN_FORMAT_VERSION,
-    Plan, PlannedAction, PlannedStep, ServicePlan,
+use super::CompileError;
+use crate::journal::{
+    BoundConnector, CaptureRef, Disposition, IdentitySource, PLAN_FORMAT_VERSION, Plan,
+    PlannedAction, PlannedStep, ServicePlan,
 };
 use crate::load::{LoadedPlaybook, Project};
 use crate::model::{ConnectorConfig, DsrKind, KindSpec, Playbook, Request, Step, Tenant};
 
 /// Compiles a request with the project's playbooks into a plan. Reads no files and
 /// contacts nothing: the project is already loaded and validated.
-pub fn compile(project: &Project, request: &Request) -> Result<Plan, CompileError> {
+pub fn compile(
+    project: &Project,
+    request: &Request,
+    now: DateTime<Utc>,
+) -> Result<Plan, CompileError> {
     let tenant =
         project
             .config
@@ -107,7 +112,7 @@ pub fn compile(project: &Project, request: &Request) -> Result<Plan, CompileErro
 
     Ok(Plan {
         format_version: PLAN_FORMAT_VERSION,
-        created_at: Utc::now(),
+        created_at: now,
         request: request.clone(),
         inputs: project.inputs.clone(),
         services,

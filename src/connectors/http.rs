@@ -25,7 +25,7 @@ use tokio::sync::Semaphore;
 use self::auth::Authenticator;
 use self::exchange::Prepared;
 use self::target::Target;
-use crate::connectors::retry::{Retrier, parse_duration};
+use crate::connectors::retry::Retrier;
 use crate::connectors::secret::SecretResolver;
 use crate::connectors::{Connector, ConnectorError, HttpRequest, Operation, RecordSink, Response};
 use crate::model::{Defaults, HttpConnector, HttpMethod};
@@ -66,16 +66,13 @@ impl HttpClient {
         secrets: &dyn SecretResolver,
     ) -> Result<Self, ConnectorError> {
         let target = Target::new(&cfg.base_url)?;
-        let timeout = parse_duration(
-            "timeout",
-            cfg.timeout.as_deref().unwrap_or(&defaults.timeout),
-        )?;
+        let timeout = cfg.timeout.as_ref().unwrap_or(&defaults.timeout).get();
         if timeout.is_zero() {
             return Err(ConnectorError::Config(
                 "`timeout` must be longer than zero".into(),
             ));
         }
-        let retry = Retrier::from_policy(cfg.retry.as_ref().unwrap_or(&defaults.retry))?;
+        let retry = Retrier::from_policy(cfg.retry.as_ref().unwrap_or(&defaults.retry));
         let concurrency = cfg
             .concurrency
             .unwrap_or(defaults.connector_concurrency)

@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::journal::Verification;
 use crate::model::{HttpMethod, Paginate, SqlAction};
 
 /// An operation rendered from a step, ready to send.
@@ -83,15 +84,6 @@ pub struct ChangePreview {
     pub after: Option<Value>,
     /// How many rows/resources would change.
     pub count: u64,
-}
-
-/// Result of a connector's own verification of a mutation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verification {
-    /// Whether the effect is proven.
-    pub passed: bool,
-    /// What was checked and seen.
-    pub detail: String,
 }
 
 /// Where collected records go (the export package spool), one JSON value at a time.

@@ -6,12 +6,11 @@ use serde_json::Value;
 
 use super::executor::{EngineError, RunCtx, lock};
 use super::select::Matcher;
-use super::{Engine, StepOutcome, StepStatus, capture, clock::parse_duration, spool};
-use crate::compile::PlannedStep;
+use super::{Engine, capture, spool};
 use crate::connectors::{
-    ChangePreview, Connector, ConnectorError, Operation, RecordSink, Response, Verification,
+    ChangePreview, Connector, ConnectorError, Operation, RecordSink, Response,
 };
-use crate::store::RunMode;
+use crate::journal::{PlannedStep, RunMode, StepOutcome, StepStatus, Verification};
 
 impl Engine {
     fn connector(&self, step: &PlannedStep) -> Result<&Arc<dyn Connector>, ConnectorError> {
@@ -195,15 +194,12 @@ impl Engine {
                                 reason.pointer
                             ));
                         } else if let Err(seen) = capture::check(&poll.until, &resp.body) {
-                            let timeout = parse_duration(&poll.timeout).unwrap_or_default();
-                            if now - started
-                                > chrono::Duration::from_std(timeout).unwrap_or_default()
-                            {
+                            if now - started > poll.timeout.chrono() {
                                 o.status = StepStatus::Failed;
                                 o.message =
                                     Some(format!("gave up polling after {}: {seen}", poll.timeout));
                             } else {
-                                let every = parse_duration(&poll.every).unwrap_or_default();
+                                let every = poll.every.get();
                                 let retry_after = resp
                                     .headers
                                     .get("retry-after")
@@ -365,10 +361,7 @@ impl Engine {
     ) -> Result<StepOutcome, EngineError> {
         let now = self.clock.now();
         if let Some(after) = step.verify.as_ref().and_then(|v| v.after.as_ref()) {
-            let due = o.due_at.unwrap_or_else(|| {
-                now + chrono::Duration::from_std(parse_duration(after).unwrap_or_default())
-                    .unwrap_or_default()
-            });
+            let due = o.due_at.unwrap_or_else(|| now + after.chrono());
             if now < due {
                 o.status = StepStatus::Waiting;
                 o.due_at = Some(due);

@@ -35,9 +35,3 @@ impl Clock {
         }
     }
 }
-
-/// Parses a duration such as `30d`, `1h`, `200ms`.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration ({e}); use e.g. 30s, 5m, 1h, 30d"))
-}

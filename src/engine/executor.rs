@@ -11,10 +11,11 @@ use futures::stream::FuturesUnordered;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::{Change, Clock, StepOutcome, StepStatus};
-use crate::compile::{Plan, PlannedStep, Renderer};
+use super::Clock;
+use crate::compile::Renderer;
 use crate::connectors::{Connector, Response};
-use crate::store::{RunMode, RunStatus, Store, StoreError};
+use crate::journal::{Change, Plan, PlannedStep, RunMode, RunStatus, StepOutcome, StepStatus};
+use crate::store::{Store, StoreError};
 
 /// Receives progress events (terminal progress bars, logs).
 pub trait Observer: Send + Sync {

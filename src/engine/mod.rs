@@ -1,4 +1,4 @@
-//! Executes a [`Plan`](crate::compile::Plan): steps start when what they need has finished,
+//! Executes a [`Plan`](crate::journal::Plan): steps start when what they need has finished,
 //! each through its connector, journaled in the [store](crate::store).
 //!
 //! Where a step is executed: [`Engine::execute`] (the run loop, `executor.rs`) →
@@ -7,10 +7,8 @@
 
 mod call;
 mod capture;
-mod change;
 mod clock;
 mod executor;
-mod outcome;
 mod preview;
 mod render;
 mod saved_plan;
@@ -20,10 +18,8 @@ mod spool;
 mod step;
 
 pub use capture::{check, count_records, take_captures};
-pub use change::{Change, ChangeAction};
-pub use clock::{Clock, parse_duration};
+pub use clock::Clock;
 pub use executor::{ApplyFilter, Engine, EngineError, Observer, RunResult};
-pub use outcome::{Evidence, StepOutcome, StepStatus, TaskRecord};
 pub use saved_plan::{SAVED_PLAN_FORMAT_VERSION, SavedPlan};
 pub use scheduler::{
     Scheduler, SchedulerError, TickReport, TickRun, needs_approval, request_state_after,

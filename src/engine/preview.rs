@@ -2,10 +2,10 @@
 
 use serde_json::Value;
 
+use super::Engine;
 use super::executor::{RunCtx, lock};
-use super::{Change, ChangeAction, Engine};
-use crate::compile::{PlannedAction, PlannedStep};
 use crate::connectors::Operation;
+use crate::journal::{Change, ChangeAction, PlannedAction, PlannedStep};
 use crate::model::{HttpMethod, Preview};
 
 impl Engine {
@@ -124,7 +124,7 @@ impl Engine {
         change.fingerprint = change
             .before
             .as_ref()
-            .map(|b| crate::store::sha256_hex(b.to_string().as_bytes()));
+            .map(|b| crate::journal::sha256_hex(b.to_string().as_bytes()));
         change
     }
 }

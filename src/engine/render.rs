@@ -2,8 +2,9 @@
 
 use serde_json::Value;
 
-use crate::compile::{PlannedAction, Renderer, TemplateError};
+use crate::compile::{Renderer, TemplateError};
 use crate::connectors::{HttpRequest, Operation};
+use crate::journal::PlannedAction;
 use crate::model::{HttpAction, SetValue, SqlAction, SqlValue};
 
 /// Renders an HTTP action.

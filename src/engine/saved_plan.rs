@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ApplyFilter, Change};
-use crate::compile::Plan;
+use super::ApplyFilter;
+use crate::journal::{Change, Plan};
 
 /// Version of the saved plan file.
 pub const SAVED_PLAN_FORMAT_VERSION: u32 = 1;

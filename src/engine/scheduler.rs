@@ -16,11 +16,12 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{Clock, Engine, EngineError};
-use crate::compile::{Plan, compile};
+use crate::compile::compile;
 use crate::connectors::{Connector, connectors_for_tenant};
+use crate::journal::{Plan, RequestState, RunMode, RunStatus};
 use crate::load::Project;
 use crate::model::DsrKind;
-use crate::store::{RequestState, RunMode, RunStatus, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// A tenant's connectors by name.
 type Connectors = HashMap<String, Arc<dyn Connector>>;
@@ -86,7 +87,7 @@ impl TickReport {
 /// One unit of a tick's work.
 enum Job {
     /// An approved request without a run.
-    Start(crate::store::RequestRecord),
+    Start(crate::journal::RequestRecord),
     /// A claimed (leased) run with a due step.
     Resume(String),
 }
@@ -227,7 +228,7 @@ impl Scheduler {
                     return Ok(None);
                 }
                 let id = record.request.id.clone();
-                let plan = match compile(&self.project, &record.request) {
+                let plan = match compile(&self.project, &record.request, self.clock.now()) {
                     Ok(plan) => plan,
                     Err(e) => {
                         self.fail_request(&id, &e.to_string())
@@ -481,7 +482,7 @@ fn worker_offset(worker: &str) -> usize {
     usize::try_from(h.finish() % 1_000_003).unwrap_or(0)
 }
 
-fn sent_instances(outcomes: &[super::StepOutcome]) -> BTreeSet<String> {
+fn sent_instances(outcomes: &[crate::journal::StepOutcome]) -> BTreeSet<String> {
     outcomes
         .iter()
         .filter(|o| o.sent)

@@ -7,10 +7,9 @@ use serde_json::{Map, Value, json};
 
 use super::executor::{EngineError, RunCtx, lock};
 use super::select::Matcher;
-use super::{Engine, StepOutcome, StepStatus, capture, clock::parse_duration, render};
-use crate::compile::{PlannedAction, PlannedStep};
+use super::{Engine, capture, render};
+use crate::journal::{PlannedAction, PlannedStep, RunMode, StepOutcome, StepStatus};
 use crate::model::Preview;
-use crate::store::RunMode;
 
 impl Engine {
     /// Runs a step (all its instances) and journals its step-level outcome.
@@ -46,7 +45,7 @@ impl Engine {
             let mut change = self
                 .preview_change(ctx, step, &step.key, None, None, &base)
                 .await;
-            change.action = super::ChangeAction::Unknown;
+            change.action = crate::journal::ChangeAction::Unknown;
             change.reason = Some(format!(
                 "runs once per element of `{}`, which comes from a mutation a dry run does not send",
                 source.step
@@ -197,14 +196,14 @@ impl Engine {
 
         match &step.action {
             PlannedAction::Wait(w) => {
-                let wait = parse_duration(&w.duration).unwrap_or_default();
                 if ctx.mode == RunMode::DryRun {
                     o.status = StepStatus::Previewed;
                     o.message = Some(format!("would wait {}", w.duration));
                 } else {
-                    let due = prior.as_ref().and_then(|p| p.due_at).unwrap_or_else(|| {
-                        now + chrono::Duration::from_std(wait).unwrap_or_default()
-                    });
+                    let due = prior
+                        .as_ref()
+                        .and_then(|p| p.due_at)
+                        .unwrap_or_else(|| now + w.duration.chrono());
                     if now < due {
                         o.status = StepStatus::Waiting;
                         o.due_at = Some(due);
@@ -302,7 +301,7 @@ impl Engine {
                 let mut change = self
                     .preview_change(ctx, step, &o.instance, None, None, &Value::Null)
                     .await;
-                change.action = super::ChangeAction::Unknown;
+                change.action = crate::journal::ChangeAction::Unknown;
                 change.reason = o.message.clone();
                 o.change = Some(change);
             }

@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 
 use jsonschema::Validator;
 use jsonschema::error::{ValidationError, ValidationErrorKind};
+
+use crate::model::DURATION_PATTERN;
 use serde_json::Value;
 
 use super::context::{describe, name_and_context, nearest_names};
@@ -145,6 +147,21 @@ impl Mapper<'_> {
                         format!("{name} is not a valid {format}{context}"),
                     )
                     .with_key(last_token(ptr)),
+                );
+            }
+            ValidationErrorKind::Pattern { pattern } if pattern == DURATION_PATTERN => {
+                out.push(
+                    self.at(
+                        "invalid-value",
+                        ptr,
+                        false,
+                        format!(
+                            "{name} is `{}`, which is not a duration{context}",
+                            value_text(e.instance())
+                        ),
+                    )
+                    .with_key(last_token(ptr))
+                    .with_help("write a number and a unit, e.g. 30s, 5m, 1h 30m, 30d"),
                 );
             }
             ValidationErrorKind::AnyOf { context: branches }

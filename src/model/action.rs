@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::HumanDuration;
+
 /// An HTTP request. Template variables enter the path only through `{{seg ...}}`, which
 /// encodes one path segment; query values are form-encoded for you.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -289,7 +291,7 @@ pub struct ManualAction {
 #[serde(deny_unknown_fields)]
 pub struct WaitAction {
     /// How long, e.g. `30d` (the recycle-bin period before a purge is checked).
-    pub duration: String,
+    pub duration: HumanDuration,
     /// Why, shown in reports (`deferred until ...: <reason>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

@@ -3,6 +3,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::HumanDuration;
+
 /// The project config, `dsrctl.yaml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -102,7 +104,7 @@ pub struct HttpConnector {
     pub rate_limit: Option<RateLimit>,
     /// Timeout of one call, e.g. `30s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<String>,
+    pub timeout: Option<HumanDuration>,
     /// Retry policy, overriding the project default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
@@ -180,7 +182,7 @@ pub struct SqlConnector {
     pub concurrency: Option<u32>,
     /// Statement timeout, e.g. `30s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<String>,
+    pub timeout: Option<HumanDuration>,
     /// Key for the `hmac` masking strategy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hmac_key: Option<SecretRef>,
@@ -224,10 +226,10 @@ pub struct RetryPolicy {
     pub attempts: u32,
     /// First backoff, e.g. `200ms`; doubled each time, with jitter.
     #[serde(default = "default_backoff")]
-    pub backoff: String,
+    pub backoff: HumanDuration,
     /// Give up when retrying would pass this much total time, e.g. `2m`.
     #[serde(default = "default_max_elapsed")]
-    pub max_elapsed: String,
+    pub max_elapsed: HumanDuration,
     /// Statuses that are retried (connection errors always are).
     #[serde(default = "default_retry_on")]
     pub on_status: Vec<u16>,
@@ -247,11 +249,11 @@ impl Default for RetryPolicy {
 fn default_attempts() -> u32 {
     5
 }
-fn default_backoff() -> String {
-    "200ms".to_owned()
+fn default_backoff() -> HumanDuration {
+    HumanDuration::parse("200ms").expect("a valid default")
 }
-fn default_max_elapsed() -> String {
-    "2m".to_owned()
+fn default_max_elapsed() -> HumanDuration {
+    HumanDuration::parse("2m").expect("a valid default")
 }
 fn default_retry_on() -> Vec<u16> {
     vec![429, 502, 503, 504]
@@ -269,7 +271,7 @@ pub struct Defaults {
     pub connector_concurrency: u32,
     /// Timeout of one call, e.g. `30s`.
     #[serde(default = "default_timeout")]
-    pub timeout: String,
+    pub timeout: HumanDuration,
     /// Retry policy.
     #[serde(default)]
     pub retry: RetryPolicy,
@@ -292,8 +294,8 @@ fn default_parallelism() -> u32 {
 fn default_connector_concurrency() -> u32 {
     4
 }
-fn default_timeout() -> String {
-    "30s".to_owned()
+fn default_timeout() -> HumanDuration {
+    HumanDuration::parse("30s").expect("a valid default")
 }
 
 /// Rules for saved plans.
@@ -302,7 +304,7 @@ fn default_timeout() -> String {
 pub struct PlanPolicy {
     /// A saved plan older than this is refused by `apply`, e.g. `24h`.
     #[serde(default = "default_max_age")]
-    pub max_age: String,
+    pub max_age: HumanDuration,
 }
 
 impl Default for PlanPolicy {
@@ -313,8 +315,8 @@ impl Default for PlanPolicy {
     }
 }
 
-fn default_max_age() -> String {
-    "24h".to_owned()
+fn default_max_age() -> HumanDuration {
+    HumanDuration::parse("24h").expect("a valid default")
 }
 
 /// Where an export package goes.

@@ -5,6 +5,7 @@
 
 mod action;
 mod config;
+mod duration;
 mod kind;
 mod playbook;
 mod request;
@@ -18,6 +19,7 @@ pub use config::{
     Auth, ConnectorConfig, Defaults, Destination, HttpConnector, ManualConnector, PlanPolicy,
     ProjectConfig, RateLimit, RetryPolicy, SecretRef, SqlConnector, Tenant, UrlSource,
 };
+pub use duration::{DURATION_PATTERN, HumanDuration};
 pub use kind::DsrKind;
 pub use playbook::{
     DataCategory, DsrSteps, KindSpec, Playbook, PlaybookTest, RecordedResponse, Reuse, Unsupported,

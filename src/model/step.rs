@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{HttpAction, ManualAction, SqlAction, WaitAction};
+use super::{HttpAction, HumanDuration, ManualAction, SqlAction, WaitAction};
 
 /// One operation through one connector: a read, a mutation, a manual task or a wait.
 ///
@@ -142,7 +142,7 @@ pub struct Verify {
     /// Run the verification this long after the mutation (e.g. `30d` for a purge), as a
     /// deferred step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after: Option<String>,
+    pub after: Option<HumanDuration>,
 }
 
 /// A condition on a JSON document.
@@ -172,7 +172,7 @@ pub struct Poll {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fail_when: Vec<Expect>,
     /// Time between polls, e.g. `1h`. A `Retry-After` from the service wins when longer.
-    pub every: String,
+    pub every: HumanDuration,
     /// Give up after this long, e.g. `30d`.
-    pub timeout: String,
+    pub timeout: HumanDuration,
 }

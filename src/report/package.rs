@@ -20,8 +20,7 @@ pub use super::manifest::{
     MANIFEST_FORMAT_VERSION, Manifest, ManifestFile, ManifestService, Redaction,
 };
 use super::redact::Redactor;
-use crate::compile::{Disposition, Plan};
-use crate::engine::StepOutcome;
+use crate::journal::{Disposition, Plan, StepOutcome};
 
 /// Name of the manifest file inside a package.
 pub const MANIFEST_NAME: &str = "manifest.json";

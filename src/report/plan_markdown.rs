@@ -3,8 +3,7 @@
 //! split over several bodies so that each stays below GitHub's comment limit.
 
 use super::plan_view::{ChangeView, PlanViewOptions, Summary, change_views};
-use crate::compile::Plan;
-use crate::engine::{Change, ChangeAction};
+use crate::journal::{Change, ChangeAction, Plan};
 
 /// Every Markdown body is shorter than this many characters (GitHub refuses comments of
 /// 65,536 and more).

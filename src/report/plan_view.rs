@@ -9,8 +9,7 @@ use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
 use super::mask::{Scrubber, mask_json_against, sensitivity};
-use crate::compile::Plan;
-use crate::engine::{Change, ChangeAction};
+use crate::journal::{Change, ChangeAction, Plan};
 
 pub use super::plan_markdown::{MARKDOWN_LIMIT, render_markdown};
 

@@ -7,9 +7,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::mask::Scrubber;
-use crate::compile::{Disposition, Plan, PlannedAction, PlannedStep};
-use crate::engine::{StepOutcome, StepStatus};
-use crate::store::RunRecord;
+use crate::journal::{
+    Disposition, Plan, PlannedAction, PlannedStep, RunRecord, StepOutcome, StepStatus,
+};
 
 /// Version of the JSON evidence format; bumped on any incompatible change.
 pub const REPORT_FORMAT_VERSION: u32 = 1;

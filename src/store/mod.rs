@@ -12,7 +12,6 @@ mod pg_batch;
 mod postgres;
 mod postgres_schema;
 mod postgres_store;
-mod request_state;
 mod sqlite;
 mod sqlite_schema;
 mod sqlite_store;
@@ -22,79 +21,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
-use crate::compile::Plan;
-use crate::engine::{Evidence, StepOutcome};
+use crate::journal::{
+    Evidence, Plan, RequestRecord, RequestState, RunMode, RunRecord, RunStatus, StepOutcome,
+};
 use crate::model::Request;
 
 pub use audit::{AuditBreak, AuditEntry, GENESIS_HASH, verify_chain, verify_chain_to};
 pub use open::{DEFAULT_SQLITE_PATH, open};
 pub use postgres::PostgresStore;
-pub use request_state::{RequestRecord, RequestState};
 pub use sqlite::SqliteStore;
-
-/// Whether a run previews or applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunMode {
-    /// Reads only; mutations become change records.
-    DryRun,
-    /// Mutations are sent.
-    Apply,
-}
-
-/// Where a run stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Steps are being executed.
-    Running,
-    /// Waiting for a manual task or a due time.
-    Waiting,
-    /// Every step ended well.
-    Completed,
-    /// A step failed; its dependants are blocked. Resume after fixing.
-    Failed,
-    /// Stopped by the user (Ctrl-C) before it ended; resumable.
-    Interrupted,
-}
-
-impl RunStatus {
-    /// Lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Waiting => "waiting",
-            RunStatus::Completed => "completed",
-            RunStatus::Failed => "failed",
-            RunStatus::Interrupted => "interrupted",
-        }
-    }
-    /// Whether the run may be resumed.
-    pub fn is_unfinished(self) -> bool {
-        !matches!(self, RunStatus::Completed)
-    }
-}
-
-/// A run as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunRecord {
-    /// Run id.
-    pub id: String,
-    /// Request id.
-    pub request_id: String,
-    /// Mode.
-    pub mode: RunMode,
-    /// Status.
-    pub status: RunStatus,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
-    /// Last status change.
-    pub updated_at: DateTime<Utc>,
-    /// The plan it executes.
-    pub plan: Plan,
-}
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
@@ -275,10 +211,4 @@ pub trait Store: Send + Sync {
 
     /// Waits for queued journal writes and closes the connections.
     async fn close(&self);
-}
-
-/// Hex SHA-256 of bytes: digests of inputs, evidence and audit entries.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
 }

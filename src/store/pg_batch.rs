@@ -23,7 +23,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::group_commit::{self, Msg, closed};
 use super::util::{db, millis, to_json, transition_error};
-use super::{AuditEntry, RequestState, RunStatus, StoreError};
+use super::{AuditEntry, StoreError};
+use crate::journal::{RequestState, RunStatus};
 
 /// Most changes in one transaction.
 const MAX_BATCH: usize = 256;

@@ -13,7 +13,8 @@ use sqlx::{Postgres, Row, Transaction};
 use super::journal_writer::{BatchSink, JournalWriter};
 use super::pg_batch::PgBatcher;
 use super::util::*;
-use super::{RequestRecord, RunRecord, StoreError, postgres_schema};
+use super::{StoreError, postgres_schema};
+use crate::journal::{RequestRecord, RunRecord};
 
 pub(super) const RUN_COLUMNS: &str =
     "id, request_id, mode, status, created_at, updated_at, plan::text AS plan";

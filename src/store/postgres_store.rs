@@ -9,12 +9,11 @@ use sqlx::Row;
 use super::pg_batch::{AuditDraft, Op};
 use super::postgres::{REQUEST_COLUMNS, RUN_COLUMNS, request_row, run_row};
 use super::util::*;
-use super::{
-    AuditEntry, PostgresStore, RequestRecord, RequestState, RunMode, RunRecord, RunStatus, Store,
-    StoreError, sha256_hex,
+use super::{AuditEntry, PostgresStore, Store, StoreError};
+use crate::journal::{
+    Evidence, Plan, RequestRecord, RequestState, RunMode, RunRecord, RunStatus, StepOutcome,
+    sha256_hex,
 };
-use crate::compile::Plan;
-use crate::engine::{Evidence, StepOutcome};
 use crate::model::Request;
 
 #[async_trait]

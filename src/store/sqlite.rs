@@ -20,7 +20,8 @@ use tokio::sync::oneshot;
 
 use super::group_commit::closed;
 use super::util::*;
-use super::{RequestRecord, RunRecord, StoreError, sqlite_schema};
+use super::{StoreError, sqlite_schema};
+use crate::journal::{RequestRecord, RunRecord};
 
 pub(super) const RUN_COLUMNS: &str = "id, request_id, mode, status, created_at, updated_at, plan";
 pub(super) const REQUEST_COLUMNS: &str = "body, state, reason, received, deadline, extended, \

@@ -11,12 +11,11 @@ use super::sqlite::{
     FOREIGN_KEY, REQUEST_COLUMNS, RUN_COLUMNS, UNIQUE, lite, request_rows, run_rows, violates,
 };
 use super::util::*;
-use super::{
-    AuditEntry, RequestRecord, RequestState, RunMode, RunRecord, RunStatus, SqliteStore, Store,
-    StoreError, sha256_hex,
+use super::{AuditEntry, SqliteStore, Store, StoreError};
+use crate::journal::{
+    Evidence, Plan, RequestRecord, RequestState, RunMode, RunRecord, RunStatus, StepOutcome,
+    sha256_hex,
 };
-use crate::compile::Plan;
-use crate::engine::{Evidence, StepOutcome};
 use crate::model::Request;
 
 const INSERT_RUN: &str = "INSERT INTO runs (id, request_id, mode, status, created_at, \

@@ -5,9 +5,10 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 
-use super::{RequestRecord, RequestState, RunMode, RunRecord, RunStatus, StoreError};
-use crate::compile::Plan;
-use crate::engine::StepOutcome;
+use super::StoreError;
+use crate::journal::{
+    Plan, RequestRecord, RequestState, RunMode, RunRecord, RunStatus, StepOutcome,
+};
 use crate::model::Request;
 
 /// Schema version both stores migrate to.

@@ -6,13 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dsrctl::compile::{Plan, PlannedAction, compile};
+use dsrctl::compile::compile;
 use dsrctl::connectors::connectors_for_tenant;
 use dsrctl::emulator::{Emulator, Fixture};
-use dsrctl::engine::{Engine, RunResult, StepOutcome, StepStatus, TaskRecord};
+use dsrctl::engine::{Engine, RunResult};
+use dsrctl::journal::{Plan, PlannedAction, RunMode, StepOutcome, StepStatus, TaskRecord};
 use dsrctl::load::{Project, load_project, load_request};
 use dsrctl::model::Request;
-use dsrctl::store::{RunMode, Store};
+use dsrctl::store::Store;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
@@ -107,7 +108,7 @@ impl Pack {
     }
 
     pub fn plan(&self, file: &str) -> Plan {
-        compile(&self.project, &self.request(file)).unwrap()
+        compile(&self.project, &self.request(file), chrono::Utc::now()).unwrap()
     }
 
     async fn store(&self) -> Arc<dyn Store> {

@@ -2,9 +2,7 @@
 //! and a skipped service, with fixed timestamps.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use dsrctl::compile::Plan;
-use dsrctl::engine::StepOutcome;
-use dsrctl::store::RunRecord;
+use dsrctl::journal::{Plan, RunRecord, StepOutcome};
 use serde_json::json;
 
 pub const EMAIL: &str = "ana.lopez@example.com";

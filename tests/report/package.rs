@@ -1,7 +1,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use dsrctl::engine::{StepOutcome, StepStatus};
+use dsrctl::journal::{StepOutcome, StepStatus};
 use dsrctl::report::package::{
     PackageError, PackageFormat, PackageKey, PackageOptions, build_package, verify_package,
 };

@@ -1,4 +1,4 @@
-use dsrctl::engine::{Change, ChangeAction};
+use dsrctl::journal::{Change, ChangeAction};
 use dsrctl::report::plan_view::{
     MARKDOWN_LIMIT, PlanViewOptions, Summary, render_json, render_markdown, render_text,
 };

@@ -6,8 +6,9 @@ use std::process::Stdio;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use dsrctl::engine::{StepOutcome, StepStatus};
-use dsrctl::store::{RunMode, Store, open};
+use dsrctl::journal::RunMode;
+use dsrctl::journal::{StepOutcome, StepStatus};
+use dsrctl::store::{Store, open};
 use futures::FutureExt;
 use sqlx::Connection;
 use tokio::io::{AsyncBufReadExt, BufReader};

@@ -13,9 +13,10 @@ use axum::response::{IntoResponse, Response};
 use dsrctl::compile::compile;
 use dsrctl::connectors::connectors_for_tenant;
 use dsrctl::engine::{Engine, RunResult};
+use dsrctl::journal::RunMode;
 use dsrctl::load::{Project, load_project};
 use dsrctl::model::Request as DsrRequest;
-use dsrctl::store::{RunMode, Store};
+use dsrctl::store::Store;
 use serde_json::json;
 
 /// One call the server saw.
@@ -251,7 +252,7 @@ impl TestProject {
     }
 
     pub async fn execute(&self, kind: &str, mode: RunMode) -> RunResult {
-        let plan = compile(&self.project, &request(kind)).unwrap();
+        let plan = compile(&self.project, &request(kind), chrono::Utc::now()).unwrap();
         let store = self.store().await;
         let run_id = store.create_run(&plan, mode).await.unwrap();
         let engine = self.engine(store.clone()).await;

@@ -25,20 +25,14 @@ pub struct Retry {
 }
 
 impl Retry {
-    /// Parses a policy (durations like `200ms`).
-    pub fn from_policy(p: &RetryPolicy) -> Result<Self, ConnectorError> {
-        Ok(Retry {
+    /// The policy's settings (its durations were parsed when the config was loaded).
+    pub fn from_policy(p: &RetryPolicy) -> Self {
+        Retry {
             attempts: p.attempts.max(1),
-            backoff: duration(&p.backoff, "retry.backoff")?,
-            max_elapsed: duration(&p.max_elapsed, "retry.max_elapsed")?,
-        })
+            backoff: p.backoff.get(),
+            max_elapsed: p.max_elapsed.get(),
+        }
     }
-}
-
-/// Parses a duration like `30s`.
-pub fn duration(text: &str, what: &str) -> Result<Duration, ConnectorError> {
-    humantime::parse_duration(text)
-        .map_err(|e| ConnectorError::Config(format!("`{what}`: `{text}` is not a duration: {e}")))
 }
 
 /// A lazily connecting pool for `url`. Relative SQLite paths resolve against `base_dir`.

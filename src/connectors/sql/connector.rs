@@ -8,8 +8,9 @@ use serde_json::Value;
 
 use super::{SqlClient, action, jitter, op_key};
 use crate::connectors::{
-    ChangePreview, Connector, ConnectorError, Operation, RecordSink, Response, Verification,
+    ChangePreview, Connector, ConnectorError, Operation, RecordSink, Response,
 };
+use crate::journal::Verification;
 
 #[async_trait]
 impl Connector for SqlClient {

@@ -2,8 +2,8 @@
 
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
+use crate::journal::{hmac_sha256_hex, sha256_hex};
 use crate::model::{MaskStrategy, SetValue};
 
 /// Length of a `random` mask.
@@ -90,45 +90,9 @@ pub fn apply(v: &SetValue, old: &Value, key: Option<&[u8]>) -> Result<Value, Str
     })
 }
 
-/// SHA-256, hex.
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
-
-/// HMAC-SHA-256 (RFC 2104), hex.
-pub fn hmac_sha256_hex(key: &[u8], data: &[u8]) -> String {
-    const BLOCK: usize = 64;
-    let mut k = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
-    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    let inner = Sha256::new()
-        .chain_update(&ipad)
-        .chain_update(data)
-        .finalize();
-    hex::encode(
-        Sha256::new()
-            .chain_update(&opad)
-            .chain_update(inner)
-            .finalize(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hmac_matches_rfc_4231_case_2() {
-        assert_eq!(
-            hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?"),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-    }
 
     #[test]
     fn masks_apply_per_row() {

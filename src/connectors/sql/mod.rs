@@ -81,11 +81,8 @@ impl SqlClient {
                 "connector `{name}`: the URL must start with postgres://, postgresql://, mysql://, mariadb:// or sqlite:"
             ))
         })?;
-        let timeout = match &cfg.timeout {
-            Some(t) => connect::duration(t, "timeout")?,
-            None => DEFAULT_TIMEOUT,
-        };
-        let retry = Retry::from_policy(cfg.retry.as_ref().unwrap_or(&RetryPolicy::default()))?;
+        let timeout = cfg.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |t| t.get());
+        let retry = Retry::from_policy(cfg.retry.as_ref().unwrap_or(&RetryPolicy::default()));
         let size = cfg.concurrency.unwrap_or(DEFAULT_POOL).max(1);
         let pools = connect::pool(dialect, url, base_dir, size, timeout, cfg.create_if_missing)?;
         Ok(SqlClient {

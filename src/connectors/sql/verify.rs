@@ -5,7 +5,8 @@ use serde_json::{Map, Value};
 use super::builder::{Builder, Projection, Target};
 use super::update::{Written, key_columns};
 use super::{SqlClient, mask, op_key, refused, tables};
-use crate::connectors::{ChangePreview, ConnectorError, Verification};
+use crate::connectors::{ChangePreview, ConnectorError};
+use crate::journal::Verification;
 use crate::model::SqlAction;
 
 /// Most rows shown in a preview (the count is always exact).

@@ -1,3 +1,5 @@
+//! What a mutation would do: the dry run's record of a change.
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

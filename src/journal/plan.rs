@@ -1,3 +1,6 @@
+//! The plan: the compiled, serialisable DAG of step instances for one request. A run
+//! executes it and keeps it, frozen, in its record.
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};

@@ -1,8 +1,13 @@
+//! Step outcomes: where each step instance stands, what it found, changed and verified,
+//! and the manual tasks and evidence recorded against it.
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use super::Change;
 
 /// Where a step instance stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -106,10 +111,10 @@ pub struct StepOutcome {
     pub message: Option<String>,
     /// Verification of a mutation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verification: Option<crate::connectors::Verification>,
+    pub verification: Option<Verification>,
     /// The previewed change (dry run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub change: Option<super::Change>,
+    pub change: Option<Change>,
     /// Manual task completion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskRecord>,
@@ -176,4 +181,13 @@ pub struct Evidence {
     pub sha256: String,
     /// Where the store keeps it (relative to the state directory).
     pub stored_at: String,
+}
+
+/// How a mutation's effect was checked: by the step's `verify` read or the connector's own check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    /// Whether the effect is proven.
+    pub passed: bool,
+    /// What was checked and seen.
+    pub detail: String,
 }

@@ -1,0 +1,24 @@
+//! The run record's vocabulary, below every layer that writes or reads it: the plan a run
+//! executes, its mode and status, each step's outcome (found, changed, verified), the
+//! changes a dry run previews, manual tasks and evidence, the request's lifecycle state,
+//! and the one digest helper.
+//!
+//! The store persists these types, the engine produces them and reports render them; none
+//! of those layers defines them, so the store imports nothing above itself.
+
+mod change;
+mod digest;
+mod outcome;
+mod plan;
+mod request;
+mod run;
+
+pub use change::{Change, ChangeAction};
+pub use digest::{hmac_sha256_hex, sha256_hex};
+pub use outcome::{Evidence, StepOutcome, StepStatus, TaskRecord, Verification};
+pub use plan::{
+    BoundConnector, CaptureRef, Disposition, IdentitySource, PLAN_FORMAT_VERSION, Plan,
+    PlannedAction, PlannedStep, ServicePlan, http_templates, sql_templates,
+};
+pub use request::{RequestRecord, RequestState};
+pub use run::{RunMode, RunRecord, RunStatus};
