@@ -12,10 +12,12 @@
 pub mod cli;
 pub mod compile;
 pub mod connectors;
+pub mod deliver;
 pub mod emulator;
 pub mod engine;
 pub mod journal;
 pub mod load;
 pub mod model;
 pub mod report;
+pub mod secret;
 pub mod store;

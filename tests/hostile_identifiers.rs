@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use dsrctl::compile::Renderer;
 use dsrctl::connectors::http::HttpClient;
-use dsrctl::connectors::secret::EnvFileResolver;
 use dsrctl::connectors::{Connector, ConnectorError, HttpRequest, Operation};
 use dsrctl::model::{Defaults, HttpAction, HttpConnector};
+use dsrctl::secret::EnvFileResolver;
 use percent_encoding::percent_decode_str;
 use proptest::prelude::*;
 use serde_json::{Value, json};

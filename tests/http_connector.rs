@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dsrctl::connectors::http::HttpClient;
-use dsrctl::connectors::secret::{EnvFileResolver, SecretResolver};
 use dsrctl::connectors::{Connector, ConnectorError, HttpRequest, Operation, RecordSink};
 use dsrctl::model::{Defaults, HttpConnector, HttpMethod, Paginate, SecretRef};
+use dsrctl::secret::{EnvFileResolver, SecretError, SecretResolver};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use support::{Reply, TestServer};
@@ -34,15 +34,15 @@ fn connector_in(cfg: Value, base_dir: std::path::PathBuf) -> HttpClient {
 struct MapSecrets(Vec<(&'static str, &'static str)>);
 
 impl SecretResolver for MapSecrets {
-    fn resolve(&self, r: &SecretRef) -> Result<String, ConnectorError> {
+    fn resolve(&self, r: &SecretRef) -> Result<String, SecretError> {
         let SecretRef::Env(name) = r else {
-            return Err(ConnectorError::Config("files are not used here".into()));
+            return Err(SecretError::new("files are not used here"));
         };
         self.0
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| (*v).to_owned())
-            .ok_or_else(|| ConnectorError::Config(format!("`{name}` is not set")))
+            .ok_or_else(|| SecretError::new(format!("`{name}` is not set")))
     }
 }
 

@@ -3,16 +3,16 @@
 //! `x-ms-continuation`) and the OAuth2 token endpoint, with one item per page.
 
 use dsrctl::connectors::http::HttpClient;
-use dsrctl::connectors::secret::SecretResolver;
-use dsrctl::connectors::{Connector, ConnectorError, HttpRequest, Operation};
+use dsrctl::connectors::{Connector, HttpRequest, Operation};
 use dsrctl::emulator::{self, Emulator, Fixture};
 use dsrctl::model::{Defaults, HttpConnector, HttpMethod, Paginate, SecretRef};
+use dsrctl::secret::{SecretError, SecretResolver};
 use serde_json::{Value, json};
 
 struct Fixed;
 
 impl SecretResolver for Fixed {
-    fn resolve(&self, _: &SecretRef) -> Result<String, ConnectorError> {
+    fn resolve(&self, _: &SecretRef) -> Result<String, SecretError> {
         Ok("emulator-secret".into())
     }
 }

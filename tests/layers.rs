@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 const ALLOWED: &[(&str, &[&str])] = &[
     ("model", &[]),
     ("journal", &["model"]),
+    ("secret", &["model"]),
     ("store", &["journal", "model"]),
-    ("connectors", &["journal", "model"]),
+    ("connectors", &["secret", "journal", "model"]),
+    ("deliver", &["secret", "journal", "model"]),
     ("emulator", &["journal", "model"]),
     ("load", &["model"]),
     ("compile", &["load", "journal", "model"]),
@@ -18,7 +20,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "engine",
         &["compile", "connectors", "store", "journal", "model"],
     ),
-    ("report", &["store", "journal", "model"]),
+    // Reports render; they share the package's file naming with `deliver` but ship nothing.
+    ("report", &["deliver", "store", "journal", "model"]),
     (
         "cli",
         &[
@@ -27,6 +30,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "compile",
             "load",
             "connectors",
+            "deliver",
+            "secret",
             "store",
             "journal",
             "model",
@@ -37,7 +42,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 
 /// Imports that go up today and are being removed; each must still occur (so the list
 /// shrinks as they go) and is reported when it is gone.
-const KNOWN: &[(&str, &str)] = &[("engine", "load"), ("report", "connectors")];
+const KNOWN: &[(&str, &str)] = &[("engine", "load")];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("read src") {

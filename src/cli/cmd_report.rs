@@ -6,9 +6,10 @@ use anyhow::{Context, Result};
 use super::Outcome;
 use super::args::{Cli, ReportArgs, ReportFormat};
 use super::workspace::Workspace;
-use crate::report::delivery::{DeliveryOptions, EnvAndFiles, deliver};
+use crate::deliver::{DeliveryOptions, deliver};
 use crate::report::package::{PackageFormat, PackageOptions, build_package};
 use crate::report::{Format, ReportKind, RunView, render, render_named};
+use crate::secret::EnvFileResolver;
 
 /// Renders a report of a run, and builds (and delivers) its export package when asked.
 pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome> {
@@ -72,9 +73,7 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
                 .context(
                     "no export destination in dsrctl.yaml (`export:` of the tenant or the project)",
                 )?;
-            let secrets = EnvAndFiles {
-                base_dir: ws.project.root.clone(),
-            };
+            let secrets = EnvFileResolver::new(&ws.project.root);
             let delivered = deliver(
                 dest,
                 out,

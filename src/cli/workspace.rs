@@ -84,6 +84,6 @@ impl Workspace {
 }
 
 fn read_secret(r: &SecretRef, base: &Path) -> Result<String> {
-    use crate::connectors::secret::{EnvFileResolver, SecretResolver};
+    use crate::secret::{EnvFileResolver, SecretResolver};
     Ok(EnvFileResolver::new(base).resolve(r)?)
 }

@@ -26,9 +26,9 @@ use self::auth::Authenticator;
 use self::exchange::Prepared;
 use self::target::Target;
 use crate::connectors::retry::Retrier;
-use crate::connectors::secret::SecretResolver;
 use crate::connectors::{Connector, ConnectorError, HttpRequest, Operation, RecordSink, Response};
 use crate::model::{Defaults, HttpConnector, HttpMethod};
+use crate::secret::SecretResolver;
 
 /// A configured HTTP connector.
 #[derive(Debug)]

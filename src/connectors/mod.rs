@@ -7,7 +7,6 @@
 pub mod http;
 mod registry;
 pub mod retry;
-pub mod secret;
 pub mod sql;
 
 pub use registry::connectors_for_tenant;
@@ -135,6 +134,12 @@ pub enum ConnectorError {
     /// The connector is misconfigured (missing secret, bad URL).
     #[error("connector configuration: {0}")]
     Config(String),
+}
+
+impl From<crate::secret::SecretError> for ConnectorError {
+    fn from(e: crate::secret::SecretError) -> Self {
+        ConnectorError::Config(e.to_string())
+    }
 }
 
 impl ConnectorError {

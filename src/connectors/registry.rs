@@ -6,10 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::http::HttpClient;
-use super::secret::{EnvFileResolver, SecretResolver};
 use super::sql::SqlClient;
 use super::{Connector, ConnectorError};
 use crate::model::{ConnectorConfig, ProjectConfig, UrlSource};
+use crate::secret::{EnvFileResolver, SecretResolver};
 
 /// The connectors of `tenant`, by name. Manual connectors need no client and are left out.
 pub async fn connectors_for_tenant(

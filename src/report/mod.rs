@@ -6,10 +6,8 @@
 //! - [`render`]: evidence report, response letter and CI summary from handlebars templates
 //!   (embedded, overridable from the project's template directory).
 //! - [`package`]: the export package for the subject (files, manifest, zip, encryption).
-//! - [`delivery`]: puts a package into a directory, Azure Blob Storage or S3.
 //! - [`plan_view`]: the dry run's changes as terminal text, JSON and Markdown.
 
-pub mod delivery;
 mod encryption;
 mod manifest;
 mod mask;

@@ -20,6 +20,7 @@ pub use super::manifest::{
     MANIFEST_FORMAT_VERSION, Manifest, ManifestFile, ManifestService, Redaction,
 };
 use super::redact::Redactor;
+use crate::deliver::archive::{safe_file_name, zip_entry};
 use crate::journal::{Disposition, Plan, StepOutcome};
 
 /// Name of the manifest file inside a package.
@@ -279,7 +280,7 @@ fn collections(plan: &Plan, outcomes: &[StepOutcome]) -> Result<Vec<Collection>,
         .map(|key| {
             let spools = map.remove(&key).unwrap_or_default();
             Collection {
-                path: format!("{}/{}.json", file_name(&key.0), file_name(&key.1)),
+                path: format!("{}/{}.json", safe_file_name(&key.0), safe_file_name(&key.1)),
                 service: key.0,
                 collection: key.1,
                 spools,
@@ -301,26 +302,6 @@ fn check_relative(spool: &str) -> Result<(), PackageError> {
         Ok(())
     } else {
         Err(PackageError::UnsafePath(spool.to_owned()))
-    }
-}
-
-/// A name safe as one path component on every platform, still recognisable.
-pub(crate) fn file_name(name: &str) -> String {
-    let cleaned: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let trimmed = cleaned.trim_matches('.');
-    if trimmed.is_empty() {
-        "_".to_owned()
-    } else {
-        trimmed.to_owned()
     }
 }
 
@@ -533,31 +514,6 @@ impl Target<'_> {
             }
         }
     }
-}
-
-/// Options of a deflated zip entry (large files allowed) stamped with `at`: zip times
-/// have no zone (this is UTC) and a 2-second resolution.
-pub(crate) fn zip_entry(at: DateTime<Utc>) -> zip::write::SimpleFileOptions {
-    use chrono::{Datelike, Timelike};
-    let field = |n: u32| u8::try_from(n).unwrap_or(u8::MAX);
-    let stamp = u16::try_from(at.year())
-        .ok()
-        .and_then(|year| {
-            zip::DateTime::from_date_and_time(
-                year,
-                field(at.month()),
-                field(at.day()),
-                field(at.hour()),
-                field(at.minute()),
-                field(at.second()),
-            )
-            .ok()
-        })
-        .unwrap_or_default();
-    zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .large_file(true)
-        .last_modified_time(stamp)
 }
 
 /// Runs `f` on `inner` through a [`HashingWriter`], then `done` on `inner`.

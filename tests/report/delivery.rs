@@ -6,14 +6,15 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use dsrctl::deliver::{DeliveryError, DeliveryOptions, deliver};
+use dsrctl::journal::sha256_hex;
 use dsrctl::model::{Destination, SecretRef};
-use dsrctl::report::delivery::{DeliveryError, DeliveryOptions, EnvAndFiles, deliver};
 use dsrctl::report::package::{Manifest, PackageOptions, build_package};
+use dsrctl::secret::EnvFileResolver;
 use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::{ObjectStore, ObjectStoreExt};
-use sha2::{Digest, Sha256};
 
 use crate::azurite::{ACCOUNT, Azurite, KEY};
 use crate::fixture;
@@ -40,11 +41,9 @@ fn package(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// The key comes from a secret file, as it would in a project.
-fn secrets(dir: &std::path::Path) -> EnvAndFiles {
+fn secrets(dir: &std::path::Path) -> EnvFileResolver {
     std::fs::write(dir.join("azure.key"), format!("{KEY}\n")).unwrap();
-    EnvAndFiles {
-        base_dir: dir.to_owned(),
-    }
+    EnvFileResolver::new(dir)
 }
 
 fn destination(endpoint: String, container: &str) -> Destination {
@@ -259,16 +258,9 @@ async fn delivers_to_a_directory() {
         zip: false,
     };
     let opts = DeliveryOptions::new("r-2026-0042", tmp.path());
-    deliver(
-        &dest,
-        &pkg,
-        &opts,
-        &EnvAndFiles {
-            base_dir: tmp.path().into(),
-        },
-    )
-    .await
-    .unwrap();
+    deliver(&dest, &pkg, &opts, &EnvFileResolver::new(tmp.path()))
+        .await
+        .unwrap();
     dsrctl::report::package::verify_package(&tmp.path().join("out/r-2026-0042")).unwrap();
 }
 
@@ -282,9 +274,7 @@ async fn delivers_a_directory_package_as_one_zip() {
         path: "out".into(),
         zip: true,
     };
-    let secrets = EnvAndFiles {
-        base_dir: tmp.path().into(),
-    };
+    let secrets = EnvFileResolver::new(tmp.path());
     let opts = DeliveryOptions::new("r-2026-0042", tmp.path());
     let done = deliver(&dest, &pkg, &opts, &secrets).await.unwrap();
     let zip_path = tmp.path().join("out/r-2026-0042.zip");
@@ -316,16 +306,9 @@ async fn a_missing_secret_is_named() {
         key: SecretRef::Env("DSRCTL_TEST_NO_SUCH_VARIABLE".into()),
     };
     let opts = DeliveryOptions::new("r", tmp.path());
-    let err = deliver(
-        &dest,
-        tmp.path(),
-        &opts,
-        &EnvAndFiles {
-            base_dir: tmp.path().into(),
-        },
-    )
-    .await
-    .unwrap_err();
+    let err = deliver(&dest, tmp.path(), &opts, &EnvFileResolver::new(tmp.path()))
+        .await
+        .unwrap_err();
     assert!(
         err.to_string().contains("DSRCTL_TEST_NO_SUCH_VARIABLE"),
         "{err}"
@@ -333,12 +316,10 @@ async fn a_missing_secret_is_named() {
 }
 
 /// The S3 key pair comes from secret files, as it would in a project.
-fn s3_secrets(dir: &std::path::Path, key_id: &str, secret: &str) -> EnvAndFiles {
+fn s3_secrets(dir: &std::path::Path, key_id: &str, secret: &str) -> EnvFileResolver {
     std::fs::write(dir.join("s3.key-id"), format!("{key_id}\n")).unwrap();
     std::fs::write(dir.join("s3.secret"), format!("{secret}\n")).unwrap();
-    EnvAndFiles {
-        base_dir: dir.to_owned(),
-    }
+    EnvFileResolver::new(dir)
 }
 
 fn s3_destination(moto: &Moto, bucket: &str) -> Destination {
@@ -349,10 +330,6 @@ fn s3_destination(moto: &Moto, bucket: &str) -> Destination {
         access_key_id: SecretRef::File("s3.key-id".into()),
         secret_access_key: SecretRef::File("s3.secret".into()),
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// Every file under a package directory: `/`-separated path to (size, SHA-256).

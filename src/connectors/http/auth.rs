@@ -13,9 +13,9 @@ use url::Url;
 
 use super::redactor::Redactor;
 use crate::connectors::retry::{Attempt, Retrier, parse_retry_after, with_attempts};
-use crate::connectors::secret::{SecretResolver, describe};
 use crate::connectors::{ConnectorError, excerpt};
 use crate::model::Auth as AuthConfig;
+use crate::secret::{SecretResolver, describe};
 
 /// Refresh a cached token this long before it expires (less for very short-lived tokens).
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod archive;
+
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::local::LocalFileSystem;
@@ -13,6 +15,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 
 use crate::model::{Destination, SecretRef};
+use crate::secret::SecretResolver;
 
 /// Delivery errors.
 #[derive(Debug, thiserror::Error)]
@@ -47,29 +50,6 @@ pub enum DeliveryError {
         /// Cause.
         source: Box<object_store::Error>,
     },
-}
-
-/// Where secrets come from.
-pub trait SecretSource {
-    /// The secret's value.
-    fn secret(&self, secret: &SecretRef) -> Result<String, String>;
-}
-
-/// Secrets from environment variables, or from files relative to the project directory
-/// (trailing newline trimmed).
-#[derive(Debug, Clone)]
-pub struct EnvAndFiles {
-    /// Directory of `dsrctl.yaml`.
-    pub base_dir: PathBuf,
-}
-
-impl SecretSource for EnvAndFiles {
-    fn secret(&self, secret: &SecretRef) -> Result<String, String> {
-        use crate::connectors::secret::{EnvFileResolver, SecretResolver};
-        EnvFileResolver::new(&self.base_dir)
-            .resolve(secret)
-            .map_err(|e| e.to_string())
-    }
 }
 
 /// Options of [`deliver`].
@@ -115,9 +95,13 @@ pub struct Delivered {
 pub fn store_for(
     dest: &Destination,
     opts: &DeliveryOptions,
-    secrets: &dyn SecretSource,
+    secrets: &dyn SecretResolver,
 ) -> Result<(Arc<dyn ObjectStore>, String), DeliveryError> {
-    let secret = |s: &SecretRef| secrets.secret(s).map_err(DeliveryError::Secret);
+    let secret = |s: &SecretRef| {
+        secrets
+            .resolve(s)
+            .map_err(|e| DeliveryError::Secret(e.to_string()))
+    };
     match dest {
         Destination::Directory { path, .. } => {
             let dir = opts.base_dir.join(path);
@@ -185,7 +169,7 @@ pub async fn deliver(
     dest: &Destination,
     package: &Path,
     opts: &DeliveryOptions,
-    secrets: &dyn SecretSource,
+    secrets: &dyn SecretResolver,
 ) -> Result<Delivered, DeliveryError> {
     if let Destination::Directory { path, zip: true } = dest
         && package.is_dir()
@@ -270,12 +254,12 @@ fn zip_into(package: &Path, dir: &Path, prefix: &str) -> Result<Delivered, Deliv
     list_files(package, package, &mut files)?;
     files.sort();
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let name = format!("{}.zip", super::package::file_name(prefix));
+    let name = format!("{}.zip", archive::safe_file_name(prefix));
     let target = dir.join(&name);
     let zip_err = |e: zip::result::ZipError| io(&target)(std::io::Error::other(e));
     let scratch = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(scratch));
-    let options = super::package::zip_entry(chrono::Utc::now());
+    let options = archive::zip_entry(chrono::Utc::now());
     for (rel, path) in &files {
         zip.start_file(rel.as_str(), options).map_err(zip_err)?;
         let mut file = std::fs::File::open(path).map_err(io(path))?;

@@ -1,15 +1,28 @@
-//! Secrets by reference: resolved from the environment or from files when a connector is
-//! built, never read from playbooks. Errors name the variable or file, never the value.
+//! Secrets by reference: resolved from the environment or from files when a connector, a
+//! destination or a key is needed, never read from playbooks. Errors name the variable or
+//! file, never the value. The one way every layer reads a secret.
 
 use std::path::PathBuf;
 
-use crate::connectors::ConnectorError;
 use crate::model::SecretRef;
+
+/// A secret that could not be read; the message names where it was looked for, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SecretError(String);
+
+impl SecretError {
+    /// An error with this message (which must name where the secret was looked for, and
+    /// never hold a value).
+    pub fn new(message: impl Into<String>) -> Self {
+        SecretError(message.into())
+    }
+}
 
 /// Turns a [`SecretRef`] into the secret's value.
 pub trait SecretResolver: Send + Sync {
     /// The secret's value. The error names where it was looked for, never a value.
-    fn resolve(&self, r: &SecretRef) -> Result<String, ConnectorError>;
+    fn resolve(&self, r: &SecretRef) -> Result<String, SecretError>;
 }
 
 /// Resolves environment variables, and files relative to `base_dir` (the directory of
@@ -30,17 +43,17 @@ impl EnvFileResolver {
 }
 
 impl SecretResolver for EnvFileResolver {
-    fn resolve(&self, r: &SecretRef) -> Result<String, ConnectorError> {
+    fn resolve(&self, r: &SecretRef) -> Result<String, SecretError> {
         let value = match r {
             SecretRef::Env(name) => match std::env::var(name) {
                 Ok(v) => v,
                 Err(std::env::VarError::NotPresent) => {
-                    return Err(ConnectorError::Config(format!(
+                    return Err(SecretError(format!(
                         "the secret environment variable `{name}` is not set; export it before running"
                     )));
                 }
                 Err(std::env::VarError::NotUnicode(_)) => {
-                    return Err(ConnectorError::Config(format!(
+                    return Err(SecretError(format!(
                         "the secret environment variable `{name}` is not valid UTF-8"
                     )));
                 }
@@ -49,14 +62,14 @@ impl SecretResolver for EnvFileResolver {
                 let full = self.base_dir.join(path);
                 match std::fs::read(&full) {
                     Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
-                        ConnectorError::Config(format!(
+                        SecretError(format!(
                             "the secret file `{}` is not valid UTF-8",
                             full.display()
                         ))
                     })?,
                     // The io error's own text names only the failure (not found, denied).
                     Err(e) => {
-                        return Err(ConnectorError::Config(format!(
+                        return Err(SecretError(format!(
                             "cannot read the secret file `{}`: {}",
                             full.display(),
                             e.kind()
@@ -67,10 +80,7 @@ impl SecretResolver for EnvFileResolver {
         };
         let trimmed = value.trim_end_matches(['\n', '\r']);
         if trimmed.is_empty() {
-            return Err(ConnectorError::Config(format!(
-                "the secret {} is empty",
-                describe(r)
-            )));
+            return Err(SecretError(format!("the secret {} is empty", describe(r))));
         }
         Ok(trimmed.to_owned())
     }
