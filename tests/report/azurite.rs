@@ -4,7 +4,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::emulator::{Emulator, find, free_port};
+use crate::emulator::{Emulator, find, free_port, missing};
 
 pub const ACCOUNT: &str = "devstoreaccount1";
 pub const KEY: &str =
@@ -21,9 +21,7 @@ impl Azurite {
     /// Starts Azurite, or returns `None` (after printing why) when it is not installed.
     pub fn start() -> Option<Azurite> {
         let Some(exe) = find("DSRCTL_AZURITE", "node_modules/.bin/azurite") else {
-            eprintln!(
-                "SKIPPED: azurite not found; set DSRCTL_AZURITE or run `npm install` in the repo"
-            );
+            missing("azurite", "set DSRCTL_AZURITE or run `npm ci` in the repo");
             return None;
         };
         let dir = tempfile::tempdir().expect("tempdir");

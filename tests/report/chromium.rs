@@ -1,12 +1,13 @@
-//! The HTML evidence report renders in headless Chromium. Skipped, with the reason printed,
-//! when no Chromium is installed (`DSRCTL_CHROMIUM` names the executable; else `chromium`
-//! or `chromium-browser` on PATH).
+//! The HTML evidence report renders in headless Chromium (`DSRCTL_CHROMIUM` names the
+//! executable; else `chromium` or `chromium-browser` on PATH). Without one the test fails in
+//! CI and is skipped, visibly, elsewhere.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use dsrctl::report::{Format, ReportKind, RunView, render};
 
+use crate::emulator::missing;
 use crate::fixture;
 
 fn chromium() -> Option<PathBuf> {
@@ -25,7 +26,10 @@ fn chromium() -> Option<PathBuf> {
 #[test]
 fn evidence_html_renders_in_headless_chromium() {
     let Some(exe) = chromium() else {
-        eprintln!("SKIPPED: no chromium found; set DSRCTL_CHROMIUM or install chromium");
+        missing(
+            "chromium",
+            "set DSRCTL_CHROMIUM or install Debian's chromium (as .ci/run does)",
+        );
         return;
     };
     let view = RunView::build(
@@ -43,6 +47,11 @@ fn evidence_html_renders_in_headless_chromium() {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            // No calls out of a machine whose network is closed.
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
             "--hide-scrollbars",
         ])
         .arg(format!(
@@ -72,6 +81,11 @@ fn evidence_html_renders_in_headless_chromium() {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            // No calls out of a machine whose network is closed.
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
             "--no-pdf-header-footer",
         ])
         .arg(format!(

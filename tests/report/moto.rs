@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::emulator::{Emulator, find, free_port};
+use crate::emulator::{Emulator, find, free_port, missing};
 
 /// The region the tests' buckets are made in.
 pub const REGION: &str = "eu-west-1";
@@ -19,8 +19,9 @@ impl Moto {
     /// Starts moto, or returns `None` (after printing why) when it is not installed.
     pub fn start() -> Option<Moto> {
         let Some(exe) = find("DSRCTL_MOTO", ".venv-test/bin/moto_server") else {
-            eprintln!(
-                "SKIPPED: moto_server not found; set DSRCTL_MOTO or install tests/requirements-s3.txt into .venv-test (as .ci/run does)"
+            missing(
+                "moto_server",
+                "set DSRCTL_MOTO or install tests/requirements-s3.txt into .venv-test (as .ci/run does)",
             );
             return None;
         };
