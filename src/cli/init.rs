@@ -16,6 +16,7 @@ const FILES: &[(&str, &str)] = &[
         "requests/delete-jane.yaml",
         include_str!("starter/requests/delete-jane.yaml"),
     ),
+    (".gitignore", include_str!("starter/gitignore")),
 ];
 
 /// Writes the starter project into `dir`, refusing to overwrite an existing file.
