@@ -16,6 +16,21 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
     let ws = Workspace::open(&cli.project, color).await?;
     let run = ws.store.run(&args.run).await?;
     let outcomes = ws.store.outcomes(&run.id).await?;
+    // `--deliver` ships the package: the one asked for with `--package`, else one built for
+    // the delivery in a scratch directory.
+    let destination = if args.deliver {
+        let tenant = ws.project.config.tenants.get(&run.plan.request.tenant);
+        Some(
+            tenant
+                .and_then(|t| t.export.as_ref())
+                .or(ws.project.config.export.as_ref())
+                .context(
+                    "--deliver: no export destination in dsrctl.yaml (`export:` of the tenant or the project)",
+                )?,
+        )
+    } else {
+        None
+    };
     let today = chrono::Utc::now().date_naive();
     let view = RunView::build(&run, &outcomes, today);
     let overrides = ws
@@ -47,7 +62,18 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
         None => out!("{text}"),
     }
 
-    if let Some(out) = &args.package {
+    let scratch;
+    let package = match (&args.package, destination) {
+        (Some(out), _) => Some(out.clone()),
+        (None, Some(_)) => {
+            scratch = tempfile::tempdir().context("a scratch directory for the package")?;
+            Some(scratch.path().join(crate::deliver::archive::safe_file_name(
+                &run.plan.request.id,
+            )))
+        }
+        (None, None) => None,
+    };
+    if let Some(out) = &package {
         let zip = out.extension().is_some_and(|e| e == "zip");
         let opts = PackageOptions {
             format: if zip {
@@ -61,18 +87,13 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
         let spool = ws.state_dir.join("runs").join(&run.id);
         let manifest = build_package(&run.plan, &outcomes, &spool, out, &opts)?;
         let files = manifest.files().count();
-        eprintln!(
-            "export package: {} ({files} file(s), manifest.json with SHA-256 of each)",
-            out.display()
-        );
-        if args.deliver {
-            let tenant = ws.project.config.tenants.get(&run.plan.request.tenant);
-            let dest = tenant
-                .and_then(|t| t.export.as_ref())
-                .or(ws.project.config.export.as_ref())
-                .context(
-                    "no export destination in dsrctl.yaml (`export:` of the tenant or the project)",
-                )?;
+        if args.package.is_some() {
+            eprintln!(
+                "export package: {} ({files} file(s), manifest.json with SHA-256 of each)",
+                out.display()
+            );
+        }
+        if let Some(dest) = destination {
             let secrets = EnvFileResolver::new(&ws.project.root);
             let delivered = deliver(
                 dest,
@@ -82,7 +103,7 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
             )
             .await?;
             eprintln!(
-                "delivered {} object(s) to {}",
+                "delivered the export package ({files} file(s) and its manifest) as {} object(s) to {}",
                 delivered.objects.len(),
                 delivered.destination
             );
