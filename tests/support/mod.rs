@@ -1,15 +1,24 @@
-//! A local HTTP server on 127.0.0.1 that records every call and answers from a script.
+//! A local HTTP server on 127.0.0.1 that records every call and answers from a script, or
+//! breaks the connection the way a real network does after the service acted: the answer
+//! lost, the connection reset, the body cut short.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
+use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
+use axum::serve::IncomingStream;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 
 /// One recorded call.
 #[derive(Debug, Clone)]
@@ -32,6 +41,19 @@ impl Call {
     }
 }
 
+/// What happens to the connection instead of a whole answer (after the script ran, so
+/// after the service acted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The connection is closed without an answer: the answer is lost.
+    LoseAnswer,
+    /// The connection is reset (RST) without an answer.
+    Reset,
+    /// The status and headers arrive with a `Content-Length` longer than the body, then the
+    /// connection closes.
+    Truncate,
+}
+
 /// An answer from the script.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -39,6 +61,7 @@ pub struct Reply {
     pub headers: Vec<(String, String)>,
     pub body: String,
     pub delay: Duration,
+    pub fault: Option<Fault>,
 }
 
 impl Reply {
@@ -48,6 +71,7 @@ impl Reply {
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.to_string(),
             delay: Duration::ZERO,
+            fault: None,
         }
     }
     pub fn raw(status: u16, content_type: &str, body: &str) -> Self {
@@ -56,6 +80,7 @@ impl Reply {
             headers: vec![("content-type".into(), content_type.into())],
             body: body.into(),
             delay: Duration::ZERO,
+            fault: None,
         }
     }
     pub fn header(mut self, name: &str, value: &str) -> Self {
@@ -64,6 +89,11 @@ impl Reply {
     }
     pub fn after(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+    /// Breaks the connection instead of answering (after `delay`).
+    pub fn broken(mut self, fault: Fault) -> Self {
+        self.fault = Some(fault);
         self
     }
 }
@@ -75,6 +105,7 @@ struct Shared {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     script: Box<Script>,
+    connections: Connections,
 }
 
 /// A running server.
@@ -91,12 +122,20 @@ impl TestServer {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             script: Box::new(script),
+            connections: Connections::default(),
         });
-        let app = Router::new().fallback(handle).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(shared.clone())
+            .into_make_service_with_connect_info::<ConnId>();
+        let inner = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
+        let addr = inner.local_addr().expect("local addr");
+        let listener = FaultListener {
+            inner,
+            connections: shared.connections.clone(),
+        };
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -121,11 +160,12 @@ impl TestServer {
 
 async fn handle(
     State(shared): State<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<ConnId>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> impl IntoResponse {
+) -> Response {
     let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
     // Decrements also when the client gives up and the handler is dropped.
@@ -150,6 +190,29 @@ async fn handle(
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match reply.fault {
+        Some(fault @ (Fault::LoseAnswer | Fault::Reset)) => {
+            // The connection fails on the first byte of the answer: nothing reaches the client.
+            shared.connections.break_on_write(conn, fault);
+            return status.into_response();
+        }
+        Some(Fault::Truncate) => {
+            let full = reply.body.len().max(1) * 2;
+            let half = reply.body.as_bytes()[..reply.body.len() / 2].to_vec();
+            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(Bytes::from(half)),
+                Err(std::io::Error::other("cut short by the test server")),
+            ];
+            return Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .header("content-length", full.to_string())
+                .body(Body::from_stream(futures::stream::iter(chunks)))
+                .expect("a response");
+        }
+        None => {}
+    }
     let mut out = HeaderMap::new();
     for (k, v) in &reply.headers {
         if let (Ok(k), Ok(v)) = (
@@ -159,11 +222,7 @@ async fn handle(
             out.append(k, v);
         }
     }
-    (
-        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        out,
-        reply.body,
-    )
+    (status, out, reply.body).into_response()
 }
 
 struct InFlight(Arc<Shared>);
@@ -173,6 +232,140 @@ impl Drop for InFlight {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
+
+/// Identifies one accepted connection, so a handler can break its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ConnId(u64);
+
+impl Connected<IncomingStream<'_, FaultListener>> for ConnId {
+    fn connect_info(stream: IncomingStream<'_, FaultListener>) -> Self {
+        *stream.remote_addr()
+    }
+}
+
+/// The open connections' switches: a handler sets one, and the next write on that
+/// connection fails, which makes the server drop it (reset first, for [`Fault::Reset`]).
+#[derive(Default, Clone)]
+struct Connections {
+    next: Arc<AtomicU64>,
+    switches: Arc<Mutex<HashMap<ConnId, Arc<Mutex<Option<Fault>>>>>>,
+}
+
+impl Connections {
+    fn open(&self) -> (ConnId, Arc<Mutex<Option<Fault>>>) {
+        let id = ConnId(self.next.fetch_add(1, Ordering::SeqCst));
+        let switch = Arc::new(Mutex::new(None));
+        self.switches
+            .lock()
+            .expect("switches")
+            .insert(id, switch.clone());
+        (id, switch)
+    }
+    fn break_on_write(&self, id: ConnId, fault: Fault) {
+        if let Some(s) = self.switches.lock().expect("switches").get(&id) {
+            *s.lock().expect("switch") = Some(fault);
+        }
+    }
+    fn close(&self, id: ConnId) {
+        self.switches.lock().expect("switches").remove(&id);
+    }
+}
+
+struct FaultListener {
+    inner: TcpListener,
+    connections: Connections,
+}
+
+impl axum::serve::Listener for FaultListener {
+    type Io = FaultyIo;
+    type Addr = ConnId;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            if let Ok((stream, _)) = self.inner.accept().await {
+                let _ = stream.set_nodelay(true);
+                let (id, switch) = self.connections.open();
+                let io = FaultyIo {
+                    stream,
+                    switch,
+                    id,
+                    connections: self.connections.clone(),
+                };
+                return (io, id);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(ConnId(u64::MAX))
+    }
+}
+
+/// A server-side connection whose writes fail once its switch is set.
+struct FaultyIo {
+    stream: TcpStream,
+    switch: Arc<Mutex<Option<Fault>>>,
+    id: ConnId,
+    connections: Connections,
+}
+
+impl Drop for FaultyIo {
+    fn drop(&mut self) {
+        self.connections.close(self.id);
+    }
+}
+
+impl AsyncRead for FaultyIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for FaultyIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let fault = *self.switch.lock().expect("switch");
+        match fault {
+            Some(fault) => {
+                if fault == Fault::Reset {
+                    // SO_LINGER 0: closing sends RST instead of FIN.
+                    let _ = self.stream.set_zero_linger();
+                }
+                Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "broken by the test server",
+                )))
+            }
+            None => Pin::new(&mut self.stream).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// A URL on 127.0.0.1 where nothing listens: connecting is refused before anything is sent.
+pub fn refused_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// A service that acts on calls and can break each call's connection after acting.
+pub mod faulty_api;
 
 /// Item server and throwaway projects for engine tests.
 pub mod items;
