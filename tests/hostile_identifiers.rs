@@ -39,6 +39,7 @@ fn render(action: &Value, subject: &str) -> Result<HttpRequest, String> {
         if_match: None,
         paginate: None,
         absent_on: vec![],
+        idempotent: false,
     })
 }
 

@@ -66,6 +66,8 @@ fn request(method: HttpMethod, path: &str) -> HttpRequest {
         if_match: None,
         paginate: None,
         absent_on: vec![],
+        // As the engine marks a step by default: DELETE is idempotent.
+        idempotent: method == HttpMethod::Delete,
     }
 }
 
@@ -157,6 +159,7 @@ async fn storm_of_503s_fails_after_bounded_attempts() {
             status,
             excerpt,
             attempts,
+            ..
         } => {
             assert_eq!(*status, 503);
             assert_eq!(*attempts, 4);
@@ -183,7 +186,7 @@ async fn hung_server_times_out() {
         .await
         .expect_err("times out");
     assert!(
-        matches!(err, ConnectorError::Timeout { attempts: 2, after } if after == Duration::from_millis(300)),
+        matches!(err, ConnectorError::Timeout { attempts: 2, after, .. } if after == Duration::from_millis(300)),
         "{err}"
     );
     assert!(start.elapsed() < Duration::from_secs(5));
@@ -222,7 +225,9 @@ async fn malformed_json_is_an_error_with_an_excerpt() {
         .await
         .expect_err("invalid");
     match &err {
-        ConnectorError::InvalidResponse { message, excerpt } => {
+        ConnectorError::InvalidResponse {
+            message, excerpt, ..
+        } => {
             assert!(message.contains("not valid JSON"), "{message}");
             assert_eq!(excerpt, r#"{"value": [1, 2,"#);
         }

@@ -52,6 +52,7 @@ fn request(method: HttpMethod, path: &str) -> HttpRequest {
         if_match: None,
         paginate: None,
         absent_on: vec![],
+        idempotent: method == HttpMethod::Delete,
     }
 }
 

@@ -159,15 +159,20 @@ impl HttpClient {
             url,
             headers,
             body,
+            idempotent: req.idempotent,
         })
     }
 
+    /// Sends `req`. `idempotent`: whether it may be sent again after a failure the service
+    /// may have acted on (reads always may).
     async fn execute(
         &self,
         req: &HttpRequest,
+        idempotent: bool,
         sink: Option<&mut (dyn RecordSink + '_)>,
     ) -> Result<Response, ConnectorError> {
-        let first = self.prepare(req)?;
+        let mut first = self.prepare(req)?;
+        first.idempotent = idempotent;
         if let Some(pages) = &req.paginate {
             return self.paginate(req, pages, first, sink).await;
         }
@@ -215,14 +220,14 @@ impl Connector for HttpClient {
         sink: Option<&mut (dyn RecordSink + '_)>,
     ) -> Result<Response, ConnectorError> {
         match op {
-            Operation::Http(req) => self.execute(req, sink).await,
+            Operation::Http(req) => self.execute(req, true, sink).await,
             other => Err(self.unsupported(other)),
         }
     }
 
     async fn mutate(&self, op: &Operation) -> Result<Response, ConnectorError> {
         match op {
-            Operation::Http(req) => self.execute(req, None).await,
+            Operation::Http(req) => self.execute(req, req.idempotent, None).await,
             other => Err(self.unsupported(other)),
         }
     }

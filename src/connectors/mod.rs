@@ -2,7 +2,8 @@
 //! [`Operation`] already rendered from a step's templates and return a [`Response`].
 //!
 //! Retries, rate limits and per-call timeouts happen inside each connector (see
-//! [`retry`]); the engine only sees the final result and the number of attempts.
+//! [`retry`]); the engine only sees the final result, the number of attempts and, for a
+//! failure, how far the call got ([`Reach`]): whether the service may have acted on it.
 
 pub mod http;
 mod registry;
@@ -53,6 +54,11 @@ pub struct HttpRequest {
     pub paginate: Option<Paginate>,
     /// Statuses that mean "nothing held here".
     pub absent_on: Vec<u16>,
+    /// Whether sending it twice does no more than sending it once (set from the step).
+    /// A mutation that is not is never resent after a failure that may have reached the
+    /// service; reads are always safe to resend.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub idempotent: bool,
 }
 
 /// What a connector returns.
@@ -91,6 +97,24 @@ pub trait RecordSink: Send {
     fn write(&mut self, record: &Value) -> std::io::Result<()>;
 }
 
+/// How far a failed call got: whether the service may have acted on it. This decides
+/// whether the call may be sent again: a call that may have been processed is resent only
+/// when it is idempotent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reach {
+    /// Nothing reached the service: the connection was refused, the name did not resolve,
+    /// TLS failed before the request was written, or the connector refused to send it.
+    NotSent,
+    /// The service answered that it did not act: a refusal (4xx), or "try later" (429, or
+    /// 503 with `Retry-After`); for SQL, a transaction that was rolled back.
+    NotProcessed,
+    /// The request was written but its answer is missing or unreadable: a timeout, a reset
+    /// or closed connection, a garbled or cut-short body, a 5xx that does not say "try
+    /// later", a commit whose answer was lost. The service may have acted.
+    MaybeProcessed,
+}
+
 /// Errors of a connector call, after its retries.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
@@ -103,6 +127,9 @@ pub enum ConnectorError {
         excerpt: String,
         /// Attempts made.
         attempts: u32,
+        /// Whether the service may have acted ([`Reach::MaybeProcessed`] for a 5xx other
+        /// than 503 with `Retry-After`).
+        reach: Reach,
     },
     /// The connection failed.
     #[error("connection failed after {attempts} attempt(s): {message}")]
@@ -111,6 +138,8 @@ pub enum ConnectorError {
         message: String,
         /// Attempts made.
         attempts: u32,
+        /// Whether the request was written before it failed.
+        reach: Reach,
     },
     /// The call did not finish in time.
     #[error("no answer within {after:?} after {attempts} attempt(s)")]
@@ -119,6 +148,9 @@ pub enum ConnectorError {
         after: Duration,
         /// Attempts made.
         attempts: u32,
+        /// Whether the request may have been processed (a statement in a transaction
+        /// that timed out was rolled back).
+        reach: Reach,
     },
     /// The service answered something that is not what the API documents.
     #[error("unexpected response: {message}; body starts: {excerpt}")]
@@ -127,6 +159,8 @@ pub enum ConnectorError {
         message: String,
         /// The start of the body.
         excerpt: String,
+        /// Whether the call may have been processed (an unreadable answer to a mutation).
+        reach: Reach,
     },
     /// The connector refused to send the operation (e.g. off-origin URL, too many rows).
     #[error("{0}")]
@@ -150,6 +184,43 @@ impl ConnectorError {
             | ConnectorError::Transport { attempts, .. }
             | ConnectorError::Timeout { attempts, .. } => *attempts,
             _ => 1,
+        }
+    }
+
+    /// How far the failed call got.
+    pub fn reach(&self) -> Reach {
+        match self {
+            ConnectorError::Status { reach, .. }
+            | ConnectorError::Transport { reach, .. }
+            | ConnectorError::Timeout { reach, .. }
+            | ConnectorError::InvalidResponse { reach, .. } => *reach,
+            ConnectorError::Refused(_) | ConnectorError::Config(_) => Reach::NotSent,
+        }
+    }
+
+    /// Whether the service may have acted on the failed call, so that sending it again
+    /// could act twice.
+    pub fn maybe_processed(&self) -> bool {
+        self.reach() == Reach::MaybeProcessed
+    }
+
+    /// The same error, saying the call got this far.
+    pub fn with_reach(mut self, to: Reach) -> Self {
+        match &mut self {
+            ConnectorError::Status { reach, .. }
+            | ConnectorError::Transport { reach, .. }
+            | ConnectorError::Timeout { reach, .. }
+            | ConnectorError::InvalidResponse { reach, .. } => *reach = to,
+            ConnectorError::Refused(_) | ConnectorError::Config(_) => {}
+        }
+        self
+    }
+
+    /// The HTTP status the service answered, if it answered one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ConnectorError::Status { status, .. } => Some(*status),
+            _ => None,
         }
     }
 }

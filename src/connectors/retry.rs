@@ -1,12 +1,17 @@
-//! Retries with exponential backoff and full jitter, honouring a server's `Retry-After`.
+//! Retries with exponential backoff and full jitter, honouring a server's `Retry-After`,
+//! and the rule for which failures may be retried at all.
 //!
 //! Generic over the operation, so every connector shares one policy: an attempt says whether
 //! it succeeded, failed for good, or may be retried (optionally not before a given delay).
+//! Whether a failure may be retried depends on what may have happened at the service
+//! ([`Reach`]): a call that never reached it, or that it answered with "try later", is
+//! retried whatever its method; a call it may have acted on is retried only when sending it
+//! twice does no more than once ([`may_resend`]).
 
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::connectors::ConnectorError;
+use crate::connectors::{ConnectorError, Reach};
 use crate::model::RetryPolicy;
 
 /// What one attempt came to.
@@ -137,6 +142,26 @@ impl Retrier {
     }
 }
 
+/// Whether a call that failed this way may be sent again: always when nothing reached the
+/// service or it answered that it did not act; when it may have acted, only if the call is
+/// idempotent.
+pub fn may_resend(reach: Reach, idempotent: bool) -> bool {
+    reach != Reach::MaybeProcessed || idempotent
+}
+
+/// What an error status says about whether the service acted. 429, and 503 with
+/// `Retry-After`, are the documented "try later": not processed. Any other 4xx is a refusal.
+/// Any other 5xx may come after the service acted (a gateway that gave up waiting for it,
+/// a crash halfway through), so it is maybe processed.
+pub fn status_reach(status: u16, retry_after: bool) -> Reach {
+    match status {
+        429 => Reach::NotProcessed,
+        503 if retry_after => Reach::NotProcessed,
+        500.. => Reach::MaybeProcessed,
+        _ => Reach::NotProcessed,
+    }
+}
+
 /// Parses a `Retry-After` value: delay seconds or an HTTP date (a date in the past is zero).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
@@ -156,17 +181,26 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 pub fn with_attempts(err: ConnectorError, n: u32) -> ConnectorError {
     match err {
         ConnectorError::Status {
-            status, excerpt, ..
+            status,
+            excerpt,
+            reach,
+            ..
         } => ConnectorError::Status {
             status,
             excerpt,
             attempts: n,
+            reach,
         },
-        ConnectorError::Transport { message, .. } => ConnectorError::Transport {
+        ConnectorError::Transport { message, reach, .. } => ConnectorError::Transport {
             message,
             attempts: n,
+            reach,
         },
-        ConnectorError::Timeout { after, .. } => ConnectorError::Timeout { after, attempts: n },
+        ConnectorError::Timeout { after, reach, .. } => ConnectorError::Timeout {
+            after,
+            attempts: n,
+            reach,
+        },
         other => other,
     }
 }
@@ -220,6 +254,26 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn only_idempotent_calls_are_resent_after_the_service_may_have_acted() {
+        assert!(may_resend(Reach::NotSent, false));
+        assert!(may_resend(Reach::NotProcessed, false));
+        assert!(!may_resend(Reach::MaybeProcessed, false));
+        assert!(may_resend(Reach::MaybeProcessed, true));
+    }
+
+    #[test]
+    fn try_later_answers_are_not_processed_other_5xx_may_be() {
+        assert_eq!(status_reach(429, false), Reach::NotProcessed);
+        assert_eq!(status_reach(503, true), Reach::NotProcessed);
+        assert_eq!(status_reach(503, false), Reach::MaybeProcessed);
+        assert_eq!(status_reach(502, true), Reach::MaybeProcessed);
+        assert_eq!(status_reach(504, false), Reach::MaybeProcessed);
+        assert_eq!(status_reach(500, false), Reach::MaybeProcessed);
+        assert_eq!(status_reach(409, false), Reach::NotProcessed);
+        assert_eq!(status_reach(400, false), Reach::NotProcessed);
     }
 
     #[tokio::test]

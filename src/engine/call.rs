@@ -46,6 +46,7 @@ impl Engine {
                         status,
                         excerpt: r.body.to_string(),
                         attempts: 1,
+                        reach: crate::connectors::Reach::NotProcessed,
                     })
                 } else {
                     Ok(Response {

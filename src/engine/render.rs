@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::compile::{Renderer, TemplateError};
 use crate::connectors::{HttpRequest, Operation};
-use crate::journal::PlannedAction;
+use crate::journal::{PlannedAction, PlannedStep};
 use crate::model::{HttpAction, SetValue, SqlAction, SqlValue};
 
 /// Renders an HTTP action.
@@ -33,6 +33,8 @@ pub fn http(
         if_match: h.if_match.as_ref().map(|t| r.render(t, ctx)).transpose()?,
         paginate: h.paginate.clone(),
         absent_on: absent_on.to_vec(),
+        // A read; a step's mutation is marked by `operation`, from the step.
+        idempotent: false,
     }))
 }
 
@@ -97,12 +99,16 @@ fn render_value(r: &Renderer, v: &Value, ctx: &Value) -> Result<Value, TemplateE
 /// Renders any connector action (not manual or wait).
 pub fn operation(
     r: &Renderer,
-    action: &PlannedAction,
+    step: &PlannedStep,
     ctx: &Value,
-    absent_on: &[u16],
 ) -> Option<Result<Operation, TemplateError>> {
-    match action {
-        PlannedAction::Http(h) => Some(http(r, h, ctx, absent_on)),
+    match &step.action {
+        PlannedAction::Http(h) => Some(http(r, h, ctx, &step.absent_on).map(|mut op| {
+            if let Operation::Http(req) = &mut op {
+                req.idempotent = step.idempotent;
+            }
+            op
+        })),
         PlannedAction::Sql(s) => Some(sql(r, s, ctx)),
         PlannedAction::Manual(_) | PlannedAction::Wait(_) => None,
     }

@@ -236,12 +236,11 @@ impl Engine {
                 }
             }
             PlannedAction::Http(_) | PlannedAction::Sql(_) => {
-                let op =
-                    match render::operation(&self.renderer, &step.action, &tctx, &step.absent_on) {
-                        Some(Ok(op)) => op,
-                        Some(Err(e)) => return self.fail_or_skip(ctx, step, o, e).await,
-                        None => unreachable!("connector actions render"),
-                    };
+                let op = match render::operation(&self.renderer, step, &tctx) {
+                    Some(Ok(op)) => op,
+                    Some(Err(e)) => return self.fail_or_skip(ctx, step, o, e).await,
+                    None => unreachable!("connector actions render"),
+                };
                 if step.mutates {
                     return self
                         .mutation(ctx, step, instance, o, prior, op, item, tctx)

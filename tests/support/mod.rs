@@ -200,15 +200,23 @@ async fn handle(
         Some(Fault::Truncate) => {
             let full = reply.body.len().max(1) * 2;
             let half = reply.body.as_bytes()[..reply.body.len() / 2].to_vec();
-            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-                Ok(Bytes::from(half)),
-                Err(std::io::Error::other("cut short by the test server")),
-            ];
+            // The head and half the body go out; a moment later the connection closes.
+            let chunks = futures::stream::unfold((0, half), |(n, half)| async move {
+                match n {
+                    0 => Some((Ok(Bytes::from(half)), (1, Vec::new()))),
+                    1 => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        let cut = std::io::Error::other("cut short by the test server");
+                        Some((Err(cut), (2, Vec::new())))
+                    }
+                    _ => None,
+                }
+            });
             return Response::builder()
                 .status(status)
                 .header("content-type", "application/json")
                 .header("content-length", full.to_string())
-                .body(Body::from_stream(futures::stream::iter(chunks)))
+                .body(Body::from_stream(chunks))
                 .expect("a response");
         }
         None => {}
@@ -243,16 +251,19 @@ impl Connected<IncomingStream<'_, FaultListener>> for ConnId {
     }
 }
 
+/// Set by a handler: the next write on its connection fails.
+type Switch = Arc<Mutex<Option<Fault>>>;
+
 /// The open connections' switches: a handler sets one, and the next write on that
 /// connection fails, which makes the server drop it (reset first, for [`Fault::Reset`]).
 #[derive(Default, Clone)]
 struct Connections {
     next: Arc<AtomicU64>,
-    switches: Arc<Mutex<HashMap<ConnId, Arc<Mutex<Option<Fault>>>>>>,
+    switches: Arc<Mutex<HashMap<ConnId, Switch>>>,
 }
 
 impl Connections {
-    fn open(&self) -> (ConnId, Arc<Mutex<Option<Fault>>>) {
+    fn open(&self) -> (ConnId, Switch) {
         let id = ConnId(self.next.fetch_add(1, Ordering::SeqCst));
         let switch = Arc::new(Mutex::new(None));
         self.switches
@@ -304,7 +315,7 @@ impl axum::serve::Listener for FaultListener {
 /// A server-side connection whose writes fail once its switch is set.
 struct FaultyIo {
     stream: TcpStream,
-    switch: Arc<Mutex<Option<Fault>>>,
+    switch: Switch,
     id: ConnId,
     connections: Connections,
 }

@@ -13,7 +13,7 @@ use url::Url;
 
 use super::redactor::Redactor;
 use crate::connectors::retry::{Attempt, Retrier, parse_retry_after, with_attempts};
-use crate::connectors::{ConnectorError, excerpt};
+use crate::connectors::{ConnectorError, Reach, excerpt};
 use crate::model::Auth as AuthConfig;
 use crate::secret::{SecretResolver, describe};
 
@@ -244,7 +244,7 @@ impl Authenticator {
                 let text = self.redactor.redact(&excerpt(&body));
                 if retry.retries_status(status) || status >= 500 {
                     return Attempt::Retry {
-                        error: ConnectorError::Status { status, excerpt: format!("token endpoint {endpoint}: {text}"), attempts: 0 },
+                        error: ConnectorError::Status { status, excerpt: format!("token endpoint {endpoint}: {text}"), attempts: 0, reach: Reach::NotSent },
                         retry_after,
                     };
                 }
@@ -266,6 +266,7 @@ impl Authenticator {
                     "the OAuth2 token endpoint {endpoint} answered without `access_token`"
                 ),
                 excerpt: String::new(),
+                reach: Reach::NotSent,
             });
         };
         self.redactor.add(token);

@@ -1,5 +1,10 @@
 //! One HTTP call: sent under the connector's concurrency and rate limits, retried by policy,
 //! refreshed once on a 401 with OAuth2, and its answer turned into a [`Response`].
+//!
+//! Each failure says how far the call got ([`Reach`]): a connect error sent nothing; a
+//! timeout, reset or lost answer after the request was written may have been processed, and
+//! is retried only when the call is idempotent ([`may_resend`]); 429 and 503 with
+//! `Retry-After` are "try later" and retried whatever the method.
 
 use std::collections::BTreeMap;
 use std::error::Error as _;
@@ -11,8 +16,10 @@ use serde_json::Value;
 use url::Url;
 
 use super::HttpClient;
-use crate::connectors::retry::{Attempt, parse_retry_after, with_attempts};
-use crate::connectors::{ConnectorError, Response, excerpt};
+use crate::connectors::retry::{
+    Attempt, may_resend, parse_retry_after, status_reach, with_attempts,
+};
+use crate::connectors::{ConnectorError, Reach, Response, excerpt};
 
 /// Largest body read from a service; a larger one is an invalid response.
 const MAX_BODY: usize = 64 << 20;
@@ -39,6 +46,8 @@ pub(super) struct Prepared {
     pub(super) url: Url,
     pub(super) headers: HeaderMap,
     pub(super) body: Option<(Vec<u8>, &'static str)>,
+    /// Whether the call may be sent again after the service may have acted on it.
+    pub(super) idempotent: bool,
 }
 
 /// An answer before its status is judged.
@@ -49,12 +58,20 @@ pub(super) struct RawResponse {
     pub(super) body: Vec<u8>,
 }
 
-/// A transport failure, described without the URL (it may hold personal data).
+/// A transport failure, described without the URL (it may hold personal data). A failure
+/// to connect (refused, DNS, TLS, a connect timeout) sent nothing; any later failure came
+/// after the request was written, so the service may have acted on it.
 pub(super) fn transport_error(e: reqwest::Error, timeout: Duration, peer: &str) -> ConnectorError {
+    let reach = if e.is_connect() {
+        Reach::NotSent
+    } else {
+        Reach::MaybeProcessed
+    };
     if e.is_timeout() {
         return ConnectorError::Timeout {
             after: timeout,
             attempts: 0,
+            reach,
         };
     }
     let e = e.without_url();
@@ -71,6 +88,7 @@ pub(super) fn transport_error(e: reqwest::Error, timeout: Duration, peer: &str) 
     ConnectorError::Transport {
         message,
         attempts: 0,
+        reach,
     }
 }
 
@@ -129,10 +147,12 @@ impl HttpClient {
         let mut attempts = 0;
         let mut refreshed = false;
         loop {
+            // A failure to get a token comes before the call is sent.
             let cred = self
                 .auth
                 .credential(&self.client, self.timeout, &self.retry)
-                .await?;
+                .await
+                .map_err(|e| e.with_reach(Reach::NotSent))?;
             let retried = self
                 .retry
                 .run(|_| self.attempt(p, cred.header.as_ref()))
@@ -183,12 +203,7 @@ impl HttpClient {
         let peer = self.target.host();
         let resp = match rb.send().await {
             Ok(r) => r,
-            Err(e) => {
-                return Attempt::Retry {
-                    error: transport_error(e, self.timeout, peer),
-                    retry_after: None,
-                };
-            }
+            Err(e) => return self.failed(p, transport_error(e, self.timeout, peer), None),
         };
         let status = resp.status().as_u16();
         let headers = collect_headers(resp.headers());
@@ -198,14 +213,11 @@ impl HttpClient {
                 return Attempt::Fail(ConnectorError::InvalidResponse {
                     message: format!("the body is larger than {} MiB", MAX_BODY >> 20),
                     excerpt: String::new(),
+                    reach: Reach::MaybeProcessed,
                 });
             }
-            Err(e) => {
-                return Attempt::Retry {
-                    error: transport_error(e, self.timeout, peer),
-                    retry_after: None,
-                };
-            }
+            // The answer was cut short: the service acted, or began to.
+            Err(e) => return self.failed(p, transport_error(e, self.timeout, peer), None),
         };
         tracing::debug!(connector = %self.name, method = %p.method, status, "http call");
         let raw = RawResponse {
@@ -218,12 +230,23 @@ impl HttpClient {
                 .headers
                 .get("retry-after")
                 .and_then(|v| parse_retry_after(v, SystemTime::now()));
-            return Attempt::Retry {
-                error: self.status_error(&raw, 0),
-                retry_after,
-            };
+            return self.failed(p, self.status_error(&raw, 0), retry_after);
         }
         Attempt::Done(raw)
+    }
+
+    /// A failed attempt is retried when [`may_resend`] allows it, else it ends the call.
+    fn failed<T>(
+        &self,
+        p: &Prepared,
+        error: ConnectorError,
+        retry_after: Option<Duration>,
+    ) -> Attempt<T, ConnectorError> {
+        if may_resend(error.reach(), p.idempotent) {
+            Attempt::Retry { error, retry_after }
+        } else {
+            Attempt::Fail(error)
+        }
     }
 
     fn status_error(&self, raw: &RawResponse, attempts: u32) -> ConnectorError {
@@ -231,6 +254,7 @@ impl HttpClient {
             status: raw.status,
             excerpt: self.auth.redactor.redact(&excerpt(&raw.body)),
             attempts,
+            reach: status_reach(raw.status, raw.headers.contains_key("retry-after")),
         }
     }
 
@@ -251,10 +275,12 @@ impl HttpClient {
             Ok(v) => v,
             // The body of a "nothing here" answer is only informative.
             Err(_) if absent => Value::Null,
+            // An unreadable answer says nothing of what the service did.
             Err(message) => {
                 return Err(ConnectorError::InvalidResponse {
                     message,
                     excerpt: self.auth.redactor.redact(&excerpt(&raw.body)),
+                    reach: Reach::MaybeProcessed,
                 });
             }
         };

@@ -19,6 +19,7 @@ fn invalid(message: String) -> ConnectorError {
     ConnectorError::InvalidResponse {
         message,
         excerpt: String::new(),
+        reach: crate::connectors::Reach::MaybeProcessed,
     }
 }
 

@@ -90,6 +90,7 @@ impl Target {
             .map_err(|e| ConnectorError::InvalidResponse {
                 message: format!("the next-page link is not a valid URL ({e})"),
                 excerpt: String::new(),
+                reach: crate::connectors::Reach::MaybeProcessed,
             })?;
         self.check_origin(&url)?;
         add_query(&mut url, defaults, true);

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::row::RowError;
 use super::statement::Bind;
-use crate::connectors::ConnectorError;
+use crate::connectors::{ConnectorError, Reach};
 
 /// What went wrong in one attempt.
 #[derive(Debug)]
@@ -16,7 +16,8 @@ pub enum Failure {
         /// Whether the transaction was rolled back by the failure and may be re-run.
         retryable: bool,
     },
-    /// The commit was sent but its outcome is unknown.
+    /// The commit was sent (or an autocommitted statement ran) but its outcome is unknown:
+    /// the database may have applied it.
     CommitUnknown(String),
     /// The connector refuses the operation (bad identifier, too many rows, ...).
     Refused(String),
@@ -64,19 +65,32 @@ impl Failure {
             Failure::Db {
                 message,
                 retryable: true,
-            } => ConnectorError::Transport { message, attempts },
+            } => ConnectorError::Transport {
+                message,
+                attempts,
+                // The failure rolled the transaction back.
+                reach: Reach::NotProcessed,
+            },
             Failure::Db { message, .. } => {
                 ConnectorError::Refused(format!("the database rejected the statement: {message}"))
             }
             Failure::CommitUnknown(message) => ConnectorError::Transport {
                 message: format!("the commit failed and its outcome is unknown: {message}"),
                 attempts,
+                reach: Reach::MaybeProcessed,
             },
             Failure::Refused(m) => ConnectorError::Refused(m),
-            Failure::Timeout(after) => ConnectorError::Timeout { after, attempts },
+            // A statement that timed out inside a transaction was rolled back with it (an
+            // autocommitted one that times out is a `CommitUnknown`).
+            Failure::Timeout(after) => ConnectorError::Timeout {
+                after,
+                attempts,
+                reach: Reach::NotProcessed,
+            },
             Failure::Row(e) => ConnectorError::InvalidResponse {
                 message: e.to_string(),
                 excerpt: String::new(),
+                reach: Reach::NotProcessed,
             },
             Failure::Sink(e) => {
                 ConnectorError::Refused(format!("could not write an exported row: {e}"))
@@ -148,6 +162,20 @@ fn redact_quoted(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lost_commit_may_have_been_applied_a_rolled_back_failure_was_not() {
+        let lost = Failure::CommitUnknown("connection reset".into()).into_connector(1);
+        assert_eq!(lost.reach(), Reach::MaybeProcessed);
+        let rolled_back = Failure::Db {
+            message: "connection reset".into(),
+            retryable: true,
+        }
+        .into_connector(3);
+        assert_eq!(rolled_back.reach(), Reach::NotProcessed);
+        let timed_out = Failure::Timeout(Duration::from_secs(1)).into_connector(1);
+        assert_eq!(timed_out.reach(), Reach::NotProcessed);
+    }
 
     #[test]
     fn messages_lose_bound_values() {

@@ -128,7 +128,13 @@ impl Pools {
             // A delete without a row limit is atomic by itself and idempotent (a re-run after a
             // lost answer deletes nothing more): no explicit transaction, one round trip.
             if let (Mutation::Delete(st), None) = (m, max_rows) {
-                let r = timed(timeout, &st.binds, statement::query::<Db>(st).execute(p)).await?;
+                // Without a transaction, a statement that times out may have committed.
+                let r = timed(timeout, &st.binds, statement::query::<Db>(st).execute(p))
+                    .await
+                    .map_err(|f| match f {
+                        Failure::Timeout(d) => Failure::CommitUnknown(format!("no answer within {d:?}")),
+                        other => other,
+                    })?;
                 return Ok(Applied { affected: r.rows_affected(), written: Vec::new() });
             }
             // SQLite: take the write lock up front, so a read-then-write transaction cannot
