@@ -1,5 +1,6 @@
-//! `dsrctl task list|done|fail`: the manual steps people do, and steps a crash left
-//! `running` that only a person can settle.
+//! `dsrctl task list|done|fail`: the manual steps people do, and mutations that may have
+//! been sent (a crash left them `running`, or their answer was lost) that only a person can
+//! settle.
 
 use std::time::Duration;
 
@@ -53,7 +54,8 @@ async fn list(cli: &Cli, args: &TaskListArgs, color: bool) -> Result<Outcome> {
                 o.status == StepStatus::Waiting && matches!(step.action, PlannedAction::Manual(_));
             // A mutation still `running` in a run that is not executing: a crash left it,
             // and only a person can say whether it was sent.
-            let unsettled = o.status == StepStatus::Running && run.status != RunStatus::Running;
+            let unsettled = (o.status == StepStatus::Running && run.status != RunStatus::Running)
+                || o.awaits_person();
             let aggregate = step.for_each.is_some() && o.instance == o.step;
             if (manual_waiting || unsettled) && !aggregate {
                 tasks.push(Task {
@@ -141,7 +143,7 @@ fn task_json(ws: &Workspace, t: &Task<'_>, show_personal_data: bool) -> Value {
         "run": t.run.id,
         "request": t.run.request_id,
         "step": t.outcome.instance,
-        "kind": if t.outcome.status == StepStatus::Running { "unsettled-mutation" } else { "manual" },
+        "kind": if t.outcome.status == StepStatus::Running || t.outcome.doubt.is_some() { "unsettled-mutation" } else { "manual" },
         "instructions": instructions,
         "assignee": assignee,
         "evidence_wanted": evidence,
@@ -231,7 +233,7 @@ async fn record(
         );
     }
     let now = Utc::now();
-    let was_unsettled = outcome.status == StepStatus::Running;
+    let was_unsettled = outcome.status == StepStatus::Running || outcome.in_doubt();
     outcome.status = if done {
         StepStatus::Succeeded
     } else {
@@ -300,7 +302,9 @@ fn find_instance(run: &RunRecord, outcomes: &[StepOutcome], wanted: &str) -> Res
     let open = |o: &&StepOutcome| {
         let step = run.plan.steps.iter().find(|s| s.key == o.step);
         let manual = step.is_some_and(|s| matches!(s.action, PlannedAction::Manual(_)));
-        (o.status == StepStatus::Waiting && manual) || o.status == StepStatus::Running
+        (o.status == StepStatus::Waiting && manual)
+            || o.status == StepStatus::Running
+            || o.awaits_person()
     };
     if let Some(o) = outcomes
         .iter()

@@ -10,7 +10,7 @@ use super::Outcome;
 use super::args::{Cli, TestArgs, TestFormat};
 use crate::compile::compile;
 use crate::connectors::Response;
-use crate::engine::Engine;
+use crate::engine::{Calls, Engine, Replay};
 use crate::journal::{RunMode, StepOutcome};
 use crate::load::Project;
 use crate::model::PlaybookTest;
@@ -115,8 +115,8 @@ async fn run_one(
             )
         })
         .collect();
-    let engine =
-        || Engine::new(store.clone(), HashMap::new(), scratch).with_recordings(recordings.clone());
+    let replay: std::sync::Arc<dyn Calls> = std::sync::Arc::new(Replay::new(recordings));
+    let engine = || Engine::new(store.clone(), HashMap::new(), scratch).with_calls(replay.clone());
     let by_id = |outcomes: &[StepOutcome], id: &str| -> Vec<StepOutcome> {
         outcomes
             .iter()

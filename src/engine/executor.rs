@@ -12,8 +12,9 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::Clock;
+use super::calls::{Calls, Live, ReadOnly};
 use crate::compile::Renderer;
-use crate::connectors::{Connector, Response};
+use crate::connectors::Connector;
 use crate::journal::{Change, Plan, PlannedStep, RunMode, RunStatus, StepOutcome, StepStatus};
 use crate::store::{Store, StoreError};
 
@@ -59,9 +60,10 @@ pub struct RunResult {
     pub outcomes: Vec<StepOutcome>,
 }
 
-/// Executes plans through connectors, journaling in a store.
+/// Executes plans through connectors (or recorded answers), journaling in a store.
 pub struct Engine {
-    pub(super) connectors: HashMap<String, Arc<dyn Connector>>,
+    /// How calls are carried out: live, or replayed (`dsrctl test`).
+    pub(super) calls: Arc<dyn Calls>,
     pub(super) store: Arc<dyn Store>,
     pub(super) renderer: Renderer,
     pub(super) parallelism: Arc<Semaphore>,
@@ -69,7 +71,6 @@ pub struct Engine {
     pub(super) clock: Clock,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) observer: Option<Arc<dyn Observer>>,
-    pub(super) recordings: Option<HashMap<String, Response>>,
 }
 
 /// Shared state of one run while it executes.
@@ -77,6 +78,8 @@ pub(super) struct RunCtx<'a> {
     pub run_id: String,
     pub plan: &'a Plan,
     pub mode: RunMode,
+    /// The engine's calls; in a dry run behind the read-only guard.
+    pub calls: &'a dyn Calls,
     pub filter: Option<&'a ApplyFilter>,
     pub outcomes: Mutex<HashMap<String, StepOutcome>>,
     /// Result bodies of steps other steps preview from, by step key.
@@ -91,7 +94,7 @@ impl Engine {
         state_dir: impl Into<PathBuf>,
     ) -> Self {
         Engine {
-            connectors,
+            calls: Arc::new(Live::new(connectors)),
             store,
             renderer: Renderer::new(),
             parallelism: Arc::new(Semaphore::new(10)),
@@ -99,7 +102,6 @@ impl Engine {
             clock: Clock::system(),
             stop: Arc::new(AtomicBool::new(false)),
             observer: None,
-            recordings: None,
         }
     }
 
@@ -121,9 +123,10 @@ impl Engine {
         self
     }
 
-    /// Recorded responses by step id (`dsrctl test`): no connector is called.
-    pub fn with_recordings(mut self, recordings: HashMap<String, Response>) -> Self {
-        self.recordings = Some(recordings);
+    /// How calls are carried out instead of the connectors, e.g. [`super::Replay`] for
+    /// `dsrctl test`.
+    pub fn with_calls(mut self, calls: Arc<dyn Calls>) -> Self {
+        self.calls = calls;
         self
     }
 
@@ -152,10 +155,15 @@ impl Engine {
             .into_iter()
             .map(|o| (o.instance.clone(), o))
             .collect();
+        let guard = ReadOnly(self.calls.as_ref());
         let ctx = RunCtx {
             run_id: run_id.to_owned(),
             plan,
             mode,
+            calls: match mode {
+                RunMode::DryRun => &guard,
+                RunMode::Apply => self.calls.as_ref(),
+            },
             filter,
             outcomes: Mutex::new(journal),
             bodies: Mutex::new(HashMap::new()),

@@ -2,21 +2,27 @@
 //! each through its connector, journaled in the [store](crate::store).
 //!
 //! Where a step is executed: [`Engine::execute`] (the run loop, `executor.rs`) →
-//! `step.rs` (context, `for_each`) → `call.rs` (reads, mutations, verification) and
-//! `preview.rs` (dry-run changes).
+//! `step.rs` (context, `for_each`) → `read.rs` (reads), `mutation.rs` (mutations sent once),
+//! `verify.rs` (checking their effect) and `preview.rs` (dry-run changes). Every call goes
+//! through [`Calls`] (`calls.rs`): live connectors or replayed answers, behind a read-only
+//! guard in a dry run.
 
-mod call;
+mod calls;
 mod capture;
 mod clock;
 mod executor;
+mod mutation;
 mod preview;
+mod read;
 mod render;
 mod saved_plan;
 mod scheduler;
 mod select;
 mod spool;
 mod step;
+mod verify;
 
+pub use calls::{Calls, Live, Replay};
 pub use capture::{check, count_records, take_captures};
 pub use clock::Clock;
 pub use executor::{ApplyFilter, Engine, EngineError, Observer, RunResult};

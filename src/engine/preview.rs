@@ -77,7 +77,7 @@ impl Engine {
                         );
                     }
                 };
-                match self.call_read(step, &read, None).await {
+                match self.call_read(ctx, step, &read, None).await {
                     Ok(resp) if resp.absent => {
                         change.count = Some(0);
                         change.reason =
@@ -94,7 +94,7 @@ impl Engine {
                 let Some(op) = op else {
                     return unknown(change, "no operation to preview".to_owned());
                 };
-                match self.connector_preview(step, op).await {
+                match self.connector_preview(ctx, step, op).await {
                     Ok(Some(p)) => {
                         change.before = Some(p.before);
                         if p.after.is_some() {

@@ -6,6 +6,7 @@ use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
 use super::executor::{EngineError, RunCtx, lock};
+use super::mutation::Instance;
 use super::select::Matcher;
 use super::{Engine, capture, render};
 use crate::journal::{PlannedAction, PlannedStep, RunMode, StepOutcome, StepStatus};
@@ -242,9 +243,13 @@ impl Engine {
                     None => unreachable!("connector actions render"),
                 };
                 if step.mutates {
-                    return self
-                        .mutation(ctx, step, instance, o, prior, op, item, tctx)
-                        .await;
+                    let inst = Instance {
+                        key: instance,
+                        item,
+                        tctx,
+                        prior,
+                    };
+                    return self.mutation(ctx, step, &inst, o, op).await;
                 }
                 let matcher = match step.select.as_ref() {
                     None => None,

@@ -15,7 +15,7 @@ mod run;
 
 pub use change::{Change, ChangeAction};
 pub use digest::{hmac_sha256_hex, sha256_hex};
-pub use outcome::{Evidence, StepOutcome, StepStatus, TaskRecord, Verification};
+pub use outcome::{Doubt, Evidence, StepOutcome, StepStatus, TaskRecord, Verification};
 pub use plan::{
     BoundConnector, CaptureRef, Disposition, IdentitySource, PLAN_FORMAT_VERSION, Plan,
     PlannedAction, PlannedStep, ServicePlan, http_templates, sql_templates,

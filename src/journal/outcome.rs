@@ -128,6 +128,10 @@ pub struct StepOutcome {
     /// directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collected: Option<String>,
+    /// The mutation may have reached the service without an answer. Kept after it is
+    /// settled, so the outcome says how it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doubt: Option<Doubt>,
 }
 
 impl StepOutcome {
@@ -151,7 +155,47 @@ impl StepOutcome {
             due_at: None,
             sent: false,
             collected: None,
+            doubt: None,
         }
+    }
+
+    /// Whether this mutation may have been sent with nobody knowing whether it was done: a
+    /// crash left it `running`, or its call failed in a way the service may have acted on,
+    /// and neither its verification nor a person has settled that since. Such a mutation is
+    /// not sent again before its verification (or, for an idempotent one, a resend) or a
+    /// person decides.
+    pub fn in_doubt(&self) -> bool {
+        self.status == StepStatus::Running
+            || (self.doubt.is_some() && self.task.is_none() && !self.status.is_settled())
+    }
+
+    /// Whether it waits for a person to say whether it was done (`dsrctl task done|fail`).
+    pub fn awaits_person(&self) -> bool {
+        self.status == StepStatus::Waiting
+            && self.doubt.is_some()
+            && self.task.is_none()
+            && self.due_at.is_none()
+    }
+}
+
+/// Why a mutation may have reached the service without an answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Doubt {
+    /// When it was sent (for an interruption: when the step started).
+    pub at: DateTime<Utc>,
+    /// What happened: the failure after the request was written (timeout, reset, lost or
+    /// garbled answer), or the interruption.
+    pub cause: String,
+}
+
+impl Doubt {
+    /// "at 2026-11-02 10:00:00 UTC (cause)".
+    pub fn describe(&self) -> String {
+        format!(
+            "at {} ({})",
+            self.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            self.cause
+        )
     }
 }
 

@@ -226,3 +226,40 @@ fn act(s: &mut State, call: &Call, route: &str) -> Reply {
         _ => Reply::json(404, json!({"error": "no such route"})),
     }
 }
+
+/// The route of filing an erasure.
+pub const FILE: &str = "POST /erasures";
+
+/// A project's `dsrctl.yaml`: tenant `t1`, connector `api` on `url`, a 300 ms timeout and
+/// five attempts.
+pub fn config(url: &str) -> String {
+    format!(
+        "tenants:\n  t1:\n    connectors:\n      api:\n        kind: http\n        base_url: {url}\n        timeout: 300ms\n        retry: {{ attempts: 5, backoff: 10ms }}\n"
+    )
+}
+
+/// A playbook (service `vendor`, connector `api`) whose delete files an erasure with a POST that is not idempotent, checked by
+/// a `verify` read when `verify` is set.
+pub fn playbook(verify: bool) -> String {
+    let check = if verify {
+        "\n      verify:\n        http: { method: GET, path: \"/erasures/{{seg subject.email}}\" }\n        expect_status: [200]"
+    } else {
+        ""
+    };
+    format!(
+        r#"service: vendor
+connector: api
+needs_identities: [email]
+dsr:
+  access: {{ unsupported: "test" }}
+  export: {{ unsupported: "test" }}
+  rectify: {{ unsupported: "test" }}
+  restrict: {{ unsupported: "test" }}
+  delete:
+    - id: file-erasure
+      http: {{ method: POST, path: /erasures, json: {{ subject: "{{{{subject.email}}}}" }} }}
+      idempotent: false
+      preview: {{ none: "files a request; nothing to read before" }}{check}
+"#
+    )
+}

@@ -1,0 +1,178 @@
+//! Reads of one instance (captures, counts, spooled records, polling), and the engine's
+//! way to every call: through the run's [`Calls`](super::Calls), holding a slot of the
+//! engine-wide limit on calls in flight.
+
+use serde_json::Value;
+
+use super::executor::{EngineError, RunCtx, lock};
+use super::select::Matcher;
+use super::{Engine, capture, spool};
+use crate::connectors::{ChangePreview, ConnectorError, Operation, RecordSink, Response};
+use crate::journal::{PlannedStep, RunMode, StepOutcome, StepStatus};
+
+impl Engine {
+    pub(super) async fn call_read(
+        &self,
+        ctx: &RunCtx<'_>,
+        step: &PlannedStep,
+        op: &Operation,
+        sink: Option<&mut (dyn RecordSink + '_)>,
+    ) -> Result<Response, ConnectorError> {
+        let _slot = self.call_slot().await;
+        ctx.calls.read(step, op, sink).await
+    }
+
+    /// A slot of the engine-wide limit on calls in flight (`--parallelism`). Only calls
+    /// hold one: a step waiting for its journal write does not, so a slow disk does not
+    /// leave the services idle while commits are grouped.
+    pub(super) async fn call_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.parallelism.acquire().await.ok()
+    }
+
+    pub(super) async fn connector_preview(
+        &self,
+        ctx: &RunCtx<'_>,
+        step: &PlannedStep,
+        op: &Operation,
+    ) -> Result<Option<ChangePreview>, ConnectorError> {
+        let _slot = self.call_slot().await;
+        ctx.calls.preview(step, op).await
+    }
+
+    /// A read: captures, counts, spooled records; polling when the step polls. With a
+    /// `select`, records are matched before anything is captured or spooled.
+    pub(super) async fn read(
+        &self,
+        ctx: &RunCtx<'_>,
+        step: &PlannedStep,
+        instance: &str,
+        mut o: StepOutcome,
+        op: Operation,
+        matcher: Option<&Matcher>,
+    ) -> Result<StepOutcome, EngineError> {
+        let spool_rel = match (&step.collect, ctx.mode) {
+            (Some(c), RunMode::Apply) => {
+                let index = instance
+                    .rsplit_once('#')
+                    .and_then(|(_, i)| i.parse().ok())
+                    .unwrap_or(0);
+                Some(spool::spool_path(&step.service, c, index))
+            }
+            _ => None,
+        };
+        let result = match &spool_rel {
+            // Matched records are written after the read: the others never reach the disk.
+            Some(rel) if matcher.is_none() => {
+                let path = self.run_dir(&ctx.run_id).join(rel);
+                let spool_err = |source| EngineError::Spool {
+                    path: rel.display().to_string(),
+                    source,
+                };
+                let mut sink = spool::NdjsonSink::create(&path).map_err(spool_err)?;
+                let r = self.call_read(ctx, step, &op, Some(&mut sink)).await;
+                sink.finish().map_err(spool_err)?;
+                r
+            }
+            _ => self.call_read(ctx, step, &op, None).await,
+        };
+        let result = result.map(|mut resp| {
+            if let Some(m) = matcher
+                && !resp.absent
+            {
+                m.apply(&mut resp.body);
+            }
+            resp
+        });
+        let now = self.clock.now();
+        match result {
+            Err(e) => {
+                o.status = StepStatus::Failed;
+                o.attempts = e.attempts();
+                o.http_status = e.status();
+                o.message = Some(e.to_string());
+            }
+            Ok(resp) => {
+                o.attempts = resp.attempts;
+                o.http_status = resp.status;
+                o.captures = capture::take_captures(&step.capture, &resp);
+                if resp.absent {
+                    o.status = StepStatus::Absent;
+                    o.message = Some("nothing held here".to_owned());
+                } else {
+                    o.found = if resp.records > 0 {
+                        resp.records
+                    } else {
+                        capture::count_records(&resp.body)
+                    };
+                    if let Some(rel) = &spool_rel
+                        && resp.records == 0
+                        && !resp.body.is_null()
+                    {
+                        // The connector returned the records instead of streaming them.
+                        let path = self.run_dir(&ctx.run_id).join(rel);
+                        write_body(&path, &resp.body).map_err(|source| EngineError::Spool {
+                            path: path.display().to_string(),
+                            source,
+                        })?;
+                    }
+                    o.collected = spool_rel.as_ref().map(|p| p.display().to_string());
+                    if let Some(poll) = &step.poll {
+                        let started = o.started_at.unwrap_or(now);
+                        if let Some(reason) = poll
+                            .fail_when
+                            .iter()
+                            .find_map(|c| capture::check(c, &resp.body).ok().map(|_| c))
+                        {
+                            o.status = StepStatus::Failed;
+                            o.message = Some(format!(
+                                "the operation reports failure (`{}`)",
+                                reason.pointer
+                            ));
+                        } else if let Err(seen) = capture::check(&poll.until, &resp.body) {
+                            if now - started > poll.timeout.chrono() {
+                                o.status = StepStatus::Failed;
+                                o.message =
+                                    Some(format!("gave up polling after {}: {seen}", poll.timeout));
+                            } else {
+                                let every = poll.every.get();
+                                let retry_after = resp
+                                    .headers
+                                    .get("retry-after")
+                                    .and_then(|v| v.parse::<u64>().ok())
+                                    .map(std::time::Duration::from_secs)
+                                    .unwrap_or_default();
+                                o.status = StepStatus::Waiting;
+                                o.due_at = Some(
+                                    now + chrono::Duration::from_std(every.max(retry_after))
+                                        .unwrap_or_default(),
+                                );
+                                o.message = Some(format!("polling: {seen}"));
+                            }
+                        }
+                    }
+                    if super::step::body_needed(ctx, &step.key) {
+                        lock(&ctx.bodies).insert(
+                            step.key.clone(),
+                            (resp.body, resp.headers.get("etag").cloned()),
+                        );
+                    }
+                }
+            }
+        }
+        o.finished_at = Some(self.clock.now());
+        self.journal(ctx, step, o).await
+    }
+}
+
+fn write_body(path: &std::path::Path, body: &Value) -> std::io::Result<()> {
+    let mut sink = spool::NdjsonSink::create(path)?;
+    match body {
+        Value::Array(items) => {
+            for item in items {
+                sink.write(item)?;
+            }
+        }
+        other => sink.write(other)?,
+    }
+    sink.finish()
+}
