@@ -4,7 +4,7 @@
 mod common;
 
 use common::{TWINS, TestProject};
-use dsrctl::load::Diagnostics;
+use dsrctl::load::{Code, Diagnostics};
 
 const PATH: &str = "policies/azure/digital-twins.yaml";
 
@@ -45,10 +45,40 @@ fn human_rendering_with_colour_has_escapes() {
 #[test]
 fn sarif_rendering() {
     let sarif = broken().render_sarif();
-    let v: serde_json::Value = serde_json::from_str(&sarif).expect("json");
+    let mut v: serde_json::Value = serde_json::from_str(&sarif).expect("json");
     assert_eq!(v["version"], "2.1.0");
-    let own_version = format!("\"version\": \"{}\"", env!("CARGO_PKG_VERSION"));
-    insta::assert_snapshot!(sarif.replace(&own_version, "\"version\": \"[version]\""));
+    v["runs"][0]["tool"]["driver"]["version"] = "[version]".into();
+    // The rules are the whole table, checked in `sarif_rules_are_the_whole_table`.
+    let rules = &mut v["runs"][0]["tool"]["driver"]["rules"];
+    assert_eq!(rules.as_array().map(Vec::len), Some(Code::ALL.len()));
+    *rules = "[every code]".into();
+    insta::assert_snapshot!(serde_json::to_string_pretty(&v).expect("json"));
+}
+
+/// Code scanning explains a finding from its rule; the rules used to be only the codes that
+/// occurred, named by their code alone.
+#[test]
+fn sarif_rules_are_the_whole_table() {
+    let v: serde_json::Value = serde_json::from_str(&broken().render_sarif()).expect("json");
+    let driver = &v["runs"][0]["tool"]["driver"];
+    let rules = driver["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), Code::ALL.len());
+    for (rule, code) in rules.iter().zip(Code::ALL) {
+        assert_eq!(rule["id"], code.as_str());
+        assert_eq!(rule["shortDescription"]["text"], code.summary());
+        let full = rule["fullDescription"]["text"].as_str().expect("full");
+        assert!(
+            !full.is_empty() && code.explanation().replace('\n', " ").starts_with(full),
+            "{code}: {full}"
+        );
+        assert_eq!(rule["help"]["text"], code.explanation());
+    }
+    let results = v["runs"][0]["results"].as_array().expect("results");
+    assert_eq!(results.len(), 3);
+    for r in results {
+        let i = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
+        assert_eq!(rules[i]["id"], r["ruleId"]);
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use super::context::{describe, nearest_names};
 use super::position::{escape_token, last_token};
 use super::yaml::Document;
-use super::{Diagnostic, Diagnostics};
+use super::{Code, Diagnostic, Diagnostics};
 
 /// Deserialize the document; on failure one finding at the offending node.
 pub fn from_document<T: DeserializeOwned>(doc: &Document) -> Result<T, Diagnostics> {
@@ -60,7 +60,7 @@ fn map_serde_error(doc: &Document, pointer: &str, msg: &str) -> Diagnostic {
         let missing = names.first().copied().unwrap_or("");
         let p = pos.key_or_value(pointer);
         return Diagnostic::error(
-            "missing-key",
+            Code::MissingKey,
             file,
             p.line,
             p.col,
@@ -73,16 +73,16 @@ fn map_serde_error(doc: &Document, pointer: &str, msg: &str) -> Diagnostic {
     let p = pos.value(pointer);
     let key = last_token(pointer);
     let (code, help) = if msg.starts_with("invalid type") {
-        ("wrong-type", None)
+        (Code::WrongType, None)
     } else if msg.starts_with("unknown variant") {
         let names = backticked(msg);
         let valid: Vec<&str> = names.iter().skip(1).copied().collect();
         (
-            "unknown-value",
+            Code::UnknownValue,
             Some(format!("valid values: {}", valid.join(", "))),
         )
     } else {
-        ("invalid-value", None)
+        (Code::InvalidValue, None)
     };
     let mut d = Diagnostic::error(
         code,
@@ -109,7 +109,7 @@ pub fn unknown_key(
 ) -> Diagnostic {
     let p = doc.positions.key_or_value(pointer);
     let mut d = Diagnostic::error(
-        "unknown-key",
+        Code::UnknownKey,
         &doc.file,
         p.line,
         p.col,

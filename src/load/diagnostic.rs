@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use super::Code;
+
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -27,8 +29,8 @@ impl Severity {
 /// One finding at one place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
-    /// Stable kebab-case code, e.g. `unknown-key`.
-    pub code: String,
+    /// Stable code; serialised as its kebab-case name, e.g. `unknown-key`.
+    pub code: Code,
     /// Error or warning.
     pub severity: Severity,
     /// What is wrong, in one sentence.
@@ -60,14 +62,14 @@ impl Diagnostic {
     /// A new finding; add details with the `with_*` methods.
     pub fn new(
         severity: Severity,
-        code: &str,
+        code: Code,
         file: &str,
         line: usize,
         col: usize,
         message: impl Into<String>,
     ) -> Diagnostic {
         Diagnostic {
-            code: code.to_owned(),
+            code,
             severity,
             message: message.into(),
             file: file.to_owned(),
@@ -83,7 +85,7 @@ impl Diagnostic {
 
     /// A new error.
     pub fn error(
-        code: &str,
+        code: Code,
         file: &str,
         line: usize,
         col: usize,
@@ -94,7 +96,7 @@ impl Diagnostic {
 
     /// A new warning.
     pub fn warning(
-        code: &str,
+        code: Code,
         file: &str,
         line: usize,
         col: usize,

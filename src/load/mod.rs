@@ -6,6 +6,7 @@
 //! a stable code and help; all of them are collected before anything stops.
 
 mod checks;
+mod code;
 mod context;
 mod deserialize;
 mod diagnostic;
@@ -22,6 +23,7 @@ mod yaml;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use code::{Code, UnknownCode};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use position::{NodePos, Pos, PosMap};
 pub use render::DIAGNOSTICS_FORMAT_VERSION;
@@ -77,7 +79,7 @@ pub fn load_request(path: &Path) -> Result<Request, Diagnostics> {
     match std::fs::read(path) {
         Ok(bytes) => load_request_bytes(&file, &bytes),
         Err(e) => Err(Diagnostics(vec![Diagnostic::error(
-            "read-error",
+            Code::ReadError,
             &file,
             0,
             0,
@@ -130,7 +132,7 @@ pub fn validate_paths(root: &Path, paths: &[PathBuf]) -> Diagnostics {
             match fs.list_yaml(&rel) {
                 Ok(list) => selected.extend(list),
                 Err(e) => diags.push(Diagnostic::error(
-                    "read-error",
+                    Code::ReadError,
                     &rel,
                     0,
                     0,

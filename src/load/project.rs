@@ -7,7 +7,7 @@ use super::file::{LoadedFile, attach_sources, load_file};
 use super::schema::SchemaKind;
 use super::source::{Source, is_yaml_name};
 use super::yaml::Document;
-use super::{CONFIG_FILE, Diagnostic, Diagnostics, LoadedPlaybook, Project, checks};
+use super::{CONFIG_FILE, Code, Diagnostic, Diagnostics, LoadedPlaybook, Project, checks};
 use crate::model::{Playbook, ProjectConfig};
 
 /// Most threads used to load playbooks.
@@ -23,7 +23,7 @@ pub(crate) struct Checked {
 
 fn read_error(file: &str, e: &std::io::Error) -> Diagnostic {
     Diagnostic::error(
-        "read-error",
+        Code::ReadError,
         file,
         0,
         0,
@@ -64,7 +64,7 @@ pub(crate) fn list_playbooks(
             Ok(list) => files.extend(list),
             Err(e) => diags.push(
                 Diagnostic::error(
-                    "read-error",
+                    Code::ReadError,
                     CONFIG_FILE,
                     0,
                     0,

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use owo_colors::{OwoColorize, Style};
 use serde_json::json;
 
-use super::{Diagnostic, Diagnostics, Severity};
+use super::{Code, Diagnostic, Diagnostics, Severity};
 
 /// Version of the `render_json` document.
 pub const DIAGNOSTICS_FORMAT_VERSION: u32 = 1;
@@ -142,15 +142,10 @@ impl Diagnostics {
         s
     }
 
-    /// A SARIF 2.1.0 log for code scanning, one rule per code.
+    /// A SARIF 2.1.0 log for code scanning. The rules are the whole table of codes (so a
+    /// code scanning UI can explain any of them); each result points at its rule.
     pub fn render_sarif(&self) -> String {
-        let mut codes: Vec<&str> = self.iter().map(|d| d.code.as_str()).collect();
-        codes.sort_unstable();
-        codes.dedup();
-        let rules: Vec<_> = codes
-            .iter()
-            .map(|c| json!({ "id": c, "name": c, "shortDescription": { "text": c } }))
-            .collect();
+        let rules: Vec<_> = Code::ALL.iter().map(|c| sarif_rule(*c)).collect();
         let results: Vec<_> = self
             .iter()
             .map(|d| {
@@ -169,6 +164,7 @@ impl Diagnostics {
                 }
                 json!({
                     "ruleId": d.code,
+                    "ruleIndex": Code::ALL.iter().position(|c| *c == d.code),
                     "level": d.severity.as_str(),
                     "message": { "text": text },
                     "locations": [ { "physicalLocation": physical } ],
@@ -204,7 +200,7 @@ impl Diagnostics {
             if d.col > 0 {
                 let _ = write!(props, ",col={}", d.col);
             }
-            let _ = write!(props, ",title={}", escape_property(&d.code));
+            let _ = write!(props, ",title={}", escape_property(d.code.as_str()));
             let text = match &d.help {
                 Some(h) => format!("{}\nhelp: {h}", d.message),
                 None => d.message.clone(),
@@ -218,6 +214,27 @@ impl Diagnostics {
         }
         out
     }
+}
+
+/// A SARIF `reportingDescriptor` for a code: its summary, the first paragraph of its
+/// explanation, and the whole explanation as help.
+fn sarif_rule(code: Code) -> serde_json::Value {
+    let explanation = code.explanation();
+    let first = explanation
+        .split("\n\n")
+        .next()
+        .unwrap_or(explanation)
+        .replace('\n', " ");
+    json!({
+        "id": code.as_str(),
+        "name": code.as_str(),
+        "shortDescription": { "text": code.summary() },
+        "fullDescription": { "text": first },
+        "help": {
+            "text": explanation,
+            "markdown": explanation,
+        },
+    })
 }
 
 fn escape_data(s: &str) -> String {

@@ -19,7 +19,7 @@ use super::position::{escape_token, last_token};
 use super::schema::{SchemaKind, schema_value};
 use super::shape::{describe_shape, type_words, value_words};
 use super::yaml::Document;
-use super::{Diagnostic, Diagnostics};
+use super::{Code, Diagnostic, Diagnostics};
 
 struct Compiled {
     schema: Value,
@@ -75,7 +75,7 @@ fn parent_path(path: &str) -> &str {
 }
 
 impl Mapper<'_> {
-    fn at(&self, code: &str, pointer: &str, on_key: bool, message: String) -> Diagnostic {
+    fn at(&self, code: Code, pointer: &str, on_key: bool, message: String) -> Diagnostic {
         let p = if on_key {
             self.doc.positions.key_or_value(pointer)
         } else {
@@ -107,7 +107,7 @@ impl Mapper<'_> {
                 let key = property.as_str().unwrap_or_default();
                 out.push(
                     self.at(
-                        "missing-key",
+                        Code::MissingKey,
                         ptr,
                         true,
                         format!("missing key `{key}`{owner_context}"),
@@ -130,7 +130,7 @@ impl Mapper<'_> {
                     .unwrap_or("nothing");
                 out.push(
                     self.at(
-                        "wrong-type",
+                        Code::WrongType,
                         ptr,
                         false,
                         format!("{name} must be {expected}, found {found}{context}"),
@@ -141,7 +141,7 @@ impl Mapper<'_> {
             ValidationErrorKind::Format { format } => {
                 out.push(
                     self.at(
-                        "invalid-format",
+                        Code::InvalidFormat,
                         ptr,
                         false,
                         format!("{name} is not a valid {format}{context}"),
@@ -152,7 +152,7 @@ impl Mapper<'_> {
             ValidationErrorKind::Pattern { pattern } if pattern == DURATION_PATTERN => {
                 out.push(
                     self.at(
-                        "invalid-value",
+                        Code::InvalidValue,
                         ptr,
                         false,
                         format!(
@@ -171,7 +171,7 @@ impl Mapper<'_> {
             ValidationErrorKind::MinLength { limit: 1 } => {
                 out.push(
                     self.at(
-                        "empty-value",
+                        Code::EmptyValue,
                         ptr,
                         false,
                         format!("{name} must not be empty{context}"),
@@ -201,7 +201,7 @@ impl Mapper<'_> {
                 }
                 out.push(
                     self.at(
-                        "invalid-value",
+                        Code::InvalidValue,
                         ptr,
                         false,
                         format!("{name}: {msg}{context}"),
@@ -223,7 +223,7 @@ impl Mapper<'_> {
         let refs: Vec<&str> = valid.iter().map(String::as_str).collect();
         let mut d = self
             .at(
-                "unknown-value",
+                Code::UnknownValue,
                 ptr,
                 false,
                 format!("`{found}` is not a valid value for {name}{context}"),
@@ -395,7 +395,7 @@ impl Mapper<'_> {
         let (name, context) = name_and_context(&self.doc.value, ptr);
         let mut d = self
             .at(
-                "wrong-shape",
+                Code::WrongShape,
                 ptr,
                 false,
                 format!("{name} has none of the valid shapes (found {found}){context}"),

@@ -12,7 +12,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use serde_json::{Map, Number, Value};
 
 use super::position::{NodePos, Pos, PosMap, escape_token};
-use super::{Diagnostic, Diagnostics};
+use super::{Code, Diagnostic, Diagnostics};
 
 /// Largest file accepted, in bytes.
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
@@ -41,7 +41,7 @@ pub fn parse_yaml(file: &str, bytes: &[u8]) -> (Option<Document>, Diagnostics) {
     if bytes.len() > MAX_FILE_BYTES {
         diags.push(
             Diagnostic::error(
-                "file-too-large",
+                Code::FileTooLarge,
                 file,
                 0,
                 0,
@@ -60,7 +60,7 @@ pub fn parse_yaml(file: &str, bytes: &[u8]) -> (Option<Document>, Diagnostics) {
             let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             diags.push(
                 Diagnostic::error(
-                    "invalid-utf8",
+                    Code::InvalidUtf8,
                     file,
                     line,
                     col,
@@ -91,7 +91,7 @@ pub fn parse_yaml(file: &str, bytes: &[u8]) -> (Option<Document>, Diagnostics) {
     match root {
         None | Some(Value::Null) => {
             diags.push(
-                Diagnostic::error("empty-file", file, 0, 0, "file is empty")
+                Diagnostic::error(Code::EmptyFile, file, 0, 0, "file is empty")
                     .with_help("a playbook starts with `service:`; delete the file if unused"),
             );
             (None, diags)
@@ -122,7 +122,7 @@ fn check_tabs(file: &str, text: &str, diags: &mut Diagnostics) -> bool {
         if let Some(col) = indent.chars().position(|c| c == '\t') {
             diags.push(
                 Diagnostic::error(
-                    "tab-indentation",
+                    Code::TabIndentation,
                     file,
                     i + 1,
                     col + 1,
@@ -174,7 +174,7 @@ fn pos_of(span: &Span) -> Pos {
 }
 
 impl Builder<'_> {
-    fn error(&mut self, code: &str, pos: Pos, message: impl Into<String>) -> Diagnostic {
+    fn error(&mut self, code: Code, pos: Pos, message: impl Into<String>) -> Diagnostic {
         Diagnostic::error(code, self.file, pos.line, pos.col, message).with_len(pos.len)
     }
 
@@ -192,7 +192,8 @@ impl Builder<'_> {
                         col: m.col() + 1,
                         len: 1,
                     };
-                    let d = self.error("yaml-syntax", pos, format!("invalid YAML: {}", e.info()));
+                    let d =
+                        self.error(Code::YamlSyntax, pos, format!("invalid YAML: {}", e.info()));
                     self.diags.push(d);
                     return false;
                 }
@@ -204,7 +205,7 @@ impl Builder<'_> {
                     if documents > 1 {
                         let d = self
                             .error(
-                                "multiple-documents",
+                                Code::MultipleDocuments,
                                 pos,
                                 "file holds more than one document",
                             )
@@ -215,7 +216,7 @@ impl Builder<'_> {
                 }
                 Event::Alias(_) => {
                     let d = self
-                        .error("yaml-alias", pos, "aliases are not supported")
+                        .error(Code::YamlAlias, pos, "aliases are not supported")
                         .with_help("write the value out in full; anchors (`&`) and aliases (`*`) are not allowed");
                     self.diags.push(d);
                     return false;
@@ -235,7 +236,7 @@ impl Builder<'_> {
                     if self.stack.len() >= MAX_DEPTH {
                         let d = self
                             .error(
-                                "nesting-too-deep",
+                                Code::NestingTooDeep,
                                 pos,
                                 format!("nesting deeper than {MAX_DEPTH} levels"),
                             )
@@ -269,7 +270,7 @@ impl Builder<'_> {
                         Some(Frame::Map { obj, .. }) => Value::Object(obj),
                         Some(Frame::Seq { arr, .. }) => Value::Array(arr),
                         None => {
-                            let d = self.error("yaml-syntax", pos, "unbalanced YAML structure");
+                            let d = self.error(Code::YamlSyntax, pos, "unbalanced YAML structure");
                             self.diags.push(d);
                             return false;
                         }
@@ -287,7 +288,11 @@ impl Builder<'_> {
             return true;
         }
         let d = self
-            .error("yaml-anchor", pos, "anchors and aliases are not supported")
+            .error(
+                Code::YamlAnchor,
+                pos,
+                "anchors and aliases are not supported",
+            )
             .with_help(
                 "write the value out in full; anchors (`&`) and aliases (`*`) are not allowed",
             );
@@ -317,7 +322,7 @@ impl Builder<'_> {
             }) => Some(format!("{pointer}/{}", escape_token(k))),
             Some(Frame::Map { key: None, .. }) => {
                 let d = self
-                    .error("complex-key", pos, "a mapping key must be a plain value")
+                    .error(Code::ComplexKey, pos, "a mapping key must be a plain value")
                     .with_help("use a string as the key");
                 self.diags.push(d);
                 None
@@ -336,7 +341,7 @@ impl Builder<'_> {
         {
             if let Some(first) = keys.get(v) {
                 let d = Diagnostic::error(
-                    "duplicate-key",
+                    Code::DuplicateKey,
                     self.file,
                     pos.line,
                     pos.col,
@@ -359,7 +364,7 @@ impl Builder<'_> {
         let value = match resolve_scalar(v, style, tag) {
             Ok(value) => value,
             Err(msg) => {
-                let d = self.error("unsupported-value", pos, msg);
+                let d = self.error(Code::UnsupportedValue, pos, msg);
                 self.diags.push(d);
                 Value::String(v.to_owned())
             }

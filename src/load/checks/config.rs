@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::Report;
+use crate::load::Code;
 use crate::load::position::escape_token;
 use crate::model::ProjectConfig;
 
@@ -30,7 +31,7 @@ fn walk(v: &Value, ptr: String, r: &mut Report<'_>) {
                 && url.password().is_some()
             {
                 r.error(
-                    "literal-secret",
+                    Code::LiteralSecret,
                     &ptr,
                     "URL contains a password; secrets must not be written in dsrctl.yaml"
                         .to_owned(),
@@ -49,7 +50,7 @@ fn walk(v: &Value, ptr: String, r: &mut Report<'_>) {
                 let child = format!("{ptr}/{}", escape_token(k));
                 if is_headers && SECRET_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
                     r.error(
-                        "literal-secret",
+                        Code::LiteralSecret,
                         &child,
                         format!("header `{k}` carries a credential written in dsrctl.yaml"),
                     )

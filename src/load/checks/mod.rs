@@ -11,7 +11,7 @@ mod templates;
 use super::context::nearest_names;
 use super::position::Pos;
 use super::yaml::Document;
-use super::{Diagnostic, Diagnostics, LoadedPlaybook, Severity};
+use super::{Code, Diagnostic, Diagnostics, LoadedPlaybook, Severity};
 use crate::model::{ProjectConfig, Request};
 
 pub use request::check_request_findings;
@@ -30,7 +30,7 @@ impl Report<'_> {
     pub fn push(
         &mut self,
         severity: Severity,
-        code: &str,
+        code: Code,
         pointer: &str,
         on_key: bool,
         message: String,
@@ -47,7 +47,7 @@ impl Report<'_> {
     pub fn push_at(
         &mut self,
         severity: Severity,
-        code: &str,
+        code: Code,
         p: Pos,
         message: String,
     ) -> &mut Diagnostic {
@@ -59,7 +59,7 @@ impl Report<'_> {
     }
 
     /// An error at the value of `pointer`.
-    pub fn error(&mut self, code: &str, pointer: &str, message: String) -> &mut Diagnostic {
+    pub fn error(&mut self, code: Code, pointer: &str, message: String) -> &mut Diagnostic {
         self.push(Severity::Error, code, pointer, false, message)
     }
 }

@@ -3,7 +3,7 @@
 
 use super::Report;
 use super::steps::{KindSteps, check_steps};
-use crate::load::Severity;
+use crate::load::{Code, Severity};
 use crate::model::{DsrKind, KindSpec, Playbook, Preview, ProjectConfig, Step};
 
 /// Every check on one playbook.
@@ -31,7 +31,7 @@ fn check_kinds(p: &Playbook, r: &mut Report<'_>) {
             None => {
                 r.push(
                     Severity::Error,
-                    "undeclared-kind",
+                    Code::UndeclaredKind,
                     "/dsr",
                     true,
                     format!("DSR kind `{kind}` is not declared for service `{}`", p.service),
@@ -42,7 +42,7 @@ fn check_kinds(p: &Playbook, r: &mut Report<'_>) {
             }
             Some(KindSpec::Unsupported(u)) if u.unsupported.trim().is_empty() => {
                 r.error(
-                    "empty-value",
+                    Code::EmptyValue,
                     &format!("{ptr}/unsupported"),
                     format!("`unsupported` of `dsr.{kind}` needs a reason"),
                 )
@@ -53,7 +53,7 @@ fn check_kinds(p: &Playbook, r: &mut Report<'_>) {
                     let tp = format!("{ptr}/same_as/{i}");
                     match p.dsr.get(*target) {
                         _ if *target == kind => {
-                            r.error("same-as-self", &tp, format!("`dsr.{kind}` reuses itself"))
+                            r.error(Code::SameAsSelf, &tp, format!("`dsr.{kind}` reuses itself"))
                                 .help("name other kinds whose steps this kind runs");
                         }
                         Some(KindSpec::Steps(_)) => {}
@@ -62,7 +62,7 @@ fn check_kinds(p: &Playbook, r: &mut Report<'_>) {
                             // delete) as long as it ends in steps and does not loop.
                             if let Err(why) = reuse_reaches_steps(p, *target, &mut vec![kind]) {
                                 r.error(
-                                    "same-as-not-steps",
+                                    Code::SameAsNotSteps,
                                     &tp,
                                     format!("`dsr.{kind}` reuses `{target}`, {why}"),
                                 )
@@ -71,7 +71,7 @@ fn check_kinds(p: &Playbook, r: &mut Report<'_>) {
                         }
                         Some(KindSpec::Unsupported(_)) => {
                             r.error(
-                                "same-as-not-steps",
+                                Code::SameAsNotSteps,
                                 &tp,
                                 format!(
                                     "`dsr.{kind}` reuses `{target}`, which is declared unsupported"
@@ -81,7 +81,7 @@ fn check_kinds(p: &Playbook, r: &mut Report<'_>) {
                         }
                         None => {
                             r.error(
-                                "same-as-undeclared",
+                                Code::SameAsUndeclared,
                                 &tp,
                                 format!("`dsr.{kind}` reuses `{target}`, which is not declared"),
                             )
@@ -155,7 +155,7 @@ fn check_connectors(p: &Playbook, ks: &KindSteps<'_>, c: &ProjectConfig, r: &mut
                 None if step.connector.is_some() => {
                     let names: Vec<&str> = t.connectors.keys().map(String::as_str).collect();
                     r.error(
-                        "unknown-connector",
+                        Code::UnknownConnector,
                         &name_ptr,
                         format!(
                             "connector `{name}` of step `{}` is not defined in tenant `{tenant}`",
@@ -171,7 +171,7 @@ fn check_connectors(p: &Playbook, ks: &KindSteps<'_>, c: &ProjectConfig, r: &mut
                             continue;
                         }
                         r.error(
-                            "connector-kind-mismatch",
+                            Code::ConnectorKindMismatch,
                             &format!("{ptr}{suffix}"),
                             format!(
                                 "step `{}` needs a {want} connector, but connector `{name}` in tenant `{tenant}` is of kind `{}`",
@@ -192,7 +192,7 @@ fn check_playbook_connector(p: &Playbook, c: &ProjectConfig, r: &mut Report<'_>)
         if !t.connectors.contains_key(&p.connector) {
             let names: Vec<&str> = t.connectors.keys().map(String::as_str).collect();
             r.error(
-                "unknown-connector",
+                Code::UnknownConnector,
                 "/connector",
                 format!(
                     "connector `{}` of service `{}` is not defined in tenant `{tenant}`",
@@ -223,7 +223,7 @@ fn check_discovers(p: &Playbook, r: &mut Report<'_>) {
             Some(true) => {}
             Some(false) => {
                 r.error(
-                    "unknown-capture",
+                    Code::UnknownCapture,
                     &ptr,
                     format!("`discovers.{identity}` names `{reference}`, but that step has no such capture"),
                 )
@@ -231,7 +231,7 @@ fn check_discovers(p: &Playbook, r: &mut Report<'_>) {
             }
             None => {
                 r.error(
-                    "unknown-step",
+                    Code::UnknownStep,
                     &ptr,
                     format!(
                         "`discovers.{identity}` names `{reference}`, which is not a step's capture"

@@ -7,7 +7,7 @@ use super::Report;
 use super::graph::{Needs, cycles};
 use crate::load::position::escape_token;
 use crate::load::yaml::Document;
-use crate::load::{Diagnostics, LoadedPlaybook, Severity};
+use crate::load::{Code, Diagnostics, LoadedPlaybook, Severity};
 use crate::model::{DsrKind, Playbook};
 
 /// Identities a request commonly carries; any other must be discovered by a playbook.
@@ -48,7 +48,7 @@ pub fn check_across(playbooks: &[LoadedPlaybook], docs: &[Document], out: &mut D
         };
         if let Some(prev) = first.get(p.service.as_str()) {
             r.error(
-                "duplicate-service",
+                Code::DuplicateService,
                 "/service",
                 format!("service `{}` is also defined in `{prev}`", p.service),
             )
@@ -60,7 +60,7 @@ pub fn check_across(playbooks: &[LoadedPlaybook], docs: &[Document], out: &mut D
             if !WELL_KNOWN_IDENTITIES.contains(&id.as_str()) && !discovered.contains(id.as_str()) {
                 r.push(
                     Severity::Warning,
-                    "identity-never-provided",
+                    Code::IdentityNeverProvided,
                     &format!("/needs_identities/{i}"),
                     false,
                     format!("no request or playbook provides identity `{id}`"),
@@ -74,7 +74,7 @@ pub fn check_across(playbooks: &[LoadedPlaybook], docs: &[Document], out: &mut D
         check_after(p, &services, &names, &mut r);
         for c in after_cycles.iter().filter(|c| c.playbook == n) {
             r.error(
-                "after-cycle",
+                Code::AfterCycle,
                 &c.pointer,
                 format!(
                     "steps of several services wait for each other in a cycle: {}",
@@ -188,7 +188,7 @@ fn check_after(
                 match services.get(service) {
                     None => {
                         r.error(
-                            "unknown-service",
+                            Code::UnknownService,
                             &ptr,
                             format!("step `{}` runs after service `{service}`, which no playbook defines", step.id),
                         )
@@ -200,7 +200,7 @@ fn check_after(
                         {
                             let valid: Vec<&str> = ids.iter().copied().collect();
                             r.error(
-                                "unknown-step",
+                                Code::UnknownStep,
                                 &ptr,
                                 format!("service `{service}` has no step `{t}`"),
                             )
@@ -208,7 +208,7 @@ fn check_after(
                         }
                         if service == p.service {
                             r.error(
-                                "after-own-service",
+                                Code::AfterOwnService,
                                 &ptr,
                                 format!("step `{}` names its own service in `after`", step.id),
                             )

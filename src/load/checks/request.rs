@@ -1,14 +1,14 @@
 //! Checks on a request beyond its schema.
 
 use super::Report;
-use crate::load::Severity;
+use crate::load::{Code, Severity};
 use crate::model::{DsrKind, Request};
 
 /// Every check on one request.
 pub fn check_request_findings(req: &Request, r: &mut Report<'_>) {
     if req.subject.is_empty() || req.subject.values().all(|i| i.values().is_empty()) {
         r.error(
-            "empty-subject",
+            Code::EmptySubject,
             "/subject",
             "the request names no subject identity".to_owned(),
         )
@@ -17,7 +17,7 @@ pub fn check_request_findings(req: &Request, r: &mut Report<'_>) {
     for (name, identity) in &req.subject {
         if identity.values().iter().any(|v| v.trim().is_empty()) {
             r.error(
-                "empty-value",
+                Code::EmptyValue,
                 &format!("/subject/{}", crate::load::position::escape_token(name)),
                 format!("identity `{name}` is empty"),
             )
@@ -28,7 +28,7 @@ pub fn check_request_findings(req: &Request, r: &mut Report<'_>) {
         (DsrKind::Rectify, None) => {
             r.push(
                 Severity::Error,
-                "missing-corrections",
+                Code::MissingCorrections,
                 "/kind",
                 false,
                 "a rectify request needs `corrections`".to_owned(),
@@ -39,7 +39,7 @@ pub fn check_request_findings(req: &Request, r: &mut Report<'_>) {
         (kind, Some(_)) => {
             r.push(
                 Severity::Warning,
-                "unused-corrections",
+                Code::UnusedCorrections,
                 "/corrections",
                 true,
                 format!("`corrections` is ignored for a `{kind}` request"),

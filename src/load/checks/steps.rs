@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::Report;
 use super::graph::{Needs, closure, cycles};
 use super::templates::{StepScope, check_step_templates};
-use crate::load::Severity;
+use crate::load::{Code, Severity};
 use crate::model::{Playbook, Preview, RESERVED_NAMES, Step};
 
 /// The steps of one kind, with what the checks derive from them.
@@ -101,7 +101,7 @@ pub fn check_steps(playbook: &Playbook, kind: &KindSteps<'_>, r: &mut Report<'_>
                 .value(&format!("{}/{first}/id", kind.base))
                 .line;
             r.error(
-                "duplicate-step-id",
+                Code::DuplicateStepId,
                 &format!("{ptr}/id"),
                 format!("step id `{id}` is used twice in `dsr.{}`", kind_name(kind)),
             )
@@ -111,7 +111,7 @@ pub fn check_steps(playbook: &Playbook, kind: &KindSteps<'_>, r: &mut Report<'_>
         }
         if RESERVED_NAMES.contains(&id) {
             r.error(
-                "reserved-step-id",
+                Code::ReservedStepId,
                 &format!("{ptr}/id"),
                 format!("`{id}` is a reserved name and cannot be a step id"),
             )
@@ -135,7 +135,7 @@ pub fn check_steps(playbook: &Playbook, kind: &KindSteps<'_>, r: &mut Report<'_>
         let i = kind.index.get(first).copied().unwrap_or(0);
         r.push(
             Severity::Error,
-            "dependency-cycle",
+            Code::DependencyCycle,
             &format!("{}/{i}/needs", kind.base),
             true,
             format!(
@@ -157,7 +157,7 @@ fn check_action(step: &Step, ptr: &str, r: &mut Report<'_>) {
         0 => {
             r.push(
                 Severity::Error,
-                "missing-action",
+                Code::MissingAction,
                 ptr,
                 false,
                 format!("step `{}` has no action", step.id),
@@ -167,7 +167,7 @@ fn check_action(step: &Step, ptr: &str, r: &mut Report<'_>) {
         n => {
             r.push(
                 Severity::Error,
-                "multiple-actions",
+                Code::MultipleActions,
                 ptr,
                 false,
                 format!("step `{}` has {n} actions; a step has exactly one", step.id),
@@ -180,7 +180,7 @@ fn check_action(step: &Step, ptr: &str, r: &mut Report<'_>) {
     {
         r.push(
             Severity::Error,
-            "sql-operation-count",
+            Code::SqlOperationCount,
             &format!("{ptr}/sql"),
             true,
             format!(
@@ -197,7 +197,7 @@ fn check_refs(step: &Step, ptr: &str, kind: &KindSteps<'_>, ids: &[&str], r: &mu
     for (j, need) in step.needs.iter().enumerate() {
         if !kind.index.contains_key(need.as_str()) {
             r.error(
-                "unknown-step",
+                Code::UnknownStep,
                 &format!("{ptr}/needs/{j}"),
                 format!(
                     "step `{}` needs `{need}`, which is not defined in `dsr.{}`",
@@ -218,7 +218,7 @@ fn check_refs(step: &Step, ptr: &str, kind: &KindSteps<'_>, ids: &[&str], r: &mu
         match kind.step(target) {
             None => {
                 r.error(
-                    "unknown-step",
+                    Code::UnknownStep,
                     &p,
                     format!(
                         "preview of step `{}` names `{target}`, which is not defined",
@@ -229,7 +229,7 @@ fn check_refs(step: &Step, ptr: &str, kind: &KindSteps<'_>, ids: &[&str], r: &mu
             }
             Some(_) if !needed.contains(target.as_str()) => {
                 r.error(
-                    "preview-not-needed",
+                    Code::PreviewNotNeeded,
                     &p,
                     format!(
                         "step `{}` previews with `{target}` but does not need it, so it may run first",
@@ -257,7 +257,7 @@ fn check_capture_ref(
 ) {
     let Some((target, capture)) = reference.split_once('.') else {
         r.error(
-            "invalid-reference",
+            Code::InvalidReference,
             p,
             format!("`{what}: {reference}` must be `step-id.capture`"),
         )
@@ -266,7 +266,7 @@ fn check_capture_ref(
     };
     let Some(t) = kind.step(target) else {
         r.error(
-            "unknown-step",
+            Code::UnknownStep,
             p,
             format!(
                 "`{what}` of step `{}` names step `{target}`, which is not defined",
@@ -278,7 +278,7 @@ fn check_capture_ref(
     };
     if !needed.contains(target) {
         r.error(
-            "step-not-needed",
+            Code::StepNotNeeded,
             p,
             format!(
                 "step `{}` uses `{reference}` but does not need `{target}`, so it may run first",
@@ -290,7 +290,7 @@ fn check_capture_ref(
     if !t.capture.contains_key(capture) {
         let caps: Vec<&str> = t.capture.keys().map(String::as_str).collect();
         r.error(
-            "unknown-capture",
+            Code::UnknownCapture,
             p,
             format!("step `{target}` has no capture `{capture}`"),
         )
@@ -301,7 +301,7 @@ fn check_capture_ref(
 fn check_preview_needed(step: &Step, ptr: &str, r: &mut Report<'_>) {
     if matches!(step.preview, Some(Preview::Item)) && step.for_each.is_none() {
         r.error(
-            "preview-item-without-for-each",
+            Code::PreviewItemWithoutForEach,
             &format!("{ptr}/preview"),
             format!(
                 "step `{}` previews with `item` but has no `for_each`",
@@ -321,7 +321,7 @@ fn check_preview_needed(step: &Step, ptr: &str, r: &mut Report<'_>) {
     };
     r.push(
         Severity::Error,
-        "missing-preview",
+        Code::MissingPreview,
         ptr,
         false,
         format!("step `{}` is {what} without a `preview`", step.id),

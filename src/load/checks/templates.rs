@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::Report;
 use super::graph::closure;
 use super::steps::KindSteps;
+use crate::load::Code;
 use crate::load::position::{Pos, escape_token};
 use crate::model::{Playbook, Step};
 
@@ -69,7 +70,7 @@ pub fn check_step_templates(playbook: &Playbook, scope: &StepScope<'_, '_>, r: &
             Ok(t) => t,
             Err(e) => {
                 r.error(
-                    "template-syntax",
+                    Code::TemplateSyntax,
                     &ptr,
                     format!("template does not compile: {e}"),
                 )
@@ -224,7 +225,7 @@ fn check_var(
             {
                 r.push_at(
                     Error,
-                    "undeclared-identity",
+                    Code::UndeclaredIdentity,
                     pos,
                     format!(
                         "template uses `subject.{identity}`, but `{identity}` is not in `needs_identities`"
@@ -237,7 +238,7 @@ fn check_var(
             if scope.step.for_each.is_none() {
                 r.push_at(
                     Error,
-                    "item-outside-for-each",
+                    Code::ItemOutsideForEach,
                     pos,
                     format!("step `{step_id}` uses `item` but has no `for_each`"),
                 )
@@ -251,7 +252,7 @@ fn check_var(
                     if !own && !needed.contains(root) {
                         r.push_at(
                             Error,
-                            "step-not-needed",
+                            Code::StepNotNeeded,
                             pos,
                             format!(
                                 "template uses `{}` but step `{step_id}` does not need `{root}`",
@@ -266,7 +267,7 @@ fn check_var(
                         let caps: Vec<&str> = target.capture.keys().map(String::as_str).collect();
                         r.push_at(
                             Error,
-                            "unknown-capture",
+                            Code::UnknownCapture,
                             pos,
                             format!("step `{root}` has no capture `{cap}`"),
                         )
@@ -278,7 +279,7 @@ fn check_var(
                     valid.extend(needed.iter().copied());
                     r.push_at(
                         Error,
-                        "unknown-variable",
+                        Code::UnknownVariable,
                         pos,
                         format!("template variable `{}` does not resolve", v.raw),
                     )
@@ -305,7 +306,7 @@ fn check_path_encoding(t: &Template, vars: &[Var], ptr: &str, r: &mut Report<'_>
         let pos = var_pos(r, ptr, &v.raw);
         r.push_at(
             crate::load::Severity::Error,
-            "unencoded-path-variable",
+            Code::UnencodedPathVariable,
             pos,
             format!("`{}` enters the URL path without encoding", v.raw),
         )
