@@ -58,6 +58,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print (or write) a JSON Schema.
     Schema(SchemaArgs),
+    /// Explain a diagnostic code (without one: list every code).
+    Explain(ExplainArgs),
     /// Dry run: compile a request and preview what it would change (reads only).
     Plan(PlanArgs),
     /// Apply a saved plan: exactly the previewed changes, or refuse if stale.
@@ -117,6 +119,13 @@ pub struct ValidateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
     pub format: DiagFormat,
+}
+
+/// `dsrctl explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The code, as printed in brackets: `error[unknown-key]` is `unknown-key`.
+    pub code: Option<String>,
 }
 
 /// Which schema.

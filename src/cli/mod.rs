@@ -15,6 +15,7 @@ macro_rules! outln {
 mod args;
 mod args_lifecycle;
 mod cmd_audit;
+mod cmd_explain;
 mod cmd_plan;
 mod cmd_report;
 mod cmd_request;
@@ -133,6 +134,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     match &cli.command {
         Command::Validate(a) => cmd_validate::validate(&cli.project, a),
         Command::Schema(a) => cmd_validate::schema(a),
+        Command::Explain(a) => cmd_explain::explain(a),
         Command::Init(a) => init::init(&a.dir),
         Command::Completions(a) => {
             let mut script = Vec::new();
@@ -162,7 +164,11 @@ async fn dispatch_async(cli: &Cli, color: bool) -> anyhow::Result<Outcome> {
         Command::Tick(a) => cmd_tick::tick(cli, a, color).await,
         Command::Serve(a) => cmd_tick::serve(cli, a, color).await,
         Command::Audit(a) => cmd_audit::audit(cli, a, color).await,
-        Command::Validate(_) | Command::Schema(_) | Command::Init(_) | Command::Completions(_) => {
+        Command::Validate(_)
+        | Command::Schema(_)
+        | Command::Explain(_)
+        | Command::Init(_)
+        | Command::Completions(_) => {
             unreachable!("handled synchronously")
         }
     }

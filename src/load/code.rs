@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
+use super::context::nearest_names;
+
 macro_rules! codes {
     ($( $variant:ident = $name:literal : $summary:literal, )+) => {
         /// A diagnostic code. Serialises as its kebab-case name.
@@ -107,6 +109,46 @@ impl Code {
     /// The code with this name.
     pub fn from_name(name: &str) -> Option<Code> {
         Code::ALL.iter().copied().find(|c| c.as_str() == name)
+    }
+}
+
+impl Code {
+    /// Most suggestions [`Code::nearest`] gives.
+    const MAX_SUGGESTIONS: usize = 3;
+
+    /// The codes whose names are closest to `name`, best first (none when nothing is
+    /// close): those a typo or two away, else those containing it, else the most similar.
+    pub fn nearest(name: &str) -> Vec<Code> {
+        let name = name.trim().to_ascii_lowercase().replace('_', "-");
+        let mut typos: Vec<(usize, Code)> = Code::ALL
+            .iter()
+            .map(|c| (strsim::damerau_levenshtein(&name, c.as_str()), *c))
+            .filter(|(d, _)| *d <= 2)
+            .collect();
+        if !typos.is_empty() {
+            typos.sort_by_key(|(d, _)| *d);
+            return typos
+                .into_iter()
+                .map(|(_, c)| c)
+                .take(Self::MAX_SUGGESTIONS)
+                .collect();
+        }
+        // A word of a name (`secret`, `preview`) finds the codes about it.
+        let containing: Vec<Code> = Code::ALL
+            .iter()
+            .copied()
+            .filter(|c| name.len() >= 3 && c.as_str().contains(name.as_str()))
+            .take(Self::MAX_SUGGESTIONS)
+            .collect();
+        if !containing.is_empty() {
+            return containing;
+        }
+        let names: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        nearest_names(&name, &names)
+            .into_iter()
+            .take(Self::MAX_SUGGESTIONS)
+            .filter_map(Code::from_name)
+            .collect()
     }
 }
 

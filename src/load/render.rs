@@ -95,8 +95,9 @@ impl Diagnostic {
 }
 
 impl Diagnostics {
-    /// Human text for every finding, a blank line between them, and a summary line
-    /// (`error: 3 problems in 2 files`). Empty when there are no findings.
+    /// Human text for every finding, a blank line between them, a summary line
+    /// (`error: 3 problems in 2 files`) and where to read more about a code (the first
+    /// error's). Empty when there are no findings.
     pub fn render_human(&self, color: bool) -> String {
         if self.is_empty() {
             return String::new();
@@ -122,6 +123,14 @@ impl Diagnostics {
         };
         out.push_str(&summary);
         out.push('\n');
+        let example = self
+            .iter()
+            .find(|d| d.severity == Severity::Error)
+            .or_else(|| self.0.first())
+            .map(|d| d.code);
+        if let Some(code) = example {
+            let _ = writeln!(out, "for more about a code, try `dsrctl explain {code}`");
+        }
         out
     }
 
