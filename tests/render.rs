@@ -74,7 +74,7 @@ fn sarif_rules_are_the_whole_table() {
         assert_eq!(rule["help"]["text"], code.explanation());
     }
     let results = v["runs"][0]["results"].as_array().expect("results");
-    assert_eq!(results.len(), 3);
+    assert_eq!(results.len(), 4);
     for r in results {
         let i = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
         assert_eq!(rules[i]["id"], r["ruleId"]);
@@ -90,7 +90,7 @@ fn github_rendering() {
 fn json_rendering() {
     let v: serde_json::Value = serde_json::from_str(&broken().render_json()).expect("json");
     assert_eq!(v["format_version"], 1);
-    assert_eq!(v["errors"], 3);
+    assert_eq!(v["errors"], 4);
     assert_eq!(v["diagnostics"][0]["file"], PATH);
     assert!(v["diagnostics"][0]["line"].as_u64().is_some());
 }

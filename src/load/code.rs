@@ -55,6 +55,7 @@ codes! {
     ComplexKey = "complex-key": "a mapping key is a list or a mapping",
     DuplicateKey = "duplicate-key": "a key is written twice in one mapping",
     UnsupportedValue = "unsupported-value": "a YAML value dsrctl cannot represent (a tag, infinity, NaN)",
+    MisplacedFile = "misplaced-file": "a request among the playbooks, or a playbook among the requests",
     // The shape of a document, from its JSON Schema.
     UnknownKey = "unknown-key": "a key that is not allowed where it is written",
     MissingKey = "missing-key": "a required key is missing",
@@ -103,6 +104,9 @@ codes! {
     EmptySubject = "empty-subject": "a request names no identity of its subject",
     MissingCorrections = "missing-corrections": "a rectify request has no `corrections`",
     UnusedCorrections = "unused-corrections": "`corrections` on a request that is not `rectify`",
+    InvalidIdentity = "invalid-identity": "a subject identity is malformed, e.g. an email address without `@`",
+    UnknownTenant = "unknown-tenant": "a request names a tenant dsrctl.yaml does not define",
+    MissingIdentity = "missing-identity": "a service will be skipped: the request lacks an identity it needs",
 }
 
 impl Code {

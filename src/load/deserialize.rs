@@ -12,27 +12,38 @@ pub fn from_document<T: DeserializeOwned>(doc: &Document) -> Result<T, Diagnosti
     match serde_path_to_error::deserialize::<_, T>(&doc.value) {
         Ok(v) => Ok(v),
         Err(e) => {
-            let mut pointer = String::new();
-            for seg in e.path().iter() {
-                match seg {
-                    serde_path_to_error::Segment::Seq { index } => {
-                        pointer.push('/');
-                        pointer.push_str(&index.to_string());
-                    }
-                    serde_path_to_error::Segment::Map { key } => {
-                        pointer.push('/');
-                        pointer.push_str(&escape_token(key));
-                    }
-                    serde_path_to_error::Segment::Enum { .. }
-                    | serde_path_to_error::Segment::Unknown => {}
-                }
-            }
+            let pointer = error_pointer(&e);
             let msg = e.inner().to_string();
             let mut d = map_serde_error(doc, &pointer, &msg);
             d.attach_source(&doc.text);
             Err(Diagnostics(vec![d]))
         }
     }
+}
+
+/// Deserialize a value; on failure the JSON pointer of the offending node.
+pub(crate) fn from_value_or_pointer<T: DeserializeOwned>(
+    value: &serde_json::Value,
+) -> Result<T, String> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| error_pointer(&e))
+}
+
+fn error_pointer<E>(e: &serde_path_to_error::Error<E>) -> String {
+    let mut pointer = String::new();
+    for seg in e.path().iter() {
+        match seg {
+            serde_path_to_error::Segment::Seq { index } => {
+                pointer.push('/');
+                pointer.push_str(&index.to_string());
+            }
+            serde_path_to_error::Segment::Map { key } => {
+                pointer.push('/');
+                pointer.push_str(&escape_token(key));
+            }
+            serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {}
+        }
+    }
+    pointer
 }
 
 /// Backticked names in a serde message, in order.

@@ -3,7 +3,9 @@
 //! YAML is parsed with a position for every key and value, checked against the generated
 //! JSON Schemas, deserialized into the model, and checked for meaning (references, cycles,
 //! templates, connectors). Every problem becomes a [`Diagnostic`] with file, line, column,
-//! a stable code and help; all of them are collected before anything stops.
+//! a stable [`Code`] and help; all of them are collected before anything stops. A file with
+//! schema errors is recovered (`recover.rs`) so the checks of meaning still run on the rest
+//! of it, and findings that only follow from an earlier one are left out.
 
 mod checks;
 mod code;
@@ -13,11 +15,14 @@ mod diagnostic;
 mod file;
 mod position;
 mod project;
+mod recover;
 mod render;
+mod role;
 mod schema;
 mod schema_check;
 mod shape;
 mod source;
+mod validate;
 mod yaml;
 
 use std::collections::BTreeMap;
@@ -29,6 +34,7 @@ pub use position::{NodePos, Pos, PosMap};
 pub use render::DIAGNOSTICS_FORMAT_VERSION;
 pub use schema::{SchemaKind, schema_json, schema_value, write_schemas};
 pub use source::{FsSource, Source, is_yaml_name};
+pub use validate::validate_paths;
 pub use yaml::{Document, MAX_DEPTH, MAX_FILE_BYTES, parse_yaml};
 
 use crate::model::{Playbook, ProjectConfig, Request};
@@ -95,74 +101,9 @@ pub fn load_request_str(file: &str, text: &str) -> Result<Request, Diagnostics> 
 
 /// Load and validate a request from bytes; `file` names it in findings.
 pub fn load_request_bytes(file: &str, bytes: &[u8]) -> Result<Request, Diagnostics> {
-    let loaded = file::load_file::<Request>(file, bytes, SchemaKind::Request);
-    let mut diags = loaded.diags;
-    if let (Some(req), Some(doc)) = (&loaded.value, &loaded.doc) {
-        diags.extend(checks::check_request(req, doc));
-        file::attach_sources(&mut diags, &doc.file, &doc.text);
-    }
-    diags.sort();
-    match loaded.value {
+    let (value, diags) = validate::check_request_file(file, bytes, None);
+    match value {
         Some(r) if !diags.has_errors() => Ok(r),
         _ => Err(diags),
     }
-}
-
-/// `dsrctl validate [PATH...]`: findings for the given playbook files and directories
-/// (relative to `root` or absolute), checked in the context of the whole project; with no
-/// paths, the whole project including `dsrctl.yaml`.
-pub fn validate_paths(root: &Path, paths: &[PathBuf]) -> Diagnostics {
-    let fs = FsSource(root.to_path_buf());
-    if paths.is_empty() {
-        return project::check_project(&fs, None).diags;
-    }
-    let mut diags = Diagnostics::default();
-    let mut selected = Vec::new();
-    let mut config_selected = false;
-    for p in paths {
-        let full = if p.is_absolute() {
-            p.clone()
-        } else {
-            root.join(p)
-        };
-        let rel = source::relative_to(root, &full);
-        if rel == CONFIG_FILE {
-            config_selected = true;
-        } else if full.is_dir() {
-            match fs.list_yaml(&rel) {
-                Ok(list) => selected.extend(list),
-                Err(e) => diags.push(Diagnostic::error(
-                    Code::ReadError,
-                    &rel,
-                    0,
-                    0,
-                    format!("cannot list `{rel}`: {e}"),
-                )),
-            }
-        } else {
-            selected.push(rel);
-        }
-    }
-    // Check the selection together with the rest of the project (for references across
-    // playbooks), then keep the findings about the selection.
-    let mut all = Vec::new();
-    let config_dirs = project::check_project(&fs, Some(Vec::new()));
-    if let Some(c) = &config_dirs.config {
-        let mut ignored = Diagnostics::default();
-        all = project::list_playbooks(&fs, &c.playbooks, &mut ignored);
-    }
-    all.extend(selected.iter().cloned());
-    all.sort();
-    all.dedup();
-    let checked = project::check_project(&fs, Some(all));
-    diags.extend(Diagnostics(
-        checked
-            .diags
-            .0
-            .into_iter()
-            .filter(|d| selected.contains(&d.file) || (config_selected && d.file == CONFIG_FILE))
-            .collect(),
-    ));
-    diags.sort();
-    diags
 }

@@ -54,6 +54,14 @@ impl PosMap {
         self.map.iter()
     }
 
+    /// Move every entry to the pointer `f` gives for it, or drop it when `f` gives `None`.
+    pub fn rekey(&mut self, f: impl Fn(&str) -> Option<String>) {
+        self.map = std::mem::take(&mut self.map)
+            .into_iter()
+            .filter_map(|(k, v)| f(&k).map(|k| (k, v)))
+            .collect();
+    }
+
     /// The places of this node or, when it does not exist (a missing key), of the nearest
     /// existing ancestor.
     pub fn nearest(&self, pointer: &str) -> NodePos {

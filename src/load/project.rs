@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::file::{LoadedFile, attach_sources, load_file};
+use super::role::{Layout, Role, by_content};
 use super::schema::SchemaKind;
 use super::source::{Source, is_yaml_name};
 use super::yaml::Document;
@@ -15,8 +16,16 @@ const MAX_WORKERS: usize = 8;
 
 /// Everything read for a project, valid or not.
 pub(crate) struct Checked {
+    /// The config: valid, or recovered from its schema errors (then `diags` has them).
     pub config: Option<ProjectConfig>,
+    /// `dsrctl.yaml` as written.
+    pub config_doc: Option<Document>,
+    /// Where playbooks and requests are kept.
+    pub layout: Layout,
+    /// The playbooks: valid, or recovered from their schema errors.
     pub playbooks: Vec<LoadedPlaybook>,
+    /// Whether every playbook file gave a playbook (none was unreadable or unrecoverable).
+    pub complete: bool,
     pub inputs: BTreeMap<String, String>,
     pub diags: Diagnostics,
 }
@@ -29,22 +38,6 @@ fn read_error(file: &str, e: &std::io::Error) -> Diagnostic {
         0,
         format!("cannot read `{file}`: {e}"),
     )
-}
-
-/// The playbook directories of a config, also from a config that did not validate.
-fn playbook_dirs(config: Option<&ProjectConfig>, doc: Option<&Document>) -> Vec<String> {
-    if let Some(c) = config {
-        return c.playbooks.clone();
-    }
-    let listed = doc
-        .and_then(|d| d.value.get("playbooks"))
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect::<Vec<_>>()
-        });
-    listed.unwrap_or_else(|| vec!["policies".to_owned()])
 }
 
 /// Every playbook file of the project, sorted, without duplicates.
@@ -79,20 +72,57 @@ pub(crate) fn list_playbooks(
     files
 }
 
+/// A config, its findings (the literal secrets it holds among them) and the secrets.
+pub(crate) struct LoadedConfig {
+    pub config: Option<ProjectConfig>,
+    pub written: Option<Document>,
+    pub diags: Diagnostics,
+    pub secrets: Vec<String>,
+    pub sha256: String,
+}
+
+/// Load and check a config file (`dsrctl.yaml`, or another file checked as one).
+pub(crate) fn load_config(file: &str, bytes: &[u8]) -> LoadedConfig {
+    let loaded: LoadedFile<ProjectConfig> = load_file(file, bytes, SchemaKind::Config);
+    let mut diags = loaded.diags;
+    let mut secrets = Vec::new();
+    let written = loaded.original.or(loaded.doc);
+    if let Some(doc) = &written {
+        let (found, s) = checks::check_config(doc);
+        secrets = s;
+        // A literal secret is the finding at its place; the schema's "none of the valid
+        // shapes" there says the same less clearly.
+        let places: Vec<(usize, usize)> = found.iter().map(|d| (d.line, d.col)).collect();
+        diags
+            .0
+            .retain(|d| d.code == Code::LiteralSecret || !places.contains(&(d.line, d.col)));
+        diags.extend(found);
+        attach_sources(&mut diags, &doc.file, &doc.text);
+    }
+    LoadedConfig {
+        config: loaded.value,
+        written,
+        diags,
+        secrets,
+        sha256: loaded.sha256,
+    }
+}
+
 /// Load and check the config and the given playbook files (all when `files` is `None`).
 pub(crate) fn check_project(source: &dyn Source, files: Option<Vec<String>>) -> Checked {
     let mut diags = Diagnostics::default();
     let mut inputs = BTreeMap::new();
     let mut config = None;
     let mut config_doc = None;
+    let mut secrets = Vec::new();
     match source.read(CONFIG_FILE) {
         Ok(bytes) => {
-            let loaded: LoadedFile<ProjectConfig> =
-                load_file(CONFIG_FILE, &bytes, SchemaKind::Config);
+            let loaded = load_config(CONFIG_FILE, &bytes);
             inputs.insert(CONFIG_FILE.to_owned(), loaded.sha256);
             diags.extend(loaded.diags);
-            config = loaded.value;
-            config_doc = loaded.doc;
+            config = loaded.config;
+            config_doc = loaded.written;
+            secrets = loaded.secrets;
         }
         Err(e) => {
             diags.push(
@@ -102,49 +132,67 @@ pub(crate) fn check_project(source: &dyn Source, files: Option<Vec<String>>) -> 
             if files.is_none() {
                 return Checked {
                     config,
+                    config_doc,
+                    layout: Layout::of(None, None),
                     playbooks: Vec::new(),
+                    complete: false,
                     inputs,
                     diags,
                 };
             }
         }
     }
+    let layout = Layout::of(config.as_ref(), config_doc.as_ref().map(|d| &d.value));
     let files = match files {
         Some(f) => f,
-        None => {
-            let dirs = playbook_dirs(config.as_ref(), config_doc.as_ref());
-            list_playbooks(source, &dirs, &mut diags)
-        }
+        None => list_playbooks(source, &layout.playbooks, &mut diags),
     };
+    let view = config
+        .as_ref()
+        .map(|c| checks::ConfigView::new(c, config_doc.as_ref()));
     let mut playbooks = Vec::new();
     let mut docs = Vec::new();
-    for (rel, loaded) in load_playbooks(source, &files, config.as_ref()) {
+    let mut follow_ons = BTreeMap::new();
+    let mut complete = true;
+    for (rel, loaded) in load_playbooks(source, &files, view.as_ref(), &layout) {
         let loaded = match loaded {
             Ok(l) => l,
             Err(d) => {
                 diags.push(d);
+                complete = false;
                 continue;
             }
         };
         inputs.insert(rel.clone(), loaded.sha256);
         diags.extend(loaded.diags);
-        if let (Some(p), Some(doc)) = (loaded.value, loaded.doc) {
-            playbooks.push(LoadedPlaybook {
-                path: rel,
-                playbook: p,
-            });
-            docs.push(doc);
+        match (loaded.value, loaded.doc) {
+            (Some(p), Some(doc)) => {
+                playbooks.push(LoadedPlaybook {
+                    path: rel.clone(),
+                    playbook: p,
+                });
+                docs.push(doc);
+                follow_ons.insert(rel, loaded.follow_on);
+            }
+            _ => complete = false,
         }
     }
-    let mut semantic = checks::check_all(config.as_ref(), config_doc.as_ref(), &playbooks, &docs);
-    for doc in docs.iter().chain(config_doc.as_ref()) {
-        attach_sources(&mut semantic, &doc.file, &doc.text);
+    let mut across = checks::check_all(&playbooks, &docs, complete);
+    across
+        .0
+        .retain(|d| !follow_ons.get(&d.file).is_some_and(|f| f.covers(d)));
+    for doc in &docs {
+        attach_sources(&mut across, &doc.file, &doc.text);
     }
-    diags.extend(semantic);
+    diags.extend(across);
+    checks::redact(&mut diags, CONFIG_FILE, &secrets);
     diags.sort();
     Checked {
         config,
+        config_doc,
+        layout,
         playbooks,
+        complete,
         inputs,
         diags,
     }
@@ -152,12 +200,35 @@ pub(crate) fn check_project(source: &dyn Source, files: Option<Vec<String>>) -> 
 
 type PlaybookResult = (String, Result<LoadedFile<Playbook>, Diagnostic>);
 
+/// A request in a playbook directory, named as such instead of as a playbook missing every
+/// key; `None` for a file that is no request.
+fn misplaced(rel: &str, doc: Option<&Document>, layout: &Layout) -> Option<Diagnostic> {
+    if by_content(&doc?.value)? != Role::Request {
+        return None;
+    }
+    let dir = layout.playbook_dir(rel).unwrap_or(".");
+    Some(
+        Diagnostic::error(
+            Code::MisplacedFile,
+            rel,
+            0,
+            0,
+            format!("`{rel}` is a request, but it is in the playbook directory `{dir}`"),
+        )
+        .with_help(format!(
+            "move it to `{}/`, where requests are kept",
+            layout.requests
+        )),
+    )
+}
+
 /// Read, parse, schema-check and check every playbook on its own, in parallel; results in
 /// the order of `files`.
 fn load_playbooks(
     source: &dyn Source,
     files: &[String],
-    config: Option<&ProjectConfig>,
+    config: Option<&checks::ConfigView<'_>>,
+    layout: &Layout,
 ) -> Vec<PlaybookResult> {
     // Reading stays on this thread (a `Source` need not be `Sync`); the work is parallel.
     let read: Vec<(&String, std::io::Result<Vec<u8>>)> =
@@ -169,15 +240,20 @@ fn load_playbooks(
             Err(e) => return (rel.clone(), Err(read_error(rel, e))),
         };
         let mut loaded: LoadedFile<Playbook> = load_file(rel, bytes, SchemaKind::Playbook);
+        if let Some(d) = misplaced(rel, loaded.written(), layout) {
+            loaded.diags = Diagnostics(vec![d]);
+            loaded.value = None;
+        }
         if let (Some(p), Some(doc)) = (&loaded.value, &loaded.doc) {
-            let mut own = checks::check_one(p, doc, config);
+            let mut own = checks::check_one(p, doc, config, &loaded.follow_on);
             attach_sources(&mut own, &doc.file, &doc.text);
             loaded.diags.extend(own);
         }
-        // The checks across playbooks need positions only; the JSON copy can go.
+        // The checks across playbooks need positions only; the JSON copies can go.
         if let Some(doc) = &mut loaded.doc {
             doc.value = serde_json::Value::Null;
         }
+        loaded.original = None;
         (rel.clone(), Ok(loaded))
     };
     let workers = std::thread::available_parallelism()

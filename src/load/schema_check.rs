@@ -5,6 +5,7 @@
 //! resolved to the branch the author evidently meant; when none fits, the finding lists the
 //! valid shapes instead of "not valid under any of the schemas".
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use jsonschema::Validator;
@@ -16,8 +17,9 @@ use serde_json::Value;
 use super::context::{describe, name_and_context, nearest_names};
 use super::deserialize::unknown_key;
 use super::position::{escape_token, last_token};
+use super::recover::Fix;
 use super::schema::{SchemaKind, schema_value};
-use super::shape::{describe_shape, type_words, value_words};
+use super::shape::{describe_shape, resolve, type_words, value_words};
 use super::yaml::Document;
 use super::{Code, Diagnostic, Diagnostics};
 
@@ -44,29 +46,34 @@ fn compiled(kind: SchemaKind) -> &'static Compiled {
     })
 }
 
-/// Validate the document against the schema of `kind`; findings point at file:line:col.
-pub fn check(kind: SchemaKind, doc: &Document) -> Diagnostics {
+/// Validate the document against the schema of `kind`: findings that point at
+/// file:line:col, and for each how to take the failing part out of the document so that the
+/// rest can still be checked for meaning (see `recover.rs`).
+pub(crate) fn check(kind: SchemaKind, doc: &Document) -> (Diagnostics, Vec<Fix>) {
     let c = compiled(kind);
     let mut out = Diagnostics::default();
     let Some(validator) = &c.validator else {
-        return out; // The generated schema always compiles; a test guards it.
+        // The generated schema always compiles; a test guards it.
+        return (out, Vec::new());
     };
     if validator.is_valid(&doc.value) {
-        return out;
+        return (out, Vec::new());
     }
     let mapper = Mapper {
         doc,
         schema: &c.schema,
+        fixes: RefCell::default(),
     };
     for e in validator.iter_errors(&doc.value) {
         mapper.map(&e, &mut out);
     }
-    out
+    (out, mapper.fixes.into_inner())
 }
 
 struct Mapper<'a> {
     doc: &'a Document,
     schema: &'a Value,
+    fixes: RefCell<Vec<Fix>>,
 }
 
 /// The schema node at a keyword's location, and the schema object holding the keyword.
@@ -75,6 +82,14 @@ fn parent_path(path: &str) -> &str {
 }
 
 impl Mapper<'_> {
+    fn fix(&self, fix: Fix) {
+        self.fixes.borrow_mut().push(fix);
+    }
+
+    fn remove(&self, pointer: &str) {
+        self.fix(Fix::Remove(pointer.to_owned()));
+    }
+
     fn at(&self, code: Code, pointer: &str, on_key: bool, message: String) -> Diagnostic {
         let p = if on_key {
             self.doc.positions.key_or_value(pointer)
@@ -100,11 +115,27 @@ impl Mapper<'_> {
                     .unwrap_or_default();
                 for key in unexpected {
                     let child = format!("{ptr}/{}", escape_token(key));
-                    out.push(unknown_key(self.doc, &child, key, &valid, &owner_context));
+                    let d = unknown_key(self.doc, &child, key, &valid, &owner_context);
+                    self.fix(self.rename_or_remove(ptr, &child, key, &valid));
+                    out.push(d);
                 }
             }
             ValidationErrorKind::Required { property } => {
                 let key = property.as_str().unwrap_or_default();
+                let placeholder = self
+                    .schema
+                    .pointer(parent_path(schema_path))
+                    .and_then(|o| o.get("properties"))
+                    .and_then(|p| p.get(key))
+                    .and_then(|p| placeholder_value(self.schema, p, 0));
+                self.fix(match placeholder {
+                    Some(value) => Fix::Insert {
+                        pointer: ptr.to_owned(),
+                        key: key.to_owned(),
+                        value,
+                    },
+                    None => Fix::Remove(ptr.to_owned()),
+                });
                 out.push(
                     self.at(
                         Code::MissingKey,
@@ -117,6 +148,7 @@ impl Mapper<'_> {
                 );
             }
             ValidationErrorKind::Type { .. } => {
+                self.remove(ptr);
                 let expected = self
                     .schema
                     .pointer(schema_path)
@@ -139,6 +171,7 @@ impl Mapper<'_> {
                 );
             }
             ValidationErrorKind::Format { format } => {
+                self.remove(ptr);
                 out.push(
                     self.at(
                         Code::InvalidFormat,
@@ -150,6 +183,7 @@ impl Mapper<'_> {
                 );
             }
             ValidationErrorKind::Pattern { pattern } if pattern == DURATION_PATTERN => {
+                self.remove(ptr);
                 out.push(
                     self.at(
                         Code::InvalidValue,
@@ -169,6 +203,7 @@ impl Mapper<'_> {
                 self.map_alternatives(ptr, schema_path, branches, out);
             }
             ValidationErrorKind::MinLength { limit: 1 } => {
+                self.remove(ptr);
                 out.push(
                     self.at(
                         Code::EmptyValue,
@@ -190,6 +225,7 @@ impl Mapper<'_> {
                 self.unknown_value(ptr, &[value_text(expected_value)], out);
             }
             _ => {
+                self.remove(ptr);
                 let mut msg = e.to_string();
                 if msg.len() > 200 {
                     let cut = (0..=200)
@@ -230,9 +266,19 @@ impl Mapper<'_> {
             )
             .with_key(last_token(ptr))
             .with_help(format!("valid values: {}", refs.join(", ")));
-        if let Some(best) = nearest_names(&found, &refs).first() {
+        let best = nearest_names(&found, &refs).first().copied();
+        if let Some(best) = best {
             d = d.with_label(format!("did you mean `{best}`?"));
         }
+        // A misspelt value is taken as the valid one it nearly is, for the checks of meaning.
+        let current = self.doc.value.pointer(ptr);
+        self.fix(match best {
+            Some(best) if current.is_some_and(Value::is_string) => Fix::Replace {
+                pointer: ptr.to_owned(),
+                value: Value::String(best.to_owned()),
+            },
+            _ => Fix::Remove(ptr.to_owned()),
+        });
         out.push(d);
     }
 
@@ -383,6 +429,7 @@ impl Mapper<'_> {
     }
 
     fn wrong_shape(&self, ptr: &str, schema_path: &str, count: usize, out: &mut Diagnostics) {
+        self.remove(ptr);
         let shapes: Vec<String> = (0..count)
             .filter_map(|i| describe_shape(self.schema, &format!("{schema_path}/{i}")))
             .collect();
@@ -406,6 +453,80 @@ impl Mapper<'_> {
         }
         out.push(d);
     }
+}
+
+impl Mapper<'_> {
+    /// A misspelt key is taken as the valid key it nearly is, unless that key is also
+    /// written; any other unknown key is dropped.
+    fn rename_or_remove(&self, owner: &str, child: &str, key: &str, valid: &[&str]) -> Fix {
+        let taken = |k: &str| {
+            self.doc
+                .value
+                .pointer(owner)
+                .and_then(Value::as_object)
+                .is_some_and(|m| m.contains_key(k))
+        };
+        match nearest_names(key, valid).first() {
+            Some(best) if !taken(best) => Fix::RenameKey {
+                pointer: child.to_owned(),
+                to: (*best).to_owned(),
+            },
+            _ => Fix::Remove(child.to_owned()),
+        }
+    }
+}
+
+/// Deepest placeholder built for a missing key.
+const MAX_PLACEHOLDER_DEPTH: usize = 4;
+
+/// A value of the schema's shape standing in for a missing key, so the checks of meaning can
+/// run on the rest of the document: empty text, list or mapping (with its own required
+/// keys), `false`, `0`, or the first allowed value.
+fn placeholder_value(schema: &Value, node: &Value, depth: usize) -> Option<Value> {
+    if depth > MAX_PLACEHOLDER_DEPTH {
+        return None;
+    }
+    let (node, _) = resolve(schema, node);
+    if let Some(c) = node.get("const") {
+        return Some(c.clone());
+    }
+    if let Some(first) = node
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
+        return Some(first.clone());
+    }
+    for keyword in ["oneOf", "anyOf"] {
+        if let Some(branches) = node.get(keyword).and_then(Value::as_array) {
+            return branches
+                .iter()
+                .find_map(|b| placeholder_value(schema, b, depth + 1));
+        }
+    }
+    let ty = match node.get("type") {
+        Some(Value::Array(types)) => types.first().and_then(Value::as_str),
+        Some(t) => t.as_str(),
+        None => None,
+    };
+    Some(match ty? {
+        "string" => Value::String(String::new()),
+        "array" => Value::Array(Vec::new()),
+        "boolean" => Value::Bool(false),
+        "integer" | "number" => Value::from(0),
+        "null" => Value::Null,
+        "object" => {
+            let mut m = serde_json::Map::new();
+            let required = node.get("required").and_then(Value::as_array);
+            let props = node.get("properties");
+            for key in required.into_iter().flatten().filter_map(Value::as_str) {
+                let p = props.and_then(|p| p.get(key))?;
+                m.insert(key.to_owned(), placeholder_value(schema, p, depth + 1)?);
+            }
+            Value::Object(m)
+        }
+        _ => return None,
+    })
 }
 
 /// Whether a branch's errors show the value has another shape than the branch: a wrong

@@ -6,7 +6,8 @@ use serde_json::Value;
 /// How deep `$ref` chains are followed when describing a shape.
 const MAX_REFS: usize = 8;
 
-fn resolve<'a>(schema: &'a Value, mut node: &'a Value) -> (&'a Value, Option<&'a str>) {
+/// A schema node with its `$ref` chain followed, and the name of the last definition.
+pub(crate) fn resolve<'a>(schema: &'a Value, mut node: &'a Value) -> (&'a Value, Option<&'a str>) {
     let mut name = None;
     for _ in 0..MAX_REFS {
         match node.get("$ref").and_then(Value::as_str) {

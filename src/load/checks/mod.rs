@@ -2,19 +2,26 @@
 
 mod config;
 mod graph;
+mod identity;
 mod playbook;
 mod project;
 mod request;
 mod steps;
 mod templates;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
 use super::context::nearest_names;
 use super::position::Pos;
+use super::recover::FollowOn;
 use super::yaml::Document;
 use super::{Code, Diagnostic, Diagnostics, LoadedPlaybook, Severity};
-use crate::model::{ProjectConfig, Request};
+use crate::model::ProjectConfig;
 
-pub use request::check_request_findings;
+pub use config::redact;
+pub use request::RequestContext;
 
 /// Longest list of valid names spelled out in a help text.
 const MAX_LISTED: usize = 20;
@@ -23,9 +30,17 @@ const MAX_LISTED: usize = 20;
 pub(crate) struct Report<'a> {
     pub doc: &'a Document,
     pub out: &'a mut Diagnostics,
+    /// What was taken out of the document for its schema errors.
+    pub recovered: Option<&'a FollowOn>,
 }
 
 impl Report<'_> {
+    /// Whether the node at `pointer` failed the schema and was taken out or stood in for:
+    /// checks that look at it say nothing (its schema error is reported).
+    pub fn broken(&self, pointer: &str) -> bool {
+        self.recovered.is_some_and(|f| f.broken(pointer))
+    }
+
     /// A finding at the key (`on_key`) or value of the node at `pointer`.
     pub fn push(
         &mut self,
@@ -95,36 +110,105 @@ impl Diagnostic {
     }
 }
 
-/// Checks on the config and across playbooks. `docs[i]` is the parsed document of
-/// `playbooks[i]`; the per-playbook checks run in [`check_one`].
-pub fn check_all(
-    config: Option<&ProjectConfig>,
-    config_doc: Option<&Document>,
-    playbooks: &[LoadedPlaybook],
-    docs: &[Document],
-) -> Diagnostics {
-    let mut out = Diagnostics::default();
-    if let (Some(c), Some(doc)) = (config, config_doc) {
-        config::check_config(c, &mut Report { doc, out: &mut out });
+/// The project config as the other checks see it: the typed config (recovered when it has
+/// schema errors) and the tenants and connectors as written, so that one which is written
+/// but broken is reported once, in dsrctl.yaml, not again as unknown wherever it is used.
+pub struct ConfigView<'a> {
+    /// The config.
+    pub config: &'a ProjectConfig,
+    /// Tenant → its connector names, as written.
+    written: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl<'a> ConfigView<'a> {
+    /// The view of a config and the document it was written in.
+    pub fn new(config: &'a ProjectConfig, written: Option<&Document>) -> ConfigView<'a> {
+        let mut names: BTreeMap<String, BTreeSet<String>> = config
+            .tenants
+            .iter()
+            .map(|(t, c)| (t.clone(), c.connectors.keys().cloned().collect()))
+            .collect();
+        let tenants = written
+            .and_then(|d| d.value.get("tenants"))
+            .and_then(Value::as_object);
+        for (t, tenant) in tenants.into_iter().flatten() {
+            let connectors = tenant.get("connectors").and_then(Value::as_object);
+            names
+                .entry(t.clone())
+                .or_default()
+                .extend(connectors.into_iter().flatten().map(|(c, _)| c.clone()));
+        }
+        ConfigView {
+            config,
+            written: names,
+        }
     }
-    project::check_across(playbooks, docs, &mut out);
+
+    /// Whether the tenant is written in the file.
+    pub fn has_tenant(&self, tenant: &str) -> bool {
+        self.written.contains_key(tenant)
+    }
+
+    /// Whether the tenant has this connector in the file.
+    pub fn has_connector(&self, tenant: &str, name: &str) -> bool {
+        self.written.get(tenant).is_some_and(|c| c.contains(name))
+    }
+
+    /// The tenants, as written.
+    pub fn tenant_names(&self) -> Vec<&str> {
+        self.written.keys().map(String::as_str).collect()
+    }
+}
+
+/// Checks on `dsrctl.yaml` as written; also the secret values it holds, which no output may
+/// show ([`redact`]).
+pub fn check_config(doc: &Document) -> (Diagnostics, Vec<String>) {
+    let mut out = Diagnostics::default();
+    let secrets = config::check_config(&mut Report {
+        doc,
+        out: &mut out,
+        recovered: None,
+    });
+    (out, secrets)
+}
+
+/// Checks across playbooks. `docs[i]` is the parsed document of `playbooks[i]`; `complete`
+/// when no playbook file failed to load (a missing one might define what another names).
+pub fn check_all(playbooks: &[LoadedPlaybook], docs: &[Document], complete: bool) -> Diagnostics {
+    let mut out = Diagnostics::default();
+    project::check_across(playbooks, docs, complete, &mut out);
     out
 }
 
-/// The checks on one playbook that need no other playbook.
-pub fn check_one(
+/// The checks on one playbook that need no other playbook; `recovered` says what was taken
+/// out of it for its schema errors.
+pub(crate) fn check_one(
     playbook: &crate::model::Playbook,
     doc: &Document,
-    config: Option<&ProjectConfig>,
+    config: Option<&ConfigView<'_>>,
+    recovered: &FollowOn,
 ) -> Diagnostics {
     let mut out = Diagnostics::default();
-    playbook::check_playbook(playbook, config, &mut Report { doc, out: &mut out });
+    let mut r = Report {
+        doc,
+        out: &mut out,
+        recovered: Some(recovered),
+    };
+    playbook::check_playbook(playbook, config, &mut r);
+    recovered.drop_from(&mut out);
     out
 }
 
-/// Checks on a request beyond its schema.
-pub fn check_request(request: &Request, doc: &Document) -> Diagnostics {
+/// Checks on a request beyond its schema, with the project when it is known.
+pub fn check_request(doc: &Document, project: Option<&RequestContext<'_>>) -> Diagnostics {
     let mut out = Diagnostics::default();
-    check_request_findings(request, &mut Report { doc, out: &mut out });
+    request::check_request_doc(
+        project,
+        &mut Report {
+            doc,
+            out: &mut out,
+            recovered: None,
+        },
+    );
     out
 }

@@ -1,13 +1,13 @@
 //! Checks on one playbook: every DSR kind declared, reuses valid, connectors usable,
 //! discoveries pointing at real captures; then the steps of each kind.
 
-use super::Report;
 use super::steps::{KindSteps, check_steps};
+use super::{ConfigView, Report};
 use crate::load::{Code, Severity};
-use crate::model::{DsrKind, KindSpec, Playbook, Preview, ProjectConfig, Step};
+use crate::model::{DsrKind, KindSpec, Playbook, Preview, Step};
 
 /// Every check on one playbook.
-pub fn check_playbook(p: &Playbook, config: Option<&ProjectConfig>, r: &mut Report<'_>) {
+pub fn check_playbook(p: &Playbook, config: Option<&ConfigView<'_>>, r: &mut Report<'_>) {
     check_kinds(p, r);
     for kind in DsrKind::ALL {
         if let Some(KindSpec::Steps(steps)) = p.dsr.get(kind) {
@@ -143,15 +143,17 @@ fn needed_kinds(step: &Step) -> Vec<(&'static str, &'static str)> {
     out
 }
 
-fn check_connectors(p: &Playbook, ks: &KindSteps<'_>, c: &ProjectConfig, r: &mut Report<'_>) {
+fn check_connectors(p: &Playbook, ks: &KindSteps<'_>, c: &ConfigView<'_>, r: &mut Report<'_>) {
     for (i, step) in ks.steps.iter().enumerate() {
         let ptr = format!("{}/{i}", ks.base);
         let (name, name_ptr) = match &step.connector {
             Some(n) => (n.as_str(), format!("{ptr}/connector")),
             None => (p.connector.as_str(), "/connector".to_owned()),
         };
-        for (tenant, t) in &c.tenants {
+        for (tenant, t) in &c.config.tenants {
             match t.connectors.get(name) {
+                // Written but broken: reported in dsrctl.yaml.
+                None if c.has_connector(tenant, name) => {}
                 None if step.connector.is_some() => {
                     let names: Vec<&str> = t.connectors.keys().map(String::as_str).collect();
                     r.error(
@@ -187,9 +189,9 @@ fn check_connectors(p: &Playbook, ks: &KindSteps<'_>, c: &ProjectConfig, r: &mut
     }
 }
 
-fn check_playbook_connector(p: &Playbook, c: &ProjectConfig, r: &mut Report<'_>) {
-    for (tenant, t) in &c.tenants {
-        if !t.connectors.contains_key(&p.connector) {
+fn check_playbook_connector(p: &Playbook, c: &ConfigView<'_>, r: &mut Report<'_>) {
+    for (tenant, t) in &c.config.tenants {
+        if !t.connectors.contains_key(&p.connector) && !c.has_connector(tenant, &p.connector) {
             let names: Vec<&str> = t.connectors.keys().map(String::as_str).collect();
             r.error(
                 Code::UnknownConnector,
@@ -205,6 +207,13 @@ fn check_playbook_connector(p: &Playbook, c: &ProjectConfig, r: &mut Report<'_>)
 }
 
 fn check_discovers(p: &Playbook, r: &mut Report<'_>) {
+    // Steps (and captures) that failed the schema may be the ones named.
+    let broken = |what: &str| {
+        DsrKind::ALL
+            .into_iter()
+            .any(|k| (0..p.dsr.steps(k).len()).any(|i| r.broken(&format!("/dsr/{k}/{i}/{what}"))))
+    };
+    let (ids_broken, captures_broken) = (broken("id"), broken("capture"));
     for (identity, reference) in &p.discovers {
         let ptr = format!(
             "/discovers/{}",
@@ -221,6 +230,7 @@ fn check_discovers(p: &Playbook, r: &mut Report<'_>) {
         });
         match found {
             Some(true) => {}
+            Some(false) if captures_broken => {}
             Some(false) => {
                 r.error(
                     Code::UnknownCapture,
@@ -229,6 +239,7 @@ fn check_discovers(p: &Playbook, r: &mut Report<'_>) {
                 )
                 .help("name a `step-id.capture` declared under the step's `capture`");
             }
+            None if ids_broken => {}
             None => {
                 r.error(
                     Code::UnknownStep,

@@ -28,7 +28,12 @@ fn step_ids(p: &Playbook) -> BTreeSet<&str> {
 }
 
 /// Every check that needs more than one playbook.
-pub fn check_across(playbooks: &[LoadedPlaybook], docs: &[Document], out: &mut Diagnostics) {
+pub fn check_across(
+    playbooks: &[LoadedPlaybook],
+    docs: &[Document],
+    complete: bool,
+    out: &mut Diagnostics,
+) {
     let mut first: BTreeMap<&str, &str> = BTreeMap::new();
     let mut services: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     let mut discovered: BTreeSet<&str> = BTreeSet::new();
@@ -45,6 +50,7 @@ pub fn check_across(playbooks: &[LoadedPlaybook], docs: &[Document], out: &mut D
         let mut r = Report {
             doc,
             out: &mut *out,
+            recovered: None,
         };
         if let Some(prev) = first.get(p.service.as_str()) {
             r.error(
@@ -56,7 +62,8 @@ pub fn check_across(playbooks: &[LoadedPlaybook], docs: &[Document], out: &mut D
         } else {
             first.insert(&p.service, &lp.path);
         }
-        for (i, id) in p.needs_identities.iter().enumerate() {
+        // A playbook that did not load may discover it.
+        for (i, id) in p.needs_identities.iter().enumerate().filter(|_| complete) {
             if !WELL_KNOWN_IDENTITIES.contains(&id.as_str()) && !discovered.contains(id.as_str()) {
                 r.push(
                     Severity::Warning,
@@ -71,7 +78,7 @@ pub fn check_across(playbooks: &[LoadedPlaybook], docs: &[Document], out: &mut D
                 ));
             }
         }
-        check_after(p, &services, &names, &mut r);
+        check_after(p, &services, &names, complete, &mut r);
         for c in after_cycles.iter().filter(|c| c.playbook == n) {
             r.error(
                 Code::AfterCycle,
@@ -175,6 +182,7 @@ fn check_after(
     p: &Playbook,
     services: &BTreeMap<&str, BTreeSet<&str>>,
     names: &[&str],
+    complete: bool,
     r: &mut Report<'_>,
 ) {
     for kind in DsrKind::ALL {
@@ -186,6 +194,8 @@ fn check_after(
                     None => (after.as_str(), None),
                 };
                 match services.get(service) {
+                    // A playbook that did not load may define it.
+                    None if !complete => {}
                     None => {
                         r.error(
                             Code::UnknownService,

@@ -18,6 +18,8 @@ pub(crate) struct KindSteps<'a> {
     pub index: BTreeMap<&'a str, usize>,
     /// The `needs` graph (known ids only).
     pub needs: Needs<'a>,
+    /// Steps whose `needs` (or `for_each`) name a step that is not defined.
+    broken_needs: BTreeSet<&'a str>,
 }
 
 impl<'a> KindSteps<'a> {
@@ -50,11 +52,21 @@ impl<'a> KindSteps<'a> {
                 (s.id.as_str(), known)
             })
             .collect();
+        let broken_needs = steps
+            .iter()
+            .filter(|s| {
+                let for_each = s.for_each.as_deref().and_then(|f| f.split_once('.'));
+                s.needs.iter().any(|n| !index.contains_key(n.as_str()))
+                    || for_each.is_some_and(|(id, _)| !index.contains_key(id))
+            })
+            .map(|s| s.id.as_str())
+            .collect();
         KindSteps {
             base: format!("/dsr/{kind}"),
             steps,
             index,
             needs,
+            broken_needs,
         }
     }
 
@@ -65,6 +77,29 @@ impl<'a> KindSteps<'a> {
     /// The step with this id.
     pub fn step(&self, id: &str) -> Option<&'a Step> {
         self.index.get(id).map(|i| &self.steps[*i])
+    }
+
+    /// Whether a step of this kind has an id that failed the schema: a reference to an
+    /// unknown step may mean that one.
+    pub fn id_broken(&self, r: &Report<'_>) -> bool {
+        (0..self.steps.len()).any(|i| r.broken(&format!("{}/{i}/id", self.base)))
+    }
+
+    /// Whether the `capture` of the step with this id failed the schema.
+    pub fn capture_broken(&self, r: &Report<'_>, id: &str) -> bool {
+        self.index
+            .get(id)
+            .is_some_and(|i| r.broken(&format!("{}/{i}/capture", self.base)))
+    }
+
+    /// Whether what a step needs is known: neither it nor a step it needs names an
+    /// undefined step in `needs`. When not, "does not need" findings about it would follow
+    /// from the misspelt need (already reported) and are left out.
+    pub fn needs_known(&self, id: &str) -> bool {
+        !self.broken_needs.contains(id)
+            && closure(&self.needs, id)
+                .iter()
+                .all(|n| !self.broken_needs.contains(n))
     }
 }
 
@@ -195,7 +230,7 @@ fn check_action(step: &Step, ptr: &str, r: &mut Report<'_>) {
 
 fn check_refs(step: &Step, ptr: &str, kind: &KindSteps<'_>, ids: &[&str], r: &mut Report<'_>) {
     for (j, need) in step.needs.iter().enumerate() {
-        if !kind.index.contains_key(need.as_str()) {
+        if !kind.index.contains_key(need.as_str()) && !kind.id_broken(r) {
             r.error(
                 Code::UnknownStep,
                 &format!("{ptr}/needs/{j}"),
@@ -216,6 +251,7 @@ fn check_refs(step: &Step, ptr: &str, kind: &KindSteps<'_>, ids: &[&str], r: &mu
     if let Some(Preview::Step(target)) = &step.preview {
         let p = format!("{ptr}/preview/step");
         match kind.step(target) {
+            None if kind.id_broken(r) => {}
             None => {
                 r.error(
                     Code::UnknownStep,
@@ -227,7 +263,7 @@ fn check_refs(step: &Step, ptr: &str, kind: &KindSteps<'_>, ids: &[&str], r: &mu
                 )
                 .suggest(target, ids, "defined steps");
             }
-            Some(_) if !needed.contains(target.as_str()) => {
+            Some(_) if !needed.contains(target.as_str()) && kind.needs_known(&step.id) => {
                 r.error(
                     Code::PreviewNotNeeded,
                     &p,
@@ -265,6 +301,9 @@ fn check_capture_ref(
         return;
     };
     let Some(t) = kind.step(target) else {
+        if kind.id_broken(r) {
+            return;
+        }
         r.error(
             Code::UnknownStep,
             p,
@@ -276,7 +315,7 @@ fn check_capture_ref(
         .suggest(target, ids, "defined steps");
         return;
     };
-    if !needed.contains(target) {
+    if !needed.contains(target) && kind.needs_known(&step.id) {
         r.error(
             Code::StepNotNeeded,
             p,
@@ -287,7 +326,7 @@ fn check_capture_ref(
         )
         .help(format!("add `{target}` to `needs`"));
     }
-    if !t.capture.contains_key(capture) {
+    if !t.capture.contains_key(capture) && !kind.capture_broken(r, target) {
         let caps: Vec<&str> = t.capture.keys().map(String::as_str).collect();
         r.error(
             Code::UnknownCapture,
@@ -299,7 +338,10 @@ fn check_capture_ref(
 }
 
 fn check_preview_needed(step: &Step, ptr: &str, r: &mut Report<'_>) {
-    if matches!(step.preview, Some(Preview::Item)) && step.for_each.is_none() {
+    if matches!(step.preview, Some(Preview::Item))
+        && step.for_each.is_none()
+        && !r.broken(&format!("{ptr}/for_each"))
+    {
         r.error(
             Code::PreviewItemWithoutForEach,
             &format!("{ptr}/preview"),

@@ -222,6 +222,7 @@ fn check_var(
         "subject" => {
             if let Some(identity) = second
                 && !playbook.needs_identities.iter().any(|i| i == identity)
+                && !r.broken("/needs_identities")
             {
                 r.push_at(
                     Error,
@@ -235,7 +236,7 @@ fn check_var(
             }
         }
         "item" => {
-            if scope.step.for_each.is_none() {
+            if scope.step.for_each.is_none() && !r.broken(&format!("{}/for_each", scope.pointer)) {
                 r.push_at(
                     Error,
                     Code::ItemOutsideForEach,
@@ -249,7 +250,7 @@ fn check_var(
             let own = in_verify && root == step_id;
             match scope.kind.step(root) {
                 Some(target) => {
-                    if !own && !needed.contains(root) {
+                    if !own && !needed.contains(root) && scope.kind.needs_known(step_id) {
                         r.push_at(
                             Error,
                             Code::StepNotNeeded,
@@ -263,6 +264,7 @@ fn check_var(
                     }
                     if let Some(cap) = second
                         && !target.capture.contains_key(cap)
+                        && !scope.kind.capture_broken(r, root)
                     {
                         let caps: Vec<&str> = target.capture.keys().map(String::as_str).collect();
                         r.push_at(
@@ -274,6 +276,7 @@ fn check_var(
                         .suggest(cap, &caps, "its captures");
                     }
                 }
+                None if scope.kind.id_broken(r) => {}
                 None => {
                     let mut valid: Vec<&str> = vec!["subject", "request", "item", "connector"];
                     valid.extend(needed.iter().copied());

@@ -1,0 +1,229 @@
+//! `dsrctl validate`: the whole project (config, playbooks and requests), or the files
+//! given, each checked in its role and in the context of the rest of the project.
+
+use std::path::{Path, PathBuf};
+
+use super::checks::{ConfigView, RequestContext};
+use super::file::{attach_sources, load_file};
+use super::project::{Checked, check_project, list_playbooks, load_config};
+use super::role::{Role, by_content};
+use super::schema::SchemaKind;
+use super::source::{FsSource, Source, relative_to};
+use super::yaml::parse_yaml;
+use super::{CONFIG_FILE, Code, Diagnostic, Diagnostics, Severity, checks};
+use crate::model::Request;
+
+/// `dsrctl validate [PATH...]`: findings for the given files and directories (relative to
+/// `root` or absolute), each checked as what it is (a playbook, a request, the config) in
+/// the context of the whole project; with no paths, the whole project: `dsrctl.yaml`, every
+/// playbook and every request in the requests directory.
+pub fn validate_paths(root: &Path, paths: &[PathBuf]) -> Diagnostics {
+    let fs = FsSource(root.to_path_buf());
+    if paths.is_empty() {
+        let checked = check_project(&fs, None);
+        let mut diags = Diagnostics::default();
+        let requests = list_requests(&fs, &checked.layout.requests, &mut diags);
+        diags.extend(checked.diags.clone());
+        diags.extend(check_requests(&fs, &checked, &requests));
+        diags.sort();
+        return diags;
+    }
+    let mut diags = Diagnostics::default();
+    // The config alone first: its layout says what the given files are.
+    let base = check_project(&fs, Some(Vec::new()));
+    let mut playbooks = Vec::new();
+    let mut requests = Vec::new();
+    let mut configs = Vec::new();
+    for rel in selected_files(&fs, root, paths, &mut diags) {
+        match role_of(&fs, &base, &rel) {
+            Role::Playbook => playbooks.push(rel),
+            Role::Request => requests.push(rel),
+            Role::Config => configs.push(rel),
+        }
+    }
+    // The selected playbooks with the rest of the project (for references across them);
+    // then the findings about the selection.
+    let mut all = Vec::new();
+    if base.config.is_some() {
+        let mut ignored = Diagnostics::default();
+        all = list_playbooks(&fs, &base.layout.playbooks, &mut ignored);
+    }
+    all.extend(playbooks.iter().cloned());
+    all.sort();
+    all.dedup();
+    let checked = check_project(&fs, Some(all));
+    diags.extend(Diagnostics(
+        checked
+            .diags
+            .0
+            .iter()
+            .filter(|d| playbooks.contains(&d.file) || configs.contains(&d.file))
+            .cloned()
+            .collect(),
+    ));
+    for rel in configs.iter().filter(|c| c.as_str() != CONFIG_FILE) {
+        diags.extend(check_other_config(&fs, rel));
+    }
+    diags.extend(check_requests(&fs, &checked, &requests));
+    diags.sort();
+    diags
+}
+
+/// The files under the given paths, relative to the root, `/` separators.
+fn selected_files(
+    fs: &FsSource,
+    root: &Path,
+    paths: &[PathBuf],
+    diags: &mut Diagnostics,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in paths {
+        let full = if p.is_absolute() {
+            p.clone()
+        } else {
+            root.join(p)
+        };
+        let rel = relative_to(root, &full);
+        if full.is_dir() {
+            match fs.list_yaml(&rel) {
+                Ok(list) => out.extend(list),
+                Err(e) => diags.push(Diagnostic::error(
+                    Code::ReadError,
+                    &rel,
+                    0,
+                    0,
+                    format!("cannot list `{rel}`: {e}"),
+                )),
+            }
+        } else {
+            out.push(rel);
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A file's role: by the directory it is in, else by its content, else a playbook.
+fn role_of(fs: &FsSource, checked: &Checked, rel: &str) -> Role {
+    if let Some(role) = checked.layout.by_folder(rel) {
+        return role;
+    }
+    let content = fs
+        .read(rel)
+        .ok()
+        .and_then(|bytes| parse_yaml(rel, &bytes).0)
+        .and_then(|doc| by_content(&doc.value));
+    content.unwrap_or(Role::Playbook)
+}
+
+/// The request files of the project; none when the requests directory does not exist.
+fn list_requests(fs: &FsSource, dir: &str, diags: &mut Diagnostics) -> Vec<String> {
+    match fs.list_yaml(dir) {
+        Ok(list) => list,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            diags.push(
+                Diagnostic::error(
+                    Code::ReadError,
+                    CONFIG_FILE,
+                    0,
+                    0,
+                    format!("cannot list the requests directory `{dir}`: {e}"),
+                )
+                .with_help("fix `requests:` in dsrctl.yaml"),
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// A config-shaped file other than the project's `dsrctl.yaml`, checked on its own.
+fn check_other_config(fs: &FsSource, rel: &str) -> Diagnostics {
+    match fs.read(rel) {
+        Ok(bytes) => {
+            let mut loaded = load_config(rel, &bytes);
+            checks::redact(&mut loaded.diags, rel, &loaded.secrets);
+            loaded.diags
+        }
+        Err(e) => Diagnostics(vec![read_error(rel, &e)]),
+    }
+}
+
+fn read_error(rel: &str, e: &std::io::Error) -> Diagnostic {
+    Diagnostic::error(
+        Code::ReadError,
+        rel,
+        0,
+        0,
+        format!("cannot read `{rel}`: {e}"),
+    )
+}
+
+/// Check request files against the checked project: its tenants, and the identities its
+/// playbooks need (judged only when every playbook loaded without errors).
+fn check_requests(fs: &FsSource, checked: &Checked, files: &[String]) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    let view = checked
+        .config
+        .as_ref()
+        .map(|c| ConfigView::new(c, checked.config_doc.as_ref()));
+    let playbooks_valid = checked.complete
+        && !checked
+            .diags
+            .iter()
+            .any(|d| d.severity == Severity::Error && d.file != CONFIG_FILE);
+    let ctx = view.as_ref().map(|config| RequestContext {
+        config,
+        playbooks: playbooks_valid.then_some(checked.playbooks.as_slice()),
+    });
+    for rel in files {
+        match fs.read(rel) {
+            Ok(bytes) => {
+                if checked.layout.by_folder(rel) == Some(Role::Request)
+                    && let Some(d) = misplaced_playbook(rel, &bytes, &checked.layout.requests)
+                {
+                    diags.push(d);
+                    continue;
+                }
+                diags.extend(check_request_file(rel, &bytes, ctx.as_ref()).1);
+            }
+            Err(e) => diags.push(read_error(rel, &e)),
+        }
+    }
+    diags
+}
+
+/// A playbook in the requests directory, named as such.
+fn misplaced_playbook(rel: &str, bytes: &[u8], dir: &str) -> Option<Diagnostic> {
+    let doc = parse_yaml(rel, bytes).0?;
+    (by_content(&doc.value)? == Role::Playbook).then(|| {
+        Diagnostic::error(
+            Code::MisplacedFile,
+            rel,
+            0,
+            0,
+            format!("`{rel}` is a playbook, but it is in the requests directory `{dir}`"),
+        )
+        .with_help("move it to a playbook directory (`playbooks:` in dsrctl.yaml)")
+    })
+}
+
+/// Load one request and check it, with the project when it is known: the request (valid
+/// when there are no errors) and every finding.
+pub(crate) fn check_request_file(
+    file: &str,
+    bytes: &[u8],
+    project: Option<&RequestContext<'_>>,
+) -> (Option<Request>, Diagnostics) {
+    let loaded = load_file::<Request>(file, bytes, SchemaKind::Request);
+    let mut diags = loaded.diags;
+    if let Some(doc) = loaded.original.as_ref().or(loaded.doc.as_ref()) {
+        let mut own = checks::check_request(doc, project);
+        loaded.follow_on.drop_from(&mut own);
+        attach_sources(&mut own, &doc.file, &doc.text);
+        diags.extend(own);
+    }
+    diags.sort();
+    (loaded.value, diags)
+}
