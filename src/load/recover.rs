@@ -12,10 +12,12 @@ use std::collections::BTreeSet;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::context::nearest_names;
 use super::deserialize::from_value_or_pointer;
 use super::position::{escape_token, unescape_token};
 use super::schema::SchemaKind;
 use super::schema_check::check;
+use super::shape::placeholder_value;
 use super::yaml::Document;
 use super::{Diagnostic, Diagnostics};
 
@@ -46,6 +48,48 @@ impl Fix {
             Fix::RenameKey { pointer, .. }
             | Fix::Replace { pointer, .. }
             | Fix::Insert { pointer, .. } => pointer,
+        }
+    }
+
+    /// For an unknown key `key` (at `child`) of the mapping at `owner`: a misspelt key is
+    /// taken as the valid key it nearly is, unless that key is also written; any other
+    /// unknown key is removed.
+    pub fn for_unknown_key(
+        value: &Value,
+        owner: &str,
+        child: &str,
+        key: &str,
+        valid: &[&str],
+    ) -> Fix {
+        let taken = |k: &str| {
+            value
+                .pointer(owner)
+                .and_then(Value::as_object)
+                .is_some_and(|m| m.contains_key(k))
+        };
+        match nearest_names(key, valid).first() {
+            Some(best) if !taken(best) => Fix::RenameKey {
+                pointer: child.to_owned(),
+                to: (*best).to_owned(),
+            },
+            _ => Fix::Remove(child.to_owned()),
+        }
+    }
+
+    /// For a missing key of the mapping at `pointer`, whose schema is `owner`: a placeholder
+    /// of the key's shape, or the mapping's removal when none can be made.
+    pub fn for_missing_key(schema: &Value, owner: Option<&Value>, pointer: &str, key: &str) -> Fix {
+        let placeholder = owner
+            .and_then(|o| o.get("properties"))
+            .and_then(|p| p.get(key))
+            .and_then(|p| placeholder_value(schema, p, 0));
+        match placeholder {
+            Some(value) => Fix::Insert {
+                pointer: pointer.to_owned(),
+                key: key.to_owned(),
+                value,
+            },
+            None => Fix::Remove(pointer.to_owned()),
         }
     }
 }

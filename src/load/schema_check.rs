@@ -19,7 +19,7 @@ use super::deserialize::unknown_key;
 use super::position::{escape_token, last_token};
 use super::recover::Fix;
 use super::schema::{SchemaKind, schema_value};
-use super::shape::{describe_shape, resolve, type_words, value_words};
+use super::shape::{describe_shape, type_words, value_words};
 use super::yaml::Document;
 use super::{Code, Diagnostic, Diagnostics};
 
@@ -116,26 +116,20 @@ impl Mapper<'_> {
                 for key in unexpected {
                     let child = format!("{ptr}/{}", escape_token(key));
                     let d = unknown_key(self.doc, &child, key, &valid, &owner_context);
-                    self.fix(self.rename_or_remove(ptr, &child, key, &valid));
+                    self.fix(Fix::for_unknown_key(
+                        &self.doc.value,
+                        ptr,
+                        &child,
+                        key,
+                        &valid,
+                    ));
                     out.push(d);
                 }
             }
             ValidationErrorKind::Required { property } => {
                 let key = property.as_str().unwrap_or_default();
-                let placeholder = self
-                    .schema
-                    .pointer(parent_path(schema_path))
-                    .and_then(|o| o.get("properties"))
-                    .and_then(|p| p.get(key))
-                    .and_then(|p| placeholder_value(self.schema, p, 0));
-                self.fix(match placeholder {
-                    Some(value) => Fix::Insert {
-                        pointer: ptr.to_owned(),
-                        key: key.to_owned(),
-                        value,
-                    },
-                    None => Fix::Remove(ptr.to_owned()),
-                });
+                let owner = self.schema.pointer(parent_path(schema_path));
+                self.fix(Fix::for_missing_key(self.schema, owner, ptr, key));
                 out.push(
                     self.at(
                         Code::MissingKey,
@@ -453,80 +447,6 @@ impl Mapper<'_> {
         }
         out.push(d);
     }
-}
-
-impl Mapper<'_> {
-    /// A misspelt key is taken as the valid key it nearly is, unless that key is also
-    /// written; any other unknown key is dropped.
-    fn rename_or_remove(&self, owner: &str, child: &str, key: &str, valid: &[&str]) -> Fix {
-        let taken = |k: &str| {
-            self.doc
-                .value
-                .pointer(owner)
-                .and_then(Value::as_object)
-                .is_some_and(|m| m.contains_key(k))
-        };
-        match nearest_names(key, valid).first() {
-            Some(best) if !taken(best) => Fix::RenameKey {
-                pointer: child.to_owned(),
-                to: (*best).to_owned(),
-            },
-            _ => Fix::Remove(child.to_owned()),
-        }
-    }
-}
-
-/// Deepest placeholder built for a missing key.
-const MAX_PLACEHOLDER_DEPTH: usize = 4;
-
-/// A value of the schema's shape standing in for a missing key, so the checks of meaning can
-/// run on the rest of the document: empty text, list or mapping (with its own required
-/// keys), `false`, `0`, or the first allowed value.
-fn placeholder_value(schema: &Value, node: &Value, depth: usize) -> Option<Value> {
-    if depth > MAX_PLACEHOLDER_DEPTH {
-        return None;
-    }
-    let (node, _) = resolve(schema, node);
-    if let Some(c) = node.get("const") {
-        return Some(c.clone());
-    }
-    if let Some(first) = node
-        .get("enum")
-        .and_then(Value::as_array)
-        .and_then(|a| a.first())
-    {
-        return Some(first.clone());
-    }
-    for keyword in ["oneOf", "anyOf"] {
-        if let Some(branches) = node.get(keyword).and_then(Value::as_array) {
-            return branches
-                .iter()
-                .find_map(|b| placeholder_value(schema, b, depth + 1));
-        }
-    }
-    let ty = match node.get("type") {
-        Some(Value::Array(types)) => types.first().and_then(Value::as_str),
-        Some(t) => t.as_str(),
-        None => None,
-    };
-    Some(match ty? {
-        "string" => Value::String(String::new()),
-        "array" => Value::Array(Vec::new()),
-        "boolean" => Value::Bool(false),
-        "integer" | "number" => Value::from(0),
-        "null" => Value::Null,
-        "object" => {
-            let mut m = serde_json::Map::new();
-            let required = node.get("required").and_then(Value::as_array);
-            let props = node.get("properties");
-            for key in required.into_iter().flatten().filter_map(Value::as_str) {
-                let p = props.and_then(|p| p.get(key))?;
-                m.insert(key.to_owned(), placeholder_value(schema, p, depth + 1)?);
-            }
-            Value::Object(m)
-        }
-        _ => return None,
-    })
 }
 
 /// Whether a branch's errors show the value has another shape than the branch: a wrong

@@ -177,3 +177,56 @@ pub fn value_words(v: &Value) -> &'static str {
         Value::Object(_) => "a mapping",
     }
 }
+
+/// Deepest placeholder built for a missing key.
+const MAX_PLACEHOLDER_DEPTH: usize = 4;
+
+/// A value of the schema's shape standing in for a missing key, so the checks of meaning can
+/// run on the rest of the document: empty text, list or mapping (with its own required
+/// keys), `false`, `0`, or the first allowed value.
+pub(crate) fn placeholder_value(schema: &Value, node: &Value, depth: usize) -> Option<Value> {
+    if depth > MAX_PLACEHOLDER_DEPTH {
+        return None;
+    }
+    let (node, _) = resolve(schema, node);
+    if let Some(c) = node.get("const") {
+        return Some(c.clone());
+    }
+    if let Some(first) = node
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
+        return Some(first.clone());
+    }
+    for keyword in ["oneOf", "anyOf"] {
+        if let Some(branches) = node.get(keyword).and_then(Value::as_array) {
+            return branches
+                .iter()
+                .find_map(|b| placeholder_value(schema, b, depth + 1));
+        }
+    }
+    let ty = match node.get("type") {
+        Some(Value::Array(types)) => types.first().and_then(Value::as_str),
+        Some(t) => t.as_str(),
+        None => None,
+    };
+    Some(match ty? {
+        "string" => Value::String(String::new()),
+        "array" => Value::Array(Vec::new()),
+        "boolean" => Value::Bool(false),
+        "integer" | "number" => Value::from(0),
+        "null" => Value::Null,
+        "object" => {
+            let mut m = serde_json::Map::new();
+            let required = node.get("required").and_then(Value::as_array);
+            let props = node.get("properties");
+            for key in required.into_iter().flatten().filter_map(Value::as_str) {
+                let p = props.and_then(|p| p.get(key))?;
+                m.insert(key.to_owned(), placeholder_value(schema, p, depth + 1)?);
+            }
+            Value::Object(m)
+        }
+        _ => return None,
+    })
+}
