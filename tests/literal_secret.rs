@@ -111,3 +111,28 @@ fn a_secret_on_a_line_with_another_mistake_is_not_shown() {
         assert_no_secret("output", &text);
     }
 }
+
+/// A config that is not even valid YAML still does not show a secret on the line its syntax
+/// error points at.
+#[test]
+fn a_secret_on_the_line_of_a_yaml_syntax_error_is_not_shown() {
+    let config = CONFIG.replace(
+        "        base_url: https://adt.example.com\n",
+        &format!("        base_url: https://adt.example.com\n        auth: {{ type: bearer, token: {TOKEN} ]\n"),
+    );
+    let d = TestProject::new()
+        .file("dsrctl.yaml", &config)
+        .file("policies/twins.yaml", TWINS)
+        .validate();
+    let f = with_code(&d, "yaml-syntax");
+    assert_eq!(f.len(), 1, "{}", d.render_human(false));
+    assert_eq!(f[0].line, 7, "{}", d.render_human(false));
+    for text in [
+        d.render_human(false),
+        d.render_json(),
+        d.render_sarif(),
+        d.render_github(),
+    ] {
+        assert_no_secret("output", &text);
+    }
+}

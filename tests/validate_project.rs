@@ -78,6 +78,7 @@ fn nine_mistakes_give_nine_findings() {
         .file("policies/b.yaml", &b)
         .file("requests/r-1.yaml", request)
         .validate();
+    insta::assert_snapshot!(d.render_human(false));
     assert_eq!(
         found(&d),
         pairs(&[

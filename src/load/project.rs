@@ -98,6 +98,8 @@ pub(crate) fn load_config(file: &str, bytes: &[u8]) -> LoadedConfig {
             .retain(|d| d.code == Code::LiteralSecret || !places.contains(&(d.line, d.col)));
         diags.extend(found);
         attach_sources(&mut diags, &doc.file, &doc.text);
+    } else {
+        checks::mask_unparsed(&mut diags, file);
     }
     LoadedConfig {
         config: loaded.value,

@@ -189,3 +189,126 @@ pub fn redact(diags: &mut Diagnostics, file: &str, secrets: &[String]) {
         }
     }
 }
+
+/// The keys whose values are secrets or may hold one: those the config schema gives a
+/// secret reference (or a URL that may carry a password), and credential headers.
+fn secret_keys() -> Vec<String> {
+    fn collect(root: &Value, v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, p) in m
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                {
+                    if holds_secret(root, p, 0) {
+                        out.push(k.clone());
+                    }
+                }
+                for x in m.values() {
+                    collect(root, x, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| collect(root, x, out)),
+            _ => {}
+        }
+    }
+    let schema = schema_value(SchemaKind::Config);
+    let mut keys: Vec<String> = SECRET_HEADERS.iter().map(|h| (*h).to_owned()).collect();
+    collect(&schema, &schema, &mut keys);
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Whether a schema node is a secret reference or a choice that includes one.
+fn holds_secret(root: &Value, node: &Value, depth: usize) -> bool {
+    const MAX_DEPTH: usize = 4;
+    let (node, def) = resolve(root, node);
+    def == Some(SECRET_REF)
+        || (depth < MAX_DEPTH
+            && ["anyOf", "oneOf"].iter().any(|k| {
+                node.get(*k)
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| a.iter().any(|b| holds_secret(root, b, depth + 1)))
+            }))
+}
+
+/// For a config whose YAML could not be parsed (so its secrets are not known): mask the
+/// value after every secret key (`token: ...`) in the source lines of its findings.
+pub fn mask_unparsed(diags: &mut Diagnostics, file: &str) {
+    let keys = secret_keys();
+    for d in diags.0.iter_mut().filter(|d| d.file == file) {
+        if let Some(line) = &mut d.source_line {
+            *line = mask_after_keys(line, &keys);
+        }
+    }
+}
+
+/// `line` with the value after each `key:` replaced by `*`, up to `,`, `}` or a comment.
+fn mask_after_keys(line: &str, keys: &[String]) -> String {
+    let mut chars: Vec<char> = line.chars().collect();
+    for key in keys {
+        let pattern: Vec<char> = format!("{key}:").chars().collect();
+        let mut i = 0;
+        while i + pattern.len() <= chars.len() {
+            let starts_word = i == 0 || matches!(chars[i - 1], ' ' | '{' | ',' | '"' | '\'' | '\t');
+            if starts_word && chars[i..i + pattern.len()] == pattern[..] {
+                let mut j = i + pattern.len();
+                while j < chars.len() && !matches!(chars[j], ',' | '}' | '#') {
+                    if !chars[j].is_whitespace() {
+                        chars[j] = '*';
+                    }
+                    j += 1;
+                }
+                i = j;
+            } else {
+                i += 1;
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_keys_come_from_the_schema() {
+        let keys = secret_keys();
+        for k in [
+            "token",
+            "client_secret",
+            "password",
+            "url",
+            "state",
+            "hmac_key",
+            "x-api-key",
+        ] {
+            assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
+        }
+        assert!(
+            !keys.iter().any(|x| x == "base_url" || x == "client_id"),
+            "{keys:?}"
+        );
+    }
+
+    #[test]
+    fn values_after_secret_keys_are_masked() {
+        let keys = secret_keys();
+        assert_eq!(
+            mask_after_keys("  auth: { type: bearer, token: hunter2, x: 1 }", &keys),
+            "  auth: { type: bearer, token: *******, x: 1 }"
+        );
+        assert_eq!(
+            mask_after_keys("        url: postgres://u:p@h/db # prod", &keys),
+            "        url: ******************* # prod"
+        );
+        assert_eq!(
+            mask_after_keys("  base_url: https://x", &keys),
+            "  base_url: https://x"
+        );
+    }
+}

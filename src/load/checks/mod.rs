@@ -20,7 +20,7 @@ use super::yaml::Document;
 use super::{Code, Diagnostic, Diagnostics, LoadedPlaybook, Severity};
 use crate::model::ProjectConfig;
 
-pub use config::redact;
+pub use config::{mask_unparsed, redact};
 pub use request::RequestContext;
 
 /// Longest list of valid names spelled out in a help text.
