@@ -167,7 +167,7 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs, color: bool) -> Result<Outcome> 
 
 /// Runs the playbooks' offline tests.
 pub async fn test(cli: &Cli, args: &TestArgs, color: bool) -> Result<Outcome> {
-    super::playbook_tests::run(cli, args, color).await
+    super::cmd_test::run(cli, args, color).await
 }
 
 /// A plan's request with subject values masked, for views.

@@ -22,6 +22,7 @@ mod cmd_request;
 mod cmd_run;
 mod cmd_status;
 mod cmd_task;
+mod cmd_test;
 mod cmd_tick;
 mod cmd_validate;
 mod compare;
@@ -29,7 +30,6 @@ mod demo;
 mod git_source;
 mod init;
 mod plan_offline;
-mod playbook_tests;
 mod progress;
 mod workspace;
 

@@ -23,7 +23,7 @@ impl Engine {
             step: step.key.clone(),
             instance: instance.to_owned(),
             service: step.service.clone(),
-            target: super::render::target(&step.action),
+            target: super::operation::target(&step.action),
             action: action_of(&step.action),
             before: None,
             after: None,
@@ -64,8 +64,10 @@ impl Engine {
             }
             Some(Preview::Http(_) | Preview::Sql(_)) => {
                 let read = match &step.preview {
-                    Some(Preview::Http(h)) => super::render::http(&self.renderer, h, tctx, &[404]),
-                    Some(Preview::Sql(s)) => super::render::sql(&self.renderer, s, tctx),
+                    Some(Preview::Http(h)) => {
+                        super::operation::http(&self.renderer, h, tctx, &[404])
+                    }
+                    Some(Preview::Sql(s)) => super::operation::sql(&self.renderer, s, tctx),
                     _ => unreachable!("matched above"),
                 };
                 let read = match read {

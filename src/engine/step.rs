@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::executor::{EngineError, RunCtx, lock};
 use super::mutation::Instance;
 use super::select::Matcher;
-use super::{Engine, capture, render};
+use super::{Engine, capture, operation};
 use crate::journal::{PlannedAction, PlannedStep, RunMode, StepOutcome, StepStatus};
 use crate::model::Preview;
 
@@ -237,7 +237,7 @@ impl Engine {
                 }
             }
             PlannedAction::Http(_) | PlannedAction::Sql(_) => {
-                let op = match render::operation(&self.renderer, step, &tctx) {
+                let op = match operation::render(&self.renderer, step, &tctx) {
                     Some(Ok(op)) => op,
                     Some(Err(e)) => return self.fail_or_skip(ctx, step, o, e).await,
                     None => unreachable!("connector actions render"),

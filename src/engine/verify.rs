@@ -64,9 +64,9 @@ impl Engine {
             return ctx.calls.check(step, op).await.transpose();
         };
         let read = if let Some(h) = &v.http {
-            super::render::http(&self.renderer, h, tctx, &[])
+            super::operation::http(&self.renderer, h, tctx, &[])
         } else if let Some(s) = &v.sql {
-            super::render::sql(&self.renderer, s, tctx)
+            super::operation::sql(&self.renderer, s, tctx)
         } else {
             return None;
         };

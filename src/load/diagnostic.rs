@@ -1,6 +1,6 @@
 //! Validation findings as data: a stable code, a message, a place in a file, optional help.
 //! The same values render as human text, JSON, SARIF and GitHub annotations
-//! (see `render.rs`).
+//! (see `diagnostic_output.rs`).
 
 use serde::Serialize;
 

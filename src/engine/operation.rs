@@ -97,7 +97,7 @@ fn render_value(r: &Renderer, v: &Value, ctx: &Value) -> Result<Value, TemplateE
 }
 
 /// Renders any connector action (not manual or wait).
-pub fn operation(
+pub fn render(
     r: &Renderer,
     step: &PlannedStep,
     ctx: &Value,
