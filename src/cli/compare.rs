@@ -10,9 +10,10 @@ use super::Outcome;
 use super::args::{Cli, PlanFormat};
 use super::git_source::GitSource;
 use crate::compile::compile;
-use crate::journal::{Disposition, Plan};
+use crate::journal::{Disposition, Plan, PlannedStep};
 use crate::load::{FsSource, Project, Source, load_project_from, load_request_bytes};
-use crate::model::Request;
+use crate::model::{DsrKind, Request};
+use serde_json::Value;
 
 /// One difference between the plan at the ref and the plan now.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -23,6 +24,12 @@ pub struct PlanDiff {
     pub service: String,
     /// What changed.
     pub change: String,
+    /// For a changed step, each field that differs: `field: old → new`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    /// Why the change removes or weakens an erasure or an export, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// Compares every sample request's plan at `reference` and in the working tree.
@@ -72,17 +79,27 @@ fn sample_requests(project: &Project, root: &Path) -> Result<Vec<Request>> {
     Ok(out)
 }
 
-/// The differences between two plans of one request, per service.
+/// The differences between two plans of one request, per service, with a warning on each
+/// that removes or weakens an erasure (delete, restrict) or an export (access, export).
 pub fn diff_plans(old: Option<&Plan>, new: &Plan) -> Vec<PlanDiff> {
     let request = new.request.id.clone();
+    let erasure = matches!(new.request.kind, DsrKind::Delete | DsrKind::Restrict);
     let mut out = Vec::new();
     let push = |out: &mut Vec<PlanDiff>, service: &str, change: String| {
         out.push(PlanDiff {
             request: request.clone(),
             service: service.to_owned(),
             change,
+            fields: Vec::new(),
+            warning: None,
         });
     };
+    let warn = |out: &mut Vec<PlanDiff>, why: String| {
+        if let Some(last) = out.last_mut() {
+            last.warning = Some(why);
+        }
+    };
+    let what = if erasure { "erasure" } else { "export" };
     let Some(old) = old else {
         push(
             &mut out,
@@ -108,22 +125,38 @@ pub fn diff_plans(old: Option<&Plan>, new: &Plan) -> Vec<PlanDiff> {
                     _ => format!("{} (was {})", describe(b), describe(a)),
                 };
                 push(&mut out, &s.service, change);
+                if matches!(a, Disposition::Run { .. }) && !matches!(b, Disposition::Run { .. }) {
+                    warn(
+                        &mut out,
+                        format!("the {what} no longer reaches `{}`", s.service),
+                    );
+                }
             }
             _ => {}
         }
-        let keys = |p: &Plan| -> Vec<String> {
+        let steps = |p: &'_ Plan| -> Vec<String> {
             p.steps
                 .iter()
                 .filter(|x| x.service == s.service)
                 .map(|x| x.key.clone())
                 .collect()
         };
-        let (old_keys, new_keys) = (keys(old), keys(new));
+        let (old_keys, new_keys) = (steps(old), steps(new));
         for k in new_keys.iter().filter(|k| !old_keys.contains(k)) {
             push(&mut out, &s.service, format!("step added: `{k}`"));
         }
         for k in old_keys.iter().filter(|k| !new_keys.contains(k)) {
             push(&mut out, &s.service, format!("step removed: `{k}`"));
+            if let Some(gone) = old.step(k) {
+                if erasure && gone.mutates {
+                    warn(&mut out, format!("an erasure step is gone: `{k}`"));
+                } else if !erasure && gone.collect.is_some() {
+                    warn(
+                        &mut out,
+                        format!("`{k}` no longer collects into the export package"),
+                    );
+                }
+            }
         }
         let common_old: Vec<&String> = old_keys.iter().filter(|k| new_keys.contains(k)).collect();
         let common_new: Vec<&String> = new_keys.iter().filter(|k| old_keys.contains(k)).collect();
@@ -131,15 +164,19 @@ pub fn diff_plans(old: Option<&Plan>, new: &Plan) -> Vec<PlanDiff> {
             push(&mut out, &s.service, "steps reordered".to_owned());
         }
         for k in &common_new {
-            let (a, b) = (old.step(k), new.step(k));
-            if let (Some(a), Some(b)) = (a, b)
-                && (a.action != b.action
-                    || a.needs != b.needs
-                    || a.preview != b.preview
-                    || a.verify != b.verify
-                    || a.mutates != b.mutates)
-            {
-                push(&mut out, &s.service, format!("step changed: `{k}`"));
+            let (Some(a), Some(b)) = (old.step(k), new.step(k)) else {
+                continue;
+            };
+            let fields = field_changes(a, b);
+            if fields.is_empty() {
+                continue;
+            }
+            push(&mut out, &s.service, format!("step changed: `{k}`"));
+            if let Some(last) = out.last_mut() {
+                last.fields = fields;
+            }
+            if let Some(why) = weakened(a, b, erasure) {
+                warn(&mut out, format!("`{k}`: {why}"));
             }
         }
     }
@@ -149,8 +186,86 @@ pub fn diff_plans(old: Option<&Plan>, new: &Plan) -> Vec<PlanDiff> {
         .filter(|o| !new.services.iter().any(|n| n.service == o.service))
     {
         push(&mut out, &s.service, "service removed".to_owned());
+        if matches!(s.disposition, Disposition::Run { .. }) {
+            warn(
+                &mut out,
+                format!("the {what} no longer reaches `{}`", s.service),
+            );
+        }
     }
     out
+}
+
+/// How a changed step weakens an erasure or an export, if it does.
+fn weakened(old: &PlannedStep, new: &PlannedStep, erasure: bool) -> Option<String> {
+    if erasure {
+        if old.mutates && !new.mutates {
+            return Some("no longer changes data".to_owned());
+        }
+        if old.mutates && old.verify.is_some() && new.verify.is_none() {
+            return Some("its erasure is no longer verified".to_owned());
+        }
+        if new.absent_on.iter().any(|s| !old.absent_on.contains(s)) {
+            return Some(format!(
+                "more answers now count as nothing held: {:?}",
+                new.absent_on
+            ));
+        }
+    } else if old.collect.is_some() && new.collect.is_none() {
+        return Some("no longer collects into the export package".to_owned());
+    }
+    None
+}
+
+/// Each field of a planned step that differs, as `field: old → new` (JSON pointers below the
+/// step; values are the playbook's text, templates unrendered, so no subject value).
+fn field_changes(old: &PlannedStep, new: &PlannedStep) -> Vec<String> {
+    let (Ok(a), Ok(b)) = (serde_json::to_value(old), serde_json::to_value(new)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    json_changes("", &a, &b, &mut out);
+    out
+}
+
+fn json_changes(at: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    if a == b {
+        return;
+    }
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                json_changes(
+                    &path,
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        _ => out.push(format!("{at}: {} → {}", short(a), short(b))),
+    }
+}
+
+fn short(v: &Value) -> String {
+    const MAX: usize = 80;
+    let text = match v {
+        Value::Null => return "(none)".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.chars().count() > MAX {
+        let cut: String = text.chars().take(MAX).collect();
+        format!("`{cut}…`")
+    } else {
+        format!("`{text}`")
+    }
 }
 
 fn describe(d: &Disposition) -> String {
@@ -177,6 +292,23 @@ fn markdown(reference: &str, requests: usize, diffs: &[PlanDiff]) -> String {
         );
         return out;
     }
+    let warnings: Vec<&PlanDiff> = diffs.iter().filter(|d| d.warning.is_some()).collect();
+    if !warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "> [!WARNING]\n> This change removes or weakens what a request does:\n>"
+        );
+        for d in &warnings {
+            let _ = writeln!(
+                out,
+                "> - {} ({}): {}",
+                d.request,
+                d.service,
+                d.warning.as_deref().unwrap_or_default().replace('|', "\\|")
+            );
+        }
+        out.push('\n');
+    }
     let _ = writeln!(
         out,
         "{} change(s) across the plans of {requests} sample request(s).\n",
@@ -187,13 +319,12 @@ fn markdown(reference: &str, requests: usize, diffs: &[PlanDiff]) -> String {
         "<details><summary>Changes</summary>\n\n| request | service | change |\n|---|---|---|"
     );
     for d in diffs {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} |",
-            d.request,
-            d.service,
-            d.change.replace('|', "\\|")
-        );
+        let mut change = d.change.replace('|', "\\|");
+        for f in &d.fields {
+            change.push_str("<br>");
+            change.push_str(&f.replace('|', "\\|"));
+        }
+        let _ = writeln!(out, "| {} | {} | {} |", d.request, d.service, change);
     }
     out.push_str("\n</details>\n");
     out
@@ -206,6 +337,12 @@ fn plain(reference: &str, requests: usize, diffs: &[PlanDiff]) -> String {
     }
     for d in diffs {
         let _ = writeln!(out, "  {:<14} {:<20} {}", d.request, d.service, d.change);
+        for f in &d.fields {
+            let _ = writeln!(out, "  {:<14} {:<20}   {f}", "", "");
+        }
+        if let Some(w) = &d.warning {
+            let _ = writeln!(out, "  {:<14} {:<20}   warning: {w}", "", "");
+        }
     }
     out
 }
