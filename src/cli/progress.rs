@@ -8,11 +8,15 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::args::LogFormat;
 use crate::engine::Observer;
-use crate::journal::{Plan, PlannedStep, StepOutcome};
+use crate::journal::{Plan, PlannedStep, StepOutcome, StepStatus};
 use crate::report::Scrubber;
+
+/// The log format chosen for this process: step lines follow it too.
+static FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
 
 /// Sets up `tracing` on stderr (`DSRCTL_LOG` filters, default `warn`).
 pub fn init_logging(format: LogFormat) {
+    let _ = FORMAT.set(format);
     let filter = tracing_subscriber::EnvFilter::try_from_env("DSRCTL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
@@ -28,14 +32,17 @@ pub fn init_logging(format: LogFormat) {
 pub struct Progress {
     bars: Option<(MultiProgress, HashMap<String, ProgressBar>)>,
     scrubber: Option<Scrubber>,
+    json: bool,
     lines: Mutex<()>,
 }
 
 impl Progress {
-    /// Bars on a terminal, lines otherwise.
+    /// Bars on a terminal, lines otherwise; with `--log-format json`, one JSON object per
+    /// line, in the shape of the other log lines.
     pub fn new(plan: &Plan, show_personal_data: bool) -> Self {
         let scrubber = (!show_personal_data).then(|| Scrubber::for_request(&plan.request));
-        let bars = std::io::stderr().is_terminal().then(|| {
+        let json = FORMAT.get() == Some(&LogFormat::Json);
+        let bars = (std::io::stderr().is_terminal() && !json).then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template("{prefix:>24} [{bar:20}] {pos}/{len} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -60,6 +67,7 @@ impl Progress {
         Progress {
             bars,
             scrubber,
+            json,
             lines: Mutex::new(()),
         }
     }
@@ -94,12 +102,25 @@ impl Observer for Progress {
         if outcome.instance != outcome.step {
             return;
         }
-        let detail = outcome
-            .message
-            .as_deref()
-            .map(|m| format!(": {}", self.scrub(m)))
-            .unwrap_or_default();
-        let line = format!("{:<9} {}{detail}", outcome.status.as_str(), step.key);
+        let message = outcome.message.as_deref().map(|m| self.scrub(m));
+        let line = if self.json {
+            serde_json::json!({
+                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "level": if outcome.status == StepStatus::Failed { "WARN" } else { "INFO" },
+                "fields": {
+                    "message": format!("{} {}", outcome.status.as_str(), step.key),
+                    "step": step.key,
+                    "status": outcome.status.as_str(),
+                    "detail": message,
+                    "attempts": outcome.attempts,
+                },
+                "target": "dsrctl::step",
+            })
+            .to_string()
+        } else {
+            let detail = message.map(|m| format!(": {m}")).unwrap_or_default();
+            format!("{:<9} {}{detail}", outcome.status.as_str(), step.key)
+        };
         match &self.bars {
             Some((multi, bars)) => {
                 if let Some(bar) = bars.get(&step.service) {
