@@ -20,10 +20,10 @@ use axum::extract::{Request as HttpRequest, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use dsrctl::engine::Scheduler;
 use dsrctl::journal::{PLAN_FORMAT_VERSION, Plan, RequestState, StepOutcome, StepStatus};
 use dsrctl::model::{DsrKind, Identity, Jurisdiction, Request};
 use dsrctl::store::{Store, open};
+use dsrctl::workflow::Scheduler;
 use sqlx::Connection;
 
 const QUEUED: usize = 10_000;

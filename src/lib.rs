@@ -4,7 +4,8 @@
 //! [`load`] (YAML with spans, schema and semantic checks) → [`compile`] (request +
 //! playbooks + config → [`journal::Plan`]) → [`engine`] (runs the plan through
 //! [`connectors`], journaled in [`store`]) → [`report`] (evidence, letters, export package).
-//! The run record's types live in [`journal`], below all of them.
+//! The run record's types live in [`journal`], below all of them; the sequence plan →
+//! approve → apply → schedule lives in [`workflow`], above them, used by every command.
 
 // Actions and operations are built once per step; boxing variants would buy nothing.
 #![allow(clippy::large_enum_variant)]
@@ -21,3 +22,4 @@ pub mod model;
 pub mod report;
 pub mod secret;
 pub mod store;
+pub mod workflow;

@@ -139,6 +139,9 @@ impl Store for WatchedJournal {
     ) -> Result<bool, StoreError> {
         self.inner.renew(worker, run, ttl, now).await
     }
+    async fn lease_holder(&self, run: &str) -> Result<Option<String>, StoreError> {
+        self.inner.lease_holder(run).await
+    }
     async fn release(&self, worker: &str, run: &str) -> Result<(), StoreError> {
         self.inner.release(worker, run).await
     }

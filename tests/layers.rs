@@ -23,8 +23,24 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Reports render; they share the package's file naming with `deliver` but ship nothing.
     ("report", &["deliver", "store", "journal", "model"]),
     (
+        "workflow",
+        &[
+            "report",
+            "engine",
+            "compile",
+            "load",
+            "connectors",
+            "deliver",
+            "secret",
+            "store",
+            "journal",
+            "model",
+        ],
+    ),
+    (
         "cli",
         &[
+            "workflow",
             "report",
             "engine",
             "compile",
@@ -42,7 +58,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 
 /// Imports that go up today and are being removed; each must still occur (so the list
 /// shrinks as they go) and is reported when it is gone.
-const KNOWN: &[(&str, &str)] = &[("engine", "load")];
+const KNOWN: &[(&str, &str)] = &[];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("read src") {

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use dsrctl::engine::{Clock, Scheduler};
+use dsrctl::engine::Clock;
 use dsrctl::journal::{RequestState, RunStatus, StepStatus, sha256_hex};
 use dsrctl::load::load_project;
 use dsrctl::store::{Store, verify_chain};
+use dsrctl::workflow::Scheduler;
 use serde_json::Value;
 use support::items::{ItemServer, write_project};
 

@@ -4,12 +4,12 @@ use anyhow::{Context, Result, bail};
 
 use super::Outcome;
 use super::args::{ApplyArgs, Cli, PlanArgs, PlanFormat, TestArgs};
-use super::cmd_run::{approve, execute};
+use super::cmd_run::{approver, execute};
 use super::workspace::{self, Workspace};
 use crate::compile::compile;
-use crate::engine::{SAVED_PLAN_FORMAT_VERSION, SavedPlan};
-use crate::journal::{Change, Plan, RunMode, StepStatus};
+use crate::journal::{Plan, RunStatus};
 use crate::report::plan_view::{PlanViewOptions, render_json, render_markdown, render_text};
+use crate::workflow::{SAVED_PLAN_FORMAT_VERSION, SavedPlan, WorkflowError};
 
 /// Compiles a request and previews it: a dry run that only reads, or `--offline` (no
 /// service contacted: the steps only).
@@ -32,26 +32,18 @@ pub async fn plan(cli: &Cli, args: &PlanArgs, color: bool) -> Result<Outcome> {
     }
     let ws = Workspace::open(&cli.project, color).await?;
     let request = workspace::request(request_path, color)?;
-    let plan = compile(&ws.project, &request, chrono::Utc::now())?;
-    let run_id = ws.store.create_run(&plan, RunMode::DryRun).await?;
-    let engine = ws.engine(&request.tenant, args.parallelism).await?;
-    let result = engine
-        .execute(&run_id, &plan, RunMode::DryRun, None)
-        .await?;
-    let changes: Vec<Change> = result
-        .outcomes
-        .iter()
-        .filter_map(|o| o.change.clone())
-        .collect();
+    let wf = ws.workflow(args.parallelism);
+    let dry = wf.dry_run(wf.compile(&request)?).await?;
     let opts = PlanViewOptions {
         show_personal_data: cli.show_personal_data,
         color,
     };
+    let (plan, changes) = (&dry.plan, &dry.changes);
     match args.format {
-        PlanFormat::Text => out!("{}", render_text(&plan, &changes, opts)),
-        PlanFormat::Json => out!("{}", render_json(&plan, &changes, opts)),
+        PlanFormat::Text => out!("{}", render_text(plan, changes, opts)),
+        PlanFormat::Json => out!("{}", render_json(plan, changes, opts)),
         PlanFormat::Markdown => {
-            let parts = render_markdown(&plan, &changes, opts);
+            let parts = render_markdown(plan, changes, opts);
             let n = parts.len();
             for (i, part) in parts.iter().enumerate() {
                 out!("{part}");
@@ -62,15 +54,8 @@ pub async fn plan(cli: &Cli, args: &PlanArgs, color: bool) -> Result<Outcome> {
             }
         }
     }
-    let failed: Vec<_> = result
-        .outcomes
-        .iter()
-        .filter(|o| {
-            o.instance == o.step && matches!(o.status, StepStatus::Failed | StepStatus::Blocked)
-        })
-        .collect();
-    if !failed.is_empty() {
-        for o in &failed {
+    if !dry.complete() {
+        for o in &dry.failures {
             eprintln!(
                 "error: {}: {}",
                 o.step,
@@ -79,15 +64,15 @@ pub async fn plan(cli: &Cli, args: &PlanArgs, color: bool) -> Result<Outcome> {
         }
         bail!(
             "{} step(s) of the dry run failed, so the plan is incomplete",
-            failed.len()
+            dry.failures.len()
         );
     }
     if let Some(out) = &args.out {
         let saved = SavedPlan {
             format_version: SAVED_PLAN_FORMAT_VERSION,
-            dry_run: run_id,
-            plan,
-            changes: changes.clone(),
+            dry_run: dry.run_id.clone(),
+            plan: dry.plan.clone(),
+            changes: dry.changes.clone(),
         };
         std::fs::write(out, serde_json::to_string_pretty(&saved)? + "\n")
             .with_context(|| format!("writing {}", out.display()))?;
@@ -97,7 +82,7 @@ pub async fn plan(cli: &Cli, args: &PlanArgs, color: bool) -> Result<Outcome> {
             out.display()
         );
     }
-    Ok(if args.detailed_exitcode && !changes.is_empty() {
+    Ok(if args.detailed_exitcode && !dry.changes.is_empty() {
         Outcome::ChangesPending
     } else {
         Outcome::Ok
@@ -115,50 +100,25 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs, color: bool) -> Result<Outcome> 
         )
     })?;
     let ws = Workspace::open(&cli.project, color).await?;
-    let max_age = ws.project.config.plan.max_age.get();
-    let problems = saved.staleness(&ws.project.inputs, chrono::Utc::now(), max_age);
-    if !problems.is_empty() {
-        for p in &problems {
-            eprintln!("  {p}");
+    let wf = ws.workflow(args.parallelism);
+    if let Err(e) = wf.check_saved(&saved).await {
+        if let WorkflowError::Refused { problems, .. } = &e {
+            for p in problems {
+                eprintln!("  {p}");
+            }
         }
-        bail!("refusing to apply a stale plan; make a new one with `dsrctl plan REQUEST -o FILE`");
+        return Err(e.into());
     }
-    // Re-read every previewed target (a dry run) and refuse if any changed since.
-    let check_id = ws.store.create_run(&saved.plan, RunMode::DryRun).await?;
-    let engine = ws
-        .engine(&saved.plan.request.tenant, args.parallelism)
-        .await?;
-    let fresh = engine
-        .execute(&check_id, &saved.plan, RunMode::DryRun, None)
-        .await?;
-    let fresh: Vec<Change> = fresh
-        .outcomes
-        .iter()
-        .filter_map(|o| o.change.clone())
-        .collect();
-    let drift = saved.drift(&fresh);
-    if !drift.is_empty() {
-        for p in &drift {
-            eprintln!("  {p}");
-        }
-        bail!("refusing to apply: the services changed since the plan was made; make a new plan");
-    }
-    approve(
-        &ws,
-        &saved.plan,
-        args.approve.as_deref(),
-        &saved.plan.request.id,
-    )
-    .await?;
-    let run_id = ws.store.create_run(&saved.plan, RunMode::Apply).await?;
+    let approver = approver(&saved.plan, args.approve.as_deref())?;
+    let run_id = wf.start(&saved.plan, approver.as_deref()).await?;
     eprintln!(
         "run {run_id}: applying the plan of dry run {}",
         saved.dry_run
     );
-    let outcome = execute(cli, &ws, &run_id, Some(&saved.filter()), args.parallelism).await?;
+    let outcome = execute(cli, &wf, &run_id, Some(&saved.filter()), true).await?;
     if args.detailed_exitcode && outcome == Outcome::Ok {
         let run = ws.store.run(&run_id).await?;
-        if run.status == crate::journal::RunStatus::Waiting {
+        if run.status == RunStatus::Waiting {
             return Ok(Outcome::ChangesPending);
         }
     }

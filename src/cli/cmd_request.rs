@@ -14,11 +14,11 @@ use super::args_lifecycle::{
     RequestNewArgs, RequestReasonArgs, RequestsArgs,
 };
 use super::workspace::{self, Workspace};
-use crate::engine::needs_approval;
 use crate::journal::{RequestRecord, RequestState};
 use crate::load::load_request_str;
 use crate::model::Request;
 use crate::report::Scrubber;
+use crate::workflow::{AUTO_APPROVAL, approval_needed};
 
 /// `dsrctl request ...`.
 pub async fn request(cli: &Cli, args: &RequestArgs, color: bool) -> Result<Outcome> {
@@ -51,13 +51,28 @@ async fn new(ws: &Workspace, args: &RequestNewArgs, color: bool) -> Result<Outco
             known.join(", ")
         );
     }
-    let auto = !needs_approval(request.kind);
+    // The one approval rule decides on the request's plan with today's playbooks; a request
+    // that cannot be planned yet waits for a person.
+    let (auto, why) = match ws.workflow(None).compile(&request) {
+        Ok(plan) => match approval_needed(&plan) {
+            None => (true, None),
+            Some(why) => (false, Some(why)),
+        },
+        Err(e) => (false, Some(format!("it cannot be planned yet ({e})"))),
+    };
     let state = if auto {
         RequestState::Approved
     } else {
         RequestState::Received
     };
     ws.store.put_request(&request, state).await?;
+    if auto {
+        // Marks the approval as the rule's, so a start whose plan has come to need a person
+        // waits for one.
+        ws.store
+            .set_request_state(&request.id, state, Some(AUTO_APPROVAL.to_owned()))
+            .await?;
+    }
     ws.store
         .append_audit(
             "request.received",
@@ -72,7 +87,7 @@ async fn new(ws: &Workspace, args: &RequestNewArgs, color: bool) -> Result<Outco
             .append_audit(
                 "request.approved",
                 &request.id,
-                json!({"auto": true, "why": "this kind does not erase or restrict data"}),
+                json!({"auto": true, "why": AUTO_APPROVAL}),
                 Some("intake"),
             )
             .await?;
@@ -89,7 +104,8 @@ async fn new(ws: &Workspace, args: &RequestNewArgs, color: bool) -> Result<Outco
         outln!("approved on intake; `dsrctl tick` starts it");
     } else {
         outln!(
-            "it erases or restricts data: approve with `dsrctl request approve {} --by NAME`",
+            "{}: approve with `dsrctl request approve {} --by NAME`",
+            why.unwrap_or_default(),
             request.id
         );
     }

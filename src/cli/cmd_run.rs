@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Result, bail};
 
@@ -10,137 +10,107 @@ use super::Outcome;
 use super::args::{Cli, ResumeArgs, RunArgs};
 use super::progress::Progress;
 use super::workspace::{self, Workspace};
-use crate::compile::compile;
 use crate::engine::{ApplyFilter, RunResult};
-use crate::journal::{Plan, PlannedAction, RunMode, RunStatus, StepStatus};
-use crate::model::HttpMethod;
+use crate::journal::{Plan, RunStatus, StepStatus};
 use crate::report::Scrubber;
+use crate::workflow::{Decision, Execution, Workflow, approval_needed};
 
 /// Plans and applies a request, or resumes its unfinished run.
 pub async fn run(cli: &Cli, args: &RunArgs, color: bool) -> Result<Outcome> {
     let ws = Workspace::open(&cli.project, color).await?;
     let request = workspace::request(&args.request, color)?;
-    if let Some(run_id) = ws.store.unfinished_run(&request.id).await? {
-        eprintln!("resuming run {run_id} of request {}", request.id);
-        return execute(cli, &ws, &run_id, None, args.parallelism).await;
+    let wf = ws.workflow(args.parallelism);
+    match wf.decide(&request).await? {
+        Decision::Resume(run) => {
+            eprintln!("resuming run {} of request {}", run.id, request.id);
+            execute(cli, &wf, &run.id, None, false).await
+        }
+        Decision::Start => {
+            let plan = wf.compile(&request)?;
+            let approver = approver(&plan, args.approve.as_deref())?;
+            let run_id = wf.start(&plan, approver.as_deref()).await?;
+            eprintln!(
+                "run {run_id} of request {} ({}, tenant {})",
+                request.id, request.kind, request.tenant
+            );
+            execute(cli, &wf, &run_id, None, true).await
+        }
     }
-    let plan = compile(&ws.project, &request, chrono::Utc::now())?;
-    approve(&ws, &plan, args.approve.as_deref(), &request.id).await?;
-    let run_id = ws.store.create_run(&plan, RunMode::Apply).await?;
-    eprintln!(
-        "run {run_id} of request {} ({}, tenant {})",
-        request.id, request.kind, request.tenant
-    );
-    execute(cli, &ws, &run_id, None, args.parallelism).await
 }
 
 /// Resumes a run by id.
 pub async fn resume(cli: &Cli, args: &ResumeArgs, color: bool) -> Result<Outcome> {
     let ws = Workspace::open(&cli.project, color).await?;
     let run = ws.store.run(&args.run).await?;
-    if run.mode != RunMode::Apply {
-        bail!(
-            "run {} is a dry run; dry runs are not resumed, plan again",
-            run.id
-        );
-    }
     if run.status == RunStatus::Completed {
         eprintln!("run {} is already completed", run.id);
         return Ok(Outcome::Ok);
     }
-    execute(cli, &ws, &run.id, None, args.parallelism).await
+    let wf = ws.workflow(args.parallelism);
+    execute(cli, &wf, &run.id, None, false).await
 }
 
-/// Whether a plan erases data.
-pub fn deletes_data(plan: &Plan) -> bool {
-    plan.steps.iter().any(|s| match &s.action {
-        PlannedAction::Http(h) => h.method == HttpMethod::Delete,
-        PlannedAction::Sql(q) => q.delete.is_some() || q.execute.is_some(),
-        _ => false,
-    })
-}
-
-/// Deletions need an approval: `--approve NAME`, or a "yes" on a terminal. Recorded in the
-/// audit log.
-pub async fn approve(ws: &Workspace, plan: &Plan, by: Option<&str>, subject: &str) -> Result<()> {
-    if !deletes_data(plan) {
-        return Ok(());
-    }
-    let approver = match by {
-        Some(name) => name.to_owned(),
-        None if std::io::stdin().is_terminal() => {
-            eprint!(
-                "This will erase data in {} service(s). Type yes to approve: ",
-                services(plan)
-            );
-            let mut answer = String::new();
-            std::io::stdin().read_line(&mut answer)?;
-            if answer.trim() != "yes" {
-                bail!("not approved; nothing was changed");
-            }
-            std::env::var("USER").unwrap_or_else(|_| "interactive user".to_owned())
-        }
-        None => bail!(
-            "this plan erases data; pass --approve NAME to record who approved it (not running interactively)"
-        ),
+/// Who approves `plan` when the approval rule asks for a person: `--approve NAME`, or a
+/// "yes" typed on a terminal (recorded as the login name). The workflow records it.
+pub fn approver(plan: &Plan, by: Option<&str>) -> Result<Option<String>> {
+    let Some(why) = approval_needed(plan) else {
+        return Ok(None);
     };
-    ws.store
-        .append_audit(
-            "approved",
-            subject,
-            serde_json::json!({"kind": plan.request.kind, "deletes": true}),
-            Some(&approver),
-        )
-        .await?;
-    Ok(())
+    if let Some(name) = by {
+        return Ok(Some(name.to_owned()));
+    }
+    if !std::io::stdin().is_terminal() {
+        // The workflow refuses with what needs the approval.
+        return Ok(None);
+    }
+    eprint!("This needs approval: {why}. Type yes to approve: ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.trim() != "yes" {
+        bail!("not approved; nothing was changed");
+    }
+    Ok(Some(
+        std::env::var("USER").unwrap_or_else(|_| "interactive user".to_owned()),
+    ))
 }
 
-fn services(plan: &Plan) -> usize {
-    let mut s: Vec<&str> = plan.steps.iter().map(|s| s.service.as_str()).collect();
-    s.sort_unstable();
-    s.dedup();
-    s.len()
-}
-
-/// Executes a stored run with progress and prints its summary.
+/// Executes a stored run with progress (stopping on Ctrl-C) and prints its summary.
 pub async fn execute(
     cli: &Cli,
-    ws: &Workspace,
+    wf: &Workflow,
     run_id: &str,
     filter: Option<&ApplyFilter>,
-    parallelism: Option<usize>,
+    fresh: bool,
 ) -> Result<Outcome> {
-    let record = ws.store.run(run_id).await?;
-    let plan = record.plan;
-    let progress = Arc::new(Progress::new(&plan, cli.show_personal_data));
-    let engine = ws
-        .engine(&plan.request.tenant, parallelism)
-        .await?
-        .with_observer(progress.clone());
-    let stop = engine.stop_flag();
+    let record = wf.store().run(run_id).await?;
+    super::workspace::lease(wf, &record.id).await?;
+    let progress = Arc::new(Progress::new(&record.plan, cli.show_personal_data));
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
     let watcher = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!(
                 "stopping: no new steps start; running ones finish. Resume with `dsrctl resume`."
             );
-            stop.store(true, Ordering::SeqCst);
+            flag.store(true, Ordering::SeqCst);
         }
     });
-    let result = engine.execute(run_id, &plan, RunMode::Apply, filter).await;
+    let how = Execution {
+        filter,
+        observer: Some(progress.clone()),
+        stop: Some(stop),
+        fresh,
+    };
+    let executed = wf.execute(&record.id, how).await;
     watcher.abort();
     progress.finish();
-    let result = result?;
-    ws.store
-        .append_audit(
-            "run",
-            run_id,
-            serde_json::json!({"status": result.status, "request": plan.request.id}),
-            None,
-        )
-        .await?;
-    let scrubber = (!cli.show_personal_data).then(|| Scrubber::for_request(&plan.request));
-    out!("{}", summary(&plan, &result, scrubber.as_ref()));
-    Ok(match result.status {
+    let executed = executed?;
+    let scrubber = (!cli.show_personal_data).then(|| Scrubber::for_request(&executed.plan.request));
+    out!(
+        "{}",
+        summary(&executed.plan, &executed.result, scrubber.as_ref())
+    );
+    Ok(match executed.result.status {
         RunStatus::Failed | RunStatus::Interrupted => Outcome::Problems,
         _ => Outcome::Ok,
     })

@@ -12,7 +12,6 @@ use super::Outcome;
 use super::args::Cli;
 use super::args_lifecycle::{ListFormat, TaskAction, TaskArgs, TaskDoneArgs, TaskListArgs};
 use super::workspace::Workspace;
-use crate::engine::{request_state_after, sync_request_state};
 use crate::journal::{
     PlannedAction, PlannedStep, RunRecord, RunStatus, StepOutcome, StepStatus, TaskRecord,
 };
@@ -45,7 +44,7 @@ async fn list(cli: &Cli, args: &TaskListArgs, color: bool) -> Result<Outcome> {
     let ws = Workspace::open(&cli.project, color).await?;
     let runs = ws.store.runs(RUNS_SCANNED).await?;
     let mut tasks: Vec<Task<'_>> = Vec::new();
-    for run in runs.iter().filter(|r| r.status != RunStatus::Completed) {
+    for run in runs.iter().filter(|r| !r.status.has_ended()) {
         for o in ws.store.outcomes(&run.id).await? {
             let Some(step) = run.plan.steps.iter().find(|s| s.key == o.step) else {
                 continue;
@@ -172,17 +171,9 @@ async fn settle(cli: &Cli, args: &TaskDoneArgs, done: bool, color: bool) -> Resu
     let run = ws.store.run(&args.run).await?;
     let outcomes = ws.store.outcomes(&run.id).await?;
     let target = find_instance(&run, &outcomes, &args.step)?;
-    let holder = format!("task:{}:{}", args.by, std::process::id());
-    if !ws
-        .store
-        .lease(&holder, &run.id, TASK_LEASE, Utc::now())
-        .await?
-    {
-        bail!(
-            "run {} is being executed by a worker right now; try again when its current step ends",
-            run.id
-        );
-    }
+    let holder = super::workspace::cli_holder_for(&format!("task by {}", args.by));
+    let wf = ws.workflow_as(&holder, None).with_lease_ttl(TASK_LEASE);
+    super::workspace::lease(&wf, &run.id).await?;
     let result = record(&ws, &run, target, args, done, &holder).await;
     let result = match result {
         Ok(()) if args.no_continue => {
@@ -191,22 +182,11 @@ async fn settle(cli: &Cli, args: &TaskDoneArgs, done: bool, color: bool) -> Resu
             outln!("recorded; the next `dsrctl tick` continues run {}", run.id);
             Ok(Outcome::Ok)
         }
-        Ok(()) => {
-            let outcome = super::cmd_run::execute(cli, &ws, &run.id, None, None).await;
-            let status = ws.store.run(&run.id).await?.status;
-            sync_request_state(
-                ws.store.as_ref(),
-                &run.request_id,
-                request_state_after(status),
-                &run.id,
-                &holder,
-            )
-            .await?;
-            outcome
-        }
+        // Continued in the name of the task's holder, who holds the lease already.
+        Ok(()) => super::cmd_run::execute(cli, &wf, &run.id, None, false).await,
         Err(e) => Err(e),
     };
-    ws.store.release(&holder, &run.id).await?;
+    wf.release(&run.id).await?;
     result
 }
 

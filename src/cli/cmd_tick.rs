@@ -2,7 +2,6 @@
 //! SIGTERM or Ctrl-C; the current tick finishes first).
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -13,7 +12,8 @@ use super::Outcome;
 use super::args::Cli;
 use super::args_lifecycle::{ServeArgs, TickArgs, WorkerArgs};
 use super::workspace::Workspace;
-use crate::engine::{Clock, Scheduler, TickReport};
+use crate::engine::Clock;
+use crate::workflow::{Scheduler, TickReport};
 
 /// `dsrctl tick`.
 pub async fn tick(cli: &Cli, args: &TickArgs, color: bool) -> Result<Outcome> {
@@ -96,19 +96,14 @@ fn scheduler(ws: &Workspace, args: &WorkerArgs) -> Scheduler {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned());
         format!("{host}-{}", std::process::id())
     });
-    Scheduler::new(
-        Arc::new(ws.project.clone()),
-        ws.store.clone(),
-        &ws.state_dir,
-        worker,
-    )
-    .with_lease_ttl(args.lease)
-    .with_concurrency(args.concurrency)
-    .with_batch(
-        args.batch
-            .unwrap_or_else(|| u32::try_from(args.concurrency).unwrap_or(u32::MAX)),
-    )
-    .with_parallelism(ws.parallelism(args.parallelism))
+    Scheduler::new(ws.project.clone(), ws.store.clone(), &ws.state_dir, worker)
+        .with_lease_ttl(args.lease)
+        .with_concurrency(args.concurrency)
+        .with_batch(
+            args.batch
+                .unwrap_or_else(|| u32::try_from(args.concurrency).unwrap_or(u32::MAX)),
+        )
+        .with_parallelism(ws.parallelism(args.parallelism))
 }
 
 fn print_report(report: &TickReport) {

@@ -6,16 +6,15 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 
-use crate::connectors::connectors_for_tenant;
-use crate::engine::Engine;
 use crate::load::{Diagnostics, Project, load_project, load_request};
 use crate::model::{Request, SecretRef, UrlSource};
 use crate::store::Store;
+use crate::workflow::{Workflow, WorkflowError};
 
 /// A loaded project and its state store.
 pub struct Workspace {
     /// The project.
-    pub project: Project,
+    pub project: Arc<Project>,
     /// The state store.
     pub store: Arc<dyn Store>,
     /// The directory holding run files (spooled records, evidence).
@@ -59,13 +58,12 @@ impl Workspace {
             .await
             .with_context(|| "opening the state store")?;
         Ok(Workspace {
-            project,
+            project: Arc::new(project),
             store,
             state_dir,
         })
     }
 
-    /// An engine with the connectors of the request's tenant only.
     /// Calls in flight at once: the `--parallelism` flag, else the configuration's
     /// `defaults.parallelism`.
     pub fn parallelism(&self, flag: Option<usize>) -> usize {
@@ -74,12 +72,74 @@ impl Workspace {
         })
     }
 
-    pub async fn engine(&self, tenant: &str, parallelism: Option<usize>) -> Result<Engine> {
-        let connectors = connectors_for_tenant(&self.project.config, tenant, &self.project.root)
-            .await
-            .with_context(|| format!("building the connectors of tenant `{tenant}`"))?;
-        Ok(Engine::new(self.store.clone(), connectors, &self.state_dir)
-            .with_parallelism(self.parallelism(parallelism)))
+    /// The workflow, acting as the person at the command line (leases on runs are taken in
+    /// the name of this user and process).
+    pub fn workflow(&self, parallelism: Option<usize>) -> Workflow {
+        self.workflow_as(&cli_holder(), parallelism)
+    }
+
+    /// The workflow acting as `holder`.
+    pub fn workflow_as(&self, holder: &str, parallelism: Option<usize>) -> Workflow {
+        Workflow::new(
+            self.project.clone(),
+            self.store.clone(),
+            &self.state_dir,
+            holder,
+        )
+        .with_parallelism(self.parallelism(parallelism))
+    }
+}
+
+/// Who the command line acts as: its user, machine and process.
+fn cli_holder() -> String {
+    cli_holder_for(&std::env::var("USER").unwrap_or_else(|_| "user".to_owned()))
+}
+
+/// A lease holder name for this command-line process acting for `who`.
+pub fn cli_holder_for(who: &str) -> String {
+    format!("cli:{who}@{}:{}", host(), std::process::id())
+}
+
+fn host() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Whether `holder` is a command-line process of this machine that has ended (killed, or
+/// crashed). Only Linux can tell (`/proc`); elsewhere its lease is waited out.
+fn ended_here(holder: &str) -> bool {
+    let Some((who, pid)) = holder
+        .strip_prefix("cli:")
+        .and_then(|rest| rest.rsplit_once(':'))
+    else {
+        return false;
+    };
+    let same_host = who.rsplit_once('@').is_some_and(|(_, h)| h == host());
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    same_host
+        && pid != std::process::id()
+        && cfg!(target_os = "linux")
+        && std::path::Path::new("/proc/self").exists()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Takes the lease on `run` for this command, taking it over at once from a command-line
+/// process of this machine that has ended (so `dsrctl resume` right after a crash need not
+/// wait for the dead process's lease to lapse).
+pub async fn lease(wf: &Workflow, run: &str) -> Result<()> {
+    match wf.lease(run).await {
+        Err(WorkflowError::Leased { holder, .. }) if ended_here(&holder) => {
+            eprintln!("taking run {run} over from {holder}, which is no longer running");
+            wf.store().release(&holder, run).await?;
+            Ok(wf.lease(run).await?)
+        }
+        other => Ok(other?),
     }
 }
 

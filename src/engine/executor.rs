@@ -130,6 +130,13 @@ impl Engine {
         self
     }
 
+    /// Shares a stop flag with the caller: once set, no new step starts (Ctrl-C, a lost
+    /// lease).
+    pub fn with_stop_flag(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = stop;
+        self
+    }
+
     /// A flag that, once set, stops new steps from starting (Ctrl-C).
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
         self.stop.clone()

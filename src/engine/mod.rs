@@ -15,8 +15,6 @@ mod mutation;
 mod operation;
 mod preview;
 mod read;
-mod saved_plan;
-mod scheduler;
 mod select;
 mod spool;
 mod step;
@@ -26,9 +24,4 @@ pub use calls::{Calls, Live, Replay};
 pub use capture::{check, count_records, take_captures};
 pub use clock::Clock;
 pub use executor::{ApplyFilter, Engine, EngineError, Observer, RunResult};
-pub use saved_plan::{SAVED_PLAN_FORMAT_VERSION, SavedPlan};
-pub use scheduler::{
-    Scheduler, SchedulerError, TickReport, TickRun, needs_approval, request_state_after,
-    sync_request_state,
-};
 pub use spool::spool_path;

@@ -29,6 +29,9 @@ pub enum RunStatus {
     Failed,
     /// Stopped by the user (Ctrl-C) before it ended; resumable.
     Interrupted,
+    /// Given up by a person (`dsrctl abandon`), with a reason in the audit log; never
+    /// continued. The request may then be run afresh.
+    Abandoned,
 }
 
 impl RunStatus {
@@ -40,11 +43,16 @@ impl RunStatus {
             RunStatus::Completed => "completed",
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Abandoned => "abandoned",
         }
     }
     /// Whether the run may be resumed.
     pub fn is_unfinished(self) -> bool {
-        !matches!(self, RunStatus::Completed)
+        !self.has_ended()
+    }
+    /// Whether the run has ended for good: completed, or abandoned.
+    pub fn has_ended(self) -> bool {
+        matches!(self, RunStatus::Completed | RunStatus::Abandoned)
     }
 }
 

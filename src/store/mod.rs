@@ -168,6 +168,8 @@ pub trait Store: Send + Sync {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Who holds (or last held, if it lapsed and nobody took it since) the lease on a run.
+    async fn lease_holder(&self, run: &str) -> Result<Option<String>, StoreError>;
     /// Gives up a lease `worker` holds (no-op when it holds none).
     async fn release(&self, worker: &str, run: &str) -> Result<(), StoreError>;
     /// Atomically leases up to `limit` runnable apply runs that no live lease holds: runs

@@ -309,6 +309,14 @@ impl Store for PostgresStore {
             .matched()
     }
 
+    async fn lease_holder(&self, run: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT worker FROM leases WHERE run_id = $1")
+            .bind(run)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
     async fn release(&self, worker: &str, run: &str) -> Result<(), StoreError> {
         self.batch
             .submit(Op::Release {

@@ -447,6 +447,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn lease_holder(&self, run: &str) -> Result<Option<String>, StoreError> {
+        let run = run.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT worker FROM leases WHERE run_id = ?1")
+                .map_err(lite)?
+                .query_row([run], |r| r.get(0))
+                .optional()
+                .map_err(lite)
+        })
+        .await
+    }
+
     async fn release(&self, worker: &str, run: &str) -> Result<(), StoreError> {
         let (worker, run) = (worker.to_owned(), run.to_owned());
         self.write_one(move |conn| {

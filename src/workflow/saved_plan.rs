@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ApplyFilter;
+use crate::engine::ApplyFilter;
 use crate::journal::{Change, Plan};
 
 /// Version of the saved plan file.

@@ -1,0 +1,78 @@
+//! The preview half of the workflow: a dry run of a plan (reads only), and `apply`'s checks
+//! of a saved plan before anything is sent.
+
+use super::{Refusal, SavedPlan, Workflow, WorkflowError};
+use crate::journal::{Change, Plan, RunMode, StepOutcome, StepStatus};
+
+/// A finished dry run: what it would change, and the steps that failed, whose changes are
+/// therefore unknown. A dry run with failures is incomplete, never "no changes".
+#[derive(Debug, Clone)]
+pub struct DryRun {
+    /// The dry run's id in the store.
+    pub run_id: String,
+    /// The plan it previewed.
+    pub plan: Plan,
+    /// The changes it previewed.
+    pub changes: Vec<Change>,
+    /// Steps that failed or were blocked (step-level outcomes).
+    pub failures: Vec<StepOutcome>,
+}
+
+impl DryRun {
+    /// Whether every step could be previewed.
+    pub fn complete(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+impl Workflow {
+    /// Previews `plan`: a dry run that only reads, journaled as a run of its own.
+    pub async fn dry_run(&self, plan: Plan) -> Result<DryRun, WorkflowError> {
+        let run_id = self.store.create_run(&plan, RunMode::DryRun).await?;
+        let engine = self.engine(&plan.request.tenant).await?;
+        let result = engine
+            .execute(&run_id, &plan, RunMode::DryRun, None)
+            .await?;
+        let changes = result
+            .outcomes
+            .iter()
+            .filter_map(|o| o.change.clone())
+            .collect();
+        let failures = result
+            .outcomes
+            .into_iter()
+            .filter(|o| {
+                o.instance == o.step && matches!(o.status, StepStatus::Failed | StepStatus::Blocked)
+            })
+            .collect();
+        Ok(DryRun {
+            run_id,
+            plan,
+            changes,
+            failures,
+        })
+    }
+
+    /// Checks that a saved plan may be applied now: its inputs are unchanged and it is not
+    /// too old, and a fresh dry run previews exactly the changes it holds.
+    pub async fn check_saved(&self, saved: &SavedPlan) -> Result<(), WorkflowError> {
+        let max_age = self.project.config.plan.max_age.get();
+        let problems = saved.staleness(&self.project.inputs, self.clock.now(), max_age);
+        if !problems.is_empty() {
+            return Err(WorkflowError::Refused {
+                why: Refusal::Stale,
+                problems,
+            });
+        }
+        // Re-read every previewed target (a dry run) and refuse if any changed since.
+        let fresh = self.dry_run(saved.plan.clone()).await?;
+        let drift = saved.drift(&fresh.changes);
+        if !drift.is_empty() {
+            return Err(WorkflowError::Refused {
+                why: Refusal::Drifted,
+                problems: drift,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,126 @@
+//! What stops a workflow operation. A step that fails is an outcome of its run, not an error.
+
+use crate::compile::CompileError;
+use crate::connectors::ConnectorError;
+use crate::engine::EngineError;
+use crate::journal::RunStatus;
+use crate::store::StoreError;
+
+/// Why `apply` refuses a saved plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its inputs changed, or it is too old.
+    Stale,
+    /// The file was edited after `dsrctl plan -o` wrote it.
+    Edited,
+    /// The services changed since its dry run.
+    Drifted,
+}
+
+/// Errors of the workflow.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The engine stopped (the journal could not be written).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The request does not compile with today's playbooks.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// A tenant's connectors could not be built.
+    #[error("building the connectors of tenant `{tenant}`: {source}")]
+    Connectors {
+        /// Tenant.
+        tenant: String,
+        /// Cause.
+        source: ConnectorError,
+    },
+    /// The approval rule asks for a person and none was named.
+    #[error("{why}: a person must approve it; nothing was changed (`--approve NAME` records who)")]
+    NotApproved {
+        /// What in the plan needs the approval.
+        why: String,
+    },
+    /// Another process holds the run's lease.
+    #[error(
+        "run {run} is being executed by {holder} right now (it holds the run's lease); try again when it ends"
+    )]
+    Leased {
+        /// Run id.
+        run: String,
+        /// Who holds the lease.
+        holder: String,
+    },
+    /// A dry run was asked to be resumed, repaired or abandoned.
+    #[error("run {run} is a dry run; dry runs are not resumed or repaired, plan again")]
+    DryRun {
+        /// Run id.
+        run: String,
+    },
+    /// The run has ended and cannot be continued or changed.
+    #[error("run {run} is {}; {}", status.as_str(), ended_hint(*status))]
+    Ended {
+        /// Run id.
+        run: String,
+        /// How it ended.
+        status: RunStatus,
+    },
+    /// A request that was declined is not run.
+    #[error("request `{id}` was declined{}; it is not run", reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    Declined {
+        /// Request id.
+        id: String,
+        /// Why it was declined.
+        reason: Option<String>,
+    },
+    /// `--again` on a request whose run has not ended.
+    #[error(
+        "request `{request}` has an unfinished run {run} ({}); `--again` is for a completed request: resume, replan or abandon that run instead",
+        status.as_str()
+    )]
+    Unfinished {
+        /// Request id.
+        request: String,
+        /// Its unfinished run.
+        run: String,
+        /// How the run stands.
+        status: RunStatus,
+    },
+    /// A saved plan may not be applied.
+    #[error("{}", refusal_headline(*why))]
+    Refused {
+        /// Why.
+        why: Refusal,
+        /// Each problem found.
+        problems: Vec<String>,
+    },
+    /// The key sealing saved plans could not be read or made.
+    #[error("the key that seals saved plans: {0}")]
+    PlanKey(String),
+}
+
+fn ended_hint(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Completed => {
+            "nothing is left to do (`--again --reason \"...\"` runs the request once more)"
+        }
+        RunStatus::Abandoned => "it was given up; run the request afresh",
+        _ => "",
+    }
+}
+
+fn refusal_headline(why: Refusal) -> &'static str {
+    match why {
+        Refusal::Stale => {
+            "refusing to apply a stale plan; make a new one with `dsrctl plan REQUEST -o FILE`"
+        }
+        Refusal::Edited => {
+            "refusing to apply: the plan file was edited after `dsrctl plan` wrote it; make a new plan"
+        }
+        Refusal::Drifted => {
+            "refusing to apply: the services changed since the plan was made; make a new plan"
+        }
+    }
+}

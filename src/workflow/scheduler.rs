@@ -1,0 +1,318 @@
+//! One scheduling pass ("tick"): starts approved requests that have no run yet and resumes
+//! runs with a due step, each under a lease in the state store, so several workers (on one
+//! or several machines sharing a PostgreSQL store) never execute the same run at once.
+//!
+//! Waiting is a state in the store with a due time, never a sleeping process: a tick does
+//! what is due and returns.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::json;
+
+use super::approval::{AUTO_APPROVAL, approval_needed};
+use super::request_state::{request_state_after, sync_request_state};
+use super::{Execution, Workflow, WorkflowError};
+use crate::engine::Clock;
+use crate::journal::{RequestRecord, RequestState, RunStatus};
+use crate::load::Project;
+use crate::store::{Store, StoreError};
+
+/// What one executed run ended with.
+#[derive(Debug, Clone, Serialize)]
+pub struct TickRun {
+    /// Request id.
+    pub request: String,
+    /// Run id.
+    pub run: String,
+    /// Whether the run was started by this tick (else resumed).
+    pub started: bool,
+    /// How the run stands after this tick.
+    pub status: RunStatus,
+}
+
+/// What a tick did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TickReport {
+    /// Runs executed (started or resumed).
+    pub runs: Vec<TickRun>,
+    /// Requests or runs that could not be executed, with why.
+    pub problems: Vec<String>,
+}
+
+impl TickReport {
+    /// Whether the tick moved something on (started a request, or ended a resumed run), so
+    /// another tick may find more. A resumed run that only waits again (a manual task past
+    /// its due date) does not count, so ticking again at once cannot loop on it.
+    pub fn moved_on(&self) -> bool {
+        self.runs
+            .iter()
+            .any(|r| r.started || r.status != RunStatus::Waiting)
+    }
+}
+
+/// One unit of a tick's work.
+enum Job {
+    /// An approved request without a run.
+    Start(RequestRecord),
+    /// A claimed (leased) run with a due step.
+    Resume(String),
+}
+
+/// Runs ticks for one worker: the [`Workflow`] of `serve` and `tick`.
+pub struct Scheduler {
+    workflow: Workflow,
+    batch: u32,
+    concurrency: usize,
+    stop: Arc<AtomicBool>,
+}
+
+impl Scheduler {
+    /// A scheduler for `worker` (a name unique among the workers sharing the store).
+    pub fn new(
+        project: Arc<Project>,
+        store: Arc<dyn Store>,
+        state_dir: impl Into<std::path::PathBuf>,
+        worker: impl Into<String>,
+    ) -> Self {
+        Scheduler {
+            workflow: Workflow::new(project, store, state_dir, worker),
+            batch: 8,
+            concurrency: 8,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The clock deciding what is due (and lease times).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.workflow = self.workflow.with_clock(clock);
+        self
+    }
+
+    /// How long a lease lasts without renewal; renewed every third of it while a run executes.
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.workflow = self.workflow.with_lease_ttl(ttl);
+        self
+    }
+
+    /// Most requests started plus runs claimed per tick (default 8).
+    pub fn with_batch(mut self, n: u32) -> Self {
+        self.batch = n.max(1);
+        self
+    }
+
+    /// Runs executed at once by this worker.
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Step instances in flight at once within one run.
+    pub fn with_parallelism(mut self, n: usize) -> Self {
+        self.workflow = self.workflow.with_parallelism(n);
+        self
+    }
+
+    /// A flag that, once set, makes the tick start nothing new (runs in progress finish).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// The worker name.
+    pub fn worker(&self) -> &str {
+        self.workflow.holder()
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.workflow.store().as_ref()
+    }
+
+    /// Does everything due once: starts approved requests without a run, then resumes runs
+    /// with a due step (or left `running` by a worker whose lease lapsed).
+    pub async fn tick(&self) -> Result<TickReport, StoreError> {
+        let now = self.workflow.clock().now();
+        let mut report = TickReport::default();
+
+        self.settle_lagging_requests(now).await?;
+        let mut due = self.store().due_requests(now).await?;
+        // Workers sharing a store start at different places in the queue, so they seldom
+        // race for the same request; everything due is still taken in the end.
+        if !due.is_empty() {
+            let offset = worker_offset(self.worker()) % due.len();
+            due.rotate_left(offset);
+        }
+        due.truncate(self.batch as usize);
+        let mut jobs: Vec<Job> = due.into_iter().map(Job::Start).collect();
+
+        if !self.stop.load(Ordering::SeqCst) {
+            // Claim no more than this worker takes on in one tick, so idle workers sharing
+            // the store find the rest.
+            let room = self
+                .batch
+                .saturating_sub(u32::try_from(jobs.len()).unwrap_or(u32::MAX));
+            if room > 0 {
+                let claimed = self
+                    .store()
+                    .claim_runs(
+                        self.worker(),
+                        room,
+                        self.workflow.lease_ttl(),
+                        self.workflow.clock().now(),
+                    )
+                    .await?;
+                jobs.extend(claimed.into_iter().map(Job::Resume));
+            }
+        }
+
+        // Requests are compiled and started (leased) only when a slot is free, so nothing
+        // sits leased in this worker's queue while another worker could run it.
+        let results: Vec<Result<Option<TickRun>, String>> = futures::stream::iter(jobs)
+            .map(|job| self.run_job(job))
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        for r in results {
+            match r {
+                Ok(Some(run)) => report.runs.push(run),
+                Ok(None) => {}
+                Err(p) => report.problems.push(p),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Starts or resumes one run. `None`: nothing to do (another worker was first, or the
+    /// worker is stopping).
+    async fn run_job(&self, job: Job) -> Result<Option<TickRun>, String> {
+        let (run, started, request) = match job {
+            Job::Start(record) => {
+                if self.stop.load(Ordering::SeqCst) {
+                    return Ok(None);
+                }
+                let id = record.request.id.clone();
+                match self.start(record).await {
+                    Ok(Some(run)) => (run, true, id),
+                    Ok(None) => return Ok(None),
+                    Err(e) => return Err(format!("request {id}: {e}")),
+                }
+            }
+            Job::Resume(run) => match self.store().run(&run).await {
+                Ok(record) => (run, false, record.request_id),
+                Err(e) => {
+                    let _ = self.store().release(self.worker(), &run).await;
+                    return Err(format!("run {run}: {e}"));
+                }
+            },
+        };
+        let how = Execution {
+            fresh: started,
+            ..Execution::default()
+        };
+        match self.workflow.execute(&run, how).await {
+            Ok(executed) => Ok(Some(TickRun {
+                request,
+                run,
+                started,
+                status: executed.result.status,
+            })),
+            // Another worker finished it between the claim and now.
+            Err(WorkflowError::Ended { .. }) => Ok(None),
+            Err(WorkflowError::Leased { .. }) => Err(format!(
+                "run {run}: the lease lapsed and another worker took the run over"
+            )),
+            Err(e) => Err(format!("run {run}: {e}")),
+        }
+    }
+
+    /// Compiles an approved request and starts its run (leased to this worker). `None`:
+    /// another worker started it first.
+    async fn start(&self, record: RequestRecord) -> Result<Option<String>, String> {
+        let id = record.request.id.clone();
+        let plan = match self.workflow.compile(&record.request) {
+            Ok(plan) => plan,
+            Err(e) => {
+                self.fail_request(&id, &e.to_string())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                return Err(e.to_string());
+            }
+        };
+        // The one approval rule, again at the start: intake approved this request by the
+        // rule, but the playbooks have changed since and its plan now needs a person.
+        if let Some(why) = approval_needed(&plan)
+            && record.reason.as_deref() == Some(AUTO_APPROVAL)
+        {
+            return Err(format!(
+                "not started: {why}, and it was only approved by the rule at intake; approve it with `dsrctl request approve {id} --by NAME`"
+            ));
+        }
+        let now = self.workflow.clock().now();
+        let Some(run) = self
+            .store()
+            .start_request(&plan, self.worker(), self.workflow.lease_ttl(), now)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        self.store()
+            .append_audit(
+                "request.running",
+                &id,
+                json!({"run": run, "worker": self.worker()}),
+                None,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some(run))
+    }
+
+    /// Brings requests up to date whose worker died after their run ended.
+    async fn settle_lagging_requests(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        for (request, run, status) in self.store().unsettled_requests(now, self.batch).await? {
+            sync_request_state(
+                self.store(),
+                &request,
+                request_state_after(status),
+                &run,
+                self.worker(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// A request whose plan cannot be compiled fails with the reason (through `running`, as
+    /// the lifecycle wants), so a person sees it in `dsrctl requests`.
+    async fn fail_request(&self, id: &str, reason: &str) -> Result<(), StoreError> {
+        self.store()
+            .set_request_state(id, RequestState::Running, None)
+            .await?;
+        self.store()
+            .set_request_state(id, RequestState::Failed, Some(reason.to_owned()))
+            .await?;
+        self.store()
+            .append_audit(
+                "request.failed",
+                id,
+                json!({"reason": reason, "worker": self.worker()}),
+                None,
+            )
+            .await
+            .map(|_| ())
+    }
+}
+
+/// A stable position in the queue for a worker name.
+fn worker_offset(worker: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    worker.hash(&mut h);
+    usize::try_from(h.finish() % 1_000_003).unwrap_or(0)
+}
