@@ -6,7 +6,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Fulfil GDPR/CCPA data subject requests from playbooks kept in git.
 #[derive(Debug, Parser)]
-#[command(name = "dsrctl", version, about, propagate_version = true)]
+#[command(
+    name = "dsrctl",
+    version,
+    about,
+    propagate_version = true,
+    after_help = super::EXIT_CODES
+)]
 pub struct Cli {
     /// Run as if started in this directory (the project, holding dsrctl.yaml).
     #[arg(
@@ -61,8 +67,10 @@ pub enum Command {
     /// Explain a diagnostic code (without one: list every code).
     Explain(ExplainArgs),
     /// Dry run: compile a request and preview what it would change (reads only).
+    #[command(after_help = super::EXIT_CODES)]
     Plan(PlanArgs),
     /// Apply a saved plan: exactly the previewed changes, or refuse if stale.
+    #[command(after_help = super::EXIT_CODES)]
     Apply(ApplyArgs),
     /// Plan and apply a request, resuming its unfinished run if there is one.
     Run(RunArgs),

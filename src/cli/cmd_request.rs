@@ -7,13 +7,13 @@ use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 
-use super::Outcome;
 use super::args::Cli;
 use super::args_lifecycle::{
     JurisdictionArg, KindArg, ListFormat, RequestAction, RequestApproveArgs, RequestArgs,
     RequestNewArgs, RequestReasonArgs, RequestsArgs,
 };
 use super::workspace::{self, Workspace};
+use super::{Outcome, UsageError};
 use crate::journal::{RequestRecord, RequestState};
 use crate::load::load_request_str;
 use crate::model::Request;
@@ -130,7 +130,10 @@ fn from_args(args: &RequestNewArgs, color: bool) -> Result<Request> {
     }
     for pair in &args.subject {
         let Some((name, value)) = pair.split_once('=') else {
-            bail!("`--subject {pair}`: write it as name=value, e.g. --subject object_id=1234");
+            return Err(UsageError(format!(
+                "`--subject {pair}`: write it as name=value, e.g. --subject object_id=1234"
+            ))
+            .into());
         };
         subject
             .entry(name.trim().to_owned())
@@ -138,7 +141,10 @@ fn from_args(args: &RequestNewArgs, color: bool) -> Result<Request> {
             .push(value.to_owned());
     }
     if subject.is_empty() {
-        bail!("give the subject's identity: --email ADDRESS and/or --subject name=value");
+        return Err(UsageError(
+            "give the subject's identity: --email ADDRESS and/or --subject name=value".to_owned(),
+        )
+        .into());
     }
     let subject: serde_json::Map<String, Value> = subject
         .into_iter()

@@ -5,13 +5,13 @@ use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use chrono::Utc;
 
-use super::Outcome;
 use super::args::Cli;
 use super::args_lifecycle::{ServeArgs, TickArgs, WorkerArgs};
 use super::workspace::Workspace;
+use super::{Outcome, UsageError};
 use crate::engine::Clock;
 use crate::workflow::{Scheduler, TickReport};
 
@@ -139,15 +139,16 @@ impl Timing {
                     expr.clone()
                 };
                 let schedule = cron::Schedule::from_str(&full).map_err(|e| {
-                    anyhow!(
+                    UsageError(format!(
                         "`--schedule {expr}` is not a cron schedule ({e}); write it as in crontab, e.g. \"*/5 * * * *\" (UTC)"
-                    )
+                    ))
                 })?;
                 Ok(Timing::Cron(Box::new(schedule), expr.clone()))
             }
-            (None, None) => Err(anyhow!(
-                "say when to tick: --every 5m or --schedule \"*/5 * * * *\""
-            )),
+            (None, None) => Err(UsageError(
+                "say when to tick: --every 5m or --schedule \"*/5 * * * *\"".to_owned(),
+            )
+            .into()),
         }
     }
 

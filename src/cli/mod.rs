@@ -51,18 +51,47 @@ pub enum Outcome {
     Problems,
 }
 
-/// The exit code for a command's result: 0 ok, 1 error, 2 changes pending.
+/// A mistake in how a command was called (a flag, an argument or its value) that only shows
+/// once parsing is done, e.g. a malformed `--subject`. Exits like clap's own errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The exit codes, as `--help` and the README show them. [`exit_code`] decides them.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0   ok
+  1   problems found, or a failure
+  2   changes pending (`plan` and `apply` with --detailed-exitcode)
+  64  usage error: an unknown command or flag, a missing or malformed argument";
+
+/// The exit code for a command's result: 0 ok, 1 problems found or a failure, 2 changes
+/// pending, 64 a usage error (see [`EXIT_CODES`]).
 pub fn exit_code(result: &anyhow::Result<Outcome>) -> ExitCode {
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::ChangesPending) => ExitCode::from(2),
+        Err(e) if e.is::<UsageError>() => ExitCode::from(64),
         Ok(Outcome::Problems) | Err(_) => ExitCode::from(1),
+    }
+}
+
+/// The exit for a command line clap refused (or `--help`, `--version`, which succeed).
+fn parse_failed(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() {
+        exit_code(&Err(UsageError(e.kind().to_string()).into()))
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
 /// Runs the command line.
 pub fn main() -> ExitCode {
-    let mut cli = Cli::parse();
+    let mut cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return parse_failed(&e),
+    };
     progress::init_logging(cli.log_format);
     // Like `git -C`: run as if started in the project directory, so request paths and
     // relative paths in the config resolve from there.
