@@ -787,3 +787,76 @@ async fn plan_views_snapshots() {
         insta::assert_snapshot!("plan_markdown", markdown);
     });
 }
+
+// Regression: a dry run whose read failed printed "No changes: nothing would be changed" on
+// stdout (and `"changes": []` in JSON) while stderr said a step failed; a reviewer reading
+// the PR comment saw "no changes".
+#[tokio::test]
+async fn a_dry_run_with_a_failing_read_never_says_no_changes() {
+    let server = TestServer::start(|_, _| Reply::json(500, json!({ "error": "down" }))).await;
+    let p = crm_project(&server.url, "");
+    let view = |format: &'static str, detailed: bool| {
+        let mut cmd = p
+            .cmd()
+            .args(["plan", "requests/export-alice.yaml", "--format", format]);
+        if detailed {
+            cmd = cmd.arg("--detailed-exitcode");
+        }
+        cmd.run()
+    };
+    let text = view("text", true).await.expect_code(1);
+    let markdown = view("markdown", false).await.expect_code(1);
+    let json = view("json", false).await.expect_code(1);
+    for out in [&text, &markdown, &json] {
+        assert!(!out.stdout.contains("No changes"), "{}", out.stdout);
+        assert!(
+            out.stdout.contains("crm/read"),
+            "the failure is not shown:\n{}",
+            out.stdout
+        );
+        assert!(out.stderr.contains("incomplete"), "{}", out.stderr);
+    }
+    assert!(text.stdout.contains("INCOMPLETE"), "{}", text.stdout);
+    assert!(
+        markdown.stdout.contains("Incomplete dry run"),
+        "{}",
+        markdown.stdout
+    );
+    let doc = json.json();
+    assert_eq!(doc["complete"], json!(false), "{doc:#}");
+    assert_eq!(doc["errors"][0]["step"], json!("crm/read"), "{doc:#}");
+    assert_eq!(doc["errors"][0]["status"], json!("failed"), "{doc:#}");
+    assert!(
+        doc["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("500")),
+        "{doc:#}"
+    );
+
+    // A delete whose discovery read fails: the blocked deletion is listed too, and nothing
+    // is saved for `apply`.
+    let delete = p
+        .cmd()
+        .args([
+            "plan",
+            "requests/delete-alice.yaml",
+            "--format",
+            "json",
+            "-o",
+            "plan.json",
+        ])
+        .run()
+        .await
+        .expect_code(1)
+        .json();
+    assert_eq!(delete["complete"], json!(false), "{delete:#}");
+    let steps: Vec<&str> = delete["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["step"].as_str())
+        .collect();
+    assert_eq!(steps, ["crm/find", "crm/drop"], "{delete:#}");
+    assert!(!p.path().join("plan.json").exists());
+    assert!(server.calls().iter().all(|c| c.method == "GET"));
+}

@@ -8,7 +8,9 @@ use super::cmd_run::{approver, execute};
 use super::workspace::{self, Workspace};
 use crate::compile::compile;
 use crate::journal::{Plan, RunStatus};
-use crate::report::plan_view::{PlanViewOptions, render_json, render_markdown, render_text};
+use crate::report::plan_view::{
+    Failure, PlanViewOptions, render_json, render_markdown, render_text,
+};
 use crate::workflow::{SAVED_PLAN_FORMAT_VERSION, SavedPlan, WorkflowError};
 
 /// Compiles a request and previews it: a dry run that only reads, or `--offline` (no
@@ -39,11 +41,12 @@ pub async fn plan(cli: &Cli, args: &PlanArgs, color: bool) -> Result<Outcome> {
         color,
     };
     let (plan, changes) = (&dry.plan, &dry.changes);
+    let failures: Vec<Failure> = dry.failures.iter().map(Failure::of).collect();
     match args.format {
-        PlanFormat::Text => out!("{}", render_text(plan, changes, opts)),
-        PlanFormat::Json => out!("{}", render_json(plan, changes, opts)),
+        PlanFormat::Text => out!("{}", render_text(plan, changes, &failures, opts)),
+        PlanFormat::Json => out!("{}", render_json(plan, changes, &failures, opts)),
         PlanFormat::Markdown => {
-            let parts = render_markdown(plan, changes, opts);
+            let parts = render_markdown(plan, changes, &failures, opts);
             let n = parts.len();
             for (i, part) in parts.iter().enumerate() {
                 out!("{part}");
@@ -55,16 +58,16 @@ pub async fn plan(cli: &Cli, args: &PlanArgs, color: bool) -> Result<Outcome> {
         }
     }
     if !dry.complete() {
-        for o in &dry.failures {
-            eprintln!(
-                "error: {}: {}",
-                o.step,
-                o.message.as_deref().unwrap_or(o.status.as_str())
-            );
-        }
+        // Exit 1 whatever `--detailed-exitcode` says: an incomplete preview is a problem,
+        // not "no changes", and it is not saved for `apply`.
         bail!(
-            "{} step(s) of the dry run failed, so the plan is incomplete",
-            dry.failures.len()
+            "{} step(s) of the dry run could not be previewed, so the plan is incomplete{}",
+            dry.failures.len(),
+            if args.out.is_some() {
+                "; nothing was saved"
+            } else {
+                ""
+            }
         );
     }
     if let Some(out) = &args.out {

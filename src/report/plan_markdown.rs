@@ -2,19 +2,29 @@
 //! outside a `<details>` fold, a warning heading when data will be deleted, and the changes
 //! split over several bodies so that each stays below GitHub's comment limit.
 
-use super::plan_view::{ChangeView, PlanViewOptions, Summary, change_views};
+use super::plan_view::{
+    ChangeView, Failure, PlanViewOptions, Summary, change_views, failure_views, summary_line,
+};
 use crate::journal::{Change, ChangeAction, Plan};
 
 /// Every Markdown body is shorter than this many characters (GitHub refuses comments of
 /// 65,536 and more).
 pub const MARKDOWN_LIMIT: usize = 65_000;
 
+/// Failed steps listed in the head (so that it stays well inside one comment).
+const FAILURES_SHOWN: usize = 50;
+
 /// Room kept for the part header and the closing fold.
 const RESERVE: usize = 400;
 
 /// The Markdown view: one body, or several when the changes do not fit in one, each with
 /// fewer than [`MARKDOWN_LIMIT`] characters.
-pub fn render_markdown(plan: &Plan, changes: &[Change], opts: PlanViewOptions) -> Vec<String> {
+pub fn render_markdown(
+    plan: &Plan,
+    changes: &[Change],
+    failures: &[Failure],
+    opts: PlanViewOptions,
+) -> Vec<String> {
     let summary = Summary::of(changes);
     let r = &plan.request;
     let mut head = format!(
@@ -23,6 +33,30 @@ pub fn render_markdown(plan: &Plan, changes: &[Change], opts: PlanViewOptions) -
         r.kind,
         escape(&r.tenant)
     );
+    if !failures.is_empty() {
+        head.push_str(&format!(
+            "#### ❌ Incomplete dry run: {} step(s) could not be previewed\n\n\
+             What they would change is unknown; the changes below are only what could be previewed.\n\n\
+             | Step | Status | Error |\n|---|---|---|\n",
+            failures.len()
+        ));
+        let shown = failure_views(plan, failures, opts);
+        for f in shown.iter().take(FAILURES_SHOWN) {
+            head.push_str(&format!(
+                "| {} | {} | {} |\n",
+                escape(&f.step),
+                f.status,
+                escape(&truncate(&f.message, 300))
+            ));
+        }
+        if shown.len() > FAILURES_SHOWN {
+            head.push_str(&format!(
+                "\n… and {} more; `dsrctl plan` lists them all.\n",
+                shown.len() - FAILURES_SHOWN
+            ));
+        }
+        head.push('\n');
+    }
     if summary.delete > 0 {
         head.push_str(&format!(
             "#### ⚠️ Warning: this plan deletes data ({} deletion{})\n\n",
@@ -30,7 +64,7 @@ pub fn render_markdown(plan: &Plan, changes: &[Change], opts: PlanViewOptions) -
             if summary.delete == 1 { "" } else { "s" }
         ));
     }
-    head.push_str(&format!("**{}**\n\n", summary.line()));
+    head.push_str(&format!("**{}**\n\n", summary_line(changes, failures)));
     if summary.total() > 0 {
         head.push_str("| Service | Delete | Update | Create | Send | Manual | Unknown |\n");
         head.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
@@ -204,4 +238,12 @@ fn escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// At most `max` characters of `s`, with an ellipsis when cut.
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
 }

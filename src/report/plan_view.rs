@@ -9,7 +9,7 @@ use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
 use super::mask::{Scrubber, mask_json_against, sensitivity};
-use crate::journal::{Change, ChangeAction, Plan};
+use crate::journal::{Change, ChangeAction, Plan, StepOutcome};
 
 pub use super::plan_markdown::{MARKDOWN_LIMIT, render_markdown};
 
@@ -92,6 +92,63 @@ impl Summary {
             "services"
         };
         format!("Plan: {} across {} {noun}", parts.join(", "), self.services)
+    }
+}
+
+/// A step the dry run could not preview (it failed, or a step it needs did): what it would
+/// change is unknown, so a view listing failures is never "no changes".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    /// Planned step key.
+    pub step: String,
+    /// `failed` or `blocked`.
+    pub status: String,
+    /// Why (subject values scrubbed in views unless personal data is shown).
+    pub message: String,
+}
+
+impl Failure {
+    /// The failure a step-level outcome records.
+    pub fn of(outcome: &StepOutcome) -> Failure {
+        Failure {
+            step: outcome.step.clone(),
+            status: outcome.status.as_str().to_owned(),
+            message: outcome
+                .message
+                .clone()
+                .unwrap_or_else(|| outcome.status.as_str().to_owned()),
+        }
+    }
+
+    fn scrubbed(&self, scrub: &Scrubber, opts: PlanViewOptions) -> Failure {
+        Failure {
+            message: if opts.show_personal_data {
+                self.message.clone()
+            } else {
+                scrub.scrub(&self.message)
+            },
+            ..self.clone()
+        }
+    }
+}
+
+/// The failures as views show them.
+pub(super) fn failure_views(
+    plan: &Plan,
+    failures: &[Failure],
+    opts: PlanViewOptions,
+) -> Vec<Failure> {
+    let scrub = Scrubber::for_request(&plan.request);
+    failures.iter().map(|f| f.scrubbed(&scrub, opts)).collect()
+}
+
+/// The summary line, marked incomplete when steps failed.
+pub fn summary_line(changes: &[Change], failures: &[Failure]) -> String {
+    let line = Summary::of(changes).line();
+    match failures.len() {
+        0 => line,
+        1 => format!("{line}; INCOMPLETE: 1 step could not be previewed"),
+        n => format!("{line}; INCOMPLETE: {n} steps could not be previewed"),
     }
 }
 
@@ -248,6 +305,11 @@ pub struct PlanJson {
     pub tenant: String,
     /// Whether values are shown unmasked.
     pub personal_data_shown: bool,
+    /// Whether every step could be previewed. When `false`, `changes` holds only what could
+    /// be, and `errors` the steps that could not: never read it as "no changes".
+    pub complete: bool,
+    /// The steps that could not be previewed.
+    pub errors: Vec<Failure>,
     /// Counts.
     pub summary: Summary,
     /// The summary line.
@@ -257,16 +319,22 @@ pub struct PlanJson {
 }
 
 /// The JSON view as pretty text.
-pub fn render_json(plan: &Plan, changes: &[Change], opts: PlanViewOptions) -> String {
-    let summary = Summary::of(changes);
+pub fn render_json(
+    plan: &Plan,
+    changes: &[Change],
+    failures: &[Failure],
+    opts: PlanViewOptions,
+) -> String {
     let view = PlanJson {
         format_version: PLAN_VIEW_FORMAT_VERSION,
         request_id: plan.request.id.clone(),
         kind: plan.request.kind.to_string(),
         tenant: plan.request.tenant.clone(),
         personal_data_shown: opts.show_personal_data,
-        summary,
-        summary_line: summary.line(),
+        complete: failures.is_empty(),
+        errors: failure_views(plan, failures, opts),
+        summary: Summary::of(changes),
+        summary_line: summary_line(changes, failures),
         changes: change_views(plan, changes, opts),
     };
     let mut s = serde_json::to_string_pretty(&view).unwrap_or_default();
@@ -301,15 +369,32 @@ fn paint(text: &str, action_or_mark: Option<ChangeAction>, mark: char, color: bo
     }
 }
 
-/// The terminal text view, ending with the summary line.
-pub fn render_text(plan: &Plan, changes: &[Change], opts: PlanViewOptions) -> String {
+/// The terminal text view, ending with the summary line. Failures come first: an
+/// incomplete dry run is never shown as "no changes".
+pub fn render_text(
+    plan: &Plan,
+    changes: &[Change],
+    failures: &[Failure],
+    opts: PlanViewOptions,
+) -> String {
     let r = &plan.request;
     let mut out = format!(
         "Plan for request {} ({}, tenant {})\n",
         r.id, r.kind, r.tenant
     );
     let views = change_views(plan, changes, opts);
-    if views.is_empty() {
+    if !failures.is_empty() {
+        let head = format!(
+            "INCOMPLETE: {} step(s) could not be previewed, so what they would change is unknown:",
+            failures.len()
+        );
+        out.push('\n');
+        out.push_str(&paint(&head, Some(ChangeAction::Delete), ' ', opts.color));
+        out.push('\n');
+        for f in failure_views(plan, failures, opts) {
+            out.push_str(&format!("  x {} ({}): {}\n", f.step, f.status, f.message));
+        }
+    } else if views.is_empty() {
         out.push_str("\nNo changes: nothing would be changed.\n");
     }
     let mut current: Option<&str> = None;
@@ -346,7 +431,7 @@ pub fn render_text(plan: &Plan, changes: &[Change], opts: PlanViewOptions) -> St
         }
     }
     out.push('\n');
-    out.push_str(&Summary::of(changes).line());
+    out.push_str(&summary_line(changes, failures));
     out.push('\n');
     out
 }

@@ -80,6 +80,7 @@ fn text_view() {
     let out = render_text(
         &fixture::plan("delete"),
         &changes(),
+        &[],
         PlanViewOptions::default(),
     );
     assert!(!out.contains(EMAIL) && !out.contains(OBJECT_ID) && !out.contains("Ana"));
@@ -88,6 +89,7 @@ fn text_view() {
     let coloured = render_text(
         &fixture::plan("delete"),
         &changes(),
+        &[],
         PlanViewOptions {
             color: true,
             ..Default::default()
@@ -101,6 +103,7 @@ fn json_view() {
     let out = render_json(
         &fixture::plan("delete"),
         &changes(),
+        &[],
         PlanViewOptions::default(),
     );
     assert!(!out.contains(EMAIL) && !out.contains(OBJECT_ID));
@@ -120,14 +123,14 @@ fn personal_data_only_when_asked() {
         show_personal_data: true,
         color: false,
     };
-    let out = render_json(&fixture::plan("delete"), &changes(), opts);
+    let out = render_json(&fixture::plan("delete"), &changes(), &[], opts);
     assert!(out.contains(EMAIL));
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         v["changes"][0]["sensitive"]["before"]["mail"], true,
         "still marked sensitive"
     );
-    let md = render_markdown(&fixture::plan("delete"), &changes(), opts).join("");
+    let md = render_markdown(&fixture::plan("delete"), &changes(), &[], opts).join("");
     assert!(md.contains(EMAIL) && md.contains("[!CAUTION]"));
 }
 
@@ -136,6 +139,7 @@ fn markdown_view() {
     let bodies = render_markdown(
         &fixture::plan("delete"),
         &changes(),
+        &[],
         PlanViewOptions::default(),
     );
     assert_eq!(bodies.len(), 1);
@@ -160,6 +164,7 @@ fn markdown_without_deletions_has_no_warning() {
     let bodies = render_markdown(
         &fixture::plan("rectify"),
         &only_update,
+        &[],
         PlanViewOptions::default(),
     );
     assert!(!bodies[0].contains("Warning"));
@@ -197,7 +202,12 @@ fn markdown_splits_below_the_limit() {
             huge
         }))
         .collect();
-    let bodies = render_markdown(&fixture::plan("delete"), &many, PlanViewOptions::default());
+    let bodies = render_markdown(
+        &fixture::plan("delete"),
+        &many,
+        &[],
+        PlanViewOptions::default(),
+    );
     assert!(bodies.len() > 3, "{} bodies", bodies.len());
     for (i, b) in bodies.iter().enumerate() {
         assert!(
@@ -227,12 +237,58 @@ fn markdown_splits_below_the_limit() {
 
 #[test]
 fn no_changes() {
-    let out = render_text(&fixture::plan("delete"), &[], PlanViewOptions::default());
+    let out = render_text(
+        &fixture::plan("delete"),
+        &[],
+        &[],
+        PlanViewOptions::default(),
+    );
     assert!(out.contains("No changes"));
     assert!(
         out.ends_with("Plan: 0 to delete, 0 to update, 0 manual, 0 unknown across 0 services\n")
     );
-    let md = render_markdown(&fixture::plan("delete"), &[], PlanViewOptions::default());
+    let md = render_markdown(
+        &fixture::plan("delete"),
+        &[],
+        &[],
+        PlanViewOptions::default(),
+    );
     assert_eq!(md.len(), 1);
     assert!(!md[0].contains("<details>"));
+}
+
+#[test]
+fn incomplete_views_list_the_failures_masked_and_never_say_no_changes() {
+    use dsrctl::report::plan_view::Failure;
+    let failures = [Failure {
+        step: "entra-users/find-user".into(),
+        status: "failed".into(),
+        message: format!("the service answered 500 for {EMAIL}"),
+    }];
+    let plan = fixture::plan("delete");
+    let opts = PlanViewOptions::default();
+    let text = render_text(&plan, &[], &failures, opts);
+    let json: Value = serde_json::from_str(&render_json(&plan, &[], &failures, opts)).unwrap();
+    let md = render_markdown(&plan, &[], &failures, opts).join("");
+    for out in [&text, &md, &json.to_string()] {
+        assert!(!out.contains("No changes"), "{out}");
+        assert!(out.contains("entra-users/find-user"), "{out}");
+        assert!(!out.contains(EMAIL), "a subject value in a failure: {out}");
+        assert!(
+            out.contains("INCOMPLETE") || out.contains("Incomplete"),
+            "{out}"
+        );
+    }
+    assert_eq!(json["complete"], false);
+    assert_eq!(json["errors"][0]["status"], "failed");
+    let shown = render_text(
+        &plan,
+        &[],
+        &failures,
+        PlanViewOptions {
+            show_personal_data: true,
+            color: false,
+        },
+    );
+    assert!(shown.contains(EMAIL), "{shown}");
 }
