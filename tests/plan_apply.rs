@@ -860,3 +860,145 @@ async fn a_dry_run_with_a_failing_read_never_says_no_changes() {
     assert!(!p.path().join("plan.json").exists());
     assert!(server.calls().iter().all(|c| c.method == "GET"));
 }
+
+/// Two tenants whose CRMs hold the same contacts: what one tenant's plan deletes, the
+/// other's connectors would delete too if the plan were pointed at them.
+async fn two_tenants() -> (Crm, Crm, ProjectDir) {
+    let ours = Crm::start(&["c1", "c2"]).await;
+    let theirs = Crm::start(&["c1", "c2"]).await;
+    let api = |url: &str| {
+        format!(
+            "      api:\n        kind: http\n        base_url: {url}\n        timeout: 5s\n        retry: {{ attempts: 2, backoff: 10ms }}\n"
+        )
+    };
+    let config = format!(
+        "requests: requests\ntenants:\n  t1:\n    connectors:\n{}  t2:\n    connectors:\n{}",
+        api(&ours.server.url),
+        api(&theirs.server.url)
+    );
+    let p = ProjectDir::new()
+        .file("dsrctl.yaml", &config)
+        .file("policies/crm.yaml", CRM)
+        .file("policies/backups.yaml", BACKUPS)
+        .file("requests/delete-alice.yaml", DELETE_REQUEST);
+    p.cmd()
+        .args(["plan", "requests/delete-alice.yaml", "-o", "plan.json"])
+        .run()
+        .await
+        .expect_code(0);
+    (ours, theirs, p)
+}
+
+/// Edits plan.json with `edit`, then checks that apply refuses naming `what`, and that
+/// neither tenant's CRM was sent a mutation.
+async fn edited_plan_is_refused(edit: impl FnOnce(&mut Value), what: &str) {
+    let (ours, theirs, p) = two_tenants().await;
+    let mut saved: Value = serde_json::from_str(&p.read("plan.json")).unwrap();
+    edit(&mut saved);
+    p.write("plan.json", &serde_json::to_string_pretty(&saved).unwrap());
+    let out = p
+        .cmd()
+        .args(["apply", "plan.json", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(1);
+    assert!(
+        out.stderr.contains(what),
+        "expected `{what}` in:\n{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("edited"), "{}", out.stderr);
+    assert!(ours.mutations().is_empty(), "{:?}", ours.mutations());
+    assert!(theirs.mutations().is_empty(), "{:?}", theirs.mutations());
+    assert_eq!(theirs.contacts.lock().unwrap().len(), 2);
+}
+
+// Regression: changing the tenant fields inside plan.json made `apply` delete records through
+// the other tenant's connectors, with exit 0.
+#[tokio::test]
+async fn a_saved_plan_edited_to_another_tenant_is_refused() {
+    edited_plan_is_refused(
+        |saved| {
+            saved["plan"]["request"]["tenant"] = json!("t2");
+            for s in saved["plan"]["services"].as_array_mut().unwrap() {
+                if s["connector"].is_object() {
+                    s["connector"]["tenant"] = json!("t2");
+                }
+            }
+        },
+        "the request's `tenant`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_saved_plan_edited_to_another_request_id_is_refused() {
+    edited_plan_is_refused(
+        |saved| saved["plan"]["request"]["id"] = json!("r-other"),
+        "the request's `id`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_saved_plan_whose_step_target_was_edited_is_refused() {
+    edited_plan_is_refused(
+        |saved| {
+            let steps = saved["plan"]["steps"].as_array_mut().unwrap();
+            let drop = steps
+                .iter_mut()
+                .find(|s| s["key"] == json!("crm/drop"))
+                .unwrap();
+            drop["action"]["http"]["path"] = json!("/admin/wipe/{{seg item.id}}");
+        },
+        "step `crm/drop`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_unedited_saved_plan_still_applies_after_a_round_trip_through_an_editor() {
+    let (ours, theirs, p) = two_tenants().await;
+    // Reformatting (an editor saving the file) changes no value: still accepted.
+    let saved: Value = serde_json::from_str(&p.read("plan.json")).unwrap();
+    p.write("plan.json", &serde_json::to_string(&saved).unwrap());
+    p.cmd()
+        .args(["apply", "plan.json", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(0);
+    assert_eq!(ours.deletes().len(), 2, "{:?}", ours.mutations());
+    assert!(theirs.mutations().is_empty());
+}
+
+#[tokio::test]
+async fn a_plan_sealed_with_another_key_is_refused() {
+    let crm = Crm::start(&["c1"]).await;
+    let p = crm_project(&crm.server.url, "plan:\n  key: { env: TEST_PLAN_KEY }\n");
+    p.cmd()
+        .args(["plan", "requests/delete-alice.yaml", "-o", "plan.json"])
+        .env("TEST_PLAN_KEY", "the key of the team that plans")
+        .run()
+        .await
+        .expect_code(0);
+    assert!(
+        !p.path().join(".dsrctl/plan.key").exists(),
+        "the configured key is used"
+    );
+    let out = p
+        .cmd()
+        .args(["apply", "plan.json", "--approve", "dpo"])
+        .env("TEST_PLAN_KEY", "another key")
+        .run()
+        .await
+        .expect_code(1);
+    assert!(out.stderr.contains("another key"), "{}", out.stderr);
+    assert!(crm.mutations().is_empty());
+    p.cmd()
+        .args(["apply", "plan.json", "--approve", "dpo"])
+        .env("TEST_PLAN_KEY", "the key of the team that plans")
+        .run()
+        .await
+        .expect_code(0);
+    assert_eq!(crm.deletes().len(), 1);
+}

@@ -11,7 +11,7 @@ use crate::journal::{Plan, RunStatus};
 use crate::report::plan_view::{
     Failure, PlanViewOptions, render_json, render_markdown, render_text,
 };
-use crate::workflow::{SAVED_PLAN_FORMAT_VERSION, SavedPlan, WorkflowError};
+use crate::workflow::{SavedPlan, WorkflowError};
 
 /// Compiles a request and previews it: a dry run that only reads, or `--offline` (no
 /// service contacted: the steps only).
@@ -71,12 +71,7 @@ pub async fn plan(cli: &Cli, args: &PlanArgs, color: bool) -> Result<Outcome> {
         );
     }
     if let Some(out) = &args.out {
-        let saved = SavedPlan {
-            format_version: SAVED_PLAN_FORMAT_VERSION,
-            dry_run: dry.run_id.clone(),
-            plan: dry.plan.clone(),
-            changes: dry.changes.clone(),
-        };
+        let saved = wf.save(&dry)?;
         std::fs::write(out, serde_json::to_string_pretty(&saved)? + "\n")
             .with_context(|| format!("writing {}", out.display()))?;
         eprintln!(

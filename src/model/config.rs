@@ -305,12 +305,19 @@ pub struct PlanPolicy {
     /// A saved plan older than this is refused by `apply`, e.g. `24h`.
     #[serde(default = "default_max_age")]
     pub max_age: HumanDuration,
+    /// The key sealing saved plans (an HMAC-SHA-256 over each part, checked by `apply`):
+    /// `{ env: NAME }` or `{ file: path }`. Without it a key is made on first use in
+    /// `.dsrctl/plan.key`; set it when plans are made and applied on different machines, and
+    /// keep it from those who may edit plan files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<SecretRef>,
 }
 
 impl Default for PlanPolicy {
     fn default() -> Self {
         PlanPolicy {
             max_age: default_max_age(),
+            key: None,
         }
     }
 }

@@ -53,9 +53,28 @@ impl Workflow {
         })
     }
 
-    /// Checks that a saved plan may be applied now: its inputs are unchanged and it is not
-    /// too old, and a fresh dry run previews exactly the changes it holds.
+    /// The saved form of a complete dry run, sealed with the project's plan key. An
+    /// incomplete dry run is not saved: what its failed steps would change is unknown.
+    pub fn save(&self, dry: &DryRun) -> Result<SavedPlan, WorkflowError> {
+        if !dry.complete() {
+            return Err(WorkflowError::Incomplete {
+                failed: dry.failures.len(),
+            });
+        }
+        Ok(SavedPlan::new(dry, &self.plan_key()?))
+    }
+
+    /// Checks that a saved plan may be applied now: nothing in it was edited since it was
+    /// written (its seal), its inputs are unchanged and it is not too old, and a fresh dry run
+    /// previews exactly the changes it holds.
     pub async fn check_saved(&self, saved: &SavedPlan) -> Result<(), WorkflowError> {
+        let edits = saved.edits(&self.plan_key()?);
+        if !edits.is_empty() {
+            return Err(WorkflowError::Refused {
+                why: Refusal::Edited,
+                problems: edits,
+            });
+        }
         let max_age = self.project.config.plan.max_age.get();
         let problems = saved.staleness(&self.project.inputs, self.clock.now(), max_age);
         if !problems.is_empty() {

@@ -96,6 +96,14 @@ pub enum WorkflowError {
         /// Each problem found.
         problems: Vec<String>,
     },
+    /// A dry run with failed steps is not saved for `apply`.
+    #[error(
+        "{failed} step(s) of the dry run could not be previewed, so the plan is incomplete and is not saved"
+    )]
+    Incomplete {
+        /// How many steps failed.
+        failed: usize,
+    },
     /// The key sealing saved plans could not be read or made.
     #[error("the key that seals saved plans: {0}")]
     PlanKey(String),

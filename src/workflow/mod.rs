@@ -11,6 +11,7 @@ mod execution;
 mod request_state;
 mod saved_plan;
 mod scheduler;
+mod seal;
 mod start;
 
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ pub use execution::{Executed, Execution};
 pub use request_state::{request_state_after, sync_request_state};
 pub use saved_plan::{SAVED_PLAN_FORMAT_VERSION, SavedPlan};
 pub use scheduler::{Scheduler, TickReport, TickRun};
+pub use seal::Seal;
 pub use start::Decision;
 
 /// A tenant's connectors by name.

@@ -1,16 +1,18 @@
 //! A plan saved by `dsrctl plan -o`: the compiled plan plus the changes its dry run
-//! previewed. `dsrctl apply` executes exactly those changes, or refuses when stale.
+//! previewed, sealed. `dsrctl apply` executes exactly those changes, or refuses when the file
+//! was edited, or is stale.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::{DryRun, Seal};
 use crate::engine::ApplyFilter;
 use crate::journal::{Change, Plan};
 
-/// Version of the saved plan file.
-pub const SAVED_PLAN_FORMAT_VERSION: u32 = 1;
+/// Version of the saved plan file (2: sealed).
+pub const SAVED_PLAN_FORMAT_VERSION: u32 = 2;
 
 /// A saved plan. It holds the subject's identities (apply needs them): keep it as
 /// confidential as the request itself.
@@ -24,9 +26,37 @@ pub struct SavedPlan {
     pub plan: Plan,
     /// The previewed changes.
     pub changes: Vec<Change>,
+    /// The seal over everything above (see [`Seal`]); a plan without one is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<Seal>,
 }
 
 impl SavedPlan {
+    /// The saved form of a complete dry run, sealed under `key`.
+    pub fn new(dry: &DryRun, key: &[u8]) -> SavedPlan {
+        let mut saved = SavedPlan {
+            format_version: SAVED_PLAN_FORMAT_VERSION,
+            dry_run: dry.run_id.clone(),
+            plan: dry.plan.clone(),
+            changes: dry.changes.clone(),
+            seal: None,
+        };
+        saved.seal = Some(Seal::new(key, &saved));
+        saved
+    }
+
+    /// What was edited since the plan was sealed under `key`: one line per part. Empty when
+    /// nothing was.
+    pub fn edits(&self, key: &[u8]) -> Vec<String> {
+        match &self.seal {
+            Some(seal) => seal.check(key, self),
+            None => vec![
+                "the plan has no seal (it was written by an older dsrctl, or the seal was removed)"
+                    .to_owned(),
+            ],
+        }
+    }
+
     /// The changes `apply` may send, by instance.
     pub fn filter(&self) -> ApplyFilter {
         ApplyFilter {
