@@ -139,6 +139,12 @@ impl Store for WatchedJournal {
     ) -> Result<bool, StoreError> {
         self.inner.renew(worker, run, ttl, now).await
     }
+    async fn latest_run(&self, request_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.inner.latest_run(request_id).await
+    }
+    async fn replace_plan(&self, run: &str, plan: &Plan) -> Result<(), StoreError> {
+        self.inner.replace_plan(run, plan).await
+    }
     async fn lease_holder(&self, run: &str) -> Result<Option<String>, StoreError> {
         self.inner.lease_holder(run).await
     }

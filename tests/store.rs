@@ -170,6 +170,72 @@ async fn resume_finds_the_unfinished_apply_run(ctx: &Ctx) {
     assert_eq!(store.unfinished_run("r-other").await.unwrap(), None);
 }
 
+both!(a_run_is_replanned_in_place_and_abandoned_for_good);
+async fn a_run_is_replanned_in_place_and_abandoned_for_good(ctx: &Ctx) {
+    let store = ctx.open().await;
+    assert!(store.latest_run("r-7").await.unwrap().is_none());
+    store
+        .create_run(&plan("r-7"), RunMode::DryRun)
+        .await
+        .unwrap();
+    assert!(
+        store.latest_run("r-7").await.unwrap().is_none(),
+        "dry runs do not count"
+    );
+    let run = store
+        .create_run(&plan("r-7"), RunMode::Apply)
+        .await
+        .unwrap();
+    let done = outcome("crm/notify", StepStatus::Succeeded);
+    let failed = outcome("crm/drop", StepStatus::Failed);
+    store.record(&run, &done).await.unwrap();
+    store.record(&run, &failed).await.unwrap();
+    store.set_run_status(&run, RunStatus::Failed).await.unwrap();
+    assert_eq!(store.latest_run("r-7").await.unwrap().unwrap().id, run);
+
+    // A new plan replaces the old one; the journal and the status stay as they were.
+    let mut fixed = plan("r-7");
+    fixed
+        .inputs
+        .insert("policies/crm.yaml".into(), "fixed".into());
+    store.replace_plan(&run, &fixed).await.unwrap();
+    let record = store.run(&run).await.unwrap();
+    assert_eq!(record.plan.inputs, fixed.inputs);
+    assert_eq!(record.status, RunStatus::Failed);
+    assert_eq!(store.outcomes(&run).await.unwrap(), vec![done, failed]);
+    assert!(matches!(
+        store.replace_plan("no-such-run", &fixed).await,
+        Err(StoreError::RunNotFound(_))
+    ));
+
+    // Abandoned: read back as such, never unfinished, never claimed by a worker.
+    store
+        .set_run_status(&run, RunStatus::Abandoned)
+        .await
+        .unwrap();
+    assert_eq!(store.run(&run).await.unwrap().status, RunStatus::Abandoned);
+    assert_eq!(store.unfinished_run("r-7").await.unwrap(), None);
+    let latest = store.latest_run("r-7").await.unwrap().unwrap();
+    assert_eq!(
+        (latest.id.as_str(), latest.status),
+        (run.as_str(), RunStatus::Abandoned)
+    );
+    let claimed = store
+        .claim_runs("w1", 10, Duration::from_secs(60), Utc::now())
+        .await
+        .unwrap();
+    assert!(!claimed.contains(&run), "{claimed:?}");
+
+    // A fresh run of the request is the latest from then on.
+    let fresh = store
+        .create_run(&plan("r-7"), RunMode::Apply)
+        .await
+        .unwrap();
+    assert_eq!(store.latest_run("r-7").await.unwrap().unwrap().id, fresh);
+    assert_eq!(store.unfinished_run("r-7").await.unwrap(), Some(fresh));
+    store.close().await;
+}
+
 both!(a_record_survives_dropping_the_store_without_close);
 async fn a_record_survives_dropping_the_store_without_close(ctx: &Ctx) {
     let store = ctx.open().await;

@@ -72,10 +72,16 @@ pub enum Command {
     /// Apply a saved plan: exactly the previewed changes, or refuse if stale.
     #[command(after_help = super::EXIT_CODES)]
     Apply(ApplyArgs),
-    /// Plan and apply a request, resuming its unfinished run if there is one.
+    /// Plan and apply a request. One request has one live run: an unfinished run is resumed,
+    /// a completed request is shown, not run again (unless `--again --reason`).
     Run(RunArgs),
-    /// Resume an unfinished run.
+    /// Resume an unfinished run (`--replan`: with today's playbooks, like `dsrctl replan`).
     Resume(ResumeArgs),
+    /// Repair a run: recompile its request with today's playbooks, show what changes for the
+    /// steps left to do, and continue after approval. Finished steps stay finished.
+    Replan(ReplanArgs),
+    /// Give a run up for good, with the reason; the request can then be run afresh.
+    Abandon(AbandonArgs),
     /// Show a run and its steps (the newest run without an id).
     Status(StatusArgs),
     /// List runs.
@@ -221,6 +227,13 @@ pub struct RunArgs {
     /// Approve deletions, recording who approved (needed when not interactive).
     #[arg(long, value_name = "NAME")]
     pub approve: Option<String>,
+    /// Run a request whose run completed once more (everything is sent again); needs
+    /// `--reason`, recorded in the audit log.
+    #[arg(long, requires = "reason")]
+    pub again: bool,
+    /// Why the request runs again.
+    #[arg(long, requires = "again")]
+    pub reason: Option<String>,
     /// Calls to services in flight at once [default: `defaults.parallelism` of dsrctl.yaml,
     /// else 10].
     #[arg(long)]
@@ -232,10 +245,43 @@ pub struct RunArgs {
 pub struct ResumeArgs {
     /// Run id (or a unique prefix).
     pub run: String,
+    /// Recompile the request with today's playbooks first (`dsrctl replan`).
+    #[arg(long)]
+    pub replan: bool,
+    /// With `--replan`: approve the new plan, recording who approved.
+    #[arg(long, value_name = "NAME", requires = "replan")]
+    pub approve: Option<String>,
     /// Calls to services in flight at once [default: `defaults.parallelism` of dsrctl.yaml,
     /// else 10].
     #[arg(long)]
     pub parallelism: Option<usize>,
+}
+
+/// `dsrctl replan`.
+#[derive(Debug, Args)]
+pub struct ReplanArgs {
+    /// Run id (or a unique prefix).
+    pub run: String,
+    /// Approve the new plan, recording who approved (needed when not interactive).
+    #[arg(long, value_name = "NAME")]
+    pub approve: Option<String>,
+    /// Calls to services in flight at once [default: `defaults.parallelism` of dsrctl.yaml,
+    /// else 10].
+    #[arg(long)]
+    pub parallelism: Option<usize>,
+}
+
+/// `dsrctl abandon`.
+#[derive(Debug, Args)]
+pub struct AbandonArgs {
+    /// Run id (or a unique prefix).
+    pub run: String,
+    /// Why the run is given up (recorded in the audit log and on the request).
+    #[arg(long)]
+    pub reason: String,
+    /// Who gives it up [default: the login name].
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
 }
 
 /// `dsrctl status`.

@@ -99,6 +99,7 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs, color: bool) -> Result<Outcome> 
     })?;
     let ws = Workspace::open(&cli.project, color).await?;
     let wf = ws.workflow(args.parallelism);
+    wf.may_start(&saved.plan.request.id, false).await?;
     if let Err(e) = wf.check_saved(&saved).await {
         if let WorkflowError::Refused { problems, .. } = &e {
             for p in problems {
@@ -108,7 +109,7 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs, color: bool) -> Result<Outcome> 
         return Err(e.into());
     }
     let approver = approver(&saved.plan, args.approve.as_deref())?;
-    let run_id = wf.start(&saved.plan, approver.as_deref()).await?;
+    let run_id = wf.start(&saved.plan, approver.as_deref(), None).await?;
     eprintln!(
         "run {run_id}: applying the plan of dry run {}",
         saved.dry_run

@@ -7,28 +7,67 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Result, bail};
 
 use super::Outcome;
-use super::args::{Cli, ResumeArgs, RunArgs};
+use super::args::{Cli, ReplanArgs, ResumeArgs, RunArgs};
 use super::progress::Progress;
 use super::workspace::{self, Workspace};
 use crate::engine::{ApplyFilter, RunResult};
 use crate::journal::{Plan, RunStatus, StepStatus};
 use crate::report::Scrubber;
-use crate::workflow::{Decision, Execution, Workflow, approval_needed};
+use crate::workflow::{Again, Decision, Execution, Workflow, approval_needed};
 
-/// Plans and applies a request, or resumes its unfinished run.
+/// Plans and applies a request, or resumes its unfinished run, or shows its completed run.
 pub async fn run(cli: &Cli, args: &RunArgs, color: bool) -> Result<Outcome> {
     let ws = Workspace::open(&cli.project, color).await?;
     let request = workspace::request(&args.request, color)?;
     let wf = ws.workflow(args.parallelism);
-    match wf.decide(&request).await? {
+    match wf.decide(&request, args.again).await? {
+        Decision::Completed(run) => {
+            outln!(
+                "request {} was completed by run {} on {}; nothing was sent.",
+                request.id,
+                run.id,
+                run.updated_at.format("%Y-%m-%d %H:%M UTC")
+            );
+            outln!(
+                "To run it once more (everything is sent again): dsrctl run {} --again --reason \"...\"",
+                args.request.display()
+            );
+            let result = RunResult {
+                run_id: run.id.clone(),
+                status: run.status,
+                outcomes: ws.store.outcomes(&run.id).await?,
+            };
+            let scrubber =
+                (!cli.show_personal_data).then(|| Scrubber::for_request(&run.plan.request));
+            out!("{}", summary(&run.plan, &result, scrubber.as_ref()));
+            Ok(Outcome::Ok)
+        }
         Decision::Resume(run) => {
+            if run.plan.request != request {
+                eprintln!(
+                    "warning: {} differs from the request run {} was planned from; the run goes on with the request it holds (`dsrctl abandon` it to start over)",
+                    args.request.display(),
+                    run.id
+                );
+            }
             eprintln!("resuming run {} of request {}", run.id, request.id);
             execute(cli, &wf, &run.id, None, false).await
         }
-        Decision::Start => {
+        Decision::Start { previous } => {
             let plan = wf.compile(&request)?;
             let approver = approver(&plan, args.approve.as_deref())?;
-            let run_id = wf.start(&plan, approver.as_deref()).await?;
+            let by = approver
+                .clone()
+                .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "user".to_owned()));
+            let again = match (&previous, &args.reason) {
+                (Some(p), Some(reason)) if p.status == RunStatus::Completed => Some(Again {
+                    previous: &p.id,
+                    reason,
+                    by: &by,
+                }),
+                _ => None,
+            };
+            let run_id = wf.start(&plan, approver.as_deref(), again).await?;
             eprintln!(
                 "run {run_id} of request {} ({}, tenant {})",
                 request.id, request.kind, request.tenant
@@ -38,8 +77,16 @@ pub async fn run(cli: &Cli, args: &RunArgs, color: bool) -> Result<Outcome> {
     }
 }
 
-/// Resumes a run by id.
+/// Resumes a run by id (after replanning it, with `--replan`).
 pub async fn resume(cli: &Cli, args: &ResumeArgs, color: bool) -> Result<Outcome> {
+    if args.replan {
+        let replan = ReplanArgs {
+            run: args.run.clone(),
+            approve: args.approve.clone(),
+            parallelism: args.parallelism,
+        };
+        return super::cmd_repair::replan(cli, &replan, color).await;
+    }
     let ws = Workspace::open(&cli.project, color).await?;
     let run = ws.store.run(&args.run).await?;
     if run.status == RunStatus::Completed {
@@ -161,10 +208,10 @@ pub fn summary(plan: &Plan, result: &RunResult, scrubber: Option<&Scrubber>) -> 
     }
     match result.status {
         RunStatus::Failed => {
+            let id = &result.run_id;
             let _ = writeln!(
                 out,
-                "Fix what failed, then `dsrctl resume {}`: finished steps are not repeated.",
-                result.run_id
+                "Fix what failed. A service's fault: then `dsrctl resume {id}`. A playbook's fault: fix it, then `dsrctl replan {id}` (the run goes on with today's playbooks). Either way finished steps are not repeated. To give the run up: `dsrctl abandon {id} --reason \"...\"`."
             );
         }
         RunStatus::Waiting => {

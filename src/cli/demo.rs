@@ -97,6 +97,8 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
         let run_args = RunArgs {
             request: export,
             approve: Some("demo".into()),
+            again: false,
+            reason: None,
             parallelism: None,
         };
         super::cmd_run::run(&cli, &run_args, color).await?;

@@ -17,6 +17,7 @@ mod args_lifecycle;
 mod cmd_audit;
 mod cmd_explain;
 mod cmd_plan;
+mod cmd_repair;
 mod cmd_report;
 mod cmd_request;
 mod cmd_run;
@@ -181,6 +182,8 @@ async fn dispatch_async(cli: &Cli, color: bool) -> anyhow::Result<Outcome> {
         Command::Apply(a) => cmd_plan::apply(cli, a, color).await,
         Command::Run(a) => cmd_run::run(cli, a, color).await,
         Command::Resume(a) => cmd_run::resume(cli, a, color).await,
+        Command::Replan(a) => cmd_repair::replan(cli, a, color).await,
+        Command::Abandon(a) => cmd_repair::abandon(cli, a, color).await,
         Command::Status(a) => cmd_status::status(cli, a, color).await,
         Command::Runs(a) => cmd_status::runs(cli, a, color).await,
         Command::Report(a) => cmd_report::report(cli, a, color).await,

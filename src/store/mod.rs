@@ -87,8 +87,12 @@ pub enum StoreError {
 pub trait Store: Send + Sync {
     /// Records a new run of a plan and returns its id.
     async fn create_run(&self, plan: &Plan, mode: RunMode) -> Result<String, StoreError>;
-    /// The newest unfinished apply run of a request, if any.
+    /// The newest unfinished apply run of a request (neither completed nor abandoned), if any.
     async fn unfinished_run(&self, request_id: &str) -> Result<Option<String>, StoreError>;
+    /// The newest apply run of a request, whatever its status.
+    async fn latest_run(&self, request_id: &str) -> Result<Option<RunRecord>, StoreError>;
+    /// Replaces the plan a run executes (`dsrctl replan`), keeping its journal and status.
+    async fn replace_plan(&self, run: &str, plan: &Plan) -> Result<(), StoreError>;
     /// A run by id or unique id prefix.
     async fn run(&self, id: &str) -> Result<RunRecord, StoreError>;
     /// Runs, newest first.

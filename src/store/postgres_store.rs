@@ -35,12 +35,35 @@ impl Store for PostgresStore {
     async fn unfinished_run(&self, request_id: &str) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar(
             "SELECT id FROM runs WHERE request_id = $1 AND mode = 'apply' \
-             AND status <> 'completed' ORDER BY created_at DESC, id DESC LIMIT 1",
+             AND status NOT IN ('completed', 'abandoned') \
+             ORDER BY created_at DESC, id DESC LIMIT 1",
         )
         .bind(request_id)
         .fetch_optional(&self.pool)
         .await
         .map_err(db)
+    }
+
+    async fn latest_run(&self, request_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE request_id = $1 AND mode = 'apply' \
+             ORDER BY created_at DESC, id DESC LIMIT 1"
+        );
+        Ok(self.run_rows(sql, request_id).await?.pop())
+    }
+
+    async fn replace_plan(&self, run: &str, plan: &Plan) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE runs SET plan = $1::json, updated_at = $2 WHERE id = $3")
+            .bind(to_json(plan)?)
+            .bind(millis(Utc::now()))
+            .bind(run)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::RunNotFound(run.to_owned()));
+        }
+        Ok(())
     }
 
     async fn run(&self, id: &str) -> Result<RunRecord, StoreError> {

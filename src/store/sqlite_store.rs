@@ -97,12 +97,42 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             conn.prepare_cached(
                 "SELECT id FROM runs WHERE request_id = ?1 AND mode = 'apply' \
-                 AND status <> 'completed' ORDER BY created_at DESC, id DESC LIMIT 1",
+                 AND status NOT IN ('completed', 'abandoned') \
+                 ORDER BY created_at DESC, id DESC LIMIT 1",
             )
             .map_err(lite)?
             .query_row([request_id], |r| r.get(0))
             .optional()
             .map_err(lite)
+        })
+        .await
+    }
+
+    async fn latest_run(&self, request_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let request_id = request_id.to_owned();
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE request_id = ?1 AND mode = 'apply' \
+                 ORDER BY created_at DESC, id DESC LIMIT 1"
+            );
+            Ok(run_rows(conn, &sql, [&request_id])?.pop())
+        })
+        .await
+    }
+
+    async fn replace_plan(&self, run: &str, plan: &Plan) -> Result<(), StoreError> {
+        let run = run.to_owned();
+        let body = to_json(plan)?;
+        self.write_one(move |conn| {
+            let changed = conn
+                .prepare_cached("UPDATE runs SET plan = ?1, updated_at = ?2 WHERE id = ?3")
+                .map_err(lite)?
+                .execute(params![body, millis(Utc::now()), run])
+                .map_err(lite)?;
+            if changed == 0 {
+                return Err(StoreError::RunNotFound(run));
+            }
+            Ok(())
         })
         .await
     }

@@ -75,9 +75,9 @@ pub enum WorkflowError {
         /// Why it was declined.
         reason: Option<String>,
     },
-    /// `--again` on a request whose run has not ended.
+    /// A request whose run has not ended gets no second run.
     #[error(
-        "request `{request}` has an unfinished run {run} ({}); `--again` is for a completed request: resume, replan or abandon that run instead",
+        "request `{request}` has an unfinished run {run} ({}): resume, replan or abandon it (one request has one live run; `--again` is for a completed request)",
         status.as_str()
     )]
     Unfinished {
@@ -87,6 +87,24 @@ pub enum WorkflowError {
         run: String,
         /// How the run stands.
         status: RunStatus,
+    },
+    /// The run changed between showing a replan and putting it in place.
+    #[error(
+        "run {run} changed while its replan was shown (another process executed or replanned it); replan again"
+    )]
+    Moved {
+        /// Run id.
+        run: String,
+    },
+    /// A request whose run completed is not run again unless asked for.
+    #[error(
+        "request `{request}` was completed by run {run}; nothing was sent (`dsrctl run REQUEST --again --reason \"...\"` runs it once more)"
+    )]
+    AlreadyCompleted {
+        /// Request id.
+        request: String,
+        /// The completed run.
+        run: String,
     },
     /// A saved plan may not be applied.
     #[error("{}", refusal_headline(*why))]

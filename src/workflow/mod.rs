@@ -8,6 +8,8 @@ mod approval;
 mod dry_run;
 mod error;
 mod execution;
+mod plan_diff;
+mod repair;
 mod request_state;
 mod saved_plan;
 mod scheduler;
@@ -31,11 +33,13 @@ pub use approval::{AUTO_APPROVAL, approval_needed};
 pub use dry_run::DryRun;
 pub use error::{Refusal, WorkflowError};
 pub use execution::{Executed, Execution};
+pub use plan_diff::{PlanDiff, StepChange, StepDiff};
+pub use repair::{Abandoned, Replan};
 pub use request_state::{request_state_after, sync_request_state};
 pub use saved_plan::{SAVED_PLAN_FORMAT_VERSION, SavedPlan};
 pub use scheduler::{Scheduler, TickReport, TickRun};
 pub use seal::Seal;
-pub use start::Decision;
+pub use start::{Again, Decision};
 
 /// A tenant's connectors by name.
 type Connectors = HashMap<String, Arc<dyn Connector>>;

@@ -1,0 +1,155 @@
+//! `dsrctl replan` (and `resume --replan`): a run continued with today's playbooks, after
+//! the difference is shown and approved; `dsrctl abandon`: a run given up.
+
+use std::fmt::Write;
+
+use anyhow::Result;
+use similar::{ChangeTag, TextDiff};
+
+use super::Outcome;
+use super::args::{AbandonArgs, Cli, ReplanArgs};
+use super::cmd_run::{approver, execute};
+use super::workspace::{self, Workspace};
+use crate::journal::PlannedStep;
+use crate::workflow::{Replan, StepChange, StepDiff, approval_needed};
+
+/// Shows what a replan changes, puts it in place once approved, and continues the run.
+pub async fn replan(cli: &Cli, args: &ReplanArgs, color: bool) -> Result<Outcome> {
+    let ws = Workspace::open(&cli.project, color).await?;
+    let wf = ws.workflow(args.parallelism);
+    let replan = wf.replan(&args.run).await?;
+    out!("{}", render(&replan));
+    let approver = if replan.diff.changes_what_is_left() {
+        approver(&replan.plan, args.approve.as_deref())?
+    } else {
+        None
+    };
+    workspace::lease(&wf, &replan.run.id).await?;
+    wf.apply_replan(&replan, approver.as_deref()).await?;
+    eprintln!("run {} goes on with the new plan", replan.run.id);
+    execute(cli, &wf, &replan.run.id, None, false).await
+}
+
+/// The difference, for the steps left to do, and what finished and is kept.
+fn render(replan: &Replan) -> String {
+    let run = &replan.run;
+    let diff = &replan.diff;
+    let mut out = format!(
+        "Replan of run {} (request {}, {}): the request compiled with today's playbooks\n",
+        run.id,
+        run.request_id,
+        run.status.as_str()
+    );
+    if !diff.inputs.is_empty() {
+        let _ = writeln!(out, "inputs: {}", diff.inputs.join(", "));
+    }
+    let mut kept = 0;
+    for s in &diff.steps {
+        match line(s) {
+            Some(l) => {
+                let _ = writeln!(out, "  {l}");
+                if let (Some(old), Some(new)) = (run.plan.step(&s.key), replan.plan.step(&s.key)) {
+                    out.push_str(&changed_lines(old, new));
+                }
+            }
+            None => kept += 1,
+        }
+    }
+    if kept > 0 {
+        let _ = writeln!(out, "  ({kept} step(s) unchanged)");
+    }
+    if !diff.changes_what_is_left() {
+        let _ = writeln!(
+            out,
+            "Nothing left to do changes: the run goes on as `dsrctl resume` would."
+        );
+    } else if let Some(why) = approval_needed(&replan.plan) {
+        let _ = writeln!(out, "The new plan needs approval: {why}.");
+    }
+    out
+}
+
+/// The lines of a step's JSON that differ between the plans (templates, not subject values:
+/// a plan holds its actions unrendered).
+fn changed_lines(old: &PlannedStep, new: &PlannedStep) -> String {
+    let pretty = |s: &PlannedStep| serde_json::to_string_pretty(s).unwrap_or_default();
+    let (a, b) = (pretty(old), pretty(new));
+    let mut out = String::new();
+    for change in TextDiff::from_lines(&a, &b).iter_all_changes() {
+        let mark = match change.tag() {
+            ChangeTag::Delete => '-',
+            ChangeTag::Insert => '+',
+            ChangeTag::Equal => continue,
+        };
+        let _ = writeln!(out, "      {mark} {}", change.value().trim_end());
+    }
+    out
+}
+
+/// One step's line: `~` changed, `+` added, `-` removed, `=` finished and kept.
+fn line(s: &StepDiff) -> Option<String> {
+    let state = match (s.done(), s.status) {
+        (true, Some(_)) => "already done, kept: not sent again".to_owned(),
+        (false, Some(st)) => {
+            let kept = if s.finished_instances > 0 {
+                format!("; {} finished instance(s) kept", s.finished_instances)
+            } else {
+                String::new()
+            };
+            format!("{}{kept}, runs again with the new plan", st.as_str())
+        }
+        _ => "not started".to_owned(),
+    };
+    Some(match &s.change {
+        StepChange::Same => return None,
+        StepChange::Added => format!("+ {}: added ({state})", s.key),
+        StepChange::Removed if s.done() => format!(
+            "- {}: removed from the plan; it finished, so its outcome stays in the record",
+            s.key
+        ),
+        StepChange::Removed => format!("- {}: removed ({state})", s.key),
+        StepChange::Changed(fields) if s.done() => {
+            format!("= {}: {} changed; {state}", s.key, fields.join(", "))
+        }
+        StepChange::Changed(fields) => {
+            format!("~ {}: {} changed ({state})", s.key, fields.join(", "))
+        }
+    })
+}
+
+/// Gives a run up; says what it had already sent (a fresh run sends it again).
+pub async fn abandon(cli: &Cli, args: &AbandonArgs, color: bool) -> Result<Outcome> {
+    let ws = Workspace::open(&cli.project, color).await?;
+    let wf = ws.workflow(None);
+    let by = args
+        .by
+        .clone()
+        .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "user".to_owned()));
+    let run = ws.store.run(&args.run).await?;
+    workspace::lease(&wf, &run.id).await?;
+    let abandoned = wf.abandon(&run.id, &args.reason, &by).await?;
+    outln!(
+        "abandoned run {} of request {} (was {}): {}",
+        abandoned.run.id,
+        abandoned.run.request_id,
+        abandoned.run.status.as_str(),
+        args.reason
+    );
+    if !abandoned.sent.is_empty() {
+        outln!("It had already sent (a fresh run of the request sends these again):");
+        for (instance, idempotent) in &abandoned.sent {
+            outln!(
+                "  {instance}{}",
+                if *idempotent {
+                    ""
+                } else {
+                    "  (not idempotent: sending it again has a second effect)"
+                }
+            );
+        }
+    }
+    outln!(
+        "Run the request afresh with `dsrctl run REQUEST`; `dsrctl replan` repairs a run instead."
+    );
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,378 @@
+//! One request, one live run; a failed run repaired (`replan`) or given up (`abandon`):
+//! through the `dsrctl` binary, against a local CRM that records every call (issue 15).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use support::cli::ProjectDir;
+use support::{Reply, TestServer};
+
+/// A CRM holding Alice's contacts: list, delete, and a non-idempotent `POST /notify` that
+/// tells the CRM's owner (each call is one more email sent). Anything else answers 400.
+struct Crm {
+    server: TestServer,
+    contacts: Arc<Mutex<BTreeMap<String, Value>>>,
+}
+
+impl Crm {
+    async fn start() -> Crm {
+        let contacts: BTreeMap<String, Value> = ["c1", "c2"]
+            .iter()
+            .map(|id| {
+                (
+                    (*id).to_owned(),
+                    json!({ "id": id, "email": "alice@example.com" }),
+                )
+            })
+            .collect();
+        let contacts = Arc::new(Mutex::new(contacts));
+        let state = contacts.clone();
+        let server = TestServer::start(move |call, _| {
+            let mut m = state.lock().expect("contacts");
+            let id = call.path.strip_prefix("/contacts/").map(str::to_owned);
+            match (call.method.as_str(), call.path.as_str(), id) {
+                ("GET", "/contacts", _) => Reply::json(
+                    200,
+                    json!({ "value": m.values().cloned().collect::<Vec<_>>() }),
+                ),
+                ("POST", "/notify", _) => Reply::json(201, json!({ "sent": true })),
+                ("DELETE", _, Some(id)) => match m.remove(&id) {
+                    Some(_) => Reply::raw(204, "text/plain", ""),
+                    None => Reply::json(404, json!({ "error": "not found" })),
+                },
+                _ => Reply::json(400, json!({ "error": "no such route" })),
+            }
+        })
+        .await;
+        Crm { server, contacts }
+    }
+
+    fn count(&self, method: &str, prefix: &str) -> usize {
+        self.server
+            .calls()
+            .iter()
+            .filter(|c| c.method == method && c.path.starts_with(prefix))
+            .count()
+    }
+}
+
+/// The playbook; `drop_path` is where contacts are deleted (a typo in it fails the run) and
+/// `note` goes into the notification's body.
+fn playbook(drop_path: &str, note: &str) -> String {
+    format!(
+        r#"service: crm
+connector: api
+needs_identities: [email]
+dsr:
+  access: {{ unsupported: "test" }}
+  export: {{ unsupported: "test" }}
+  rectify: {{ unsupported: "test" }}
+  restrict: {{ unsupported: "test" }}
+  delete:
+    - id: notify
+      http: {{ method: POST, path: /notify, json: {{ note: "{note}" }} }}
+      idempotent: false
+      preview: {{ none: "a notification has no before" }}
+    - id: find
+      http: {{ method: GET, path: /contacts, query: {{ email: "{{{{subject.email}}}}" }} }}
+      capture: {{ contacts: /value }}
+    - id: drop
+      needs: [find, notify]
+      for_each: find.contacts
+      http: {{ method: DELETE, path: "{drop_path}/{{{{seg item.id}}}}" }}
+      absent_on: [404]
+      preview: item
+"#
+    )
+}
+
+const FIXED: &str = "/contacts";
+const TYPO: &str = "/contact";
+
+fn project(crm: &Crm, drop_path: &str) -> ProjectDir {
+    ProjectDir::new()
+        .file(
+            "dsrctl.yaml",
+            &format!(
+                "tenants:\n  t1:\n    connectors:\n      api:\n        kind: http\n        base_url: {}\n        timeout: 5s\n        retry: {{ attempts: 2, backoff: 10ms }}\n",
+                crm.server.url
+            ),
+        )
+        .file("policies/crm.yaml", &playbook(drop_path, "erasure"))
+        .file(
+            "requests/delete-alice.yaml",
+            "id: r-1\nkind: delete\ntenant: t1\nreceived: 2026-11-02\nsubject: { email: alice@example.com }\n",
+        )
+}
+
+/// The run id a `run`/`resume`/`replan` summary names.
+fn run_id(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Run "))
+        .and_then(|l| l.split(':').next())
+        .unwrap_or_else(|| panic!("no run in:\n{stdout}"))
+        .to_owned()
+}
+
+async fn audit(p: &ProjectDir) -> Vec<Value> {
+    let out = p
+        .cmd()
+        .args(["audit", "export", "--format", "json"])
+        .run()
+        .await
+        .expect_code(0);
+    out.json().as_array().cloned().unwrap_or_default()
+}
+
+fn kinds<'a>(audit: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    audit.iter().filter(|e| e["kind"] == json!(kind)).collect()
+}
+
+async fn apply_runs(p: &ProjectDir) -> Vec<Value> {
+    let runs = p
+        .cmd()
+        .args(["runs", "--json"])
+        .run()
+        .await
+        .expect_code(0)
+        .json();
+    runs.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["mode"] == json!("apply"))
+        .cloned()
+        .collect()
+}
+
+// Regression: `dsrctl run` on a request whose run had completed started a new run and sent
+// everything again (the non-idempotent POST too), with a second `approved` audit entry.
+#[tokio::test]
+async fn a_completed_request_run_again_sends_nothing_and_shows_its_run() {
+    let crm = Crm::start().await;
+    let p = project(&crm, FIXED);
+    let run = |extra: &[&str]| {
+        p.cmd()
+            .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
+            .args(extra)
+            .run()
+    };
+    let first = run(&[]).await.expect_code(0);
+    let done = run_id(&first.stdout);
+    assert!(first.stdout.contains("completed"), "{}", first.stdout);
+    let calls = crm.server.count();
+    assert_eq!(crm.count("POST", "/notify"), 1);
+
+    let again = run(&[]).await.expect_code(0);
+    assert!(
+        again
+            .stdout
+            .contains(&format!("request r-1 was completed by run {done}")),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(run_id(&again.stdout), done, "shows the completed run");
+    assert_eq!(crm.server.count(), calls, "nothing sent, not even a read");
+    assert_eq!(kinds(&audit(&p).await, "approved").len(), 1);
+    assert_eq!(apply_runs(&p).await.len(), 1);
+
+    // Running it once more takes an explicit `--again` with a reason, audited.
+    p.cmd()
+        .args(["run", "requests/delete-alice.yaml", "--again"])
+        .run()
+        .await
+        .expect_code(64);
+    let once_more = run(&["--again", "--reason", "the subject wrote again"])
+        .await
+        .expect_code(0);
+    assert_ne!(run_id(&once_more.stdout), done);
+    assert_eq!(crm.count("POST", "/notify"), 2, "sent again, as asked");
+    let log = audit(&p).await;
+    let again = kinds(&log, "run.again");
+    assert_eq!(again.len(), 1, "{log:#?}");
+    assert_eq!(again[0]["actor"], json!("dpo"));
+    assert_eq!(
+        again[0]["detail"]["reason"],
+        json!("the subject wrote again")
+    );
+    assert_eq!(again[0]["detail"]["previous"], json!(done));
+}
+
+// Regression: after fixing the playbook that made a step fail, `resume` and `run` executed the
+// frozen plan and failed the same way; nothing could repair the run.
+#[tokio::test]
+async fn replan_after_a_playbook_fix_finishes_without_resending_a_finished_step() {
+    let crm = Crm::start().await;
+    let p = project(&crm, TYPO);
+    let failed = p
+        .cmd()
+        .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(1);
+    let run = run_id(&failed.stdout);
+    assert_eq!(crm.count("POST", "/notify"), 1);
+    assert_eq!(crm.count("DELETE", "/contact/"), 2, "the typo fails both");
+
+    // Running the request again resumes that run (one request, one live run): the frozen
+    // plan fails the same way, and the notification is not sent again.
+    let resumed = p
+        .cmd()
+        .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(1);
+    assert!(
+        resumed.stderr.contains(&format!("resuming run {run}")),
+        "{}",
+        resumed.stderr
+    );
+    assert!(
+        resumed.stdout.contains("dsrctl replan"),
+        "{}",
+        resumed.stdout
+    );
+    assert_eq!(apply_runs(&p).await.len(), 1);
+    assert_eq!(crm.count("POST", "/notify"), 1);
+
+    // The fix, and an edit of the step that already succeeded.
+    p.write("policies/crm.yaml", &playbook(FIXED, "erasure, reworded"));
+    let calls = crm.server.count();
+    let unapproved = p.cmd().args(["replan", &run]).run().await.expect_code(1);
+    let diff = unapproved.stdout;
+    assert!(diff.contains("~ crm/drop"), "{diff}");
+    assert!(diff.contains("action"), "{diff}");
+    assert!(
+        diff.contains("= crm/notify") && diff.contains("already done, kept"),
+        "{diff}"
+    );
+    assert!(
+        unapproved.stderr.contains("--approve"),
+        "{}",
+        unapproved.stderr
+    );
+    assert_eq!(
+        crm.server.count(),
+        calls,
+        "nothing sent before the approval"
+    );
+
+    let repaired = p
+        .cmd()
+        .args(["replan", &run, "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(0);
+    assert_eq!(run_id(&repaired.stdout), run, "the same run continues");
+    assert!(repaired.stdout.contains("completed"), "{}", repaired.stdout);
+    assert_eq!(
+        crm.count("POST", "/notify"),
+        1,
+        "a finished mutation is never re-sent"
+    );
+    assert_eq!(crm.count("DELETE", "/contacts/"), 2);
+    assert!(crm.contacts.lock().unwrap().is_empty());
+    let log = audit(&p).await;
+    let replanned = kinds(&log, "run.replanned");
+    assert_eq!(replanned.len(), 1, "{log:#?}");
+    assert_eq!(replanned[0]["actor"], json!("dpo"));
+    assert_eq!(replanned[0]["subject"], json!(run));
+}
+
+#[tokio::test]
+async fn resume_replan_is_replan() {
+    let crm = Crm::start().await;
+    let p = project(&crm, TYPO);
+    let run = run_id(
+        &p.cmd()
+            .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
+            .run()
+            .await
+            .expect_code(1)
+            .stdout,
+    );
+    p.write("policies/crm.yaml", &playbook(FIXED, "erasure"));
+    let out = p
+        .cmd()
+        .args(["resume", &run, "--replan", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(0);
+    assert!(out.stdout.contains("~ crm/drop"), "{}", out.stdout);
+    assert!(out.stdout.contains("completed"), "{}", out.stdout);
+    assert_eq!(crm.count("POST", "/notify"), 1);
+}
+
+#[tokio::test]
+async fn abandon_then_run_starts_afresh() {
+    let crm = Crm::start().await;
+    let p = project(&crm, TYPO);
+    let run = run_id(
+        &p.cmd()
+            .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
+            .run()
+            .await
+            .expect_code(1)
+            .stdout,
+    );
+    p.cmd().args(["abandon", &run]).run().await.expect_code(64);
+    let out = p
+        .cmd()
+        .args([
+            "abandon",
+            &run,
+            "--reason",
+            "wrong path in the playbook",
+            "--by",
+            "dpo",
+        ])
+        .run()
+        .await
+        .expect_code(0);
+    assert!(out.stdout.contains("abandoned run"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("crm/notify"),
+        "names what was already sent: {}",
+        out.stdout
+    );
+    let status = p
+        .cmd()
+        .args(["status", &run, "--json"])
+        .run()
+        .await
+        .expect_code(0)
+        .json();
+    assert_eq!(status["status"], json!("abandoned"));
+    let refused = p.cmd().args(["resume", &run]).run().await.expect_code(1);
+    assert!(refused.stderr.contains("abandoned"), "{}", refused.stderr);
+    let log = audit(&p).await;
+    let abandoned = kinds(&log, "run.abandoned");
+    assert_eq!(abandoned.len(), 1, "{log:#?}");
+    assert_eq!(abandoned[0]["actor"], json!("dpo"));
+    assert_eq!(
+        abandoned[0]["detail"]["reason"],
+        json!("wrong path in the playbook")
+    );
+
+    p.write("policies/crm.yaml", &playbook(FIXED, "erasure"));
+    let fresh = p
+        .cmd()
+        .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(0);
+    let fresh_run = run_id(&fresh.stdout);
+    assert_ne!(fresh_run, run, "a new run");
+    assert!(fresh.stdout.contains("completed"), "{}", fresh.stdout);
+    assert!(crm.contacts.lock().unwrap().is_empty());
+    assert_eq!(apply_runs(&p).await.len(), 2);
+    // An ended run cannot be abandoned.
+    p.cmd()
+        .args(["abandon", &fresh_run, "--reason", "too late"])
+        .run()
+        .await
+        .expect_code(1);
+}
