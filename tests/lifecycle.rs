@@ -450,3 +450,76 @@ async fn audit_verify_catches_a_tampered_entry() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("BROKEN at index 3 (seq 4)"), "{text}");
 }
+
+/// An export playbook that only reads, or (`erase`) also deletes what it exported.
+fn export_playbook(erase: bool) -> String {
+    let drop = if erase {
+        "\n    - id: drop\n      needs: [list]\n      for_each: list.ids\n      http: { method: DELETE, path: \"/things/items/{{seg item.id}}\" }\n      preview: item\n"
+    } else {
+        "\n"
+    };
+    format!(
+        "service: things\nconnector: api\nneeds_identities: [email]\ndsr:\n  access: {{ unsupported: \"test\" }}\n  rectify: {{ unsupported: \"test\" }}\n  restrict: {{ unsupported: \"test\" }}\n  delete: {{ unsupported: \"test\" }}\n  export:\n    - id: list\n      http: {{ method: GET, path: /things/items, query: {{ owner: \"{{{{subject.email}}}}\", n: \"2\" }} }}\n      capture: {{ ids: /value }}\n      collect: items{drop}"
+    )
+}
+
+// One approval rule: intake used the request's kind and the command line the plan, so an
+// export whose playbook erased data was started by a worker without anyone approving it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_approval_rule_for_intake_workers_and_the_command_line() {
+    let server = ItemServer::start_background(Duration::ZERO);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_project(dir, &server.url(), &[("things", export_playbook(false))]);
+    let today = Utc::now().date_naive().to_string();
+    let new = |id: &str| {
+        dsrctl(
+            dir,
+            &[
+                "request",
+                "new",
+                "--kind",
+                "export",
+                "--tenant",
+                "t1",
+                "--email",
+                "a@b.example",
+                "--id",
+                id,
+                "--received",
+                &today,
+            ],
+        )
+    };
+    // Reads only: approved by the rule at intake.
+    let out = new("e1");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("approved on intake"));
+
+    // The playbook comes to erase what it exports: intake now waits for a person...
+    write_project(dir, &server.url(), &[("things", export_playbook(true))]);
+    let out = String::from_utf8_lossy(&new("e2").stdout).into_owned();
+    assert!(out.contains("erases data (`things/drop`)"), "{out}");
+    assert!(out.contains("request approve e2"), "{out}");
+
+    // ...and a worker does not start e1, approved by the rule before the playbook changed.
+    let project = Arc::new(load_project(dir).unwrap());
+    let store = open_store(dir).await;
+    let scheduler = Scheduler::new(project, store.clone(), dir.join(".dsrctl"), "w1");
+    let report = scheduler.tick().await.unwrap();
+    assert!(report.runs.is_empty(), "{report:?}");
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    assert!(
+        report.problems[0].contains("request approve e1"),
+        "{report:?}"
+    );
+    assert!(server.delete_counts().is_empty());
+
+    // Once a person approves it, it runs.
+    ok(dir, &["request", "approve", "e1", "--by", "dpo"]);
+    let report = scheduler.tick().await.unwrap();
+    assert_eq!(report.runs.len(), 1, "{report:?}");
+    assert_eq!(report.runs[0].request, "e1");
+    assert_eq!(report.runs[0].status, RunStatus::Completed);
+    assert_eq!(server.delete_counts().len(), 2);
+    store.close().await;
+}
