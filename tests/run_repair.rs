@@ -4,6 +4,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -15,6 +16,8 @@ use support::{Reply, TestServer};
 struct Crm {
     server: TestServer,
     contacts: Arc<Mutex<BTreeMap<String, Value>>>,
+    /// Refuse to delete `c2` (400).
+    keep_c2: Arc<AtomicBool>,
 }
 
 impl Crm {
@@ -29,7 +32,8 @@ impl Crm {
             })
             .collect();
         let contacts = Arc::new(Mutex::new(contacts));
-        let state = contacts.clone();
+        let keep_c2 = Arc::new(AtomicBool::new(false));
+        let (state, keep) = (contacts.clone(), keep_c2.clone());
         let server = TestServer::start(move |call, _| {
             let mut m = state.lock().expect("contacts");
             let id = call.path.strip_prefix("/contacts/").map(str::to_owned);
@@ -39,6 +43,9 @@ impl Crm {
                     json!({ "value": m.values().cloned().collect::<Vec<_>>() }),
                 ),
                 ("POST", "/notify", _) => Reply::json(201, json!({ "sent": true })),
+                ("DELETE", _, Some(id)) if id == "c2" && keep.load(Ordering::SeqCst) => {
+                    Reply::json(400, json!({ "error": "c2 is on legal hold" }))
+                }
                 ("DELETE", _, Some(id)) => match m.remove(&id) {
                     Some(_) => Reply::raw(204, "text/plain", ""),
                     None => Reply::json(404, json!({ "error": "not found" })),
@@ -47,7 +54,11 @@ impl Crm {
             }
         })
         .await;
-        Crm { server, contacts }
+        Crm {
+            server,
+            contacts,
+            keep_c2,
+        }
     }
 
     fn count(&self, method: &str, prefix: &str) -> usize {
@@ -87,6 +98,22 @@ dsr:
       preview: item
 "#
     )
+}
+
+/// The playbook without the notification step.
+fn playbook_without_notify(drop_path: &str) -> String {
+    playbook(drop_path, "x")
+        .replace(
+            "    - id: notify\n      http: { method: POST, path: /notify, json: { note: \"x\" } }\n      idempotent: false\n      preview: { none: \"a notification has no before\" }\n",
+            "",
+        )
+        .replace("needs: [find, notify]", "needs: [find]")
+}
+
+/// The playbook without the deletion step.
+fn playbook_without_drop() -> String {
+    let text = playbook(FIXED, "erasure");
+    text[..text.find("    - id: drop").expect("drop step")].to_owned()
 }
 
 const FIXED: &str = "/contacts";
@@ -375,4 +402,73 @@ async fn abandon_then_run_starts_afresh() {
         .run()
         .await
         .expect_code(1);
+}
+
+#[tokio::test]
+async fn a_finished_step_the_playbooks_dropped_stays_in_the_run_as_its_record() {
+    let crm = Crm::start().await;
+    let p = project(&crm, TYPO);
+    let run = run_id(
+        &p.cmd()
+            .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
+            .run()
+            .await
+            .expect_code(1)
+            .stdout,
+    );
+    let without = playbook_without_notify(FIXED);
+    assert!(!without.contains("notify"), "{without}");
+    p.write("policies/crm.yaml", &without);
+    let out = p
+        .cmd()
+        .args(["replan", &run, "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(0);
+    assert!(
+        out.stdout
+            .contains("- crm/notify: no longer in the playbooks; it finished"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("completed"), "{}", out.stdout);
+    assert_eq!(crm.count("POST", "/notify"), 1);
+    let report = p
+        .cmd()
+        .args(["report", &run, "--format", "json"])
+        .run()
+        .await
+        .expect_code(0);
+    assert!(
+        report.stdout.contains("crm/notify"),
+        "the evidence keeps it:\n{}",
+        report.stdout
+    );
+}
+
+#[tokio::test]
+async fn replan_refuses_to_drop_a_step_it_has_partly_carried_out() {
+    let crm = Crm::start().await;
+    crm.keep_c2.store(true, Ordering::SeqCst);
+    let p = project(&crm, FIXED);
+    let run = run_id(
+        &p.cmd()
+            .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
+            .run()
+            .await
+            .expect_code(1)
+            .stdout,
+    );
+    assert_eq!(crm.count("DELETE", "/contacts/c1"), 1, "c1 went");
+    p.write("policies/crm.yaml", &playbook_without_drop());
+    let calls = crm.server.count();
+    let out = p
+        .cmd()
+        .args(["replan", &run, "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(1);
+    assert!(out.stderr.contains("`crm/drop`"), "{}", out.stderr);
+    assert!(out.stderr.contains("abandon"), "{}", out.stderr);
+    assert_eq!(crm.server.count(), calls, "nothing sent");
 }

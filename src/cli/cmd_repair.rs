@@ -104,7 +104,7 @@ fn line(s: &StepDiff) -> Option<String> {
         StepChange::Same => return None,
         StepChange::Added => format!("+ {}: added ({state})", s.key),
         StepChange::Removed if s.done() => format!(
-            "- {}: removed from the plan; it finished, so its outcome stays in the record",
+            "- {}: no longer in the playbooks; it finished, so it stays in the run as its record (not run again)",
             s.key
         ),
         StepChange::Removed => format!("- {}: removed ({state})", s.key),

@@ -88,6 +88,19 @@ pub enum WorkflowError {
         /// How the run stands.
         status: RunStatus,
     },
+    /// The playbooks no longer have steps the run has partly carried out.
+    #[error(
+        "run {run} has already acted on {} without finishing, and today's playbooks no longer have {}: keep {} in the playbook for this replan (what finished is kept), settle what a crash left running (`dsrctl task done|fail`), or abandon the run",
+        steps.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+        if steps.len() == 1 { "it" } else { "them" },
+        if steps.len() == 1 { "it" } else { "them" }
+    )]
+    RemovedWhileActing {
+        /// Run id.
+        run: String,
+        /// The steps.
+        steps: Vec<String>,
+    },
     /// The run changed between showing a replan and putting it in place.
     #[error(
         "run {run} changed while its replan was shown (another process executed or replanned it); replan again"

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::plan_diff::{PlanDiff, StepChange, StepDiff};
 use super::request_state::sync_with_reason;
 use super::{Workflow, WorkflowError};
-use crate::journal::{Plan, RequestState, RunMode, RunRecord, RunStatus};
+use crate::journal::{Plan, RequestState, RunMode, RunRecord, RunStatus, StepStatus};
 
 /// A run's request recompiled with today's playbooks, not yet put in place.
 #[derive(Debug, Clone)]
@@ -36,8 +36,39 @@ impl Workflow {
     pub async fn replan(&self, run: &str) -> Result<Replan, WorkflowError> {
         let record = self.open_run(run).await?;
         let journal = self.store.outcomes(&record.id).await?;
-        let plan = self.compile(&record.plan.request)?;
+        let mut plan = self.compile(&record.plan.request)?;
         let diff = PlanDiff::between(&record.plan, &plan, &journal);
+        // A step the playbooks no longer have: one that finished stays in the run's plan as
+        // its record (reports and the export package read it; being finished, it is not
+        // executed again); one the run had started acting on without finishing cannot be
+        // dropped silently.
+        let mut in_doubt = Vec::new();
+        for removed in diff
+            .steps
+            .iter()
+            .filter(|s| s.change == StepChange::Removed)
+        {
+            let mutates = record.plan.step(&removed.key).is_some_and(|s| s.mutates);
+            let acted = mutates
+                && journal.iter().filter(|o| o.step == removed.key).any(|o| {
+                    o.sent
+                        || o.status == StepStatus::Running
+                        || (o.instance != o.step && o.status.is_settled())
+                });
+            if removed.done() {
+                if let Some(step) = record.plan.step(&removed.key) {
+                    plan.steps.push(step.clone());
+                }
+            } else if acted {
+                in_doubt.push(removed.key.clone());
+            }
+        }
+        if !in_doubt.is_empty() {
+            return Err(WorkflowError::RemovedWhileActing {
+                run: record.id,
+                steps: in_doubt,
+            });
+        }
         Ok(Replan {
             run: record,
             plan,
