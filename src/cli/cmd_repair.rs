@@ -91,11 +91,17 @@ fn line(s: &StepDiff) -> Option<String> {
     let state = match (s.done(), s.status) {
         (true, Some(_)) => "already done, kept: not sent again".to_owned(),
         (false, Some(st)) => {
-            let kept = if s.finished_instances > 0 {
-                format!("; {} finished instance(s) kept", s.finished_instances)
-            } else {
-                String::new()
-            };
+            let mut kept = String::new();
+            if s.finished_instances > 0 {
+                let _ = write!(kept, "; {} finished instance(s) kept", s.finished_instances);
+            }
+            if s.in_doubt > 0 {
+                let _ = write!(
+                    kept,
+                    "; {} in doubt (may have been sent), settled by its verify or a person before anything is sent again",
+                    s.in_doubt
+                );
+            }
             format!("{}{kept}, runs again with the new plan", st.as_str())
         }
         _ => "not started".to_owned(),
@@ -136,7 +142,7 @@ pub async fn abandon(cli: &Cli, args: &AbandonArgs, color: bool) -> Result<Outco
         args.reason
     );
     if !abandoned.sent.is_empty() {
-        outln!("It had already sent (a fresh run of the request sends these again):");
+        outln!("It had sent, or may have sent (a fresh run of the request sends these again):");
         for (instance, idempotent) in &abandoned.sent {
             outln!(
                 "  {instance}{}",

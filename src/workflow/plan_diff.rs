@@ -31,6 +31,9 @@ pub struct StepDiff {
     pub status: Option<StepStatus>,
     /// Instances (of a `for_each` step) whose outcome is kept because they finished.
     pub finished_instances: usize,
+    /// Instances whose mutation may have reached the service unanswered: before anything is
+    /// sent again, their verification or a person settles them, whatever the new plan says.
+    pub in_doubt: usize,
 }
 
 impl StepDiff {
@@ -64,6 +67,12 @@ impl PlanDiff {
                 .filter(|o| o.step == key && o.instance != key && o.status.is_settled())
                 .count()
         };
+        let in_doubt = |key: &str| {
+            journal
+                .iter()
+                .filter(|o| o.step == key && o.in_doubt())
+                .count()
+        };
         let mut steps: Vec<StepDiff> = new
             .steps
             .iter()
@@ -78,6 +87,7 @@ impl PlanDiff {
                 },
                 status: status(&s.key),
                 finished_instances: finished(&s.key),
+                in_doubt: in_doubt(&s.key),
             })
             .collect();
         for s in old.steps.iter().filter(|s| new.step(&s.key).is_none()) {
@@ -86,6 +96,7 @@ impl PlanDiff {
                 change: StepChange::Removed,
                 status: status(&s.key),
                 finished_instances: finished(&s.key),
+                in_doubt: in_doubt(&s.key),
             });
         }
         let mut inputs = Vec::new();

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::plan_diff::{PlanDiff, StepChange, StepDiff};
 use super::request_state::sync_with_reason;
 use super::{Workflow, WorkflowError};
-use crate::journal::{Plan, RequestState, RunMode, RunRecord, RunStatus, StepStatus};
+use crate::journal::{Plan, RequestState, RunMode, RunRecord, RunStatus};
 
 /// A run's request recompiled with today's playbooks, not yet put in place.
 #[derive(Debug, Clone)]
@@ -26,7 +26,8 @@ pub struct Replan {
 pub struct Abandoned {
     /// The run as it stood before.
     pub run: RunRecord,
-    /// Mutations it had already sent: `(instance, idempotent)`. A fresh run sends them again.
+    /// Mutations it had sent, or may have (in doubt): `(instance, idempotent)`. A fresh run
+    /// sends them again.
     pub sent: Vec<(String, bool)>,
 }
 
@@ -51,9 +52,7 @@ impl Workflow {
             let mutates = record.plan.step(&removed.key).is_some_and(|s| s.mutates);
             let acted = mutates
                 && journal.iter().filter(|o| o.step == removed.key).any(|o| {
-                    o.sent
-                        || o.status == StepStatus::Running
-                        || (o.instance != o.step && o.status.is_settled())
+                    o.sent || o.in_doubt() || (o.instance != o.step && o.status.is_settled())
                 });
             if removed.done() {
                 if let Some(step) = record.plan.step(&removed.key) {
@@ -165,7 +164,7 @@ impl Workflow {
             let step = record.plan.step(&o.step);
             // A `for_each` step's own outcome sums up its instances, listed one by one.
             let summary = o.instance == o.step && step.is_some_and(|s| s.for_each.is_some());
-            if o.sent && !summary {
+            if (o.sent || o.in_doubt()) && !summary {
                 sent.push((o.instance, step.is_some_and(|s| s.idempotent)));
             }
         }

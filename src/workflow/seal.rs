@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{SavedPlan, Workflow, WorkflowError};
-use crate::secret::{EnvFileResolver, SecretResolver};
 use crate::journal::hmac_sha256_hex;
+use crate::secret::{EnvFileResolver, SecretResolver};
 
 /// The file holding a generated key, in the state directory.
 const KEY_FILE: &str = "plan.key";
