@@ -472,3 +472,72 @@ async fn replan_refuses_to_drop_a_step_it_has_partly_carried_out() {
     assert!(out.stderr.contains("abandon"), "{}", out.stderr);
     assert_eq!(crm.server.count(), calls, "nothing sent");
 }
+
+/// Across `run`, `replan` (with the mutation's own action edited), a second `run` and, once a
+/// person settles it, one more `run`: a POST without `verify` whose answer was lost after the
+/// service acted has exactly one effect under every such fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_in_doubt_is_not_sent_again_by_replan_or_a_second_run() {
+    use support::faulty_api::{FILE, FaultyApi, Mishap, config, playbook as vendor};
+    for mishap in [
+        Mishap::LoseAnswer,
+        Mishap::Reset,
+        Mishap::Hang,
+        Mishap::Garbage,
+        Mishap::Truncated,
+    ] {
+        let api = FaultyApi::start().await;
+        api.always(FILE, mishap);
+        let p = ProjectDir::new()
+            .file("dsrctl.yaml", &config(api.url()))
+            .file("policies/vendor.yaml", &vendor(false))
+            .file(
+                "request.yaml",
+                "id: r-1\nkind: delete\ntenant: t1\nreceived: 2026-11-02\nsubject: { email: alice@example.com }\n",
+            );
+        let run = |p: &ProjectDir| {
+            p.cmd()
+                .args(["run", "request.yaml", "--approve", "dpo"])
+                .run()
+        };
+        let first = run(&p).await.expect_code(0);
+        let id = run_id(&first.stdout);
+        let mut effects = vec![api.effects(FILE)];
+
+        p.write(
+            "policies/vendor.yaml",
+            &vendor(false).replace(
+                "json: { subject: \"{{subject.email}}\" }",
+                "json: { subject: \"{{subject.email}}\", reason: erasure }",
+            ),
+        );
+        let replanned = p
+            .cmd()
+            .args(["replan", &id, "--approve", "dpo"])
+            .run()
+            .await
+            .expect_code(0);
+        assert!(
+            replanned.stdout.contains("1 in doubt (may have been sent)"),
+            "{mishap:?}:\n{}",
+            replanned.stdout
+        );
+        effects.push(api.effects(FILE));
+        run(&p).await.expect_code(0);
+        effects.push(api.effects(FILE));
+        p.cmd()
+            .args(["task", "done", &id, "file-erasure", "--by", "ops"])
+            .run()
+            .await
+            .expect_code(0);
+        let done = run(&p).await.expect_code(0);
+        assert!(
+            done.stdout.contains(&format!("was completed by run {id}")),
+            "{mishap:?}:\n{}",
+            done.stdout
+        );
+        effects.push(api.effects(FILE));
+        eprintln!("{mishap:?}: effects after run, replan, run, (task done) run: {effects:?}");
+        assert_eq!(effects, [1, 1, 1, 1], "{mishap:?}");
+    }
+}
