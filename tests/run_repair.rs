@@ -541,3 +541,47 @@ async fn a_post_in_doubt_is_not_sent_again_by_replan_or_a_second_run() {
         assert_eq!(effects, [1, 1, 1, 1], "{mishap:?}");
     }
 }
+
+#[tokio::test]
+async fn apply_refuses_a_second_live_run_of_a_request() {
+    let crm = Crm::start().await;
+    let p = project(&crm, TYPO);
+    let run = run_id(
+        &p.cmd()
+            .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
+            .run()
+            .await
+            .expect_code(1)
+            .stdout,
+    );
+    p.cmd()
+        .args(["plan", "requests/delete-alice.yaml", "-o", "plan.json"])
+        .run()
+        .await
+        .expect_code(0);
+    let sent = crm
+        .server
+        .calls()
+        .iter()
+        .filter(|c| c.method != "GET")
+        .count();
+    let out = p
+        .cmd()
+        .args(["apply", "plan.json", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(1);
+    assert!(
+        out.stderr.contains(&format!("has an unfinished run {run}")),
+        "{}",
+        out.stderr
+    );
+    let now = crm
+        .server
+        .calls()
+        .iter()
+        .filter(|c| c.method != "GET")
+        .count();
+    assert_eq!(now, sent, "nothing sent");
+    assert_eq!(apply_runs(&p).await.len(), 1);
+}

@@ -99,7 +99,6 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs, color: bool) -> Result<Outcome> 
     })?;
     let ws = Workspace::open(&cli.project, color).await?;
     let wf = ws.workflow(args.parallelism);
-    wf.may_start(&saved.plan.request.id, false).await?;
     if let Err(e) = wf.check_saved(&saved).await {
         if let WorkflowError::Refused { problems, .. } = &e {
             for p in problems {
@@ -108,6 +107,8 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs, color: bool) -> Result<Outcome> 
         }
         return Err(e.into());
     }
+    // One request, one live run (checked again when the run is recorded).
+    wf.may_start(&saved.plan.request.id, false).await?;
     let approver = approver(&saved.plan, args.approve.as_deref())?;
     let run_id = wf.start(&saved.plan, approver.as_deref(), None).await?;
     eprintln!(

@@ -43,7 +43,7 @@ pub async fn run(cli: &Cli, args: &RunArgs, color: bool) -> Result<Outcome> {
             Ok(Outcome::Ok)
         }
         Decision::Resume(run) => {
-            if run.plan.request != request {
+            if !same_request(&run.plan.request, &request) {
                 eprintln!(
                     "warning: {} differs from the request run {} was planned from; the run goes on with the request it holds (`dsrctl abandon` it to start over)",
                     args.request.display(),
@@ -75,6 +75,24 @@ pub async fn run(cli: &Cli, args: &RunArgs, color: bool) -> Result<Outcome> {
             execute(cli, &wf, &run_id, None, true).await
         }
     }
+}
+
+/// Whether a request file still says what a run was planned from. (`received` and `note` are
+/// left out: a file without `received` means "today", which moves.)
+fn same_request(a: &crate::model::Request, b: &crate::model::Request) -> bool {
+    (
+        &a.kind,
+        &a.tenant,
+        &a.jurisdiction,
+        &a.subject,
+        &a.corrections,
+    ) == (
+        &b.kind,
+        &b.tenant,
+        &b.jurisdiction,
+        &b.subject,
+        &b.corrections,
+    )
 }
 
 /// Resumes a run by id (after replanning it, with `--replan`).
