@@ -169,6 +169,12 @@ fn tenant_assignee(ws: &Workspace, tenant: &str) -> Option<String> {
 async fn settle(cli: &Cli, args: &TaskDoneArgs, done: bool, color: bool) -> Result<Outcome> {
     let ws = Workspace::open(&cli.project, color).await?;
     let run = ws.store.run(&args.run).await?;
+    if run.status == RunStatus::Abandoned {
+        bail!(
+            "run {} was abandoned; its tasks are not recorded any more (`dsrctl run` the request afresh)",
+            run.id
+        );
+    }
     let outcomes = ws.store.outcomes(&run.id).await?;
     let target = find_instance(&run, &outcomes, &args.step)?;
     let holder = super::workspace::cli_holder_for(&format!("task by {}", args.by));
