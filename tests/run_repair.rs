@@ -271,7 +271,10 @@ async fn replan_after_a_playbook_fix_finishes_without_resending_a_finished_step(
     let unapproved = p.cmd().args(["replan", &run]).run().await.expect_code(1);
     let diff = unapproved.stdout;
     assert!(diff.contains("~ crm/drop"), "{diff}");
-    assert!(diff.contains("action"), "{diff}");
+    assert!(
+        diff.contains("action.http.path: `/contact/{{seg item.id}}` → `/contacts/{{seg item.id}}`"),
+        "{diff}"
+    );
     assert!(
         diff.contains("= crm/notify") && diff.contains("already done, kept"),
         "{diff}"

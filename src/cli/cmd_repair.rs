@@ -4,13 +4,11 @@
 use std::fmt::Write;
 
 use anyhow::Result;
-use similar::{ChangeTag, TextDiff};
 
 use super::Outcome;
 use super::args::{AbandonArgs, Cli, ReplanArgs};
 use super::cmd_run::{approver, execute};
 use super::workspace::{self, Workspace};
-use crate::journal::PlannedStep;
 use crate::workflow::{Replan, StepChange, StepDiff, approval_needed};
 
 /// Shows what a replan changes, puts it in place once approved, and continues the run.
@@ -48,8 +46,10 @@ fn render(replan: &Replan) -> String {
         match line(s) {
             Some(l) => {
                 let _ = writeln!(out, "  {l}");
-                if let (Some(old), Some(new)) = (run.plan.step(&s.key), replan.plan.step(&s.key)) {
-                    out.push_str(&changed_lines(old, new));
+                if let StepChange::Changed(fields) = &s.change {
+                    for f in fields {
+                        let _ = writeln!(out, "      {f}");
+                    }
                 }
             }
             None => kept += 1,
@@ -69,24 +69,8 @@ fn render(replan: &Replan) -> String {
     out
 }
 
-/// The lines of a step's JSON that differ between the plans (templates, not subject values:
-/// a plan holds its actions unrendered).
-fn changed_lines(old: &PlannedStep, new: &PlannedStep) -> String {
-    let pretty = |s: &PlannedStep| serde_json::to_string_pretty(s).unwrap_or_default();
-    let (a, b) = (pretty(old), pretty(new));
-    let mut out = String::new();
-    for change in TextDiff::from_lines(&a, &b).iter_all_changes() {
-        let mark = match change.tag() {
-            ChangeTag::Delete => '-',
-            ChangeTag::Insert => '+',
-            ChangeTag::Equal => continue,
-        };
-        let _ = writeln!(out, "      {mark} {}", change.value().trim_end());
-    }
-    out
-}
-
-/// One step's line: `~` changed, `+` added, `-` removed, `=` finished and kept.
+/// One step's line: `~` changed, `+` added, `-` removed, `=` finished and kept (each changed
+/// field follows on its own line, as `plan --compare` shows it).
 fn line(s: &StepDiff) -> Option<String> {
     let state = match (s.done(), s.status) {
         (true, Some(_)) => "already done, kept: not sent again".to_owned(),
@@ -114,12 +98,8 @@ fn line(s: &StepDiff) -> Option<String> {
             s.key
         ),
         StepChange::Removed => format!("- {}: removed ({state})", s.key),
-        StepChange::Changed(fields) if s.done() => {
-            format!("= {}: {} changed; {state}", s.key, fields.join(", "))
-        }
-        StepChange::Changed(fields) => {
-            format!("~ {}: {} changed ({state})", s.key, fields.join(", "))
-        }
+        StepChange::Changed(_) if s.done() => format!("= {}: changed; {state}", s.key),
+        StepChange::Changed(_) => format!("~ {}: changed ({state})", s.key),
     })
 }
 

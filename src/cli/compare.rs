@@ -13,7 +13,7 @@ use crate::compile::compile;
 use crate::journal::{Disposition, Plan, PlannedStep};
 use crate::load::{FsSource, Project, Source, load_project_from, load_request_bytes};
 use crate::model::{DsrKind, Request};
-use serde_json::Value;
+use crate::report::step_changes;
 
 /// One difference between the plan at the ref and the plan now.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -167,7 +167,7 @@ pub fn diff_plans(old: Option<&Plan>, new: &Plan) -> Vec<PlanDiff> {
             let (Some(a), Some(b)) = (old.step(k), new.step(k)) else {
                 continue;
             };
-            let fields = field_changes(a, b);
+            let fields = step_changes(a, b);
             if fields.is_empty() {
                 continue;
             }
@@ -215,57 +215,6 @@ fn weakened(old: &PlannedStep, new: &PlannedStep, erasure: bool) -> Option<Strin
         return Some("no longer collects into the export package".to_owned());
     }
     None
-}
-
-/// Each field of a planned step that differs, as `field: old → new` (JSON pointers below the
-/// step; values are the playbook's text, templates unrendered, so no subject value).
-fn field_changes(old: &PlannedStep, new: &PlannedStep) -> Vec<String> {
-    let (Ok(a), Ok(b)) = (serde_json::to_value(old), serde_json::to_value(new)) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    json_changes("", &a, &b, &mut out);
-    out
-}
-
-fn json_changes(at: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
-    if a == b {
-        return;
-    }
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-            for k in keys {
-                let path = if at.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{at}.{k}")
-                };
-                json_changes(
-                    &path,
-                    x.get(k).unwrap_or(&Value::Null),
-                    y.get(k).unwrap_or(&Value::Null),
-                    out,
-                );
-            }
-        }
-        _ => out.push(format!("{at}: {} → {}", short(a), short(b))),
-    }
-}
-
-fn short(v: &Value) -> String {
-    const MAX: usize = 80;
-    let text = match v {
-        Value::Null => return "(none)".to_owned(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    if text.chars().count() > MAX {
-        let cut: String = text.chars().take(MAX).collect();
-        format!("`{cut}…`")
-    } else {
-        format!("`{text}`")
-    }
 }
 
 fn describe(d: &Disposition) -> String {

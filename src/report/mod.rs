@@ -17,6 +17,7 @@ pub mod plan_view;
 mod redact;
 mod render;
 mod run_view;
+mod step_changes;
 
 pub use mask::{Scrubber, mask_json, mask_string};
 pub use render::{Format, ReportError, ReportKind, builtin_template, render, render_named};
@@ -24,3 +25,4 @@ pub use run_view::{
     EvidenceView, IdentityCount, InputDigest, REPORT_FORMAT_VERSION, RequestView, RunView,
     ServiceView, StepView, TaskView, Totals, VerificationView, action_summary,
 };
+pub use step_changes::step_changes;

@@ -1,11 +1,8 @@
 //! What a replan changes: a run's plan against the plan its request compiles to today,
 //! step by step (matched by key), with where each step stands in the run's journal.
 
-use std::collections::BTreeMap;
-
-use serde_json::Value;
-
-use crate::journal::{Plan, PlannedStep, StepOutcome, StepStatus};
+use crate::journal::{Plan, StepOutcome, StepStatus};
+use crate::report::step_changes;
 
 /// How one step differs between a run's plan and its new plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +11,8 @@ pub enum StepChange {
     Added,
     /// Only in the old plan.
     Removed,
-    /// In both, with these fields different (`action`, `needs`, `verify`, ...).
+    /// In both, with these fields different, each as `field: old → new`
+    /// ([`step_changes`](crate::report::step_changes)).
     Changed(Vec<String>),
     /// In both, the same.
     Same,
@@ -80,7 +78,7 @@ impl PlanDiff {
                 key: s.key.clone(),
                 change: match old.step(&s.key) {
                     None => StepChange::Added,
-                    Some(before) => match fields_changed(before, s) {
+                    Some(before) => match step_changes(before, s) {
                         f if f.is_empty() => StepChange::Same,
                         f => StepChange::Changed(f),
                     },
@@ -122,24 +120,10 @@ impl PlanDiff {
     }
 }
 
-/// The fields of a planned step that differ, by name.
-fn fields_changed(old: &PlannedStep, new: &PlannedStep) -> Vec<String> {
-    let as_map = |s: &PlannedStep| match serde_json::to_value(s) {
-        Ok(Value::Object(m)) => m.into_iter().collect::<BTreeMap<String, Value>>(),
-        _ => BTreeMap::new(),
-    };
-    let (a, b) = (as_map(old), as_map(new));
-    let mut names: Vec<String> = a.keys().chain(b.keys()).cloned().collect();
-    names.sort();
-    names.dedup();
-    names.retain(|k| a.get(k) != b.get(k));
-    names
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn step(key: &str, path: &str, for_each: bool) -> Value {
         let mut s = json!({"key": key, "service": "crm", "id": key, "kind": "delete",
@@ -196,7 +180,10 @@ mod tests {
         ];
         let d = PlanDiff::between(&old, &new, &journal);
         let a = by_key(&d, "crm/a");
-        assert_eq!(a.change, StepChange::Changed(vec!["action".into()]));
+        assert_eq!(
+            a.change,
+            StepChange::Changed(vec!["action.http.path: `/a` → `/a2`".into()])
+        );
         assert!(a.done(), "succeeded: kept whatever changed");
         let b = by_key(&d, "crm/b");
         assert!(!b.done());
