@@ -325,7 +325,7 @@ fn requests_lists_deadlines_for_gdpr_and_ccpa_with_extensions() {
     assert_eq!(rows[2]["extended"], true);
     assert_eq!(rows[2]["extension_reason"], "complex: 14 systems");
     let text = ok(dir, &["requests", "--today", "2026-02-20"]);
-    assert!(text.contains("OVERDUE by 5 day(s)"), "{text}");
+    assert!(text.contains("OVERDUE by 5 days"), "{text}");
 
     // Declining needs the lifecycle to allow it; a declined request ends the list.
     ok(

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use super::args_lifecycle::ListFormat;
+
 /// Fulfil GDPR/CCPA data subject requests from playbooks kept in git.
 #[derive(Debug, Parser)]
 #[command(
@@ -11,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about,
     propagate_version = true,
-    after_help = super::EXIT_CODES
+    after_help = super::help::exit_codes!()
 )]
 pub struct Cli {
     /// Run as if started in this directory (the project, holding dsrctl.yaml).
@@ -61,54 +63,78 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check playbooks, requests and the config (schema and meaning), offline.
+    #[command(after_help = super::help::VALIDATE)]
     Validate(ValidateArgs),
     /// Print (or write) a JSON Schema.
+    #[command(after_help = super::help::SCHEMA)]
     Schema(SchemaArgs),
     /// Explain a diagnostic code (without one: list every code).
+    #[command(after_help = super::help::EXPLAIN)]
     Explain(ExplainArgs),
     /// Dry run: compile a request and preview what it would change (reads only).
-    #[command(after_help = super::EXIT_CODES)]
+    #[command(after_help = super::help::PLAN)]
     Plan(PlanArgs),
     /// Apply a saved plan: exactly the previewed changes, or refuse if stale.
-    #[command(after_help = super::EXIT_CODES)]
+    /// Show a saved plan (`plan -o FILE`) as `plan` showed it; nothing contacted.
+    #[command(after_help = super::help::SHOW)]
+    Show(ShowArgs),
+    #[command(after_help = super::help::APPLY)]
     Apply(ApplyArgs),
     /// Plan and apply a request. One request has one live run: an unfinished run is resumed,
     /// a completed request is shown, not run again (unless `--again --reason`).
+    #[command(after_help = super::help::RUN)]
     Run(RunArgs),
     /// Resume an unfinished run (`--replan`: with today's playbooks, like `dsrctl replan`).
+    #[command(after_help = super::help::RESUME)]
     Resume(ResumeArgs),
     /// Repair a run: recompile its request with today's playbooks, show what changes for the
     /// steps left to do, and continue after approval. Finished steps stay finished.
+    #[command(after_help = super::help::REPLAN)]
     Replan(ReplanArgs),
     /// Give a run up for good, with the reason; the request can then be run afresh.
+    #[command(after_help = super::help::ABANDON)]
     Abandon(AbandonArgs),
     /// Show a run and its steps (the newest run without an id).
+    #[command(after_help = super::help::STATUS)]
     Status(StatusArgs),
     /// List runs.
+    #[command(after_help = super::help::RUNS)]
     Runs(RunsArgs),
     /// Render a run's evidence report, response letter or summary; build its export package.
+    #[command(after_help = super::help::REPORT)]
     Report(ReportArgs),
     /// Run the playbooks' offline tests.
+    #[command(after_help = super::help::TEST)]
     Test(TestArgs),
     /// Write a starter project.
+    #[command(after_help = super::help::INIT)]
     Init(InitArgs),
     /// Serve the Azure API emulator (Graph, Digital Twins, DPS, IoT Central) for demos and tests.
+    #[command(after_help = super::help::EMULATE)]
     Emulate(EmulateArgs),
     /// Run the built-in demo: emulator + example project, a deletion end to end.
+    #[command(after_help = super::help::DEMO)]
     Demo(DemoArgs),
     /// Print shell completions.
+    #[command(after_help = super::help::COMPLETIONS)]
     Completions(CompletionsArgs),
     /// Record and move requests through their lifecycle (new, approve, decline, extend).
+    #[command(after_help = super::help::REQUEST)]
     Request(super::args_lifecycle::RequestArgs),
     /// List requests with state, deadline and days left, overdue first.
+    #[command(after_help = super::help::REQUESTS)]
     Requests(super::args_lifecycle::RequestsArgs),
     /// Manual tasks: list them, record them done or failed.
+    #[command(after_help = super::help::TASK)]
     Task(super::args_lifecycle::TaskArgs),
     /// Do everything due once and exit: start approved requests, resume due runs.
+    #[command(after_help = super::help::TICK)]
     Tick(super::args_lifecycle::TickArgs),
     /// Tick on a schedule until SIGTERM or Ctrl-C (the current tick finishes first).
+    #[command(after_help = super::help::SERVE)]
     Serve(super::args_lifecycle::ServeArgs),
     /// Verify or export the hash-chained audit log.
+    #[command(after_help = super::help::AUDIT)]
     Audit(super::args_lifecycle::AuditArgs),
 }
 
@@ -244,6 +270,7 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// Run id (or a unique prefix).
+    #[arg(add = super::complete::runs())]
     pub run: String,
     /// Recompile the request with today's playbooks first (`dsrctl replan`).
     #[arg(long)]
@@ -261,6 +288,7 @@ pub struct ResumeArgs {
 #[derive(Debug, Args)]
 pub struct ReplanArgs {
     /// Run id (or a unique prefix).
+    #[arg(add = super::complete::runs())]
     pub run: String,
     /// Approve the new plan, recording who approved (needed when not interactive).
     #[arg(long, value_name = "NAME")]
@@ -275,6 +303,7 @@ pub struct ReplanArgs {
 #[derive(Debug, Args)]
 pub struct AbandonArgs {
     /// Run id (or a unique prefix).
+    #[arg(add = super::complete::runs())]
     pub run: String,
     /// Why the run is given up (recorded in the audit log and on the request).
     #[arg(long)]
@@ -288,10 +317,25 @@ pub struct AbandonArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Run id (or a unique prefix); the newest run when omitted.
+    #[arg(add = super::complete::runs())]
     pub run: Option<String>,
-    /// JSON output.
-    #[arg(long)]
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+    /// Same as `--format json` (kept for scripts written before `--format`).
+    #[arg(long, hide = true)]
     pub json: bool,
+}
+
+impl StatusArgs {
+    /// The format asked for, `--json` included.
+    pub fn format(&self) -> ListFormat {
+        if self.json {
+            ListFormat::Json
+        } else {
+            self.format
+        }
+    }
 }
 
 /// `dsrctl runs`.
@@ -300,9 +344,23 @@ pub struct RunsArgs {
     /// Most runs to list.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
-    /// JSON output.
-    #[arg(long)]
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+    /// Same as `--format json` (kept for scripts written before `--format`).
+    #[arg(long, hide = true)]
     pub json: bool,
+}
+
+impl RunsArgs {
+    /// The format asked for, `--json` included.
+    pub fn format(&self) -> ListFormat {
+        if self.json {
+            ListFormat::Json
+        } else {
+            self.format
+        }
+    }
 }
 
 /// Report formats.
@@ -320,6 +378,7 @@ pub enum ReportFormat {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Run id (or a unique prefix).
+    #[arg(add = super::complete::runs())]
     pub run: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
@@ -358,12 +417,29 @@ pub enum TestFormat {
     Junit,
 }
 
+/// `dsrctl show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The saved plan.
+    pub plan: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
 /// `dsrctl init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Directory to create the project in.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
+    /// Write the example project instead (two tenants, the Azure services, a SQLite CRM),
+    /// which runs end to end against `dsrctl emulate`.
+    #[arg(long)]
+    pub example: bool,
+    /// With `--example`: where the emulator listens.
+    #[arg(long, default_value = "127.0.0.1:8790", requires = "example")]
+    pub emulator: String,
 }
 
 /// `dsrctl emulate`.
@@ -385,7 +461,6 @@ pub struct DemoArgs {
 /// `dsrctl completions`.
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
-    /// The shell.
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    pub shell: String,
 }

@@ -97,6 +97,7 @@ pub struct RequestNewArgs {
 #[derive(Debug, Args)]
 pub struct RequestApproveArgs {
     /// Request id.
+    #[arg(add = super::complete::requests())]
     pub id: String,
     /// Who approves.
     #[arg(long, value_name = "NAME")]
@@ -107,6 +108,7 @@ pub struct RequestApproveArgs {
 #[derive(Debug, Args)]
 pub struct RequestReasonArgs {
     /// Request id.
+    #[arg(add = super::complete::requests())]
     pub id: String,
     /// Why.
     #[arg(long)]
@@ -159,8 +161,10 @@ pub struct TaskListArgs {
 #[derive(Debug, Args)]
 pub struct TaskDoneArgs {
     /// Run id (or a unique prefix).
+    #[arg(add = super::complete::runs())]
     pub run: String,
     /// The step: its key (`service/step`), its id, or an instance key (`service/step#2`).
+    #[arg(add = super::complete::open_steps())]
     pub step: String,
     /// Who did it.
     #[arg(long, value_name = "NAME")]

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, bail};
 
 use super::Outcome;
-use super::args::{ApplyArgs, Cli, PlanArgs, PlanFormat, TestArgs};
+use super::args::{ApplyArgs, Cli, PlanArgs, PlanFormat, ShowArgs, TestArgs};
 use super::cmd_run::{approver, execute};
 use super::workspace::{self, Workspace};
 use crate::compile::compile;
@@ -74,7 +74,7 @@ pub async fn plan(cli: &Cli, args: &PlanArgs, color: bool) -> Result<Outcome> {
         let saved = wf.save(&dry)?;
         std::fs::write(out, serde_json::to_string_pretty(&saved)? + "\n")
             .with_context(|| format!("writing {}", out.display()))?;
-        eprintln!(
+        note!(
             "saved the plan to {}; apply it with `dsrctl apply {}`",
             out.display(),
             out.display()
@@ -87,22 +87,53 @@ pub async fn plan(cli: &Cli, args: &PlanArgs, color: bool) -> Result<Outcome> {
     })
 }
 
+/// Reads a plan saved by `dsrctl plan -o`.
+fn read_saved(path: &std::path::Path) -> Result<SavedPlan> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a plan saved by `dsrctl plan -o`", path.display()))
+}
+
+/// Shows a saved plan as `plan` showed it, without contacting any service; a plan edited
+/// since it was saved is shown with what was edited, and exits 1 (`apply` would refuse it).
+pub async fn show(cli: &Cli, args: &ShowArgs, color: bool) -> Result<Outcome> {
+    let saved = read_saved(&args.plan)?;
+    let ws = Workspace::open(&cli.project, color).await?;
+    let edits = saved.edits(&ws.workflow(None).plan_key()?);
+    ws.store.close().await;
+    let opts = PlanViewOptions {
+        show_personal_data: cli.show_personal_data,
+        color,
+    };
+    let (plan, changes) = (&saved.plan, &saved.changes);
+    match args.format {
+        PlanFormat::Text => out!("{}", render_text(plan, changes, &[], opts)),
+        PlanFormat::Json => out!("{}", render_json(plan, changes, &[], opts)),
+        PlanFormat::Markdown => out!("{}", render_markdown(plan, changes, &[], opts).join("\n")),
+    }
+    if edits.is_empty() {
+        return Ok(Outcome::Ok);
+    }
+    note!(
+        "{} was edited after `dsrctl plan` saved it; `dsrctl apply` refuses it:",
+        args.plan.display()
+    );
+    for e in &edits {
+        warn_note!("  {e}");
+    }
+    Ok(Outcome::Problems)
+}
+
 /// Applies a saved plan: exactly the previewed changes, refusing a stale plan.
 pub async fn apply(cli: &Cli, args: &ApplyArgs, color: bool) -> Result<Outcome> {
-    let text = std::fs::read_to_string(&args.plan)
-        .with_context(|| format!("reading {}", args.plan.display()))?;
-    let saved: SavedPlan = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is not a plan saved by `dsrctl plan -o`",
-            args.plan.display()
-        )
-    })?;
+    let saved = read_saved(&args.plan)?;
     let ws = Workspace::open(&cli.project, color).await?;
     let wf = ws.workflow(args.parallelism);
     if let Err(e) = wf.check_saved(&saved).await {
         if let WorkflowError::Refused { problems, .. } = &e {
             for p in problems {
-                eprintln!("  {p}");
+                warn_note!("  {p}");
             }
         }
         return Err(e.into());
@@ -111,7 +142,7 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs, color: bool) -> Result<Outcome> 
     wf.may_start(&saved.plan.request.id, false).await?;
     let approver = approver(&saved.plan, args.approve.as_deref())?;
     let run_id = wf.start(&saved.plan, approver.as_deref(), None).await?;
-    eprintln!(
+    note!(
         "run {run_id}: applying the plan of dry run {}",
         saved.dry_run
     );

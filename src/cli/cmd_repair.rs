@@ -24,7 +24,7 @@ pub async fn replan(cli: &Cli, args: &ReplanArgs, color: bool) -> Result<Outcome
     };
     workspace::lease(&wf, &replan.run.id).await?;
     wf.apply_replan(&replan, approver.as_deref()).await?;
-    eprintln!("run {} goes on with the new plan", replan.run.id);
+    note!("run {} goes on with the new plan", replan.run.id);
     execute(cli, &wf, &replan.run.id, None, false).await
 }
 

@@ -57,7 +57,7 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
     match &args.out {
         Some(path) => {
             std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("wrote {}", path.display());
+            note!("wrote {}", path.display());
         }
         None => out!("{text}"),
     }
@@ -88,7 +88,7 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
         let manifest = build_package(&run.plan, &outcomes, &spool, out, &opts)?;
         let files = manifest.files().count();
         if args.package.is_some() {
-            eprintln!(
+            note!(
                 "export package: {} ({files} file(s), manifest.json with SHA-256 of each)",
                 out.display()
             );
@@ -102,7 +102,7 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
                 &secrets,
             )
             .await?;
-            eprintln!(
+            note!(
                 "delivered the export package ({files} file(s) and its manifest) as {} object(s) to {}",
                 delivered.objects.len(),
                 delivered.destination

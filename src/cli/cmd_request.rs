@@ -181,7 +181,7 @@ fn from_args(args: &RequestNewArgs, color: bool) -> Result<Request> {
     // JSON is YAML: the same checks as a request file, with the same messages.
     let text = serde_json::to_string_pretty(&doc)?;
     load_request_str("(command line)", &text).map_err(|d| {
-        eprint!("{}", d.render_human(color));
+        super::workspace::print_diagnostics(&d, color);
         anyhow::anyhow!("the request is not valid; fix the options above")
     })
 }
@@ -250,8 +250,15 @@ pub async fn requests(cli: &Cli, args: &RequestsArgs, color: bool) -> Result<Out
         }
         ListFormat::Text => {
             if records.is_empty() {
-                outln!("no requests; record one with `dsrctl request new`");
+                outln!(
+                    "no requests recorded; `dsrctl request new` records one with its deadline \
+                     (runs of request files are listed by `dsrctl runs`)"
+                );
+                return Ok(Outcome::Ok);
             }
+            let mut t = super::table::new(&[
+                "request", "kind", "tenant", "law", "state", "deadline", "days", "reason",
+            ]);
             for r in &records {
                 let scrubber = (!cli.show_personal_data).then(|| Scrubber::for_request(&r.request));
                 let days = if r.state.is_final() {
@@ -267,20 +274,23 @@ pub async fn requests(cli: &Cli, args: &RequestsArgs, color: bool) -> Result<Out
                             .as_ref()
                             .map_or_else(|| t.to_owned(), |s| s.scrub(t))
                     })
-                    .map(|t| format!("  {t}"))
                     .unwrap_or_default();
-                outln!(
-                    "{:<24} {:<8} {:<5} {:<9} due {}{}  {}{}",
-                    r.request.id,
+                t.add_row(vec![
+                    r.request.id.clone(),
                     r.request.kind.to_string(),
-                    r.request.jurisdiction.as_str(),
-                    r.state.as_str(),
-                    r.deadline,
-                    if r.extended { " (extended)" } else { "" },
+                    r.request.tenant.clone(),
+                    r.request.jurisdiction.as_str().to_owned(),
+                    r.state.as_str().to_owned(),
+                    format!(
+                        "{}{}",
+                        r.deadline,
+                        if r.extended { " (extended)" } else { "" }
+                    ),
                     days,
-                    reason
-                );
+                    reason,
+                ]);
             }
+            out!("{}", super::table::render(&t));
         }
     }
     Ok(Outcome::Ok)
@@ -299,10 +309,17 @@ fn ordered(mut records: Vec<RequestRecord>) -> Vec<RequestRecord> {
 }
 
 fn days_text(days: i64) -> String {
+    let n = |d: i64| {
+        if d == 1 {
+            "1 day".to_owned()
+        } else {
+            format!("{d} days")
+        }
+    };
     match days {
-        d if d < 0 => format!("OVERDUE by {} day(s)", -d),
+        d if d < 0 => format!("OVERDUE by {}", n(-d)),
         0 => "due today".to_owned(),
-        d => format!("{d} day(s) left"),
+        d => format!("{} left", n(d)),
     }
 }
 

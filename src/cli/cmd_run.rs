@@ -44,13 +44,13 @@ pub async fn run(cli: &Cli, args: &RunArgs, color: bool) -> Result<Outcome> {
         }
         Decision::Resume(run) => {
             if !same_request(&run.plan.request, &request) {
-                eprintln!(
+                note!(
                     "warning: {} differs from the request run {} was planned from; the run goes on with the request it holds (`dsrctl abandon` it to start over)",
                     args.request.display(),
                     run.id
                 );
             }
-            eprintln!("resuming run {} of request {}", run.id, request.id);
+            note!("resuming run {} of request {}", run.id, request.id);
             execute(cli, &wf, &run.id, None, false).await
         }
         Decision::Start { previous } => {
@@ -68,9 +68,11 @@ pub async fn run(cli: &Cli, args: &RunArgs, color: bool) -> Result<Outcome> {
                 _ => None,
             };
             let run_id = wf.start(&plan, approver.as_deref(), again).await?;
-            eprintln!(
+            note!(
                 "run {run_id} of request {} ({}, tenant {})",
-                request.id, request.kind, request.tenant
+                request.id,
+                request.kind,
+                request.tenant
             );
             execute(cli, &wf, &run_id, None, true).await
         }
@@ -108,7 +110,7 @@ pub async fn resume(cli: &Cli, args: &ResumeArgs, color: bool) -> Result<Outcome
     let ws = Workspace::open(&cli.project, color).await?;
     let run = ws.store.run(&args.run).await?;
     if run.status == RunStatus::Completed {
-        eprintln!("run {} is already completed", run.id);
+        note!("run {} is already completed", run.id);
         return Ok(Outcome::Ok);
     }
     let wf = ws.workflow(args.parallelism);
@@ -154,7 +156,7 @@ pub async fn execute(
     let flag = stop.clone();
     let watcher = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
+            note!(
                 "stopping: no new steps start; running ones finish. Resume with `dsrctl resume`."
             );
             flag.store(true, Ordering::SeqCst);

@@ -3,8 +3,10 @@
 use anyhow::Result;
 
 use super::Outcome;
-use super::args::{Cli, RunsArgs, StatusArgs};
+use super::args::{Cli, ListFormat, RunsArgs, StatusArgs};
+use super::table;
 use super::workspace::Workspace;
+use crate::journal::RunMode;
 use crate::report::Scrubber;
 
 /// Shows one run and its steps.
@@ -22,7 +24,7 @@ pub async fn status(cli: &Cli, args: &StatusArgs, color: bool) -> Result<Outcome
     };
     let run = ws.store.run(&id).await?;
     let outcomes = ws.store.outcomes(&run.id).await?;
-    if args.json {
+    if args.format() == ListFormat::Json {
         let steps: Vec<_> = run
             .plan
             .steps
@@ -46,13 +48,14 @@ pub async fn status(cli: &Cli, args: &StatusArgs, color: bool) -> Result<Outcome
     }
     let scrubber = (!cli.show_personal_data).then(|| Scrubber::for_request(&run.plan.request));
     outln!(
-        "run {}  request {}  {:?}  {}  (updated {})",
+        "run {}  request {}  {}  {}  (updated {})",
         run.id,
         run.request_id,
-        run.mode,
+        mode_name(run.mode),
         run.status.as_str(),
         run.updated_at.format("%Y-%m-%d %H:%M:%S UTC")
     );
+    let mut steps = table::new(&["status", "step", "detail"]);
     for s in &run.plan.steps {
         let o = outcomes.iter().find(|o| o.instance == s.key);
         let message = o
@@ -63,13 +66,13 @@ pub async fn status(cli: &Cli, args: &StatusArgs, color: bool) -> Result<Outcome
                     .map_or_else(|| m.to_owned(), |sc| sc.scrub(m))
             })
             .unwrap_or_default();
-        outln!(
-            "  {:<10} {:<40} {}",
-            o.map_or("pending", |o| o.status.as_str()),
-            s.key,
-            message
-        );
+        steps.add_row(vec![
+            o.map_or("pending", |o| o.status.as_str()).to_owned(),
+            s.key.clone(),
+            message,
+        ]);
     }
+    out!("{}", table::render(&steps));
     Ok(Outcome::Ok)
 }
 
@@ -77,7 +80,7 @@ pub async fn status(cli: &Cli, args: &StatusArgs, color: bool) -> Result<Outcome
 pub async fn runs(cli: &Cli, args: &RunsArgs, color: bool) -> Result<Outcome> {
     let ws = Workspace::open(&cli.project, color).await?;
     let runs = ws.store.runs(args.limit).await?;
-    if args.json {
+    if args.format() == ListFormat::Json {
         let rows: Vec<_> = runs
             .iter()
             .map(|r| serde_json::json!({"run": r.id, "request": r.request_id, "mode": r.mode, "status": r.status, "created_at": r.created_at}))
@@ -87,19 +90,26 @@ pub async fn runs(cli: &Cli, args: &RunsArgs, color: bool) -> Result<Outcome> {
     }
     if runs.is_empty() {
         outln!("no runs yet; start one with `dsrctl run REQUEST`");
+        return Ok(Outcome::Ok);
     }
+    let mut t = table::new(&["run", "request", "mode", "status", "created", "updated"]);
     for r in runs {
-        outln!(
-            "{}  {:<20} {:<8} {:<11} {}",
+        t.add_row(vec![
             r.id,
             r.request_id,
-            match r.mode {
-                crate::journal::RunMode::DryRun => "dry-run",
-                crate::journal::RunMode::Apply => "apply",
-            },
-            r.status.as_str(),
-            r.created_at.format("%Y-%m-%d %H:%M")
-        );
+            mode_name(r.mode).to_owned(),
+            r.status.as_str().to_owned(),
+            r.created_at.format("%Y-%m-%d %H:%M").to_string(),
+            r.updated_at.format("%Y-%m-%d %H:%M").to_string(),
+        ]);
     }
+    out!("{}", table::render(&t));
     Ok(Outcome::Ok)
+}
+
+fn mode_name(mode: RunMode) -> &'static str {
+    match mode {
+        RunMode::DryRun => "dry-run",
+        RunMode::Apply => "apply",
+    }
 }

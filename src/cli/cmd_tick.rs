@@ -47,11 +47,11 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, color: bool) -> Result<Outcome> 
     let (tx, mut shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
-        eprintln!("stopping: the current tick finishes, then dsrctl exits");
+        note!("stopping: the current tick finishes, then dsrctl exits");
         stop.store(true, Ordering::SeqCst);
         let _ = tx.send(true);
     });
-    eprintln!(
+    note!(
         "worker {} serving ({})",
         scheduler.worker(),
         timing.describe()
@@ -66,7 +66,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, color: bool) -> Result<Outcome> 
             }
             // A store hiccup should not end a long-running worker: try again next time.
             Err(e) => {
-                eprintln!("tick failed: {e}");
+                warn_note!("tick failed: {e}");
                 false
             }
         };
@@ -117,7 +117,7 @@ fn print_report(report: &TickReport) {
         );
     }
     for p in &report.problems {
-        eprintln!("problem: {p}");
+        warn_note!("problem: {p}");
     }
 }
 

@@ -38,7 +38,7 @@ pub fn compare(cli: &Cli, reference: &str, format: PlanFormat, color: bool) -> R
     let git = GitSource::new(&cli.project, reference)
         .with_context(|| format!("reading the project at `{reference}`"))?;
     let before = load_project_from(&git, &cli.project).map_err(|d| {
-        eprint!("{}", d.render_human(false));
+        super::workspace::print_diagnostics(&d, false);
         anyhow::anyhow!("the project at `{reference}` does not load")
     })?;
     let requests = sample_requests(&now, &cli.project)?;
@@ -72,7 +72,7 @@ fn sample_requests(project: &Project, root: &Path) -> Result<Vec<Request>> {
     {
         let bytes = source.read(&rel)?;
         out.push(load_request_bytes(&rel, &bytes).map_err(|d| {
-            eprint!("{}", d.render_human(false));
+            super::workspace::print_diagnostics(&d, false);
             anyhow::anyhow!("sample request {rel} is invalid")
         })?);
     }

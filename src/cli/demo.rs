@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use super::Outcome;
 use super::args::{
@@ -11,9 +11,6 @@ use super::args::{
     ReportArgs, ReportFormat, RunArgs,
 };
 use crate::emulator::{Fixture, start};
-
-/// The port the example project's config names.
-const EXAMPLE_PORT: &str = "127.0.0.1:8790";
 
 /// Serves the emulator until Ctrl-C.
 pub async fn emulate(args: &EmulateArgs) -> Result<Outcome> {
@@ -37,7 +34,6 @@ pub async fn emulate(args: &EmulateArgs) -> Result<Outcome> {
 /// Copies the example project, starts the emulator, and runs a deletion end to end: dry
 /// run with its diff, apply, evidence report; then an export with its package.
 pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
-    let source = example_dir()?;
     let emulator = start(Fixture::contoso(), "127.0.0.1:0".parse()?).await?;
     let dir = match &args.dir {
         Some(d) => d.clone(),
@@ -46,8 +42,7 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
             &uuid::Uuid::now_v7().simple().to_string()[20..]
         )),
     };
-    copy_project(&source, &dir, &emulator.addr.to_string())?;
-    seed_crm(&dir).await?;
+    super::example::write(&dir, &emulator.addr.to_string()).await?;
     std::env::set_current_dir(&dir).with_context(|| format!("entering {}", dir.display()))?;
     let cli = Cli {
         project: PathBuf::from("."),
@@ -161,95 +156,6 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
 
 fn banner(text: &str) {
     outln!("\n== {text}\n");
-}
-
-fn example_dir() -> Result<PathBuf> {
-    let candidates = [
-        PathBuf::from("examples/contoso"),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/contoso"),
-    ];
-    match candidates
-        .into_iter()
-        .find(|p| p.join("dsrctl.yaml").is_file())
-    {
-        Some(p) => Ok(p),
-        None => bail!(
-            "the example project (examples/contoso) was not found; run the demo from the repository"
-        ),
-    }
-}
-
-/// Copies the example project, pointing it at the emulator's address and at the policy pack.
-fn copy_project(from: &Path, to: &Path, addr: &str) -> Result<()> {
-    if to.join("dsrctl.yaml").exists() {
-        bail!(
-            "{} already holds a project; give another --dir",
-            to.display()
-        );
-    }
-    let policies = from
-        .join("../../policies")
-        .canonicalize()
-        .context("finding the policy pack")?;
-    copy_dir(from, to, &|text| text.replace(EXAMPLE_PORT, addr))?;
-    copy_dir(&policies, &to.join("policies"), &|t| t.to_owned())?;
-    // The demo's secrets live in files of the copy (the emulator accepts any non-empty one).
-    let config = to.join("dsrctl.yaml");
-    let text = std::fs::read_to_string(&config)?
-        .replace("../../policies", "policies")
-        .replace("../../schemas/", "schemas/")
-        .replace("{ env: CONTOSO_CLIENT_SECRET }", "{ file: contoso.secret }")
-        .replace("{ env: FABRIKAM_TOKEN }", "{ file: fabrikam.secret }");
-    std::fs::write(&config, text)?;
-    std::fs::write(to.join("contoso.secret"), "demo-secret\n")?;
-    std::fs::write(to.join("fabrikam.secret"), "demo-token\n")?;
-    crate::load::write_schemas(&to.join("schemas"))?;
-    Ok(())
-}
-
-fn copy_dir(from: &Path, to: &Path, edit: &dyn Fn(&str) -> String) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') || name == "crm.db" {
-            continue;
-        }
-        let target = to.join(&name);
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target, edit)?;
-        } else {
-            match std::fs::read_to_string(entry.path()) {
-                Ok(text) => std::fs::write(&target, edit(&text))?,
-                Err(_) => {
-                    std::fs::copy(entry.path(), &target)?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Creates each example database (`crm.db`, ...) from its SQL script (`crm.sql`, ...).
-async fn seed_crm(dir: &Path) -> Result<()> {
-    use sqlx::ConnectOptions;
-    for entry in std::fs::read_dir(dir)? {
-        let script = entry?.path();
-        if script.extension().is_none_or(|e| e != "sql") {
-            continue;
-        }
-        let sql = std::fs::read_to_string(&script)?;
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(script.with_extension("db"))
-            .create_if_missing(true)
-            .connect()
-            .await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut conn)
-            .await
-            .with_context(|| format!("seeding a database from {}", script.display()))?;
-    }
-    Ok(())
 }
 
 fn first_request(dir: &Path, kind: &str) -> Result<Option<PathBuf>> {

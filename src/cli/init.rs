@@ -1,10 +1,12 @@
-//! `dsrctl init`: a small starter project that validates.
+//! `dsrctl init`: a small starter project that validates, or (`--example`) the example
+//! project that runs end to end against `dsrctl emulate`.
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
 use super::Outcome;
+use super::args::InitArgs;
 
 const FILES: &[(&str, &str)] = &[
     ("dsrctl.yaml", include_str!("starter/dsrctl.yaml")),
@@ -19,8 +21,27 @@ const FILES: &[(&str, &str)] = &[
     (".gitignore", include_str!("starter/gitignore")),
 ];
 
-/// Writes the starter project into `dir`, refusing to overwrite an existing file.
-pub fn init(dir: &Path) -> Result<Outcome> {
+/// Writes the starter (or example) project, refusing to overwrite an existing file.
+pub async fn init(args: &InitArgs) -> Result<Outcome> {
+    if args.example {
+        return example(&args.dir, &args.emulator).await;
+    }
+    starter(&args.dir)
+}
+
+async fn example(dir: &Path, addr: &str) -> Result<Outcome> {
+    for rel in super::example::write(dir, addr).await? {
+        outln!("wrote {}", dir.join(rel).display());
+    }
+    outln!(
+        "next: `dsrctl emulate` in another terminal, then in {}: `dsrctl validate` and \
+         `dsrctl run requests/delete-alice.yaml --approve \"your name\"` (README.md says more)",
+        dir.display()
+    );
+    Ok(Outcome::Ok)
+}
+
+fn starter(dir: &Path) -> Result<Outcome> {
     for (rel, _) in FILES {
         if dir.join(rel).exists() {
             bail!(

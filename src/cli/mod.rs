@@ -12,6 +12,16 @@ macro_rules! outln {
     ($($t:tt)*) => { $crate::cli::write_out(format_args!($($t)*), true) };
 }
 
+/// `eprintln!` in the log format (`--log-format json` makes it a JSON log line).
+macro_rules! note {
+    ($($t:tt)*) => { $crate::cli::progress::note("INFO", &format!($($t)*), serde_json::Value::Null) };
+}
+
+/// [`note!`] at level WARN.
+macro_rules! warn_note {
+    ($($t:tt)*) => { $crate::cli::progress::note("WARN", &format!($($t)*), serde_json::Value::Null) };
+}
+
 mod args;
 mod args_lifecycle;
 mod cmd_audit;
@@ -27,11 +37,15 @@ mod cmd_test;
 mod cmd_tick;
 mod cmd_validate;
 mod compare;
+mod complete;
 mod demo;
+mod example;
 mod git_source;
+mod help;
 mod init;
 mod plan_offline;
 mod progress;
+mod table;
 mod workspace;
 
 use std::process::ExitCode;
@@ -39,7 +53,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use args::Cli;
 use args::{ColorChoice, Command};
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 
 /// What a command ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,12 +73,7 @@ pub enum Outcome {
 pub struct UsageError(pub String);
 
 /// The exit codes, as `--help` and the README show them. [`exit_code`] decides them.
-pub const EXIT_CODES: &str = "\
-Exit codes:
-  0   ok
-  1   problems found, or a failure
-  2   changes pending (`plan` and `apply` with --detailed-exitcode)
-  64  usage error: an unknown command or flag, a missing or malformed argument";
+pub const EXIT_CODES: &str = help::exit_codes!();
 
 /// The exit code for a command's result: 0 ok, 1 problems found or a failure, 2 changes
 /// pending, 64 a usage error (see [`EXIT_CODES`]).
@@ -89,6 +98,7 @@ fn parse_failed(e: &clap::Error) -> ExitCode {
 
 /// Runs the command line.
 pub fn main() -> ExitCode {
+    complete::answer_if_asked();
     let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return parse_failed(&e),
@@ -98,9 +108,13 @@ pub fn main() -> ExitCode {
     // relative paths in the config resolve from there.
     if cli.project != std::path::Path::new(".") {
         if let Err(e) = std::env::set_current_dir(&cli.project) {
-            eprintln!(
-                "error: cannot enter the project directory {}: {e}",
-                cli.project.display()
+            progress::note(
+                "ERROR",
+                &format!(
+                    "error: cannot enter the project directory {}: {e}",
+                    cli.project.display()
+                ),
+                serde_json::Value::Null,
             );
             return ExitCode::from(1);
         }
@@ -108,7 +122,12 @@ pub fn main() -> ExitCode {
     }
     let mut result = dispatch(cli);
     if let Err(e) = &result {
-        eprintln!("error: {e:#}");
+        let message = if progress::json_logs() {
+            format!("{e:#}")
+        } else {
+            format!("error: {e:#}")
+        };
+        progress::note("ERROR", &message, serde_json::Value::Null);
     } else if OUTPUT_LOST.load(Ordering::Relaxed) {
         // Already reported by `write_out`; the command's output is incomplete.
         result = Err(anyhow::anyhow!("standard output could not be written"));
@@ -165,11 +184,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Validate(a) => cmd_validate::validate(&cli.project, a),
         Command::Schema(a) => cmd_validate::schema(a),
         Command::Explain(a) => cmd_explain::explain(a),
-        Command::Init(a) => init::init(&a.dir),
         Command::Completions(a) => {
-            let mut script = Vec::new();
-            clap_complete::generate(a.shell, &mut Cli::command(), "dsrctl", &mut script);
-            out!("{}", String::from_utf8_lossy(&script));
+            out!("{}", complete::registration(&a.shell)?);
             Ok(Outcome::Ok)
         }
         _ => runtime()?.block_on(dispatch_async(&cli, color)),
@@ -179,6 +195,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
 async fn dispatch_async(cli: &Cli, color: bool) -> anyhow::Result<Outcome> {
     match &cli.command {
         Command::Plan(a) => cmd_plan::plan(cli, a, color).await,
+        Command::Show(a) => cmd_plan::show(cli, a, color).await,
         Command::Apply(a) => cmd_plan::apply(cli, a, color).await,
         Command::Run(a) => cmd_run::run(cli, a, color).await,
         Command::Resume(a) => cmd_run::resume(cli, a, color).await,
@@ -188,6 +205,7 @@ async fn dispatch_async(cli: &Cli, color: bool) -> anyhow::Result<Outcome> {
         Command::Runs(a) => cmd_status::runs(cli, a, color).await,
         Command::Report(a) => cmd_report::report(cli, a, color).await,
         Command::Test(a) => cmd_plan::test(cli, a, color).await,
+        Command::Init(a) => init::init(a).await,
         Command::Emulate(a) => demo::emulate(a).await,
         Command::Demo(a) => demo::demo(cli, a, color).await,
         Command::Request(a) => cmd_request::request(cli, a, color).await,
@@ -199,7 +217,6 @@ async fn dispatch_async(cli: &Cli, color: bool) -> anyhow::Result<Outcome> {
         Command::Validate(_)
         | Command::Schema(_)
         | Command::Explain(_)
-        | Command::Init(_)
         | Command::Completions(_) => {
             unreachable!("handled synchronously")
         }

@@ -28,6 +28,31 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
+/// Whether stderr carries JSON log lines (`--log-format json`).
+pub fn json_logs() -> bool {
+    FORMAT.get() == Some(&LogFormat::Json)
+}
+
+/// A line on stderr in the log format: as written, or one JSON object in the shape of the
+/// other log lines (`level` INFO, WARN or ERROR; `fields` with the message and any extra).
+pub fn note(level: &str, message: &str, fields: serde_json::Value) {
+    if !json_logs() {
+        eprintln!("{message}");
+        return;
+    }
+    let mut all = serde_json::json!({ "message": message });
+    if let (Some(all), serde_json::Value::Object(extra)) = (all.as_object_mut(), fields) {
+        all.extend(extra);
+    }
+    let line = serde_json::json!({
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "level": level,
+        "fields": all,
+        "target": "dsrctl",
+    });
+    eprintln!("{line}");
+}
+
 /// Shows step progress; subject values are scrubbed unless asked for.
 pub struct Progress {
     bars: Option<(MultiProgress, HashMap<String, ProgressBar>)>,
@@ -41,7 +66,7 @@ impl Progress {
     /// line, in the shape of the other log lines.
     pub fn new(plan: &Plan, show_personal_data: bool) -> Self {
         let scrubber = (!show_personal_data).then(|| Scrubber::for_request(&plan.request));
-        let json = FORMAT.get() == Some(&LogFormat::Json);
+        let json = json_logs();
         let bars = (std::io::stderr().is_terminal() && !json).then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template("{prefix:>24} [{bar:20}] {pos}/{len} {msg}")
@@ -106,7 +131,7 @@ impl Observer for Progress {
         let line = if self.json {
             serde_json::json!({
                 "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                "level": if outcome.status == StepStatus::Failed { "WARN" } else { "INFO" },
+                "level": if outcome.status == StepStatus::Failed { "ERROR" } else { "INFO" },
                 "fields": {
                     "message": format!("{} {}", outcome.status.as_str(), step.key),
                     "step": step.key,

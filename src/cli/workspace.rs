@@ -26,7 +26,7 @@ pub fn project(dir: &Path, color: bool) -> Result<Project> {
     match load_project(dir) {
         Ok(p) => {
             if !p.warnings.is_empty() {
-                eprint!("{}", p.warnings.render_human(color));
+                print_diagnostics(&p.warnings, color);
             }
             Ok(p)
         }
@@ -39,15 +39,41 @@ pub fn request(path: &Path, color: bool) -> Result<Request> {
     load_request(path).map_err(|d| invalid(&d, color))
 }
 
+/// Diagnostics on stderr: as `validate` shows them, or one JSON log line each.
+pub fn print_diagnostics(diags: &Diagnostics, color: bool) {
+    if !super::progress::json_logs() {
+        eprint!("{}", diags.render_human(color));
+        return;
+    }
+    for d in diags.iter() {
+        let level = match d.severity {
+            crate::load::Severity::Error => "ERROR",
+            crate::load::Severity::Warning => "WARN",
+        };
+        let fields = serde_json::to_value(d).unwrap_or_default();
+        super::progress::note(level, &d.message, fields);
+    }
+}
+
 fn invalid(diags: &Diagnostics, color: bool) -> anyhow::Error {
-    eprint!("{}", diags.render_human(color));
+    print_diagnostics(diags, color);
     anyhow!("fix the problems above, then try again (`dsrctl validate` checks without running)")
 }
 
 impl Workspace {
     /// Loads the project and opens its state store.
     pub async fn open(dir: &Path, color: bool) -> Result<Self> {
-        let project = project(dir, color)?;
+        Self::with_project(project(dir, color)?).await
+    }
+
+    /// Like [`Workspace::open`], printing nothing (for shell completion): an invalid project
+    /// is an error without its diagnostics.
+    pub async fn open_quiet(dir: &Path) -> Result<Self> {
+        let project = load_project(dir).map_err(|d| anyhow!("{} problem(s)", d.len()))?;
+        Self::with_project(project).await
+    }
+
+    async fn with_project(project: Project) -> Result<Self> {
         let state_dir = project.root.join(".dsrctl");
         let location = match &project.config.state {
             None => state_dir.join("state.db").display().to_string(),
@@ -135,7 +161,7 @@ fn ended_here(holder: &str) -> bool {
 pub async fn lease(wf: &Workflow, run: &str) -> Result<()> {
     match wf.lease(run).await {
         Err(WorkflowError::Leased { holder, .. }) if ended_here(&holder) => {
-            eprintln!("taking run {run} over from {holder}, which is no longer running");
+            warn_note!("taking run {run} over from {holder}, which is no longer running");
             wf.store().release(&holder, run).await?;
             Ok(wf.lease(run).await?)
         }

@@ -8,6 +8,7 @@ pub struct Dsrctl {
     dir: PathBuf,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    bare: bool,
 }
 
 /// What a finished invocation printed and returned.
@@ -25,7 +26,15 @@ impl Dsrctl {
             dir: dir.to_path_buf(),
             args: Vec::new(),
             env: Vec::new(),
+            bare: false,
         }
+    }
+
+    /// Only the arguments given, started in the directory (no `-C DIR --color never` in
+    /// front), as a shell's completion function calls `dsrctl`.
+    pub fn bare(mut self) -> Self {
+        self.bare = true;
+        self
     }
 
     pub fn arg(mut self, a: impl AsRef<str>) -> Self {
@@ -51,11 +60,12 @@ impl Dsrctl {
     /// Runs to the end without blocking the test's runtime (servers in the test keep answering).
     pub async fn run(self) -> Output {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_dsrctl"));
-        cmd.arg("-C")
-            .arg(&self.dir)
-            .arg("--color")
-            .arg("never")
-            .args(&self.args)
+        if self.bare {
+            cmd.current_dir(&self.dir);
+        } else {
+            cmd.arg("-C").arg(&self.dir).arg("--color").arg("never");
+        }
+        cmd.args(&self.args)
             .env("NO_COLOR", "1")
             .env_remove("DSRCTL_PROJECT")
             .stdin(std::process::Stdio::null());
