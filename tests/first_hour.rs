@@ -185,3 +185,22 @@ async fn the_example_project_runs_end_to_end_against_the_emulator() {
     );
     emulator.shutdown().await;
 }
+
+/// The README's first command: the demo runs end to end and leaves its reports behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_runs_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let out = ok(Dsrctl::new(tmp.path()).args(["demo", "--dir", &dir.display().to_string()])).await;
+    for step in [
+        "1. Export request",
+        "2. Dry run",
+        "3. Apply",
+        "4. Evidence report",
+    ] {
+        assert!(out.stdout.contains(step), "{step}: {}", out.stdout);
+    }
+    for file in ["evidence.html", "letter.md", "export-package/manifest.json"] {
+        assert!(dir.join(file).is_file(), "{file}");
+    }
+}
