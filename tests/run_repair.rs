@@ -588,3 +588,26 @@ async fn apply_refuses_a_second_live_run_of_a_request() {
     assert_eq!(now, sent, "nothing sent");
     assert_eq!(apply_runs(&p).await.len(), 1);
 }
+
+// Regression: `run` checked for a live run, then created one, so two started at the same
+// moment (two terminals, a person and a worker) both ran the request and the non-idempotent
+// notification went out twice. Now the store lets one of them create the run.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_runs_started_at_once_send_each_mutation_once() {
+    let crm = Crm::start().await;
+    let p = project(&crm, FIXED);
+    for round in 0..3 {
+        let starts: Vec<_> = (0..4)
+            .map(|_| {
+                p.cmd()
+                    .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
+                    .run()
+            })
+            .collect();
+        let outs = futures::future::join_all(starts).await;
+        let ran = outs.iter().filter(|o| o.stdout.contains("Run ")).count();
+        assert!(ran >= 1, "{outs:#?}");
+        assert_eq!(crm.count("POST", "/notify"), 1, "round {round}: {outs:#?}");
+        assert_eq!(apply_runs(&p).await.len(), 1, "{outs:#?}");
+    }
+}

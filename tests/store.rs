@@ -150,24 +150,87 @@ async fn resume_finds_the_unfinished_apply_run(ctx: &Ctx) {
         store.unfinished_run("r-9").await.unwrap(),
         Some(first.clone())
     );
-    let second = store
-        .create_run(&plan("r-9"), RunMode::Apply)
-        .await
-        .unwrap();
     store
-        .set_run_status(&second, RunStatus::Interrupted)
+        .set_run_status(&first, RunStatus::Interrupted)
         .await
         .unwrap();
     assert_eq!(
         store.unfinished_run("r-9").await.unwrap(),
-        Some(second.clone())
+        Some(first.clone())
     );
     store
-        .set_run_status(&second, RunStatus::Completed)
+        .set_run_status(&first, RunStatus::Completed)
         .await
         .unwrap();
-    assert_eq!(store.unfinished_run("r-9").await.unwrap(), Some(first));
+    assert_eq!(store.unfinished_run("r-9").await.unwrap(), None);
+    // Run again after it completed: the new run is the unfinished one.
+    let again = store
+        .create_run(&plan("r-9"), RunMode::Apply)
+        .await
+        .unwrap();
+    assert_eq!(store.unfinished_run("r-9").await.unwrap(), Some(again));
     assert_eq!(store.unfinished_run("r-other").await.unwrap(), None);
+}
+
+// Regression: `dsrctl run` checked for a live run, then created one; two started at the same
+// moment (two terminals, or a person and a worker) both passed the check and both ran the
+// request, sending every mutation twice.
+both!(one_request_has_one_live_run_even_when_two_start_at_once);
+async fn one_request_has_one_live_run_even_when_two_start_at_once(ctx: &Ctx) {
+    // Two processes: two stores on the same database.
+    let stores = [ctx.open().await, ctx.open().await];
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = Arc::clone(&stores[i % 2]);
+        tasks.push(tokio::spawn(async move {
+            store.create_run(&plan("r-live"), RunMode::Apply).await
+        }));
+    }
+    let mut created = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(run) => created.push(run),
+            Err(StoreError::LiveRun(request)) => assert_eq!(request, "r-live"),
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(created.len(), 1, "{created:?}");
+    let store = &stores[0];
+    // Dry runs and other requests are not held up.
+    store
+        .create_run(&plan("r-live"), RunMode::DryRun)
+        .await
+        .unwrap();
+    store
+        .create_run(&plan("r-other"), RunMode::Apply)
+        .await
+        .unwrap();
+    // A failed run is still live (it is resumed, not run afresh)...
+    store
+        .set_run_status(&created[0], RunStatus::Failed)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_run(&plan("r-live"), RunMode::Apply).await,
+        Err(StoreError::LiveRun(_))
+    ));
+    // ...an abandoned or completed one is not.
+    store
+        .set_run_status(&created[0], RunStatus::Abandoned)
+        .await
+        .unwrap();
+    let next = store
+        .create_run(&plan("r-live"), RunMode::Apply)
+        .await
+        .unwrap();
+    store
+        .set_run_status(&next, RunStatus::Completed)
+        .await
+        .unwrap();
+    store
+        .create_run(&plan("r-live"), RunMode::Apply)
+        .await
+        .unwrap();
 }
 
 both!(a_run_is_replanned_in_place_and_abandoned_for_good);

@@ -74,6 +74,9 @@ pub enum StoreError {
     /// The deadline of a request was already extended once.
     #[error("the deadline of request `{0}` is already extended; the law allows one extension")]
     AlreadyExtended(String),
+    /// A request already has an apply run that has not ended (one request, one live run).
+    #[error("request `{0}` already has a run that has not ended")]
+    LiveRun(String),
     /// No such evidence file.
     #[error("no evidence `{0}` in the state store")]
     EvidenceNotFound(String),
@@ -85,7 +88,9 @@ pub enum StoreError {
 /// The journal the engine writes and reports read.
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Records a new run of a plan and returns its id.
+    /// Records a new run of a plan and returns its id. An apply run is refused with
+    /// [`StoreError::LiveRun`] while the request has another that has not ended (completed
+    /// or abandoned), however many processes try at once.
     async fn create_run(&self, plan: &Plan, mode: RunMode) -> Result<String, StoreError>;
     /// The newest unfinished apply run of a request (neither completed nor abandoned), if any.
     async fn unfinished_run(&self, request_id: &str) -> Result<Option<String>, StoreError>;

@@ -328,20 +328,33 @@ async fn apply(
                 } => Some((id.as_str(), request.as_str(), *mode, plan.as_str())),
                 _ => None,
             });
-            sqlx::query(
-                "INSERT INTO runs (id, request_id, mode, status, created_at, updated_at, plan) \
-                 SELECT id, req, mode, 'running', $5, $5, plan::json \
-                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS t (id, req, mode, plan)",
+            // A second apply run of a request whose run has not ended meets the index
+            // `runs_one_live` and is not made (also when another process made the first).
+            let made = keys(
+                conn,
+                sqlx::query_scalar(
+                    "INSERT INTO runs (id, request_id, mode, status, created_at, updated_at, plan) \
+                     SELECT id, req, mode, 'running', $5, $5, plan::json \
+                     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS t (id, req, mode, plan) \
+                     ON CONFLICT DO NOTHING RETURNING id",
+                )
+                .bind(col(&rows, |r| r.0))
+                .bind(col(&rows, |r| r.1))
+                .bind(col(&rows, |r| r.2))
+                .bind(col(&rows, |r| r.3))
+                .bind(now),
             )
-            .bind(col(&rows, |r| r.0))
-            .bind(col(&rows, |r| r.1))
-            .bind(col(&rows, |r| r.2))
-            .bind(col(&rows, |r| r.3))
-            .bind(now)
-            .execute(conn)
-            .await
-            .map_err(db)?;
-            Ok(made())
+            .await?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    if made.contains(r.0) {
+                        Ok(Done::Unit)
+                    } else {
+                        Err(StoreError::LiveRun(r.1.to_owned()))
+                    }
+                })
+                .collect())
         }
         Op::SetRunStatus { .. } => {
             let rows = pick(ops, idx, |o| match o {

@@ -181,6 +181,26 @@ async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<(), StoreError> 
             .await
             .map_err(db)?;
     }
+    sqlx::raw_sql("SAVEPOINT one_live_run")
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    let rollback = match sqlx::raw_sql(postgres_schema::ONE_LIVE_RUN)
+        .execute(&mut *tx)
+        .await
+    {
+        Ok(_) => "RELEASE SAVEPOINT one_live_run",
+        Err(e) => {
+            // Only a store that already holds two live runs of one request (written before
+            // the index existed) cannot have it; `dsrctl abandon` one of them.
+            tracing::warn!("one live run per request is not enforced by the store: {e}");
+            "ROLLBACK TO SAVEPOINT one_live_run"
+        }
+    };
+    sqlx::raw_sql(rollback)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
     tx.commit().await.map_err(db)
 }
 

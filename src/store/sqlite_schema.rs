@@ -75,3 +75,8 @@ CREATE TABLE IF NOT EXISTS evidence (
 );
 CREATE INDEX IF NOT EXISTS evidence_step ON evidence (run_id, instance);
 "#;
+
+/// Made on every open (also in a store created before it existed): one apply run per request
+/// that has not ended, so two processes starting the same request cannot both create one.
+pub(crate) const ONE_LIVE_RUN: &str = "CREATE UNIQUE INDEX IF NOT EXISTS runs_one_live \
+    ON runs (request_id) WHERE mode = 'apply' AND status NOT IN ('completed', 'abandoned')";

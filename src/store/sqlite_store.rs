@@ -86,7 +86,13 @@ impl Store for SqliteStore {
                     millis(Utc::now()),
                     body
                 ])
-                .map_err(lite)
+                .map_err(|e| {
+                    if UNIQUE.iter().any(|c| violates(&e, *c)) {
+                        StoreError::LiveRun(request.clone())
+                    } else {
+                        lite(e)
+                    }
+                })
         })
         .await?;
         Ok(id)

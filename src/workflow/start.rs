@@ -101,7 +101,15 @@ impl Workflow {
                 )
                 .await?;
         }
-        let run = self.store.create_run(plan, RunMode::Apply).await?;
+        let run = match self.store.create_run(plan, RunMode::Apply).await {
+            Ok(run) => run,
+            // Another process started the request between the check above and here.
+            Err(StoreError::LiveRun(_)) => {
+                self.may_start(id, false).await?;
+                return Err(StoreError::LiveRun(id.clone()).into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         if let Some(again) = again {
             self.store
                 .append_audit(
