@@ -10,6 +10,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
+#[path = "support/tools.rs"]
+mod tools;
+use tools::{git, missing};
+
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 fn workflow(name: &str) -> Value {
@@ -103,21 +107,6 @@ fn run_steps(workflow: &Value, dir: &Path, context: &BTreeMap<&str, &str>) -> St
     }
     assert!(ran >= 3, "only {ran} shell steps ran");
     std::fs::read_to_string(summary).expect("summary")
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A project made by `dsrctl init`, committed on `main` in an "upstream" repository and
@@ -257,14 +246,4 @@ fn which(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|d| d.join(name))
         .find(|p| p.is_file())
-}
-
-/// A tool the test needs is missing: a failure under CI, a visible skip elsewhere.
-fn missing(tool: &str, how: &str) {
-    let message = format!("{tool} not found; {how}");
-    if std::env::var_os("CI").is_some() {
-        panic!("{message} (required when CI is set)");
-    }
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {message}");
 }

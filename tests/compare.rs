@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::tools::git;
+
 use support::cli::ProjectDir;
 
 const PLAYBOOK: &str = r#"service: crm
@@ -30,21 +32,6 @@ dsr:
       preview: { http: { method: GET, path: "/contacts/{{seg find.id}}" } }
       verify: { http: { method: GET, path: "/contacts/{{seg find.id}}" }, expect_status: [404] }
 "#;
-
-fn git(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn project() -> ProjectDir {
     let p = ProjectDir::new()
@@ -78,11 +65,8 @@ async fn a_changed_step_shows_each_field_that_changed() {
         ),
     );
     let out = p
-        .cmd()
-        .args(["plan", "--compare", "HEAD", "--format", "markdown"])
-        .run()
-        .await
-        .expect_code(0);
+        .expect(0, &["plan", "--compare", "HEAD", "--format", "markdown"])
+        .await;
     assert!(
         out.stdout.contains(
             "| r-del | crm | step changed: `crm/drop`<br>action.http.path: `/contacts/{{seg find.id}}` → `/people/{{seg find.id}}` |"
@@ -106,11 +90,8 @@ async fn weakening_an_erasure_or_an_export_is_a_warning_in_every_format() {
     p.write("policies/crm.yaml", &weaker);
 
     let md = p
-        .cmd()
-        .args(["plan", "--compare", "HEAD", "--format", "markdown"])
-        .run()
+        .expect(0, &["plan", "--compare", "HEAD", "--format", "markdown"])
         .await
-        .expect_code(0)
         .stdout;
     assert!(md.contains("> [!WARNING]"), "{md}");
     assert!(
@@ -123,11 +104,8 @@ async fn weakening_an_erasure_or_an_export_is_a_warning_in_every_format() {
     );
 
     let json = p
-        .cmd()
-        .args(["plan", "--compare", "HEAD", "--format", "json"])
-        .run()
+        .expect(0, &["plan", "--compare", "HEAD", "--format", "json"])
         .await
-        .expect_code(0)
         .json();
     let warnings: Vec<&str> = json["changes"]
         .as_array()
@@ -137,13 +115,7 @@ async fn weakening_an_erasure_or_an_export_is_a_warning_in_every_format() {
         .collect();
     assert_eq!(warnings.len(), 2, "{json}");
 
-    let text = p
-        .cmd()
-        .args(["plan", "--compare", "HEAD"])
-        .run()
-        .await
-        .expect_code(0)
-        .stdout;
+    let text = p.expect(0, &["plan", "--compare", "HEAD"]).await.stdout;
     assert!(
         text.contains("warning: `crm/drop`: its erasure is no longer verified"),
         "{text}"
@@ -156,11 +128,8 @@ async fn removing_an_erasure_step_is_a_warning() {
     let cut = PLAYBOOK.find("    - id: drop\n").expect("the drop step");
     p.write("policies/crm.yaml", &PLAYBOOK[..cut]);
     let md = p
-        .cmd()
-        .args(["plan", "--compare", "HEAD", "--format", "markdown"])
-        .run()
+        .expect(0, &["plan", "--compare", "HEAD", "--format", "markdown"])
         .await
-        .expect_code(0)
         .stdout;
     assert!(
         md.contains("> - r-del (crm): an erasure step is gone: `crm/drop`"),

@@ -8,7 +8,7 @@ mod support;
 
 use dsrctl::journal::{StepOutcome, StepStatus};
 use support::cli::{Output, ProjectDir};
-use support::faulty_api::{FILE, FaultyApi, Mishap, config, playbook};
+use support::faulty_api::{FILE, FaultyApi, Mishap, config, playbook, vendor_delete};
 
 const SUBJECT: &str = "alice@example.com";
 const REQUEST: &str = "id: r-1\nkind: delete\ntenant: t1\nreceived: 2026-11-02\nsubject: { email: alice@example.com }\n";
@@ -160,17 +160,14 @@ async fn undeclared_post_under_every_fault_waits_for_a_person() {
             "{mishap:?}: {message}"
         );
 
-        let tasks = p.cmd().args(["task", "list"]).run().await.expect_code(0);
+        let tasks = p.expect(0, &["task", "list"]).await;
         assert!(
             tasks.stdout.contains("file-erasure"),
             "{mishap:?}: not listed as a task:\n{}",
             tasks.stdout
         );
-        p.cmd()
-            .args(["task", "done", &id, "file-erasure", "--by", "ops"])
-            .run()
-            .await
-            .expect_code(0);
+        p.expect(0, &["task", "done", &id, "file-erasure", "--by", "ops"])
+            .await;
         let o = outcome(&p, &id, "file-erasure").await;
         assert_eq!(o.status, StepStatus::Succeeded, "{mishap:?}: {o:?}");
         assert_eq!(api.effects(FILE), 1, "{mishap:?}: effects after task done");
@@ -186,8 +183,9 @@ async fn task_fail_on_a_doubtful_post_lets_resume_send_it_once() {
     let p = project(api.url(), &playbook(false));
     let id = run_id(&run(&p).await.expect_code(0));
     assert_eq!(api.effects(FILE), 0);
-    p.cmd()
-        .args([
+    p.expect(
+        0,
+        &[
             "task",
             "fail",
             &id,
@@ -195,10 +193,9 @@ async fn task_fail_on_a_doubtful_post_lets_resume_send_it_once() {
             "--by",
             "ops",
             "--no-continue",
-        ])
-        .run()
-        .await
-        .expect_code(0);
+        ],
+    )
+    .await;
     resume(&p, &id).await.expect_code(0);
     resume(&p, &id).await.expect_code(0);
     assert_eq!(api.effects(FILE), 1);
@@ -266,21 +263,14 @@ async fn post_refused_at_connect_is_a_plain_failure_and_resume_sends_it() {
 async fn failed_idempotent_delete_is_verified_before_resume_sends_it() {
     let api = FaultyApi::start().await;
     api.always("DELETE /items", Mishap::Hang);
-    let playbook = r#"service: vendor
-connector: api
-needs_identities: [email]
-dsr:
-  access: { unsupported: "test" }
-  export: { unsupported: "test" }
-  rectify: { unsupported: "test" }
-  restrict: { unsupported: "test" }
-  delete:
-    - id: drop
+    let playbook = &vendor_delete(
+        r#"    - id: drop
       http: { method: DELETE, path: "/items/{{seg subject.email}}" }
       absent_on: [404]
       preview: { http: { method: GET, path: "/items/{{seg subject.email}}" } }
       verify: { http: { method: GET, path: "/items/{{seg subject.email}}" }, expect_status: [404] }
-"#;
+"#,
+    );
     let p = project(api.url(), playbook);
     let id = run_id(&run(&p).await.expect_code(1));
     let sent = api.calls("DELETE /items");
@@ -304,20 +294,13 @@ dsr:
 async fn idempotent_delete_is_retried_through_a_reset() {
     let api = FaultyApi::start().await;
     api.next("DELETE /items", [Mishap::Reset]);
-    let playbook = r#"service: vendor
-connector: api
-needs_identities: [email]
-dsr:
-  access: { unsupported: "test" }
-  export: { unsupported: "test" }
-  rectify: { unsupported: "test" }
-  restrict: { unsupported: "test" }
-  delete:
-    - id: drop
+    let playbook = &vendor_delete(
+        r#"    - id: drop
       http: { method: DELETE, path: "/items/{{seg subject.email}}" }
       absent_on: [404]
       preview: { http: { method: GET, path: "/items/{{seg subject.email}}" } }
-"#;
+"#,
+    );
     let p = project(api.url(), playbook);
     let id = run_id(&run(&p).await.expect_code(0));
     assert_eq!(api.calls("DELETE /items"), 2, "retried after the reset");

@@ -145,13 +145,19 @@ fn run_id(stdout: &str) -> String {
         .to_owned()
 }
 
-async fn audit(p: &ProjectDir) -> Vec<Value> {
+/// Runs the deletion, which fails (the typo in the playbook), and returns its run id.
+async fn failed_run(p: &ProjectDir) -> String {
     let out = p
-        .cmd()
-        .args(["audit", "export", "--format", "json"])
-        .run()
-        .await
-        .expect_code(0);
+        .expect(
+            1,
+            &["run", "requests/delete-alice.yaml", "--approve", "dpo"],
+        )
+        .await;
+    run_id(&out.stdout)
+}
+
+async fn audit(p: &ProjectDir) -> Vec<Value> {
+    let out = p.expect(0, &["audit", "export", "--format", "json"]).await;
     out.json().as_array().cloned().unwrap_or_default()
 }
 
@@ -160,13 +166,7 @@ fn kinds<'a>(audit: &'a [Value], kind: &str) -> Vec<&'a Value> {
 }
 
 async fn apply_runs(p: &ProjectDir) -> Vec<Value> {
-    let runs = p
-        .cmd()
-        .args(["runs", "--json"])
-        .run()
-        .await
-        .expect_code(0)
-        .json();
+    let runs = p.expect(0, &["runs", "--json"]).await.json();
     runs.as_array()
         .unwrap()
         .iter()
@@ -207,11 +207,8 @@ async fn a_completed_request_run_again_sends_nothing_and_shows_its_run() {
     assert_eq!(apply_runs(&p).await.len(), 1);
 
     // Running it once more takes an explicit `--again` with a reason, audited.
-    p.cmd()
-        .args(["run", "requests/delete-alice.yaml", "--again"])
-        .run()
-        .await
-        .expect_code(64);
+    p.expect(64, &["run", "requests/delete-alice.yaml", "--again"])
+        .await;
     let once_more = run(&["--again", "--reason", "the subject wrote again"])
         .await
         .expect_code(0);
@@ -235,11 +232,11 @@ async fn replan_after_a_playbook_fix_finishes_without_resending_a_finished_step(
     let crm = Crm::start().await;
     let p = project(&crm, TYPO);
     let failed = p
-        .cmd()
-        .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
-        .run()
-        .await
-        .expect_code(1);
+        .expect(
+            1,
+            &["run", "requests/delete-alice.yaml", "--approve", "dpo"],
+        )
+        .await;
     let run = run_id(&failed.stdout);
     assert_eq!(crm.count("POST", "/notify"), 1);
     assert_eq!(crm.count("DELETE", "/contact/"), 2, "the typo fails both");
@@ -247,11 +244,11 @@ async fn replan_after_a_playbook_fix_finishes_without_resending_a_finished_step(
     // Running the request again resumes that run (one request, one live run): the frozen
     // plan fails the same way, and the notification is not sent again.
     let resumed = p
-        .cmd()
-        .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
-        .run()
-        .await
-        .expect_code(1);
+        .expect(
+            1,
+            &["run", "requests/delete-alice.yaml", "--approve", "dpo"],
+        )
+        .await;
     assert!(
         resumed.stderr.contains(&format!("resuming run {run}")),
         "{}",
@@ -268,7 +265,7 @@ async fn replan_after_a_playbook_fix_finishes_without_resending_a_finished_step(
     // The fix, and an edit of the step that already succeeded.
     p.write("policies/crm.yaml", &playbook(FIXED, "erasure, reworded"));
     let calls = crm.server.count();
-    let unapproved = p.cmd().args(["replan", &run]).run().await.expect_code(1);
+    let unapproved = p.expect(1, &["replan", &run]).await;
     let diff = unapproved.stdout;
     assert!(diff.contains("~ crm/drop"), "{diff}");
     assert!(
@@ -290,12 +287,7 @@ async fn replan_after_a_playbook_fix_finishes_without_resending_a_finished_step(
         "nothing sent before the approval"
     );
 
-    let repaired = p
-        .cmd()
-        .args(["replan", &run, "--approve", "dpo"])
-        .run()
-        .await
-        .expect_code(0);
+    let repaired = p.expect(0, &["replan", &run, "--approve", "dpo"]).await;
     assert_eq!(run_id(&repaired.stdout), run, "the same run continues");
     assert!(repaired.stdout.contains("completed"), "{}", repaired.stdout);
     assert_eq!(
@@ -316,21 +308,11 @@ async fn replan_after_a_playbook_fix_finishes_without_resending_a_finished_step(
 async fn resume_replan_is_replan() {
     let crm = Crm::start().await;
     let p = project(&crm, TYPO);
-    let run = run_id(
-        &p.cmd()
-            .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
-            .run()
-            .await
-            .expect_code(1)
-            .stdout,
-    );
+    let run = failed_run(&p).await;
     p.write("policies/crm.yaml", &playbook(FIXED, "erasure"));
     let out = p
-        .cmd()
-        .args(["resume", &run, "--replan", "--approve", "dpo"])
-        .run()
-        .await
-        .expect_code(0);
+        .expect(0, &["resume", &run, "--replan", "--approve", "dpo"])
+        .await;
     assert!(out.stdout.contains("~ crm/drop"), "{}", out.stdout);
     assert!(out.stdout.contains("completed"), "{}", out.stdout);
     assert_eq!(crm.count("POST", "/notify"), 1);
@@ -340,43 +322,30 @@ async fn resume_replan_is_replan() {
 async fn abandon_then_run_starts_afresh() {
     let crm = Crm::start().await;
     let p = project(&crm, TYPO);
-    let run = run_id(
-        &p.cmd()
-            .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
-            .run()
-            .await
-            .expect_code(1)
-            .stdout,
-    );
-    p.cmd().args(["abandon", &run]).run().await.expect_code(64);
+    let run = failed_run(&p).await;
+    p.expect(64, &["abandon", &run]).await;
     let out = p
-        .cmd()
-        .args([
-            "abandon",
-            &run,
-            "--reason",
-            "wrong path in the playbook",
-            "--by",
-            "dpo",
-        ])
-        .run()
-        .await
-        .expect_code(0);
+        .expect(
+            0,
+            &[
+                "abandon",
+                &run,
+                "--reason",
+                "wrong path in the playbook",
+                "--by",
+                "dpo",
+            ],
+        )
+        .await;
     assert!(out.stdout.contains("abandoned run"), "{}", out.stdout);
     assert!(
         out.stdout.contains("crm/notify"),
         "names what was already sent: {}",
         out.stdout
     );
-    let status = p
-        .cmd()
-        .args(["status", &run, "--json"])
-        .run()
-        .await
-        .expect_code(0)
-        .json();
+    let status = p.expect(0, &["status", &run, "--json"]).await.json();
     assert_eq!(status["status"], json!("abandoned"));
-    let refused = p.cmd().args(["resume", &run]).run().await.expect_code(1);
+    let refused = p.expect(1, &["resume", &run]).await;
     assert!(refused.stderr.contains("abandoned"), "{}", refused.stderr);
     let log = audit(&p).await;
     let abandoned = kinds(&log, "run.abandoned");
@@ -389,45 +358,30 @@ async fn abandon_then_run_starts_afresh() {
 
     p.write("policies/crm.yaml", &playbook(FIXED, "erasure"));
     let fresh = p
-        .cmd()
-        .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
-        .run()
-        .await
-        .expect_code(0);
+        .expect(
+            0,
+            &["run", "requests/delete-alice.yaml", "--approve", "dpo"],
+        )
+        .await;
     let fresh_run = run_id(&fresh.stdout);
     assert_ne!(fresh_run, run, "a new run");
     assert!(fresh.stdout.contains("completed"), "{}", fresh.stdout);
     assert!(crm.contacts.lock().unwrap().is_empty());
     assert_eq!(apply_runs(&p).await.len(), 2);
     // An ended run cannot be abandoned.
-    p.cmd()
-        .args(["abandon", &fresh_run, "--reason", "too late"])
-        .run()
-        .await
-        .expect_code(1);
+    p.expect(1, &["abandon", &fresh_run, "--reason", "too late"])
+        .await;
 }
 
 #[tokio::test]
 async fn a_finished_step_the_playbooks_dropped_stays_in_the_run_as_its_record() {
     let crm = Crm::start().await;
     let p = project(&crm, TYPO);
-    let run = run_id(
-        &p.cmd()
-            .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
-            .run()
-            .await
-            .expect_code(1)
-            .stdout,
-    );
+    let run = failed_run(&p).await;
     let without = playbook_without_notify(FIXED);
     assert!(!without.contains("notify"), "{without}");
     p.write("policies/crm.yaml", &without);
-    let out = p
-        .cmd()
-        .args(["replan", &run, "--approve", "dpo"])
-        .run()
-        .await
-        .expect_code(0);
+    let out = p.expect(0, &["replan", &run, "--approve", "dpo"]).await;
     assert!(
         out.stdout
             .contains("- crm/notify: no longer in the playbooks; it finished"),
@@ -436,12 +390,7 @@ async fn a_finished_step_the_playbooks_dropped_stays_in_the_run_as_its_record() 
     );
     assert!(out.stdout.contains("completed"), "{}", out.stdout);
     assert_eq!(crm.count("POST", "/notify"), 1);
-    let report = p
-        .cmd()
-        .args(["report", &run, "--format", "json"])
-        .run()
-        .await
-        .expect_code(0);
+    let report = p.expect(0, &["report", &run, "--format", "json"]).await;
     assert!(
         report.stdout.contains("crm/notify"),
         "the evidence keeps it:\n{}",
@@ -454,23 +403,11 @@ async fn replan_refuses_to_drop_a_step_it_has_partly_carried_out() {
     let crm = Crm::start().await;
     crm.keep_c2.store(true, Ordering::SeqCst);
     let p = project(&crm, FIXED);
-    let run = run_id(
-        &p.cmd()
-            .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
-            .run()
-            .await
-            .expect_code(1)
-            .stdout,
-    );
+    let run = failed_run(&p).await;
     assert_eq!(crm.count("DELETE", "/contacts/c1"), 1, "c1 went");
     p.write("policies/crm.yaml", &playbook_without_drop());
     let calls = crm.server.count();
-    let out = p
-        .cmd()
-        .args(["replan", &run, "--approve", "dpo"])
-        .run()
-        .await
-        .expect_code(1);
+    let out = p.expect(1, &["replan", &run, "--approve", "dpo"]).await;
     assert!(out.stderr.contains("`crm/drop`"), "{}", out.stderr);
     assert!(out.stderr.contains("abandon"), "{}", out.stderr);
     assert_eq!(crm.server.count(), calls, "nothing sent");
@@ -514,12 +451,7 @@ async fn a_post_in_doubt_is_not_sent_again_by_replan_or_a_second_run() {
                 "json: { subject: \"{{subject.email}}\", reason: erasure }",
             ),
         );
-        let replanned = p
-            .cmd()
-            .args(["replan", &id, "--approve", "dpo"])
-            .run()
-            .await
-            .expect_code(0);
+        let replanned = p.expect(0, &["replan", &id, "--approve", "dpo"]).await;
         assert!(
             replanned.stdout.contains("1 in doubt (may have been sent)"),
             "{mishap:?}:\n{}",
@@ -528,11 +460,8 @@ async fn a_post_in_doubt_is_not_sent_again_by_replan_or_a_second_run() {
         effects.push(api.effects(FILE));
         run(&p).await.expect_code(0);
         effects.push(api.effects(FILE));
-        p.cmd()
-            .args(["task", "done", &id, "file-erasure", "--by", "ops"])
-            .run()
-            .await
-            .expect_code(0);
+        p.expect(0, &["task", "done", &id, "file-erasure", "--by", "ops"])
+            .await;
         let done = run(&p).await.expect_code(0);
         assert!(
             done.stdout.contains(&format!("was completed by run {id}")),
@@ -549,19 +478,12 @@ async fn a_post_in_doubt_is_not_sent_again_by_replan_or_a_second_run() {
 async fn apply_refuses_a_second_live_run_of_a_request() {
     let crm = Crm::start().await;
     let p = project(&crm, TYPO);
-    let run = run_id(
-        &p.cmd()
-            .args(["run", "requests/delete-alice.yaml", "--approve", "dpo"])
-            .run()
-            .await
-            .expect_code(1)
-            .stdout,
-    );
-    p.cmd()
-        .args(["plan", "requests/delete-alice.yaml", "-o", "plan.json"])
-        .run()
-        .await
-        .expect_code(0);
+    let run = failed_run(&p).await;
+    p.expect(
+        0,
+        &["plan", "requests/delete-alice.yaml", "-o", "plan.json"],
+    )
+    .await;
     let sent = crm
         .server
         .calls()
@@ -569,11 +491,8 @@ async fn apply_refuses_a_second_live_run_of_a_request() {
         .filter(|c| c.method != "GET")
         .count();
     let out = p
-        .cmd()
-        .args(["apply", "plan.json", "--approve", "dpo"])
-        .run()
-        .await
-        .expect_code(1);
+        .expect(1, &["apply", "plan.json", "--approve", "dpo"])
+        .await;
     assert!(
         out.stderr.contains(&format!("has an unfinished run {run}")),
         "{}",

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use crate::tools::missing;
+
 /// A running emulator, stopped when dropped.
 pub struct Emulator {
     child: Child,
@@ -16,18 +18,6 @@ impl Drop for Emulator {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A tool a test needs is missing. In CI (`CI` set) that fails the test: a test that cannot
-/// run must not count as passed. Elsewhere the test is skipped, said on the terminal (written
-/// past the test harness's capture, so it shows even when the test passes).
-pub fn missing(tool: &str, how: &str) {
-    let message = format!("{tool} not found; {how}");
-    if std::env::var_os("CI").is_some() {
-        panic!("{message} (required when CI is set)");
-    }
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {message}");
 }
 
 /// The executable: the path in `var`, else `local` (relative to the repo) when it exists.

@@ -10,3 +10,5 @@ mod fixture;
 mod moto;
 mod package;
 mod plan_views;
+#[path = "../support/tools.rs"]
+mod tools;

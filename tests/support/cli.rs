@@ -138,4 +138,9 @@ impl ProjectDir {
     pub fn cmd(&self) -> Dsrctl {
         Dsrctl::new(self.dir.path())
     }
+
+    /// Runs `dsrctl ARGS` in the project and asserts its exit code.
+    pub async fn expect(&self, code: i32, args: &[&str]) -> Output {
+        self.cmd().args(args).run().await.expect_code(code)
+    }
 }

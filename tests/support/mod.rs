@@ -257,3 +257,5 @@ pub mod items;
 
 /// A `dsrctl` command builder and project directories for CLI tests.
 pub mod cli;
+
+pub mod tools;
