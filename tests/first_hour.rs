@@ -204,3 +204,25 @@ async fn the_demo_runs_end_to_end() {
         assert!(dir.join(file).is_file(), "{file}");
     }
 }
+
+/// `dsrctl init` (no example): the starter project validates and plans offline.
+#[tokio::test]
+async fn the_starter_project_validates_and_plans_offline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let settings = settings(tmp.path());
+    let _bound = settings.bind_to_scope();
+    let init = ok(Dsrctl::new(tmp.path()).args(["init", "starter"])).await;
+    insta::assert_snapshot!("init_starter", init.stdout);
+    let dir = tmp.path().join("starter");
+    let validate = ok(Dsrctl::new(&dir).arg("validate")).await;
+    assert_eq!(validate.stdout, "ok: the project is valid\n");
+    let plan = ok(Dsrctl::new(&dir).args(["plan", "--offline", "requests/delete-jane.yaml"])).await;
+    assert!(plan.stdout.contains("Plan for request"), "{}", plan.stdout);
+    // A second init into the same directory refuses, and writes nothing.
+    let again = Dsrctl::new(tmp.path())
+        .args(["init", "starter"])
+        .run()
+        .await
+        .expect_code(1);
+    assert!(again.stderr.contains("exists already"), "{}", again.stderr);
+}

@@ -28,12 +28,16 @@ pub enum RequestAction {
     /// `dsrctl request approve`; access, export and rectify requests are approved on intake
     /// (they only read, or apply the subject's own correction). `dsrctl tick` starts
     /// approved requests.
+    #[command(after_help = super::help::REQUEST_NEW)]
     New(RequestNewArgs),
     /// Approve a received request, recording who approved it.
+    #[command(after_help = super::help::REQUEST_APPROVE)]
     Approve(RequestApproveArgs),
     /// Decline a request, with the reason.
+    #[command(after_help = super::help::REQUEST_DECLINE)]
     Decline(RequestReasonArgs),
     /// Extend the deadline once (GDPR: by two months; CCPA: by 45 days), with the reason.
+    #[command(after_help = super::help::REQUEST_EXTEND)]
     Extend(RequestReasonArgs),
 }
 
@@ -141,11 +145,14 @@ pub struct TaskArgs {
 #[derive(Debug, Subcommand)]
 pub enum TaskAction {
     /// List manual tasks waiting for a person, in every run.
+    #[command(after_help = super::help::TASK_LIST)]
     List(TaskListArgs),
     /// Record a manual task (or a step left `running` by a crash) as done, then continue
     /// the run.
+    #[command(after_help = super::help::TASK_DONE)]
     Done(TaskDoneArgs),
     /// Record a manual task as failed, with a note.
+    #[command(after_help = super::help::TASK_FAIL)]
     Fail(TaskDoneArgs),
 }
 
@@ -241,8 +248,10 @@ pub struct AuditArgs {
 #[derive(Debug, Subcommand)]
 pub enum AuditAction {
     /// Check the hash chain; exit 1 naming the first broken entry.
+    #[command(after_help = super::help::AUDIT_VERIFY)]
     Verify,
     /// Print the audit log.
+    #[command(after_help = super::help::AUDIT_EXPORT)]
     Export(AuditExportArgs),
 }
 

@@ -150,3 +150,44 @@ pub const AUDIT: &str = "\
 Examples:
   dsrctl audit verify
   dsrctl audit export --format json > audit.json";
+
+pub const REQUEST_NEW: &str = "\
+Examples:
+  dsrctl request new --kind delete --tenant acme --email jane@example.com
+  dsrctl request new --kind access --tenant acme --email jane@example.com --jurisdiction ccpa
+  dsrctl request new --file requests/delete-jane.yaml";
+
+pub const REQUEST_APPROVE: &str = "\
+Examples:
+  dsrctl request approve r-2026-0001 --by \"Dana (DPO)\"";
+
+pub const REQUEST_DECLINE: &str = "\
+Examples:
+  dsrctl request decline r-2026-0001 --reason \"identity could not be verified\" --by Dana";
+
+pub const REQUEST_EXTEND: &str = "\
+Examples:
+  dsrctl request extend r-2026-0001 --reason \"complex request across 40 systems\" --by Dana";
+
+pub const TASK_LIST: &str = "\
+Examples:
+  dsrctl task list
+  dsrctl task list --format json";
+
+pub const TASK_DONE: &str = "\
+Examples:
+  dsrctl task done 0193f2 crm/delete-tickets --by Sam --evidence ticket-4711.pdf
+  dsrctl task done 0193f2 crm/delete-tickets --by Sam --note \"nothing held\" --no-continue";
+
+pub const TASK_FAIL: &str = "\
+Examples:
+  dsrctl task fail 0193f2 crm/delete-tickets --by Sam --note \"the vendor refused\"";
+
+pub const AUDIT_VERIFY: &str = "\
+Examples:
+  dsrctl audit verify";
+
+pub const AUDIT_EXPORT: &str = "\
+Examples:
+  dsrctl audit export > audit.jsonl
+  dsrctl audit export --format json";

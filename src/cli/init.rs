@@ -66,6 +66,14 @@ fn starter(dir: &Path) -> Result<Outcome> {
         "wrote {} (editor completion through the `$schema` lines)",
         schemas.display()
     );
-    outln!("next: `dsrctl validate`, then `dsrctl plan --offline requests/delete-jane.yaml`");
+    let enter = if dir == Path::new(".") {
+        String::new()
+    } else {
+        format!("`cd {}`, then ", dir.display())
+    };
+    outln!(
+        "next: {enter}`dsrctl validate` and `dsrctl plan --offline requests/delete-jane.yaml`; \
+         `dsrctl init --example DIR` writes a project that runs against `dsrctl emulate`"
+    );
     Ok(Outcome::Ok)
 }
