@@ -18,6 +18,7 @@ pub mod emulator;
 pub mod engine;
 pub mod journal;
 pub mod load;
+pub mod lsp;
 pub mod model;
 pub mod report;
 pub mod secret;

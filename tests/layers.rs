@@ -15,6 +15,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("deliver", &["secret", "journal", "model"]),
     ("emulator", &["journal", "model"]),
     ("load", &["model"]),
+    // The language server answers from what `load` finds.
+    ("lsp", &["load", "model"]),
     ("compile", &["load", "journal", "model"]),
     (
         "engine",
@@ -52,6 +54,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "journal",
             "model",
             "emulator",
+            "lsp",
         ],
     ),
 ];

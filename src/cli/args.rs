@@ -115,6 +115,10 @@ pub enum Command {
     /// Run the built-in demo: emulator + example project, a deletion end to end.
     #[command(after_help = super::help::DEMO)]
     Demo(DemoArgs),
+    /// A language server on stdin/stdout for editors: validate's findings as you type,
+    /// hover docs, completion, go-to-definition.
+    #[command(after_help = super::help::LSP)]
+    Lsp,
     /// Print shell completions.
     #[command(after_help = super::help::COMPLETIONS)]
     Completions(CompletionsArgs),

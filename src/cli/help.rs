@@ -191,3 +191,7 @@ pub const AUDIT_EXPORT: &str = "\
 Examples:
   dsrctl audit export > audit.jsonl
   dsrctl audit export --format json";
+
+pub const LSP: &str = "\
+Examples:
+  dsrctl lsp                               # started by the editor, in the project directory";

@@ -184,6 +184,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Validate(a) => cmd_validate::validate(&cli.project, a),
         Command::Schema(a) => cmd_validate::schema(a),
         Command::Explain(a) => cmd_explain::explain(a),
+        Command::Lsp => crate::lsp::serve().map(|()| Outcome::Ok),
         Command::Completions(a) => {
             out!("{}", complete::registration(&a.shell)?);
             Ok(Outcome::Ok)
@@ -217,6 +218,7 @@ async fn dispatch_async(cli: &Cli, color: bool) -> anyhow::Result<Outcome> {
         Command::Validate(_)
         | Command::Schema(_)
         | Command::Explain(_)
+        | Command::Lsp
         | Command::Completions(_) => {
             unreachable!("handled synchronously")
         }

@@ -34,7 +34,7 @@ pub use diagnostic_output::DIAGNOSTICS_FORMAT_VERSION;
 pub use position::{NodePos, Pos, PosMap};
 pub use schema::{SchemaKind, schema_json, schema_value, write_schemas};
 pub use source::{FsSource, Source, is_yaml_name};
-pub use validate::validate_paths;
+pub use validate::{validate_paths, validate_project};
 pub use yaml::{Document, MAX_DEPTH, MAX_FILE_BYTES, parse_yaml};
 
 use crate::model::{Playbook, ProjectConfig, Request};

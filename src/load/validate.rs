@@ -20,13 +20,7 @@ use crate::model::Request;
 pub fn validate_paths(root: &Path, paths: &[PathBuf]) -> Diagnostics {
     let fs = FsSource(root.to_path_buf());
     if paths.is_empty() {
-        let checked = check_project(&fs, None);
-        let mut diags = Diagnostics::default();
-        let requests = list_requests(&fs, &checked.layout.requests, &mut diags);
-        diags.extend(checked.diags.clone());
-        diags.extend(check_requests(&fs, &checked, &requests));
-        diags.sort();
-        return diags;
+        return validate_project(&fs);
     }
     let mut diags = Diagnostics::default();
     // The config alone first: its layout says what the given files are.
@@ -65,6 +59,18 @@ pub fn validate_paths(root: &Path, paths: &[PathBuf]) -> Diagnostics {
         diags.extend(check_other_config(&fs, rel));
     }
     diags.extend(check_requests(&fs, &checked, &requests));
+    diags.sort();
+    diags
+}
+
+/// The whole project as `source` has it (the working tree, or an editor's unsaved buffers
+/// over it): `dsrctl.yaml`, every playbook and every request in the requests directory.
+pub fn validate_project(source: &dyn Source) -> Diagnostics {
+    let checked = check_project(source, None);
+    let mut diags = Diagnostics::default();
+    let requests = list_requests(source, &checked.layout.requests, &mut diags);
+    diags.extend(checked.diags.clone());
+    diags.extend(check_requests(source, &checked, &requests));
     diags.sort();
     diags
 }
@@ -118,7 +124,7 @@ fn role_of(fs: &FsSource, checked: &Checked, rel: &str) -> Role {
 }
 
 /// The request files of the project; none when the requests directory does not exist.
-fn list_requests(fs: &FsSource, dir: &str, diags: &mut Diagnostics) -> Vec<String> {
+fn list_requests(fs: &dyn Source, dir: &str, diags: &mut Diagnostics) -> Vec<String> {
     match fs.list_yaml(dir) {
         Ok(list) => list,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -162,7 +168,7 @@ fn read_error(rel: &str, e: &std::io::Error) -> Diagnostic {
 
 /// Check request files against the checked project: its tenants, and the identities its
 /// playbooks need (judged only when every playbook loaded without errors).
-fn check_requests(fs: &FsSource, checked: &Checked, files: &[String]) -> Diagnostics {
+fn check_requests(fs: &dyn Source, checked: &Checked, files: &[String]) -> Diagnostics {
     let mut diags = Diagnostics::default();
     let view = checked
         .config
