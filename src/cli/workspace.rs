@@ -83,6 +83,9 @@ impl Workspace {
         let store = crate::store::open(&location, &project.root)
             .await
             .with_context(|| "opening the state store")?;
+        // Personal data in the store is sealed with the project's data key.
+        let key = crate::workflow::project_data_key(&project, &state_dir)?;
+        let store = crate::store::SealedStore::wrap(store, key);
         Ok(Workspace {
             project: Arc::new(project),
             store,

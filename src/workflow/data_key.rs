@@ -1,0 +1,42 @@
+//! The project's data key, which seals personal data at rest (state store, spool files,
+//! saved plans): `data_key` of dsrctl.yaml (`{ env: NAME }` or `{ file: path }`, 32 bytes
+//! as hex or base64), else one made on first use in `.dsrctl/data.key`, so a new project
+//! works at once. Workers sharing a PostgreSQL store, and machines applying plans made
+//! elsewhere, need the same configured key.
+
+use std::path::Path;
+
+use super::seal::generated_key;
+use super::{Workflow, WorkflowError};
+use crate::journal::DataKey;
+use crate::load::Project;
+use crate::secret::{EnvFileResolver, SecretResolver};
+
+/// The file holding a generated data key, in the state directory.
+const KEY_FILE: &str = "data.key";
+
+/// The data key of `project`, whose state directory is `state_dir`.
+pub fn project_data_key(project: &Project, state_dir: &Path) -> Result<DataKey, WorkflowError> {
+    let text = match &project.config.data_key {
+        Some(r) => EnvFileResolver::new(&project.root)
+            .resolve(r)
+            .map_err(|e| WorkflowError::DataKey(e.to_string()))?,
+        None => {
+            let bytes = generated_key(&state_dir.join(KEY_FILE)).map_err(|e| match e {
+                WorkflowError::PlanKey(m) => WorkflowError::DataKey(m),
+                other => other,
+            })?;
+            String::from_utf8(bytes).map_err(|_| {
+                WorkflowError::DataKey(format!("{KEY_FILE} in the state directory is not text"))
+            })?
+        }
+    };
+    DataKey::parse(&text).map_err(|e| WorkflowError::DataKey(e.to_string()))
+}
+
+impl Workflow {
+    /// The project's data key (see [`project_data_key`]).
+    pub fn data_key(&self) -> Result<DataKey, WorkflowError> {
+        project_data_key(&self.project, &self.state_dir)
+    }
+}
