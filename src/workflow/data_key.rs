@@ -5,12 +5,15 @@
 //! elsewhere, need the same configured key.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::seal::generated_key;
 use super::{Workflow, WorkflowError};
 use crate::journal::DataKey;
 use crate::load::Project;
+use crate::model::UrlSource;
 use crate::secret::{EnvFileResolver, SecretResolver};
+use crate::store::{SealedStore, Store};
 
 /// The file holding a generated data key, in the state directory.
 const KEY_FILE: &str = "data.key";
@@ -32,6 +35,27 @@ pub fn project_data_key(project: &Project, state_dir: &Path) -> Result<DataKey, 
         }
     };
     DataKey::parse(&text).map_err(|e| WorkflowError::DataKey(e.to_string()))
+}
+
+/// Opens the state store `project` names (`state` in dsrctl.yaml, else
+/// `.dsrctl/state.db` under `state_dir`), with its personal data sealed under the
+/// project's data key: how every command, and any program using this library, opens it.
+pub async fn open_store(
+    project: &Project,
+    state_dir: &Path,
+) -> Result<Arc<dyn Store>, WorkflowError> {
+    let location = match &project.config.state {
+        None => state_dir.join("state.db").display().to_string(),
+        Some(UrlSource::Literal(s)) => s.clone(),
+        Some(UrlSource::Secret(r)) => EnvFileResolver::new(&project.root)
+            .resolve(r)
+            .map_err(|e| WorkflowError::Storage(format!("the state store's URL: {e}")))?,
+    };
+    let store = crate::store::open(&location, &project.root).await?;
+    Ok(SealedStore::wrap(
+        store,
+        project_data_key(project, state_dir)?,
+    ))
 }
 
 impl Workflow {

@@ -33,7 +33,7 @@ use crate::model::Request;
 use crate::store::Store;
 
 pub use approval::{AUTO_APPROVAL, approval_needed};
-pub use data_key::project_data_key;
+pub use data_key::{open_store, project_data_key};
 pub use dry_run::DryRun;
 pub use error::{Refusal, WorkflowError};
 pub use execution::{Executed, Execution};
