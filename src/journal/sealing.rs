@@ -174,7 +174,7 @@ mod tests {
     #[test]
     fn a_sealed_outcome_keeps_counts_and_status_in_clear() {
         let key = DataKey::from_bytes([8; 32]);
-        let mut o = StepOutcome::new("find", "find", StepStatus::Completed);
+        let mut o = StepOutcome::new("find", "find", StepStatus::Succeeded);
         o.found = 3;
         o.captures.insert("id".into(), json!("user-alice"));
         o.message = Some("found alice@example.com".into());

@@ -46,7 +46,7 @@ impl SealedStore {
 
     fn open_outcomes(&self, os: Vec<StepOutcome>) -> Result<Vec<StepOutcome>, StoreError> {
         os.iter()
-            .map(|o| Ok(open_outcome(Some(&self.key), o)?))
+            .map(|o| open_outcome(Some(&self.key), o).map_err(StoreError::from))
             .collect()
     }
 }
