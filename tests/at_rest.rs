@@ -23,7 +23,11 @@ dsr:
       collect: contacts
   export: { same_as: [access] }
   rectify: { unsupported: "test" }
-  restrict: { unsupported: "test" }
+  restrict:
+    - id: freeze
+      manual:
+        instructions: "Freeze the account of {{subject.email}} in the billing console."
+        evidence: [screenshot of the frozen account]
   delete:
     - id: find
       http: { method: GET, path: /contacts, query: { email: "{{subject.email}}" } }
@@ -76,6 +80,10 @@ async fn project() -> (ProjectDir, TestServer) {
         .file(
             "requests/delete.yaml",
             &format!("id: r-del\nkind: delete\ntenant: t1\nreceived: 2026-11-02\nsubject:\n  email: {EMAIL}\n"),
+        )
+        .file(
+            "requests/restrict.yaml",
+            &format!("id: r-res\nkind: restrict\ntenant: t1\nreceived: 2026-11-02\nsubject:\n  email: {EMAIL}\n"),
         )
         .file(
             "requests/access.yaml",
@@ -150,6 +158,39 @@ async fn no_subject_value_is_stored_in_clear_after_plan_apply_run_and_intake() {
     .await
     .expect_code(0);
     logged(&p, &["tick"], &mut logs).await.expect_code(0);
+    let export_run = p.cmd().args(["status", "--json"]).run().await.json()["run"]
+        .as_str()
+        .expect("run id")
+        .to_owned();
+    // A manual task's evidence (a screenshot showing the subject) is kept sealed too.
+    logged(
+        &p,
+        &["run", "requests/restrict.yaml", "--approve", "dpo"],
+        &mut logs,
+    )
+    .await;
+    let waiting = p.cmd().args(["status", "--json"]).run().await.json();
+    let restrict_run = waiting["run"].as_str().expect("run id").to_owned();
+    p.write(
+        "freeze.txt",
+        &format!("account of Alice Liddell <{EMAIL}> frozen"),
+    );
+    logged(
+        &p,
+        &[
+            "task",
+            "done",
+            &restrict_run,
+            "crm/freeze",
+            "--by",
+            "ops",
+            "--evidence",
+            "freeze.txt",
+        ],
+        &mut logs,
+    )
+    .await
+    .expect_code(0);
     logged(&p, &["requests"], &mut logs).await.expect_code(0);
     logged(&p, &["status"], &mut logs).await.expect_code(0);
 
@@ -182,12 +223,15 @@ async fn no_subject_value_is_stored_in_clear_after_plan_apply_run_and_intake() {
     );
 
     // The data is all there for those who may see it: the package, and a lookup by identity.
-    let run = p.cmd().args(["status", "--json"]).run().await.json()["run"]
-        .as_str()
-        .expect("run id")
-        .to_owned();
     p.cmd()
-        .args(["report", &run, "--package", "out", "-o", "evidence.md"])
+        .args([
+            "report",
+            &export_run,
+            "--package",
+            "out",
+            "-o",
+            "evidence.md",
+        ])
         .run()
         .await
         .expect_code(0);

@@ -129,6 +129,21 @@ async fn one_collects_the_other_builds_the_package(storage: &str, env: &[(&str, 
         .unwrap_or_else(|e| panic!("no package ({e}):\n{}", out.stderr));
     assert!(records.contains("Alice Liddell"), "{records}");
 
+    // The other worker finds the subject's request through the keyed index, in PostgreSQL.
+    let found = cmd(&two)
+        .args([
+            "requests",
+            "--format",
+            "json",
+            "--subject",
+            "email=alice@example.com",
+        ])
+        .run()
+        .await
+        .expect_code(0)
+        .json();
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+
     // The stored copy of the records is sealed like the local one.
     let fetched = two
         .path()

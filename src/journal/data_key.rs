@@ -117,6 +117,35 @@ impl DataKey {
         }
     }
 
+    /// Seals bytes (an evidence file): `dsrctl-sealed:v1:` then the nonce, ciphertext and tag.
+    pub fn seal_bytes(&self, plain: &[u8]) -> Vec<u8> {
+        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.key));
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let sealed = cipher
+            .encrypt(&nonce, plain)
+            .expect("AES-GCM encrypts any message of this size");
+        let mut out = Vec::with_capacity(SEALED_PREFIX.len() + NONCE_LEN + sealed.len());
+        out.extend_from_slice(SEALED_PREFIX.as_bytes());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Opens bytes sealed by [`DataKey::seal_bytes`]; other bytes are returned as they are.
+    pub fn open_bytes(&self, bytes: &[u8]) -> Result<Vec<u8>, SealError> {
+        let Some(body) = bytes.strip_prefix(SEALED_PREFIX.as_bytes()) else {
+            return Ok(bytes.to_vec());
+        };
+        if body.len() < NONCE_LEN + 16 {
+            return Err(SealError::Malformed("too short".into()));
+        }
+        let (nonce, body) = body.split_at(NONCE_LEN);
+        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.key));
+        cipher
+            .decrypt(Nonce::from_slice(nonce), body)
+            .map_err(|_| SealError::WrongKey)
+    }
+
     /// Opens a sealed string into the JSON value it holds.
     pub fn open_text(&self, sealed: &str) -> Result<Value, SealError> {
         let body = sealed
@@ -226,6 +255,19 @@ mod tests {
         bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
         let altered = String::from_utf8(bytes).unwrap();
         assert!(k.open_identity(&altered).is_err());
+    }
+
+    #[test]
+    fn sealed_bytes_open_with_their_key_and_clear_bytes_pass() {
+        let k = key(6);
+        let sealed = k.seal_bytes(b"screenshot of carol@example.com");
+        assert!(!sealed.windows(5).any(|w| w == b"carol"));
+        assert_eq!(
+            k.open_bytes(&sealed).unwrap(),
+            b"screenshot of carol@example.com"
+        );
+        assert_eq!(key(7).open_bytes(&sealed), Err(SealError::WrongKey));
+        assert_eq!(k.open_bytes(b"plain").unwrap(), b"plain");
     }
 
     #[test]

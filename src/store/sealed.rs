@@ -1,6 +1,6 @@
 //! A [`Store`] that keeps personal data sealed at rest: requests, plans and step outcomes
-//! are sealed with the project's [`DataKey`] before the store beneath writes them, and
-//! opened when read (see `journal::sealing` for which parts). Lookups by identity use the
+//! are sealed with the project's [`DataKey`] before the store beneath writes them (and
+//! evidence files whole), and opened when read (see `journal::sealing` for which parts). Lookups by identity use the
 //! keyed index beside each sealed identity, so the database answers them without holding
 //! the value. Works the same over SQLite and PostgreSQL; rows written in clear (before a
 //! key was configured) are still read.
@@ -15,6 +15,7 @@ use super::{AuditEntry, Store, StoreError};
 use crate::journal::{
     DataKey, Evidence, Plan, RequestRecord, RequestState, RunMode, RunRecord, RunStatus,
     StepOutcome, open_outcome, open_plan, open_request, seal_outcome, seal_plan, seal_request,
+    sha256_hex,
 };
 use crate::model::Request;
 
@@ -233,10 +234,17 @@ impl Store for SealedStore {
         name: &str,
         bytes: &[u8],
     ) -> Result<Evidence, StoreError> {
-        self.inner.put_evidence(run, instance, name, bytes).await
+        // Stored sealed; the digest recorded with the task is the file's own.
+        let mut evidence = self
+            .inner
+            .put_evidence(run, instance, name, &self.key.seal_bytes(bytes))
+            .await?;
+        evidence.sha256 = sha256_hex(bytes);
+        Ok(evidence)
     }
     async fn evidence_content(&self, stored_at: &str) -> Result<Vec<u8>, StoreError> {
-        self.inner.evidence_content(stored_at).await
+        let stored = self.inner.evidence_content(stored_at).await?;
+        Ok(self.key.open_bytes(&stored)?)
     }
 
     async fn close(&self) {

@@ -52,6 +52,14 @@ pub async fn open_store(
             .map_err(|e| WorkflowError::Storage(format!("the state store's URL: {e}")))?,
     };
     let store = crate::store::open(&location, &project.root).await?;
+    let shared = location.starts_with("postgres://") || location.starts_with("postgresql://");
+    if shared && project.config.data_key.is_none() {
+        tracing::warn!(
+            "the state store is shared (PostgreSQL) but `data_key` is not set in dsrctl.yaml: \
+             this worker seals personal data with its own .dsrctl/data.key, which other \
+             workers cannot open; set `data_key: {{ env: NAME }}` to one key for all"
+        );
+    }
     Ok(SealedStore::wrap(
         store,
         project_data_key(project, state_dir)?,
