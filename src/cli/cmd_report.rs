@@ -94,7 +94,7 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
         if let Some(storage) = &storage {
             let fetched = storage.fetch_run(&run.id, &spool).await?;
             if fetched > 0 {
-                eprintln!(
+                note!(
                     "fetched {fetched} collected file(s) of run {} from {}",
                     run.id,
                     storage.description()
@@ -106,7 +106,7 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
             let kept = storage
                 .keep_package(&run.plan.request.id, &run.id, out)
                 .await?;
-            eprintln!(
+            note!(
                 "kept the export package in {} ({} object(s))",
                 kept.destination,
                 kept.objects.len()
