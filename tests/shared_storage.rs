@@ -153,6 +153,15 @@ async fn one_collects_the_other_builds_the_package(storage: &str, env: &[(&str, 
     let bytes = std::fs::read_to_string(&fetched).expect("fetched spool file");
     assert!(!bytes.contains("Alice"), "{bytes}");
 
+    // A worker on the shared store without the shared storage and key is told what it lacks.
+    let alone = worker(config.split("data_key:").next().expect("config"));
+    let out = alone.cmd().args(["requests"]).run().await;
+    for lacking in ["`data_key` is not set", "`storage` is not set"] {
+        assert!(out.stderr.contains(lacking), "{}", out.stderr);
+    }
+    let out = cmd(&two).args(["requests"]).run().await.expect_code(0);
+    assert!(!out.stderr.contains("is not set"), "{}", out.stderr);
+
     let pool = sqlx::PgPool::connect(&postgres_url())
         .await
         .expect("postgres");

@@ -60,6 +60,13 @@ pub async fn open_store(
              workers cannot open; set `data_key: {{ env: NAME }}` to one key for all"
         );
     }
+    if shared && project.config.storage.is_none() {
+        tracing::warn!(
+            "the state store is shared (PostgreSQL) but `storage` is not set in dsrctl.yaml: \
+             collected records stay on the disk of the worker that ran the request, and only \
+             it can build the export package"
+        );
+    }
     Ok(SealedStore::wrap(
         store,
         project_data_key(project, state_dir)?,
