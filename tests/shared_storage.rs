@@ -6,6 +6,9 @@
 
 mod support;
 
+// The emulator starters of `tests/report`, which find `missing` at `crate::tools`.
+use support::tools;
+
 #[allow(dead_code)]
 #[path = "report/azurite.rs"]
 mod azurite;

@@ -138,6 +138,7 @@ pub enum Command {
     Audit(super::args_lifecycle::AuditArgs),
     /// Remove the personal data of requests closed before a date (identities, collected
     /// records, previews), keeping the evidence: states, counts, digests and the audit log.
+    #[command(after_help = super::help::PURGE)]
     Purge(super::args_lifecycle::PurgeArgs),
 }
 
