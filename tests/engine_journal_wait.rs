@@ -99,6 +99,12 @@ impl Store for WatchedJournal {
     async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError> {
         self.inner.extend_request(id, reason).await
     }
+    async fn replace_request(&self, request: &Request) -> Result<(), StoreError> {
+        self.inner.replace_request(request).await
+    }
+    async fn requests_with_tag(&self, tag: &str) -> Result<Vec<RequestRecord>, StoreError> {
+        self.inner.requests_with_tag(tag).await
+    }
     async fn due_steps(&self, now: DateTime<Utc>) -> Result<Vec<(String, String)>, StoreError> {
         self.inner.due_steps(now).await
     }

@@ -54,7 +54,8 @@ fn run_id(out: &Output) -> String {
 
 /// The journaled outcome of step `id` in run `run`.
 async fn outcome(p: &ProjectDir, run: &str, id: &str) -> StepOutcome {
-    let store = dsrctl::store::open(".dsrctl/state.db", p.path())
+    let project = dsrctl::load::load_project(p.path()).unwrap();
+    let store = dsrctl::workflow::open_store(&project, &p.path().join(".dsrctl"))
         .await
         .unwrap();
     let found = store

@@ -69,7 +69,10 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 }
 
 async fn open_store(dir: &Path) -> Arc<dyn Store> {
-    dsrctl::store::open(".dsrctl/state.db", dir).await.unwrap()
+    let project = load_project(dir).unwrap();
+    dsrctl::workflow::open_store(&project, &dir.join(".dsrctl"))
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

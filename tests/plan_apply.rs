@@ -218,20 +218,25 @@ async fn http_dry_run_sends_no_mutation_and_shows_what_would_go() {
 async fn apply_sends_exactly_the_previewed_deletions() {
     let crm = Crm::start(&["c1", "c2", "c3"]).await;
     let p = crm_project(&crm.server.url, "");
-    p.cmd()
-        .args(["plan", "requests/delete-alice.yaml", "-o", "plan.json"])
+    // The saved plan keeps the previews sealed: what it holds is read from the view.
+    let preview = p
+        .cmd()
+        .args(["--show-personal-data", "plan", "requests/delete-alice.yaml"])
+        .args(["-o", "plan.json", "--format", "json"])
         .run()
         .await
-        .expect_code(0);
+        .expect_code(0)
+        .json();
     assert!(crm.mutations().is_empty());
-    let saved: Value = serde_json::from_str(&p.read("plan.json")).unwrap();
-    let planned: Vec<String> = saved["changes"]
+    let planned: Vec<String> = preview["changes"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["action"] == json!("delete"))
+        .filter(|c| c["actions"].as_array().unwrap().contains(&json!("delete")))
         .map(|c| format!("/contacts/{}", c["before"]["id"].as_str().unwrap()))
         .collect();
+    let saved = p.read("plan.json");
+    assert!(!saved.contains("alice@example.com"), "{saved}");
     assert_eq!(planned.len(), 3);
 
     // Without an approval a non-interactive apply refuses and sends nothing.

@@ -933,3 +933,87 @@ async fn open_picks_the_store_by_location() {
         Err(StoreError::Location(..))
     ));
 }
+
+both!(sealed_personal_data_reads_back_and_is_found_by_identity);
+async fn sealed_personal_data_reads_back_and_is_found_by_identity(ctx: &Ctx) {
+    use dsrctl::journal::{DataKey, SEALED_PREFIX, SealError};
+    use dsrctl::store::SealedStore;
+    let raw = ctx.open().await;
+    let key = DataKey::from_bytes([9; 32]);
+    let store = SealedStore::wrap(raw.clone(), key.clone());
+    let alice = request("r-1", "2026-01-31", Jurisdiction::Gdpr);
+    let mut bob = request("r-2", "2026-01-31", Jurisdiction::Gdpr);
+    bob.subject
+        .insert("email".into(), Identity::One("bob@contoso.com".into()));
+    store
+        .put_request(&alice, RequestState::Received)
+        .await
+        .unwrap();
+    store
+        .put_request(&bob, RequestState::Received)
+        .await
+        .unwrap();
+
+    // The database holds ciphertext; the sealed store reads the request back whole.
+    let stored = raw.request("r-1").await.unwrap().request;
+    let Identity::One(email) = &stored.subject["email"] else {
+        panic!("{stored:?}")
+    };
+    assert!(email.starts_with(SEALED_PREFIX), "{email}");
+    assert_eq!(store.request("r-1").await.unwrap().request, alice);
+
+    // Found by identity through the keyed index, by the database itself.
+    let tag = key.index_tag("email", "alice@contoso.com");
+    let by_tag: Vec<String> = raw
+        .requests_with_tag(&tag)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.request.id)
+        .collect();
+    assert_eq!(by_tag, ["r-1"]);
+    let found = store
+        .requests_for_subject("email", "bob@contoso.com")
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].request, bob);
+
+    // Replacing the body (purge) keeps the state.
+    let mut purged = alice.clone();
+    purged.note = Some("[purged]".into());
+    store.replace_request(&purged).await.unwrap();
+    let record = store.request("r-1").await.unwrap();
+    assert_eq!(record.request, purged);
+    assert_eq!(record.state, RequestState::Received);
+
+    // Outcomes and evidence: sealed in the database, whole through the sealed store.
+    let run = store
+        .create_run(&plan("r-1"), RunMode::Apply)
+        .await
+        .unwrap();
+    let mut o = outcome("crm/find", StepStatus::Succeeded);
+    o.captures.insert("id".into(), json!("cust-alice"));
+    store.record(&run, &o).await.unwrap();
+    let raw_outcome = raw.outcomes(&run).await.unwrap().remove(0);
+    assert!(!raw_outcome.captures["id"].to_string().contains("alice"));
+    assert_eq!(store.outcomes(&run).await.unwrap(), vec![o]);
+    let evidence = store
+        .put_evidence(&run, "crm/find", "shot.png", b"alice's account")
+        .await
+        .unwrap();
+    assert_eq!(evidence.sha256, sha256_hex(b"alice's account"));
+    let stored = raw.evidence_content(&evidence.stored_at).await.unwrap();
+    assert!(!stored.windows(5).any(|w| w == b"alice"));
+    assert_eq!(
+        store.evidence_content(&evidence.stored_at).await.unwrap(),
+        b"alice's account"
+    );
+
+    // Another key opens nothing, and says so.
+    let other = SealedStore::wrap(raw.clone(), DataKey::from_bytes([10; 32]));
+    assert!(matches!(
+        other.request("r-1").await,
+        Err(StoreError::Sealed(SealError::WrongKey))
+    ));
+}

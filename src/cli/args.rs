@@ -140,6 +140,10 @@ pub enum Command {
     /// Verify or export the hash-chained audit log.
     #[command(after_help = super::help::AUDIT)]
     Audit(super::args_lifecycle::AuditArgs),
+    /// Remove the personal data of requests closed before a date (identities, collected
+    /// records, previews), keeping the evidence: states, counts, digests and the audit log.
+    #[command(after_help = super::help::PURGE)]
+    Purge(super::args_lifecycle::PurgeArgs),
 }
 
 /// Output formats of validation.

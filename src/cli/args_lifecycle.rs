@@ -131,6 +131,21 @@ pub struct RequestsArgs {
     /// Days left are counted from this date (default: today).
     #[arg(long)]
     pub today: Option<chrono::NaiveDate>,
+    /// Only the requests of the subject with this identity, e.g. `email=jane@example.com`
+    /// (found through the keyed index beside the sealed identities).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub subject: Option<String>,
+}
+
+/// `dsrctl purge`.
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Purge requests closed (completed, declined or failed) before this date, `YYYY-MM-DD`.
+    #[arg(long, value_name = "DATE")]
+    pub closed_before: chrono::NaiveDate,
+    /// Only list what would be purged.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `dsrctl task`.

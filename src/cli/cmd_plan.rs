@@ -100,7 +100,17 @@ fn read_saved(path: &std::path::Path) -> Result<SavedPlan> {
 pub async fn show(cli: &Cli, args: &ShowArgs, color: bool) -> Result<Outcome> {
     let saved = read_saved(&args.plan)?;
     let ws = Workspace::open(&cli.project, color).await?;
-    let edits = saved.edits(&ws.workflow(None).plan_key()?);
+    let wf = ws.workflow(None);
+    let mut edits = saved.edits(&wf.plan_key()?);
+    // The previews and identities are sealed in the file; shown (masked unless asked for)
+    // as they were previewed.
+    let saved = match saved.opened(&wf.data_key()?) {
+        Ok(opened) => opened,
+        Err(e) => {
+            edits.push(format!("its personal data does not open: {e}"));
+            saved
+        }
+    };
     ws.store.close().await;
     let opts = PlanViewOptions {
         show_personal_data: cli.show_personal_data,
@@ -130,14 +140,17 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs, color: bool) -> Result<Outcome> 
     let saved = read_saved(&args.plan)?;
     let ws = Workspace::open(&cli.project, color).await?;
     let wf = ws.workflow(args.parallelism);
-    if let Err(e) = wf.check_saved(&saved).await {
-        if let WorkflowError::Refused { problems, .. } = &e {
-            for p in problems {
-                warn_note!("  {p}");
+    let saved = match wf.check_saved(&saved).await {
+        Ok(opened) => opened,
+        Err(e) => {
+            if let WorkflowError::Refused { problems, .. } = &e {
+                for p in problems {
+                    warn_note!("  {p}");
+                }
             }
+            return Err(e.into());
         }
-        return Err(e.into());
-    }
+    };
     // One request, one live run (checked again when the run is recorded).
     wf.may_start(&saved.plan.request.id, false).await?;
     let approver = approver(&saved.plan, args.approve.as_deref())?;

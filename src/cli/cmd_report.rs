@@ -82,10 +82,36 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
                 PackageFormat::Directory
             },
             run_id: Some(run.id.clone()),
+            data_key: Some(crate::workflow::project_data_key(
+                &ws.project,
+                &ws.state_dir,
+            )?),
             ..PackageOptions::default()
         };
         let spool = ws.state_dir.join("runs").join(&run.id);
+        // The run may have been collected by another worker: its files are in shared storage.
+        let storage = crate::workflow::SharedStorage::for_project(&ws.project)?;
+        if let Some(storage) = &storage {
+            let fetched = storage.fetch_run(&run.id, &spool).await?;
+            if fetched > 0 {
+                note!(
+                    "fetched {fetched} collected file(s) of run {} from {}",
+                    run.id,
+                    storage.description()
+                );
+            }
+        }
         let manifest = build_package(&run.plan, &outcomes, &spool, out, &opts)?;
+        if let Some(storage) = &storage {
+            let kept = storage
+                .keep_package(&run.plan.request.id, &run.id, out)
+                .await?;
+            note!(
+                "kept the export package in {} ({} object(s))",
+                kept.destination,
+                kept.objects.len()
+            );
+        }
         let files = manifest.files().count();
         if args.package.is_some() {
             note!(

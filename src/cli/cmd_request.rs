@@ -242,7 +242,21 @@ pub async fn requests(cli: &Cli, args: &RequestsArgs, color: bool) -> Result<Out
     let today = args
         .today
         .unwrap_or_else(|| chrono::Utc::now().date_naive());
-    let records = ordered(ws.store.requests().await.context("listing requests")?);
+    let records = match &args.subject {
+        Some(pair) => {
+            let Some((name, value)) = pair.split_once('=') else {
+                return Err(super::UsageError(format!(
+                    "--subject takes NAME=VALUE (e.g. email=jane@example.com), not `{pair}`"
+                ))
+                .into());
+            };
+            ws.store
+                .requests_for_subject(name.trim(), value.trim())
+                .await
+        }
+        None => ws.store.requests().await,
+    };
+    let records = ordered(records.context("listing requests")?);
     match args.format {
         ListFormat::Json => {
             let rows: Vec<Value> = records.iter().map(|r| row_json(r, today)).collect();

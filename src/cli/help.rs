@@ -128,7 +128,13 @@ Examples:
 pub const REQUESTS: &str = "\
 Examples:
   dsrctl requests
-  dsrctl requests --format json";
+  dsrctl requests --format json
+  dsrctl requests --subject email=jane@example.com   # one subject's, by the keyed index";
+
+pub const PURGE: &str = "\
+Examples:
+  dsrctl purge --closed-before 2025-12-01 --dry-run   # what would go
+  dsrctl purge --closed-before 2025-12-01             # closed before then: personal data goes";
 
 pub const TASK: &str = "\
 Examples:

@@ -27,6 +27,7 @@ mod args_lifecycle;
 mod cmd_audit;
 mod cmd_explain;
 mod cmd_plan;
+mod cmd_purge;
 mod cmd_repair;
 mod cmd_report;
 mod cmd_request;
@@ -215,6 +216,7 @@ async fn dispatch_async(cli: &Cli, color: bool) -> anyhow::Result<Outcome> {
         Command::Tick(a) => cmd_tick::tick(cli, a, color).await,
         Command::Serve(a) => cmd_tick::serve(cli, a, color).await,
         Command::Audit(a) => cmd_audit::audit(cli, a, color).await,
+        Command::Purge(a) => cmd_purge::purge(cli, a, color).await,
         Command::Validate(_)
         | Command::Schema(_)
         | Command::Explain(_)

@@ -14,11 +14,14 @@ use crate::report::Scrubber;
 /// The log format chosen for this process: step lines follow it too.
 static FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
 
-/// Sets up `tracing` on stderr (`DSRCTL_LOG` filters, default `warn`).
+/// Sets up `tracing` on stderr (`DSRCTL_LOG` filters, default `warn`). The template
+/// engine's own debug lines print the values it renders (subject values, captured ids), so
+/// they stay off whatever the filter asks.
 pub fn init_logging(format: LogFormat) {
     let _ = FORMAT.set(format);
     let filter = tracing_subscriber::EnvFilter::try_from_env("DSRCTL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+        .add_directive("handlebars=warn".parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 
 use crate::load::{Diagnostics, Project, load_project, load_request};
-use crate::model::{Request, SecretRef, UrlSource};
+use crate::model::Request;
 use crate::store::Store;
 use crate::workflow::{Workflow, WorkflowError};
 
@@ -75,12 +75,8 @@ impl Workspace {
 
     async fn with_project(project: Project) -> Result<Self> {
         let state_dir = project.root.join(".dsrctl");
-        let location = match &project.config.state {
-            None => state_dir.join("state.db").display().to_string(),
-            Some(UrlSource::Literal(s)) => s.clone(),
-            Some(UrlSource::Secret(r)) => read_secret(r, &project.root)?,
-        };
-        let store = crate::store::open(&location, &project.root)
+        // Personal data in the store is sealed with the project's data key.
+        let store = crate::workflow::open_store(&project, &state_dir)
             .await
             .with_context(|| "opening the state store")?;
         Ok(Workspace {
@@ -167,9 +163,4 @@ pub async fn lease(wf: &Workflow, run: &str) -> Result<()> {
         }
         other => Ok(other?),
     }
-}
-
-fn read_secret(r: &SecretRef, base: &Path) -> Result<String> {
-    use crate::secret::{EnvFileResolver, SecretResolver};
-    Ok(EnvFileResolver::new(base).resolve(r)?)
 }

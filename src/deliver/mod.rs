@@ -242,6 +242,71 @@ pub async fn deliver_to(
     })
 }
 
+/// Downloads every object under `prefix` into `dir` (their keys relative to the prefix
+/// become paths under `dir`), skipping files `dir` already holds: how a worker gets the
+/// files another worker kept in shared storage. Returns how many it downloaded.
+pub async fn fetch_prefix(
+    store: &dyn ObjectStore,
+    description: &str,
+    prefix: &str,
+    dir: &Path,
+) -> Result<usize, DeliveryError> {
+    use futures::TryStreamExt;
+    let location = ObjectPath::parse(prefix).map_err(|e| DeliveryError::Config(e.to_string()))?;
+    let failed = |key: &str, source: object_store::Error| DeliveryError::Store {
+        key: key.to_owned(),
+        destination: description.to_owned(),
+        uploaded: 0,
+        total: 0,
+        source: Box::new(source),
+    };
+    let objects: Vec<_> = store
+        .list(Some(&location))
+        .try_collect()
+        .await
+        .map_err(|e| failed(prefix, e))?;
+    let mut fetched = 0;
+    for meta in objects {
+        let key = meta.location.to_string();
+        let rel = key
+            .strip_prefix(prefix)
+            .unwrap_or(&key)
+            .trim_start_matches('/');
+        let safe = !rel.is_empty()
+            && Path::new(rel)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !safe {
+            return Err(DeliveryError::Config(format!(
+                "object `{key}` does not name a file under `{prefix}`"
+            )));
+        }
+        let path = dir.join(rel);
+        if path.exists() {
+            continue;
+        }
+        let bytes = store
+            .get(&meta.location)
+            .await
+            .map_err(|e| failed(&key, e))?
+            .bytes()
+            .await
+            .map_err(|e| failed(&key, e))?;
+        let io = |source| DeliveryError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        // Whole or not at all: a file cut short would be taken as fetched next time.
+        let parent = path.parent().unwrap_or(dir);
+        std::fs::create_dir_all(parent).map_err(io)?;
+        let mut file = tempfile::NamedTempFile::new_in(parent).map_err(io)?;
+        std::io::Write::write_all(&mut file, &bytes).map_err(io)?;
+        file.persist(&path).map_err(|e| io(e.error))?;
+        fetched += 1;
+    }
+    Ok(fetched)
+}
+
 /// A directory package delivered as one zip file, `<dir>/<prefix>.zip`, its files in name
 /// order. Written under a temporary name and renamed, so the zip is there whole or not at
 /// all.

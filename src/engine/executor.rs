@@ -15,7 +15,9 @@ use super::Clock;
 use super::calls::{Calls, Live, ReadOnly};
 use crate::compile::Renderer;
 use crate::connectors::Connector;
-use crate::journal::{Change, Plan, PlannedStep, RunMode, RunStatus, StepOutcome, StepStatus};
+use crate::journal::{
+    Change, DataKey, Plan, PlannedStep, RunMode, RunStatus, StepOutcome, StepStatus,
+};
 use crate::store::{Store, StoreError};
 
 /// Receives progress events (terminal progress bars, logs).
@@ -68,6 +70,10 @@ pub struct Engine {
     pub(super) renderer: Renderer,
     pub(super) parallelism: Arc<Semaphore>,
     pub(super) state_dir: PathBuf,
+    /// Seals each spooled record, when set.
+    pub(super) data_key: Option<DataKey>,
+    /// Where spool files are kept for other workers, when set.
+    pub(super) run_files: Option<Arc<dyn super::RunFiles>>,
     pub(super) clock: Clock,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) observer: Option<Arc<dyn Observer>>,
@@ -99,6 +105,8 @@ impl Engine {
             renderer: Renderer::new(),
             parallelism: Arc::new(Semaphore::new(10)),
             state_dir: state_dir.into(),
+            data_key: None,
+            run_files: None,
             clock: Clock::system(),
             stop: Arc::new(AtomicBool::new(false)),
             observer: None,
@@ -108,6 +116,19 @@ impl Engine {
     /// Most connector calls in flight at once, across every run this engine executes.
     pub fn with_parallelism(mut self, n: usize) -> Self {
         self.parallelism = Arc::new(Semaphore::new(n.max(1)));
+        self
+    }
+
+    /// Seals every record spooled for the export package with `key` (personal data at rest).
+    pub fn with_data_key(mut self, key: DataKey) -> Self {
+        self.data_key = Some(key);
+        self
+    }
+
+    /// Keeps every spool file in shared storage too, once written and before the step that
+    /// wrote it is journaled as done.
+    pub fn with_run_files(mut self, files: Arc<dyn super::RunFiles>) -> Self {
+        self.run_files = Some(files);
         self
     }
 

@@ -24,4 +24,4 @@ pub use calls::{Calls, Live, Replay};
 pub use capture::{check, count_records, take_captures};
 pub use clock::Clock;
 pub use executor::{ApplyFilter, Engine, EngineError, Observer, RunResult};
-pub use spool::spool_path;
+pub use spool::{RunFiles, spool_path};

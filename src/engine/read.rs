@@ -68,7 +68,8 @@ impl Engine {
                     path: rel.display().to_string(),
                     source,
                 };
-                let mut sink = spool::NdjsonSink::create(&path).map_err(spool_err)?;
+                let mut sink =
+                    spool::NdjsonSink::create(&path, self.data_key.clone()).map_err(spool_err)?;
                 let r = self.call_read(ctx, step, &op, Some(&mut sink)).await;
                 sink.finish().map_err(spool_err)?;
                 r
@@ -110,10 +111,23 @@ impl Engine {
                     {
                         // The connector returned the records instead of streaming them.
                         let path = self.run_dir(&ctx.run_id).join(rel);
-                        write_body(&path, &resp.body).map_err(|source| EngineError::Spool {
-                            path: path.display().to_string(),
-                            source,
+                        write_body(&path, &resp.body, self.data_key.clone()).map_err(|source| {
+                            EngineError::Spool {
+                                path: path.display().to_string(),
+                                source,
+                            }
                         })?;
+                    }
+                    if let (Some(rel), Some(files)) = (&spool_rel, &self.run_files) {
+                        let path = self.run_dir(&ctx.run_id).join(rel);
+                        if path.exists() {
+                            files.keep(&ctx.run_id, rel, &path).await.map_err(|e| {
+                                EngineError::Spool {
+                                    path: rel.display().to_string(),
+                                    source: std::io::Error::other(e),
+                                }
+                            })?;
+                        }
                     }
                     o.collected = spool_rel.as_ref().map(|p| p.display().to_string());
                     if let Some(poll) = &step.poll {
@@ -164,8 +178,12 @@ impl Engine {
     }
 }
 
-fn write_body(path: &std::path::Path, body: &Value) -> std::io::Result<()> {
-    let mut sink = spool::NdjsonSink::create(path)?;
+fn write_body(
+    path: &std::path::Path,
+    body: &Value,
+    key: Option<crate::journal::DataKey>,
+) -> std::io::Result<()> {
+    let mut sink = spool::NdjsonSink::create(path, key)?;
     match body {
         Value::Array(items) => {
             for item in items {

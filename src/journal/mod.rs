@@ -1,19 +1,22 @@
 //! The run record's vocabulary, below every layer that writes or reads it: the plan a run
 //! executes, its mode and status, each step's outcome (found, changed, verified), the
 //! changes a dry run previews, manual tasks and evidence, the request's lifecycle state,
-//! and the one digest helper.
+//! the one digest helper, and the data key that seals personal data at rest.
 //!
 //! The store persists these types, the engine produces them and reports render them; none
 //! of those layers defines them, so the store imports nothing above itself.
 
 mod change;
+mod data_key;
 mod digest;
 mod outcome;
 mod plan;
 mod request;
 mod run;
+mod sealing;
 
 pub use change::{Change, ChangeAction};
+pub use data_key::{DataKey, SEALED_PREFIX, SealError, is_sealed, open_with, sealed_index_tag};
 pub use digest::{hmac_sha256_hex, sha256_hex};
 pub use outcome::{Doubt, Evidence, StepOutcome, StepStatus, TaskRecord, Verification};
 pub use plan::{
@@ -22,3 +25,7 @@ pub use plan::{
 };
 pub use request::{RequestRecord, RequestState};
 pub use run::{RunMode, RunRecord, RunStatus};
+pub use sealing::{
+    open_change, open_outcome, open_plan, open_request, seal_change, seal_outcome, seal_plan,
+    seal_request,
+};

@@ -25,12 +25,26 @@ pub struct ProjectConfig {
     /// Saved-plan policy.
     #[serde(default)]
     pub plan: PlanPolicy,
+    /// The key sealing personal data at rest (subject identities and collected records in
+    /// the state store, spool files and saved plans; AES-256-GCM): 32 bytes as 64 hex digits
+    /// or base64, `{ env: NAME }` or `{ file: path }`. Without it a key is made on first use
+    /// in `.dsrctl/data.key`; set it when several workers share a PostgreSQL store or plans
+    /// are applied on another machine, and keep it out of git and backups of the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_key: Option<SecretRef>,
     /// Directory with report templates overriding the built-in ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub templates: Option<String>,
     /// Where export packages are delivered, unless a tenant says otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<Destination>,
+    /// Object storage shared by every worker (a directory, an Azure Blob container or an
+    /// S3 bucket): each collected record file is kept there as soon as it is written
+    /// (`runs/<run>/...`, sealed with the data key) and each export package built
+    /// (`packages/<request>/<run>/...`), so any worker can build a run's package. Set it
+    /// with a PostgreSQL store shared by workers on different machines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Destination>,
     /// Directory with sample requests for `plan --compare` and `dsrctl test`.
     #[serde(default = "default_requests")]
     pub requests: String,

@@ -21,7 +21,7 @@ pub use super::manifest::{
 };
 use super::redact::Redactor;
 use crate::deliver::archive::{safe_file_name, zip_entry};
-use crate::journal::{Disposition, Plan, StepOutcome};
+use crate::journal::{DataKey, Disposition, Plan, StepOutcome, open_with};
 
 /// Name of the manifest file inside a package.
 pub const MANIFEST_NAME: &str = "manifest.json";
@@ -47,6 +47,8 @@ pub struct PackageOptions {
     pub run_id: Option<String>,
     /// Time recorded in the manifest.
     pub generated_at: DateTime<Utc>,
+    /// The project's data key, opening spooled records that were sealed at rest.
+    pub data_key: Option<DataKey>,
 }
 
 impl Default for PackageOptions {
@@ -56,6 +58,7 @@ impl Default for PackageOptions {
             key: None,
             run_id: None,
             generated_at: Utc::now(),
+            data_key: None,
         }
     }
 }
@@ -149,6 +152,7 @@ pub fn build_package(
         return Err(PackageError::EncryptDirectory);
     }
     let collections = collections(plan, outcomes)?;
+    let data_key = opts.data_key.as_ref();
     let mut sink = match opts.format {
         PackageFormat::Directory => Sink::dir(out)?,
         PackageFormat::Zip => Sink::zip(out, opts.generated_at)?,
@@ -186,7 +190,7 @@ pub fn build_package(
                             .find(|s| s.service == c.service)
                             .map_or(&[], |s| s.redact.as_slice());
                         target.part(&c.path, |w| {
-                            write_collection(w, spool_dir, &c.spools, redact)
+                            write_collection(w, spool_dir, &c.spools, redact, data_key)
                         })
                     })
                 })
@@ -311,6 +315,7 @@ fn write_collection(
     spool_dir: &Path,
     spools: &[String],
     redact: &[String],
+    data_key: Option<&DataKey>,
 ) -> Result<(u64, Redactor), PackageError> {
     let mut redactor = Redactor::new(redact);
     let mut records = 0u64;
@@ -324,12 +329,13 @@ fn write_collection(
             if line.trim().is_empty() {
                 continue;
             }
-            let mut record: Value =
-                serde_json::from_str(&line).map_err(|e| PackageError::BadRecord {
-                    path: spool.clone(),
-                    line: n as u64 + 1,
-                    message: e.to_string(),
-                })?;
+            let bad = |message: String| PackageError::BadRecord {
+                path: spool.clone(),
+                line: n as u64 + 1,
+                message,
+            };
+            let record: Value = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+            let mut record = open_with(data_key, &record).map_err(|e| bad(e.to_string()))?;
             redactor.apply(&mut record);
             let sep: &[u8] = if records == 0 { b"\n" } else { b",\n" };
             w.write_all(sep).map_err(io_err(&path))?;

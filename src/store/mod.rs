@@ -12,6 +12,7 @@ mod pg_batch;
 mod postgres;
 mod postgres_schema;
 mod postgres_store;
+mod sealed;
 mod sqlite;
 mod sqlite_schema;
 mod sqlite_store;
@@ -30,6 +31,7 @@ use crate::model::Request;
 pub use audit::{AuditBreak, AuditEntry, GENESIS_HASH, verify_chain, verify_chain_to};
 pub use open::{DEFAULT_SQLITE_PATH, open};
 pub use postgres::PostgresStore;
+pub use sealed::SealedStore;
 pub use sqlite::SqliteStore;
 
 /// Store errors.
@@ -80,6 +82,9 @@ pub enum StoreError {
     /// No such evidence file.
     #[error("no evidence `{0}` in the state store")]
     EvidenceNotFound(String),
+    /// A sealed value in the store does not open with the project's data key.
+    #[error("state store: {0}")]
+    Sealed(#[from] crate::journal::SealError),
     /// The store location could not be used.
     #[error("state store location `{0}`: {1}")]
     Location(String, String),
@@ -129,6 +134,30 @@ pub trait Store: Send + Sync {
         state: RequestState,
         reason: Option<String>,
     ) -> Result<(), StoreError>;
+    /// Replaces the body of a recorded request (same id), keeping its state and dates: how
+    /// `dsrctl purge` removes the personal data of a closed request.
+    async fn replace_request(&self, request: &Request) -> Result<(), StoreError>;
+    /// Requests holding an identity sealed with this keyed index beside it (see
+    /// [`DataKey::index_tag`](crate::journal::DataKey::index_tag)): a lookup by identity that
+    /// the database answers without holding the value.
+    async fn requests_with_tag(&self, tag: &str) -> Result<Vec<RequestRecord>, StoreError>;
+    /// The requests of the subject whose identity `name` is `value` (bytes equal).
+    async fn requests_for_subject(
+        &self,
+        name: &str,
+        value: &str,
+    ) -> Result<Vec<RequestRecord>, StoreError> {
+        let all = self.requests().await?;
+        Ok(all
+            .into_iter()
+            .filter(|r| {
+                r.request
+                    .subject
+                    .get(name)
+                    .is_some_and(|i| i.values().contains(&value))
+            })
+            .collect())
+    }
     /// Extends a request's deadline (once) and returns the updated record.
     async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError>;
 

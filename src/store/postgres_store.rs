@@ -161,6 +161,29 @@ impl Store for PostgresStore {
         self.request_rows(sql, None).await
     }
 
+    async fn replace_request(&self, request: &Request) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE requests SET body = $1::json, updated_at = $2 WHERE id = $3")
+                .bind(to_json(request)?)
+                .bind(millis(Utc::now()))
+                .bind(&request.id)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::RequestNotFound(request.id.clone()));
+        }
+        Ok(())
+    }
+
+    async fn requests_with_tag(&self, tag: &str) -> Result<Vec<RequestRecord>, StoreError> {
+        let pattern = format!("%#{}\"%", tag_text(tag)?);
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE body::text LIKE $1 ORDER BY deadline, id"
+        );
+        self.request_rows(sql, Some(&pattern)).await
+    }
+
     async fn set_request_state(
         &self,
         id: &str,

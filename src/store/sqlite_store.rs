@@ -285,6 +285,34 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn replace_request(&self, request: &Request) -> Result<(), StoreError> {
+        let id = request.id.clone();
+        let body = to_json(request)?;
+        let done = self
+            .write_one(move |conn| {
+                conn.prepare_cached("UPDATE requests SET body = ?1, updated_at = ?2 WHERE id = ?3")
+                    .map_err(lite)?
+                    .execute(params![body, millis(Utc::now()), id])
+                    .map_err(lite)
+            })
+            .await?;
+        if done == 0 {
+            return Err(StoreError::RequestNotFound(request.id.clone()));
+        }
+        Ok(())
+    }
+
+    async fn requests_with_tag(&self, tag: &str) -> Result<Vec<RequestRecord>, StoreError> {
+        let pattern = format!("%#{}\"%", tag_text(tag)?);
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {REQUEST_COLUMNS} FROM requests WHERE body LIKE ?1 ORDER BY deadline, id"
+            );
+            request_rows(conn, &sql, [pattern])
+        })
+        .await
+    }
+
     async fn set_request_state(
         &self,
         id: &str,

@@ -77,6 +77,15 @@ pub(crate) fn prefix_pattern(prefix: &str) -> String {
     out
 }
 
+/// A keyed index tag, checked to be hex (so it needs no escaping in a `LIKE` pattern).
+pub(crate) fn tag_text(tag: &str) -> Result<&str, StoreError> {
+    if !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(tag)
+    } else {
+        Err(StoreError::Corrupt(format!("index tag `{tag}` is not hex")))
+    }
+}
+
 /// Shortest id prefix `run()` accepts.
 pub(crate) const MIN_PREFIX: usize = 4;
 

@@ -61,13 +61,18 @@ impl Workflow {
                 failed: dry.failures.len(),
             });
         }
-        Ok(SavedPlan::new(dry, &self.plan_key()?))
+        Ok(SavedPlan::sealed_at_rest(
+            dry,
+            &self.plan_key()?,
+            &self.data_key()?,
+        ))
     }
 
     /// Checks that a saved plan may be applied now: nothing in it was edited since it was
     /// written (its seal), its inputs are unchanged and it is not too old, and a fresh dry run
-    /// previews exactly the changes it holds.
-    pub async fn check_saved(&self, saved: &SavedPlan) -> Result<(), WorkflowError> {
+    /// previews exactly the changes it holds. Returns the plan with its personal data opened
+    /// (see [`SavedPlan::opened`]), which is what `apply` executes.
+    pub async fn check_saved(&self, saved: &SavedPlan) -> Result<SavedPlan, WorkflowError> {
         let edits = saved.edits(&self.plan_key()?);
         if !edits.is_empty() {
             return Err(WorkflowError::Refused {
@@ -75,6 +80,9 @@ impl Workflow {
                 problems: edits,
             });
         }
+        let saved = saved
+            .opened(&self.data_key()?)
+            .map_err(|e| WorkflowError::DataKey(e.to_string()))?;
         let max_age = self.project.config.plan.max_age.get();
         let problems = saved.staleness(&self.project.inputs, self.clock.now(), max_age);
         if !problems.is_empty() {
@@ -92,6 +100,6 @@ impl Workflow {
                 problems: drift,
             });
         }
-        Ok(())
+        Ok(saved)
     }
 }

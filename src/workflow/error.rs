@@ -138,6 +138,15 @@ pub enum WorkflowError {
     /// The key sealing saved plans could not be read or made.
     #[error("the key that seals saved plans: {0}")]
     PlanKey(String),
+    /// The key sealing personal data at rest could not be read or made.
+    #[error("the data key that seals personal data at rest: {0}")]
+    DataKey(String),
+    /// Personal data could not be purged.
+    #[error("purging personal data: {0}")]
+    Purge(String),
+    /// The project's shared object storage failed.
+    #[error("shared storage: {0}")]
+    Storage(String),
 }
 
 fn ended_hint(status: RunStatus) -> &'static str {

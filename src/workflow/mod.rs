@@ -5,12 +5,15 @@
 //! way a request's state follows its run. The engine below only executes plans.
 
 mod approval;
+mod data_key;
 mod dry_run;
 mod error;
 mod execution;
 mod plan_diff;
+mod purge;
 mod repair;
 mod request_state;
+mod run_files;
 mod saved_plan;
 mod scheduler;
 mod seal;
@@ -30,12 +33,15 @@ use crate::model::Request;
 use crate::store::Store;
 
 pub use approval::{AUTO_APPROVAL, approval_needed};
+pub use data_key::{open_store, project_data_key};
 pub use dry_run::DryRun;
 pub use error::{Refusal, WorkflowError};
 pub use execution::{Executed, Execution};
 pub use plan_diff::{PlanDiff, StepChange, StepDiff};
+pub use purge::{PURGED, Purged, is_purged};
 pub use repair::{Abandoned, Replan};
 pub use request_state::{request_state_after, sync_request_state};
+pub use run_files::SharedStorage;
 pub use saved_plan::{SAVED_PLAN_FORMAT_VERSION, SavedPlan};
 pub use scheduler::{Scheduler, TickReport, TickRun};
 pub use seal::Seal;
@@ -153,8 +159,13 @@ impl Workflow {
                 }
             }
         };
-        Ok(Engine::new(self.store.clone(), connectors, &self.state_dir)
+        let engine = Engine::new(self.store.clone(), connectors, &self.state_dir)
+            .with_data_key(self.data_key()?)
             .with_clock(self.clock.clone())
-            .with_parallelism(self.parallelism))
+            .with_parallelism(self.parallelism);
+        Ok(match SharedStorage::for_project(&self.project)? {
+            Some(storage) => engine.with_run_files(Arc::new(storage)),
+            None => engine,
+        })
     }
 }

@@ -9,13 +9,16 @@ use serde::{Deserialize, Serialize};
 
 use super::{DryRun, Seal};
 use crate::engine::ApplyFilter;
-use crate::journal::{Change, Plan};
+use crate::journal::{
+    Change, DataKey, Plan, SealError, open_change, open_plan, seal_change, seal_plan,
+};
 
 /// Version of the saved plan file (2: sealed).
 pub const SAVED_PLAN_FORMAT_VERSION: u32 = 2;
 
-/// A saved plan. It holds the subject's identities (apply needs them): keep it as
-/// confidential as the request itself.
+/// A saved plan. It holds the subject's identities (apply needs them) and the previewed
+/// records; written by `dsrctl plan -o`, both are sealed with the project's data key (see
+/// [`SavedPlan::sealed_at_rest`]), so the file holds no personal data in clear.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SavedPlan {
     /// Version of this file format.
@@ -43,6 +46,41 @@ impl SavedPlan {
         };
         saved.seal = Some(Seal::new(key, &saved));
         saved
+    }
+
+    /// The saved form of a complete dry run with its personal data (the request's
+    /// identities, corrections and note; each change's before, after and reason) sealed under
+    /// `data_key`, then sealed against edits under `key`. [`SavedPlan::opened`] reverses it.
+    pub fn sealed_at_rest(dry: &DryRun, key: &[u8], data_key: &DataKey) -> SavedPlan {
+        let mut saved = SavedPlan {
+            format_version: SAVED_PLAN_FORMAT_VERSION,
+            dry_run: dry.run_id.clone(),
+            plan: seal_plan(data_key, &dry.plan),
+            changes: dry
+                .changes
+                .iter()
+                .map(|c| seal_change(data_key, c))
+                .collect(),
+            seal: None,
+        };
+        saved.seal = Some(Seal::new(key, &saved));
+        saved
+    }
+
+    /// The plan with its sealed personal data opened (a plan saved in clear is returned as
+    /// it is). Check [`SavedPlan::edits`] first: the seal covers the file's form.
+    pub fn opened(&self, data_key: &DataKey) -> Result<SavedPlan, SealError> {
+        Ok(SavedPlan {
+            format_version: self.format_version,
+            dry_run: self.dry_run.clone(),
+            plan: open_plan(Some(data_key), &self.plan)?,
+            changes: self
+                .changes
+                .iter()
+                .map(|c| open_change(Some(data_key), c))
+                .collect::<Result<_, _>>()?,
+            seal: self.seal.clone(),
+        })
     }
 
     /// What was edited since the plan was sealed under `key`: one line per part. Empty when

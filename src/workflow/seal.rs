@@ -169,7 +169,7 @@ impl Workflow {
     }
 }
 
-fn generated_key(path: &Path) -> Result<Vec<u8>, WorkflowError> {
+pub(super) fn generated_key(path: &Path) -> Result<Vec<u8>, WorkflowError> {
     let problem = |e: std::io::Error| WorkflowError::PlanKey(format!("{}: {e}", path.display()));
     if !path.exists() {
         let dir = path.parent().unwrap_or(Path::new("."));

@@ -112,7 +112,7 @@ impl Pack {
     }
 
     async fn store(&self) -> Arc<dyn Store> {
-        dsrctl::store::open(".dsrctl/state.db", &self.dir())
+        dsrctl::workflow::open_store(&self.project, &self.dir().join(".dsrctl"))
             .await
             .unwrap()
     }

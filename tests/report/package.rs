@@ -46,6 +46,7 @@ fn opts(format: PackageFormat, key: Option<PackageKey>) -> PackageOptions {
         key,
         run_id: Some("01JQ0000000000000000000000".into()),
         generated_at: fixture::ts("2026-03-20T10:00:00Z"),
+        data_key: None,
     }
 }
 

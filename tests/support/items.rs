@@ -234,7 +234,7 @@ impl TestProject {
     }
 
     pub async fn store(&self) -> Arc<dyn Store> {
-        dsrctl::store::open(".dsrctl/state.db", self.dir.path())
+        dsrctl::workflow::open_store(&self.project, &self.state_dir())
             .await
             .unwrap()
     }
