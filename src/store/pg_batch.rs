@@ -316,258 +316,310 @@ async fn apply(
     idx: &[usize],
 ) -> Result<Vec<Answer>, StoreError> {
     let now = millis(Utc::now());
-    let made = || idx.iter().map(|_| Ok(Done::Unit)).collect::<Vec<_>>();
     match &ops[idx[0]] {
-        Op::CreateRun { .. } => {
-            let rows = pick(ops, idx, |o| match o {
-                Op::CreateRun {
-                    id,
-                    request,
-                    mode,
-                    plan,
-                } => Some((id.as_str(), request.as_str(), *mode, plan.as_str())),
-                _ => None,
-            });
-            // A second apply run of a request whose run has not ended meets the index
-            // `runs_one_live` and is not made (also when another process made the first).
-            let made = keys(
-                conn,
-                sqlx::query_scalar(
-                    "INSERT INTO runs (id, request_id, mode, status, created_at, updated_at, plan) \
-                     SELECT id, req, mode, 'running', $5, $5, plan::json \
-                     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS t (id, req, mode, plan) \
-                     ON CONFLICT DO NOTHING RETURNING id",
-                )
-                .bind(col(&rows, |r| r.0))
-                .bind(col(&rows, |r| r.1))
-                .bind(col(&rows, |r| r.2))
-                .bind(col(&rows, |r| r.3))
-                .bind(now),
-            )
-            .await?;
-            Ok(rows
-                .iter()
-                .map(|r| {
-                    if made.contains(r.0) {
-                        Ok(Done::Unit)
-                    } else {
-                        Err(StoreError::LiveRun(r.1.to_owned()))
-                    }
-                })
-                .collect())
-        }
-        Op::SetRunStatus { .. } => {
-            let rows = pick(ops, idx, |o| match o {
-                Op::SetRunStatus { run, status } => Some((run.as_str(), status.as_str())),
-                _ => None,
-            });
-            let runs = col(&rows, |r| r.0);
-            let found = keys(
-                conn,
-                sqlx::query_scalar(
-                    "UPDATE runs r SET status = t.status, updated_at = $3 \
-                     FROM UNNEST($1::text[], $2::text[]) AS t (id, status) WHERE r.id = t.id \
-                     RETURNING r.id",
-                )
-                .bind(&runs)
-                .bind(col(&rows, |r| r.1))
-                .bind(now),
-            )
-            .await?;
-            Ok(runs
-                .iter()
-                .map(|r| match found.contains(*r) {
-                    true => Ok(Done::Unit),
-                    false => Err(StoreError::RunNotFound((*r).to_owned())),
-                })
-                .collect())
-        }
-        Op::BeginRun { .. } => {
-            let runs = pick(ops, idx, |o| match o {
-                Op::BeginRun { run } => Some(run.as_str()),
-                _ => None,
-            });
-            let rows = sqlx::query(
-                "WITH moved AS (UPDATE runs r SET status = 'running', updated_at = \
-                 CASE WHEN r.status = 'running' THEN r.updated_at ELSE $2 END \
-                 FROM UNNEST($1::text[]) AS t (id) WHERE r.id = t.id RETURNING r.id) \
-                 SELECT m.id, ARRAY(SELECT o.body::text FROM outcomes o WHERE o.run_id = m.id \
-                 ORDER BY o.seq) FROM moved m",
-            )
-            .bind(&runs)
-            .bind(now)
-            .fetch_all(conn)
-            .await
-            .map_err(db)?;
-            let mut journals = HashMap::new();
-            for row in rows {
-                let id: String = row.try_get(0).map_err(db)?;
-                let bodies: Vec<String> = row.try_get(1).map_err(db)?;
-                journals.insert(id, bodies);
-            }
-            Ok(runs
-                .iter()
-                .map(|r| {
-                    journals
-                        .remove(*r)
-                        .map(Done::Journal)
-                        .ok_or_else(|| StoreError::RunNotFound((*r).to_owned()))
-                })
-                .collect())
-        }
-        Op::StartRequest { .. } => {
-            let rows = pick(ops, idx, |o| match o {
-                Op::StartRequest {
-                    request,
-                    run,
-                    plan,
-                    worker,
-                    expires,
-                } => Some((
-                    request.as_str(),
-                    run.as_str(),
-                    plan.as_str(),
-                    worker.as_str(),
-                    *expires,
-                )),
-                _ => None,
-            });
-            let runs = col(&rows, |r| r.1);
-            // A request moves to `running` only if it is still approved and has no run; its
-            // run and lease are made from the rows that moved, so a request another worker
-            // was first to start yields nothing.
-            let started = keys(
-                conn,
-                sqlx::query_scalar(
-                    "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
-                     $4::text[], $5::bigint[]) AS t (request, run, plan, worker, expires)), \
-                     claimed AS (UPDATE requests q SET state = 'running', reason = NULL, \
-                     updated_at = $6 FROM input i WHERE q.id = i.request AND q.state = 'approved' \
-                     AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = q.id) RETURNING q.id), \
-                     made AS (INSERT INTO runs (id, request_id, mode, status, created_at, \
-                     updated_at, plan) SELECT i.run, i.request, 'apply', 'running', $6, $6, \
-                     i.plan::json FROM input i JOIN claimed c ON c.id = i.request RETURNING id) \
-                     INSERT INTO leases (run_id, worker, expires_at) \
-                     SELECT i.run, i.worker, i.expires FROM input i JOIN made m ON m.id = i.run \
-                     RETURNING run_id",
-                )
-                .bind(col(&rows, |r| r.0))
-                .bind(&runs)
-                .bind(col(&rows, |r| r.2))
-                .bind(col(&rows, |r| r.3))
-                .bind(col(&rows, |r| r.4))
-                .bind(now),
-            )
-            .await?;
-            Ok(runs
-                .iter()
-                .map(|r| Ok(Done::Started(started.contains(*r).then(|| (*r).to_owned()))))
-                .collect())
-        }
-        Op::SetRequestState { .. } => {
-            let rows = pick(ops, idx, |o| match o {
-                Op::SetRequestState { id, state, reason } => {
-                    Some((id.as_str(), *state, reason.as_deref()))
-                }
-                _ => None,
-            });
-            let ids = col(&rows, |r| r.0);
-            // The states each may move from, as `a,b,c`.
-            let allowed = col(&rows, |r| {
-                RequestState::predecessors(r.1)
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            });
-            let moved = keys(
-                &mut *conn,
-                sqlx::query_scalar(
-                    "UPDATE requests q SET state = t.state, reason = t.reason, updated_at = $5 \
-                     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
-                     AS t (id, state, reason, allowed) \
-                     WHERE q.id = t.id AND q.state = ANY (string_to_array(t.allowed, ',')) \
-                     RETURNING q.id",
-                )
-                .bind(&ids)
-                .bind(col(&rows, |r| r.1.as_str()))
-                .bind(col(&rows, |r| r.2))
-                .bind(&allowed)
-                .bind(now),
-            )
-            .await?;
-            let refused: Vec<&str> = ids
-                .iter()
-                .copied()
-                .filter(|i| !moved.contains(*i))
-                .collect();
-            let mut current: HashMap<String, String> = HashMap::new();
-            if !refused.is_empty() {
-                let rows = sqlx::query("SELECT id, state FROM requests WHERE id = ANY ($1)")
-                    .bind(&refused)
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                for row in rows {
-                    current.insert(row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?);
-                }
-            }
-            Ok(idx
-                .iter()
-                .zip(&ids)
-                .map(|(&i, id)| match &ops[i] {
-                    Op::SetRequestState { state, .. } if !moved.contains(*id) => {
-                        Err(transition_error(id, current.get(*id).cloned(), *state))
-                    }
-                    _ => Ok(Done::Unit),
-                })
-                .collect())
-        }
-        Op::Renew { .. } => {
-            let rows = pick(ops, idx, |o| match o {
-                Op::Renew {
-                    run,
-                    worker,
-                    expires,
-                } => Some((run.as_str(), worker.as_str(), *expires)),
-                _ => None,
-            });
-            let runs = col(&rows, |r| r.0);
-            let renewed = keys(
-                conn,
-                sqlx::query_scalar(
-                    "UPDATE leases l SET expires_at = t.expires \
-                     FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS t (run, worker, expires) \
-                     WHERE l.run_id = t.run AND l.worker = t.worker RETURNING l.run_id",
-                )
-                .bind(&runs)
-                .bind(col(&rows, |r| r.1))
-                .bind(col(&rows, |r| r.2)),
-            )
-            .await?;
-            Ok(runs
-                .iter()
-                .map(|r| Ok(Done::Matched(renewed.contains(*r))))
-                .collect())
-        }
-        Op::Release { .. } => {
-            let rows = pick(ops, idx, |o| match o {
-                Op::Release { run, worker } => Some((run.as_str(), worker.as_str())),
-                _ => None,
-            });
-            sqlx::query(
-                "DELETE FROM leases l USING UNNEST($1::text[], $2::text[]) AS t (run, worker) \
-                 WHERE l.run_id = t.run AND l.worker = t.worker",
+        Op::CreateRun { .. } => create_runs(conn, ops, idx, now).await,
+        Op::SetRunStatus { .. } => set_run_statuses(conn, ops, idx, now).await,
+        Op::BeginRun { .. } => begin_runs(conn, ops, idx, now).await,
+        Op::StartRequest { .. } => start_requests(conn, ops, idx, now).await,
+        Op::SetRequestState { .. } => set_request_states(conn, ops, idx, now).await,
+        Op::Renew { .. } => renew_leases(conn, ops, idx).await,
+        Op::Release { .. } => release_leases(conn, ops, idx).await,
+        Op::Audit(_) => Err(unexpected()),
+    }
+}
+
+/// Records new runs; an apply run of a request with a live one is refused.
+async fn create_runs(
+    conn: &mut PgConnection,
+    ops: &[Op],
+    idx: &[usize],
+    now: i64,
+) -> Result<Vec<Answer>, StoreError> {
+    let rows = pick(ops, idx, |o| match o {
+        Op::CreateRun {
+            id,
+            request,
+            mode,
+            plan,
+        } => Some((id.as_str(), request.as_str(), *mode, plan.as_str())),
+        _ => None,
+    });
+    // A second apply run of a request whose run has not ended meets the index
+    // `runs_one_live` and is not made (also when another process made the first).
+    let made = keys(
+            conn,
+            sqlx::query_scalar(
+                "INSERT INTO runs (id, request_id, mode, status, created_at, updated_at, plan) \
+                 SELECT id, req, mode, 'running', $5, $5, plan::json \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS t (id, req, mode, plan) \
+                 ON CONFLICT DO NOTHING RETURNING id",
             )
             .bind(col(&rows, |r| r.0))
             .bind(col(&rows, |r| r.1))
-            .execute(conn)
+            .bind(col(&rows, |r| r.2))
+            .bind(col(&rows, |r| r.3))
+            .bind(now),
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            if made.contains(r.0) {
+                Ok(Done::Unit)
+            } else {
+                Err(StoreError::LiveRun(r.1.to_owned()))
+            }
+        })
+        .collect())
+}
+
+/// Moves runs to their new status.
+async fn set_run_statuses(
+    conn: &mut PgConnection,
+    ops: &[Op],
+    idx: &[usize],
+    now: i64,
+) -> Result<Vec<Answer>, StoreError> {
+    let rows = pick(ops, idx, |o| match o {
+        Op::SetRunStatus { run, status } => Some((run.as_str(), status.as_str())),
+        _ => None,
+    });
+    let runs = col(&rows, |r| r.0);
+    let found = keys(
+        conn,
+        sqlx::query_scalar(
+            "UPDATE runs r SET status = t.status, updated_at = $3 \
+                 FROM UNNEST($1::text[], $2::text[]) AS t (id, status) WHERE r.id = t.id \
+                 RETURNING r.id",
+        )
+        .bind(&runs)
+        .bind(col(&rows, |r| r.1))
+        .bind(now),
+    )
+    .await?;
+    Ok(runs
+        .iter()
+        .map(|r| match found.contains(*r) {
+            true => Ok(Done::Unit),
+            false => Err(StoreError::RunNotFound((*r).to_owned())),
+        })
+        .collect())
+}
+
+/// Marks runs running and reads their journals.
+async fn begin_runs(
+    conn: &mut PgConnection,
+    ops: &[Op],
+    idx: &[usize],
+    now: i64,
+) -> Result<Vec<Answer>, StoreError> {
+    let runs = pick(ops, idx, |o| match o {
+        Op::BeginRun { run } => Some(run.as_str()),
+        _ => None,
+    });
+    let rows = sqlx::query(
+        "WITH moved AS (UPDATE runs r SET status = 'running', updated_at = \
+             CASE WHEN r.status = 'running' THEN r.updated_at ELSE $2 END \
+             FROM UNNEST($1::text[]) AS t (id) WHERE r.id = t.id RETURNING r.id) \
+             SELECT m.id, ARRAY(SELECT o.body::text FROM outcomes o WHERE o.run_id = m.id \
+             ORDER BY o.seq) FROM moved m",
+    )
+    .bind(&runs)
+    .bind(now)
+    .fetch_all(conn)
+    .await
+    .map_err(db)?;
+    let mut journals = HashMap::new();
+    for row in rows {
+        let id: String = row.try_get(0).map_err(db)?;
+        let bodies: Vec<String> = row.try_get(1).map_err(db)?;
+        journals.insert(id, bodies);
+    }
+    Ok(runs
+        .iter()
+        .map(|r| {
+            journals
+                .remove(*r)
+                .map(Done::Journal)
+                .ok_or_else(|| StoreError::RunNotFound((*r).to_owned()))
+        })
+        .collect())
+}
+
+/// Starts approved requests without a run: each its run and lease.
+async fn start_requests(
+    conn: &mut PgConnection,
+    ops: &[Op],
+    idx: &[usize],
+    now: i64,
+) -> Result<Vec<Answer>, StoreError> {
+    let rows = pick(ops, idx, |o| match o {
+        Op::StartRequest {
+            request,
+            run,
+            plan,
+            worker,
+            expires,
+        } => Some((
+            request.as_str(),
+            run.as_str(),
+            plan.as_str(),
+            worker.as_str(),
+            *expires,
+        )),
+        _ => None,
+    });
+    let runs = col(&rows, |r| r.1);
+    // A request moves to `running` only if it is still approved and has no run; its
+    // run and lease are made from the rows that moved, so a request another worker
+    // was first to start yields nothing.
+    let started = keys(
+        conn,
+        sqlx::query_scalar(
+            "WITH input AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
+                 $4::text[], $5::bigint[]) AS t (request, run, plan, worker, expires)), \
+                 claimed AS (UPDATE requests q SET state = 'running', reason = NULL, \
+                 updated_at = $6 FROM input i WHERE q.id = i.request AND q.state = 'approved' \
+                 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = q.id) RETURNING q.id), \
+                 made AS (INSERT INTO runs (id, request_id, mode, status, created_at, \
+                 updated_at, plan) SELECT i.run, i.request, 'apply', 'running', $6, $6, \
+                 i.plan::json FROM input i JOIN claimed c ON c.id = i.request RETURNING id) \
+                 INSERT INTO leases (run_id, worker, expires_at) \
+                 SELECT i.run, i.worker, i.expires FROM input i JOIN made m ON m.id = i.run \
+                 RETURNING run_id",
+        )
+        .bind(col(&rows, |r| r.0))
+        .bind(&runs)
+        .bind(col(&rows, |r| r.2))
+        .bind(col(&rows, |r| r.3))
+        .bind(col(&rows, |r| r.4))
+        .bind(now),
+    )
+    .await?;
+    Ok(runs
+        .iter()
+        .map(|r| Ok(Done::Started(started.contains(*r).then(|| (*r).to_owned()))))
+        .collect())
+}
+
+/// Moves requests to states their current ones may become.
+async fn set_request_states(
+    conn: &mut PgConnection,
+    ops: &[Op],
+    idx: &[usize],
+    now: i64,
+) -> Result<Vec<Answer>, StoreError> {
+    let rows = pick(ops, idx, |o| match o {
+        Op::SetRequestState { id, state, reason } => Some((id.as_str(), *state, reason.as_deref())),
+        _ => None,
+    });
+    let ids = col(&rows, |r| r.0);
+    // The states each may move from, as `a,b,c`.
+    let allowed = col(&rows, |r| {
+        RequestState::predecessors(r.1)
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    let moved = keys(
+        &mut *conn,
+        sqlx::query_scalar(
+            "UPDATE requests q SET state = t.state, reason = t.reason, updated_at = $5 \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
+                 AS t (id, state, reason, allowed) \
+                 WHERE q.id = t.id AND q.state = ANY (string_to_array(t.allowed, ',')) \
+                 RETURNING q.id",
+        )
+        .bind(&ids)
+        .bind(col(&rows, |r| r.1.as_str()))
+        .bind(col(&rows, |r| r.2))
+        .bind(&allowed)
+        .bind(now),
+    )
+    .await?;
+    let refused: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|i| !moved.contains(*i))
+        .collect();
+    let mut current: HashMap<String, String> = HashMap::new();
+    if !refused.is_empty() {
+        let rows = sqlx::query("SELECT id, state FROM requests WHERE id = ANY ($1)")
+            .bind(&refused)
+            .fetch_all(&mut *conn)
             .await
             .map_err(db)?;
-            Ok(made())
+        for row in rows {
+            current.insert(row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?);
         }
-        Op::Audit(_) => Err(unexpected()),
     }
+    Ok(idx
+        .iter()
+        .zip(&ids)
+        .map(|(&i, id)| match &ops[i] {
+            Op::SetRequestState { state, .. } if !moved.contains(*id) => {
+                Err(transition_error(id, current.get(*id).cloned(), *state))
+            }
+            _ => Ok(Done::Unit),
+        })
+        .collect())
+}
+
+/// Extends leases their workers hold.
+async fn renew_leases(
+    conn: &mut PgConnection,
+    ops: &[Op],
+    idx: &[usize],
+) -> Result<Vec<Answer>, StoreError> {
+    let rows = pick(ops, idx, |o| match o {
+        Op::Renew {
+            run,
+            worker,
+            expires,
+        } => Some((run.as_str(), worker.as_str(), *expires)),
+        _ => None,
+    });
+    let runs = col(&rows, |r| r.0);
+    let renewed = keys(
+        conn,
+        sqlx::query_scalar(
+            "UPDATE leases l SET expires_at = t.expires \
+                 FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS t (run, worker, expires) \
+                 WHERE l.run_id = t.run AND l.worker = t.worker RETURNING l.run_id",
+        )
+        .bind(&runs)
+        .bind(col(&rows, |r| r.1))
+        .bind(col(&rows, |r| r.2)),
+    )
+    .await?;
+    Ok(runs
+        .iter()
+        .map(|r| Ok(Done::Matched(renewed.contains(*r))))
+        .collect())
+}
+
+/// Releases leases.
+async fn release_leases(
+    conn: &mut PgConnection,
+    ops: &[Op],
+    idx: &[usize],
+) -> Result<Vec<Answer>, StoreError> {
+    let made = || idx.iter().map(|_| Ok(Done::Unit)).collect::<Vec<_>>();
+    let rows = pick(ops, idx, |o| match o {
+        Op::Release { run, worker } => Some((run.as_str(), worker.as_str())),
+        _ => None,
+    });
+    sqlx::query(
+        "DELETE FROM leases l USING UNNEST($1::text[], $2::text[]) AS t (run, worker) \
+             WHERE l.run_id = t.run AND l.worker = t.worker",
+    )
+    .bind(col(&rows, |r| r.0))
+    .bind(col(&rows, |r| r.1))
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(made())
 }
 
 /// Chains the drafts onto the audit log's head (held until the commit) and inserts them in one

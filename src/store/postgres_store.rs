@@ -190,12 +190,7 @@ impl Store for PostgresStore {
         state: RequestState,
         reason: Option<String>,
     ) -> Result<(), StoreError> {
-        if state.needs_reason() && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-            return Err(StoreError::ReasonRequired {
-                id: id.to_owned(),
-                state,
-            });
-        }
+        reason_given(id, state, reason.as_deref())?;
         self.batch
             .submit(Op::SetRequestState {
                 id: id.to_owned(),

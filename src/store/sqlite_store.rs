@@ -319,12 +319,7 @@ impl Store for SqliteStore {
         state: RequestState,
         reason: Option<String>,
     ) -> Result<(), StoreError> {
-        if state.needs_reason() && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-            return Err(StoreError::ReasonRequired {
-                id: id.to_owned(),
-                state,
-            });
-        }
+        reason_given(id, state, reason.as_deref())?;
         let id = id.to_owned();
         self.write_one(move |conn| set_state(conn, &id, state, reason))
             .await

@@ -184,6 +184,22 @@ pub(crate) fn predecessor_list(state: RequestState) -> String {
         .join(", ")
 }
 
+/// Refuses a move to a state that needs a reason (see [`RequestState::needs_reason`]) made
+/// without one; the lifecycle's other rules are checked by the statement itself.
+pub(crate) fn reason_given(
+    id: &str,
+    state: RequestState,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    if state.needs_reason() && reason.is_none_or(|r| r.trim().is_empty()) {
+        return Err(StoreError::ReasonRequired {
+            id: id.to_owned(),
+            state,
+        });
+    }
+    Ok(())
+}
+
 /// The error for a state change the lifecycle refuses, given the current state.
 pub(crate) fn transition_error(id: &str, current: Option<String>, to: RequestState) -> StoreError {
     match current.as_deref().and_then(RequestState::parse) {
