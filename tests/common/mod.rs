@@ -55,18 +55,23 @@ dsr:
   restrict: { same_as: [export, delete] }
 "#;
 
-/// A project in a temporary directory.
+/// The project builder the command-line tests use (`ProjectDir`), shared by path.
+#[path = "../support/cli.rs"]
+mod cli;
+
+/// A project in a temporary directory with the default config, checked through the library
+/// (`validate`) rather than the binary.
 pub struct TestProject {
-    dir: tempfile::TempDir,
+    dir: cli::ProjectDir,
 }
 
 impl TestProject {
     /// An empty project with the default config.
     pub fn new() -> TestProject {
-        let p = TestProject {
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
-        p.file("dsrctl.yaml", CONFIG)
+        TestProject {
+            dir: cli::ProjectDir::new(),
+        }
+        .file("dsrctl.yaml", CONFIG)
     }
 
     /// Write a file (parent directories created).
@@ -76,9 +81,7 @@ impl TestProject {
 
     /// Write a file from bytes.
     pub fn bytes(self, rel: &str, bytes: &[u8]) -> TestProject {
-        let path = self.dir.path().join(rel);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(path, bytes).expect("write");
+        self.dir.write_bytes(rel, bytes);
         self
     }
 

@@ -124,11 +124,16 @@ impl ProjectDir {
     }
 
     pub fn write(&self, rel: &str, text: &str) {
+        self.write_bytes(rel, text.as_bytes());
+    }
+
+    /// Writes a file from bytes (creating its directories).
+    pub fn write_bytes(&self, rel: &str, bytes: &[u8]) {
         let path = self.dir.path().join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).expect("mkdir");
         }
-        std::fs::write(path, text).expect("write");
+        std::fs::write(path, bytes).expect("write");
     }
 
     pub fn read(&self, rel: &str) -> String {
