@@ -94,6 +94,8 @@ fn request(i: usize, received: chrono::NaiveDate) -> Request {
         subject: BTreeMap::from([("uid".to_owned(), Identity::One(format!("u{i}")))]),
         corrections: None,
         note: None,
+        name: None,
+        language: None,
     }
 }
 

@@ -44,6 +44,8 @@ fn queued(now: DateTime<Utc>) -> Vec<Queued> {
                 )]),
                 corrections: None,
                 note: None,
+                name: None,
+                language: None,
             };
             // Every 20th request's purge check is due; the others wait 30 days.
             let due = if i % (REQUESTS / DUE) == 0 {

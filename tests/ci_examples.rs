@@ -232,7 +232,16 @@ fn pull_request_steps_run_as_written() {
 #[test]
 fn scheduled_steps_run_as_written() {
     let (_root, work) = checkout();
-    let context = BTreeMap::from([("env.DSRCTL_VERSION", "0.1.0")]);
+    // The evidence keys come from the repository's secrets (keys/ is not committed).
+    let signing = "7e".repeat(32);
+    let context = BTreeMap::from([
+        ("env.DSRCTL_VERSION", "0.1.0"),
+        (
+            "secrets.DSRCTL_AUDIT_KEY",
+            "the audit key from the secret store",
+        ),
+        ("secrets.DSRCTL_SIGNING_KEY", signing.as_str()),
+    ]);
     let summary = run_steps(&workflow("scheduled.yml"), &work, &context);
     assert!(
         summary.starts_with("## dsrctl requests\n\n```text\n"),

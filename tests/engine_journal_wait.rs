@@ -166,6 +166,9 @@ impl Store for WatchedJournal {
     ) -> Result<Vec<String>, StoreError> {
         self.inner.claim_runs(worker, limit, ttl, now).await
     }
+    fn set_audit_key(&self, key: Result<&[u8], &str>) {
+        self.inner.set_audit_key(key)
+    }
     async fn append_audit(
         &self,
         action: &str,

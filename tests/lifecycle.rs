@@ -68,6 +68,7 @@ fn ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The project's store, MACing audit entries with the key the CLI made, as the CLI does.
 async fn open_store(dir: &Path) -> Arc<dyn Store> {
     let project = load_project(dir).unwrap();
     dsrctl::workflow::open_store(&project, &dir.join(".dsrctl"))
@@ -223,7 +224,9 @@ async fn approval_then_manual_task_then_deferred_purge_check_complete_by_ticks()
 
     // Every state change is in the audit log, with its actor.
     let audit = store.audit_entries().await.unwrap();
-    verify_chain(&audit).unwrap();
+    // The CLI MACs entries with the project's audit key (made on first use).
+    let key = std::fs::read_to_string(dir.join(".dsrctl/audit.key")).unwrap();
+    verify_chain(&audit, Some(key.trim().as_bytes())).unwrap();
     let kinds: Vec<(&str, Option<&str>)> = audit
         .iter()
         .map(|e| (e.kind.as_str(), e.actor.as_deref()))

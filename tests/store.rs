@@ -31,6 +31,8 @@ fn request(id: &str, received: &str, jurisdiction: Jurisdiction) -> Request {
         )]),
         corrections: None,
         note: None,
+        name: None,
+        language: None,
     }
 }
 
@@ -534,15 +536,15 @@ async fn audit_chain_detects_tampering(ctx: &Ctx) {
     }
     let entries = a.audit_entries().await.unwrap();
     assert_eq!(entries.len(), 20);
-    assert_eq!(verify_chain(&entries), Ok(()));
+    assert_eq!(verify_chain(&entries, None), Ok(()));
 
     ctx.exec(r#"UPDATE audit_log SET detail = '{"worker":"a","i":99}' WHERE seq = 5"#)
         .await;
-    let broken = verify_chain(&a.audit_entries().await.unwrap()).unwrap_err();
+    let broken = verify_chain(&a.audit_entries().await.unwrap(), None).unwrap_err();
     assert_eq!(broken.index, 4, "{broken}");
 
     ctx.exec("DELETE FROM audit_log WHERE seq = 5").await;
-    let broken = verify_chain(&a.audit_entries().await.unwrap()).unwrap_err();
+    let broken = verify_chain(&a.audit_entries().await.unwrap(), None).unwrap_err();
     assert_eq!(broken.index, 4, "{broken}");
 }
 
@@ -567,13 +569,13 @@ async fn audit_head_catches_the_newest_entries_removed(ctx: &Ctx) {
     let entries = store.audit_entries().await.unwrap();
     let head = store.audit_head().await.unwrap();
     assert_eq!(head, (3, entries[2].hash.clone()));
-    assert_eq!(verify_chain_to(&entries, (head.0, &head.1)), Ok(()));
+    assert_eq!(verify_chain_to(&entries, (head.0, &head.1), None), Ok(()));
 
     // The newest entry removed: the rest still links up, but no longer ends at the head.
     ctx.exec("DELETE FROM audit_log WHERE seq = 3").await;
     let entries = store.audit_entries().await.unwrap();
-    assert_eq!(verify_chain(&entries), Ok(()));
-    let broken = verify_chain_to(&entries, (head.0, &head.1)).unwrap_err();
+    assert_eq!(verify_chain(&entries, None), Ok(()));
+    let broken = verify_chain_to(&entries, (head.0, &head.1), None).unwrap_err();
     assert_eq!(broken.index, 2, "{broken}");
 }
 
@@ -686,7 +688,7 @@ async fn concurrent_changes_each_get_their_own_answer(ctx: &Ctx) {
     }
     let entries = store.audit_entries().await.unwrap();
     let head = store.audit_head().await.unwrap();
-    assert_eq!(verify_chain_to(&entries, (head.0, &head.1)), Ok(()));
+    assert_eq!(verify_chain_to(&entries, (head.0, &head.1), None), Ok(()));
 
     // Two moves of one approved request that exclude each other (approved -> running,
     // approved -> declined; neither state may become the other): exactly one goes through.

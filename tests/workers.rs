@@ -61,6 +61,8 @@ fn request(i: usize) -> Request {
         subject: BTreeMap::from([("uid".to_owned(), Identity::One(format!("u{i}")))]),
         corrections: None,
         note: None,
+        name: None,
+        language: None,
     }
 }
 
@@ -202,7 +204,9 @@ async fn workers_complete_every_request_once(workers: usize) {
         );
     }
     let audit = store.audit_entries().await.unwrap();
-    verify_chain(&audit).unwrap();
+    // The workers MAC entries with the project's audit key (made on first use).
+    let key = std::fs::read_to_string(dir.join(".dsrctl/audit.key")).unwrap();
+    verify_chain(&audit, Some(key.trim().as_bytes())).unwrap();
     let takers: std::collections::BTreeSet<String> = audit
         .iter()
         .filter(|e| e.kind == "run.executed" && orphaned.contains(&e.subject))

@@ -137,13 +137,16 @@ pub enum Command {
     /// Tick on a schedule until SIGTERM or Ctrl-C (the current tick finishes first).
     #[command(after_help = super::help::SERVE)]
     Serve(super::args_lifecycle::ServeArgs),
-    /// Verify or export the hash-chained audit log.
+    /// Verify, export or checkpoint the keyed, hash-chained audit log.
     #[command(after_help = super::help::AUDIT)]
     Audit(super::args_lifecycle::AuditArgs),
     /// Remove the personal data of requests closed before a date (identities, collected
     /// records, previews), keeping the evidence: states, counts, digests and the audit log.
     #[command(after_help = super::help::PURGE)]
     Purge(super::args_lifecycle::PurgeArgs),
+    /// Check signed reports, checkpoints and export packages offline; print the public key.
+    #[command(after_help = super::help::EVIDENCE)]
+    Evidence(super::args_lifecycle::EvidenceArgs),
 }
 
 /// Output formats of validation.

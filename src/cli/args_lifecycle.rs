@@ -262,12 +262,38 @@ pub struct AuditArgs {
 /// Audit subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AuditAction {
-    /// Check the hash chain; exit 1 naming the first broken entry.
+    /// Check the keyed chain, and every run's journal against it; with `--against`, that the
+    /// log still holds a signed checkpoint's head. Exit 1 naming what is broken.
     #[command(after_help = super::help::AUDIT_VERIFY)]
-    Verify,
+    Verify(AuditVerifyArgs),
     /// Print the audit log.
     #[command(after_help = super::help::AUDIT_EXPORT)]
     Export(AuditExportArgs),
+    /// Write the log's head, signed with the evidence key, to a file kept elsewhere (with
+    /// the auditor, in another repository, in object storage).
+    #[command(after_help = super::help::AUDIT_CHECKPOINT)]
+    Checkpoint(AuditCheckpointArgs),
+}
+
+/// `dsrctl audit verify`.
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// A checkpoint written by `dsrctl audit checkpoint`: the log must still hold its head,
+    /// unchanged, which catches a history rewound or rewritten since.
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub against: Option<std::path::PathBuf>,
+    /// The public key the checkpoint is checked with (64 hex digits, or a file holding
+    /// them); the project's own by default.
+    #[arg(long, value_name = "KEY")]
+    pub public_key: Option<String>,
+}
+
+/// `dsrctl audit checkpoint`.
+#[derive(Debug, Args)]
+pub struct AuditCheckpointArgs {
+    /// Where to write the signed checkpoint (JSON).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: std::path::PathBuf,
 }
 
 /// Audit export formats.
@@ -289,4 +315,36 @@ pub struct AuditExportArgs {
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     crate::model::HumanDuration::parse(text).map(|d| d.get())
+}
+
+/// `dsrctl evidence`.
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: EvidenceAction,
+}
+
+/// Evidence subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EvidenceAction {
+    /// Check a signed evidence report (JSON, HTML, Markdown), audit checkpoint or export
+    /// package directory offline; exit 1 naming what does not hold.
+    #[command(after_help = super::help::EVIDENCE_VERIFY)]
+    Verify(EvidenceVerifyArgs),
+    /// Print the public key that checks this project's signatures (give it to auditors).
+    #[command(after_help = super::help::EVIDENCE_PUBLIC_KEY)]
+    PublicKey,
+}
+
+/// `dsrctl evidence verify`.
+#[derive(Debug, Args)]
+pub struct EvidenceVerifyArgs {
+    /// A report or checkpoint file, or an export package directory.
+    #[arg(value_name = "FILE|DIR")]
+    pub path: std::path::PathBuf,
+    /// The signer's public key: 64 hex digits, or a file holding them (what
+    /// `dsrctl evidence public-key` prints); the project's own by default.
+    #[arg(long, value_name = "KEY")]
+    pub public_key: Option<String>,
 }

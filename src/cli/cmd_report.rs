@@ -8,8 +8,9 @@ use super::args::{Cli, ReportArgs, ReportFormat};
 use super::workspace::Workspace;
 use crate::deliver::{DeliveryOptions, deliver};
 use crate::report::package::{PackageFormat, PackageOptions, build_package};
-use crate::report::{Format, ReportKind, RunView, render, render_named};
+use crate::report::{Format, ReportContext, ReportKind, RunView, render, render_named};
 use crate::secret::EnvFileResolver;
+use crate::store::verify_chain_to;
 
 /// Renders a report of a run, and builds (and delivers) its export package when asked.
 pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome> {
@@ -31,8 +32,29 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
     } else {
         None
     };
-    let today = chrono::Utc::now().date_naive();
-    let view = RunView::build(&run, &outcomes, today);
+    let now = chrono::Utc::now();
+    let today = now.date_naive();
+    let record = ws.store.request(&run.plan.request.id).await.ok();
+    let audit = ws.store.audit_entries().await?;
+    let head = ws.store.audit_head().await?;
+    let audit_key = crate::workflow::audit_key(&ws.project, &ws.state_dir)?;
+    let audit_break = verify_chain_to(&audit, (head.0, &head.1), Some(&audit_key))
+        .err()
+        .map(|b| b.to_string());
+    let ctx = ReportContext {
+        config: Some(&ws.project.config),
+        request: record.as_ref(),
+        audit: Some(&audit),
+        audit_head: Some(head),
+        audit_break,
+        generated_at: Some(now),
+    };
+    let view = RunView::build_with(&run, &outcomes, today, &ctx);
+    if let Some(a) = view.audit.as_ref().filter(|a| !a.intact) {
+        for p in &a.problems {
+            warn_note!("{p}");
+        }
+    }
     let overrides = ws
         .project
         .config
@@ -53,6 +75,16 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
     let text = match kind {
         Some(kind) => render(&view, kind, format, overrides.as_deref())?,
         None => render_named(&view, &args.template, false, overrides.as_deref())?,
+    };
+    // Signed, so an auditor can check it offline (`dsrctl evidence verify`).
+    let signer = std::sync::Arc::new(crate::workflow::signing_key(&ws.project, &ws.state_dir)?);
+    // The CI summary is a status line for a job page, not evidence: left unsigned.
+    let text = match serde_json::from_str::<serde_json::Value>(&text) {
+        _ if kind == Some(ReportKind::Summary) => text,
+        Ok(doc) if format == Format::Json && doc.is_object() => {
+            serde_json::to_string_pretty(&signer.sign_json(&doc))? + "\n"
+        }
+        _ => signer.sign_text(&text),
     };
     match &args.out {
         Some(path) => {
@@ -86,6 +118,8 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
                 &ws.project,
                 &ws.state_dir,
             )?),
+            signer: Some(signer.clone()),
+            generated_at: now,
             ..PackageOptions::default()
         };
         let spool = ws.state_dir.join("runs").join(&run.id);
@@ -115,8 +149,13 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
         let files = manifest.files().count();
         if args.package.is_some() {
             note!(
-                "export package: {} ({files} file(s), manifest.json with SHA-256 of each)",
-                out.display()
+                "export package: {} ({files} file(s), signed manifest.json and SHA256SUMS with the SHA-256 of each){}",
+                out.display(),
+                if manifest.complete {
+                    String::new()
+                } else {
+                    format!("; INCOMPLETE: {}", manifest.incomplete_because.join("; "))
+                }
             );
         }
         if let Some(dest) = destination {

@@ -7,7 +7,7 @@ use super::args::{Cli, ListFormat, RunsArgs, StatusArgs};
 use super::table;
 use super::workspace::Workspace;
 use crate::journal::RunMode;
-use crate::report::Scrubber;
+use crate::report::{Scrubber, journal_mismatches};
 
 /// Shows one run and its steps.
 pub async fn status(cli: &Cli, args: &StatusArgs, color: bool) -> Result<Outcome> {
@@ -24,6 +24,18 @@ pub async fn status(cli: &Cli, args: &StatusArgs, color: bool) -> Result<Outcome
     };
     let run = ws.store.run(&id).await?;
     let outcomes = ws.store.outcomes(&run.id).await?;
+    // A journal edited in the store (a failed step made `succeeded`) no longer matches the
+    // audit log: said first, and the exit code says problems.
+    let mismatches = if run.mode == RunMode::Apply {
+        journal_mismatches(&run.id, &outcomes, &ws.store.audit_entries().await?)
+    } else {
+        Vec::new()
+    };
+    let verdict = if mismatches.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Problems
+    };
     if args.format() == ListFormat::Json {
         let steps: Vec<_> = run
             .plan
@@ -39,12 +51,14 @@ pub async fn status(cli: &Cli, args: &StatusArgs, color: bool) -> Result<Outcome
                 })
             })
             .collect();
+        let tampered: Vec<String> = mismatches.iter().map(ToString::to_string).collect();
         let doc = serde_json::json!({
             "run": run.id, "request": run.request_id, "mode": run.mode, "status": run.status,
             "created_at": run.created_at, "updated_at": run.updated_at, "steps": steps,
+            "journal_matches_audit_log": tampered.is_empty(), "journal_problems": tampered,
         });
         outln!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(Outcome::Ok);
+        return Ok(verdict);
     }
     let scrubber = (!cli.show_personal_data).then(|| Scrubber::for_request(&run.plan.request));
     outln!(
@@ -55,6 +69,9 @@ pub async fn status(cli: &Cli, args: &StatusArgs, color: bool) -> Result<Outcome
         run.status.as_str(),
         run.updated_at.format("%Y-%m-%d %H:%M:%S UTC")
     );
+    for m in &mismatches {
+        outln!("  JOURNAL DOES NOT MATCH THE AUDIT LOG: {m}");
+    }
     let mut steps = table::new(&["status", "step", "detail"]);
     for s in &run.plan.steps {
         let o = outcomes.iter().find(|o| o.instance == s.key);
@@ -73,7 +90,7 @@ pub async fn status(cli: &Cli, args: &StatusArgs, color: bool) -> Result<Outcome
         ]);
     }
     out!("{}", table::render(&steps));
-    Ok(Outcome::Ok)
+    Ok(verdict)
 }
 
 /// Lists runs, newest first.

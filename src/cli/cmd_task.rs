@@ -15,7 +15,6 @@ use super::workspace::Workspace;
 use crate::journal::{
     PlannedAction, PlannedStep, RunRecord, RunStatus, StepOutcome, StepStatus, TaskRecord,
 };
-use crate::model::ConnectorConfig;
 use crate::report::Scrubber;
 
 /// Most runs `task list` looks through.
@@ -131,9 +130,11 @@ fn task_json(ws: &Workspace, t: &Task<'_>, show_personal_data: bool) -> Value {
     let instructions = scrubber.as_ref().map_or(text.clone(), |s| s.scrub(&text));
     let (assignee, evidence) = match &t.step.action {
         PlannedAction::Manual(m) => (
-            m.assignee
-                .clone()
-                .or_else(|| tenant_assignee(ws, &t.run.plan.request.tenant)),
+            ws.project.config.manual_assignee(
+                &t.run.plan.request.tenant,
+                crate::report::manual_connector(&t.run.plan, t.step),
+                m.assignee.as_deref(),
+            ),
             m.evidence.clone(),
         ),
         _ => (None, Vec::new()),
@@ -149,20 +150,6 @@ fn task_json(ws: &Workspace, t: &Task<'_>, show_personal_data: bool) -> Value {
         "due": t.outcome.due_at.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()),
         "waiting_since": t.outcome.started_at,
     })
-}
-
-/// The assignee of the tenant's manual connector, if it names one.
-fn tenant_assignee(ws: &Workspace, tenant: &str) -> Option<String> {
-    ws.project
-        .config
-        .tenants
-        .get(tenant)?
-        .connectors
-        .values()
-        .find_map(|c| match c {
-            ConnectorConfig::Manual(m) => m.assignee.clone(),
-            _ => None,
-        })
 }
 
 /// Records a task done (or failed), then continues the run unless asked not to.
@@ -247,7 +234,7 @@ async fn record(
     }
     outcome.finished_at = Some(now);
     outcome.due_at = None;
-    ws.store.record(&run.id, &outcome).await?;
+    crate::store::record_audited(ws.store.as_ref(), &run.id, &outcome).await?;
     let files: Vec<Value> = evidence
         .iter()
         .map(|e| json!({"name": e.name, "sha256": e.sha256}))

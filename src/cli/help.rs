@@ -155,6 +155,8 @@ Examples:
 pub const AUDIT: &str = "\
 Examples:
   dsrctl audit verify
+  dsrctl audit checkpoint -o checkpoint-2026-11.json
+  dsrctl audit verify --against checkpoint-2026-11.json
   dsrctl audit export --format json > audit.json";
 
 pub const REQUEST_NEW: &str = "\
@@ -191,7 +193,29 @@ Examples:
 
 pub const AUDIT_VERIFY: &str = "\
 Examples:
-  dsrctl audit verify";
+  dsrctl audit verify
+  dsrctl audit verify --against checkpoint-2026-11.json
+  dsrctl audit verify --against checkpoint-2026-11.json --public-key evidence.pub";
+
+pub const AUDIT_CHECKPOINT: &str = "\
+Examples:
+  dsrctl audit checkpoint -o checkpoint-2026-11.json";
+
+pub const EVIDENCE: &str = "\
+Examples:
+  dsrctl evidence public-key > evidence.pub
+  dsrctl evidence verify evidence.json --public-key evidence.pub
+  dsrctl evidence verify exports/r-2026-0042 --public-key evidence.pub";
+
+pub const EVIDENCE_VERIFY: &str = "\
+Examples:
+  dsrctl evidence verify evidence.json --public-key evidence.pub
+  dsrctl evidence verify evidence.html --public-key evidence.pub
+  dsrctl evidence verify exports/r-2026-0042 --public-key evidence.pub";
+
+pub const EVIDENCE_PUBLIC_KEY: &str = "\
+Examples:
+  dsrctl evidence public-key > evidence.pub";
 
 pub const AUDIT_EXPORT: &str = "\
 Examples:

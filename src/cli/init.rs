@@ -1,5 +1,7 @@
 //! `dsrctl init`: a small starter project that validates, or (`--example`) the example
-//! project that runs end to end against `dsrctl emulate`.
+//! project that runs end to end against `dsrctl emulate`. The starter's evidence keys are made
+//! (kept in `keys/`, which its `.gitignore` keeps out of git) so that its first run is audited
+//! and its reports signed.
 
 use std::path::Path;
 
@@ -41,8 +43,35 @@ async fn example(dir: &Path, addr: &str) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+/// Makes the evidence keys `dsrctl.yaml` refers to, readable by their owner only.
+fn write_keys(dir: &Path) -> Result<()> {
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys).with_context(|| format!("creating {}", keys.display()))?;
+    let signing = crate::journal::SigningKey::generate_secret();
+    for (name, secret) in [
+        ("audit.key", hex::encode(rand::random::<[u8; 32]>())),
+        ("signing.key", signing),
+    ] {
+        let path = keys.join(name);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        std::io::Write::write_all(&mut file, format!("{secret}\n").as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn starter(dir: &Path) -> Result<Outcome> {
-    for (rel, _) in FILES {
+    for rel in FILES
+        .iter()
+        .map(|(r, _)| *r)
+        .chain(["keys/audit.key", "keys/signing.key"])
+    {
         if dir.join(rel).exists() {
             bail!(
                 "{} exists already; `dsrctl init` writes only into a fresh directory",
@@ -65,6 +94,14 @@ fn starter(dir: &Path) -> Result<Outcome> {
     outln!(
         "wrote {} (editor completion through the `$schema` lines)",
         schemas.display()
+    );
+    write_keys(dir)?;
+    outln!(
+        "wrote {} (the audit log's key and the evidence signing key; keep them out of git and away from the state store)",
+        dir.join("keys").display()
+    );
+    outln!(
+        "auditors check signed reports and packages with the public key `dsrctl evidence public-key` prints"
     );
     let enter = if dir == Path::new(".") {
         String::new()

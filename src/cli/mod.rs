@@ -25,6 +25,7 @@ macro_rules! warn_note {
 mod args;
 mod args_lifecycle;
 mod cmd_audit;
+mod cmd_evidence;
 mod cmd_explain;
 mod cmd_plan;
 mod cmd_purge;
@@ -186,6 +187,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Schema(a) => cmd_validate::schema(a),
         Command::Explain(a) => cmd_explain::explain(a),
         Command::Lsp => crate::lsp::serve().map(|()| Outcome::Ok),
+        Command::Evidence(a) => cmd_evidence::evidence(&cli.project, a, color),
         Command::Completions(a) => {
             out!("{}", complete::registration(&a.shell)?);
             Ok(Outcome::Ok)
@@ -221,6 +223,7 @@ async fn dispatch_async(cli: &Cli, color: bool) -> anyhow::Result<Outcome> {
         | Command::Schema(_)
         | Command::Explain(_)
         | Command::Lsp
+        | Command::Evidence(_)
         | Command::Completions(_) => {
             unreachable!("handled synchronously")
         }

@@ -75,7 +75,8 @@ impl Workspace {
 
     async fn with_project(project: Project) -> Result<Self> {
         let state_dir = project.root.join(".dsrctl");
-        // Personal data in the store is sealed with the project's data key.
+        // Personal data in the store is sealed with the project's data key, audit entries
+        // MACed with its audit key.
         let store = crate::workflow::open_store(&project, &state_dir)
             .await
             .with_context(|| "opening the state store")?;

@@ -54,6 +54,8 @@ pub fn compile(
             notes: pb.notes.clone(),
             redact: pb.redact.clone(),
             holds: pb.holds.iter().map(|h| h.category.clone()).collect(),
+            title: pb.title.clone(),
+            processing: pb.processing.clone(),
         });
     }
 

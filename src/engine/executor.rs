@@ -275,7 +275,11 @@ impl Engine {
         step: &PlannedStep,
         outcome: StepOutcome,
     ) -> Result<StepOutcome, EngineError> {
-        self.store.record(&ctx.run_id, &outcome).await?;
+        if ctx.mode == RunMode::Apply {
+            crate::store::record_audited(self.store.as_ref(), &ctx.run_id, &outcome).await?;
+        } else {
+            self.store.record(&ctx.run_id, &outcome).await?;
+        }
         if let Some(obs) = &self.observer
             && outcome.status != StepStatus::Running
         {

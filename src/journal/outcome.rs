@@ -169,6 +169,19 @@ impl StepOutcome {
             || (self.doubt.is_some() && self.task.is_none() && !self.status.is_settled())
     }
 
+    /// Whether the audit log keeps this outcome's digest: every outcome of an apply run that
+    /// has ended or waits (a step only starting is not yet an outcome).
+    pub fn is_audited(&self) -> bool {
+        !matches!(self.status, StepStatus::Running | StepStatus::Pending)
+    }
+
+    /// The SHA-256 of the outcome's canonical JSON, as its `step.outcome` audit entry keeps
+    /// it: any change to the journaled outcome (its status above all) changes it.
+    pub fn digest(&self) -> String {
+        let value = serde_json::to_value(self).unwrap_or(Value::Null);
+        super::sha256_hex(super::canonical_json(&value).as_bytes())
+    }
+
     /// Whether it waits for a person to say whether it was done (`dsrctl task done|fail`).
     pub fn awaits_person(&self) -> bool {
         self.status == StepStatus::Waiting

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    DsrKind, HttpAction, ManualAction, Poll, Preview, Request, Select, SqlAction, Verify,
-    WaitAction,
+    DsrKind, HttpAction, ManualAction, Poll, Preview, Processing, Request, Select, SqlAction,
+    Verify, WaitAction,
 };
 
 /// Version of the plan's JSON form; bumped on any incompatible change.
@@ -59,6 +59,12 @@ pub struct ServicePlan {
     /// Data categories held.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holds: Vec<String>,
+    /// The service's name for data subjects (the playbook's `title`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// What the letter tells the subject about the processing (the playbook's `processing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing: Option<Processing>,
 }
 
 /// Whether and why a service takes part in a request.

@@ -48,6 +48,51 @@ pub struct ProjectConfig {
     /// Directory with sample requests for `plan --compare` and `dsrctl test`.
     #[serde(default = "default_requests")]
     pub requests: String,
+    /// The keys evidence is made checkable with: the audit log's MAC key and the key that
+    /// signs reports, export packages and audit checkpoints.
+    #[serde(default)]
+    pub evidence: EvidenceKeys,
+    /// The controller answering data subjects (the letter's sender), unless a tenant names
+    /// its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<Controller>,
+}
+
+/// The keys of the evidence, as secret references (`{ env: NAME }` or `{ file: path }`).
+/// Keep them out of the state store and out of git: whoever holds the audit key can rewrite
+/// the audit log undetected, and whoever holds the signing key can sign anything.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceKeys {
+    /// The key audit entries are MACed with (HMAC-SHA-256), any text. Without it one is made
+    /// on first use in `.dsrctl/audit.key`, beside the embedded store: set it so that whoever
+    /// can change the store cannot re-key the log, and share it between workers of a
+    /// PostgreSQL store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_key: Option<SecretRef>,
+    /// The Ed25519 key (64 hex digits, its seed) that signs evidence reports, package
+    /// manifests and audit checkpoints; `dsrctl evidence public-key` prints the public key
+    /// auditors check them with. Without it one is made on first use in
+    /// `.dsrctl/signing.key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<SecretRef>,
+}
+
+/// Who answers the data subject: the letter's sender.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Controller {
+    /// The controller's name, e.g. `Acme Ltd`.
+    pub name: String,
+    /// How the subject reaches the privacy team or data protection officer, e.g. an email
+    /// address.
+    pub contact: String,
+    /// Postal address, one line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Who signs the letter, e.g. `Dana Fischer, Data Protection Officer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signatory: Option<String>,
 }
 
 fn default_playbooks() -> Vec<String> {
@@ -70,6 +115,9 @@ pub struct Tenant {
     /// Export destination for this tenant's packages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<Destination>,
+    /// The controller for this tenant's requests, when not the project's `controller`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<Controller>,
 }
 
 /// A configured way to reach a system.
@@ -325,6 +373,33 @@ pub struct PlanPolicy {
     /// keep it from those who may edit plan files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<SecretRef>,
+}
+
+impl ProjectConfig {
+    /// Who does a manual step: the step's own `assignee`, else that of the manual connector
+    /// the step goes through in the request's tenant.
+    pub fn manual_assignee(
+        &self,
+        tenant: &str,
+        connector: Option<&str>,
+        step_assignee: Option<&str>,
+    ) -> Option<String> {
+        if let Some(a) = step_assignee {
+            return Some(a.to_owned());
+        }
+        match self.tenants.get(tenant)?.connectors.get(connector?)? {
+            ConnectorConfig::Manual(m) => m.assignee.clone(),
+            _ => None,
+        }
+    }
+
+    /// The controller answering a request of `tenant`: the tenant's, else the project's.
+    pub fn controller_for(&self, tenant: &str) -> Option<&Controller> {
+        self.tenants
+            .get(tenant)
+            .and_then(|t| t.controller.as_ref())
+            .or(self.controller.as_ref())
+    }
 }
 
 impl Default for PlanPolicy {

@@ -16,13 +16,15 @@ pub use action::{
     SqlSelect, SqlThrough, SqlUpdate, SqlValue, WaitAction,
 };
 pub use config::{
-    Auth, ConnectorConfig, Defaults, Destination, HttpConnector, ManualConnector, PlanPolicy,
-    ProjectConfig, RateLimit, RetryPolicy, SecretRef, SqlConnector, Tenant, UrlSource,
+    Auth, ConnectorConfig, Controller, Defaults, Destination, EvidenceKeys, HttpConnector,
+    ManualConnector, PlanPolicy, ProjectConfig, RateLimit, RetryPolicy, SecretRef, SqlConnector,
+    Tenant, UrlSource,
 };
 pub use duration::{DURATION_PATTERN, HumanDuration};
 pub use kind::DsrKind;
 pub use playbook::{
-    DataCategory, DsrSteps, KindSpec, Playbook, PlaybookTest, RecordedResponse, Reuse, Unsupported,
+    DataCategory, DsrSteps, KindSpec, Playbook, PlaybookTest, Processing, RecordedResponse, Reuse,
+    Unsupported,
 };
 pub use request::{Identity, Jurisdiction, Request};
 pub use step::{Expect, Poll, Preview, Select, Step, Verify};

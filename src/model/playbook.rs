@@ -14,6 +14,14 @@ pub struct Playbook {
     /// What the service is and why it holds personal data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The service's name for the people whose data it holds, e.g. `Customer accounts`:
+    /// letters to data subjects use it instead of `service`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// What GDPR Art. 15(1) requires the answer to an access or export request to say about
+    /// the processing in this service: purposes, recipients, retention and source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing: Option<Processing>,
     /// Name of the connector the steps go through, defined per tenant in `dsrctl.yaml`.
     pub connector: String,
     /// The personal data the service holds: categories and where they live.
@@ -39,6 +47,27 @@ pub struct Playbook {
     /// Playbook tests run offline by `dsrctl test` with recorded responses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<PlaybookTest>,
+}
+
+/// The processing in a service, as GDPR Art. 15(1)(a)-(d) and (g) ask it to be told to the
+/// subject.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Processing {
+    /// Why the data is processed, e.g. `customer support`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purposes: Vec<String>,
+    /// Recipients or categories of recipients the data is disclosed to, e.g.
+    /// `payment processor (EU)`; empty: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+    /// How long the data is kept, or the criteria deciding it, e.g. `until the account is
+    /// closed, then 30 days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<String>,
+    /// Where the data came from when not from the subject, e.g. `your employer's directory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A category of personal data and where in the service it lives.

@@ -32,6 +32,14 @@ pub struct Request {
     /// Free-text note from intake.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The subject's name as they gave it, for the letter's salutation (personal data: only
+    /// the letter shows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The language to answer in, e.g. `de` or `en-GB`: the letter uses the template of that
+    /// language where one exists (built in: English and German), else English.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 /// A `date` string. The default is today's date, so the schema must not state it (the

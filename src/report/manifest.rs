@@ -1,5 +1,7 @@
 //! `manifest.json` of an export package: what is in it, how many records, and the SHA-256
-//! of every file, so the subject (or anyone) can check nothing was altered.
+//! of every file, so the subject (or anyone) can check nothing was altered; whether it is
+//! complete and why not; signed with the project's evidence key. `SHA256SUMS` beside it lists
+//! the same digests (and the manifest's) for `sha256sum -c`.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,6 +29,20 @@ pub struct Manifest {
     pub total_records: u64,
     /// Notes for the reader (redactions).
     pub notes: Vec<String>,
+    /// Whether the package holds everything the run was to collect: false when a step of a
+    /// service that was run failed, waits or never ran, so some data may be missing.
+    #[serde(default = "yes")]
+    pub complete: bool,
+    /// Why it is incomplete, one line per step that did not finish.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incomplete_because: Vec<String>,
+    /// Ed25519 signature over the canonical JSON of the rest (`dsrctl evidence verify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One service in the manifest.

@@ -21,10 +21,12 @@ pub use super::manifest::{
 };
 use super::redact::Redactor;
 use crate::deliver::archive::{safe_file_name, zip_entry};
-use crate::journal::{DataKey, Disposition, Plan, StepOutcome, open_with};
+use crate::journal::{DataKey, Disposition, Plan, SigningKey, StepOutcome, StepStatus, open_with};
 
 /// Name of the manifest file inside a package.
 pub const MANIFEST_NAME: &str = "manifest.json";
+/// Name of the checksum file inside a package, in the format `sha256sum -c` reads.
+pub const SUMS_NAME: &str = "SHA256SUMS";
 
 /// How the package is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,6 +51,8 @@ pub struct PackageOptions {
     pub generated_at: DateTime<Utc>,
     /// The project's data key, opening spooled records that were sealed at rest.
     pub data_key: Option<DataKey>,
+    /// Signs the manifest.
+    pub signer: Option<std::sync::Arc<SigningKey>>,
 }
 
 impl Default for PackageOptions {
@@ -59,6 +63,7 @@ impl Default for PackageOptions {
             run_id: None,
             generated_at: Utc::now(),
             data_key: None,
+            signer: None,
         }
     }
 }
@@ -246,14 +251,74 @@ pub fn build_package(
             .sum(),
         services,
         notes,
+        complete: true,
+        incomplete_because: Vec::new(),
+        signature: None,
     };
-    sink.write(MANIFEST_NAME, |w| {
+    let mut manifest = manifest;
+    manifest.incomplete_because = incomplete(plan, outcomes);
+    manifest.complete = manifest.incomplete_because.is_empty();
+    if let Some(signer) = &opts.signer {
+        let value =
+            serde_json::to_value(&manifest).map_err(|e| PackageError::Manifest(e.to_string()))?;
+        manifest.signature = signer.sign_json(&value).get("signature").cloned();
+    }
+    let written = sink.write(MANIFEST_NAME, |w| {
         serde_json::to_writer_pretty(&mut *w, &manifest)
             .map_err(|e| PackageError::Manifest(e.to_string()))?;
         w.write_all(b"\n").map_err(io_err(Path::new(MANIFEST_NAME)))
     })?;
+    let mut sums: String = manifest
+        .files()
+        .map(|f| format!("{}  {}\n", f.sha256, f.path))
+        .collect();
+    sums.push_str(&format!("{}  {MANIFEST_NAME}\n", written.sha256));
+    sink.write(SUMS_NAME, |w| {
+        w.write_all(sums.as_bytes())
+            .map_err(io_err(Path::new(SUMS_NAME)))
+    })?;
     sink.finish(out, opts.key.as_ref())?;
     Ok(manifest)
+}
+
+/// Why a package of this run is incomplete: each step of a service that was run and that did
+/// not end well (failed, blocked, waiting, never run), so what it would have collected may be
+/// missing. Empty: complete.
+fn incomplete(plan: &Plan, outcomes: &[StepOutcome]) -> Vec<String> {
+    let mut why = Vec::new();
+    for step in &plan.steps {
+        let runs = plan
+            .services
+            .iter()
+            .any(|s| s.service == step.service && matches!(s.disposition, Disposition::Run { .. }));
+        if !runs {
+            continue;
+        }
+        let mine: Vec<&StepOutcome> = outcomes.iter().filter(|o| o.step == step.key).collect();
+        if mine.is_empty() {
+            why.push(format!("{}: step `{}` did not run", step.service, step.id));
+        }
+        for o in mine {
+            if !matches!(
+                o.status,
+                StepStatus::Succeeded | StepStatus::Absent | StepStatus::Skipped
+            ) {
+                why.push(format!(
+                    "{}: step `{}` {}{}",
+                    step.service,
+                    o.instance
+                        .split_once('/')
+                        .map_or(o.instance.as_str(), |(_, i)| i),
+                    o.status.as_str(),
+                    o.message
+                        .as_deref()
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+    }
+    why
 }
 
 /// Groups the outcomes' spool files by (service, collection), in plan order.
@@ -557,7 +622,7 @@ pub fn verify_package(path: &Path) -> Result<Manifest, PackageError> {
         }
         let listed: Vec<&str> = manifest.files().map(|f| f.path.as_str()).collect();
         for rel in walk(path, path)? {
-            if rel != MANIFEST_NAME && !listed.contains(&rel.as_str()) {
+            if rel != MANIFEST_NAME && rel != SUMS_NAME && !listed.contains(&rel.as_str()) {
                 return Err(PackageError::Unlisted(rel));
             }
         }
@@ -581,7 +646,7 @@ pub fn verify_package(path: &Path) -> Result<Manifest, PackageError> {
         let listed: Vec<&str> = manifest.files().map(|f| f.path.as_str()).collect();
         for name in zip.file_names() {
             let name = name.map_err(|e| PackageError::Zip(e.to_string()))?;
-            if name != MANIFEST_NAME && !listed.contains(&name.as_ref()) {
+            if name != MANIFEST_NAME && name != SUMS_NAME && !listed.contains(&name.as_ref()) {
                 return Err(PackageError::Unlisted(name.into_owned()));
             }
         }

@@ -117,6 +117,14 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../templates/letter.html.hbs"),
     ),
     (
+        "letter.de.md.hbs",
+        include_str!("../../templates/letter.de.md.hbs"),
+    ),
+    (
+        "letter.de.html.hbs",
+        include_str!("../../templates/letter.de.html.hbs"),
+    ),
+    (
         "summary.md.hbs",
         include_str!("../../templates/summary.md.hbs"),
     ),
@@ -152,6 +160,21 @@ pub fn render(
         _ => {}
     }
     let name = format!("{}.{}.hbs", which.stem(), format.extension());
+    // A letter in the subject's language where a template for it exists (`letter.de.html.hbs`),
+    // built in or in the project's template directory; else English.
+    if which == ReportKind::Letter {
+        let lang = view
+            .request
+            .language
+            .split(['-', '_'])
+            .next()
+            .unwrap_or("en")
+            .to_ascii_lowercase();
+        let localized = format!("{}.{lang}.{}.hbs", which.stem(), format.extension());
+        if lang != "en" && template_text(&localized, overrides).is_ok() {
+            return render_named(view, &localized, true, overrides);
+        }
+    }
     render_named(view, &name, which == ReportKind::Letter, overrides)
 }
 
@@ -181,14 +204,19 @@ pub fn render_named(
         })?;
     let mut data = serde_json::to_value(view)?;
     if let Value::Object(map) = &mut data {
-        let recipient = if personal {
-            view.recipient.clone()
+        // The subject's address and name reach letters only.
+        let (recipient, name) = if personal {
+            (view.recipient.clone(), view.subject_name.clone())
         } else {
-            None
+            (None, None)
         };
         map.insert(
             "recipient".into(),
             recipient.map_or(Value::Null, Value::String),
+        );
+        map.insert(
+            "subject_name".into(),
+            name.map_or(Value::Null, Value::String),
         );
     }
     hb.render(name, &data).map_err(|e| ReportError::Render {

@@ -7,9 +7,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::mask::Scrubber;
+use super::record_view::{ApprovalView, AuditView, ExtensionView, ReportContext};
 use crate::journal::{
-    Disposition, Plan, PlannedAction, PlannedStep, RunRecord, StepOutcome, StepStatus,
+    Disposition, Plan, PlannedAction, PlannedStep, RunMode, RunRecord, StepOutcome, StepStatus,
 };
+use crate::model::{Controller, Processing};
 
 /// Version of the JSON evidence format; bumped on any incompatible change.
 pub const REPORT_FORMAT_VERSION: u32 = 1;
@@ -39,6 +41,18 @@ pub struct RunView {
     pub totals: Totals,
     /// Digests of the inputs (config, playbooks) the plan was compiled from.
     pub inputs: Vec<InputDigest>,
+    /// Who approved the request and when (from the audit log), when it was approved by a
+    /// person.
+    pub approval: Option<ApprovalView>,
+    /// The audit log's head when the report was made, and whether it and the journal hold.
+    pub audit: Option<AuditView>,
+    /// When the report was made.
+    pub generated_at: Option<DateTime<Utc>>,
+    /// The controller answering the request (from dsrctl.yaml).
+    pub controller: Option<Controller>,
+    /// The subject's name, for the letter only; never serialised.
+    #[serde(skip)]
+    pub subject_name: Option<String>,
     /// Contact address of the subject for the response letter; never serialised, so it
     /// cannot reach the evidence report.
     #[serde(skip)]
@@ -62,11 +76,18 @@ pub struct RequestView {
     pub received: NaiveDate,
     /// Statutory deadline.
     pub deadline: NaiveDate,
-    /// Deadline with the statutory extension.
-    pub extended_deadline: NaiveDate,
+    /// The extension granted (with its reason and new deadline), if one was.
+    pub extension: Option<ExtensionView>,
+    /// The deadline in force: the extended one when an extension was granted.
+    pub effective_deadline: NaiveDate,
+    /// The date everything still open is promised by: the deadline in force, or the latest
+    /// due date of a waiting step when that is later.
+    pub complete_by: NaiveDate,
+    /// Language the subject is answered in (`en` unless the request says otherwise).
+    pub language: String,
     /// The date the report is made for.
     pub as_of: NaiveDate,
-    /// Days from `as_of` to the deadline (negative when overdue).
+    /// Days from `as_of` to the deadline in force (negative when overdue).
     pub days_left: i64,
     /// Whether the deadline has passed.
     pub overdue: bool,
@@ -92,6 +113,10 @@ pub struct IdentityCount {
 pub struct ServiceView {
     /// Service name.
     pub service: String,
+    /// The service's name for data subjects: the playbook's `title`, else its name.
+    pub title: String,
+    /// What the letter tells the subject about the processing here (Art. 15(1)).
+    pub processing: Option<Processing>,
     /// Playbook path.
     pub playbook: String,
     /// `run`, `exempt` or `skipped`.
@@ -158,6 +183,9 @@ pub struct StepView {
     pub affected: Option<u64>,
     /// Verification result.
     pub verification: Option<VerificationView>,
+    /// For a mutation that ended: `passed`, `failed`, or `unverified` when nothing checked
+    /// its effect.
+    pub verified: Option<String>,
     /// Manual task: instructions and completion.
     pub task: Option<TaskView>,
     /// When a waiting step is due.
@@ -238,6 +266,8 @@ pub struct Totals {
     pub verified: usize,
     /// Verifications failed.
     pub verification_failed: usize,
+    /// Mutations that ended without any verification of their effect.
+    pub unverified: usize,
 }
 
 /// Digest of one input file.
@@ -252,6 +282,17 @@ pub struct InputDigest {
 impl RunView {
     /// Builds the view of a run from its record and journal, as of `today`.
     pub fn build(run: &RunRecord, outcomes: &[StepOutcome], today: NaiveDate) -> RunView {
+        Self::build_with(run, outcomes, today, &ReportContext::default())
+    }
+
+    /// [`RunView::build`] with the record around the run: assignees and controller from the
+    /// config, an extension from the request's record, approval and head from the audit log.
+    pub fn build_with(
+        run: &RunRecord,
+        outcomes: &[StepOutcome],
+        today: NaiveDate,
+        ctx: &ReportContext<'_>,
+    ) -> RunView {
         let plan = &run.plan;
         let scrub = Scrubber::for_request(&plan.request);
         let mut by_step: BTreeMap<&str, Vec<&StepOutcome>> = BTreeMap::new();
@@ -269,7 +310,7 @@ impl RunView {
                     .steps
                     .iter()
                     .filter(|s| s.service == sp.service)
-                    .flat_map(|s| step_views(s, by_step.get(s.key.as_str()), &scrub))
+                    .flat_map(|s| step_views(s, by_step.get(s.key.as_str()), &scrub, plan, ctx))
                     .collect();
                 let (disposition, reason, kinds) = match &sp.disposition {
                     Disposition::Run { kinds } => {
@@ -285,6 +326,8 @@ impl RunView {
                 let affected = steps.iter().filter_map(|s| s.affected).sum();
                 ServiceView {
                     service: sp.service.clone(),
+                    title: sp.title.clone().unwrap_or_else(|| sp.service.clone()),
+                    processing: sp.processing.clone(),
                     playbook: sp.playbook.clone(),
                     disposition: disposition.to_owned(),
                     reason,
@@ -313,7 +356,15 @@ impl RunView {
             run_created_at: run.created_at,
             run_updated_at: run.updated_at,
             plan_created_at: plan.created_at,
-            request: request_view(plan, today),
+            request: request_view(plan, today, ctx.extension(), &services),
+            approval: ctx.approval(&plan.request.id),
+            audit: ctx.audit_view(&run.id, outcomes, run.mode == RunMode::Apply),
+            generated_at: ctx.generated_at,
+            controller: ctx
+                .config
+                .and_then(|c| c.controller_for(&plan.request.tenant))
+                .cloned(),
+            subject_name: plan.request.name.clone(),
             services,
             totals,
             inputs: plan
@@ -348,10 +399,22 @@ fn instance_order(instance: &str) -> (String, u64) {
     }
 }
 
-fn request_view(plan: &Plan, today: NaiveDate) -> RequestView {
+fn request_view(
+    plan: &Plan,
+    today: NaiveDate,
+    extension: Option<ExtensionView>,
+    services: &[ServiceView],
+) -> RequestView {
     let r = &plan.request;
     let deadline = r.deadline(false);
-    let days_left = (deadline - today).num_days();
+    let effective = extension.as_ref().map_or(deadline, |e| e.deadline);
+    let days_left = (effective - today).num_days();
+    let latest_due = services
+        .iter()
+        .flat_map(|s| &s.steps)
+        .filter(|s| s.status == "waiting")
+        .filter_map(|s| s.due_at.map(|d| d.date_naive()))
+        .max();
     RequestView {
         id: r.id.clone(),
         kind: r.kind.to_string(),
@@ -360,7 +423,10 @@ fn request_view(plan: &Plan, today: NaiveDate) -> RequestView {
         law: r.jurisdiction.as_str().to_uppercase(),
         received: r.received,
         deadline,
-        extended_deadline: r.deadline(true),
+        extension,
+        effective_deadline: effective,
+        complete_by: latest_due.map_or(effective, |d| d.max(effective)),
+        language: r.language.clone().unwrap_or_else(|| "en".to_owned()),
         as_of: today,
         days_left,
         overdue: days_left < 0,
@@ -385,24 +451,39 @@ fn step_views(
     step: &PlannedStep,
     outcomes: Option<&Vec<&StepOutcome>>,
     scrub: &Scrubber,
+    plan: &Plan,
+    ctx: &ReportContext<'_>,
 ) -> Vec<StepView> {
     match outcomes {
         Some(list) if !list.is_empty() => list
             .iter()
-            .map(|o| step_view(step, Some(o), scrub))
+            .map(|o| step_view(step, Some(o), scrub, plan, ctx))
             .collect(),
-        _ => vec![step_view(step, None, scrub)],
+        _ => vec![step_view(step, None, scrub, plan, ctx)],
     }
 }
 
-fn step_view(step: &PlannedStep, o: Option<&StepOutcome>, scrub: &Scrubber) -> StepView {
+fn step_view(
+    step: &PlannedStep,
+    o: Option<&StepOutcome>,
+    scrub: &Scrubber,
+    plan: &Plan,
+    ctx: &ReportContext<'_>,
+) -> StepView {
     let status = o.map_or("pending", |o| o.status.as_str());
     let task = match &step.action {
         PlannedAction::Manual(m) => {
             let rec = o.and_then(|o| o.task.as_ref());
             Some(TaskView {
                 instructions: m.instructions.clone(),
-                assignee: m.assignee.clone(),
+                assignee: match ctx.config {
+                    Some(c) => c.manual_assignee(
+                        &plan.request.tenant,
+                        manual_connector(plan, step),
+                        m.assignee.as_deref(),
+                    ),
+                    None => m.assignee.clone(),
+                },
                 evidence_wanted: m.evidence.clone(),
                 completed: rec.is_some(),
                 by: rec.map(|t| t.by.clone()),
@@ -433,6 +514,24 @@ fn step_view(step: &PlannedStep, o: Option<&StepOutcome>, scrub: &Scrubber) -> S
         _ => None,
     };
     let duration_ms = o.and_then(|o| Some((o.finished_at? - o.started_at?).num_milliseconds()));
+    // A manual task's proof is who did it and the evidence attached (shown with the task).
+    let manual = matches!(step.action, PlannedAction::Manual(_));
+    let verified = o
+        .filter(|o| {
+            step.mutates
+                && !manual
+                && matches!(o.status, StepStatus::Succeeded | StepStatus::Absent)
+        })
+        .map(|o| match &o.verification {
+            Some(v) if v.passed => "passed",
+            Some(_) => "failed",
+            None => "unverified",
+        })
+        .or_else(|| {
+            o.and_then(|o| o.verification.as_ref())
+                .map(|v| if v.passed { "passed" } else { "failed" })
+        })
+        .map(str::to_owned);
     StepView {
         instance: o.map_or_else(|| step.key.clone(), |o| o.instance.clone()),
         id: step.id.clone(),
@@ -456,12 +555,24 @@ fn step_view(step: &PlannedStep, o: Option<&StepOutcome>, scrub: &Scrubber) -> S
                 passed: v.passed,
                 detail: scrub.scrub(&v.detail),
             }),
+        verified,
         task,
         due_at: o.and_then(|o| o.due_at),
         deferred_reason,
         message: o.and_then(|o| scrub.scrub_opt(o.message.as_deref())),
         collection: o.and(step.collect.clone()),
     }
+}
+
+/// The connector a manual step is done through: its own, else its playbook's.
+pub fn manual_connector<'a>(plan: &'a Plan, step: &'a PlannedStep) -> Option<&'a str> {
+    step.connector.as_deref().or_else(|| {
+        plan.services
+            .iter()
+            .find(|s| s.service == step.service)
+            .and_then(|s| s.connector.as_ref())
+            .map(|c| c.name.as_str())
+    })
 }
 
 fn human_duration(ms: i64) -> String {
@@ -557,10 +668,11 @@ fn totals(services: &[ServiceView]) -> Totals {
             t.waiting += usize::from(step.status == "waiting");
             t.found += step.found;
             t.affected += step.affected.unwrap_or(0);
-            match &step.verification {
-                Some(v) if v.passed => t.verified += 1,
-                Some(_) => t.verification_failed += 1,
-                None => {}
+            match step.verified.as_deref() {
+                Some("passed") => t.verified += 1,
+                Some("failed") => t.verification_failed += 1,
+                Some("unverified") => t.unverified += 1,
+                _ => {}
             }
         }
     }

@@ -28,7 +28,10 @@ use crate::journal::{
 };
 use crate::model::Request;
 
-pub use audit::{AuditBreak, AuditEntry, GENESIS_HASH, verify_chain, verify_chain_to};
+pub use audit::{
+    AuditBreak, AuditEntry, AuditKey, GENESIS_HASH, STEP_OUTCOME, record_audited, verify_chain,
+    verify_chain_to,
+};
 pub use open::{DEFAULT_SQLITE_PATH, open};
 pub use postgres::PostgresStore;
 pub use sealed::SealedStore;
@@ -85,6 +88,9 @@ pub enum StoreError {
     /// A sealed value in the store does not open with the project's data key.
     #[error("state store: {0}")]
     Sealed(#[from] crate::journal::SealError),
+    /// The audit key could not be read, so nothing can be appended to the audit log.
+    #[error("the audit log cannot be written: {0}")]
+    AuditKey(String),
     /// The store location could not be used.
     #[error("state store location `{0}`: {1}")]
     Location(String, String),
@@ -221,7 +227,11 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError>;
 
-    /// Appends an entry to the hash-chained audit log. Appends are serialised, so several
+    /// The key the audit entries appended from now on are MACed with (the project's audit
+    /// key, from its secrets; never stored with the log).
+    /// `Err`: it could not be read; appending then fails with why.
+    fn set_audit_key(&self, key: Result<&[u8], &str>);
+    /// Appends an entry to the keyed, hash-chained audit log. Appends are serialised, so several
     /// workers keep one chain.
     async fn append_audit(
         &self,

@@ -35,6 +35,8 @@ pub(crate) struct AuditDraft {
     pub(crate) subject: String,
     pub(crate) actor: Option<String>,
     pub(crate) detail: serde_json::Value,
+    /// The audit key to MAC it with.
+    pub(crate) key: Option<std::sync::Arc<[u8]>>,
 }
 
 /// One change to make.
@@ -648,6 +650,7 @@ async fn append_entries(
             &d.subject,
             d.detail.clone(),
             d.actor.as_deref(),
+            d.key.as_deref(),
         );
         prev = (entry.seq, entry.hash.clone());
         entries.push(entry);

@@ -32,6 +32,7 @@ pub struct PostgresStore {
     pub(super) pool: PgPool,
     pub(super) journal: JournalWriter,
     pub(super) batch: PgBatcher,
+    pub(super) audit_key: super::AuditKey,
 }
 
 impl PostgresStore {
@@ -55,11 +56,13 @@ impl PostgresStore {
             .map_err(|e| StoreError::Location(redact(&url), e.to_string()))?;
         migrate(&pool, schema.as_deref()).await?;
         let journal = JournalWriter::start(PgSink { pool: pool.clone() });
+        let audit_key = super::AuditKey::default();
         let batch = PgBatcher::start(pool.clone());
         Ok(PostgresStore {
             pool,
             journal,
             batch,
+            audit_key,
         })
     }
 

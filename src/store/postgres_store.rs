@@ -415,9 +415,14 @@ impl Store for PostgresStore {
                 subject: subject.to_owned(),
                 actor: actor.map(str::to_owned),
                 detail,
+                key: self.audit_key.get()?,
             }))
             .await?
             .entry()
+    }
+
+    fn set_audit_key(&self, key: Result<&[u8], &str>) {
+        self.audit_key.set(key);
     }
 
     async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {

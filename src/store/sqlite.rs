@@ -40,6 +40,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct SqliteStore {
     writer: Worker,
     reader: Worker,
+    pub(super) audit_key: super::AuditKey,
 }
 
 /// A job for a connection thread; it sends its own result. `None`: its transaction could
@@ -116,6 +117,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Worker::spawn("dsrctl-sqlite-writer", write_conn, write_loop)?,
             reader: Worker::spawn("dsrctl-sqlite-reader", read_conn, read_loop)?,
+            audit_key: super::AuditKey::default(),
         })
     }
 

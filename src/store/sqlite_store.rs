@@ -584,8 +584,22 @@ impl Store for SqliteStore {
             subject.to_owned(),
             actor.map(str::to_owned),
         );
-        self.write(move |conn| append_audit(conn, &kind, &subject, detail, actor.as_deref()))
-            .await
+        let key = self.audit_key.get()?;
+        self.write(move |conn| {
+            append_audit(
+                conn,
+                &kind,
+                &subject,
+                detail,
+                actor.as_deref(),
+                key.as_deref(),
+            )
+        })
+        .await
+    }
+
+    fn set_audit_key(&self, key: Result<&[u8], &str>) {
+        self.audit_key.set(key);
     }
 
     async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
@@ -711,6 +725,7 @@ fn append_audit(
     subject: &str,
     detail: serde_json::Value,
     actor: Option<&str>,
+    key: Option<&[u8]>,
 ) -> Result<AuditEntry, StoreError> {
     let (seq, hash): (i64, String) = conn
         .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")
@@ -718,7 +733,7 @@ fn append_audit(
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .map_err(lite)?;
     let seq = u64::try_from(seq).map_err(|_| StoreError::Corrupt("audit head".into()))?;
-    let entry = AuditEntry::chained((seq, &hash), Utc::now(), kind, subject, detail, actor);
+    let entry = AuditEntry::chained((seq, &hash), Utc::now(), kind, subject, detail, actor, key);
     let entry_seq = i64::try_from(entry.seq).map_err(|_| StoreError::Corrupt("seq".into()))?;
     conn.prepare_cached(
         "INSERT INTO audit_log (seq, at, kind, subject, actor, detail, prev_hash, hash) \

@@ -25,10 +25,7 @@ pub fn project_data_key(project: &Project, state_dir: &Path) -> Result<DataKey, 
             .resolve(r)
             .map_err(|e| WorkflowError::DataKey(e.to_string()))?,
         None => {
-            let bytes = generated_key(&state_dir.join(KEY_FILE)).map_err(|e| match e {
-                WorkflowError::PlanKey(m) => WorkflowError::DataKey(m),
-                other => other,
-            })?;
+            let bytes = generated_key(&state_dir.join(KEY_FILE)).map_err(WorkflowError::DataKey)?;
             String::from_utf8(bytes).map_err(|_| {
                 WorkflowError::DataKey(format!("{KEY_FILE} in the state directory is not text"))
             })?
@@ -39,7 +36,8 @@ pub fn project_data_key(project: &Project, state_dir: &Path) -> Result<DataKey, 
 
 /// Opens the state store `project` names (`state` in dsrctl.yaml, else
 /// `.dsrctl/state.db` under `state_dir`), with its personal data sealed under the
-/// project's data key: how every command, and any program using this library, opens it.
+/// project's data key and its audit entries MACed with the project's audit key: how every
+/// command, and any program using this library, opens it.
 pub async fn open_store(
     project: &Project,
     state_dir: &Path,
@@ -67,10 +65,14 @@ pub async fn open_store(
              it can build the export package"
         );
     }
-    Ok(SealedStore::wrap(
-        store,
-        project_data_key(project, state_dir)?,
-    ))
+    let store = SealedStore::wrap(store, project_data_key(project, state_dir)?);
+    // Audit entries are MACed with the project's audit key; one that cannot be read fails the
+    // first entry, naming why, rather than every command (a dry run or a report appends none).
+    match super::audit_key(project, state_dir) {
+        Ok(key) => store.set_audit_key(Ok(&key)),
+        Err(e) => store.set_audit_key(Err(&e.to_string())),
+    }
+    Ok(store)
 }
 
 impl Workflow {

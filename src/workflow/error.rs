@@ -147,6 +147,9 @@ pub enum WorkflowError {
     /// The project's shared object storage failed.
     #[error("shared storage: {0}")]
     Storage(String),
+    /// An evidence key (audit or signing) could not be read or made.
+    #[error("{0}")]
+    Key(String),
 }
 
 fn ended_hint(status: RunStatus) -> &'static str {

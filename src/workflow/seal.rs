@@ -165,12 +165,14 @@ impl Workflow {
                 .map(String::into_bytes)
                 .map_err(|e| WorkflowError::PlanKey(e.to_string()));
         }
-        generated_key(&self.state_dir.join(KEY_FILE))
+        generated_key(&self.state_dir.join(KEY_FILE)).map_err(WorkflowError::PlanKey)
     }
 }
 
-pub(super) fn generated_key(path: &Path) -> Result<Vec<u8>, WorkflowError> {
-    let problem = |e: std::io::Error| WorkflowError::PlanKey(format!("{}: {e}", path.display()));
+/// A key kept in `path`, made there (random, readable by its owner only) when missing. The
+/// error names the file, never a key.
+pub(super) fn generated_key(path: &Path) -> Result<Vec<u8>, String> {
+    let problem = |e: std::io::Error| format!("{}: {e}", path.display());
     if !path.exists() {
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(problem)?;
@@ -189,10 +191,10 @@ pub(super) fn generated_key(path: &Path) -> Result<Vec<u8>, WorkflowError> {
     let key = std::fs::read_to_string(path).map_err(problem)?;
     let key = key.trim();
     if key.is_empty() {
-        return Err(WorkflowError::PlanKey(format!(
-            "{} is empty; remove it and a new key is made (plans sealed with the old one are refused)",
+        return Err(format!(
+            "{} is empty; remove it and a new key is made (what the old one sealed or signed is refused)",
             path.display()
-        )));
+        ));
     }
     Ok(key.as_bytes().to_vec())
 }

@@ -104,11 +104,13 @@ async fn delivers_to_azurite() {
     )
     .await
     .unwrap();
-    assert_eq!(done.objects.len(), 2);
+    // The file, manifest.json and SHA256SUMS.
+    assert_eq!(done.objects.len(), 3);
     assert!(!done.destination.contains(KEY));
     assert_eq!(
         blob_names(&az, "exports").await,
         vec![
+            "r-2026-0042/SHA256SUMS",
             "r-2026-0042/entra-users/profile.json",
             "r-2026-0042/manifest.json"
         ]
@@ -197,13 +199,13 @@ async fn retries_after_503() {
     let done = deliver(&dest, &pkg, &opts, &secrets(tmp.path()))
         .await
         .unwrap();
-    assert_eq!(done.objects.len(), 2);
+    assert_eq!(done.objects.len(), 3);
     assert_eq!(
         puts.load(Ordering::SeqCst),
-        3,
-        "one refused PUT, retried, then the second file"
+        4,
+        "one refused PUT, retried, then the other two files"
     );
-    assert_eq!(blob_names(&az, "retried").await.len(), 2);
+    assert_eq!(blob_names(&az, "retried").await.len(), 3);
 }
 
 // A store that refuses part-way: the error names the object, says how many went before it
@@ -236,16 +238,17 @@ async fn a_refusal_part_way_says_what_was_uploaded() {
     else {
         panic!("expected a store error, got {err:?}")
     };
-    assert_eq!((*uploaded, *total), (1, 2));
-    assert_eq!(key, "r-2026-0042/manifest.json");
+    // In name order: SHA256SUMS went, the service's file was refused, the manifest never went.
+    assert_eq!((*uploaded, *total), (1, 3));
+    assert_eq!(key, "r-2026-0042/entra-users/profile.json");
     let msg = err.to_string();
     assert!(
-        msg.contains("1 of 2 objects were uploaded before it"),
+        msg.contains("1 of 3 objects were uploaded before it"),
         "{msg}"
     );
     assert_eq!(
         list_blobs(&az, "partial").await.1,
-        ["r-2026-0042/entra-users/profile.json"]
+        ["r-2026-0042/SHA256SUMS"]
     );
 }
 
@@ -426,6 +429,7 @@ async fn delivers_to_moto_s3() {
     assert_eq!(
         expected.keys().collect::<Vec<_>>(),
         vec![
+            "r-2026-0042/SHA256SUMS",
             "r-2026-0042/entra-users/profile.json",
             "r-2026-0042/manifest.json"
         ]

@@ -47,6 +47,7 @@ fn opts(format: PackageFormat, key: Option<PackageKey>) -> PackageOptions {
         run_id: Some("01JQ0000000000000000000000".into()),
         generated_at: fixture::ts("2026-03-20T10:00:00Z"),
         data_key: None,
+        signer: None,
     }
 }
 
@@ -231,6 +232,7 @@ fn zip_entries_follow_the_manifest_and_match_the_directory() {
         .collect();
     assert!(expected.len() >= 2, "{expected:?}");
     expected.push("manifest.json".into());
+    expected.push("SHA256SUMS".into());
     let mut zip = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
     let names: Vec<String> = (0..zip.len())
         .map(|i| zip.by_index(i).unwrap().name().unwrap().into_owned())
