@@ -62,9 +62,14 @@ impl Workflow {
             };
             for run in runs.iter().filter(|r| r.request_id == request.id) {
                 for outcome in self.store.outcomes(&run.id).await? {
-                    self.store
-                        .record(&run.id, &purged_outcome(&outcome, &scrubber))
-                        .await?;
+                    let purged = purged_outcome(&outcome, &scrubber);
+                    if run.mode == crate::journal::RunMode::Apply {
+                        // The purged outcome is audited anew, so the journal still matches
+                        // the log (the earlier entry keeps the digest it had).
+                        crate::store::record_audited(self.store.as_ref(), &run.id, &purged).await?;
+                    } else {
+                        self.store.record(&run.id, &purged).await?;
+                    }
                     report.outcomes += 1;
                 }
                 self.store
