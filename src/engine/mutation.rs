@@ -43,9 +43,8 @@ impl Engine {
         mut op: Operation,
     ) -> Result<StepOutcome, EngineError> {
         if ctx.mode == RunMode::DryRun {
-            o.status = StepStatus::Previewed;
-            o.change = Some(
-                self.preview_change(
+            let (change, refused) = self
+                .preview_checked(
                     ctx,
                     step,
                     inst.key,
@@ -53,8 +52,16 @@ impl Engine {
                     inst.item.as_ref(),
                     &inst.tctx,
                 )
-                .await,
-            );
+                .await;
+            o.change = Some(change);
+            match refused {
+                // Found before anything commits: the dry run fails, the real run never starts.
+                Some(why) => {
+                    o.status = StepStatus::Failed;
+                    o.message = Some(why);
+                }
+                None => o.status = StepStatus::Previewed,
+            }
             o.finished_at = Some(self.clock.now());
             return self.journal(ctx, step, o).await;
         }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::compile::{Renderer, TemplateError};
 use crate::connectors::{HttpRequest, Operation};
 use crate::journal::{PlannedAction, PlannedStep};
-use crate::model::{HttpAction, SetValue, SqlAction, SqlValue};
+use crate::model::{HttpAction, Preview, SetValue, SqlAction, SqlMatch, SqlValue};
 
 /// Renders an HTTP action.
 pub fn http(
@@ -109,7 +109,17 @@ pub fn render(
             }
             op
         })),
-        PlannedAction::Sql(s) => Some(sql(r, s, ctx)),
+        PlannedAction::Sql(s) => Some(sql(r, s, ctx).and_then(|mut op| {
+            // Raw `execute`: its preview read is re-read in the same transaction, and the rows
+            // it returns are checked against the bound identity values before anything changes.
+            if let (Operation::Sql(a), Some(Preview::Sql(p))) = (&mut op, &step.preview)
+                && a.execute.is_some()
+                && let Operation::Sql(g) = sql(r, p, ctx)?
+            {
+                a.guard = Some(Box::new(g));
+            }
+            Ok(op)
+        })),
         PlannedAction::Manual(_) | PlannedAction::Wait(_) => None,
     }
 }
@@ -119,7 +129,7 @@ pub fn target(action: &PlannedAction) -> String {
     match action {
         PlannedAction::Http(h) => format!("{} {}", h.method.as_str(), h.path),
         PlannedAction::Sql(s) => {
-            if let Some(d) = &s.delete {
+            let text = if let Some(d) = &s.delete {
                 format!("DELETE FROM {}", d.table)
             } else if let Some(u) = &s.update {
                 format!(
@@ -131,6 +141,10 @@ pub fn target(action: &PlannedAction) -> String {
                 format!("SELECT FROM {}", sel.table)
             } else {
                 "SQL statement".to_owned()
+            };
+            match s.matching {
+                SqlMatch::Exact => text,
+                SqlMatch::CaseInsensitive => format!("{text} (match: case_insensitive)"),
             }
         }
         PlannedAction::Manual(_) => "manual task".to_owned(),
