@@ -269,7 +269,7 @@ pub enum SqlValue {
 ///
 /// A mapping with a `mask` key is always a masking strategy: `mask: null` (YAML null) is the
 /// `null` strategy, and an unknown strategy is an error, never a literal JSON value.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum SetValue {
     /// Replace with a masking strategy.
@@ -286,6 +286,43 @@ pub enum SetValue {
     },
     /// A literal value; strings are templates (e.g. `{{request.corrections.city}}`).
     Value(serde_json::Value),
+}
+
+impl JsonSchema for SetValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SetValue".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let strategy = generator.subschema_for::<MaskStrategy>();
+        schemars::json_schema!({
+            "description": "A new column value: a literal or template, or a masking strategy. A mapping with a `mask` key is always a masking strategy (`mask: null` is the `null` strategy).",
+            "anyOf": [
+                {
+                    "type": "object",
+                    "description": "Replace with a masking strategy.",
+                    "properties": {
+                        "mask": {
+                            "description": "The strategy (YAML `null` means the `null` strategy).",
+                            "anyOf": [strategy, { "type": "null" }]
+                        },
+                        "value": { "type": "string", "description": "The replacement for `fixed`." },
+                        "length": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "For `hash`, `hmac` and `random`: keep only the first `length` characters, so the mask fits a short column (e.g. `length: 40` for a `varchar(40)`)."
+                        }
+                    },
+                    "required": ["mask"],
+                    "additionalProperties": false
+                },
+                {
+                    "description": "A literal value; strings are templates (e.g. `{{request.corrections.city}}`).",
+                    "not": { "type": "object", "required": ["mask"] }
+                }
+            ]
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for SetValue {
