@@ -324,3 +324,62 @@ dsr:
     assert_eq!(db.count("logins").await, 4, "{kind:?}: nothing erased");
     db.drop().await;
 }
+
+// Regression (issue 16): an erasure stopped half-way: the last step failed (SQLSTATE 22001)
+// after the steps before it had committed. Its failure is now found before the service's
+// first mutation, and the database is as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_in_the_last_step_of_a_service_leaves_the_database_unchanged() {
+    for kind in [Kind::Pg, Kind::My] {
+        let db = Db::new(kind, "cli_halfway").await;
+        let a = address(&db).await;
+        let (c, o) = (db.t("customers"), db.t("orders"));
+        let playbook = format!(
+            r#"service: shop
+connector: db
+needs_identities: [email]
+dsr:
+  access: {{ unsupported: "test" }}
+  export: {{ unsupported: "test" }}
+  restrict: {{ unsupported: "test" }}
+  rectify: {{ unsupported: "test" }}
+  delete:
+    - id: drop-orders
+      sql:
+        delete:
+          table: {o}
+          through: {{ table: {c}, column: customer_id, where: {{ email: "{{{{subject.email}}}}" }} }}
+    - id: find
+      needs: [drop-orders]
+      sql: {{ select: {{ table: {c}, columns: [id], where: {{ email: "{{{{subject.email}}}}" }} }} }}
+      capture: {{ id: /0/id }}
+    - id: mask-house
+      needs: [find]
+      sql:
+        update: {{ table: {a}, set: {{ house: {{ mask: hmac }} }}, where: {{ customer_id: "{{{{find.id}}}}" }} }}
+        max_rows: 1
+"#
+        );
+        let p = project(&db, &playbook, DELETE_ADA);
+        let orders = db.count("orders").await;
+        let out = p
+            .cmd()
+            .args(["run", "request.yaml", "--approve", "dpo"])
+            .env("SHOP_HMAC", "k")
+            .run()
+            .await
+            .expect_code(1);
+        let all = format!("{}{}", out.stdout, out.stderr);
+        assert!(
+            all.contains("nothing of the service was changed"),
+            "{kind:?}: {all}"
+        );
+        assert_eq!(
+            db.count("orders").await,
+            orders,
+            "{kind:?}: no order erased"
+        );
+        assert_eq!(street_rows(&db).await[0]["house"], json!("12a"), "{kind:?}");
+        db.drop().await;
+    }
+}

@@ -97,7 +97,39 @@ impl Engine {
                 ));
             }
         }
+        if let Some(why) = self.preflight(ctx, step).await {
+            return self.fail(ctx, step, o, why).await;
+        }
         self.send(ctx, step, o, &op, &inst.tctx).await
+    }
+
+    /// Before a service's first mutation is sent, every SQL mutation of the service is
+    /// checked against its columns (a mask too long, NULL into NOT NULL): a problem in its
+    /// last step then stops the service before its first step changes anything.
+    async fn preflight(&self, ctx: &RunCtx<'_>, step: &PlannedStep) -> Option<String> {
+        let mut seen = ctx.preflight.lock().await;
+        if let Some(found) = seen.get(&step.service) {
+            return found.clone();
+        }
+        let mut found = None;
+        for s in ctx.plan.steps.iter().filter(|s| s.service == step.service) {
+            let crate::journal::PlannedAction::Sql(a) = &s.action else {
+                continue;
+            };
+            if a.update.is_none() {
+                continue;
+            }
+            let _slot = self.call_slot().await;
+            if let Err(e) = ctx.calls.preflight(s, &Operation::Sql(a.clone())).await {
+                found = Some(format!(
+                    "step `{}` of service `{}` would fail ({e}); nothing of the service was changed",
+                    s.id, s.service
+                ));
+                break;
+            }
+        }
+        seen.insert(step.service.clone(), found.clone());
+        found
     }
 
     /// Sends the mutation once and verifies it; a failure the service may have acted on
