@@ -383,3 +383,45 @@ dsr:
         db.drop().await;
     }
 }
+
+// A structured delete found through an identity has a row limit even when its step sets none:
+// a predicate that matches far more than one person's rows is rolled back, not committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_delete_without_max_rows_has_a_safe_default() {
+    let db = Db::new(Kind::Lite, "cli_maxrows").await;
+    let t = db.q("events");
+    db.exec(&format!(
+        "CREATE TABLE {t} (id INTEGER PRIMARY KEY, email TEXT)"
+    ))
+    .await;
+    db.exec(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001) \
+         INSERT INTO {t} SELECT i, 'ada@example.com' FROM n"
+    ))
+    .await;
+    let playbook = format!(
+        r#"service: shop
+connector: db
+needs_identities: [email]
+dsr:
+  access: {{ unsupported: "test" }}
+  export: {{ unsupported: "test" }}
+  restrict: {{ unsupported: "test" }}
+  rectify: {{ unsupported: "test" }}
+  delete:
+    - id: drop-events
+      sql: {{ delete: {{ table: events, where: {{ email: "{{{{subject.email}}}}" }} }} }}
+"#
+    );
+    let p = project(&db, &playbook, DELETE_ADA);
+    let out = p
+        .cmd()
+        .args(["run", "request.yaml", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(1);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("max_rows 10000"), "{all}");
+    assert_eq!(db.count("events").await, 10_001, "rolled back");
+    db.drop().await;
+}

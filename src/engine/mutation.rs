@@ -82,6 +82,11 @@ impl Engine {
             {
                 h.if_match = Some(etag.clone());
             }
+            // The preview guard: a SQL mutation may change no more rows than the dry run
+            // showed for this subject (more rolls its transaction back and fails the step).
+            if let (Operation::Sql(a), Some(count)) = (&mut op, expected.count) {
+                a.max_rows = Some(a.max_rows.map_or(count, |m| m.min(count)));
+            }
         }
         if let Some(p) = &inst.prior {
             if p.in_doubt() {
