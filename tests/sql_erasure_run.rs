@@ -399,21 +399,19 @@ async fn an_identity_delete_without_max_rows_has_a_safe_default() {
          INSERT INTO {t} SELECT i, 'ada@example.com' FROM n"
     ))
     .await;
-    let playbook = format!(
-        r#"service: shop
+    let playbook = r#"service: shop
 connector: db
 needs_identities: [email]
 dsr:
-  access: {{ unsupported: "test" }}
-  export: {{ unsupported: "test" }}
-  restrict: {{ unsupported: "test" }}
-  rectify: {{ unsupported: "test" }}
+  access: { unsupported: "test" }
+  export: { unsupported: "test" }
+  restrict: { unsupported: "test" }
+  rectify: { unsupported: "test" }
   delete:
     - id: drop-events
-      sql: {{ delete: {{ table: events, where: {{ email: "{{{{subject.email}}}}" }} }} }}
-"#
-    );
-    let p = project(&db, &playbook, DELETE_ADA);
+      sql: { delete: { table: events, where: { email: "{{subject.email}}" } } }
+"#;
+    let p = project(&db, playbook, DELETE_ADA);
     let out = p
         .cmd()
         .args(["run", "request.yaml", "--approve", "dpo"])
