@@ -22,6 +22,7 @@ on_all_backends!(
     null_into_a_not_null_column_is_found_by_the_dry_run,
     a_masked_key_column_is_verified_through_its_new_key,
     hostile_identities_erase_exactly_their_own_rows,
+    unusual_types_read_without_casts,
 );
 
 /// The people table with case-insensitive identity columns, in each engine's way, and five
@@ -467,5 +468,65 @@ async fn hostile_identities_erase_exactly_their_own_rows(kind: Kind) {
             "{kind:?} case {case}: bystanders of {subject:?}"
         );
     }
+    db.drop().await;
+}
+
+// Regression (issue 16): PostgreSQL `money` columns could not be read at all (nor inet,
+// interval, most arrays); a preview or an access request failed on them.
+async fn unusual_types_read_without_casts(kind: Kind) {
+    let db = Db::new(kind, "types").await;
+    let t = db.q("odd");
+    let want = match kind {
+        Kind::Pg => {
+            db.exec(&format!(
+                "CREATE TYPE \"{}\".mood AS ENUM ('calm', 'cross')",
+                db.ns
+            ))
+            .await;
+            db.exec(&format!(
+                "CREATE TABLE {t} (id INT PRIMARY KEY, m MONEY, n NUMERIC(12,2), ip INET, net CIDR, \
+                 span INTERVAL, ints INT[], texts TEXT[], flags BOOL[], fs FLOAT8[], \
+                 mood \"{}\".mood, doc JSONB)",
+                db.ns
+            ))
+            .await;
+            db.exec(&format!(
+                "INSERT INTO {t} VALUES (1, '-1234.56', 7.5, '10.1.2.3', '10.1.0.0/16', \
+                 '1 year 2 months 3 days 04:05:06.5', '{{1,2}}', '{{a,b}}', '{{t,f}}', '{{1.5}}', \
+                 'calm', '{{\"card\": 4111}}')"
+            ))
+            .await;
+            json!({ "id": 1, "m": "-1234.56", "n": "7.50", "ip": "10.1.2.3", "net": "10.1.0.0/16",
+                    "span": "P1Y2M3DT4H5M6.5S", "ints": [1, 2], "texts": ["a", "b"],
+                    "flags": [true, false], "fs": [1.5], "mood": "calm", "doc": { "card": 4111 } })
+        }
+        Kind::My => {
+            db.exec(&format!(
+                "CREATE TABLE {t} (id INT PRIMARY KEY, n DECIMAL(12,2), mood ENUM('calm','cross'), \
+                 tags SET('a','b'), y YEAR, b BIT(8), u MEDIUMINT UNSIGNED, ip INET6) DEFAULT CHARSET = utf8mb4"
+            ))
+            .await;
+            db.exec(&format!(
+                "INSERT INTO {t} VALUES (1, 7.5, 'calm', 'a,b', 2026, b'00000101', 7, '::ffff:10.1.2.3')"
+            ))
+            .await;
+            json!({ "id": 1, "n": "7.50", "mood": "calm", "tags": "a,b", "y": 2026, "b": "BQ==",
+                    "u": 7, "ip": "::ffff:10.1.2.3" })
+        }
+        Kind::Lite => {
+            db.exec(&format!(
+                "CREATE TABLE {t} (id INTEGER PRIMARY KEY, n DECIMAL(12,2), flag BOOLEAN, born DATE)"
+            ))
+            .await;
+            db.exec(&format!("INSERT INTO {t} VALUES (1, 7.5, 1, '2026-01-02')"))
+                .await;
+            json!({ "id": 1, "n": 7.5, "flag": true, "born": "2026-01-02" })
+        }
+    };
+    let rows = db
+        .read(json!({ "select": { "table": db.t("odd"), "where": { "id": 1 } } }))
+        .await
+        .expect("read without casts");
+    assert_eq!(rows, [want], "{kind:?}");
     db.drop().await;
 }

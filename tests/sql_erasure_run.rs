@@ -423,3 +423,56 @@ dsr:
     assert_eq!(db.count("events").await, 10_001, "rolled back");
     db.drop().await;
 }
+
+// Regression (issue 16): card numbers, codes and house numbers appeared in text, Markdown and
+// JSON previews without `--show-personal-data` (only strings were masked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn previews_mask_numbers_and_booleans_too() {
+    let db = Db::new(Kind::Lite, "cli_previewmask").await;
+    db.exec(&format!(
+        "UPDATE {} SET score = 4111111111, balance = 987654.32 WHERE id = 1",
+        db.q("customers")
+    ))
+    .await;
+    let playbook = r#"service: shop
+connector: db
+needs_identities: [email]
+dsr:
+  access: { unsupported: "test" }
+  export: { unsupported: "test" }
+  restrict: { unsupported: "test" }
+  rectify: { unsupported: "test" }
+  delete:
+    - id: drop-customer
+      sql: { delete: { table: customers, where: { email: "{{subject.email}}" } }, max_rows: 1 }
+"#;
+    let p = project(&db, playbook, DELETE_ADA);
+    for format in ["text", "markdown", "json"] {
+        let out = p
+            .cmd()
+            .args(["plan", "request.yaml", "--format", format])
+            .run()
+            .await
+            .expect_code(0);
+        for secret in ["4111111111", "987654"] {
+            assert!(!out.stdout.contains(secret), "{format}: {}", out.stdout);
+        }
+        if format == "json" {
+            assert!(out.stdout.contains("<number>"), "{}", out.stdout);
+        }
+    }
+    let shown = p
+        .cmd()
+        .args([
+            "plan",
+            "request.yaml",
+            "--format",
+            "json",
+            "--show-personal-data",
+        ])
+        .run()
+        .await
+        .expect_code(0);
+    assert!(shown.stdout.contains("4111111111"), "{}", shown.stdout);
+    db.drop().await;
+}

@@ -123,7 +123,11 @@ pub fn mask_json_against(value: &Value, other: Option<&Value>, label: &str) -> (
         // Numbers and booleans are personal data too (card numbers, house numbers, codes):
         // only their kind is shown. NULL holds nothing.
         Value::Number(_) | Value::Bool(_) => {
-            let kind = if value.is_number() { "number" } else { "boolean" };
+            let kind = if value.is_number() {
+                "number"
+            } else {
+                "boolean"
+            };
             let mask = if other.is_some_and(|o| o != value) {
                 format!("<{kind}, {label}>")
             } else {
@@ -167,7 +171,10 @@ mod tests {
             m,
             json!({"a": "<string, 3 chars>", "n": "<number>", "l": ["<string, 1 chars>", "<boolean>"], "z": null})
         );
-        assert_eq!(s, json!({"a": true, "n": true, "l": [true, true], "z": false}));
+        assert_eq!(
+            s,
+            json!({"a": true, "n": true, "l": [true, true], "z": false})
+        );
     }
 
     #[test]
