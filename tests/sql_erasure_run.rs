@@ -476,3 +476,75 @@ dsr:
     assert!(shown.stdout.contains("4111111111"), "{}", shown.stdout);
     db.drop().await;
 }
+
+// Regression (issue 16): a step whose verification failed, verified on `resume`, showed
+// `succeeded` with the "verification failed" message still attached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_verified_on_resume_drops_the_old_failure_message() {
+    let db = Db::new(Kind::Lite, "cli_reverify").await;
+    db.exec(&format!(
+        "CREATE TABLE {} (id INTEGER PRIMARY KEY, email TEXT)",
+        db.q("copies")
+    ))
+    .await;
+    db.exec(&format!(
+        "INSERT INTO {} VALUES (1, 'ada@example.com')",
+        db.q("copies")
+    ))
+    .await;
+    let playbook = r#"service: shop
+connector: db
+needs_identities: [email]
+dsr:
+  access: { unsupported: "test" }
+  export: { unsupported: "test" }
+  restrict: { unsupported: "test" }
+  rectify: { unsupported: "test" }
+  delete:
+    - id: drop-tag
+      sql:
+        execute: "UPDATE customers SET city = NULL WHERE email = :email COLLATE BINARY"
+        params: { email: "{{subject.email}}" }
+      preview:
+        sql: { query: "SELECT id, email FROM customers WHERE email = :email COLLATE BINARY", params: { email: "{{subject.email}}" } }
+      verify:
+        sql: { query: "SELECT COUNT(*) AS n FROM copies WHERE email = :email", params: { email: "{{subject.email}}" } }
+        expect: [ { pointer: /0/n, equals: 0 } ]
+"#;
+    let p = project(&db, playbook, DELETE_ADA);
+    let out = p
+        .cmd()
+        .args(["run", "request.yaml", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(1);
+    assert!(out.stdout.contains("verification failed"), "{}", out.stdout);
+    db.exec(&format!("DELETE FROM {}", db.q("copies"))).await;
+    let out = p
+        .cmd()
+        .args(["run", "request.yaml", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(0);
+    let run = out
+        .stdout
+        .split("Run ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .expect("run id")
+        .trim()
+        .to_owned();
+    let report = p
+        .cmd()
+        .args(["report", &run, "--format", "json"])
+        .run()
+        .await
+        .expect_code(0);
+    assert!(report.stdout.contains("succeeded"), "{}", report.stdout);
+    assert!(
+        !report.stdout.contains("verification failed"),
+        "{}",
+        report.stdout
+    );
+    db.drop().await;
+}
