@@ -246,6 +246,12 @@ pub trait Connector: Send + Sync {
     }
 
     /// Checks a mutation's effect when the connector can (structured SQL). Reads only.
+    /// Checks, from reads only, that a mutation can succeed whatever rows it meets (e.g. its
+    /// masks fit their columns). The operation's templates need not be rendered.
+    async fn preflight(&self, _op: &Operation) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
     async fn verify(&self, _op: &Operation) -> Result<Option<Verification>, ConnectorError> {
         Ok(None)
     }

@@ -36,6 +36,12 @@ pub trait Calls: Send + Sync {
         op: &Operation,
     ) -> Result<Option<ChangePreview>, ConnectorError>;
 
+    /// The connector's check, from reads only, that a mutation can succeed (see
+    /// [`Connector::preflight`]). Nothing to check unless a live connector says otherwise.
+    async fn preflight(&self, _step: &PlannedStep, _op: &Operation) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
     /// The connector's own check of a mutation's effect (`None`: it has none). Reads only.
     async fn check(
         &self,
@@ -96,6 +102,10 @@ impl Calls for Live {
         op: &Operation,
     ) -> Result<Option<ChangePreview>, ConnectorError> {
         self.connector(step)?.preview(op).await
+    }
+
+    async fn preflight(&self, step: &PlannedStep, op: &Operation) -> Result<(), ConnectorError> {
+        self.connector(step)?.preflight(op).await
     }
 
     async fn check(

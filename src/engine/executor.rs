@@ -90,6 +90,9 @@ pub(super) struct RunCtx<'a> {
     pub outcomes: Mutex<HashMap<String, StepOutcome>>,
     /// Result bodies of steps other steps preview from, by step key.
     pub bodies: Mutex<HashMap<String, (Value, Option<String>)>>,
+    /// Per service, what its SQL mutations would fail on (checked once, before its first
+    /// mutation is sent): `None` when nothing.
+    pub preflight: tokio::sync::Mutex<HashMap<String, Option<String>>>,
 }
 
 impl Engine {
@@ -195,6 +198,7 @@ impl Engine {
             filter,
             outcomes: Mutex::new(journal),
             bodies: Mutex::new(HashMap::new()),
+            preflight: tokio::sync::Mutex::new(HashMap::new()),
         };
 
         let mut done: HashMap<&str, StepStatus> = HashMap::new();

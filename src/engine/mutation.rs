@@ -43,9 +43,8 @@ impl Engine {
         mut op: Operation,
     ) -> Result<StepOutcome, EngineError> {
         if ctx.mode == RunMode::DryRun {
-            o.status = StepStatus::Previewed;
-            o.change = Some(
-                self.preview_change(
+            let (change, refused) = self
+                .preview_checked(
                     ctx,
                     step,
                     inst.key,
@@ -53,8 +52,16 @@ impl Engine {
                     inst.item.as_ref(),
                     &inst.tctx,
                 )
-                .await,
-            );
+                .await;
+            o.change = Some(change);
+            match refused {
+                // Found before anything commits: the dry run fails, the real run never starts.
+                Some(why) => {
+                    o.status = StepStatus::Failed;
+                    o.message = Some(why);
+                }
+                None => o.status = StepStatus::Previewed,
+            }
             o.finished_at = Some(self.clock.now());
             return self.journal(ctx, step, o).await;
         }
@@ -75,6 +82,11 @@ impl Engine {
             {
                 h.if_match = Some(etag.clone());
             }
+            // The preview guard: a SQL mutation may change no more rows than the dry run
+            // showed for this subject (more rolls its transaction back and fails the step).
+            if let (Operation::Sql(a), Some(count)) = (&mut op, expected.count) {
+                a.max_rows = Some(a.max_rows.map_or(count, |m| m.min(count)));
+            }
         }
         if let Some(p) = &inst.prior {
             if p.in_doubt() {
@@ -90,7 +102,39 @@ impl Engine {
                 ));
             }
         }
+        if let Some(why) = self.preflight(ctx, step).await {
+            return self.fail(ctx, step, o, why).await;
+        }
         self.send(ctx, step, o, &op, &inst.tctx).await
+    }
+
+    /// Before a service's first mutation is sent, every SQL mutation of the service is
+    /// checked against its columns (a mask too long, NULL into NOT NULL): a problem in its
+    /// last step then stops the service before its first step changes anything.
+    async fn preflight(&self, ctx: &RunCtx<'_>, step: &PlannedStep) -> Option<String> {
+        let mut seen = ctx.preflight.lock().await;
+        if let Some(found) = seen.get(&step.service) {
+            return found.clone();
+        }
+        let mut found = None;
+        for s in ctx.plan.steps.iter().filter(|s| s.service == step.service) {
+            let crate::journal::PlannedAction::Sql(a) = &s.action else {
+                continue;
+            };
+            if a.update.is_none() {
+                continue;
+            }
+            let _slot = self.call_slot().await;
+            if let Err(e) = ctx.calls.preflight(s, &Operation::Sql(a.clone())).await {
+                found = Some(format!(
+                    "step `{}` of service `{}` would fail ({e}); nothing of the service was changed",
+                    s.id, s.service
+                ));
+                break;
+            }
+        }
+        seen.insert(step.service.clone(), found.clone());
+        found
     }
 
     /// Sends the mutation once and verifies it; a failure the service may have acted on

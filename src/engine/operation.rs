@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::compile::{Renderer, TemplateError};
 use crate::connectors::{HttpRequest, Operation};
 use crate::journal::{PlannedAction, PlannedStep};
-use crate::model::{HttpAction, SetValue, SqlAction, SqlValue};
+use crate::model::{HttpAction, Preview, SetValue, SqlAction, SqlMatch, SqlValue};
 
 /// Renders an HTTP action.
 pub fn http(
@@ -96,6 +96,19 @@ fn render_value(r: &Renderer, v: &Value, ctx: &Value) -> Result<Value, TemplateE
     }
 }
 
+/// Most rows a structured delete that finds its rows through a subject's identity may
+/// remove when its step sets no `max_rows`: more rolls it back and fails the step.
+pub const IDENTITY_DELETE_MAX_ROWS: u64 = 10_000;
+
+/// Whether a predicate uses a subject identity (`{{subject.…}}`).
+fn by_identity(filter: &std::collections::BTreeMap<String, SqlValue>) -> bool {
+    let mentions = |v: &Value| v.as_str().is_some_and(|s| s.contains("subject."));
+    filter.values().any(|v| match v {
+        SqlValue::One(Value::Array(list)) | SqlValue::Any(list) => list.iter().any(mentions),
+        SqlValue::One(one) => mentions(one),
+    })
+}
+
 /// Renders any connector action (not manual or wait).
 pub fn render(
     r: &Renderer,
@@ -109,7 +122,26 @@ pub fn render(
             }
             op
         })),
-        PlannedAction::Sql(s) => Some(sql(r, s, ctx)),
+        PlannedAction::Sql(s) => Some(sql(r, s, ctx).and_then(|mut op| {
+            if let Operation::Sql(a) = &mut op
+                && a.max_rows.is_none()
+                && s.delete.as_ref().is_some_and(|d| {
+                    by_identity(&d.filter)
+                        || d.through.as_ref().is_some_and(|t| by_identity(&t.filter))
+                })
+            {
+                a.max_rows = Some(IDENTITY_DELETE_MAX_ROWS);
+            }
+            // Raw `execute`: its preview read is re-read in the same transaction, and the rows
+            // it returns are checked against the bound identity values before anything changes.
+            if let (Operation::Sql(a), Some(Preview::Sql(p))) = (&mut op, &step.preview)
+                && a.execute.is_some()
+                && let Operation::Sql(g) = sql(r, p, ctx)?
+            {
+                a.guard = Some(Box::new(g));
+            }
+            Ok(op)
+        })),
         PlannedAction::Manual(_) | PlannedAction::Wait(_) => None,
     }
 }
@@ -119,7 +151,7 @@ pub fn target(action: &PlannedAction) -> String {
     match action {
         PlannedAction::Http(h) => format!("{} {}", h.method.as_str(), h.path),
         PlannedAction::Sql(s) => {
-            if let Some(d) = &s.delete {
+            let text = if let Some(d) = &s.delete {
                 format!("DELETE FROM {}", d.table)
             } else if let Some(u) = &s.update {
                 format!(
@@ -131,6 +163,10 @@ pub fn target(action: &PlannedAction) -> String {
                 format!("SELECT FROM {}", sel.table)
             } else {
                 "SQL statement".to_owned()
+            };
+            match s.matching {
+                SqlMatch::Exact => text,
+                SqlMatch::CaseInsensitive => format!("{text} (match: case_insensitive)"),
             }
         }
         PlannedAction::Manual(_) => "manual task".to_owned(),

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::Engine;
 use super::executor::{RunCtx, lock};
-use crate::connectors::Operation;
+use crate::connectors::{ConnectorError, Operation};
 use crate::journal::{Change, ChangeAction, PlannedAction, PlannedStep};
 use crate::model::{HttpMethod, Preview};
 
@@ -19,6 +19,24 @@ impl Engine {
         item: Option<&Value>,
         tctx: &Value,
     ) -> Change {
+        self.preview_checked(ctx, step, instance, op, item, tctx)
+            .await
+            .0
+    }
+
+    /// [`Engine::preview_change`], and why the mutation would be refused when the connector
+    /// found, from reads only, that it cannot succeed (a mask too long for its column, NULL
+    /// into a NOT NULL column): the dry run fails that step instead of the real run failing
+    /// half-way.
+    pub(super) async fn preview_checked(
+        &self,
+        ctx: &RunCtx<'_>,
+        step: &PlannedStep,
+        instance: &str,
+        op: Option<&Operation>,
+        item: Option<&Value>,
+        tctx: &Value,
+    ) -> (Change, Option<String>) {
         let mut change = Change {
             step: step.key.clone(),
             instance: instance.to_owned(),
@@ -34,7 +52,7 @@ impl Engine {
         };
         if let PlannedAction::Manual(m) = &step.action {
             change.reason = Some(m.instructions.clone());
-            return change;
+            return (change, None);
         }
         change.after = after_of(op);
         let unknown = |mut c: Change, reason: String| {
@@ -43,10 +61,15 @@ impl Engine {
             c
         };
         match &step.preview {
-            Some(Preview::None(reason)) => return unknown(change, reason.clone()),
+            Some(Preview::None(reason)) => return (unknown(change, reason.clone()), None),
             Some(Preview::Item) => match item {
                 Some(item) => change.before = Some(item.clone()),
-                None => return unknown(change, "`preview: item` outside a for_each".to_owned()),
+                None => {
+                    return (
+                        unknown(change, "`preview: item` outside a for_each".to_owned()),
+                        None,
+                    );
+                }
             },
             Some(Preview::Step(id)) => {
                 let key = step.scope.get(id).cloned().unwrap_or_else(|| id.clone());
@@ -73,9 +96,12 @@ impl Engine {
                 let read = match read {
                     Ok(r) => r,
                     Err(e) => {
-                        return unknown(
-                            change,
-                            format!("the preview read cannot be built: {}", e.message),
+                        return (
+                            unknown(
+                                change,
+                                format!("the preview read cannot be built: {}", e.message),
+                            ),
+                            None,
                         );
                     }
                 };
@@ -89,12 +115,17 @@ impl Engine {
                         change.etag = resp.headers.get("etag").cloned();
                         change.before = Some(resp.body);
                     }
-                    Err(e) => return unknown(change, format!("the preview read failed: {e}")),
+                    Err(e) => {
+                        return (
+                            unknown(change, format!("the preview read failed: {e}")),
+                            None,
+                        );
+                    }
                 }
             }
             None if step.action.previews_itself() => {
                 let Some(op) = op else {
-                    return unknown(change, "no operation to preview".to_owned());
+                    return (unknown(change, "no operation to preview".to_owned()), None);
                 };
                 match self.connector_preview(ctx, step, op).await {
                     Ok(Some(p)) => {
@@ -105,18 +136,34 @@ impl Engine {
                         change.count = Some(p.count);
                     }
                     Ok(None) => {
-                        return unknown(
-                            change,
-                            "the connector cannot preview this operation".to_owned(),
+                        return (
+                            unknown(
+                                change,
+                                "the connector cannot preview this operation".to_owned(),
+                            ),
+                            None,
                         );
                     }
-                    Err(e) => return unknown(change, format!("the preview read failed: {e}")),
+                    // The connector found, from reads, that the mutation cannot succeed.
+                    Err(ConnectorError::Refused(why)) => {
+                        let reason = format!("would fail: {why}");
+                        return (unknown(change, reason.clone()), Some(reason));
+                    }
+                    Err(e) => {
+                        return (
+                            unknown(change, format!("the preview read failed: {e}")),
+                            None,
+                        );
+                    }
                 }
             }
             None => {
-                return unknown(
-                    change,
-                    "the step declares no `preview`, so its effect cannot be shown".to_owned(),
+                return (
+                    unknown(
+                        change,
+                        "the step declares no `preview`, so its effect cannot be shown".to_owned(),
+                    ),
+                    None,
                 );
             }
         }
@@ -127,7 +174,7 @@ impl Engine {
             .before
             .as_ref()
             .map(|b| crate::journal::sha256_hex(b.to_string().as_bytes()));
-        change
+        (change, None)
     }
 }
 

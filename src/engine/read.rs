@@ -62,7 +62,13 @@ impl Engine {
         };
         let result = match &spool_rel {
             // Matched records are written after the read: the others never reach the disk.
-            Some(rel) if matcher.is_none() => {
+            // A read whose result later steps need (captures, a preview) is not streamed:
+            // the records are written from the body, so the body stays for them.
+            Some(rel)
+                if matcher.is_none()
+                    && step.capture.is_empty()
+                    && !super::step::body_needed(ctx, &step.key) =>
+            {
                 let path = self.run_dir(&ctx.run_id).join(rel);
                 let spool_err = |source| EngineError::Spool {
                     path: rel.display().to_string(),
@@ -96,6 +102,28 @@ impl Engine {
                 o.attempts = resp.attempts;
                 o.http_status = resp.status;
                 o.captures = capture::take_captures(&step.capture, &resp);
+                let found = capture::count_records(&resp.body).max(resp.records);
+                if matches!(op, Operation::Sql(_))
+                    && !resp.absent
+                    && found > 0
+                    && !step.capture.is_empty()
+                    && o.captures.is_empty()
+                {
+                    // Rows found but nothing captured: the steps that need the captures
+                    // would see "nothing held" and the subject's data would be missed.
+                    o.status = StepStatus::Failed;
+                    o.found = found;
+                    o.message = Some(format!(
+                        "found {found} row(s), but none of its captures ({}) is in them; the steps that need them cannot run",
+                        step.capture
+                            .iter()
+                            .map(|(k, v)| format!("{k}: {v}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                    o.finished_at = Some(self.clock.now());
+                    return self.journal(ctx, step, o).await;
+                }
                 if resp.absent {
                     o.status = StepStatus::Absent;
                     o.message = Some("nothing held here".to_owned());

@@ -38,6 +38,12 @@ impl Engine {
                 };
                 if !v.passed {
                     o.message = Some(format!("verification failed: {}", v.detail));
+                } else if o.message.as_deref().is_some_and(|m| {
+                    m.starts_with("verification ") || m.starts_with("sent; verification")
+                }) {
+                    // Regression (issue 16): a step verified on resume kept the earlier
+                    // "verification failed" message next to `succeeded`.
+                    o.message = None;
                 }
                 o.verification = Some(v);
             }

@@ -136,6 +136,34 @@ pub struct SqlAction {
     /// Most rows the step may change; more rolls the transaction back and fails the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<u64>,
+    /// How text values in `where` meet stored values. `exact` (the default): equal bytes,
+    /// case and trailing spaces included, whatever the column's collation.
+    /// `case_insensitive`: letter case is ignored (said explicitly, shown in the plan).
+    #[serde(default, rename = "match", skip_serializing_if = "SqlMatch::is_exact")]
+    pub matching: SqlMatch,
+    /// The rendered preview read of a raw `execute`, re-read in the mutation's transaction
+    /// to check the rows it changes (set by the engine, never written in a playbook).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub guard: Option<Box<SqlAction>>,
+}
+
+/// How a SQL step's text predicates compare with stored values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SqlMatch {
+    /// Equal bytes: letter case, accents and trailing spaces count, whatever the collation.
+    #[default]
+    Exact,
+    /// Equal once both sides are lower-cased (otherwise exact).
+    CaseInsensitive,
+}
+
+impl SqlMatch {
+    /// Whether this is the default, exact matching.
+    pub fn is_exact(&self) -> bool {
+        *self == SqlMatch::Exact
+    }
 }
 
 impl SqlAction {
@@ -238,7 +266,10 @@ pub enum SqlValue {
 }
 
 /// A new column value: a literal or template, or a masking strategy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+///
+/// A mapping with a `mask` key is always a masking strategy: `mask: null` (YAML null) is the
+/// `null` strategy, and an unknown strategy is an error, never a literal JSON value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum SetValue {
     /// Replace with a masking strategy.
@@ -248,9 +279,101 @@ pub enum SetValue {
         /// The replacement for `fixed`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         value: Option<String>,
+        /// For `hash`, `hmac` and `random`: keep only the first `length` characters, so the
+        /// mask fits a short column (e.g. `length: 40` for a `varchar(40)`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        length: Option<u32>,
     },
     /// A literal value; strings are templates (e.g. `{{request.corrections.city}}`).
     Value(serde_json::Value),
+}
+
+impl JsonSchema for SetValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SetValue".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let strategy = generator.subschema_for::<MaskStrategy>();
+        schemars::json_schema!({
+            "description": "A new column value: a literal or template, or a masking strategy. A mapping with a `mask` key is always a masking strategy (`mask: null` is the `null` strategy).",
+            "anyOf": [
+                {
+                    "type": "object",
+                    "description": "Replace with a masking strategy.",
+                    "properties": {
+                        "mask": {
+                            "description": "The strategy (YAML `null` means the `null` strategy).",
+                            "anyOf": [strategy, { "type": "null" }]
+                        },
+                        "value": { "type": "string", "description": "The replacement for `fixed`." },
+                        "length": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "For `hash`, `hmac` and `random`: keep only the first `length` characters, so the mask fits a short column (e.g. `length: 40` for a `varchar(40)`)."
+                        }
+                    },
+                    "required": ["mask"],
+                    "additionalProperties": false
+                },
+                {
+                    "description": "A literal value; strings are templates (e.g. `{{request.corrections.city}}`).",
+                    "not": { "type": "object", "required": ["mask"] }
+                }
+            ]
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for SetValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = serde_json::Value::deserialize(d)?;
+        let serde_json::Value::Object(map) = &v else {
+            return Ok(SetValue::Value(v));
+        };
+        let Some(mask) = map.get("mask") else {
+            return Ok(SetValue::Value(v));
+        };
+        if let Some(extra) = map
+            .keys()
+            .find(|k| !["mask", "value", "length"].contains(&k.as_str()))
+        {
+            return Err(D::Error::custom(format!(
+                "unknown field `{extra}` next to `mask`, expected `value` or `length`"
+            )));
+        }
+        let mask = match mask {
+            // `mask: null` in YAML: the `null` strategy, never the text `{"mask":null}`.
+            serde_json::Value::Null => MaskStrategy::Null,
+            other => MaskStrategy::deserialize(other).map_err(|_| {
+                D::Error::custom(format!(
+                    "`mask: {other}` is not a masking strategy; expected one of `null`, `fixed`, `random`, `hash`, `hmac`"
+                ))
+            })?,
+        };
+        let value = match map.get("value") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+        };
+        let length = match map.get("length") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(n) => Some(
+                n.as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        D::Error::custom(format!("`length: {n}` must be a positive integer"))
+                    })?,
+            ),
+        };
+        Ok(SetValue::Mask {
+            mask,
+            value,
+            length,
+        })
+    }
 }
 
 /// How a column is masked instead of deleting the row.

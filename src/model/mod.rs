@@ -13,7 +13,7 @@ mod step;
 
 pub use action::{
     HttpAction, HttpMethod, ManualAction, MaskStrategy, Paginate, SetValue, SqlAction, SqlDelete,
-    SqlSelect, SqlThrough, SqlUpdate, SqlValue, WaitAction,
+    SqlMatch, SqlSelect, SqlThrough, SqlUpdate, SqlValue, WaitAction,
 };
 pub use config::{
     Auth, ConnectorConfig, Controller, Defaults, Destination, EvidenceKeys, HttpConnector,

@@ -77,7 +77,8 @@ pub fn mask_string(s: &str) -> String {
     format!("<string, {} chars>", s.chars().count())
 }
 
-/// A JSON value with every string leaf replaced by [`mask_string`], and the mirror
+/// A JSON value with every string leaf replaced by [`mask_string`] (numbers and booleans by
+/// their kind), and the mirror
 /// structure with `true` at masked leaves and `false` elsewhere (like Terraform's
 /// `before_sensitive`).
 pub fn mask_json(value: &Value) -> (Value, Value) {
@@ -119,7 +120,22 @@ pub fn mask_json_against(value: &Value, other: Option<&Value>, label: &str) -> (
             }
             (Value::Object(masked), Value::Object(sensitive))
         }
-        other_leaf => (other_leaf.clone(), Value::Bool(false)),
+        // Numbers and booleans are personal data too (card numbers, house numbers, codes):
+        // only their kind is shown. NULL holds nothing.
+        Value::Number(_) | Value::Bool(_) => {
+            let kind = if value.is_number() {
+                "number"
+            } else {
+                "boolean"
+            };
+            let mask = if other.is_some_and(|o| o != value) {
+                format!("<{kind}, {label}>")
+            } else {
+                format!("<{kind}>")
+            };
+            (Value::String(mask), Value::Bool(true))
+        }
+        Value::Null => (Value::Null, Value::Bool(false)),
     }
 }
 
@@ -148,13 +164,17 @@ mod tests {
     }
 
     #[test]
-    fn masks_string_leaves_and_mirrors_structure() {
-        let (m, s) = mask_json(&json!({"a": "xyz", "n": 3, "l": ["q", true]}));
+    // Regression (issue 16): card numbers, codes and house numbers showed in previews.
+    fn masks_every_scalar_leaf_and_mirrors_structure() {
+        let (m, s) = mask_json(&json!({"a": "xyz", "n": 3, "l": ["q", true], "z": null}));
         assert_eq!(
             m,
-            json!({"a": "<string, 3 chars>", "n": 3, "l": ["<string, 1 chars>", true]})
+            json!({"a": "<string, 3 chars>", "n": "<number>", "l": ["<string, 1 chars>", "<boolean>"], "z": null})
         );
-        assert_eq!(s, json!({"a": true, "n": false, "l": [true, false]}));
+        assert_eq!(
+            s,
+            json!({"a": true, "n": true, "l": [true, true], "z": false})
+        );
     }
 
     #[test]

@@ -109,9 +109,10 @@ fn json_view() {
     assert!(!out.contains(EMAIL) && !out.contains(OBJECT_ID));
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["format_version"], 1);
+    // Booleans and numbers are masked too (issue 16): only NULL is not sensitive.
     assert_eq!(
         v["changes"][0]["sensitive"]["before"]["accountEnabled"],
-        false
+        true
     );
     assert_eq!(v["changes"][0]["sensitive"]["before"]["mail"], true);
     insta::assert_snapshot!(out);

@@ -7,26 +7,94 @@ use serde_json::Value;
 
 use super::dialect::{Dialect, IdentError};
 use super::statement::{Bind, Statement};
-use crate::model::{SqlThrough, SqlValue};
+use crate::model::{SqlMatch, SqlThrough, SqlValue};
 
-/// Column types per table (PostgreSQL only), so that every bound value is cast to the type of
-/// the column it meets: `id = CAST($1 AS bigint)` accepts `"42"` rendered by a template.
+/// What the database says about one column: its type, longest text, whether it takes NULL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Type name: `schema.type` as quoted on PostgreSQL (e.g. `pg_catalog.varchar`), the
+    /// `DATA_TYPE` on MySQL/MariaDB (`varchar`), the declared type on SQLite (`VARCHAR(40)`).
+    pub ty: String,
+    /// Longest text in characters (`varchar(n)`, `char(n)`), when limited.
+    pub max_len: Option<u64>,
+    /// Whether the column takes NULL.
+    pub nullable: bool,
+}
+
+impl Column {
+    /// A column known only by its type (nullable, no length limit).
+    pub fn of_type(ty: &str) -> Column {
+        Column {
+            ty: ty.to_owned(),
+            max_len: None,
+            nullable: true,
+        }
+    }
+
+    /// The type's own name, without schema and length (`varchar`, `citext`, `bigint`).
+    pub fn base_type(&self) -> String {
+        let t = self.ty.rsplit('.').next().unwrap_or(&self.ty);
+        let t = t.split('(').next().unwrap_or(t).trim().trim_matches('"');
+        t.to_ascii_lowercase()
+    }
+
+    /// Whether the column holds text, so that collations decide how values compare.
+    pub fn is_text(&self) -> bool {
+        let t = self.base_type();
+        matches!(
+            t.as_str(),
+            "text"
+                | "varchar"
+                | "bpchar"
+                | "char"
+                | "character"
+                | "character varying"
+                | "citext"
+                | "name"
+                | "tinytext"
+                | "mediumtext"
+                | "longtext"
+                | "enum"
+                | "set"
+                | "nvarchar"
+                | "nchar"
+                | "clob"
+                | "string"
+                | ""
+        ) || t.contains("char")
+            || t.contains("text")
+            || t.contains("clob")
+    }
+}
+
+/// Columns per table, so that every bound value is cast to the type of the column it meets on
+/// PostgreSQL (`id = CAST($1 AS bigint)` accepts `"42"` rendered by a template), text
+/// predicates compare exactly, and masks are checked against the column before anything runs.
 #[derive(Debug, Clone, Default)]
 pub struct ColumnTypes {
-    tables: HashMap<String, Arc<HashMap<String, String>>>,
+    tables: HashMap<String, Arc<HashMap<String, Column>>>,
 }
 
 impl ColumnTypes {
-    /// Records the column types of one table.
-    pub fn insert(&mut self, table: &str, columns: Arc<HashMap<String, String>>) {
+    /// Records the columns of one table.
+    pub fn insert(&mut self, table: &str, columns: Arc<HashMap<String, Column>>) {
         self.tables.insert(table.to_owned(), columns);
     }
     /// Whether the table's types are known.
     pub fn has(&self, table: &str) -> bool {
         self.tables.contains_key(table)
     }
+    /// One column, when known.
+    pub fn column(&self, table: &str, column: &str) -> Option<&Column> {
+        self.tables.get(table)?.get(column)
+    }
     fn get(&self, table: &str, column: &str) -> Option<&str> {
-        self.tables.get(table)?.get(column).map(String::as_str)
+        self.column(table, column).map(|c| c.ty.as_str())
+    }
+    /// Whether text comparisons on the column need the exact form: a text column, or one
+    /// whose type is not known (the safe side).
+    fn text_like(&self, table: &str, column: &str) -> bool {
+        self.column(table, column).is_none_or(Column::is_text)
     }
 }
 
@@ -78,6 +146,7 @@ impl Target<'_> {
 pub struct Builder<'a> {
     dialect: Dialect,
     types: &'a ColumnTypes,
+    matching: SqlMatch,
     sql: String,
     binds: Vec<Bind>,
 }
@@ -88,9 +157,16 @@ impl<'a> Builder<'a> {
         Builder {
             dialect,
             types,
+            matching: SqlMatch::Exact,
             sql: String::with_capacity(128),
             binds: Vec::new(),
         }
+    }
+
+    /// Compares text predicates as `matching` says (default: exact).
+    pub fn matching(mut self, matching: SqlMatch) -> Self {
+        self.matching = matching;
+        self
     }
 
     /// The finished statement.
@@ -150,6 +226,8 @@ impl<'a> Builder<'a> {
     }
 
     /// Writes `col = v`, `col IS NULL`, `col IN (..)` or a false predicate for an empty list.
+    /// Text values compare exactly (or case-insensitively when the step says so): see
+    /// [`Builder::text_side`].
     fn predicate(&mut self, table: &str, column: &str, v: &SqlValue) -> Result<(), BuildError> {
         let quoted = self.dialect.quote(column)?;
         match v {
@@ -166,17 +244,16 @@ impl<'a> Builder<'a> {
                     self.push("1 = 0");
                     return Ok(());
                 }
+                let text = self.text_compare(table, column, &values);
                 self.push("(");
                 if !values.is_empty() {
-                    self.push(&quoted);
-                    self.push(" IN (");
-                    for (i, v) in values.into_iter().enumerate() {
-                        if i > 0 {
-                            self.push(", ");
-                        }
-                        self.value(table, column, v)?;
+                    if text && self.matching == SqlMatch::Exact {
+                        // The column's own comparison first (it can use an index), then the
+                        // exact one: a collation never matches less than the bytes do.
+                        self.in_list(table, column, &quoted, &values, false)?;
+                        self.push(" AND ");
                     }
-                    self.push(")");
+                    self.in_list(table, column, &quoted, &values, text)?;
                     if has_null {
                         self.push(" OR ");
                     }
@@ -188,12 +265,101 @@ impl<'a> Builder<'a> {
                 self.push(")");
             }
             SqlValue::One(v) => {
-                self.push(&quoted);
-                self.push(" = ");
-                self.value(table, column, v)?;
+                let text = self.text_compare(table, column, &[v]);
+                if text {
+                    self.push("(");
+                    if self.matching == SqlMatch::Exact {
+                        self.push(&quoted);
+                        self.push(" = ");
+                        self.value(table, column, v)?;
+                        self.push(" AND ");
+                    }
+                    self.text_side(&quoted);
+                    self.push(" = ");
+                    self.text_value(v);
+                    self.push(")");
+                } else {
+                    self.push(&quoted);
+                    self.push(" = ");
+                    self.value(table, column, v)?;
+                }
             }
         }
         Ok(())
+    }
+
+    /// Whether these values meet the column as text (so a collation could widen the match).
+    fn text_compare(&self, table: &str, column: &str, values: &[&Value]) -> bool {
+        values.iter().any(|v| v.is_string()) && self.types.text_like(table, column)
+    }
+
+    fn in_list(
+        &mut self,
+        table: &str,
+        column: &str,
+        quoted: &str,
+        values: &[&Value],
+        text: bool,
+    ) -> Result<(), BuildError> {
+        if text {
+            self.text_side(quoted);
+        } else {
+            self.push(quoted);
+        }
+        self.push(" IN (");
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            if text {
+                self.text_value(v);
+            } else {
+                self.value(table, column, v)?;
+            }
+        }
+        self.push(")");
+        Ok(())
+    }
+
+    /// The column as compared exactly: as bytes (MySQL/MariaDB: every collation there pads
+    /// trailing spaces, `utf8mb4_bin` included), in the `C` collation (PostgreSQL: `citext` and
+    /// nondeterministic ICU collations), or `COLLATE BINARY` (SQLite: `NOCASE`, `RTRIM`).
+    /// Lower-cased first when the step asked for `match: case_insensitive`.
+    fn text_side(&mut self, quoted: &str) {
+        let ci = self.matching == SqlMatch::CaseInsensitive;
+        let s = match (self.dialect, ci) {
+            (Dialect::Postgres, false) => format!("CAST({quoted} AS text) COLLATE \"C\""),
+            (Dialect::Postgres, true) => format!("lower(CAST({quoted} AS text)) COLLATE \"C\""),
+            (Dialect::MySql, false) => format!("CAST(CONVERT({quoted} USING utf8mb4) AS BINARY)"),
+            (Dialect::MySql, true) => {
+                format!("CAST(CONVERT(LOWER({quoted}) USING utf8mb4) AS BINARY)")
+            }
+            (Dialect::Sqlite, false) => format!("{quoted} COLLATE BINARY"),
+            (Dialect::Sqlite, true) => format!("lower({quoted}) COLLATE BINARY"),
+        };
+        self.push(&s);
+    }
+
+    /// A value on the other side of [`Builder::text_side`], bound as text.
+    fn text_value(&mut self, v: &Value) {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        self.binds.push(Bind::Text(text));
+        let n = self.binds.len();
+        let ci = self.matching == SqlMatch::CaseInsensitive;
+        let mut ph = String::new();
+        self.dialect.placeholder(&mut ph, n);
+        let s = match (self.dialect, ci) {
+            (Dialect::Postgres, false) => format!("CAST({ph} AS text)"),
+            (Dialect::Postgres, true) => format!("lower(CAST({ph} AS text))"),
+            (Dialect::MySql, false) => format!("CAST({ph} AS BINARY)"),
+            (Dialect::MySql, true) => format!("CAST(LOWER({ph}) AS BINARY)"),
+            (Dialect::Sqlite, false) => ph,
+            (Dialect::Sqlite, true) => format!("lower({ph})"),
+        };
+        self.push(&s);
     }
 
     fn conjunction(
@@ -376,11 +542,11 @@ mod tests {
         let mut types = ColumnTypes::default();
         types.insert(
             "s.orders",
-            Arc::new([("id".to_owned(), "bigint".to_owned())].into()),
+            Arc::new([("id".to_owned(), Column::of_type("bigint"))].into()),
         );
         types.insert(
             "s.customers",
-            Arc::new([("email".to_owned(), "text".to_owned())].into()),
+            Arc::new([("email".to_owned(), Column::of_type("text"))].into()),
         );
         let th = SqlThrough {
             table: "s.customers".into(),
@@ -400,9 +566,14 @@ mod tests {
         assert_eq!(
             st.sql,
             "DELETE FROM \"s\".\"orders\" WHERE (\"id\" IN (CAST($1 AS bigint), CAST($2 AS bigint))) \
-             AND \"customer_id\" IN (SELECT \"id\" FROM \"s\".\"customers\" WHERE \"email\" = CAST($3 AS text))"
+             AND \"customer_id\" IN (SELECT \"id\" FROM \"s\".\"customers\" WHERE (\"email\" = CAST($3 AS text) \
+             AND CAST(\"email\" AS text) COLLATE \"C\" = CAST($4 AS text)))"
         );
         assert_eq!(st.binds[2], Bind::Text("' OR 1=1 --".into()));
+        assert_eq!(
+            st.binds[3], st.binds[2],
+            "the exact comparison binds the same value"
+        );
     }
 
     #[test]
@@ -422,6 +593,34 @@ mod tests {
         assert_eq!(
             b.finish().sql,
             "SELECT * FROM `t` WHERE 1 = 0 AND `b` IS NULL FOR UPDATE"
+        );
+    }
+
+    #[test]
+    fn text_compares_exactly_unless_the_step_says_otherwise() {
+        let types = ColumnTypes::default();
+        let f = filter(&[("email", SqlValue::One(json!("A@X.COM")))]);
+        let t = Target {
+            table: "t",
+            filter: &f,
+            through: None,
+        };
+        let sql = |d: Dialect, m: SqlMatch| {
+            let mut b = Builder::new(d, &types).matching(m);
+            b.delete(&t).unwrap();
+            b.finish().sql
+        };
+        assert_eq!(
+            sql(Dialect::MySql, SqlMatch::Exact),
+            "DELETE FROM `t` WHERE (`email` = ? AND CAST(CONVERT(`email` USING utf8mb4) AS BINARY) = CAST(? AS BINARY))"
+        );
+        assert_eq!(
+            sql(Dialect::Sqlite, SqlMatch::Exact),
+            "DELETE FROM \"t\" WHERE (\"email\" = ? AND \"email\" COLLATE BINARY = ?)"
+        );
+        assert_eq!(
+            sql(Dialect::Sqlite, SqlMatch::CaseInsensitive),
+            "DELETE FROM \"t\" WHERE (lower(\"email\") COLLATE BINARY = lower(?))"
         );
     }
 

@@ -89,6 +89,19 @@ impl Connector for SqlClient {
         self.preview_change(action(op)?).await
     }
 
+    async fn preflight(&self, op: &Operation) -> Result<(), ConnectorError> {
+        let Some(u) = &action(op)?.update else {
+            return Ok(());
+        };
+        let types = self.column_types(&[u.table.as_str()]).await?;
+        let problems = super::update::column_problems(u, &types, self.dialect);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConnectorError::Refused(problems.join("; ")))
+        }
+    }
+
     async fn verify(&self, op: &Operation) -> Result<Option<Verification>, ConnectorError> {
         self.verify_change(action(op)?).await
     }

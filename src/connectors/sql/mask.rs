@@ -42,9 +42,23 @@ pub fn constant(v: &SetValue) -> Option<Value> {
         SetValue::Mask {
             mask: MaskStrategy::Fixed,
             value,
+            ..
         } => Some(value.clone().map_or(Value::Null, Value::String)),
         SetValue::Mask { .. } => None,
     }
+}
+
+/// The longest text a mask writes, when it writes text (`None`: a constant or NULL).
+pub fn written_len(v: &SetValue) -> Option<usize> {
+    let SetValue::Mask { mask, length, .. } = v else {
+        return None;
+    };
+    let full = match mask {
+        MaskStrategy::Random => RANDOM_LEN,
+        MaskStrategy::Hash | MaskStrategy::Hmac => 64,
+        MaskStrategy::Null | MaskStrategy::Fixed => return None,
+    };
+    Some(length.map_or(full, |n| full.min(n as usize)))
 }
 
 /// How the new value appears in a preview: constants as themselves, the rest as a marker.
@@ -67,8 +81,14 @@ pub fn apply(v: &SetValue, old: &Value, key: Option<&[u8]>) -> Result<Value, Str
     if let Some(c) = constant(v) {
         return Ok(c);
     }
-    let SetValue::Mask { mask, .. } = v else {
+    let SetValue::Mask { mask, length, .. } = v else {
         return Ok(Value::Null);
+    };
+    let cut = |mut s: String| {
+        if let Some(n) = length {
+            s.truncate(*n as usize);
+        }
+        Value::String(s)
     };
     let text = match old {
         Value::Null => None,
@@ -76,15 +96,11 @@ pub fn apply(v: &SetValue, old: &Value, key: Option<&[u8]>) -> Result<Value, Str
         other => Some(other.to_string()),
     };
     Ok(match mask {
-        MaskStrategy::Random => {
-            Value::String(Alphanumeric.sample_string(&mut rand::rng(), RANDOM_LEN))
-        }
-        MaskStrategy::Hash => text.map_or(Value::Null, |t| Value::String(sha256_hex(t.as_bytes()))),
+        MaskStrategy::Random => cut(Alphanumeric.sample_string(&mut rand::rng(), RANDOM_LEN)),
+        MaskStrategy::Hash => text.map_or(Value::Null, |t| cut(sha256_hex(t.as_bytes()))),
         MaskStrategy::Hmac => {
             let key = key.ok_or("the `hmac` mask needs the connector's `hmac_key`")?;
-            text.map_or(Value::Null, |t| {
-                Value::String(hmac_sha256_hex(key, t.as_bytes()))
-            })
+            text.map_or(Value::Null, |t| cut(hmac_sha256_hex(key, t.as_bytes())))
         }
         MaskStrategy::Null | MaskStrategy::Fixed => Value::Null,
     })
@@ -99,6 +115,7 @@ mod tests {
         let hash = SetValue::Mask {
             mask: MaskStrategy::Hash,
             value: None,
+            length: None,
         };
         assert_eq!(
             apply(&hash, &Value::from("abc"), None).unwrap(),
@@ -108,14 +125,16 @@ mod tests {
         let hmac = SetValue::Mask {
             mask: MaskStrategy::Hmac,
             value: None,
+            length: None,
         };
         assert!(apply(&hmac, &Value::from("a"), None).is_err());
         let random = SetValue::Mask {
             mask: MaskStrategy::Random,
             value: None,
+            length: Some(8),
         };
         let a = apply(&random, &Value::Null, None).unwrap();
         assert_ne!(a, apply(&random, &Value::Null, None).unwrap());
-        assert_eq!(a.as_str().map(str::len), Some(RANDOM_LEN));
+        assert_eq!(a.as_str().map(str::len), Some(8), "cut to `length`");
     }
 }

@@ -26,11 +26,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use self::builder::{Builder, ColumnTypes, Projection, Target};
+use self::builder::{Builder, Column, ColumnTypes, Projection, Target};
 use self::connect::Retry;
 use self::dialect::Dialect;
 use self::failure::Failure;
-use self::pool::{Mutation, Pools};
+use self::pool::{Guard, Mutation, Pools};
 use self::statement::Statement;
 use self::update::{UpdatePlan, Written};
 use crate::connectors::{ConnectorError, Operation};
@@ -49,8 +49,8 @@ pub struct SqlClient {
     timeout: Duration,
     retry: Retry,
     hmac_key: Option<Arc<[u8]>>,
-    /// PostgreSQL column types per table, for casts of bound values.
-    types: Mutex<HashMap<String, Arc<HashMap<String, String>>>>,
+    /// Columns per table: casts of bound values, exact comparisons, mask checks.
+    types: Mutex<HashMap<String, Arc<HashMap<String, Column>>>>,
     /// What each committed update wrote, by operation, for its verification.
     written: Mutex<HashMap<String, Vec<Written>>>,
 }
@@ -140,12 +140,9 @@ impl SqlClient {
             && start.elapsed() + delay <= self.retry.max_elapsed
     }
 
-    /// Column types of the tables an operation touches (PostgreSQL; empty elsewhere).
+    /// Columns of the tables an operation touches (cached per table once found).
     async fn column_types(&self, tables: &[&str]) -> Result<Arc<ColumnTypes>, ConnectorError> {
         let mut out = ColumnTypes::default();
-        if self.dialect != Dialect::Postgres {
-            return Ok(Arc::new(out));
-        }
         for &table in tables {
             let cached = self.types.lock().ok().and_then(|m| m.get(table).cloned());
             let cols = match cached {
@@ -153,9 +150,9 @@ impl SqlClient {
                 None => {
                     let quoted = self.dialect.quote(table).map_err(refused)?;
                     let (rows, _) = self
-                        .retrying(|| self.pools.pg_column_types(&quoted, self.timeout))
+                        .retrying(|| self.pools.columns(table, &quoted, self.timeout))
                         .await?;
-                    let map: Arc<HashMap<String, String>> = Arc::new(rows.into_iter().collect());
+                    let map: Arc<HashMap<String, Column>> = Arc::new(rows.into_iter().collect());
                     if !map.is_empty()
                         && let Ok(mut m) = self.types.lock()
                     {
@@ -185,7 +182,7 @@ impl SqlClient {
             through: s.through.as_ref(),
         };
         let types = self.column_types(&tables(&t)).await?;
-        let mut b = Builder::new(self.dialect, &types);
+        let mut b = Builder::new(self.dialect, &types).matching(a.matching);
         b.select(&t, Projection::Columns(&s.columns), &s.order_by, false)
             .map_err(refused)?;
         Ok(b.finish())
@@ -194,9 +191,15 @@ impl SqlClient {
     /// The mutation of an `update`, `delete` or `execute`.
     async fn mutation(&self, a: &SqlAction) -> Result<Mutation, ConnectorError> {
         if let Some(sql) = &a.execute {
-            return Ok(Mutation::Execute(
-                params::rewrite(sql, self.dialect, &a.params).map_err(refused)?,
-            ));
+            let st = params::rewrite(sql, self.dialect, &a.params).map_err(refused)?;
+            let guard = match &a.guard {
+                Some(g) => Some(Guard {
+                    read: self.read_statement(g).await?,
+                    identity: g.params.clone().into_iter().collect(),
+                }),
+                None => None,
+            };
+            return Ok(Mutation::Execute(st, guard));
         }
         if let Some(u) = &a.update {
             let t = Target {
@@ -205,8 +208,8 @@ impl SqlClient {
                 through: u.through.as_ref(),
             };
             let types = self.column_types(&tables(&t)).await?;
-            let plan =
-                UpdatePlan::new(u, self.dialect, types, self.hmac_key.clone()).map_err(refused)?;
+            let plan = UpdatePlan::new(u, self.dialect, types, self.hmac_key.clone(), a.matching)
+                .map_err(refused)?;
             return Ok(Mutation::Update(plan));
         }
         if let Some(d) = &a.delete {
@@ -216,7 +219,7 @@ impl SqlClient {
                 through: d.through.as_ref(),
             };
             let types = self.column_types(&tables(&t)).await?;
-            let mut b = Builder::new(self.dialect, &types);
+            let mut b = Builder::new(self.dialect, &types).matching(a.matching);
             b.delete(&t).map_err(refused)?;
             return Ok(Mutation::Delete(b.finish()));
         }

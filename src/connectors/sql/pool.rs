@@ -8,6 +8,7 @@ use futures::TryStreamExt;
 use serde_json::{Map, Value};
 use sqlx::{MySql, MySqlPool, PgPool, Postgres, Sqlite, SqlitePool};
 
+use super::builder::Column;
 use super::failure::Failure;
 use super::row::RowJson;
 use super::statement::{self, Bind, Statement};
@@ -50,10 +51,48 @@ macro_rules! on_pool {
 pub enum Mutation {
     /// A structured delete: idempotent, so it may run again after an ambiguous failure.
     Delete(Statement),
-    /// Raw `execute`.
-    Execute(Statement),
+    /// Raw `execute`, with the read that checks the rows it changes.
+    Execute(Statement, Option<Guard>),
     /// A structured update.
     Update(UpdatePlan),
+}
+
+/// The check of a raw `execute` (its preview read), run in the mutation's transaction
+/// before the statement: every row it returns must hold exactly the bound value in each
+/// column named like a parameter (`:email` checks column `email`), and the statement may
+/// change no more rows than it returns. Otherwise nothing changes.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// The preview read.
+    pub read: Statement,
+    /// Parameter name to the value bound (the subject's identity, for the usual `:email`).
+    pub identity: Vec<(String, String)>,
+}
+
+impl Guard {
+    /// Why the re-read rows show the statement would touch someone else, if they do.
+    fn stranger(&self, rows: &[Map<String, Value>]) -> Option<String> {
+        for (i, row) in rows.iter().enumerate() {
+            for (param, want) in &self.identity {
+                let Some((col, got)) = row.iter().find(|(c, _)| c.eq_ignore_ascii_case(param))
+                else {
+                    continue;
+                };
+                let same = match got {
+                    Value::String(s) => s == want,
+                    Value::Null => false,
+                    other => want.as_str() == other.to_string().as_str(),
+                };
+                if !same {
+                    return Some(format!(
+                        "row {} of the re-read holds a `{col}` that is not exactly the bound `:{param}` (another case, spacing or person); nothing was changed. Make the statement compare exactly (e.g. `BINARY`, `COLLATE \"C\"`, `COLLATE BINARY`)",
+                        i + 1
+                    ));
+                }
+            }
+        }
+        None
+    }
 }
 
 /// What a committed mutation did.
@@ -144,9 +183,26 @@ impl Pools {
             };
             let mut tx = timed(timeout, &[], begin).await?;
             let applied = match m {
-                Mutation::Delete(st) | Mutation::Execute(st) => {
+                Mutation::Delete(st) | Mutation::Execute(st, None) => {
                     let r = timed(timeout, &st.binds, statement::query::<Db>(st).execute(&mut *tx)).await?;
                     Applied { affected: r.rows_affected(), written: Vec::new() }
+                }
+                Mutation::Execute(st, Some(guard)) => {
+                    let rows = timed(timeout, &guard.read.binds, statement::query::<Db>(&guard.read).fetch_all(&mut *tx)).await?;
+                    let rows = rows.iter().map(|r| r.to_json()).collect::<Result<Vec<_>, _>>()?;
+                    if let Some(why) = guard.stranger(&rows) {
+                        return Err(Failure::Refused(why));
+                    }
+                    let r = timed(timeout, &st.binds, statement::query::<Db>(st).execute(&mut *tx)).await?;
+                    let affected = r.rows_affected();
+                    if affected > rows.len() as u64 {
+                        let _ = tokio::time::timeout(timeout, tx.rollback()).await;
+                        return Err(Failure::Refused(format!(
+                            "would change {affected} rows, but its preview read finds {} for this subject; rolled back",
+                            rows.len()
+                        )));
+                    }
+                    Applied { affected, written: Vec::new() }
                 }
                 Mutation::Update(plan) => {
                     let rows = timed(timeout, &plan.lock.binds, statement::query::<Db>(&plan.lock).fetch_all(&mut *tx)).await?;
@@ -186,33 +242,107 @@ impl Pools {
         })
     }
 
-    /// PostgreSQL column types of a table (`schema.table` as quoted), for casts.
-    pub async fn pg_column_types(
+    /// The columns of a table (`schema.table` or `table`, unquoted): type, length limit and
+    /// nullability, for casts, exact comparisons and mask checks. Empty when it is unknown.
+    pub async fn columns(
         &self,
+        table: &str,
         quoted_table: &str,
         timeout: Duration,
-    ) -> Result<Vec<(String, String)>, Failure> {
-        let Pools::Pg(p) = self else {
-            return Ok(Vec::new());
-        };
-        let st = Statement {
-            sql: "SELECT a.attname::text, quote_ident(n.nspname) || '.' || quote_ident(t.typname) \
-                  FROM pg_catalog.pg_attribute a \
-                  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
-                  JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
-                  WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped"
-                .to_owned(),
-            binds: vec![Bind::Text(quoted_table.to_owned())],
-        };
-        let rows = timed(timeout, &[], statement::query::<Postgres>(&st).fetch_all(p)).await?;
+    ) -> Result<Vec<(String, Column)>, Failure> {
         use sqlx::Row;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get::<String, _>(0).map_err(|e| Failure::db(e, &[]))?,
-                    r.try_get::<String, _>(1).map_err(|e| Failure::db(e, &[]))?,
-                ))
-            })
-            .collect()
+        let (schema, name) = match table.split_once('.') {
+            Some((s, t)) => (Some(s.to_owned()), t.to_owned()),
+            None => (None, table.to_owned()),
+        };
+        let get = |r: &dyn Fn(usize) -> Result<Option<String>, sqlx::Error>,
+                   i: usize|
+         -> Result<Option<String>, Failure> {
+            r(i).map_err(|e| Failure::db(e, &[]))
+        };
+        let column = |name: Option<String>,
+                      ty: Option<String>,
+                      len: Option<String>,
+                      nullable: Option<String>| {
+            (
+                name.unwrap_or_default(),
+                Column {
+                    ty: ty.unwrap_or_default(),
+                    max_len: len.and_then(|l| l.parse().ok()).filter(|l| *l > 0),
+                    nullable: !matches!(nullable.as_deref(), Some("NO" | "1" | "t" | "true")),
+                },
+            )
+        };
+        match self {
+            Pools::Pg(p) => {
+                let st = Statement {
+                    sql: "SELECT a.attname::text, quote_ident(n.nspname) || '.' || quote_ident(t.typname), \
+                          CASE WHEN t.typname IN ('varchar', 'bpchar') AND a.atttypmod > 4 \
+                               THEN (a.atttypmod - 4)::text END, \
+                          CASE WHEN a.attnotnull THEN 'NO' ELSE 'YES' END \
+                          FROM pg_catalog.pg_attribute a \
+                          JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+                          JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+                          WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped"
+                        .to_owned(),
+                    binds: vec![Bind::Text(quoted_table.to_owned())],
+                };
+                let rows =
+                    timed(timeout, &[], statement::query::<Postgres>(&st).fetch_all(p)).await?;
+                rows.iter()
+                    .map(|r| {
+                        let f = |i: usize| r.try_get::<Option<String>, _>(i);
+                        Ok(column(get(&f, 0)?, get(&f, 1)?, get(&f, 2)?, get(&f, 3)?))
+                    })
+                    .collect()
+            }
+            Pools::My(p) => {
+                let mut binds = Vec::new();
+                let schema_sql = match schema {
+                    Some(s) => {
+                        binds.push(Bind::Text(s));
+                        "?"
+                    }
+                    None => "DATABASE()",
+                };
+                binds.push(Bind::Text(name));
+                let st = Statement {
+                    sql: format!(
+                        "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), \
+                         CAST(CHARACTER_MAXIMUM_LENGTH AS CHAR), CAST(IS_NULLABLE AS CHAR) \
+                         FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {schema_sql} AND TABLE_NAME = ?"
+                    ),
+                    binds,
+                };
+                let rows = timed(timeout, &[], statement::query::<MySql>(&st).fetch_all(p)).await?;
+                rows.iter()
+                    .map(|r| {
+                        let f = |i: usize| r.try_get::<Option<String>, _>(i);
+                        Ok(column(get(&f, 0)?, get(&f, 1)?, get(&f, 2)?, get(&f, 3)?))
+                    })
+                    .collect()
+            }
+            Pools::Lite(p) => {
+                let mut binds = vec![Bind::Text(name)];
+                if let Some(s) = schema {
+                    binds.push(Bind::Text(s));
+                }
+                let st = Statement {
+                    sql: format!(
+                        "SELECT name, type, CAST(\"notnull\" AS TEXT) FROM pragma_table_info({})",
+                        if binds.len() > 1 { "?, ?" } else { "?" }
+                    ),
+                    binds,
+                };
+                let rows =
+                    timed(timeout, &[], statement::query::<Sqlite>(&st).fetch_all(p)).await?;
+                rows.iter()
+                    .map(|r| {
+                        let f = |i: usize| r.try_get::<Option<String>, _>(i);
+                        Ok(column(get(&f, 0)?, get(&f, 1)?, None, get(&f, 2)?))
+                    })
+                    .collect()
+            }
+        }
     }
 }

@@ -97,9 +97,49 @@ impl RowJson for PgRow {
                 "TIMESTAMPTZ" => get!(self, i, DateTime<Utc>).map(utc),
                 "JSON" | "JSONB" => get!(self, i, Value),
                 "UUID" => get!(self, i, uuid::Uuid).map(|u| Value::String(u.to_string())),
-                "TEXT[]" | "VARCHAR[]" => get!(self, i, Vec<String>).map(Value::from),
+                "TEXT[]" | "VARCHAR[]" | "BPCHAR[]" | "NAME[]" => {
+                    get!(self, i, Vec<String>).map(Value::from)
+                }
+                "INT2[]" => get!(self, i, Vec<i16>).map(Value::from),
                 "INT4[]" => get!(self, i, Vec<i32>).map(Value::from),
                 "INT8[]" => get!(self, i, Vec<i64>).map(Value::from),
+                "BOOL[]" => get!(self, i, Vec<bool>).map(Value::from),
+                "FLOAT4[]" => get!(self, i, Vec<f32>)
+                    .map(|v| Value::Array(v.into_iter().map(|f| float(f64::from(f))).collect())),
+                "FLOAT8[]" => get!(self, i, Vec<f64>)
+                    .map(|v| Value::Array(v.into_iter().map(float).collect())),
+                "UUID[]" => get!(self, i, Vec<uuid::Uuid>).map(|v| {
+                    Value::Array(
+                        v.into_iter()
+                            .map(|u| Value::String(u.to_string()))
+                            .collect(),
+                    )
+                }),
+                "DATE[]" => get!(self, i, Vec<NaiveDate>).map(|v| {
+                    Value::Array(
+                        v.into_iter()
+                            .map(|d| Value::String(d.to_string()))
+                            .collect(),
+                    )
+                }),
+                "TIMESTAMPTZ[]" => get!(self, i, Vec<DateTime<Utc>>)
+                    .map(|v| Value::Array(v.into_iter().map(utc).collect())),
+                "JSON[]" | "JSONB[]" => get!(self, i, Vec<Value>).map(Value::Array),
+                "XML" => get!(self, i, String).map(Value::String),
+                // Money travels as an integer of the smallest unit (cents with the usual
+                // two fractional digits of `lc_monetary`): an exact decimal string.
+                "MONEY" => get!(self, i, sqlx::postgres::types::PgMoney).map(|m| {
+                    let sign = if m.0 < 0 { "-" } else { "" };
+                    let abs = m.0.unsigned_abs();
+                    Value::String(format!("{sign}{}.{:02}", abs / 100, abs % 100))
+                }),
+                "INTERVAL" => get!(self, i, sqlx::postgres::types::PgInterval)
+                    .map(|iv| Value::String(iso_interval(iv.months, iv.days, iv.microseconds))),
+                "INET" | "CIDR" => raw
+                    .as_bytes()
+                    .map_err(|e| e.to_string())
+                    .and_then(inet)
+                    .map(Value::String),
                 _ => match ti.kind() {
                     // Enums travel as their label's text.
                     PgTypeKind::Enum(_) => <&str as Decode<sqlx::Postgres>>::decode(raw)
@@ -194,6 +234,67 @@ impl RowJson for SqliteRow {
         }
         Ok(out)
     }
+}
+
+/// An interval in ISO 8601 form, e.g. `P1Y2M3DT4H5M6.5S`.
+fn iso_interval(months: i32, days: i32, micros: i64) -> String {
+    let mut out = String::from("P");
+    let (y, m) = (months / 12, months % 12);
+    if y != 0 {
+        out.push_str(&format!("{y}Y"));
+    }
+    if m != 0 {
+        out.push_str(&format!("{m}M"));
+    }
+    if days != 0 {
+        out.push_str(&format!("{days}D"));
+    }
+    if micros != 0 || out.len() == 1 {
+        out.push('T');
+        let secs = micros / 1_000_000;
+        let frac = (micros % 1_000_000).abs();
+        let (h, rest) = (secs / 3600, secs % 3600);
+        let (mi, s) = (rest / 60, rest % 60);
+        if h != 0 {
+            out.push_str(&format!("{h}H"));
+        }
+        if mi != 0 {
+            out.push_str(&format!("{mi}M"));
+        }
+        if s != 0 || frac != 0 || (h == 0 && mi == 0) {
+            if frac != 0 {
+                let f = format!("{frac:06}");
+                out.push_str(&format!("{s}.{}S", f.trim_end_matches('0')));
+            } else {
+                out.push_str(&format!("{s}S"));
+            }
+        }
+    }
+    out
+}
+
+/// PostgreSQL's binary `inet`/`cidr`: family, prefix bits, is-cidr flag, length, address.
+fn inet(b: &[u8]) -> Result<String, String> {
+    let bad = || "malformed inet value".to_owned();
+    let (&family, rest) = b.split_first().ok_or_else(bad)?;
+    let (&bits, rest) = rest.split_first().ok_or_else(bad)?;
+    let (&is_cidr, rest) = rest.split_first().ok_or_else(bad)?;
+    let (&len, addr) = rest.split_first().ok_or_else(bad)?;
+    let ip: std::net::IpAddr = match (family, len, addr) {
+        (2, 4, a) if a.len() == 4 => std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]).into(),
+        (3, 16, a) if a.len() == 16 => {
+            let mut o = [0u8; 16];
+            o.copy_from_slice(a);
+            std::net::Ipv6Addr::from(o).into()
+        }
+        _ => return Err(bad()),
+    };
+    let full = if ip.is_ipv4() { 32 } else { 128 };
+    Ok(if is_cidr == 1 || bits != full {
+        format!("{ip}/{bits}")
+    } else {
+        ip.to_string()
+    })
 }
 
 fn err(column: &str, type_name: &str, message: String) -> RowError {

@@ -3,11 +3,11 @@
 use serde_json::{Map, Value};
 
 use super::builder::{Builder, Projection, Target};
-use super::update::{Written, key_columns};
+use super::update::{Written, column_problems, key_columns};
 use super::{SqlClient, mask, op_key, refused, tables};
 use crate::connectors::{ChangePreview, ConnectorError};
 use crate::journal::Verification;
-use crate::model::SqlAction;
+use crate::model::{SqlAction, SqlMatch};
 
 /// Most rows shown in a preview (the count is always exact).
 pub const PREVIEW_ROWS: u64 = 1000;
@@ -15,9 +15,9 @@ pub const PREVIEW_ROWS: u64 = 1000;
 const KEYS_PER_QUERY: usize = 200;
 
 impl SqlClient {
-    async fn count(&self, t: &Target<'_>) -> Result<u64, ConnectorError> {
+    async fn count(&self, t: &Target<'_>, m: SqlMatch) -> Result<u64, ConnectorError> {
         let types = self.column_types(&tables(t)).await?;
-        let mut b = Builder::new(self.dialect, &types);
+        let mut b = Builder::new(self.dialect, &types).matching(m);
         b.select(t, Projection::Count, &[], false)
             .map_err(refused)?;
         let st = b.finish();
@@ -37,10 +37,11 @@ impl SqlClient {
     async fn rows(
         &self,
         t: &Target<'_>,
+        m: SqlMatch,
         limit: Option<u64>,
     ) -> Result<Vec<Map<String, Value>>, ConnectorError> {
         let types = self.column_types(&tables(t)).await?;
-        let mut b = Builder::new(self.dialect, &types);
+        let mut b = Builder::new(self.dialect, &types).matching(m);
         b.select(t, Projection::Columns(&[]), &[], false)
             .map_err(refused)?;
         if let Some(n) = limit {
@@ -78,8 +79,15 @@ impl SqlClient {
             _ => return Ok(None),
         };
         t.require_predicate().map_err(refused)?;
-        let count = self.count(&t).await?;
-        let before = self.rows(&t, Some(PREVIEW_ROWS)).await?;
+        if let Some(u) = &a.update {
+            let types = self.column_types(&[u.table.as_str()]).await?;
+            let problems = column_problems(u, &types, self.dialect);
+            if !problems.is_empty() {
+                return Err(ConnectorError::Refused(problems.join("; ")));
+            }
+        }
+        let count = self.count(&t, a.matching).await?;
+        let before = self.rows(&t, a.matching, Some(PREVIEW_ROWS)).await?;
         let after = set.map(|set| {
             Value::Array(
                 before
@@ -112,7 +120,7 @@ impl SqlClient {
                 filter: &d.filter,
                 through: d.through.as_ref(),
             };
-            let n = self.count(&t).await?;
+            let n = self.count(&t, a.matching).await?;
             return Ok(Some(Verification {
                 passed: n == 0,
                 detail: format!(
@@ -136,7 +144,7 @@ impl SqlClient {
         let types = self.column_types(&[u.table.as_str()]).await?;
         let mut seen: Vec<Map<String, Value>> = Vec::with_capacity(written.len());
         for chunk in written.chunks(KEYS_PER_QUERY) {
-            let keys: Vec<Vec<Value>> = chunk.iter().map(|w| w.key.clone()).collect();
+            let keys: Vec<Vec<Value>> = chunk.iter().map(|w| w.new_key(&key)).collect();
             let mut b = Builder::new(self.dialect, &types);
             b.select_by_keys(&u.table, &key, &keys).map_err(refused)?;
             let st = b.finish();
@@ -178,7 +186,7 @@ impl SqlClient {
             filter: &u.filter,
             through: u.through.as_ref(),
         };
-        let rows = self.rows(&t, Some(PREVIEW_ROWS)).await?;
+        let rows = self.rows(&t, a.matching, Some(PREVIEW_ROWS)).await?;
         if rows.is_empty() {
             let renamed = u.filter.keys().any(|c| u.set.contains_key(c));
             return Ok(Verification {
@@ -238,9 +246,10 @@ fn compare(
     let mut missing = 0;
     let mut differ: Vec<String> = Vec::new();
     for w in written {
+        let new_key = w.new_key(key);
         let row = seen.iter().find(|r| {
             key.iter()
-                .zip(&w.key)
+                .zip(&new_key)
                 .all(|(k, v)| same(r.get(k).unwrap_or(&Value::Null), v))
         });
         let Some(row) = row else {
