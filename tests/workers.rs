@@ -137,23 +137,35 @@ async fn workers_complete_every_request_once(workers: usize) {
         .map(|n| (format!("w{n}"), worker(dir, &format!("w{n}"))))
         .collect();
 
-    // Kill w1 with SIGKILL while it holds leases, after deletions have begun.
+    // Kill w1 with SIGKILL while it holds leases, after deletions have begun. It is frozen
+    // (SIGSTOP) while its leases are read, so it cannot finish its runs between the look
+    // and the kill, however loaded the machine is.
+    let w1 = children[0].1.id().to_string();
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &w1])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {w1}");
+    };
     loop {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "w1 never took a lease"
         );
-        if server.delete_counts().len() >= 10
-            && !leased_running(&pool, &schema, "w1").await.is_empty()
-        {
-            break;
+        if server.delete_counts().len() >= 10 {
+            signal("-STOP");
+            if !leased_running(&pool, &schema, "w1").await.is_empty() {
+                break;
+            }
+            signal("-CONT");
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     children[0].1.kill().unwrap(); // SIGKILL
     children[0].1.wait().unwrap();
-    // The runs w1 was in the middle of when it died (read after the kill: a run it finished
-    // between the check above and the signal is not orphaned).
+    // The runs w1 was in the middle of when it died.
     let orphaned = leased_running(&pool, &schema, "w1").await;
     assert!(!orphaned.is_empty(), "w1 held no lease when it was killed");
 
