@@ -153,7 +153,7 @@ async fn the_example_project_runs_end_to_end_against_the_emulator() {
     // An export: its letter and package.
     let export = ok(at(&dir).args(["run", "requests/export-alice-ccpa.yaml"])).await;
     let export_run = run_id(&export.stderr);
-    ok(at(&dir).args([
+    let package = ok(at(&dir).args([
         "report",
         &export_run,
         "--template",
@@ -165,7 +165,19 @@ async fn the_example_project_runs_end_to_end_against_the_emulator() {
     ]))
     .await;
     assert!(dir.join("letter.md").is_file());
-    assert!(dir.join("export/manifest.json").is_file());
+    // Regression: the package's reasons for being incomplete were the waiting steps'
+    // instructions, printed with the subject's email.
+    assert!(package.stderr.contains("INCOMPLETE"), "{}", package.stderr);
+    for shown in [&package.stdout, &package.stderr] {
+        assert!(!shown.contains("alice@contoso.com"), "{shown}");
+    }
+    let manifest = std::fs::read_to_string(dir.join("export/manifest.json")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let why = manifest["incomplete_because"].to_string();
+    assert!(
+        why.contains("waiting") && !why.contains("alice@contoso.com"),
+        "{why}"
+    );
 
     // Completion offers the project's runs to `dsrctl status`.
     let completed = at(&dir)

@@ -154,7 +154,13 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
                 if manifest.complete {
                     String::new()
                 } else {
-                    format!("; INCOMPLETE: {}", manifest.incomplete_because.join("; "))
+                    let why = manifest.incomplete_because.join("; ");
+                    let why = if cli.show_personal_data {
+                        why
+                    } else {
+                        crate::report::Scrubber::for_request(&run.plan.request).scrub(&why)
+                    };
+                    format!("; INCOMPLETE: {why}")
                 }
             );
         }

@@ -310,8 +310,11 @@ fn incomplete(plan: &Plan, outcomes: &[StepOutcome]) -> Vec<String> {
                         .split_once('/')
                         .map_or(o.instance.as_str(), |(_, i)| i),
                     o.status.as_str(),
+                    // Why it failed; a waiting step's message is its instructions to a
+                    // person (with the subject's values), not a reason.
                     o.message
                         .as_deref()
+                        .filter(|_| o.status != StepStatus::Waiting)
                         .map(|m| format!(" ({m})"))
                         .unwrap_or_default()
                 ));
