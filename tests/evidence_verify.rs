@@ -8,23 +8,8 @@ mod support;
 use std::path::Path;
 
 use serde_json::json;
-use support::cli::ProjectDir;
+use support::cli::{CONTACTS_PLAYBOOK, ProjectDir};
 use support::{Reply, TestServer};
-
-const CRM: &str = r#"service: crm
-title: Customer records
-connector: api
-needs_identities: [email]
-dsr:
-  access:
-    - id: contacts
-      http: { method: GET, path: /contacts, query: { email: "{{subject.email}}" } }
-      collect: contacts
-  export: { same_as: [access] }
-  rectify: { unsupported: "test" }
-  restrict: { unsupported: "test" }
-  delete: { unsupported: "test" }
-"#;
 
 const BILLING: &str = r#"service: billing
 connector: api
@@ -58,7 +43,10 @@ async fn project(billing_status: u16) -> (ProjectDir, TestServer) {
     );
     let p = ProjectDir::new()
         .file("dsrctl.yaml", &config)
-        .file("policies/crm.yaml", CRM)
+        .file(
+            "policies/crm.yaml",
+            &CONTACTS_PLAYBOOK.replacen("connector:", "title: Customer records\nconnector:", 1),
+        )
         .file("policies/billing.yaml", BILLING)
         .file("requests/access.yaml", REQUEST);
     let code = if billing_status == 200 { 0 } else { 1 };

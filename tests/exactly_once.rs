@@ -8,7 +8,8 @@ mod support;
 
 use dsrctl::journal::{StepOutcome, StepStatus};
 use support::cli::{Output, ProjectDir};
-use support::faulty_api::{FILE, FaultyApi, Mishap, config, playbook, vendor_delete};
+use support::faulty_api::{FILE, FaultyApi, Mishap, config, playbook};
+use support::items::playbook as vendor_playbook;
 
 const SUBJECT: &str = "alice@example.com";
 const REQUEST: &str = "id: r-1\nkind: delete\ntenant: t1\nreceived: 2026-11-02\nsubject: { email: alice@example.com }\n";
@@ -264,7 +265,9 @@ async fn post_refused_at_connect_is_a_plain_failure_and_resume_sends_it() {
 async fn failed_idempotent_delete_is_verified_before_resume_sends_it() {
     let api = FaultyApi::start().await;
     api.always("DELETE /items", Mishap::Hang);
-    let playbook = &vendor_delete(
+    let playbook = &vendor_playbook(
+        "vendor",
+        "",
         r#"    - id: drop
       http: { method: DELETE, path: "/items/{{seg subject.email}}" }
       absent_on: [404]
@@ -295,7 +298,9 @@ async fn failed_idempotent_delete_is_verified_before_resume_sends_it() {
 async fn idempotent_delete_is_retried_through_a_reset() {
     let api = FaultyApi::start().await;
     api.next("DELETE /items", [Mishap::Reset]);
-    let playbook = &vendor_delete(
+    let playbook = &vendor_playbook(
+        "vendor",
+        "",
         r#"    - id: drop
       http: { method: DELETE, path: "/items/{{seg subject.email}}" }
       absent_on: [404]

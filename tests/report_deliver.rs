@@ -5,22 +5,8 @@
 mod support;
 
 use serde_json::json;
-use support::cli::ProjectDir;
+use support::cli::{CONTACTS_PLAYBOOK, ProjectDir};
 use support::{Reply, TestServer};
-
-const PLAYBOOK: &str = r#"service: crm
-connector: api
-needs_identities: [email]
-dsr:
-  access:
-    - id: contacts
-      http: { method: GET, path: /contacts, query: { email: "{{subject.email}}" } }
-      collect: contacts
-  export: { same_as: [access] }
-  rectify: { unsupported: "test" }
-  restrict: { unsupported: "test" }
-  delete: { unsupported: "test" }
-"#;
 
 const REQUEST: &str = "id: r-7\nkind: access\ntenant: t1\nreceived: 2026-11-02\nsubject:\n  email: alice@example.com\n";
 
@@ -35,7 +21,7 @@ async fn project(export: &str) -> (ProjectDir, TestServer) {
     );
     let p = ProjectDir::new()
         .file("dsrctl.yaml", &config)
-        .file("policies/crm.yaml", PLAYBOOK)
+        .file("policies/crm.yaml", CONTACTS_PLAYBOOK)
         .file("requests/access.yaml", REQUEST);
     p.cmd()
         .args(["run", "requests/access.yaml"])

@@ -20,22 +20,8 @@ mod emulator;
 mod moto;
 
 use serde_json::json;
-use support::cli::ProjectDir;
+use support::cli::{CONTACTS_PLAYBOOK, ProjectDir};
 use support::{Reply, TestServer};
-
-const PLAYBOOK: &str = r#"service: crm
-connector: api
-needs_identities: [email]
-dsr:
-  access:
-    - id: contacts
-      http: { method: GET, path: /contacts, query: { email: "{{subject.email}}" } }
-      collect: contacts
-  export: { same_as: [access] }
-  rectify: { unsupported: "test" }
-  restrict: { unsupported: "test" }
-  delete: { unsupported: "test" }
-"#;
 
 const DATA_KEY: &str = "5b1f3c0e9d7a4f6b8c2e1d0a9f8e7d6c5b4a39281706f5e4d3c2b1a098f7e6d5";
 
@@ -48,7 +34,7 @@ fn postgres_url() -> String {
 fn worker(config: &str) -> ProjectDir {
     ProjectDir::new()
         .file("dsrctl.yaml", config)
-        .file("policies/crm.yaml", PLAYBOOK)
+        .file("policies/crm.yaml", CONTACTS_PLAYBOOK)
 }
 
 /// Worker 1 collects an export request; worker 2, which never saw its files, builds the

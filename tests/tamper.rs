@@ -17,40 +17,16 @@ use std::time::Duration;
 use dsrctl::store::{AuditEntry, GENESIS_HASH};
 use harness::{Ctx, both};
 use support::cli::{Dsrctl, Output};
-use support::items::{ItemServer, write_project};
+use support::items::{ItemServer, things_by_uid, write_project};
 
 const AUDIT_KEY: &str = "an audit key kept in the secrets manager, never in the store";
-
-const PLAYBOOK: &str = r#"
-service: things
-connector: api
-needs_identities: [uid]
-dsr:
-  access: { unsupported: "test" }
-  export: { unsupported: "test" }
-  rectify: { unsupported: "test" }
-  restrict: { unsupported: "test" }
-  delete:
-    - id: list
-      http: { method: GET, path: "/{{seg subject.uid}}/items", query: { n: "1" } }
-      capture: { ids: /value }
-    - id: drop
-      needs: [list]
-      for_each: list.ids
-      http: { method: DELETE, path: "/{{seg subject.uid}}/items/{{seg item.id}}" }
-      absent_on: [404]
-      preview: item
-      verify:
-        http: { method: GET, path: "/{{seg subject.uid}}/items/{{seg item.id}}" }
-        expect_status: [404]
-"#;
 
 /// A project on the test's store with its evidence keys from secrets, after two runs: one
 /// completed, one whose deletion the service refused (failed), then a signed checkpoint.
 async fn project_with_history(ctx: &Ctx, server: &ItemServer) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    write_project(dir, &server.url(), &[("things", PLAYBOOK.to_owned())]);
+    write_project(dir, &server.url(), &[("things", things_by_uid(1))]);
     let config = dir.join("dsrctl.yaml");
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(

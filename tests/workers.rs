@@ -12,33 +12,9 @@ use std::time::{Duration, Instant};
 use dsrctl::journal::RequestState;
 use dsrctl::model::{DsrKind, Identity, Jurisdiction, Request};
 use dsrctl::store::verify_chain;
-use support::items::{ItemServer, write_project};
+use support::items::{ItemServer, things_by_uid, write_project};
 
 const REQUESTS: usize = 200;
-
-const PLAYBOOK: &str = r#"
-service: things
-connector: api
-needs_identities: [uid]
-dsr:
-  access: { unsupported: "test" }
-  export: { unsupported: "test" }
-  rectify: { unsupported: "test" }
-  restrict: { unsupported: "test" }
-  delete:
-    - id: list
-      http: { method: GET, path: "/{{seg subject.uid}}/items", query: { n: "2" } }
-      capture: { ids: /value }
-    - id: drop
-      needs: [list]
-      for_each: list.ids
-      http: { method: DELETE, path: "/{{seg subject.uid}}/items/{{seg item.id}}" }
-      absent_on: [404]
-      preview: item
-      verify:
-        http: { method: GET, path: "/{{seg subject.uid}}/items/{{seg item.id}}" }
-        expect_status: [404]
-"#;
 
 fn postgres_url() -> String {
     std::env::var("DSRCTL_TEST_POSTGRES_URL")
@@ -112,7 +88,7 @@ async fn workers_complete_every_request_once(workers: usize) {
     let server = ItemServer::start_background(Duration::from_millis(10));
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    write_project(dir, &server.url(), &[("things", PLAYBOOK.to_owned())]);
+    write_project(dir, &server.url(), &[("things", things_by_uid(2))]);
     let config = dir.join("dsrctl.yaml");
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(

@@ -3,6 +3,22 @@
 
 use std::path::{Path, PathBuf};
 
+/// A playbook of the service `crm` on the connector `api`: its access (and export) reads the
+/// subject's contacts into the collection `contacts`; it supports nothing else.
+pub const CONTACTS_PLAYBOOK: &str = r#"service: crm
+connector: api
+needs_identities: [email]
+dsr:
+  access:
+    - id: contacts
+      http: { method: GET, path: /contacts, query: { email: "{{subject.email}}" } }
+      collect: contacts
+  export: { same_as: [access] }
+  rectify: { unsupported: "test" }
+  restrict: { unsupported: "test" }
+  delete: { unsupported: "test" }
+"#;
+
 /// A `dsrctl` invocation in a project directory (`-C DIR`, no colour).
 pub struct Dsrctl {
     dir: PathBuf,

@@ -246,19 +246,15 @@ pub fn playbook(verify: bool) -> String {
     } else {
         ""
     };
-    vendor_delete(&format!(
-        r#"    - id: file-erasure
+    super::items::playbook(
+        "vendor",
+        "",
+        &format!(
+            r#"    - id: file-erasure
       http: {{ method: POST, path: /erasures, json: {{ subject: "{{{{subject.email}}}}" }} }}
       idempotent: false
       preview: {{ none: "files a request; nothing to read before" }}{check}
 "#
-    ))
-}
-
-/// A playbook of the service `vendor` on the connector `api` whose deletion is `steps`
-/// (list items under `delete:`) and whose other kinds are unsupported.
-pub fn vendor_delete(steps: &str) -> String {
-    format!(
-        "service: vendor\nconnector: api\nneeds_identities: [email]\ndsr:\n  access: {{ unsupported: \"test\" }}\n  export: {{ unsupported: \"test\" }}\n  rectify: {{ unsupported: \"test\" }}\n  restrict: {{ unsupported: \"test\" }}\n  delete:\n{steps}"
+        ),
     )
 }

@@ -191,6 +191,36 @@ pub fn playbook(service: &str, export: &str, delete: &str) -> String {
     )
 }
 
+/// The playbook of the service `things` on the connector `api` that [`ItemServer`] serves,
+/// found by the subject's `uid`: its deletion lists `items` items per subject and deletes
+/// each, verified gone.
+pub fn things_by_uid(items: u32) -> String {
+    format!(
+        r#"service: things
+connector: api
+needs_identities: [uid]
+dsr:
+  access: {{ unsupported: "test" }}
+  export: {{ unsupported: "test" }}
+  rectify: {{ unsupported: "test" }}
+  restrict: {{ unsupported: "test" }}
+  delete:
+    - id: list
+      http: {{ method: GET, path: "/{{{{seg subject.uid}}}}/items", query: {{ n: "{items}" }} }}
+      capture: {{ ids: /value }}
+    - id: drop
+      needs: [list]
+      for_each: list.ids
+      http: {{ method: DELETE, path: "/{{{{seg subject.uid}}}}/items/{{{{seg item.id}}}}" }}
+      absent_on: [404]
+      preview: item
+      verify:
+        http: {{ method: GET, path: "/{{{{seg subject.uid}}}}/items/{{{{seg item.id}}}}" }}
+        expect_status: [404]
+"#
+    )
+}
+
 /// A project in a temporary directory.
 pub struct TestProject {
     pub dir: tempfile::TempDir,
