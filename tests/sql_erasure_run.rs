@@ -61,17 +61,8 @@ async fn street_rows(db: &Db) -> Vec<Value> {
 const DELETE_ADA: &str = "id: r-1\nkind: delete\ntenant: t1\nreceived: 2026-11-02\nsubject: { email: ada@example.com }\n";
 
 fn masking(customers: &str, address: &str, set: &str) -> String {
-    format!(
-        r#"service: shop
-connector: db
-needs_identities: [email]
-dsr:
-  access: {{ unsupported: "test" }}
-  export: {{ unsupported: "test" }}
-  restrict: {{ unsupported: "test" }}
-  rectify: {{ unsupported: "test" }}
-  delete:
-    - id: find
+    shop_delete(&format!(
+        r#"    - id: find
       sql: {{ select: {{ table: {customers}, columns: [id], where: {{ email: "{{{{subject.email}}}}" }} }} }}
       capture: {{ id: /0/id }}
     - id: mask-address
@@ -83,7 +74,7 @@ dsr:
           where: {{ customer_id: "{{{{find.id}}}}" }}
         max_rows: 1
 "#
-    )
+    ))
 }
 
 on_all_backends!(
@@ -287,17 +278,8 @@ async fn raw_execute_in_a_playbook_never_erases_a_stranger(kind: Kind) {
     } else {
         "email = :email"
     };
-    let playbook = format!(
-        r#"service: shop
-connector: db
-needs_identities: [email]
-dsr:
-  access: {{ unsupported: "test" }}
-  export: {{ unsupported: "test" }}
-  restrict: {{ unsupported: "test" }}
-  rectify: {{ unsupported: "test" }}
-  delete:
-    - id: drop-logins
+    let playbook = shop_delete(&format!(
+        r#"    - id: drop-logins
       sql:
         execute: "DELETE FROM {t} WHERE {cmp}"
         params: {{ email: "{{{{subject.email}}}}" }}
@@ -307,7 +289,7 @@ dsr:
           params: {{ email: "{{{{subject.email}}}}" }}
 "#,
         t = t.replace('"', "\\\"")
-    );
+    ));
     let p = project(
         &db,
         &playbook,
@@ -334,17 +316,8 @@ async fn a_failure_in_the_last_step_of_a_service_leaves_the_database_unchanged()
         let db = Db::new(kind, "cli_halfway").await;
         let a = address(&db).await;
         let (c, o) = (db.t("customers"), db.t("orders"));
-        let playbook = format!(
-            r#"service: shop
-connector: db
-needs_identities: [email]
-dsr:
-  access: {{ unsupported: "test" }}
-  export: {{ unsupported: "test" }}
-  restrict: {{ unsupported: "test" }}
-  rectify: {{ unsupported: "test" }}
-  delete:
-    - id: drop-orders
+        let playbook = shop_delete(&format!(
+            r#"    - id: drop-orders
       sql:
         delete:
           table: {o}
@@ -359,7 +332,7 @@ dsr:
         update: {{ table: {a}, set: {{ house: {{ mask: hmac }} }}, where: {{ customer_id: "{{{{find.id}}}}" }} }}
         max_rows: 1
 "#
-        );
+        ));
         let p = project(&db, &playbook, DELETE_ADA);
         let orders = db.count("orders").await;
         let out = p
@@ -399,18 +372,11 @@ async fn an_identity_delete_without_max_rows_has_a_safe_default() {
          INSERT INTO {t} SELECT i, 'ada@example.com' FROM n"
     ))
     .await;
-    let playbook = r#"service: shop
-connector: db
-needs_identities: [email]
-dsr:
-  access: { unsupported: "test" }
-  export: { unsupported: "test" }
-  restrict: { unsupported: "test" }
-  rectify: { unsupported: "test" }
-  delete:
-    - id: drop-events
+    let playbook = &shop_delete(
+        r#"    - id: drop-events
       sql: { delete: { table: events, where: { email: "{{subject.email}}" } } }
-"#;
+"#,
+    );
     let p = project(&db, playbook, DELETE_ADA);
     let out = p
         .cmd()
@@ -434,18 +400,11 @@ async fn previews_mask_numbers_and_booleans_too() {
         db.q("customers")
     ))
     .await;
-    let playbook = r#"service: shop
-connector: db
-needs_identities: [email]
-dsr:
-  access: { unsupported: "test" }
-  export: { unsupported: "test" }
-  restrict: { unsupported: "test" }
-  rectify: { unsupported: "test" }
-  delete:
-    - id: drop-customer
+    let playbook = &shop_delete(
+        r#"    - id: drop-customer
       sql: { delete: { table: customers, where: { email: "{{subject.email}}" } }, max_rows: 1 }
-"#;
+"#,
+    );
     let p = project(&db, playbook, DELETE_ADA);
     for format in ["text", "markdown", "json"] {
         let out = p
@@ -492,16 +451,8 @@ async fn a_step_verified_on_resume_drops_the_old_failure_message() {
         db.q("copies")
     ))
     .await;
-    let playbook = r#"service: shop
-connector: db
-needs_identities: [email]
-dsr:
-  access: { unsupported: "test" }
-  export: { unsupported: "test" }
-  restrict: { unsupported: "test" }
-  rectify: { unsupported: "test" }
-  delete:
-    - id: drop-tag
+    let playbook = &shop_delete(
+        r#"    - id: drop-tag
       sql:
         execute: "UPDATE customers SET city = NULL WHERE email = :email COLLATE BINARY"
         params: { email: "{{subject.email}}" }
@@ -510,7 +461,8 @@ dsr:
       verify:
         sql: { query: "SELECT COUNT(*) AS n FROM copies WHERE email = :email", params: { email: "{{subject.email}}" } }
         expect: [ { pointer: /0/n, equals: 0 } ]
-"#;
+"#,
+    );
     let p = project(&db, playbook, DELETE_ADA);
     let out = p
         .cmd()
@@ -547,4 +499,15 @@ dsr:
         report.stdout
     );
     db.drop().await;
+}
+
+/// A playbook of the service `shop` on the connector `db`, needing the subject's email,
+/// whose deletion is `steps` (list items under `delete:`); it supports nothing else.
+fn shop_delete(steps: &str) -> String {
+    format!(
+        "service: shop\nconnector: db\nneeds_identities: [email]\ndsr:\n  \
+         access: {{ unsupported: \"test\" }}\n  export: {{ unsupported: \"test\" }}\n  \
+         restrict: {{ unsupported: \"test\" }}\n  rectify: {{ unsupported: \"test\" }}\n  \
+         delete:\n{steps}"
+    )
 }
