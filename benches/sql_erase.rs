@@ -132,9 +132,31 @@ fn erase_ops(email: &str, guarded: bool) -> [Operation; 2] {
     ]
 }
 
-/// Erases the subjects through the connector, `concurrency` subjects at a time, each step its
-/// own transaction (as a playbook's two steps). `full` adds each step's preview and verification.
-async fn erase_dsrctl(round: u64, concurrency: usize, guarded: bool, full: bool) -> Duration {
+/// How a subject's two deletes commit.
+#[derive(Clone, Copy, PartialEq)]
+enum Commit {
+    /// No `max_rows`: each DELETE autocommits.
+    Single,
+    /// `max_rows` set: each step BEGIN, DELETE, check, COMMIT (`commit: step`).
+    PerStep,
+    /// `max_rows` set: both steps in one transaction (`commit: service`, the default).
+    PerService,
+}
+
+impl Commit {
+    fn describe(self) -> &'static str {
+        match self {
+            Commit::Single => "no `max_rows`: one DELETE",
+            Commit::PerStep => "`max_rows` set, `commit: step`: BEGIN, DELETE, COMMIT per step",
+            Commit::PerService => "`max_rows` set, `commit: service`: one transaction per subject",
+        }
+    }
+}
+
+/// Erases the subjects through the connector, `concurrency` subjects at a time, as a
+/// playbook's two steps committed as `commit` says. `full` adds each step's preview and
+/// verification.
+async fn erase_dsrctl(round: u64, concurrency: usize, commit: Commit, full: bool) -> Duration {
     let client = Arc::new(client(concurrency as u32));
     let t = Instant::now();
     let rows: Vec<u64> = futures::stream::iter(subjects(round))
@@ -142,25 +164,25 @@ async fn erase_dsrctl(round: u64, concurrency: usize, guarded: bool, full: bool)
             let client = client.clone();
             async move {
                 let mut n = 0;
-                for step in erase_ops(&email, guarded) {
+                for step in erase_ops(&email, commit != Commit::Single) {
                     if full {
                         client.preview(&step).await.expect("preview");
                     }
-                    n += client
-                        .mutate(&step)
-                        .await
-                        .expect("erase")
-                        .affected
-                        .unwrap_or(0);
+                    let sent = match commit {
+                        Commit::PerService => client.mutate_in(&email, &step).await,
+                        _ => client.mutate(&step).await,
+                    };
+                    n += sent.expect("erase").affected.unwrap_or(0);
+                    if full && commit != Commit::PerService {
+                        verify(&client, &step).await;
+                    }
+                }
+                if commit == Commit::PerService {
+                    client.commit(&email).await.expect("commit");
                     if full {
-                        assert!(
-                            client
-                                .verify(&step)
-                                .await
-                                .expect("verify")
-                                .expect("verified")
-                                .passed
-                        );
+                        for step in erase_ops(&email, true) {
+                            verify(&client, &step).await;
+                        }
                     }
                 }
                 n
@@ -175,9 +197,14 @@ async fn erase_dsrctl(round: u64, concurrency: usize, guarded: bool, full: bool)
     elapsed
 }
 
-/// The same statements, prepared once per session, run by `concurrency` psql processes;
-/// with `tx`, each statement in its own BEGIN/COMMIT as the connector runs a guarded step.
-fn erase_psql(round: u64, concurrency: usize, tx: bool) -> Duration {
+async fn verify(client: &SqlClient, step: &Operation) {
+    let v = client.verify(step).await.expect("verify");
+    assert!(v.expect("verified").passed);
+}
+
+/// The same statements, prepared once per session, run by `concurrency` psql processes, in
+/// the transactions `commit` says.
+fn erase_psql(round: u64, concurrency: usize, commit: Commit) -> Duration {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut files = Vec::new();
     for part in 0..concurrency {
@@ -191,12 +218,16 @@ fn erase_psql(round: u64, concurrency: usize, tx: bool) -> Duration {
         )
         .expect("write");
         for email in subjects(round).iter().skip(part).step_by(concurrency) {
-            let text = if tx {
-                format!(
+            let text = match commit {
+                Commit::PerStep => format!(
                     "BEGIN;\nEXECUTE d_orders('{email}');\nCOMMIT;\nBEGIN;\nEXECUTE d_customer('{email}');\nCOMMIT;"
-                )
-            } else {
-                format!("EXECUTE d_orders('{email}');\nEXECUTE d_customer('{email}');")
+                ),
+                Commit::Single => {
+                    format!("EXECUTE d_orders('{email}');\nEXECUTE d_customer('{email}');")
+                }
+                Commit::PerService => format!(
+                    "BEGIN;\nEXECUTE d_orders('{email}');\nEXECUTE d_customer('{email}');\nCOMMIT;"
+                ),
             };
             writeln!(f, "{text}").expect("write");
         }
@@ -237,7 +268,11 @@ async fn erase() {
     println!("| concurrency | step | dsrctl | psql | ratio |");
     println!("|---|---|---|---|---|");
     // Each configuration twice, in both orders, on fresh subjects; the better time of each counts.
-    for (concurrency, guarded) in [(4, true), (4, false), (1, true), (1, false)] {
+    let configurations = [Commit::PerStep, Commit::Single, Commit::PerService];
+    for (concurrency, commit) in [4, 1]
+        .into_iter()
+        .flat_map(|c| configurations.map(|m| (c, m)))
+    {
         let (mut d, mut p) = (Duration::MAX, Duration::MAX);
         for dsrctl_first in [true, false] {
             let (rd, rp) = if dsrctl_first {
@@ -246,11 +281,11 @@ async fn erase() {
                 (round + 1, round)
             };
             if dsrctl_first {
-                d = d.min(erase_dsrctl(rd, concurrency, guarded, false).await);
-                p = p.min(erase_psql(rp, concurrency, guarded));
+                d = d.min(erase_dsrctl(rd, concurrency, commit, false).await);
+                p = p.min(erase_psql(rp, concurrency, commit));
             } else {
-                p = p.min(erase_psql(rp, concurrency, guarded));
-                d = d.min(erase_dsrctl(rd, concurrency, guarded, false).await);
+                p = p.min(erase_psql(rp, concurrency, commit));
+                d = d.min(erase_dsrctl(rd, concurrency, commit, false).await);
             }
             assert_eq!(remaining(round), "0");
             assert_eq!(remaining(round + 1), "0");
@@ -258,20 +293,16 @@ async fn erase() {
         }
         println!(
             "| {concurrency} | {} | {:.2} s | {:.2} s | {:.2} |",
-            if guarded {
-                "`max_rows` set: BEGIN, DELETE, COMMIT"
-            } else {
-                "no `max_rows`: one DELETE"
-            },
+            commit.describe(),
             d.as_secs_f64(),
             p.as_secs_f64(),
             d.as_secs_f64() / p.as_secs_f64()
         );
     }
-    let d = erase_dsrctl(round, 4, true, true).await;
+    let d = erase_dsrctl(round, 4, Commit::PerService, true).await;
     assert_eq!(remaining(round), "0");
     println!(
-        "| 4 | `max_rows` set, plus preview and verification per step | {:.2} s | | |",
+        "| 4 | `commit: service`, plus preview and verification per step | {:.2} s | | |",
         d.as_secs_f64()
     );
     println!("next free round: {}", round + 1);

@@ -82,6 +82,8 @@ on_all_backends!(
     hmac_into_a_varchar_40_fails_the_dry_run_not_the_run,
     collect_and_capture_feed_the_next_step_in_a_real_run,
     raw_execute_in_a_playbook_never_erases_a_stranger,
+    a_constraint_failure_in_a_later_step_rolls_the_service_back,
+    apply_erases_no_row_the_saved_plan_did_not_show,
 );
 
 // Regression (issue 16): `street: { mask: null }`, unquoted, passed `validate` and wrote the
@@ -501,6 +503,116 @@ async fn a_step_verified_on_resume_drops_the_old_failure_message() {
     db.drop().await;
 }
 
+/// Three tables for one service's erasure: the subject's log lines, the subject's row, and a
+/// row of another table that still refers to it (so deleting it breaks a foreign key).
+async fn logs_and_parent(db: &Db) -> (String, String) {
+    let (l, p, c) = (db.q("srv_logs"), db.q("srv_parent"), db.q("srv_child"));
+    db.exec(&format!(
+        "CREATE TABLE {l} (id INT PRIMARY KEY, email VARCHAR(100))"
+    ))
+    .await;
+    db.exec(&format!(
+        "CREATE TABLE {p} (id INT PRIMARY KEY, email VARCHAR(100))"
+    ))
+    .await;
+    db.exec(&format!(
+        "CREATE TABLE {c} (id INT PRIMARY KEY, parent_id INT NOT NULL REFERENCES {p} (id))"
+    ))
+    .await;
+    db.exec(&format!(
+        "INSERT INTO {l} VALUES (1, 'ada@example.com'), (2, 'ada@example.com'), (3, 'bob@example.com')"
+    ))
+    .await;
+    db.exec(&format!(
+        "INSERT INTO {p} VALUES (1, 'ada@example.com'), (2, 'bob@example.com')"
+    ))
+    .await;
+    db.exec(&format!("INSERT INTO {c} VALUES (1, 1)")).await;
+    let playbook = shop_delete(&format!(
+        r#"    - id: drop-logs
+      sql: {{ delete: {{ table: {l}, where: {{ email: "{{{{subject.email}}}}" }} }} }}
+    - id: drop-parent
+      needs: [drop-logs]
+      sql: {{ delete: {{ table: {p}, where: {{ email: "{{{{subject.email}}}}" }} }} }}
+"#,
+        l = db.t("srv_logs"),
+        p = db.t("srv_parent"),
+    ));
+    (playbook, c)
+}
+
+fn run_id(stdout: &str) -> String {
+    stdout
+        .split("Run ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .expect("run id")
+        .trim()
+        .to_owned()
+}
+
+// Regression (issue 16): a failure the columns cannot predict (a foreign key) in the last step
+// of a service left the steps before it committed. The SQL steps of one service on one
+// connector now commit together: the database is as it was, every view says so, and once the
+// cause is gone `resume` erases everything.
+async fn a_constraint_failure_in_a_later_step_rolls_the_service_back(kind: Kind) {
+    let db = Db::new(kind, "cli_unit").await;
+    let (playbook, child) = logs_and_parent(&db).await;
+    let p = project(&db, &playbook, DELETE_ADA);
+    let out = p
+        .cmd()
+        .args(["run", "request.yaml", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(1);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("rolled back"), "{kind:?}: {all}");
+    assert_eq!(
+        db.count("srv_logs").await,
+        3,
+        "{kind:?}: no log line erased: {all}"
+    );
+    assert_eq!(db.count("srv_parent").await, 2, "{kind:?}");
+    let run = run_id(&out.stdout);
+    let status = p.cmd().args(["status", &run]).run().await;
+    assert!(
+        status.stdout.contains("rolled back"),
+        "{kind:?}: {}",
+        status.stdout
+    );
+
+    db.exec(&format!("DELETE FROM {child}")).await;
+    let out = p.cmd().args(["resume", &run]).run().await.expect_code(0);
+    assert_eq!(db.count("srv_logs").await, 1, "{kind:?}: {}", out.stdout);
+    assert_eq!(db.count("srv_parent").await, 1, "{kind:?}: bob's row stays");
+    db.drop().await;
+}
+
+// `commit: step` on a connector (very large erasures): each step commits on its own, and the
+// run says which finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_step_commits_are_a_choice_the_connector_states() {
+    let db = Db::new(Kind::Lite, "cli_perstep").await;
+    let (playbook, _) = logs_and_parent(&db).await;
+    let p = project(&db, &playbook, DELETE_ADA);
+    let cfg = std::fs::read_to_string(p.path().join("dsrctl.yaml")).expect("config");
+    p.write_bytes(
+        "dsrctl.yaml",
+        format!("{cfg}        commit: step\n").as_bytes(),
+    );
+    let out = p
+        .cmd()
+        .args(["run", "request.yaml", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(1);
+    assert_eq!(db.count("srv_logs").await, 1, "{}", out.stdout);
+    assert_eq!(db.count("srv_parent").await, 2);
+    assert!(out.stdout.contains("1 succeeded"), "{}", out.stdout);
+    assert!(!out.stdout.contains("rolled back"), "{}", out.stdout);
+    db.drop().await;
+}
+
 /// A playbook of the service `shop` on the connector `db`, needing the subject's email,
 /// whose deletion is `steps` (list items under `delete:`); it supports nothing else.
 fn shop_delete(steps: &str) -> String {
@@ -510,4 +622,121 @@ fn shop_delete(steps: &str) -> String {
          restrict: {{ unsupported: \"test\" }}\n  rectify: {{ unsupported: \"test\" }}\n  \
          delete:\n{steps}"
     )
+}
+
+// A run killed (SIGKILL) while its service's transaction is open changed nothing: the log
+// lines deleted first were never committed. Run again, it resumes, verifies each step (not
+// done), and sends them again together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_inside_a_service_transaction_changed_nothing() {
+    let db = Db::new(Kind::Pg, "cli_unitkill").await;
+    let (playbook, child) = logs_and_parent(&db).await;
+    db.exec(&format!("DELETE FROM {child}")).await;
+    // While the gate holds a row, deleting the subject's row takes a long time.
+    let (gate, parent) = (db.q("srv_gate"), db.q("srv_parent"));
+    db.exec(&format!("CREATE TABLE {gate} (open INT)")).await;
+    db.exec(&format!("INSERT INTO {gate} VALUES (1)")).await;
+    let schema = db.t("srv_gate").replace(".srv_gate", "");
+    let func = format!("\"{schema}\".slow_delete");
+    db.exec(&format!(
+        "CREATE FUNCTION {func}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF EXISTS (SELECT 1 FROM {gate}) THEN PERFORM pg_sleep(60); END IF; RETURN OLD; END $$"
+    ))
+    .await;
+    db.exec(&format!(
+        "CREATE TRIGGER slow BEFORE DELETE ON {parent} FOR EACH ROW EXECUTE FUNCTION {func}()"
+    ))
+    .await;
+    let p = project(&db, &playbook, DELETE_ADA);
+    let run = || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dsrctl"));
+        cmd.arg("-C")
+            .arg(p.path())
+            .args(["run", "request.yaml", "--approve", "dpo"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    };
+    let mut proc = run().spawn().expect("dsrctl runs");
+    let sleeping = format!(
+        "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'DELETE FROM \"{schema}\".\"srv_parent\"%'"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let rows = db
+            .read(json!({ "query": sleeping }))
+            .await
+            .expect("activity");
+        if !rows.is_empty() {
+            break;
+        }
+        assert!(
+            proc.try_wait().expect("wait").is_none(),
+            "the run ended before it was killed"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never reached its second step"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    proc.kill().expect("SIGKILL");
+    proc.wait().expect("reaped");
+    // The server notices the lost client when its statement ends; end it now.
+    db.read(json!({ "query": sleeping.replace("SELECT pid", "SELECT pg_terminate_backend(pid) AS ended") }))
+        .await
+        .expect("terminate");
+    assert_eq!(
+        db.count("srv_logs").await,
+        3,
+        "nothing of the service was committed"
+    );
+    assert_eq!(db.count("srv_parent").await, 2);
+
+    db.exec(&format!("DELETE FROM {gate}")).await;
+    let out = run().output().expect("dsrctl runs again");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("resuming run"), "{stderr}");
+    assert_eq!(db.count("srv_logs").await, 1, "{stdout}");
+    assert_eq!(db.count("srv_parent").await, 1, "{stdout}");
+    db.drop().await;
+}
+
+// `apply` changes no more than its saved dry run showed: a row of the subject's that appeared
+// after the plan was made is not erased by it (the apply refuses; nothing changes).
+async fn apply_erases_no_row_the_saved_plan_did_not_show(kind: Kind) {
+    let db = Db::new(kind, "cli_applycap").await;
+    let (playbook, child) = logs_and_parent(&db).await;
+    db.exec(&format!("DELETE FROM {child}")).await;
+    let p = project(&db, &playbook, DELETE_ADA);
+    p.cmd()
+        .args(["plan", "request.yaml", "-o", "plan.json"])
+        .run()
+        .await
+        .expect_code(0);
+    db.exec(&format!(
+        "INSERT INTO {} VALUES (9, 'ada@example.com')",
+        db.q("srv_logs")
+    ))
+    .await;
+    let out = p
+        .cmd()
+        .args(["apply", "plan.json", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(1);
+    assert_eq!(
+        db.count("srv_logs").await,
+        4,
+        "{kind:?}: {}{}",
+        out.stdout,
+        out.stderr
+    );
+    assert_eq!(db.count("srv_parent").await, 2, "{kind:?}");
+    db.drop().await;
 }

@@ -245,13 +245,35 @@ pub trait Connector: Send + Sync {
         Ok(None)
     }
 
-    /// Checks a mutation's effect when the connector can (structured SQL). Reads only.
     /// Checks, from reads only, that a mutation can succeed whatever rows it meets (e.g. its
     /// masks fit their columns). The operation's templates need not be rendered.
     async fn preflight(&self, _op: &Operation) -> Result<(), ConnectorError> {
         Ok(())
     }
 
+    /// Whether this connector keeps mutations in units of work ([`Connector::mutate_in`]).
+    fn holds_units(&self) -> bool {
+        false
+    }
+
+    /// Sends a mutation inside the unit of work `unit` (opened by its first mutation): it
+    /// takes effect only when [`Connector::commit`] commits the unit, and never after
+    /// [`Connector::rollback`]. An error leaves the unit to be rolled back; it changed nothing.
+    async fn mutate_in(&self, _unit: &str, _op: &Operation) -> Result<Response, ConnectorError> {
+        Err(ConnectorError::Refused(
+            "this connector does not keep mutations in units of work".into(),
+        ))
+    }
+
+    /// Commits every mutation of the unit `unit` at once.
+    async fn commit(&self, _unit: &str) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
+    /// Discards every mutation of the unit `unit`.
+    async fn rollback(&self, _unit: &str) {}
+
+    /// Checks a mutation's effect when the connector can (structured SQL). Reads only.
     async fn verify(&self, _op: &Operation) -> Result<Option<Verification>, ConnectorError> {
         Ok(None)
     }

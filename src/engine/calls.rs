@@ -42,6 +42,33 @@ pub trait Calls: Send + Sync {
         Ok(())
     }
 
+    /// Whether the step's connector keeps mutations in units of work that commit together
+    /// (see [`Connector::mutate_in`]). None does unless a live connector says so.
+    fn holds_units(&self, _step: &PlannedStep) -> bool {
+        false
+    }
+
+    /// A step's mutation inside the unit of work `unit` of its connector.
+    async fn mutate_in(
+        &self,
+        _unit: &str,
+        step: &PlannedStep,
+        _op: &Operation,
+    ) -> Result<Response, ConnectorError> {
+        Err(ConnectorError::Refused(format!(
+            "step `{}`: its connector keeps no units of work",
+            step.id
+        )))
+    }
+
+    /// Commits the unit of work `unit` of the step's connector.
+    async fn commit(&self, _unit: &str, _step: &PlannedStep) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
+    /// Discards the unit of work `unit` of the step's connector.
+    async fn rollback(&self, _unit: &str, _step: &PlannedStep) {}
+
     /// The connector's own check of a mutation's effect (`None`: it has none). Reads only.
     async fn check(
         &self,
@@ -106,6 +133,29 @@ impl Calls for Live {
 
     async fn preflight(&self, step: &PlannedStep, op: &Operation) -> Result<(), ConnectorError> {
         self.connector(step)?.preflight(op).await
+    }
+
+    fn holds_units(&self, step: &PlannedStep) -> bool {
+        self.connector(step).is_ok_and(|c| c.holds_units())
+    }
+
+    async fn mutate_in(
+        &self,
+        unit: &str,
+        step: &PlannedStep,
+        op: &Operation,
+    ) -> Result<Response, ConnectorError> {
+        self.connector(step)?.mutate_in(unit, op).await
+    }
+
+    async fn commit(&self, unit: &str, step: &PlannedStep) -> Result<(), ConnectorError> {
+        self.connector(step)?.commit(unit).await
+    }
+
+    async fn rollback(&self, unit: &str, step: &PlannedStep) {
+        if let Ok(c) = self.connector(step) {
+            c.rollback(unit).await;
+        }
     }
 
     async fn check(

@@ -1,18 +1,19 @@
 //! The run loop: starts each step when what it needs has ended, journals every outcome
 //! before dependants start, and ends the run as completed, waiting, failed or interrupted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::Clock;
 use super::calls::{Calls, Live, ReadOnly};
+use super::unit::{self, Unit};
 use crate::compile::Renderer;
 use crate::connectors::Connector;
 use crate::journal::{
@@ -93,6 +94,16 @@ pub(super) struct RunCtx<'a> {
     /// Per service, what its SQL mutations would fail on (checked once, before its first
     /// mutation is sent): `None` when nothing.
     pub preflight: tokio::sync::Mutex<HashMap<String, Option<String>>>,
+    /// Mutations that commit together ([`super::unit`]), and each member's unit by step key.
+    pub units: Vec<Unit>,
+    pub unit_of: HashMap<String, usize>,
+}
+
+impl RunCtx<'_> {
+    /// The unit the step's mutations are sent into, if it belongs to one.
+    pub(super) fn unit(&self, step: &PlannedStep) -> Option<&Unit> {
+        self.unit_of.get(&step.key).map(|&u| &self.units[u])
+    }
 }
 
 impl Engine {
@@ -187,6 +198,26 @@ impl Engine {
             .map(|o| (o.instance.clone(), o))
             .collect();
         let guard = ReadOnly(self.calls.as_ref());
+        let units = match mode {
+            RunMode::Apply => {
+                let settled: HashSet<&str> = journal
+                    .values()
+                    .filter(|o| o.status.is_settled())
+                    .map(|o| o.step.as_str())
+                    .collect();
+                unit::form(run_id, plan, self.calls.as_ref(), &settled)
+            }
+            RunMode::DryRun => Vec::new(),
+        };
+        let unit_of: HashMap<String, usize> = units
+            .iter()
+            .enumerate()
+            .flat_map(|(u, unit)| {
+                unit.members
+                    .iter()
+                    .map(move |&i| (plan.steps[i].key.clone(), u))
+            })
+            .collect();
         let ctx = RunCtx {
             run_id: run_id.to_owned(),
             plan,
@@ -199,6 +230,8 @@ impl Engine {
             outcomes: Mutex::new(journal),
             bodies: Mutex::new(HashMap::new()),
             preflight: tokio::sync::Mutex::new(HashMap::new()),
+            units,
+            unit_of,
         };
 
         let mut done: HashMap<&str, StepStatus> = HashMap::new();
@@ -224,30 +257,53 @@ impl Engine {
                     if started.contains_key(step.key.as_str()) {
                         continue;
                     }
-                    match readiness(step, &done) {
+                    // A unit starts as one, when what its steps need from outside it has ended.
+                    let unit = ctx.unit(step);
+                    let members: Vec<&PlannedStep> = match unit {
+                        Some(u) => u.members.iter().map(|&i| &plan.steps[i]).collect(),
+                        None => vec![step],
+                    };
+                    let inside: HashSet<&str> = members.iter().map(|m| m.key.as_str()).collect();
+                    match readiness(&members, &inside, &done) {
                         Readiness::Wait => {}
                         Readiness::Blocked(reason) => {
-                            let mut o = StepOutcome::new(&step.key, &step.key, StepStatus::Blocked);
-                            o.message = Some(reason);
-                            o.finished_at = Some(self.clock.now());
-                            self.journal(&ctx, step, o).await?;
-                            started.insert(step.key.as_str(), ());
-                            done.insert(step.key.as_str(), StepStatus::Blocked);
+                            for m in members {
+                                let mut o = StepOutcome::new(&m.key, &m.key, StepStatus::Blocked);
+                                o.message = Some(reason.clone());
+                                o.finished_at = Some(self.clock.now());
+                                self.journal(&ctx, m, o).await?;
+                                started.insert(m.key.as_str(), ());
+                                done.insert(m.key.as_str(), StepStatus::Blocked);
+                            }
                         }
                         Readiness::Ready => {
-                            started.insert(step.key.as_str(), ());
+                            for m in &members {
+                                started.insert(m.key.as_str(), ());
+                            }
                             let ctx = &ctx;
-                            running.push(async move { (step, self.run_step(ctx, step).await) });
+                            running.push(
+                                async move {
+                                    match unit {
+                                        Some(u) => self.run_unit(ctx, u).await,
+                                        None => {
+                                            let o = self.run_step(ctx, step).await?;
+                                            Ok(vec![(step, o)])
+                                        }
+                                    }
+                                }
+                                .boxed(),
+                            );
                         }
                     }
                 }
             }
-            let Some((step, result)) = running.next().await else {
+            let Some(result) = running.next().await else {
                 break;
             };
-            let outcome = result?;
-            if outcome.status.is_final() {
-                done.insert(step.key.as_str(), outcome.status);
+            for (step, outcome) in result? {
+                if outcome.status.is_final() {
+                    done.insert(step.key.as_str(), outcome.status);
+                }
             }
         }
 
@@ -304,9 +360,19 @@ enum Readiness {
     Blocked(String),
 }
 
-fn readiness(step: &PlannedStep, done: &HashMap<&str, StepStatus>) -> Readiness {
+/// Whether steps that start together may start: what they need from outside `inside` has
+/// ended, and none of it failed.
+fn readiness(
+    steps: &[&PlannedStep],
+    inside: &HashSet<&str>,
+    done: &HashMap<&str, StepStatus>,
+) -> Readiness {
     let mut ready = true;
-    for need in &step.needs {
+    let needs = steps
+        .iter()
+        .flat_map(|s| &s.needs)
+        .filter(|n| !inside.contains(n.as_str()));
+    for need in needs {
         match done.get(need.as_str()) {
             None => ready = false,
             Some(StepStatus::Failed) => {

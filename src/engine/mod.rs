@@ -3,7 +3,8 @@
 //!
 //! Where a step is executed: [`Engine::execute`] (the run loop, `executor.rs`) →
 //! `step.rs` (context, `for_each`) → `read.rs` (reads), `mutation.rs` (mutations sent once),
-//! `verify.rs` (checking their effect) and `preview.rs` (dry-run changes). Every call goes
+//! `verify.rs` (checking their effect) and `preview.rs` (dry-run changes); `unit.rs` commits a
+//! service's SQL mutations together. Every call goes
 //! through [`Calls`] (`calls.rs`): live connectors or replayed answers, behind a read-only
 //! guard in a dry run.
 
@@ -18,6 +19,7 @@ mod read;
 mod select;
 mod spool;
 mod step;
+mod unit;
 mod verify;
 
 pub use calls::{Calls, Live, Replay};

@@ -147,6 +147,9 @@ impl Engine {
         op: &Operation,
         tctx: &Value,
     ) -> Result<StepOutcome, EngineError> {
+        if let Some(unit) = ctx.unit(step) {
+            return self.send_in_unit(ctx, unit, step, o, op, tctx).await;
+        }
         if self.start_matters(ctx, step, op) {
             let mut started = o.clone();
             started.status = StepStatus::Running;
@@ -195,7 +198,7 @@ impl Engine {
     /// idempotent mutation fails as any other (its connector has resent it already). One
     /// that is not is never sent again in this run: its verification decides now (or when
     /// `verify.after` is due); without one, it waits for a person.
-    async fn unanswered(
+    pub(super) async fn unanswered(
         &self,
         ctx: &RunCtx<'_>,
         step: &PlannedStep,

@@ -239,7 +239,8 @@ pub enum UrlSource {
 pub struct SqlConnector {
     /// Connection URL: `postgres://`, `mysql://`, `mariadb://` or `sqlite:` (TLS as the URL asks).
     pub url: UrlSource,
-    /// Most connections in the pool.
+    /// Most connections in the pool (default 4; at least 2 with `commit: service`, where a
+    /// service's open transaction holds one and at most all but one are held so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
     /// Statement timeout, e.g. `30s`.
@@ -254,6 +255,29 @@ pub struct SqlConnector {
     /// Retry policy for dropped connections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
+    /// When a service's SQL changes commit: `service` (default), all of a service's SQL
+    /// mutations on this connector in one transaction, so a failure in any of them leaves the
+    /// service as it was; `step`, each step in its own transaction (for erasures too large to
+    /// hold in one), journaled step by step, so a failure leaves the earlier steps committed.
+    #[serde(default, skip_serializing_if = "SqlCommit::is_default")]
+    pub commit: SqlCommit,
+}
+
+/// When a service's SQL changes commit (see [`SqlConnector::commit`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SqlCommit {
+    /// All of a service's SQL mutations on the connector commit together.
+    #[default]
+    Service,
+    /// Each step commits on its own.
+    Step,
+}
+
+impl SqlCommit {
+    fn is_default(&self) -> bool {
+        *self == SqlCommit::Service
+    }
 }
 
 /// Tasks for humans.

@@ -17,8 +17,8 @@ pub use action::{
 };
 pub use config::{
     Auth, ConnectorConfig, Controller, Defaults, Destination, EvidenceKeys, HttpConnector,
-    ManualConnector, PlanPolicy, ProjectConfig, RateLimit, RetryPolicy, SecretRef, SqlConnector,
-    Tenant, UrlSource,
+    ManualConnector, PlanPolicy, ProjectConfig, RateLimit, RetryPolicy, SecretRef, SqlCommit,
+    SqlConnector, Tenant, UrlSource,
 };
 pub use duration::{DURATION_PATTERN, HumanDuration};
 pub use kind::DsrKind;

@@ -8,9 +8,10 @@ use serde_json::Value;
 
 use super::{SqlClient, action, jitter, op_key};
 use crate::connectors::{
-    ChangePreview, Connector, ConnectorError, Operation, RecordSink, Response,
+    ChangePreview, Connector, ConnectorError, Operation, Reach, RecordSink, Response,
 };
 use crate::journal::Verification;
+use crate::model::SqlCommit;
 
 #[async_trait]
 impl Connector for SqlClient {
@@ -83,6 +84,71 @@ impl Connector for SqlClient {
             attempts,
             ..Response::default()
         })
+    }
+
+    fn holds_units(&self) -> bool {
+        self.commit == SqlCommit::Service
+    }
+
+    async fn mutate_in(&self, unit: &str, op: &Operation) -> Result<Response, ConnectorError> {
+        let a = action(op)?;
+        let m = self.mutation(a).await?;
+        let slot = {
+            let mut units = self.units.lock().unwrap_or_else(|e| e.into_inner());
+            units.entry(unit.to_owned()).or_default().clone()
+        };
+        let mut u = slot.lock().await;
+        if u.tx.is_none() {
+            if u.slot.is_none() {
+                let slot = self.unit_slots.clone().acquire_owned().await;
+                u.slot = Some(slot.map_err(|_| ConnectorError::Config("connector closed".into()))?);
+            }
+            // Nothing is sent before the transaction is open: opening it may be retried.
+            let (tx, _) = self.retrying(|| self.pools.begin(self.timeout)).await?;
+            u.tx = Some(tx);
+        }
+        let Some(tx) = u.tx.as_mut() else {
+            unreachable!("opened above")
+        };
+        // Nothing in an uncommitted transaction has taken effect, whatever the failure.
+        let applied = tx
+            .apply(&m, a.max_rows, self.timeout)
+            .await
+            .map_err(|e| e.into_connector(1).with_reach(Reach::NotProcessed))?;
+        if a.update.is_some() {
+            u.written.push((op_key(a), applied.written));
+        }
+        Ok(Response {
+            body: serde_json::json!({ "affected": applied.affected }),
+            affected: Some(applied.affected),
+            attempts: 1,
+            ..Response::default()
+        })
+    }
+
+    async fn commit(&self, unit: &str) -> Result<(), ConnectorError> {
+        let Some(slot) = self.take_unit(unit) else {
+            return Ok(());
+        };
+        let mut u = slot.lock().await;
+        let Some(tx) = u.tx.take() else {
+            return Ok(());
+        };
+        tx.commit(self.timeout)
+            .await
+            .map_err(|e| e.into_connector(1))?;
+        if let Ok(mut w) = self.written.lock() {
+            w.extend(u.written.drain(..));
+        }
+        Ok(())
+    }
+
+    async fn rollback(&self, unit: &str) {
+        if let Some(slot) = self.take_unit(unit)
+            && let Some(tx) = slot.lock().await.tx.take()
+        {
+            tx.rollback(self.timeout).await;
+        }
     }
 
     async fn preview(&self, op: &Operation) -> Result<Option<ChangePreview>, ConnectorError> {

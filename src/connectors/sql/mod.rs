@@ -4,7 +4,9 @@
 //! and bound values ([`builder`]); raw `query`/`execute` bind named parameters ([`params`]).
 //! Every mutation runs in one transaction that rolls back when it would change more than
 //! `max_rows` rows; a connection dropped before the commit is retried (the rollback made it
-//! safe). Rows become JSON by column type ([`row`]) and stream into the export sink.
+//! safe). With `commit: service` (the default) the engine sends a service's mutations into one
+//! unit of work, a transaction kept open until it commits them all ([`Connector::mutate_in`]).
+//! Rows become JSON by column type ([`row`]) and stream into the export sink.
 
 pub mod builder;
 pub mod connect;
@@ -30,11 +32,11 @@ use self::builder::{Builder, Column, ColumnTypes, Projection, Target};
 use self::connect::Retry;
 use self::dialect::Dialect;
 use self::failure::Failure;
-use self::pool::{Guard, Mutation, Pools};
+use self::pool::{Guard, Mutation, OpenTx, Pools};
 use self::statement::Statement;
 use self::update::{UpdatePlan, Written};
 use crate::connectors::{ConnectorError, Operation};
-use crate::model::{RetryPolicy, SqlAction, SqlConnector};
+use crate::model::{RetryPolicy, SqlAction, SqlCommit, SqlConnector};
 
 /// Default statement timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -53,6 +55,22 @@ pub struct SqlClient {
     types: Mutex<HashMap<String, Arc<HashMap<String, Column>>>>,
     /// What each committed update wrote, by operation, for its verification.
     written: Mutex<HashMap<String, Vec<Written>>>,
+    /// When a service's changes commit.
+    commit: SqlCommit,
+    /// Units of work still open, by name.
+    units: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Unit>>>>,
+    /// One per unit that may hold a connection at once: one less than the pool's connections.
+    unit_slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// A unit of work: the transaction (opened by its first mutation) and what its updates wrote,
+/// kept for their verification once it commits.
+#[derive(Debug, Default)]
+struct Unit {
+    tx: Option<OpenTx>,
+    written: Vec<(String, Vec<Written>)>,
+    /// Held while the transaction is open.
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl std::fmt::Debug for SqlClient {
@@ -83,8 +101,15 @@ impl SqlClient {
         })?;
         let timeout = cfg.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |t| t.get());
         let retry = Retry::from_policy(cfg.retry.as_ref().unwrap_or(&RetryPolicy::default()));
-        let size = cfg.concurrency.unwrap_or(DEFAULT_POOL).max(1);
+        let mut size = cfg.concurrency.unwrap_or(DEFAULT_POOL).max(1);
+        if cfg.commit == SqlCommit::Service {
+            // A unit of work holds a connection until it commits; one more serves the reads
+            // (catalogue, verification) its steps make meanwhile.
+            size = size.max(2);
+        }
         let pools = connect::pool(dialect, url, base_dir, size, timeout, cfg.create_if_missing)?;
+        // Units open at once leave a connection free, so none waits forever for a read.
+        let slots = pools.max_connections().saturating_sub(1) as usize;
         Ok(SqlClient {
             name: name.to_owned(),
             dialect,
@@ -94,6 +119,13 @@ impl SqlClient {
             hmac_key: hmac_key.map(|k| Arc::from(k.into_bytes())),
             types: Mutex::new(HashMap::new()),
             written: Mutex::new(HashMap::new()),
+            commit: if slots == 0 {
+                SqlCommit::Step
+            } else {
+                cfg.commit
+            },
+            units: Mutex::new(HashMap::new()),
+            unit_slots: Arc::new(tokio::sync::Semaphore::new(slots.max(1))),
         })
     }
 
@@ -138,6 +170,14 @@ impl SqlClient {
         e.retryable()
             && attempt < self.retry.attempts
             && start.elapsed() + delay <= self.retry.max_elapsed
+    }
+
+    /// Removes the unit of work `unit` from those open.
+    fn take_unit(&self, unit: &str) -> Option<Arc<tokio::sync::Mutex<Unit>>> {
+        self.units
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(unit)
     }
 
     /// Columns of the tables an operation touches (cached per table once found).

@@ -1,12 +1,12 @@
 //! The three concrete pools behind one type, and the primitive operations on them: read
-//! rows, stream rows, run one mutation in one transaction.
+//! rows, stream rows, run mutations in a transaction ([`OpenTx`]).
 
 use std::future::Future;
 use std::time::Duration;
 
 use futures::TryStreamExt;
 use serde_json::{Map, Value};
-use sqlx::{MySql, MySqlPool, PgPool, Postgres, Sqlite, SqlitePool};
+use sqlx::{MySql, MySqlPool, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 use super::builder::Column;
 use super::failure::Failure;
@@ -161,83 +161,44 @@ impl Pools {
         max_rows: Option<u64>,
         timeout: Duration,
     ) -> Result<Applied, Failure> {
-        let max = max_rows.unwrap_or(u64::MAX);
-        let sqlite = matches!(self, Pools::Lite(_));
-        on_pool!(self, p, Db => {
-            // A delete without a row limit is atomic by itself and idempotent (a re-run after a
-            // lost answer deletes nothing more): no explicit transaction, one round trip.
-            if let (Mutation::Delete(st), None) = (m, max_rows) {
-                // Without a transaction, a statement that times out may have committed.
-                let r = timed(timeout, &st.binds, statement::query::<Db>(st).execute(p))
+        // A delete without a row limit is atomic by itself and idempotent (a re-run after a
+        // lost answer deletes nothing more): no explicit transaction, one round trip.
+        if let (Mutation::Delete(st), None) = (m, max_rows) {
+            let r = on_pool!(self, p, Db => {
+                timed(timeout, &st.binds, statement::query::<Db>(st).execute(p))
                     .await
-                    .map_err(|f| match f {
-                        Failure::Timeout(d) => Failure::CommitUnknown(format!("no answer within {d:?}")),
-                        other => other,
-                    })?;
-                return Ok(Applied { affected: r.rows_affected(), written: Vec::new() });
-            }
-            // SQLite: take the write lock up front, so a read-then-write transaction cannot
-            // fail on lock upgrade halfway (busy_timeout covers the wait).
-            let begin = async {
-                if sqlite { p.begin_with("BEGIN IMMEDIATE").await } else { p.begin().await }
-            };
-            let mut tx = timed(timeout, &[], begin).await?;
-            let applied = match m {
-                Mutation::Delete(st) | Mutation::Execute(st, None) => {
-                    let r = timed(timeout, &st.binds, statement::query::<Db>(st).execute(&mut *tx)).await?;
-                    Applied { affected: r.rows_affected(), written: Vec::new() }
-                }
-                Mutation::Execute(st, Some(guard)) => {
-                    let rows = timed(timeout, &guard.read.binds, statement::query::<Db>(&guard.read).fetch_all(&mut *tx)).await?;
-                    let rows = rows.iter().map(|r| r.to_json()).collect::<Result<Vec<_>, _>>()?;
-                    if let Some(why) = guard.stranger(&rows) {
-                        return Err(Failure::Refused(why));
-                    }
-                    let r = timed(timeout, &st.binds, statement::query::<Db>(st).execute(&mut *tx)).await?;
-                    let affected = r.rows_affected();
-                    if affected > rows.len() as u64 {
-                        let _ = tokio::time::timeout(timeout, tx.rollback()).await;
-                        return Err(Failure::Refused(format!(
-                            "would change {affected} rows, but its preview read finds {} for this subject; rolled back",
-                            rows.len()
-                        )));
-                    }
-                    Applied { affected, written: Vec::new() }
-                }
-                Mutation::Update(plan) => {
-                    let rows = timed(timeout, &plan.lock.binds, statement::query::<Db>(&plan.lock).fetch_all(&mut *tx)).await?;
-                    let n = rows.len() as u64;
-                    if n > max {
-                        // Dropping the transaction rolls it back.
-                        return Err(too_many(n, max));
-                    }
-                    let mut applied = Applied::default();
-                    for row in &rows {
-                        let row = row.to_json()?;
-                        if plan.bulk.is_some() {
-                            applied.written.push(plan.bulk_written(&row).map_err(|e| Failure::Refused(e.to_string()))?);
-                        } else {
-                            let (st, w) = plan.row_update(&row).map_err(|e| Failure::Refused(e.to_string()))?;
-                            let r = timed(timeout, &st.binds, statement::query::<Db>(&st).execute(&mut *tx)).await?;
-                            applied.affected += r.rows_affected();
-                            applied.written.push(w);
-                        }
-                    }
-                    if let Some(bulk) = &plan.bulk {
-                        let r = timed(timeout, &bulk.binds, statement::query::<Db>(bulk).execute(&mut *tx)).await?;
-                        applied.affected = r.rows_affected();
-                    }
-                    applied
-                }
-            };
-            if applied.affected > max {
-                let _ = tokio::time::timeout(timeout, tx.rollback()).await;
-                return Err(too_many(applied.affected, max));
-            }
-            match tokio::time::timeout(timeout, tx.commit()).await {
-                Ok(Ok(())) => Ok(applied),
-                Ok(Err(e)) => Err(Failure::CommitUnknown(e.to_string())),
-                Err(_) => Err(Failure::CommitUnknown(format!("no answer within {timeout:?}"))),
+                    .map(|r| r.rows_affected())
+            });
+            // Without a transaction, a statement that times out may have committed.
+            let affected = r.map_err(|f| match f {
+                Failure::Timeout(d) => Failure::CommitUnknown(format!("no answer within {d:?}")),
+                other => other,
+            })?;
+            return Ok(Applied {
+                affected,
+                written: Vec::new(),
+            });
+        }
+        let mut tx = self.begin(timeout).await?;
+        // An error drops the transaction, which rolls it back.
+        let applied = tx.apply(m, max_rows, timeout).await?;
+        tx.commit(timeout).await?;
+        Ok(applied)
+    }
+
+    /// Most connections the pool opens.
+    pub fn max_connections(&self) -> u32 {
+        on_pool!(self, p, _Db => p.options().get_max_connections())
+    }
+
+    /// Opens a transaction (SQLite: with the write lock taken up front, so a read-then-write
+    /// transaction cannot fail on lock upgrade halfway; busy_timeout covers the wait).
+    pub async fn begin(&self, timeout: Duration) -> Result<OpenTx, Failure> {
+        Ok(match self {
+            Pools::Pg(p) => OpenTx::Pg(timed(timeout, &[], p.begin()).await?),
+            Pools::My(p) => OpenTx::My(timed(timeout, &[], p.begin()).await?),
+            Pools::Lite(p) => {
+                OpenTx::Lite(timed(timeout, &[], p.begin_with("BEGIN IMMEDIATE")).await?)
             }
         })
     }
@@ -344,5 +305,129 @@ impl Pools {
                     .collect()
             }
         }
+    }
+}
+
+/// A transaction kept open across mutations: one, or every SQL mutation of a service (its
+/// unit of work). Dropped without [`OpenTx::commit`], it rolls back.
+pub enum OpenTx {
+    /// PostgreSQL.
+    Pg(Transaction<'static, Postgres>),
+    /// MySQL / MariaDB.
+    My(Transaction<'static, MySql>),
+    /// SQLite.
+    Lite(Transaction<'static, Sqlite>),
+}
+
+impl std::fmt::Debug for OpenTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenTx")
+    }
+}
+
+/// Runs `$body` with `$tx` bound to the concrete transaction and `$db` to its database type.
+macro_rules! on_tx {
+    ($open:expr, $tx:ident, $db:ident => $body:expr) => {
+        match $open {
+            OpenTx::Pg($tx) => {
+                type $db = Postgres;
+                $body
+            }
+            OpenTx::My($tx) => {
+                type $db = MySql;
+                $body
+            }
+            OpenTx::Lite($tx) => {
+                type $db = Sqlite;
+                $body
+            }
+        }
+    };
+}
+
+impl OpenTx {
+    /// Runs a mutation in this transaction, uncommitted. An error leaves the transaction to be
+    /// rolled back (more than `max_rows` changed, a raw `execute` whose re-read finds someone
+    /// else, or changes more rows than that re-read).
+    pub async fn apply(
+        &mut self,
+        m: &Mutation,
+        max_rows: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Applied, Failure> {
+        let max = max_rows.unwrap_or(u64::MAX);
+        let applied = on_tx!(self, tx, Db => {
+            match m {
+                Mutation::Delete(st) | Mutation::Execute(st, None) => {
+                    let r = timed(timeout, &st.binds, statement::query::<Db>(st).execute(&mut **tx)).await?;
+                    Applied { affected: r.rows_affected(), written: Vec::new() }
+                }
+                Mutation::Execute(st, Some(guard)) => {
+                    let rows = timed(timeout, &guard.read.binds, statement::query::<Db>(&guard.read).fetch_all(&mut **tx)).await?;
+                    let rows = rows.iter().map(|r| r.to_json()).collect::<Result<Vec<_>, _>>()?;
+                    if let Some(why) = guard.stranger(&rows) {
+                        return Err(Failure::Refused(why));
+                    }
+                    let r = timed(timeout, &st.binds, statement::query::<Db>(st).execute(&mut **tx)).await?;
+                    let affected = r.rows_affected();
+                    if affected > rows.len() as u64 {
+                        return Err(Failure::Refused(format!(
+                            "would change {affected} rows, but its preview read finds {} for this subject; rolled back",
+                            rows.len()
+                        )));
+                    }
+                    Applied { affected, written: Vec::new() }
+                }
+                Mutation::Update(plan) => {
+                    let rows = timed(timeout, &plan.lock.binds, statement::query::<Db>(&plan.lock).fetch_all(&mut **tx)).await?;
+                    let n = rows.len() as u64;
+                    if n > max {
+                        return Err(too_many(n, max));
+                    }
+                    let mut applied = Applied::default();
+                    for row in &rows {
+                        let row = row.to_json()?;
+                        if plan.bulk.is_some() {
+                            applied.written.push(plan.bulk_written(&row).map_err(|e| Failure::Refused(e.to_string()))?);
+                        } else {
+                            let (st, w) = plan.row_update(&row).map_err(|e| Failure::Refused(e.to_string()))?;
+                            let r = timed(timeout, &st.binds, statement::query::<Db>(&st).execute(&mut **tx)).await?;
+                            applied.affected += r.rows_affected();
+                            applied.written.push(w);
+                        }
+                    }
+                    if let Some(bulk) = &plan.bulk {
+                        let r = timed(timeout, &bulk.binds, statement::query::<Db>(bulk).execute(&mut **tx)).await?;
+                        applied.affected = r.rows_affected();
+                    }
+                    applied
+                }
+            }
+        });
+        if applied.affected > max {
+            return Err(too_many(applied.affected, max));
+        }
+        Ok(applied)
+    }
+
+    /// Commits. The database refusing the commit (a deferred constraint) rolled it back; an
+    /// answer lost on the way leaves it unknown ([`Failure::CommitUnknown`]).
+    pub async fn commit(self, timeout: Duration) -> Result<(), Failure> {
+        let r = on_tx!(self, tx, _Db => tokio::time::timeout(timeout, tx.commit()).await);
+        match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e @ sqlx::Error::Database(_))) => Err(Failure::db(e, &[])),
+            Ok(Err(e)) => Err(Failure::CommitUnknown(e.to_string())),
+            Err(_) => Err(Failure::CommitUnknown(format!(
+                "no answer within {timeout:?}"
+            ))),
+        }
+    }
+
+    /// Rolls back (a failure to say so still discards it: the connection is not reused).
+    pub async fn rollback(self, timeout: Duration) {
+        on_tx!(self, tx, _Db => {
+            let _ = tokio::time::timeout(timeout, tx.rollback()).await;
+        });
     }
 }
