@@ -84,6 +84,7 @@ on_all_backends!(
     raw_execute_in_a_playbook_never_erases_a_stranger,
     a_constraint_failure_in_a_later_step_rolls_the_service_back,
     apply_erases_no_row_the_saved_plan_did_not_show,
+    a_read_between_two_mutations_joins_their_transaction,
 );
 
 // Regression (issue 16): `street: { mask: null }`, unquoted, passed `validate` and wrote the
@@ -539,6 +540,51 @@ async fn logs_and_parent(db: &Db) -> (String, String) {
         p = db.t("srv_parent"),
     ));
     (playbook, c)
+}
+
+/// The same erasure with a read between the two deletes: the subject's row is found (by id)
+/// after the log lines are deleted, and deleted by that id.
+fn with_a_read_between(db: &Db) -> String {
+    shop_delete(&format!(
+        r#"    - id: drop-logs
+      sql: {{ delete: {{ table: {l}, where: {{ email: "{{{{subject.email}}}}" }} }} }}
+    - id: find
+      needs: [drop-logs]
+      sql: {{ select: {{ table: {p}, columns: [id], where: {{ email: "{{{{subject.email}}}}" }} }} }}
+      capture: {{ id: /0/id }}
+    - id: drop-parent
+      needs: [find]
+      sql: {{ delete: {{ table: {p}, where: {{ id: "{{{{find.id}}}}" }} }}, max_rows: 1 }}
+"#,
+        l = db.t("srv_logs"),
+        p = db.t("srv_parent"),
+    ))
+}
+
+// A read between two mutations of a service reads inside the service's transaction, so the
+// service still commits (or rolls back) as one.
+async fn a_read_between_two_mutations_joins_their_transaction(kind: Kind) {
+    let db = Db::new(kind, "cli_unitread").await;
+    let (_, child) = logs_and_parent(&db).await;
+    let p = project(&db, &with_a_read_between(&db), DELETE_ADA);
+    let out = p
+        .cmd()
+        .args(["run", "request.yaml", "--approve", "dpo"])
+        .run()
+        .await
+        .expect_code(1);
+    assert!(
+        out.stdout.contains("rolled back"),
+        "{kind:?}: {}",
+        out.stdout
+    );
+    assert_eq!(db.count("srv_logs").await, 3, "{kind:?}: {}", out.stdout);
+    db.exec(&format!("DELETE FROM {child}")).await;
+    let run = run_id(&out.stdout);
+    let out = p.cmd().args(["resume", &run]).run().await.expect_code(0);
+    assert_eq!(db.count("srv_logs").await, 1, "{kind:?}: {}", out.stdout);
+    assert_eq!(db.count("srv_parent").await, 1, "{kind:?}");
+    db.drop().await;
 }
 
 fn run_id(stdout: &str) -> String {

@@ -265,6 +265,17 @@ pub trait Connector: Send + Sync {
         ))
     }
 
+    /// A read inside the unit of work `unit`, seeing its uncommitted changes; a plain read
+    /// when the unit holds nothing yet (or the connector keeps no units).
+    async fn read_in(
+        &self,
+        _unit: &str,
+        op: &Operation,
+        sink: Option<&mut (dyn RecordSink + '_)>,
+    ) -> Result<Response, ConnectorError> {
+        self.read(op, sink).await
+    }
+
     /// Commits every mutation of the unit `unit` at once.
     async fn commit(&self, _unit: &str) -> Result<(), ConnectorError> {
         Ok(())

@@ -61,6 +61,17 @@ pub trait Calls: Send + Sync {
         )))
     }
 
+    /// A step's read inside the unit of work `unit` of its connector.
+    async fn read_in(
+        &self,
+        _unit: &str,
+        step: &PlannedStep,
+        op: &Operation,
+        sink: Option<&mut (dyn RecordSink + '_)>,
+    ) -> Result<Response, ConnectorError> {
+        self.read(step, op, sink).await
+    }
+
     /// Commits the unit of work `unit` of the step's connector.
     async fn commit(&self, _unit: &str, _step: &PlannedStep) -> Result<(), ConnectorError> {
         Ok(())
@@ -146,6 +157,16 @@ impl Calls for Live {
         op: &Operation,
     ) -> Result<Response, ConnectorError> {
         self.connector(step)?.mutate_in(unit, op).await
+    }
+
+    async fn read_in(
+        &self,
+        unit: &str,
+        step: &PlannedStep,
+        op: &Operation,
+        sink: Option<&mut (dyn RecordSink + '_)>,
+    ) -> Result<Response, ConnectorError> {
+        self.connector(step)?.read_in(unit, op, sink).await
     }
 
     async fn commit(&self, unit: &str, step: &PlannedStep) -> Result<(), ConnectorError> {

@@ -19,7 +19,10 @@ impl Engine {
         sink: Option<&mut (dyn RecordSink + '_)>,
     ) -> Result<Response, ConnectorError> {
         let _slot = self.call_slot().await;
-        ctx.calls.read(step, op, sink).await
+        match ctx.unit(step) {
+            Some(unit) => ctx.calls.read_in(&unit.id, step, op, sink).await,
+            None => ctx.calls.read(step, op, sink).await,
+        }
     }
 
     /// A slot of the engine-wide limit on calls in flight (`--parallelism`). Only calls

@@ -4,9 +4,10 @@
 //! A failure in any of them rolls them all back, and each says so: the service is as it was.
 //!
 //! A unit holds the not yet settled mutating SQL steps of one service on one connector that
-//! keeps units (see [`crate::connectors::Connector::mutate_in`]), when there are two or more
-//! and no other step lies between two of them (a step that needs one and is needed by
-//! another): then they commit step by step, as do `for_each` steps.
+//! keeps units (see [`crate::connectors::Connector::mutate_in`]), when there are two or more,
+//! and the SQL reads on that connector between two of them (a read that needs one and is
+//! needed by another), which read inside the transaction. When another kind of step lies
+//! between two of them, the service's steps commit step by step, as do `for_each` steps.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -101,24 +102,42 @@ pub(super) fn form(
         }
         needs.push(all);
     }
+    let connector = |s: &PlannedStep| s.connector.as_deref().unwrap_or("").to_owned();
     groups
         .into_iter()
         .filter(|(_, members)| members.len() > 1)
-        .filter(|(_, members)| {
+        .filter_map(|((service, conn), mut members)| {
             let inside: HashSet<usize> = members.iter().copied().collect();
-            // No step outside between two members: it would wait for the commit forever.
-            !(0..plan.steps.len()).any(|x| {
-                !inside.contains(&x)
+            // Steps between two members (needing one, needed by another) join the unit when
+            // they are SQL reads on its connector (they read inside its transaction, seeing
+            // its changes); anything else there would wait for the commit forever, so the
+            // service then commits step by step.
+            for x in 0..plan.steps.len() {
+                let s = &plan.steps[x];
+                let between = !inside.contains(&x)
+                    && !settled.contains(s.key.as_str())
                     && members.iter().any(|&m| needs[x].contains(&m))
-                    && members.iter().any(|&m| needs[m].contains(&x))
+                    && members.iter().any(|&m| needs[m].contains(&x));
+                if !between {
+                    continue;
+                }
+                let joins = !s.mutates
+                    && s.for_each.is_none()
+                    && matches!(s.action, PlannedAction::Sql(_))
+                    && connector(s) == conn;
+                if !joins {
+                    return None;
+                }
+                members.push(x);
+            }
+            members.sort_unstable();
+            Some(Unit {
+                id: format!("{run_id}/{service}/{conn}"),
+                service: service.to_owned(),
+                connector: conn.to_owned(),
+                members,
+                held: Mutex::new(Vec::new()),
             })
-        })
-        .map(|((service, connector), members)| Unit {
-            id: format!("{run_id}/{service}/{connector}"),
-            service: service.to_owned(),
-            connector: connector.to_owned(),
-            members,
-            held: Mutex::new(Vec::new()),
         })
         .collect()
 }

@@ -126,6 +126,57 @@ impl Connector for SqlClient {
         })
     }
 
+    async fn read_in(
+        &self,
+        unit: &str,
+        op: &Operation,
+        sink: Option<&mut (dyn RecordSink + '_)>,
+    ) -> Result<Response, ConnectorError> {
+        let slot = self
+            .units
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(unit)
+            .cloned();
+        let Some(slot) = slot else {
+            return self.read(op, sink).await;
+        };
+        let a = action(op)?;
+        if a.mutates() {
+            return Err(ConnectorError::Refused(
+                "read called with a mutating SQL operation".into(),
+            ));
+        }
+        let st = self.read_statement(a).await?;
+        let mut u = slot.lock().await;
+        let Some(tx) = u.tx.as_mut() else {
+            drop(u);
+            return self.read(op, sink).await;
+        };
+        // A failed read leaves the transaction to be rolled back: nothing is retried in it.
+        let failed =
+            |e: super::failure::Failure| e.into_connector(1).with_reach(Reach::NotProcessed);
+        match sink {
+            None => {
+                let rows = tx.fetch_all(&st, self.timeout).await.map_err(failed)?;
+                Ok(Response {
+                    body: Value::Array(rows.into_iter().map(Value::Object).collect()),
+                    attempts: 1,
+                    ..Response::default()
+                })
+            }
+            Some(sink) => {
+                let n = tx.stream(&st, self.timeout, sink).await.map_err(failed)?;
+                Ok(Response {
+                    body: Value::Null,
+                    records: n,
+                    attempts: 1,
+                    ..Response::default()
+                })
+            }
+        }
+    }
+
     async fn commit(&self, unit: &str) -> Result<(), ConnectorError> {
         let Some(slot) = self.take_unit(unit) else {
             return Ok(());

@@ -410,6 +410,36 @@ impl OpenTx {
         Ok(applied)
     }
 
+    /// All rows of a read in this transaction (it sees the transaction's changes).
+    pub async fn fetch_all(
+        &mut self,
+        st: &Statement,
+        timeout: Duration,
+    ) -> Result<Vec<Map<String, Value>>, Failure> {
+        on_tx!(self, tx, Db => {
+            let rows = timed(timeout, &st.binds, statement::query::<Db>(st).fetch_all(&mut **tx)).await?;
+            rows.iter().map(|r| r.to_json().map_err(Failure::from)).collect()
+        })
+    }
+
+    /// Streams the rows of a read in this transaction into `sink`; returns how many.
+    pub async fn stream(
+        &mut self,
+        st: &Statement,
+        timeout: Duration,
+        sink: &mut (dyn RecordSink + '_),
+    ) -> Result<u64, Failure> {
+        on_tx!(self, tx, Db => {
+            let mut n = 0;
+            let mut rows = statement::query::<Db>(st).fetch(&mut **tx);
+            while let Some(row) = timed(timeout, &st.binds, rows.try_next()).await? {
+                sink.write(&Value::Object(row.to_json()?)).map_err(Failure::Sink)?;
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+
     /// Commits. The database refusing the commit (a deferred constraint) rolled it back; an
     /// answer lost on the way leaves it unknown ([`Failure::CommitUnknown`]).
     pub async fn commit(self, timeout: Duration) -> Result<(), Failure> {
