@@ -36,6 +36,8 @@ fn render(action: &Value, subject: &str) -> Result<HttpRequest, String> {
             None => None,
         },
         json_patch: None,
+        form: None,
+        graphql: false,
         if_match: None,
         paginate: None,
         absent_on: vec![],

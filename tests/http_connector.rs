@@ -62,6 +62,8 @@ fn request(method: HttpMethod, path: &str) -> HttpRequest {
         headers: vec![],
         json: None,
         json_patch: None,
+        form: None,
+        graphql: false,
         if_match: None,
         paginate: None,
         absent_on: vec![],

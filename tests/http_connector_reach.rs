@@ -39,6 +39,8 @@ fn call(method: HttpMethod, idempotent: bool) -> Operation {
         headers: vec![],
         json: Some(json!({"subject": "s-1"})),
         json_patch: None,
+        form: None,
+        graphql: false,
         if_match: None,
         paginate: None,
         absent_on: vec![],

@@ -1,10 +1,13 @@
 //! Safe templating of step actions. Subject values reach a URL path only through `seg`
 //! (one encoded path segment), a query through form encoding (done by the connector), an
-//! OData string literal through `odata`, and JSON through `json`.
+//! OData string literal through `odata`, and JSON through `json`. Identifiers a service
+//! derives from a subject value come from `lower`, `md5`, `sha256` (lower-case hex) and
+//! `base64`, which compose: `{{seg (md5 (lower subject.email))}}` is Mailchimp's
+//! subscriber hash as one path segment.
 
 use handlebars::{
-    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
-    RenderErrorReason,
+    Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderError,
+    RenderErrorReason, ScopedJson,
 };
 use std::sync::RwLock;
 
@@ -48,7 +51,8 @@ impl Default for Renderer {
 }
 
 impl Renderer {
-    /// A renderer with the `seg`, `odata` and `json` helpers and no HTML escaping.
+    /// A renderer with the `seg`, `odata` and `json` helpers, the derivations (`lower`,
+    /// `md5`, `sha256`, `base64`) and no HTML escaping.
     pub fn new() -> Self {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
@@ -56,6 +60,9 @@ impl Renderer {
         registry.register_helper("seg", Box::new(seg_helper));
         registry.register_helper("odata", Box::new(odata_helper));
         registry.register_helper("json", Box::new(json_helper));
+        for (name, f) in DERIVATIONS {
+            registry.register_helper(name, Box::new(Derive { name, f: *f }));
+        }
         Renderer {
             registry: RwLock::new(registry),
         }
@@ -182,6 +189,42 @@ fn param_text(h: &Helper, name: &str) -> Result<String, RenderError> {
             param.relative_path().map(String::as_str).unwrap_or("?")
         ))
         .into()),
+    }
+}
+
+type Derivation = fn(&str) -> String;
+
+/// Helpers that derive a text from a text; each is a value, so they nest as subexpressions.
+const DERIVATIONS: &[(&str, Derivation)] = &[
+    ("lower", |s| s.to_lowercase()),
+    ("md5", |s| hex::encode(md5::Md5::digest(s.as_bytes()))),
+    ("sha256", |s| {
+        hex::encode(sha2::Sha256::digest(s.as_bytes()))
+    }),
+    ("base64", |s| {
+        base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+    }),
+];
+
+use base64::Engine as _;
+use sha2::Digest as _;
+
+/// A derivation helper: one text parameter, one text value.
+struct Derive {
+    name: &'static str,
+    f: Derivation,
+}
+
+impl HelperDef for Derive {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let raw = param_text(h, self.name)?;
+        Ok(ScopedJson::Derived(Value::String((self.f)(&raw))))
     }
 }
 
@@ -321,6 +364,33 @@ mod tests {
             assert_eq!(bad.template, "/u/{{seg subject.id");
         }
         assert_eq!(r.cached_templates(), 1);
+    }
+
+    #[test]
+    fn derivations_compose_and_keep_segments_safe() {
+        let r = Renderer::new();
+        let ctx = json!({"subject": {"email": "Urist.McVankab@Freddiesjokes.com", "id": 7}});
+        // Mailchimp's documented example: the MD5 of the lower-cased address.
+        assert_eq!(
+            r.render("/members/{{seg (md5 (lower subject.email))}}", &ctx)
+                .unwrap(),
+            "/members/62eeb292278cc15f5817cb78f7790b08"
+        );
+        assert_eq!(
+            r.render("{{sha256 \"abc\"}}", &ctx).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(r.render("{{base64 subject.id}}", &ctx).unwrap(), "Nw==");
+        // base64 output may hold `/`: through `seg` it stays one segment.
+        let slashy = json!({"subject": {"id": "\u{ff}\u{ff}\u{ff}"}});
+        assert_eq!(
+            r.render("{{seg (base64 subject.id)}}", &slashy).unwrap(),
+            "w7%2FDv8O%2F"
+        );
+        let err = r
+            .render("{{md5 (lower subject.missing)}}", &ctx)
+            .unwrap_err();
+        assert!(err.message.contains("subject.missing"), "{}", err.message);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use self::auth::Authenticator;
-use self::exchange::Prepared;
+use self::exchange::{Pause, Prepared, graphql_errors};
 use self::target::Target;
 use crate::connectors::retry::Retrier;
 use crate::connectors::{Connector, ConnectorError, HttpRequest, Operation, RecordSink, Response};
@@ -43,6 +43,8 @@ pub struct HttpClient {
     retry: Retrier,
     permits: Semaphore,
     limiter: Option<DefaultDirectRateLimiter>,
+    /// Set from the service's rate-limit headers; every call waits for it.
+    pause: Pause,
 }
 
 impl HttpClient {
@@ -120,6 +122,7 @@ impl HttpClient {
             retry,
             permits: Semaphore::new(concurrency as usize),
             limiter,
+            pause: Pause::default(),
         })
     }
 
@@ -141,18 +144,32 @@ impl HttpClient {
             })?;
             headers.insert(IF_MATCH, value);
         }
-        let body = match (&req.json, &req.json_patch) {
-            (Some(_), Some(_)) => {
-                return Err(ConnectorError::Refused(
-                    "a call cannot have both a `json` and a `json_patch` body".into(),
-                ));
-            }
-            (Some(json), None) => Some((json.to_string().into_bytes(), "application/json")),
-            (None, Some(patch)) => Some((
+        let bodies = usize::from(req.json.is_some())
+            + usize::from(req.json_patch.is_some())
+            + usize::from(req.form.is_some());
+        if bodies > 1 {
+            return Err(ConnectorError::Refused(
+                "a call has one body: `json`, `json_patch`, `form` or `graphql`".into(),
+            ));
+        }
+        let body = if let Some(json) = &req.json {
+            Some((json.to_string().into_bytes(), "application/json"))
+        } else if let Some(patch) = &req.json_patch {
+            Some((
                 patch.to_string().into_bytes(),
                 "application/json-patch+json",
-            )),
-            (None, None) => None,
+            ))
+        } else {
+            req.form.as_ref().map(|pairs| {
+                let mut ser = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in pairs {
+                    ser.append_pair(k, v);
+                }
+                (
+                    ser.finish().into_bytes(),
+                    "application/x-www-form-urlencoded",
+                )
+            })
         };
         Ok(Prepared {
             method: method(req.method),
@@ -160,6 +177,7 @@ impl HttpClient {
             headers,
             body,
             idempotent: req.idempotent,
+            graphql: req.graphql,
         })
     }
 
@@ -174,10 +192,35 @@ impl HttpClient {
         let mut first = self.prepare(req)?;
         first.idempotent = idempotent;
         if let Some(pages) = &req.paginate {
+            if req.graphql {
+                return Err(ConnectorError::Refused(
+                    "a GraphQL call cannot use `paginate`; page with a cursor in `variables` and `for_each`".into(),
+                ));
+            }
             return self.paginate(req, pages, first, sink).await;
         }
         let (raw, attempts) = self.call(&first).await?;
         let mut resp = self.interpret(raw, &req.absent_on, attempts)?;
+        if req.graphql
+            && !resp.absent
+            && let Some(message) = graphql_errors(&resp.body)
+        {
+            // Errors before execution leave no `data`: nothing was done. With `data`, part
+            // of the operation may have run.
+            let executed = resp.body.get("data").is_some_and(|d| !d.is_null());
+            return Err(ConnectorError::InvalidResponse {
+                message: format!(
+                    "the GraphQL answer has errors: {}",
+                    self.auth.redactor.redact(&message)
+                ),
+                excerpt: String::new(),
+                reach: if executed {
+                    crate::connectors::Reach::MaybeProcessed
+                } else {
+                    crate::connectors::Reach::NotProcessed
+                },
+            });
+        }
         if let Some(sink) = sink
             && !resp.absent
         {

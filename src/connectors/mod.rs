@@ -48,6 +48,12 @@ pub struct HttpRequest {
     pub json: Option<Value>,
     /// JSON Patch body.
     pub json_patch: Option<Value>,
+    /// Form body (`application/x-www-form-urlencoded`), pairs in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<Vec<(String, String)>>,
+    /// A GraphQL call (its body is in `json`): a 200 answer with top-level `errors` fails.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub graphql: bool,
     /// `If-Match` value.
     pub if_match: Option<String>,
     /// Pagination.

@@ -24,7 +24,24 @@ pub fn http(
         path: r.render(&h.path, ctx)?,
         query: pairs(&h.query)?,
         headers: pairs(&h.headers)?,
-        json: h.json.as_ref().map(|j| r.render_json(j, ctx)).transpose()?,
+        json: match &h.graphql {
+            Some(gql) => Some(serde_json::json!({
+                "query": gql.query,
+                "variables": gql
+                    .variables
+                    .as_ref()
+                    .map(|v| r.render_json(v, ctx))
+                    .transpose()?
+                    .unwrap_or_else(|| serde_json::json!({})),
+            })),
+            None => h.json.as_ref().map(|j| r.render_json(j, ctx)).transpose()?,
+        },
+        form: h
+            .form
+            .as_ref()
+            .map(|f| form_pairs(&r.render_json(f, ctx)?))
+            .transpose()?,
+        graphql: h.graphql.is_some(),
         json_patch: h
             .json_patch
             .as_ref()
@@ -36,6 +53,42 @@ pub fn http(
         // A read; a step's mutation is marked by `operation`, from the step.
         idempotent: false,
     }))
+}
+
+/// A rendered form body as pairs, nested values in bracket notation (`a[b]`, `a[0]`).
+fn form_pairs(v: &Value) -> Result<Vec<(String, String)>, TemplateError> {
+    fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let name = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}[{k}]")
+                    };
+                    walk(&name, v, out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(&format!("{prefix}[{i}]"), v, out);
+                }
+            }
+            Value::String(s) => out.push((prefix.to_owned(), s.clone())),
+            Value::Null => out.push((prefix.to_owned(), String::new())),
+            other => out.push((prefix.to_owned(), other.to_string())),
+        }
+    }
+    if !v.is_object() {
+        return Err(TemplateError {
+            template: v.to_string(),
+            message: "a `form` body must be an object of fields".into(),
+            missing: None,
+        });
+    }
+    let mut out = Vec::new();
+    walk("", v, &mut out);
+    Ok(out)
 }
 
 /// Renders a SQL action: every template string becomes its value.
@@ -171,5 +224,30 @@ pub fn target(action: &PlannedAction) -> String {
         }
         PlannedAction::Manual(_) => "manual task".to_owned(),
         PlannedAction::Wait(w) => format!("wait {}", w.duration),
+    }
+}
+
+#[cfg(test)]
+mod form_tests {
+    use super::form_pairs;
+    use serde_json::json;
+
+    #[test]
+    fn nested_values_use_bracket_notation() {
+        let pairs = form_pairs(&json!({"name": "Ann", "metadata": {"dsr": "r-1"},
+            "items": [{"price": "p_1"}], "phone": null, "n": 2}))
+        .unwrap();
+        let want: Vec<(String, String)> = [
+            ("name", "Ann"),
+            ("metadata[dsr]", "r-1"),
+            ("items[0][price]", "p_1"),
+            ("phone", ""),
+            ("n", "2"),
+        ]
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+        assert_eq!(pairs, want);
+        assert!(form_pairs(&json!("text")).is_err());
     }
 }

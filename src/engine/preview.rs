@@ -208,7 +208,15 @@ fn action_of(action: &PlannedAction) -> ChangeAction {
 
 fn after_of(op: Option<&Operation>) -> Option<Value> {
     match op? {
-        Operation::Http(h) => h.json_patch.clone().or_else(|| h.json.clone()),
+        Operation::Http(h) => h.json_patch.clone().or_else(|| h.json.clone()).or_else(|| {
+            h.form.as_ref().map(|f| {
+                Value::Object(
+                    f.iter()
+                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                        .collect(),
+                )
+            })
+        }),
         Operation::Sql(_) => None,
     }
 }

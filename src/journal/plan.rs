@@ -262,7 +262,13 @@ pub fn http_templates(h: &HttpAction, out: &mut Vec<(String, String)>) {
     if let Some(v) = &h.if_match {
         out.push(("http.if_match".into(), v.clone()));
     }
-    for (label, body) in [("http.json", &h.json), ("http.json_patch", &h.json_patch)] {
+    let variables = h.graphql.as_ref().and_then(|g| g.variables.as_ref());
+    for (label, body) in [
+        ("http.json", h.json.as_ref()),
+        ("http.json_patch", h.json_patch.as_ref()),
+        ("http.form", h.form.as_ref()),
+        ("http.graphql.variables", variables),
+    ] {
         if let Some(body) = body {
             json_templates(label, body, out);
         }

@@ -197,6 +197,13 @@ const TEMPLATE_WORDS: &[(&str, &str)] = &[
     ("seg ", "helper: one URL path segment, escaped"),
     ("odata ", "helper: an OData string literal"),
     ("json ", "helper: the value as JSON"),
+    ("lower ", "helper: the text in lower case"),
+    (
+        "md5 ",
+        "helper: the MD5 of the text, lower-case hex (e.g. a subscriber hash)",
+    ),
+    ("sha256 ", "helper: the SHA-256 of the text, lower-case hex"),
+    ("base64 ", "helper: the text in base64"),
 ];
 
 /// Completions at the cursor: step ids after `needs`/`after`, connectors after `connector:`,

@@ -32,12 +32,35 @@ pub struct HttpAction {
     /// JSON Patch body (`application/json-patch+json`), templated like `json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub json_patch: Option<serde_json::Value>,
+    /// Form body (`application/x-www-form-urlencoded`), as Stripe's API takes it: an object
+    /// of field to value, templated like `json` (so `"{{json request.corrections}}"` is a
+    /// whole object). Nested objects and lists are sent in bracket notation
+    /// (`metadata[reason]=...`, `items[0][price]=...`); `null` is sent empty (Stripe's
+    /// "unset").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<serde_json::Value>,
+    /// A GraphQL request, sent as the JSON body `{"query", "variables"}`. An answer with a
+    /// non-empty top-level `errors` list is a failure even with status 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphql: Option<GraphQl>,
     /// Send `If-Match` with this value (template), e.g. the ETag of the previewed read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub if_match: Option<String>,
     /// Follow pages and return all items as one list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paginate: Option<Paginate>,
+}
+
+/// A GraphQL operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GraphQl {
+    /// The query or mutation text, sent as it is (not a template: values go in
+    /// `variables`, so a subject value never becomes GraphQL syntax).
+    pub query: String,
+    /// Variables; every string in them is a template, as in `json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variables: Option<serde_json::Value>,
 }
 
 /// HTTP methods.
@@ -97,6 +120,37 @@ pub struct Paginate {
     /// (DPS: `x-ms-continuation`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continuation_header: Option<String>,
+    /// Follow the `rel="next"` URL of the RFC 8288 `Link` response header (Shopify REST,
+    /// Okta, GitHub), on the connector's own origin only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub link_header: bool,
+    /// Query parameter that carries the cursor of the next page (`starting_after` for
+    /// Stripe, `after` for HubSpot, `cursor` for Slack, `page[after]` for Zendesk). The
+    /// cursor is taken from `cursor` or `cursor_item`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor_param: Option<String>,
+    /// JSON pointer to the next page's cursor in the body (`/paging/next/after`,
+    /// `/response_metadata/next_cursor`, `/meta/after_cursor`). Absent or empty ends the
+    /// listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// JSON pointer into the last item of a page whose value is the next cursor (Stripe:
+    /// `/id`, sent as `starting_after`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor_item: Option<String>,
+    /// JSON pointer to a boolean saying whether more pages follow (`/has_more`,
+    /// `/meta/has_more`); `false` ends the listing whatever else the page holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_more: Option<String>,
+    /// Offset paging: the query parameter that carries the index of the first item of the
+    /// next page (`offset` for Mailchimp). Each page advances it by the number of items
+    /// received; a page with fewer than `page_size` items (or none) ends the listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset_param: Option<String>,
+    /// Items per page asked for with offset paging (the playbook also sends it, e.g. as
+    /// `count`); a shorter page is the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<u32>,
     /// Stop after this many pages (a guard against a service that never ends a listing).
     #[serde(default = "default_max_pages")]
     pub max_pages: u32,

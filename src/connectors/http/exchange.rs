@@ -48,6 +48,8 @@ pub(super) struct Prepared {
     pub(super) body: Option<(Vec<u8>, &'static str)>,
     /// Whether the call may be sent again after the service may have acted on it.
     pub(super) idempotent: bool,
+    /// A GraphQL call: a 200 answer that says it was throttled is retried.
+    pub(super) graphql: bool,
 }
 
 /// An answer before its status is judged.
@@ -140,6 +142,133 @@ pub(super) fn decode_body(
     }
 }
 
+/// Longest pause that rate-limit headers can impose on the connector at once; a service
+/// asking for longer is waited for in several steps by the retries.
+pub(super) const MAX_PAUSE: Duration = Duration::from_secs(600);
+
+/// Response headers that report the rate limit, in the spellings services use: the IETF
+/// draft (`RateLimit-*`, Zendesk), `X-RateLimit-*` (Intercom, GitHub, Auth0) and
+/// `X-Rate-Limit-*` (Okta, Zendesk).
+const REMAINING: [&str; 3] = [
+    "ratelimit-remaining",
+    "x-ratelimit-remaining",
+    "x-rate-limit-remaining",
+];
+const RESET: [&str; 3] = ["ratelimit-reset", "x-ratelimit-reset", "x-rate-limit-reset"];
+
+/// How long every call of the connector should wait after this answer: the `Retry-After`
+/// of a 429 or 503 (seconds or an HTTP date), or, when the answer says no request is left
+/// in the window (`*-Remaining: 0`), until the window resets. A reset value above
+/// 1,000,000,000 is a Unix time (Okta, Intercom, GitHub), a smaller one a number of
+/// seconds (IETF draft, Zendesk). Capped at [`MAX_PAUSE`].
+pub(super) fn rate_limit_pause(
+    status: u16,
+    headers: &BTreeMap<String, String>,
+    now: SystemTime,
+) -> Option<Duration> {
+    let pause = if matches!(status, 429 | 503)
+        && let Some(d) = headers
+            .get("retry-after")
+            .and_then(|v| parse_retry_after(v, now))
+    {
+        d
+    } else {
+        let exhausted = REMAINING.iter().any(|name| {
+            headers
+                .get(*name)
+                .and_then(|v| v.split([',', ';']).next())
+                .is_some_and(|v| v.trim().parse::<u64>() == Ok(0))
+        });
+        if !exhausted {
+            return None;
+        }
+        let reset: u64 = RESET.iter().find_map(|name| {
+            headers
+                .get(*name)
+                .and_then(|v| v.split([',', ';']).next())
+                .and_then(|v| v.trim().parse().ok())
+        })?;
+        if reset > 1_000_000_000 {
+            let epoch = now.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+            Duration::from_secs(reset).saturating_sub(epoch)
+        } else {
+            Duration::from_secs(reset)
+        }
+    };
+    (!pause.is_zero()).then(|| pause.min(MAX_PAUSE))
+}
+
+/// Shopify's GraphQL throttling: status 200 with an error whose `extensions.code` is
+/// `THROTTLED`. The wait is the missing query cost over the restore rate from
+/// `extensions.cost.throttleStatus`, at least one second.
+fn graphql_throttled(body: &[u8]) -> Option<Duration> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let throttled = v
+        .get("errors")?
+        .as_array()?
+        .iter()
+        .any(|e| e.pointer("/extensions/code").and_then(Value::as_str) == Some("THROTTLED"));
+    if !throttled {
+        return None;
+    }
+    let cost = v.pointer("/extensions/cost");
+    let num = |p: &str| cost.and_then(|c| c.pointer(p)).and_then(Value::as_f64);
+    let wait = match (
+        num("/requestedQueryCost"),
+        num("/throttleStatus/currentlyAvailable"),
+        num("/throttleStatus/restoreRate"),
+    ) {
+        (Some(want), Some(have), Some(rate)) if rate > 0.0 => ((want - have) / rate).max(1.0),
+        _ => 1.0,
+    };
+    Some(Duration::from_secs_f64(wait.min(MAX_PAUSE.as_secs_f64())))
+}
+
+/// Top-level GraphQL `errors` in an answer, as one message, or `None` when there are none.
+pub(super) fn graphql_errors(body: &Value) -> Option<String> {
+    let errors = body.get("errors")?.as_array()?;
+    if errors.is_empty() {
+        return None;
+    }
+    let messages: Vec<&str> = errors
+        .iter()
+        .map(|e| {
+            e.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("(no message)")
+        })
+        .collect();
+    Some(messages.join("; "))
+}
+
+/// Pauses every call of a connector until a time the service's rate-limit headers named.
+#[derive(Debug, Default)]
+pub(super) struct Pause {
+    until: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Pause {
+    /// Holds calls for `d` from now (a later pause already set stays).
+    pub(super) fn hold(&self, d: Duration) {
+        let until = tokio::time::Instant::now() + d;
+        let mut slot = self.until.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none_or(|u| u < until) {
+            *slot = Some(until);
+        }
+    }
+
+    /// Waits until no pause holds.
+    pub(super) async fn wait(&self) {
+        loop {
+            let until = *self.until.lock().unwrap_or_else(|e| e.into_inner());
+            match until {
+                Some(u) if u > tokio::time::Instant::now() => tokio::time::sleep_until(u).await,
+                _ => return,
+            }
+        }
+    }
+}
+
 impl HttpClient {
     /// Sends `p` with retries; with OAuth2, a 401 refreshes the token and resends once.
     /// Returns the answer (any status not retried) and the attempts made.
@@ -181,6 +310,7 @@ impl HttpClient {
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
         }
+        self.pause.wait().await;
         let mut headers = self.headers.clone();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         for (name, value) in &p.headers {
@@ -225,6 +355,25 @@ impl HttpClient {
             headers,
             body,
         };
+        if let Some(pause) = rate_limit_pause(status, &raw.headers, SystemTime::now()) {
+            tracing::debug!(connector = %self.name, pause_ms = pause.as_millis() as u64, "rate-limit headers: pausing calls");
+            self.pause.hold(pause);
+        }
+        if p.graphql
+            && (200..300).contains(&status)
+            && let Some(wait) = graphql_throttled(&raw.body)
+        {
+            self.pause.hold(wait);
+            return Attempt::Retry {
+                error: ConnectorError::Status {
+                    status: 429,
+                    excerpt: "GraphQL: THROTTLED".into(),
+                    attempts: 0,
+                    reach: Reach::NotProcessed,
+                },
+                retry_after: Some(wait),
+            };
+        }
         if self.retry.retries_status(status) {
             let retry_after = raw
                 .headers

@@ -1,6 +1,8 @@
-//! Listings over several pages: a next link in the body, a continuation token sent back in
-//! the JSON body, or a continuation header sent back as a request header. Every page is
-//! retried on its own; the items of all pages become one list.
+//! Listings over several pages: a next link in the body or in the `Link` header, a
+//! continuation token sent back in the JSON body, a continuation header sent back as a
+//! request header, a cursor (from the body or the page's last item) or an offset sent back
+//! as a query parameter. Every page is retried on its own; the items of all pages become
+//! one list.
 
 use std::collections::BTreeMap;
 
@@ -121,6 +123,17 @@ impl HttpClient {
         current: &Prepared,
         resp: &Response,
     ) -> Result<Option<Prepared>, ConnectorError> {
+        if let Some(pointer) = &pg.has_more {
+            match resp.body.pointer(pointer) {
+                Some(Value::Bool(false)) | None | Some(Value::Null) => return Ok(None),
+                Some(Value::Bool(true)) => {}
+                Some(_) => {
+                    return Err(invalid(format!(
+                        "the `has_more` at `{pointer}` is not a boolean"
+                    )));
+                }
+            }
+        }
         if let Some(pointer) = &pg.next_link
             && let Some(link) = string_at(&resp.body, pointer, "next-page link")?
         {
@@ -163,6 +176,134 @@ impl HttpClient {
             next.headers.insert(header, value);
             return Ok(Some(next));
         }
+        if pg.link_header
+            && let Some(link) = resp.headers.get("link").and_then(|l| next_link_header(l))
+        {
+            let mut next = current.clone();
+            next.url = self.target.link(&link, &self.query)?;
+            return Ok(Some(next));
+        }
+        if let Some(param) = &pg.cursor_param {
+            let cursor = match (&pg.cursor, &pg.cursor_item) {
+                (Some(pointer), _) => string_at(&resp.body, pointer, "cursor")?.map(str::to_owned),
+                (None, Some(pointer)) => page_items(&resp.body, &pg.items)
+                    .last()
+                    .and_then(|item| item.pointer(pointer))
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .filter(|s| !s.is_empty()),
+                (None, None) => {
+                    return Err(ConnectorError::Refused(
+                        "`paginate.cursor_param` needs `cursor` or `cursor_item`".into(),
+                    ));
+                }
+            };
+            return match cursor {
+                Some(cursor) => Ok(Some(with_query(current, param, &cursor))),
+                None if pg.has_more.is_some() => Err(invalid(format!(
+                    "the page says more follow but has no cursor for `{param}`"
+                ))),
+                None => Ok(None),
+            };
+        }
+        if let Some(param) = &pg.offset_param {
+            let got = page_items(&resp.body, &pg.items).len();
+            let full = pg.page_size.is_none_or(|size| got >= size as usize);
+            if got == 0 || !full {
+                return Ok(None);
+            }
+            let offset: usize = current
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == param.as_str())
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            return Ok(Some(with_query(
+                current,
+                param,
+                &(offset + got).to_string(),
+            )));
+        }
         Ok(None)
+    }
+}
+
+/// The items of a page, without taking them (empty when there is no list).
+fn page_items<'a>(body: &'a Value, pointer: &str) -> &'a [Value] {
+    let found = if pointer.is_empty() {
+        Some(body)
+    } else {
+        body.pointer(pointer)
+    };
+    found.and_then(Value::as_array).map_or(&[], Vec::as_slice)
+}
+
+/// `current` with the query parameter `name` set to `value` (replacing it if present).
+fn with_query(current: &Prepared, name: &str, value: &str) -> Prepared {
+    let mut next = current.clone();
+    let kept: Vec<(String, String)> = current
+        .url
+        .query_pairs()
+        .filter(|(k, _)| k != name)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    next.url
+        .query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair(name, value);
+    next
+}
+
+/// The target of the `rel="next"` link in an RFC 8288 `Link` header value, if any.
+pub(super) fn next_link_header(value: &str) -> Option<String> {
+    // Links are separated by commas outside `<...>`; URLs may hold commas.
+    let mut rest = value;
+    while let Some(start) = rest.find('<') {
+        let end = start + rest[start..].find('>')?;
+        let target = &rest[start + 1..end];
+        let after = &rest[end + 1..];
+        let params_end = after.find('<').unwrap_or(after.len());
+        let params = &after[..params_end];
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim().trim_end_matches(',').trim();
+            let Some((k, v)) = p.split_once('=') else {
+                return false;
+            };
+            k.trim().eq_ignore_ascii_case("rel")
+                && v.trim()
+                    .trim_matches('"')
+                    .split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case("next"))
+        });
+        if is_next {
+            return Some(target.to_owned());
+        }
+        rest = &after[params_end..];
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_link_header;
+
+    #[test]
+    fn link_header_next_is_found_among_others() {
+        assert_eq!(
+            next_link_header(
+                r#"<https://x.myshopify.com/admin/api/2024-01/customers.json?page_info=abc&limit=2>; rel="previous", <https://x.myshopify.com/admin/api/2024-01/customers.json?page_info=d,ef&limit=2>; rel="next""#
+            )
+            .as_deref(),
+            Some("https://x.myshopify.com/admin/api/2024-01/customers.json?page_info=d,ef&limit=2")
+        );
+        assert_eq!(
+            next_link_header(r#"<https://o.okta.com/api/v1/users?after=00u1>; rel="next" , <https://o.okta.com/api/v1/users>; rel="self""#).as_deref(),
+            Some("https://o.okta.com/api/v1/users?after=00u1")
+        );
+        assert_eq!(next_link_header(r#"<https://a/b>; rel="self""#), None);
+        assert_eq!(next_link_header("garbage"), None);
     }
 }

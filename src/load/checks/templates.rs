@@ -163,7 +163,17 @@ fn collect_param(p: &Parameter, in_seg: bool, out: &mut Vec<Var>) {
                 .to_owned(),
             in_seg,
         }),
-        Parameter::Subexpression(s) => collect_element(&s.element, out),
+        Parameter::Subexpression(s) => {
+            // Whatever a subexpression given to `seg` derives (`seg (md5 (lower x))`) is
+            // still encoded as one segment.
+            let start = out.len();
+            collect_element(&s.element, out);
+            if in_seg {
+                for v in &mut out[start..] {
+                    v.in_seg = true;
+                }
+            }
+        }
         _ => {}
     }
 }
