@@ -109,6 +109,9 @@ pub enum Command {
     /// Write a starter project.
     #[command(after_help = super::help::INIT)]
     Init(InitArgs),
+    /// The catalogue of playbooks for SaaS services: list them, add one to the project.
+    #[command(after_help = super::help::CATALOGUE)]
+    Catalogue(CatalogueArgs),
     /// Serve the Azure API emulator (Graph, Digital Twins, DPS, IoT Central) for demos and tests.
     #[command(after_help = super::help::EMULATE)]
     Emulate(EmulateArgs),
@@ -453,12 +456,39 @@ pub struct InitArgs {
     pub emulator: String,
 }
 
+/// `dsrctl catalogue`.
+#[derive(Debug, Args)]
+pub struct CatalogueArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CatalogueCommand,
+}
+
+/// `dsrctl catalogue` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CatalogueCommand {
+    /// The services, with what each DSR kind does there.
+    #[command(after_help = super::help::CATALOGUE_LIST)]
+    List,
+    /// Copy a service's playbook (with its tests) into the project and add its connector
+    /// stub to every tenant of dsrctl.yaml; refuses to overwrite.
+    #[command(after_help = super::help::CATALOGUE_ADD)]
+    Add {
+        /// The service, as `catalogue list` names it.
+        service: String,
+    },
+}
+
 /// `dsrctl emulate`.
 #[derive(Debug, Args)]
 pub struct EmulateArgs {
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8790)]
     pub port: u16,
+    /// Emulate this SaaS service of the catalogue instead of the Azure APIs (see
+    /// `dsrctl catalogue list`).
+    #[arg(long, value_parser = ["stripe", "mailchimp", "zendesk"])]
+    pub service: Option<String>,
 }
 
 /// `dsrctl demo`.

@@ -15,6 +15,22 @@ use crate::emulator::{Fixture, start};
 /// Serves the emulator until Ctrl-C.
 pub async fn emulate(args: &EmulateArgs) -> Result<Outcome> {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
+    if let Some(name) = &args.service {
+        let service = crate::emulator::saas::Service::from_name(name)
+            .with_context(|| format!("no emulator for the service `{name}`"))?;
+        let emulator = crate::emulator::saas::start(service, addr)
+            .await
+            .with_context(|| format!("starting the {name} emulator on {addr}"))?;
+        outln!(
+            "{name} emulator listening; base URL {}",
+            emulator.base_url()
+        );
+        outln!("  credential: {}", service.credential());
+        outln!("Ctrl-C stops it.");
+        tokio::signal::ctrl_c().await?;
+        emulator.shutdown().await;
+        return Ok(Outcome::Ok);
+    }
     let emulator = start(Fixture::contoso(), addr)
         .await
         .with_context(|| format!("starting the emulator on {addr}"))?;

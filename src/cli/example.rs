@@ -51,7 +51,11 @@ pub async fn write(to: &Path, addr: &str) -> Result<Vec<String>> {
         };
         put(&rel, text.as_bytes())?;
     }
-    for file in files(&POLICIES) {
+    // The SaaS catalogue is not part of the example; `dsrctl catalogue add` copies from it.
+    for file in files(&POLICIES)
+        .into_iter()
+        .filter(|f| !f.path().starts_with("saas"))
+    {
         put(
             &format!("policies/{}", file.path().to_string_lossy()),
             file.contents(),

@@ -106,7 +106,22 @@ Examples:
 pub const EMULATE: &str = "\
 Examples:
   dsrctl emulate                           # on 127.0.0.1:8790, as `init --example` expects
-  dsrctl emulate --port 0                  # a free port (printed)";
+  dsrctl emulate --port 0                  # a free port (printed)
+  dsrctl emulate --service stripe          # a SaaS API of the catalogue";
+
+pub const CATALOGUE: &str = "\
+Examples:
+  dsrctl catalogue list                    # the services, what each kind does there
+  dsrctl catalogue add stripe              # playbook, tests and connector stub";
+
+pub const CATALOGUE_LIST: &str = "\
+Examples:
+  dsrctl catalogue list";
+
+pub const CATALOGUE_ADD: &str = "\
+Examples:
+  dsrctl catalogue add stripe
+  dsrctl catalogue add zendesk             # then set its base URL and secret";
 
 pub const DEMO: &str = "\
 Examples:

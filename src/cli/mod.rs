@@ -24,6 +24,7 @@ macro_rules! warn_note {
 
 mod args;
 mod args_lifecycle;
+mod catalogue;
 mod cmd_audit;
 mod cmd_evidence;
 mod cmd_explain;
@@ -211,6 +212,7 @@ async fn dispatch_async(cli: &Cli, color: bool) -> anyhow::Result<Outcome> {
         Command::Test(a) => cmd_plan::test(cli, a, color).await,
         Command::Init(a) => init::init(a).await,
         Command::Emulate(a) => demo::emulate(a).await,
+        Command::Catalogue(a) => catalogue::run(cli, a).await,
         Command::Demo(a) => demo::demo(cli, a, color).await,
         Command::Request(a) => cmd_request::request(cli, a, color).await,
         Command::Requests(a) => cmd_request::requests(cli, a, color).await,

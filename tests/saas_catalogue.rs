@@ -1,0 +1,502 @@
+//! The SaaS catalogue end to end, through the command line as a user types it: `dsrctl
+//! init`, `dsrctl catalogue add SERVICE`, `dsrctl test`, then requests run against the
+//! service's emulator: an export whose package holds what the service keeps on the
+//! subject, a deletion verified by the service, a throttled run that honours the service's
+//! rate limit, a subject the service does not know, and hostile identifiers that address
+//! nobody else.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dsrctl::emulator::saas::{self, SaasEmulator, Service, Throttle};
+use serde_json::Value;
+use support::cli::{Dsrctl, Output};
+
+/// What the catalogue's connector stub names, to point it at the emulator.
+fn stub(service: Service) -> (&'static str, &'static str) {
+    match service {
+        Service::Stripe => ("https://api.stripe.com/v1", "{ env: STRIPE_SECRET_KEY }"),
+        Service::Mailchimp => (
+            "https://us21.api.mailchimp.com/3.0",
+            "{ env: MAILCHIMP_API_KEY }",
+        ),
+        Service::Zendesk => (
+            "https://YOUR-SUBDOMAIN.zendesk.com/api/v2",
+            "{ env: ZENDESK_API_TOKEN }",
+        ),
+    }
+}
+
+struct Project {
+    dir: tempfile::TempDir,
+    emulator: SaasEmulator,
+}
+
+async fn ok(cmd: Dsrctl) -> Output {
+    cmd.run().await.expect_code(0)
+}
+
+fn run_id(text: &str) -> String {
+    let at = text.find("run ").expect("a run id") + 4;
+    text[at..at + 12].to_owned()
+}
+
+impl Project {
+    /// A fresh project with the service added from the catalogue (and the starter's own
+    /// playbook removed), its connector pointed at a running emulator.
+    async fn new(service: Service) -> Project {
+        let emulator = saas::start(service, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("p");
+        ok(Dsrctl::new(dir.path()).args(["init", "p"])).await;
+        let added = ok(Dsrctl::new(&root).args(["catalogue", "add", service.name()])).await;
+        assert!(added.stdout.contains("wrote policies/"), "{}", added.stdout);
+        // Refuses to overwrite.
+        let again = Dsrctl::new(&root)
+            .args(["catalogue", "add", service.name()])
+            .run()
+            .await
+            .expect_code(1);
+        assert!(again.stderr.contains("already"), "{}", again.stderr);
+        // The playbook's own tests pass in the fresh project.
+        let tests = ok(Dsrctl::new(&root).arg("test")).await;
+        assert!(tests.stdout.contains(" 0 failed"), "{}", tests.stdout);
+        std::fs::remove_file(root.join("policies/crm.yaml")).unwrap();
+        let (base, secret) = stub(service);
+        let config = std::fs::read_to_string(root.join("dsrctl.yaml")).unwrap();
+        assert!(config.contains(base) && config.contains(secret), "{config}");
+        let config = config
+            .replace(base, &emulator.base_url())
+            .replace(secret, "{ file: service.secret }");
+        std::fs::write(root.join("dsrctl.yaml"), config).unwrap();
+        std::fs::write(root.join("service.secret"), service.credential()).unwrap();
+        Project { dir, emulator }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("p")
+    }
+
+    /// A command in the project (the starter's `crm` connector is still configured: its
+    /// token is set, it is never used).
+    fn at(&self) -> Dsrctl {
+        Dsrctl::new(&self.root()).env("ACME_CRM_TOKEN", "unused")
+    }
+
+    /// Runs a request with a hostile identifier: it either runs to the end or is refused
+    /// as invalid before anything is sent.
+    async fn run_hostile(&self, id: &str, email: &str) {
+        let rel = format!("requests/{id}.yaml");
+        std::fs::write(
+            self.root().join(&rel),
+            format!(
+                "id: {id}\nkind: delete\ntenant: acme\njurisdiction: gdpr\nreceived: 2026-11-02\nsubject:\n  email: {}\n",
+                serde_json::to_string(email).unwrap()
+            ),
+        )
+        .unwrap();
+        let out = self
+            .at()
+            .args(["run", &rel, "--approve", "Tester"])
+            .run()
+            .await;
+        assert!(
+            out.code == 0 || out.stderr.contains("email"),
+            "{email:?}: exit {}\n{}",
+            out.code,
+            out.stderr
+        );
+    }
+
+    /// Writes a request and runs it to the end; returns the run id.
+    async fn run(&self, id: &str, kind: &str, email: &str, extra: &str) -> String {
+        let rel = format!("requests/{id}.yaml");
+        std::fs::write(
+            self.root().join(&rel),
+            format!(
+                "id: {id}\nkind: {kind}\ntenant: acme\njurisdiction: gdpr\nreceived: 2026-11-02\nsubject:\n  email: {}\n{extra}",
+                serde_json::to_string(email).unwrap()
+            ),
+        )
+        .unwrap();
+        let out = ok(self.at().args(["run", &rel, "--approve", "Tester"])).await;
+        assert!(
+            !out.stdout.contains(email) && !out.stderr.contains(email),
+            "the subject's email is masked"
+        );
+        run_id(&out.stderr)
+    }
+
+    /// The run's steps, as `dsrctl status --format json` shows them.
+    async fn steps(&self, run: &str) -> Vec<Value> {
+        let out = ok(self.at().args(["status", run, "--format", "json"])).await;
+        out.json()["steps"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Builds the export package of a run; returns every record of `collection`.
+    async fn package(&self, run: &str, service: &str, collection: &str) -> Vec<Value> {
+        let out_dir = format!("export-{run}");
+        self.at()
+            .args([
+                "report",
+                run,
+                "--template",
+                "letter",
+                "-o",
+                "letter.md",
+                "--package",
+                &out_dir,
+            ])
+            .run()
+            .await;
+        let file = find(&self.root().join(&out_dir), service, collection)
+            .unwrap_or_else(|| panic!("no `{collection}` file in the package of {run}"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        match serde_json::from_str::<Value>(&text).unwrap() {
+            Value::Array(items) => items,
+            Value::Object(o) => o
+                .get("records")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_else(|| vec![Value::Object(o)]),
+            other => vec![other],
+        }
+    }
+}
+
+/// The package file of `service`'s `collection`.
+fn find(dir: &Path, service: &str, collection: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        if path.is_dir() {
+            if let Some(found) = find(&path, service, collection) {
+                return Some(found);
+            }
+            continue;
+        }
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        let full = path.to_string_lossy();
+        if name.starts_with(collection) && name.ends_with(".json") && full.contains(service) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+fn field(items: &[Value], pointer: &str) -> Vec<String> {
+    let mut out: Vec<String> = items
+        .iter()
+        .filter_map(|i| i.pointer(pointer))
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        .collect();
+    out.sort();
+    out
+}
+
+fn mutations(emulator: &SaasEmulator) -> Vec<String> {
+    emulator
+        .calls()
+        .into_iter()
+        .filter(|c| c.method != "GET")
+        .map(|c| format!("{} {}", c.method, c.path))
+        .collect()
+}
+
+fn no_step_failed(steps: &[Value]) {
+    for s in steps {
+        assert_ne!(s["status"], "failed", "{s}");
+    }
+}
+
+// ---- Stripe --------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stripe_export_delete_and_unknown_subject() {
+    let p = Project::new(Service::Stripe).await;
+    // Small pages, so the cursor pagination runs (the playbook asks for 100).
+    let pb = p.root().join("policies/stripe.yaml");
+    let text = std::fs::read_to_string(&pb)
+        .unwrap()
+        .replace("limit: \"100\"", "limit: \"1\"");
+    std::fs::write(&pb, text).unwrap();
+
+    let export = p.run("r-export", "export", "alice@example.com", "").await;
+    let customers = p.package(&export, "stripe", "customers").await;
+    assert_eq!(
+        field(&customers, "/id"),
+        ["cus_Q1aliceAAAA01", "cus_Q1aliceAAAA02"]
+    );
+    let charges = p.package(&export, "stripe", "charges").await;
+    assert_eq!(
+        field(&charges, "/id"),
+        [
+            "ch_3alice000000001",
+            "ch_3alice000000002",
+            "ch_3alice000000003"
+        ]
+    );
+    assert!(
+        p.emulator
+            .calls()
+            .iter()
+            .any(|c| c.query.contains("starting_after=")),
+        "the listing was paged"
+    );
+
+    let unknown = p.run("r-unknown", "delete", "nobody@example.com", "").await;
+    no_step_failed(&p.steps(&unknown).await);
+    assert!(mutations(&p.emulator).is_empty(), "nothing sent for nobody");
+
+    let delete = p.run("r-delete", "delete", "alice@example.com", "").await;
+    let steps = p.steps(&delete).await;
+    no_step_failed(&steps);
+    let s = p.emulator.snapshot();
+    let live: Vec<String> = s["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c.get("deleted").is_none())
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        live,
+        ["cus_Q1bobBBBBB01"],
+        "Alice's customers deleted, Bob's kept"
+    );
+    let mut sent = mutations(&p.emulator);
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            "DELETE /v1/customers/cus_Q1aliceAAAA01",
+            "DELETE /v1/customers/cus_Q1aliceAAAA02"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stripe_rectify_sends_a_form_and_a_throttled_run_is_retried() {
+    let p = Project::new(Service::Stripe).await;
+    p.run(
+        "r-rectify",
+        "rectify",
+        "bob@example.com",
+        "corrections:\n  name: Robert Baker\n  address: { city: York }\n",
+    )
+    .await;
+    let bob = &p.emulator.snapshot()["customers"][1];
+    assert_eq!(bob["name"], "Robert Baker");
+    assert_eq!(bob["address"]["city"], "York");
+    let post = p
+        .emulator
+        .calls()
+        .into_iter()
+        .find(|c| c.method == "POST")
+        .unwrap();
+    assert_eq!(post.body, "name=Robert+Baker&address%5Bcity%5D=York");
+
+    p.emulator.throttle(Some(Throttle {
+        limit: 2,
+        window: Duration::from_secs(1),
+    }));
+    let before = p.emulator.calls().len();
+    let run = p
+        .run("r-throttled", "export", "alice@example.com", "")
+        .await;
+    no_step_failed(&p.steps(&run).await);
+    let calls = p.emulator.calls();
+    assert!(
+        calls[before..].iter().any(|c| c.status == 429),
+        "Stripe answered 429 (it sends no rate-limit headers) and the call was retried"
+    );
+    assert_eq!(
+        field(&p.package(&run, "stripe", "charges").await, "/id").len(),
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stripe_hostile_identifiers_address_nobody_else() {
+    let p = Project::new(Service::Stripe).await;
+    for (i, email) in [
+        "*@example.com",
+        "bob@example.com&email=x@y.z",
+        "%@example.com",
+    ]
+    .iter()
+    .enumerate()
+    {
+        p.run_hostile(&format!("h{i}"), email).await;
+    }
+    assert!(
+        mutations(&p.emulator).is_empty(),
+        "{:?}",
+        mutations(&p.emulator)
+    );
+    assert!(
+        p.emulator.snapshot()["customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c.get("deleted").is_none())
+    );
+}
+
+// ---- Mailchimp -----------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mailchimp_export_delete_permanent_and_unknown_subject() {
+    let p = Project::new(Service::Mailchimp).await;
+    // Pages of one audience, so the offset pagination runs.
+    let pb = p.root().join("policies/mailchimp.yaml");
+    let text = std::fs::read_to_string(&pb)
+        .unwrap()
+        .replace("count: \"1000\"", "count: \"1\"")
+        .replace("page_size: 1000", "page_size: 1");
+    std::fs::write(&pb, text).unwrap();
+
+    // The address as the subject wrote it, capitalised: the hash is of the lower case.
+    let export = p.run("r-export", "export", "ALICE@example.com", "").await;
+    let members = p.package(&export, "mailchimp", "members").await;
+    assert_eq!(field(&members, "/list_id"), ["5a1d2c3b4e", "9f8e7d6c5b"]);
+    let notes = p.package(&export, "mailchimp", "notes").await;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.to_string().contains("Asked for fewer emails")),
+        "{notes:?}"
+    );
+    assert!(
+        p.emulator
+            .calls()
+            .iter()
+            .any(|c| c.query.contains("offset=2")),
+        "the audiences were paged"
+    );
+
+    let unknown = p.run("r-unknown", "delete", "nobody@example.com", "").await;
+    no_step_failed(&p.steps(&unknown).await);
+    assert_eq!(
+        p.emulator.snapshot()["members"].as_array().unwrap().len(),
+        4
+    );
+
+    let delete = p.run("r-delete", "delete", "alice@example.com", "").await;
+    no_step_failed(&p.steps(&delete).await);
+    let s = p.emulator.snapshot();
+    assert_eq!(
+        field(s["members"].as_array().unwrap(), "/email_address"),
+        ["bob@example.com", "bob@example.com"]
+    );
+    assert_eq!(s["forgotten"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mailchimp_throttled_and_hostile() {
+    let p = Project::new(Service::Mailchimp).await;
+    p.emulator.throttle(Some(Throttle {
+        limit: 2,
+        window: Duration::from_secs(1),
+    }));
+    let run = p
+        .run("r-throttled", "access", "alice@example.com", "")
+        .await;
+    no_step_failed(&p.steps(&run).await);
+    assert!(p.emulator.calls().iter().any(|c| c.status == 429));
+    assert_eq!(p.package(&run, "mailchimp", "members").await.len(), 2);
+    p.emulator.throttle(None);
+    for (i, email) in ["*@example.com", "bob@example.com/../x"].iter().enumerate() {
+        p.run_hostile(&format!("h{i}"), email).await;
+    }
+    assert_eq!(
+        p.emulator.snapshot()["members"].as_array().unwrap().len(),
+        4
+    );
+}
+
+// ---- Zendesk -------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn zendesk_export_then_delete_and_permanently_delete() {
+    let p = Project::new(Service::Zendesk).await;
+    let export = p.run("r-export", "export", "alice@example.com", "").await;
+    assert_eq!(
+        field(&p.package(&export, "zendesk", "users").await, "/email"),
+        ["alice@example.com"]
+    );
+    assert_eq!(
+        field(&p.package(&export, "zendesk", "tickets").await, "/id"),
+        ["51", "53"]
+    );
+
+    let unknown = p.run("r-unknown", "delete", "nobody@example.com", "").await;
+    no_step_failed(&p.steps(&unknown).await);
+    assert!(mutations(&p.emulator).is_empty());
+
+    let delete = p.run("r-delete", "delete", "alice@example.com", "").await;
+    no_step_failed(&p.steps(&delete).await);
+    let s = p.emulator.snapshot();
+    assert_eq!(
+        field(s["users"].as_array().unwrap(), "/email"),
+        ["bob@example.com"]
+    );
+    assert_eq!(field(s["tickets"].as_array().unwrap(), "/id"), ["52"]);
+    let gone = &s["deleted_users"][0];
+    assert_eq!(gone["name"], "Permanently Deleted User");
+    assert!(gone["email"].is_null());
+    let order: Vec<String> = mutations(&p.emulator);
+    let user = order
+        .iter()
+        .position(|m| m == "DELETE /api/v2/users/372001")
+        .unwrap();
+    let permanent = order
+        .iter()
+        .position(|m| m == "DELETE /api/v2/deleted_users/372001")
+        .unwrap();
+    assert!(user < permanent, "{order:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn zendesk_rate_limit_headers_pause_the_run_before_any_429() {
+    let p = Project::new(Service::Zendesk).await;
+    p.emulator.throttle(Some(Throttle {
+        limit: 1,
+        window: Duration::from_secs(2),
+    }));
+    let run = p
+        .run("r-throttled", "export", "alice@example.com", "")
+        .await;
+    no_step_failed(&p.steps(&run).await);
+    let calls = p.emulator.calls();
+    assert!(calls.len() >= 2, "{calls:?}");
+    assert!(
+        calls.iter().all(|c| c.status != 429),
+        "the connector waited for the window the headers named"
+    );
+    // The second call came after the first window closed.
+    assert!(calls[1].at.duration_since(calls[0].at) >= Duration::from_millis(1500));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn zendesk_wildcard_search_finds_others_but_deletes_nobody() {
+    let p = Project::new(Service::Zendesk).await;
+    let run = p.run("r-hostile", "delete", "*@example.com", "").await;
+    no_step_failed(&p.steps(&run).await);
+    assert!(
+        p.emulator
+            .calls()
+            .iter()
+            .any(|c| c.path.ends_with("/users/search")),
+        "the search ran"
+    );
+    assert!(
+        mutations(&p.emulator).is_empty(),
+        "{:?}",
+        mutations(&p.emulator)
+    );
+    assert_eq!(p.emulator.snapshot()["users"].as_array().unwrap().len(), 2);
+}
