@@ -26,6 +26,14 @@ fn stub(service: Service) -> (&'static str, &'static str) {
             "https://YOUR-SUBDOMAIN.zendesk.com/api/v2",
             "{ env: ZENDESK_API_TOKEN }",
         ),
+        Service::Hubspot => (
+            "https://api.hubapi.com/crm/v3",
+            "{ env: HUBSPOT_ACCESS_TOKEN }",
+        ),
+        Service::Shopify => (
+            "https://YOUR-SHOP.myshopify.com/admin/api/2024-10",
+            "{ env: SHOPIFY_ACCESS_TOKEN }",
+        ),
     }
 }
 
@@ -499,4 +507,141 @@ async fn zendesk_wildcard_search_finds_others_but_deletes_nobody() {
         mutations(&p.emulator)
     );
     assert_eq!(p.emulator.snapshot()["users"].as_array().unwrap().len(), 2);
+}
+
+// ---- HubSpot -------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hubspot_export_gdpr_delete_unknown_throttled_and_hostile() {
+    let p = Project::new(Service::Hubspot).await;
+    let export = p.run("r-export", "export", "alice@example.com", "").await;
+    let contacts = p.package(&export, "hubspot", "contacts").await;
+    assert_eq!(field(&contacts, "/properties/email"), ["alice@example.com"]);
+    assert_eq!(field(&contacts, "/properties/company"), ["Archer Ltd"]);
+
+    let unknown = p.run("r-unknown", "delete", "nobody@example.com", "").await;
+    no_step_failed(&p.steps(&unknown).await);
+    for (i, email) in ["*@example.com", "bob@example.com/../5101"]
+        .iter()
+        .enumerate()
+    {
+        p.run_hostile(&format!("h{i}"), email).await;
+    }
+    assert_eq!(
+        p.emulator.snapshot()["contacts"].as_array().unwrap().len(),
+        2
+    );
+
+    p.emulator.throttle(Some(Throttle {
+        limit: 1,
+        window: Duration::from_secs(1),
+    }));
+    let delete = p.run("r-delete", "delete", "alice@example.com", "").await;
+    no_step_failed(&p.steps(&delete).await);
+    assert!(
+        p.emulator.calls().iter().any(|c| c.status == 429),
+        "throttled"
+    );
+    let s = p.emulator.snapshot();
+    assert_eq!(
+        field(s["contacts"].as_array().unwrap(), "/properties/email"),
+        ["bob@example.com"]
+    );
+    assert_eq!(s["blocked"], serde_json::json!(["alice@example.com"]));
+}
+
+// ---- Shopify -------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shopify_export_and_hostile() {
+    let p = Project::new(Service::Shopify).await;
+    let export = p.run("r-export", "export", "alice@example.com", "").await;
+    let found = p.package(&export, "shopify", "customers").await;
+    assert!(
+        found
+            .iter()
+            .any(|c| c.to_string().contains("gid://shopify/Customer/7001")),
+        "{found:?}"
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|c| c.to_string().contains("bob@example.com"))
+    );
+    let orders = p.package(&export, "shopify", "orders").await;
+    let text = serde_json::to_string(&orders).unwrap();
+    assert!(text.contains("gid://shopify/Order/1001") && text.contains("gid://shopify/Order/1003"));
+    assert!(
+        !text.contains("gid://shopify/Order/1002"),
+        "Bob's order is not Alice's"
+    );
+    for (i, email) in ["*@example.com", "bob@example.co*"].iter().enumerate() {
+        p.run_hostile(&format!("h{i}"), email).await;
+    }
+    assert!(
+        p.emulator.snapshot()["erasures"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shopify_erasure_is_verified_ten_days_later_by_a_later_process() {
+    let p = Project::new(Service::Shopify).await;
+    p.emulator.throttle(Some(Throttle {
+        limit: 1,
+        window: Duration::from_secs(1),
+    }));
+    let run = p.run("r-delete", "delete", "alice@example.com", "").await;
+    assert!(
+        p.emulator
+            .calls()
+            .iter()
+            .any(|c| c.body.contains("customerRequestDataErasure")),
+        "erasure requested"
+    );
+    let s = p.emulator.snapshot();
+    assert_eq!(
+        s["erasures"][0]["customerId"],
+        "gid://shopify/Customer/7001"
+    );
+    assert_eq!(
+        s["customers"].as_array().unwrap().len(),
+        2,
+        "not yet erased"
+    );
+    let before = p.steps(&run).await;
+    let waiting = before
+        .iter()
+        .find(|s| s["step"] == "shopify/request-erasure")
+        .expect("the erasure step");
+    assert_eq!(
+        waiting["status"], "waiting",
+        "verified ten days on: {waiting}"
+    );
+    assert!(waiting["due_at"].is_string(), "{waiting}");
+    p.emulator.throttle(None);
+
+    // Eleven days on, a new process does what is due: the verification.
+    p.emulator
+        .advance_clock(Duration::from_secs(u64::from(shopify_days()) * 86_400));
+    let later = (chrono::Utc::now() + chrono::Duration::days(12)).to_rfc3339();
+    ok(p.at().args(["tick", "--now", &later])).await;
+    let s = p.emulator.snapshot();
+    assert_eq!(
+        field(s["customers"].as_array().unwrap(), "/email"),
+        ["bob@example.com"]
+    );
+    let steps = p.steps(&run).await;
+    no_step_failed(&steps);
+    let erase = steps
+        .iter()
+        .find(|s| s["step"] == "shopify/request-erasure")
+        .expect("the erasure step");
+    assert_eq!(erase["status"], "succeeded", "{erase}");
+}
+
+fn shopify_days() -> u32 {
+    u32::try_from(dsrctl::emulator::saas::shopify::ERASURE_DAYS).unwrap() + 1
 }

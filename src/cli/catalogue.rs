@@ -64,6 +64,32 @@ zendesk:
   rate_limit: { per_second: 10 }          # plans allow 200 to 2500 per minute
 ",
     },
+    Entry {
+        name: "hubspot",
+        connector: "\
+hubspot:
+  kind: http
+  base_url: https://api.hubapi.com/crm/v3
+  auth:
+    type: bearer
+    token: { env: HUBSPOT_ACCESS_TOKEN }  # a private app with crm.objects.contacts read/write
+  rate_limit: { per_second: 10 }          # private apps: 100 or 190 per 10 seconds
+  retry: { attempts: 8, backoff: 500ms }
+",
+    },
+    Entry {
+        name: "shopify",
+        connector: "\
+shopify:
+  kind: http
+  base_url: https://YOUR-SHOP.myshopify.com/admin/api/2024-10
+  auth:
+    type: api_key
+    header: X-Shopify-Access-Token
+    value: { env: SHOPIFY_ACCESS_TOKEN }  # read_customers, write_customers, read_orders
+  concurrency: 2
+",
+    },
 ];
 
 /// Runs `dsrctl catalogue ...`.

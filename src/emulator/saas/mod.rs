@@ -10,7 +10,9 @@
 //! [`SaasEmulator::throttle`]. What each reproduces, and what it does not, is in its
 //! module's documentation.
 
+pub mod hubspot;
 pub mod mailchimp;
+pub mod shopify;
 pub mod stripe;
 pub mod zendesk;
 
@@ -40,11 +42,21 @@ pub enum Service {
     Mailchimp,
     /// Zendesk Support (users, tickets, deleted users).
     Zendesk,
+    /// HubSpot CRM (contacts, GDPR delete).
+    Hubspot,
+    /// Shopify Admin GraphQL (customers, orders, data erasure).
+    Shopify,
 }
 
 impl Service {
     /// Every emulated service.
-    pub const ALL: [Service; 3] = [Service::Stripe, Service::Mailchimp, Service::Zendesk];
+    pub const ALL: [Service; 5] = [
+        Service::Stripe,
+        Service::Mailchimp,
+        Service::Zendesk,
+        Service::Hubspot,
+        Service::Shopify,
+    ];
 
     /// The service's name, as in `policies/saas/NAME.yaml` and `--service NAME`.
     pub fn name(self) -> &'static str {
@@ -52,6 +64,8 @@ impl Service {
             Service::Stripe => "stripe",
             Service::Mailchimp => "mailchimp",
             Service::Zendesk => "zendesk",
+            Service::Hubspot => "hubspot",
+            Service::Shopify => "shopify",
         }
     }
 
@@ -67,6 +81,8 @@ impl Service {
             Service::Stripe => "/v1",
             Service::Mailchimp => "/3.0",
             Service::Zendesk => "/api/v2",
+            Service::Hubspot => "/crm/v3",
+            Service::Shopify => "/admin/api/2024-10",
         }
     }
 
@@ -77,6 +93,8 @@ impl Service {
             Service::Stripe => stripe::SECRET_KEY,
             Service::Mailchimp => mailchimp::API_KEY,
             Service::Zendesk => zendesk::API_TOKEN,
+            Service::Hubspot => hubspot::ACCESS_TOKEN,
+            Service::Shopify => shopify::ACCESS_TOKEN,
         }
     }
 
@@ -85,6 +103,8 @@ impl Service {
             Service::Stripe => Box::new(stripe::Stripe::seeded()),
             Service::Mailchimp => Box::new(mailchimp::Mailchimp::seeded()),
             Service::Zendesk => Box::new(zendesk::Zendesk::seeded()),
+            Service::Hubspot => Box::new(hubspot::Hubspot::seeded()),
+            Service::Shopify => Box::new(shopify::Shopify::seeded()),
         }
     }
 }
