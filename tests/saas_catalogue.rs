@@ -34,6 +34,7 @@ fn stub(service: Service) -> (&'static str, &'static str) {
             "https://YOUR-SHOP.myshopify.com/admin/api/2024-10",
             "{ env: SHOPIFY_ACCESS_TOKEN }",
         ),
+        Service::Segment => ("https://api.segmentapis.com", "{ env: SEGMENT_API_TOKEN }"),
     }
 }
 
@@ -644,4 +645,109 @@ async fn shopify_erasure_is_verified_ten_days_later_by_a_later_process() {
 
 fn shopify_days() -> u32 {
     u32::try_from(dsrctl::emulator::saas::shopify::ERASURE_DAYS).unwrap() + 1
+}
+
+// ---- Segment -------------------------------------------------------------------------
+
+impl Project {
+    /// Runs a request whose subject is a user id; returns the run id.
+    async fn run_user(&self, id: &str, kind: &str, user_id: &str) -> String {
+        let rel = format!("requests/{id}.yaml");
+        std::fs::write(
+            self.root().join(&rel),
+            format!(
+                "id: {id}\nkind: {kind}\ntenant: acme\njurisdiction: gdpr\nreceived: 2026-11-02\nsubject:\n  user_id: {}\n",
+                serde_json::to_string(user_id).unwrap()
+            ),
+        )
+        .unwrap();
+        let out = ok(self.at().args(["run", &rel, "--approve", "Tester"])).await;
+        run_id(&out.stderr)
+    }
+
+    fn step_status(steps: &[Value], key: &str) -> String {
+        steps
+            .iter()
+            .find(|s| s["step"] == key)
+            .map(|s| s["status"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_else(|| panic!("no step {key} in {steps:?}"))
+    }
+}
+
+fn user_events(emulator: &SaasEmulator) -> Vec<String> {
+    field(emulator.snapshot()["events"].as_array().unwrap(), "/userId")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn segment_deletion_finishes_a_simulated_day_later_in_another_process() {
+    let p = Project::new(Service::Segment).await;
+    // One call per window: the second waits for the reset the headers name (a Unix time).
+    p.emulator.throttle(Some(Throttle {
+        limit: 1,
+        window: Duration::from_secs(2),
+    }));
+    let run = p.run_user("r-delete", "delete", "user-alice").await;
+    let calls = p.emulator.calls();
+    assert!(
+        calls.len() >= 2 && calls.iter().all(|c| c.status != 429),
+        "{calls:?}"
+    );
+    assert!(calls[1].at.duration_since(calls[0].at) >= Duration::from_millis(900));
+    let steps = p.steps(&run).await;
+    assert_eq!(
+        Project::step_status(&steps, "segment/suppress-and-delete"),
+        "succeeded"
+    );
+    assert_eq!(
+        Project::step_status(&steps, "segment/deletion-status"),
+        "waiting"
+    );
+    assert_eq!(
+        p.emulator.snapshot()["suppressions"],
+        serde_json::json!(["user-alice"])
+    );
+    assert_eq!(
+        user_events(&p.emulator),
+        ["user-alice", "user-alice", "user-bob"]
+    );
+    p.emulator.throttle(None);
+
+    // A day later, another process polls again: the regulation is finished.
+    p.emulator
+        .advance_clock(Duration::from_secs(saas::segment::DURATION_SECS));
+    let later = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    ok(p.at().args(["tick", "--now", &later])).await;
+    let steps = p.steps(&run).await;
+    assert_eq!(
+        Project::step_status(&steps, "segment/deletion-status"),
+        "succeeded"
+    );
+    assert_eq!(user_events(&p.emulator), ["user-bob"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn segment_unknown_hostile_and_missing_user_ids() {
+    let p = Project::new(Service::Segment).await;
+    // Segment does not know which user ids it holds: an unknown one is regulated all the
+    // same, and nothing else is touched.
+    p.run_user("r-unknown", "delete", "user-nobody").await;
+    p.run_user("r-hostile", "delete", "user-bob\", \"user-alice")
+        .await;
+    p.emulator
+        .advance_clock(Duration::from_secs(saas::segment::DURATION_SECS));
+    let later = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    ok(p.at().args(["tick", "--now", &later])).await;
+    assert_eq!(
+        user_events(&p.emulator),
+        ["user-alice", "user-alice", "user-bob"]
+    );
+    let regs = p.emulator.snapshot()["regulations"].clone();
+    assert_eq!(
+        regs[1]["subjectIds"],
+        serde_json::json!(["user-bob\", \"user-alice"])
+    );
+    // A request without a user id does not reach Segment.
+    let before = p.emulator.calls().len();
+    p.run("r-email", "delete", "alice@example.com", "").await;
+    assert_eq!(p.emulator.calls().len(), before);
 }

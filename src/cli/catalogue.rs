@@ -90,6 +90,18 @@ shopify:
   concurrency: 2
 ",
     },
+    Entry {
+        name: "segment",
+        connector: "\
+segment:
+  kind: http
+  base_url: https://api.segmentapis.com   # eu1.api.segmentapis.com for EU workspaces
+  auth:
+    type: bearer
+    token: { env: SEGMENT_API_TOKEN }     # a workspace token with Deletion and Suppression
+  rate_limit: { per_second: 5 }
+",
+    },
 ];
 
 /// Runs `dsrctl catalogue ...`.

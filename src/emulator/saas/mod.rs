@@ -12,6 +12,7 @@
 
 pub mod hubspot;
 pub mod mailchimp;
+pub mod segment;
 pub mod shopify;
 pub mod stripe;
 pub mod zendesk;
@@ -46,16 +47,19 @@ pub enum Service {
     Hubspot,
     /// Shopify Admin GraphQL (customers, orders, data erasure).
     Shopify,
+    /// Segment Public API (regulations: suppression and deletion, asynchronous).
+    Segment,
 }
 
 impl Service {
     /// Every emulated service.
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 6] = [
         Service::Stripe,
         Service::Mailchimp,
         Service::Zendesk,
         Service::Hubspot,
         Service::Shopify,
+        Service::Segment,
     ];
 
     /// The service's name, as in `policies/saas/NAME.yaml` and `--service NAME`.
@@ -66,6 +70,7 @@ impl Service {
             Service::Zendesk => "zendesk",
             Service::Hubspot => "hubspot",
             Service::Shopify => "shopify",
+            Service::Segment => "segment",
         }
     }
 
@@ -83,6 +88,7 @@ impl Service {
             Service::Zendesk => "/api/v2",
             Service::Hubspot => "/crm/v3",
             Service::Shopify => "/admin/api/2024-10",
+            Service::Segment => "",
         }
     }
 
@@ -95,6 +101,7 @@ impl Service {
             Service::Zendesk => zendesk::API_TOKEN,
             Service::Hubspot => hubspot::ACCESS_TOKEN,
             Service::Shopify => shopify::ACCESS_TOKEN,
+            Service::Segment => segment::TOKEN,
         }
     }
 
@@ -105,6 +112,7 @@ impl Service {
             Service::Zendesk => Box::new(zendesk::Zendesk::seeded()),
             Service::Hubspot => Box::new(hubspot::Hubspot::seeded()),
             Service::Shopify => Box::new(shopify::Shopify::seeded()),
+            Service::Segment => Box::new(segment::Segment::seeded()),
         }
     }
 }
