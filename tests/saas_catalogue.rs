@@ -35,6 +35,10 @@ fn stub(service: Service) -> (&'static str, &'static str) {
             "{ env: SHOPIFY_ACCESS_TOKEN }",
         ),
         Service::Segment => ("https://api.segmentapis.com", "{ env: SEGMENT_API_TOKEN }"),
+        Service::Okta => (
+            "https://YOUR-ORG.okta.com/api/v1",
+            "{ env: OKTA_API_TOKEN }",
+        ),
     }
 }
 
@@ -82,7 +86,11 @@ impl Project {
             .replace(base, &emulator.base_url())
             .replace(secret, "{ file: service.secret }");
         std::fs::write(root.join("dsrctl.yaml"), config).unwrap();
-        std::fs::write(root.join("service.secret"), service.credential()).unwrap();
+        let secret = match service {
+            Service::Okta => format!("SSWS {}", service.credential()),
+            _ => service.credential().to_owned(),
+        };
+        std::fs::write(root.join("service.secret"), secret).unwrap();
         Project { dir, emulator }
     }
 
@@ -750,4 +758,113 @@ async fn segment_unknown_hostile_and_missing_user_ids() {
     let before = p.emulator.calls().len();
     p.run("r-email", "delete", "alice@example.com", "").await;
     assert_eq!(p.emulator.calls().len(), before);
+}
+
+// ---- Okta ----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn okta_export_through_link_pages_then_deactivate_and_delete() {
+    let p = Project::new(Service::Okta).await;
+    // Pages of one user, so the `Link` header pagination runs.
+    let pb = p.root().join("policies/okta.yaml");
+    let text = std::fs::read_to_string(&pb)
+        .unwrap()
+        .replace("limit: \"200\"", "limit: \"1\"");
+    std::fs::write(&pb, text).unwrap();
+
+    let export = p.run("r-export", "export", "alice@example.com", "").await;
+    assert_eq!(
+        field(&p.package(&export, "okta", "users").await, "/id"),
+        ["00u1alice", "00u3alice"]
+    );
+    let groups = p.package(&export, "okta", "groups").await;
+    assert_eq!(
+        field(&groups, "/profile/name"),
+        ["Admins", "Everyone", "Finance"]
+    );
+    assert!(
+        p.emulator
+            .calls()
+            .iter()
+            .any(|c| c.query.contains("after=00u1alice"))
+    );
+
+    let unknown = p.run("r-unknown", "delete", "nobody@example.com", "").await;
+    no_step_failed(&p.steps(&unknown).await);
+    assert!(mutations(&p.emulator).is_empty());
+
+    // Three calls per window: the headers' reset (a Unix time) paces the run; one call at
+    // a time, none is sent into an exhausted window, so no 429 comes back. (With several
+    // calls in flight, those already sent may get a 429 and are retried.)
+    let cfg = p.root().join("dsrctl.yaml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("rate_limit: { per_second: 5 }", "concurrency: 1");
+    std::fs::write(&cfg, text).unwrap();
+    p.emulator.throttle(Some(Throttle {
+        limit: 3,
+        window: Duration::from_secs(1),
+    }));
+    let delete = p.run("r-delete", "delete", "alice@example.com", "").await;
+    no_step_failed(&p.steps(&delete).await);
+    assert!(p.emulator.calls().iter().all(|c| c.status != 429));
+    let s = p.emulator.snapshot();
+    assert_eq!(field(s["users"].as_array().unwrap(), "/id"), ["00u2bob"]);
+    let order = mutations(&p.emulator);
+    for id in ["00u1alice", "00u3alice"] {
+        let deactivate = order
+            .iter()
+            .position(|m| m == &format!("POST /api/v1/users/{id}/lifecycle/deactivate"))
+            .unwrap();
+        let delete = order
+            .iter()
+            .position(|m| m == &format!("DELETE /api/v1/users/{id}"))
+            .unwrap();
+        assert!(deactivate < delete, "{order:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn okta_hostile_identifiers_and_restrict() {
+    let p = Project::new(Service::Okta).await;
+    for (i, email) in [
+        "\"x\\\" or profile.email sw \\\"b\"@example.com",
+        "*@example.com",
+        "bob@example.com/../00u1alice",
+    ]
+    .iter()
+    .enumerate()
+    {
+        p.run_hostile(&format!("h{i}"), email).await;
+    }
+    assert!(
+        mutations(&p.emulator).is_empty(),
+        "{:?}",
+        mutations(&p.emulator)
+    );
+    let restrict = p
+        .run("r-restrict", "restrict", "alice@example.com", "")
+        .await;
+    no_step_failed(&p.steps(&restrict).await);
+    let s = p.emulator.snapshot();
+    let status: Vec<String> = s["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            format!(
+                "{}={}",
+                u["id"].as_str().unwrap(),
+                u["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        status,
+        [
+            "00u1alice=SUSPENDED",
+            "00u2bob=ACTIVE",
+            "00u3alice=SUSPENDED"
+        ]
+    );
 }

@@ -102,6 +102,19 @@ segment:
   rate_limit: { per_second: 5 }
 ",
     },
+    Entry {
+        name: "okta",
+        connector: "\
+okta:
+  kind: http
+  base_url: https://YOUR-ORG.okta.com/api/v1
+  auth:
+    type: api_key
+    header: Authorization
+    value: { env: OKTA_API_TOKEN }        # the value is `SSWS ` then the API token
+  rate_limit: { per_second: 5 }
+",
+    },
 ];
 
 /// Runs `dsrctl catalogue ...`.

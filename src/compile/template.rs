@@ -3,7 +3,8 @@
 //! OData string literal through `odata`, and JSON through `json`. Identifiers a service
 //! derives from a subject value come from `lower`, `md5`, `sha256` (lower-case hex) and
 //! `base64`, which compose: `{{seg (md5 (lower subject.email))}}` is Mailchimp's
-//! subscriber hash as one path segment.
+//! subscriber hash as one path segment. A SCIM (or Okta search) filter value goes through
+//! `scim`, which escapes it as the inside of a JSON string.
 
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderError,
@@ -204,7 +205,16 @@ const DERIVATIONS: &[(&str, Derivation)] = &[
     ("base64", |s| {
         base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
     }),
+    ("scim", scim_string),
 ];
+
+/// The inside of a SCIM filter string (RFC 7644 3.4.2.2: a JSON string): quotes,
+/// backslashes and control characters escaped, so the value cannot end the string and add
+/// a term. Written between double quotes: `userName eq "{{scim subject.email}}"`.
+pub fn scim_string(raw: &str) -> String {
+    let quoted = serde_json::Value::String(raw.to_owned()).to_string();
+    quoted[1..quoted.len() - 1].to_owned()
+}
 
 use base64::Engine as _;
 use sha2::Digest as _;
@@ -381,6 +391,12 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(r.render("{{base64 subject.id}}", &ctx).unwrap(), "Nw==");
+        let hostile = json!({"subject": {"email": "x\" or userName sw \"b\\"}});
+        assert_eq!(
+            r.render("userName eq \"{{scim subject.email}}\"", &hostile)
+                .unwrap(),
+            r#"userName eq "x\" or userName sw \"b\\""#
+        );
         // base64 output may hold `/`: through `seg` it stays one segment.
         let slashy = json!({"subject": {"id": "\u{ff}\u{ff}\u{ff}"}});
         assert_eq!(

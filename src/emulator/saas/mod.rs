@@ -12,6 +12,7 @@
 
 pub mod hubspot;
 pub mod mailchimp;
+pub mod okta;
 pub mod segment;
 pub mod shopify;
 pub mod stripe;
@@ -49,17 +50,20 @@ pub enum Service {
     Shopify,
     /// Segment Public API (regulations: suppression and deletion, asynchronous).
     Segment,
+    /// Okta Users API (search, lifecycle, delete).
+    Okta,
 }
 
 impl Service {
     /// Every emulated service.
-    pub const ALL: [Service; 6] = [
+    pub const ALL: [Service; 7] = [
         Service::Stripe,
         Service::Mailchimp,
         Service::Zendesk,
         Service::Hubspot,
         Service::Shopify,
         Service::Segment,
+        Service::Okta,
     ];
 
     /// The service's name, as in `policies/saas/NAME.yaml` and `--service NAME`.
@@ -71,6 +75,7 @@ impl Service {
             Service::Hubspot => "hubspot",
             Service::Shopify => "shopify",
             Service::Segment => "segment",
+            Service::Okta => "okta",
         }
     }
 
@@ -89,6 +94,7 @@ impl Service {
             Service::Hubspot => "/crm/v3",
             Service::Shopify => "/admin/api/2024-10",
             Service::Segment => "",
+            Service::Okta => "/api/v1",
         }
     }
 
@@ -102,6 +108,7 @@ impl Service {
             Service::Hubspot => hubspot::ACCESS_TOKEN,
             Service::Shopify => shopify::ACCESS_TOKEN,
             Service::Segment => segment::TOKEN,
+            Service::Okta => okta::API_TOKEN,
         }
     }
 
@@ -113,6 +120,7 @@ impl Service {
             Service::Hubspot => Box::new(hubspot::Hubspot::seeded()),
             Service::Shopify => Box::new(shopify::Shopify::seeded()),
             Service::Segment => Box::new(segment::Segment::seeded()),
+            Service::Okta => Box::new(okta::Okta::seeded()),
         }
     }
 }
