@@ -39,6 +39,10 @@ fn stub(service: Service) -> (&'static str, &'static str) {
             "https://YOUR-ORG.okta.com/api/v1",
             "{ env: OKTA_API_TOKEN }",
         ),
+        Service::Auth0 => (
+            "https://YOUR-TENANT.eu.auth0.com/api/v2",
+            "{ env: AUTH0_MANAGEMENT_TOKEN }",
+        ),
     }
 }
 
@@ -866,5 +870,68 @@ async fn okta_hostile_identifiers_and_restrict() {
             "00u2bob=ACTIVE",
             "00u3alice=SUSPENDED"
         ]
+    );
+}
+
+// ---- Auth0 ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth0_export_restrict_delete_throttled_and_hostile() {
+    let p = Project::new(Service::Auth0).await;
+    let export = p.run("r-export", "export", "alice@example.com", "").await;
+    assert_eq!(
+        field(&p.package(&export, "auth0", "users").await, "/user_id"),
+        ["auth0|64a1alice", "google-oauth2|1077alice"]
+    );
+    assert_eq!(
+        field(&p.package(&export, "auth0", "roles").await, "/name"),
+        ["Customer"]
+    );
+    assert!(
+        p.emulator
+            .calls()
+            .iter()
+            .any(|c| c.path == "/api/v2/users/auth0%7C64a1alice/roles"),
+        "the `|` of the id is encoded in the path"
+    );
+
+    for (i, email) in ["*@example.com", "bob@example.com/../auth0|64b2bob"]
+        .iter()
+        .enumerate()
+    {
+        p.run_hostile(&format!("h{i}"), email).await;
+    }
+    let unknown = p.run("r-unknown", "delete", "nobody@example.com", "").await;
+    no_step_failed(&p.steps(&unknown).await);
+    assert!(
+        mutations(&p.emulator).is_empty(),
+        "{:?}",
+        mutations(&p.emulator)
+    );
+
+    let restrict = p
+        .run("r-restrict", "restrict", "alice@example.com", "")
+        .await;
+    no_step_failed(&p.steps(&restrict).await);
+    let blocked: Vec<bool> = p.emulator.snapshot()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["blocked"].as_bool().unwrap())
+        .collect();
+    assert_eq!(blocked, [true, true, false]);
+
+    p.emulator.throttle(Some(Throttle {
+        limit: 2,
+        window: Duration::from_secs(1),
+    }));
+    let delete = p.run("r-delete", "delete", "alice@example.com", "").await;
+    no_step_failed(&p.steps(&delete).await);
+    assert_eq!(
+        field(
+            p.emulator.snapshot()["users"].as_array().unwrap(),
+            "/user_id"
+        ),
+        ["auth0|64b2bob"]
     );
 }

@@ -115,6 +115,18 @@ okta:
   rate_limit: { per_second: 5 }
 ",
     },
+    Entry {
+        name: "auth0",
+        connector: "\
+auth0:
+  kind: http
+  base_url: https://YOUR-TENANT.eu.auth0.com/api/v2
+  auth:
+    type: bearer
+    token: { env: AUTH0_MANAGEMENT_TOKEN } # read:users update:users delete:users read:roles
+  rate_limit: { per_second: 2 }           # free and developer tenants: 2 per second
+",
+    },
 ];
 
 /// Runs `dsrctl catalogue ...`.

@@ -10,6 +10,7 @@
 //! [`SaasEmulator::throttle`]. What each reproduces, and what it does not, is in its
 //! module's documentation.
 
+pub mod auth0;
 pub mod hubspot;
 pub mod mailchimp;
 pub mod okta;
@@ -52,11 +53,13 @@ pub enum Service {
     Segment,
     /// Okta Users API (search, lifecycle, delete).
     Okta,
+    /// Auth0 Management API (users by email, block, delete).
+    Auth0,
 }
 
 impl Service {
     /// Every emulated service.
-    pub const ALL: [Service; 7] = [
+    pub const ALL: [Service; 8] = [
         Service::Stripe,
         Service::Mailchimp,
         Service::Zendesk,
@@ -64,6 +67,7 @@ impl Service {
         Service::Shopify,
         Service::Segment,
         Service::Okta,
+        Service::Auth0,
     ];
 
     /// The service's name, as in `policies/saas/NAME.yaml` and `--service NAME`.
@@ -76,6 +80,7 @@ impl Service {
             Service::Shopify => "shopify",
             Service::Segment => "segment",
             Service::Okta => "okta",
+            Service::Auth0 => "auth0",
         }
     }
 
@@ -95,6 +100,7 @@ impl Service {
             Service::Shopify => "/admin/api/2024-10",
             Service::Segment => "",
             Service::Okta => "/api/v1",
+            Service::Auth0 => "/api/v2",
         }
     }
 
@@ -109,6 +115,7 @@ impl Service {
             Service::Shopify => shopify::ACCESS_TOKEN,
             Service::Segment => segment::TOKEN,
             Service::Okta => okta::API_TOKEN,
+            Service::Auth0 => auth0::TOKEN,
         }
     }
 
@@ -121,6 +128,7 @@ impl Service {
             Service::Shopify => Box::new(shopify::Shopify::seeded()),
             Service::Segment => Box::new(segment::Segment::seeded()),
             Service::Okta => Box::new(okta::Okta::seeded()),
+            Service::Auth0 => Box::new(auth0::Auth0::seeded()),
         }
     }
 }
