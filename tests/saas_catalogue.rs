@@ -43,6 +43,7 @@ fn stub(service: Service) -> (&'static str, &'static str) {
             "https://YOUR-TENANT.eu.auth0.com/api/v2",
             "{ env: AUTH0_MANAGEMENT_TOKEN }",
         ),
+        Service::Intercom => ("https://api.intercom.io", "{ env: INTERCOM_ACCESS_TOKEN }"),
     }
 }
 
@@ -933,5 +934,65 @@ async fn auth0_export_restrict_delete_throttled_and_hostile() {
             "/user_id"
         ),
         ["auth0|64b2bob"]
+    );
+}
+
+// ---- Intercom ------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn intercom_export_restrict_delete_and_hostile() {
+    let p = Project::new(Service::Intercom).await;
+    let export = p.run("r-export", "export", "alice@example.com", "").await;
+    // A search answers one list object; its `data` is what was found.
+    let found = p.package(&export, "intercom", "contacts").await;
+    let contacts: Vec<Value> = found
+        .iter()
+        .flat_map(|r| r["data"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(field(&contacts, "/id"), ["6571alice", "6573alice"]);
+    let conversations = p.package(&export, "intercom", "conversations").await;
+    let text = serde_json::to_string(&conversations).unwrap();
+    assert!(
+        text.contains("charged twice") && !text.contains("Cannot log in"),
+        "{text}"
+    );
+
+    for (i, email) in ["*@example.com", "bob@example.com/../6571alice"]
+        .iter()
+        .enumerate()
+    {
+        p.run_hostile(&format!("h{i}"), email).await;
+    }
+    let unknown = p.run("r-unknown", "delete", "nobody@example.com", "").await;
+    no_step_failed(&p.steps(&unknown).await);
+    assert!(
+        mutations(&p.emulator)
+            .iter()
+            .all(|m| m.ends_with("/search")),
+        "{:?}",
+        mutations(&p.emulator)
+    );
+
+    let restrict = p
+        .run("r-restrict", "restrict", "alice@example.com", "")
+        .await;
+    no_step_failed(&p.steps(&restrict).await);
+    let archived: Vec<bool> = p.emulator.snapshot()["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["archived"].as_bool().unwrap())
+        .collect();
+    assert_eq!(archived, [true, false, true]);
+
+    p.emulator.throttle(Some(Throttle {
+        limit: 2,
+        window: Duration::from_secs(1),
+    }));
+    let delete = p.run("r-delete", "delete", "alice@example.com", "").await;
+    no_step_failed(&p.steps(&delete).await);
+    assert_eq!(
+        field(p.emulator.snapshot()["contacts"].as_array().unwrap(), "/id"),
+        ["6572bob"]
     );
 }

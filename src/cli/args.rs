@@ -487,7 +487,7 @@ pub struct EmulateArgs {
     pub port: u16,
     /// Emulate this SaaS service of the catalogue instead of the Azure APIs (see
     /// `dsrctl catalogue list`).
-    #[arg(long, value_parser = ["stripe", "mailchimp", "zendesk", "hubspot", "shopify", "segment", "okta", "auth0"])]
+    #[arg(long, value_parser = ["stripe", "mailchimp", "zendesk", "hubspot", "shopify", "segment", "okta", "auth0", "intercom"])]
     pub service: Option<String>,
 }
 

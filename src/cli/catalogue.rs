@@ -127,6 +127,19 @@ auth0:
   rate_limit: { per_second: 2 }           # free and developer tenants: 2 per second
 ",
     },
+    Entry {
+        name: "intercom",
+        connector: "\
+intercom:
+  kind: http
+  base_url: https://api.intercom.io       # api.eu.intercom.io for EU workspaces
+  headers: { Intercom-Version: \"2.11\" }
+  auth:
+    type: bearer
+    token: { env: INTERCOM_ACCESS_TOKEN }
+  rate_limit: { per_second: 10 }          # 10,000 per minute per app, spread over 10 s windows
+",
+    },
 ];
 
 /// Runs `dsrctl catalogue ...`.

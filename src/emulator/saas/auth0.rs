@@ -17,7 +17,7 @@ use axum::http::Method;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{Api, Req, empty, json as json_resp, set_header, unix_now};
+use super::{Api, Req, empty, json as json_resp, set_header, unix_reset};
 
 /// The Management API token the emulator accepts.
 pub const TOKEN: &str = "auth0-emulator-management-token";
@@ -202,7 +202,7 @@ impl Api for Auth0 {
     fn rate_headers(&self, resp: &mut Response, limit: u32, left: u32, reset: u64) {
         set_header(resp, "x-ratelimit-limit", &limit.to_string());
         set_header(resp, "x-ratelimit-remaining", &left.to_string());
-        set_header(resp, "x-ratelimit-reset", &(unix_now() + reset).to_string());
+        set_header(resp, "x-ratelimit-reset", &unix_reset(reset).to_string());
     }
 
     fn snapshot(&self) -> Value {

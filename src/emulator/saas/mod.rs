@@ -12,6 +12,7 @@
 
 pub mod auth0;
 pub mod hubspot;
+pub mod intercom;
 pub mod mailchimp;
 pub mod okta;
 pub mod segment;
@@ -55,11 +56,13 @@ pub enum Service {
     Okta,
     /// Auth0 Management API (users by email, block, delete).
     Auth0,
+    /// Intercom (contacts, conversations).
+    Intercom,
 }
 
 impl Service {
     /// Every emulated service.
-    pub const ALL: [Service; 8] = [
+    pub const ALL: [Service; 9] = [
         Service::Stripe,
         Service::Mailchimp,
         Service::Zendesk,
@@ -68,6 +71,7 @@ impl Service {
         Service::Segment,
         Service::Okta,
         Service::Auth0,
+        Service::Intercom,
     ];
 
     /// The service's name, as in `policies/saas/NAME.yaml` and `--service NAME`.
@@ -81,6 +85,7 @@ impl Service {
             Service::Segment => "segment",
             Service::Okta => "okta",
             Service::Auth0 => "auth0",
+            Service::Intercom => "intercom",
         }
     }
 
@@ -101,6 +106,7 @@ impl Service {
             Service::Segment => "",
             Service::Okta => "/api/v1",
             Service::Auth0 => "/api/v2",
+            Service::Intercom => "",
         }
     }
 
@@ -116,6 +122,7 @@ impl Service {
             Service::Segment => segment::TOKEN,
             Service::Okta => okta::API_TOKEN,
             Service::Auth0 => auth0::TOKEN,
+            Service::Intercom => intercom::TOKEN,
         }
     }
 
@@ -129,6 +136,7 @@ impl Service {
             Service::Segment => Box::new(segment::Segment::seeded()),
             Service::Okta => Box::new(okta::Okta::seeded()),
             Service::Auth0 => Box::new(auth0::Auth0::seeded()),
+            Service::Intercom => Box::new(intercom::Intercom::seeded()),
         }
     }
 }
@@ -489,9 +497,11 @@ pub fn set_header(resp: &mut Response, name: &str, value: &str) {
     }
 }
 
-/// Seconds since the Unix epoch, now.
-pub fn unix_now() -> u64 {
+/// The Unix time (seconds) at which a window that resets in `secs` seconds has reset:
+/// rounded up, so a client waiting until then never calls into the old window.
+pub fn unix_reset(secs: u64) -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .map_or(0, |d| d.as_secs_f64().ceil() as u64)
+        + secs
 }

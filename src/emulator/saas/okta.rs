@@ -19,7 +19,7 @@ use axum::http::Method;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{Api, Req, empty, json as json_resp, set_header, unix_now};
+use super::{Api, Req, empty, json as json_resp, set_header, unix_reset};
 
 /// The API token the emulator accepts (sent as `SSWS {token}`).
 pub const API_TOKEN: &str = "00okta-emulator-token";
@@ -409,11 +409,7 @@ impl Api for Okta {
     fn rate_headers(&self, resp: &mut Response, limit: u32, left: u32, reset: u64) {
         set_header(resp, "x-rate-limit-limit", &limit.to_string());
         set_header(resp, "x-rate-limit-remaining", &left.to_string());
-        set_header(
-            resp,
-            "x-rate-limit-reset",
-            &(unix_now() + reset).to_string(),
-        );
+        set_header(resp, "x-rate-limit-reset", &unix_reset(reset).to_string());
     }
 
     fn snapshot(&self) -> Value {

@@ -21,7 +21,7 @@ use axum::http::Method;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{Api, Req, json as json_resp, set_header, unix_now};
+use super::{Api, Req, json as json_resp, set_header, unix_reset};
 
 /// The workspace token the emulator accepts.
 pub const TOKEN: &str = "sgp_emulator";
@@ -212,7 +212,7 @@ impl Api for Segment {
     fn rate_headers(&self, resp: &mut Response, limit: u32, left: u32, reset: u64) {
         set_header(resp, "x-ratelimit-limit", &limit.to_string());
         set_header(resp, "x-ratelimit-remaining", &left.to_string());
-        set_header(resp, "x-ratelimit-reset", &(unix_now() + reset).to_string());
+        set_header(resp, "x-ratelimit-reset", &unix_reset(reset).to_string());
     }
 
     fn snapshot(&self) -> Value {
