@@ -444,3 +444,92 @@ impl HttpClient {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn rate_limit_headers_name_the_pause() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        // Something left: no pause.
+        assert_eq!(
+            rate_limit_pause(
+                200,
+                &headers(&[("x-ratelimit-remaining", "3"), ("x-ratelimit-reset", "9")]),
+                now
+            ),
+            None
+        );
+        // Exhausted, reset in seconds (IETF draft, Zendesk).
+        assert_eq!(
+            rate_limit_pause(
+                200,
+                &headers(&[("ratelimit-remaining", "0"), ("ratelimit-reset", "7")]),
+                now
+            ),
+            Some(Duration::from_secs(7))
+        );
+        // Exhausted, reset as a Unix time (Okta, Intercom, Auth0).
+        assert_eq!(
+            rate_limit_pause(
+                200,
+                &headers(&[
+                    ("x-rate-limit-remaining", "0"),
+                    ("x-rate-limit-reset", "1800000012")
+                ]),
+                now
+            ),
+            Some(Duration::from_secs(12))
+        );
+        // A 429's Retry-After wins; an HTTP date counts from now; the pause is capped.
+        assert_eq!(
+            rate_limit_pause(429, &headers(&[("retry-after", "86400")]), now),
+            Some(MAX_PAUSE)
+        );
+        // A 200's Retry-After is not a rate-limit answer; a reset in the past is none.
+        assert_eq!(
+            rate_limit_pause(200, &headers(&[("retry-after", "5")]), now),
+            None
+        );
+        assert_eq!(
+            rate_limit_pause(
+                200,
+                &headers(&[
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", "1700000000")
+                ]),
+                now
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn graphql_errors_and_throttling_are_read_from_the_body() {
+        assert_eq!(
+            graphql_errors(&serde_json::json!({"errors": [{"message": "a"}, {"message": "b"}]}))
+                .as_deref(),
+            Some("a; b")
+        );
+        assert_eq!(
+            graphql_errors(&serde_json::json!({"data": {}, "errors": []})),
+            None
+        );
+        let throttled = serde_json::json!({"errors": [{"extensions": {"code": "THROTTLED"}}],
+            "extensions": {"cost": {"requestedQueryCost": 300,
+                "throttleStatus": {"currentlyAvailable": 100, "restoreRate": 50.0}}}});
+        assert_eq!(
+            graphql_throttled(throttled.to_string().as_bytes()),
+            Some(Duration::from_secs(4))
+        );
+        assert_eq!(graphql_throttled(b"{\"data\": {}}"), None);
+    }
+}
