@@ -7,7 +7,11 @@
 use crate::sql_support::{Db, Kind};
 
 /// A table: its name, its columns and its foreign keys (column, parent table).
-type TableDef = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+type TableDef = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
 
 /// The tables in creation order (parents first).
 const TABLES: &[TableDef] = &[
@@ -175,7 +179,11 @@ pub async fn create_shop(db: &Db) {
 /// The shop's dataset playbook, as a privacy engineer writes it (table names as the
 /// database names them, schema-qualified on PostgreSQL).
 pub fn shop_dataset(db: &Db) -> String {
-    let t = |n: &str| db.t(n);
+    shop_dataset_named(&|n| db.t(n))
+}
+
+/// The shop's dataset playbook with table names as `t` gives them.
+pub fn shop_dataset_named(t: &dyn Fn(&str) -> String) -> String {
     format!(
         r#"# yaml-language-server: $schema=../schemas/playbook.schema.json
 service: shop
