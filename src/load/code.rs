@@ -106,6 +106,11 @@ codes! {
     ErasureBlocked = "erasure-blocked": "a deleted table's rows stay referenced by rows erasure keeps",
     UnreachableTable = "unreachable-table": "a table with personal data is not linked to any identity column",
     NeedsReview = "needs-review": "a guess of `dataset introspect` is still marked for review",
+    // Coverage: a dataset against the live schema.
+    UndescribedTable = "undescribed-table": "a table of the database is not described by its dataset",
+    UndescribedColumn = "undescribed-column": "a column of the database is not described by its dataset",
+    UncategorisedColumn = "uncategorised-column": "a described column looks personal but has no data category",
+    VanishedColumn = "vanished-column": "a described table or column no longer exists in the database",
     // The project config.
     LiteralSecret = "literal-secret": "a secret is written in dsrctl.yaml instead of referenced",
     // Requests.

@@ -13,6 +13,7 @@ pub mod connect;
 mod connector;
 pub mod dialect;
 pub mod failure;
+pub mod introspect;
 pub mod mask;
 pub mod numeric;
 pub mod params;
