@@ -138,7 +138,7 @@ async fn delete_leaves_the_services_as_the_seeds_say() {
             .find(|s| s.key == "customer-insights/refresh-sources")
             .unwrap()
             .needs
-            .contains(&"crm/delete-customer".to_owned())
+            .contains(&"crm/erase-customers".to_owned())
     );
     assert!(run.waits_behind("customer-insights/recreate-static-segments"));
     // Once the tasks are recorded done, the later ones open, in order.
@@ -243,7 +243,7 @@ async fn access_collects_only_the_subjects_records_and_changes_nothing() {
     assert_eq!(outgoing.len(), 3);
     let incoming = run.collected("digital-twins/incoming");
     assert_eq!(incoming.len(), 4);
-    let orders = run.collected("crm/orders");
+    let orders = run.collected("crm/read-orders");
     assert_eq!(orders.len(), 3);
 
     // The log export was submitted and, with an export duration of 0, is complete.

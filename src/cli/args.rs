@@ -147,6 +147,16 @@ pub enum Command {
     /// records, previews), keeping the evidence: states, counts, digests and the audit log.
     #[command(after_help = super::help::PURGE)]
     Purge(super::args_lifecycle::PurgeArgs),
+    /// Datasets: draft one from a SQL connector's live schema (`dataset introspect`).
+    #[command(after_help = super::help::DATASET_INTROSPECT)]
+    Dataset(super::args_dataset::DatasetArgs),
+    /// Compare each SQL connector's live schema with its dataset: tables and columns not
+    /// described, personal-looking columns without a category, described ones now gone.
+    #[command(after_help = super::help::COVERAGE)]
+    Coverage(super::args_dataset::CoverageArgs),
+    /// Convert a dataset from another tool's format into a dsrctl dataset playbook.
+    #[command(after_help = super::help::IMPORT_FIDES)]
+    Import(super::args_dataset::ImportArgs),
     /// Check signed reports, checkpoints and export packages offline; print the public key.
     #[command(after_help = super::help::EVIDENCE)]
     Evidence(super::args_lifecycle::EvidenceArgs),

@@ -20,6 +20,21 @@ Examples:
   dsrctl validate policies/crm.yaml        # one file (its role is told by folder and content)
   dsrctl validate --format sarif > dsrctl.sarif   # for code scanning";
 
+pub const DATASET_INTROSPECT: &str = "\
+Examples:
+  dsrctl dataset introspect --connector crm -o policies/crm.yaml   # a draft to review
+  dsrctl dataset introspect --connector shop --tenant eu --schema sales";
+
+pub const COVERAGE: &str = "\
+Examples:
+  dsrctl coverage                          # every SQL connector's schema against its dataset
+  dsrctl coverage --tenant eu --format github    # annotations in a CI job; exits 1 on a gap";
+
+pub const IMPORT_FIDES: &str = "\
+Examples:
+  dsrctl import fides fides/postgres_example.yml -o policies/shop.yaml
+  dsrctl import fides dataset.yml --connector shop";
+
 pub const SCHEMA: &str = "\
 Examples:
   dsrctl schema playbook > playbook.schema.json

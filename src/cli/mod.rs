@@ -23,9 +23,11 @@ macro_rules! warn_note {
 }
 
 mod args;
+mod args_dataset;
 mod args_lifecycle;
 mod catalogue;
 mod cmd_audit;
+mod cmd_dataset;
 mod cmd_evidence;
 mod cmd_explain;
 mod cmd_plan;
@@ -50,6 +52,7 @@ mod plan_offline;
 mod progress;
 mod table;
 mod workspace;
+mod yaml_out;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -185,6 +188,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     let color = use_color(cli.color);
     match &cli.command {
         Command::Validate(a) => cmd_validate::validate(&cli.project, a),
+        Command::Import(a) => cmd_dataset::import(a),
         Command::Schema(a) => cmd_validate::schema(a),
         Command::Explain(a) => cmd_explain::explain(a),
         Command::Lsp => crate::lsp::serve().map(|()| Outcome::Ok),
@@ -221,10 +225,13 @@ async fn dispatch_async(cli: &Cli, color: bool) -> anyhow::Result<Outcome> {
         Command::Serve(a) => cmd_tick::serve(cli, a, color).await,
         Command::Audit(a) => cmd_audit::audit(cli, a, color).await,
         Command::Purge(a) => cmd_purge::purge(cli, a, color).await,
+        Command::Dataset(a) => cmd_dataset::dataset(cli, a).await,
+        Command::Coverage(a) => cmd_dataset::coverage(cli, a).await,
         Command::Validate(_)
         | Command::Schema(_)
         | Command::Explain(_)
         | Command::Lsp
+        | Command::Import(_)
         | Command::Evidence(_)
         | Command::Completions(_) => {
             unreachable!("handled synchronously")

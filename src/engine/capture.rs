@@ -16,11 +16,48 @@ pub fn take_captures(spec: &BTreeMap<String, String>, resp: &Response) -> BTreeM
                     .headers
                     .get(&header.to_ascii_lowercase())
                     .map(|v| Value::String(v.clone())),
+                // `/*/id`: the `id` of every row, as a list that may be empty (an empty
+                // list feeds an IN list that matches nothing; it is not "missing").
+                None if is_wildcard(source) => {
+                    return Some((name.clone(), pluck(&resp.body, source)));
+                }
                 None => resp.body.pointer(source).cloned(),
             }?;
             (!is_nothing(&value)).then(|| (name.clone(), value))
         })
         .collect()
+}
+
+/// Whether a capture source has a `*` segment (every element of a list).
+pub fn is_wildcard(source: &str) -> bool {
+    source.split('/').any(|seg| seg == "*")
+}
+
+/// The values at a pointer with `*` segments: each element of the list there, then the rest
+/// of the pointer; nulls left out, each distinct value once, in the order first seen.
+pub fn pluck(doc: &Value, source: &str) -> Value {
+    fn walk(v: &Value, rest: &str, out: &mut Vec<Value>) {
+        match rest.split_once("/*") {
+            Some((head, tail)) if tail.is_empty() || tail.starts_with('/') => {
+                if let Some(Value::Array(items)) = v.pointer(head) {
+                    for item in items {
+                        walk(item, tail, out);
+                    }
+                }
+            }
+            _ => {
+                if let Some(found) = v.pointer(rest)
+                    && !found.is_null()
+                    && !out.contains(found)
+                {
+                    out.push(found.clone());
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(doc, source, &mut out);
+    Value::Array(out)
 }
 
 /// Null, an empty string, list or object: "nothing found".
@@ -107,6 +144,26 @@ mod tests {
         assert_eq!(got.get("id"), Some(&json!("u1")));
         assert_eq!(got.get("op"), Some(&json!("http://x/op/1")));
         assert!(!got.contains_key("none") && !got.contains_key("missing"));
+    }
+
+    #[test]
+    fn wildcard_captures_list_every_row_and_may_be_empty() {
+        let resp = Response {
+            body: json!([{"id": 1, "c": "a"}, {"id": 2, "c": null}, {"id": 1, "c": "b"}]),
+            ..Response::default()
+        };
+        let spec: BTreeMap<String, String> = [
+            ("id".to_owned(), "/*/id".to_owned()),
+            ("c".to_owned(), "/*/c".to_owned()),
+            ("none".to_owned(), "/*/nope".to_owned()),
+        ]
+        .into();
+        let got = take_captures(&spec, &resp);
+        assert_eq!(got.get("id"), Some(&json!([1, 2])));
+        assert_eq!(got.get("c"), Some(&json!(["a", "b"])));
+        assert_eq!(got.get("none"), Some(&json!([])));
+        let nested = json!({"value": [{"k": {"x": 5}}]});
+        assert_eq!(pluck(&nested, "/value/*/k/x"), json!([5]));
     }
 
     #[test]

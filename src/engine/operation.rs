@@ -97,8 +97,9 @@ pub fn sql(r: &Renderer, s: &SqlAction, ctx: &Value) -> Result<Operation, Templa
     let render_filter = |f: &mut std::collections::BTreeMap<String, SqlValue>| {
         for v in f.values_mut() {
             match v {
-                SqlValue::One(one) => *one = render_value(r, one, ctx)?,
-                SqlValue::Any(many) => {
+                // A list written in a playbook parses as `One(Array)`: a list all the same,
+                // whose templates render (a captured list expands into the IN list).
+                SqlValue::One(Value::Array(many)) | SqlValue::Any(many) => {
                     let mut flat = Vec::new();
                     for item in many.iter() {
                         // A list identity (`{{json subject.device_ids}}`) expands into the IN list.
@@ -109,6 +110,7 @@ pub fn sql(r: &Renderer, s: &SqlAction, ctx: &Value) -> Result<Operation, Templa
                     }
                     *many = flat;
                 }
+                SqlValue::One(one) => *one = render_value(r, one, ctx)?,
             }
         }
         Ok::<(), TemplateError>(())
@@ -118,17 +120,26 @@ pub fn sql(r: &Renderer, s: &SqlAction, ctx: &Value) -> Result<Operation, Templa
         if let Some(t) = &mut sel.through {
             render_filter(&mut t.filter)?;
         }
+        for group in sel.any.iter_mut().chain(sel.unless.iter_mut()) {
+            render_filter(group)?;
+        }
     }
     if let Some(del) = &mut out.delete {
         render_filter(&mut del.filter)?;
         if let Some(t) = &mut del.through {
             render_filter(&mut t.filter)?;
         }
+        for group in del.any.iter_mut().chain(del.unless.iter_mut()) {
+            render_filter(group)?;
+        }
     }
     if let Some(up) = &mut out.update {
         render_filter(&mut up.filter)?;
         if let Some(t) = &mut up.through {
             render_filter(&mut t.filter)?;
+        }
+        for group in up.any.iter_mut().chain(up.unless.iter_mut()) {
+            render_filter(group)?;
         }
         for v in up.set.values_mut() {
             if let SetValue::Value(val) = v {
@@ -181,6 +192,7 @@ pub fn render(
                 && s.delete.as_ref().is_some_and(|d| {
                     by_identity(&d.filter)
                         || d.through.as_ref().is_some_and(|t| by_identity(&t.filter))
+                        || d.any.iter().any(by_identity)
                 })
             {
                 a.max_rows = Some(IDENTITY_DELETE_MAX_ROWS);

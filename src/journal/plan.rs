@@ -296,17 +296,35 @@ pub fn sql_templates(s: &SqlAction, out: &mut Vec<(String, String)>) {
         if let Some(t) = &sel.through {
             preds("sql.select.through", &t.filter);
         }
+        for (i, g) in sel.any.iter().enumerate() {
+            preds(&format!("sql.select.any[{i}]"), g);
+        }
+        for (i, g) in sel.unless.iter().enumerate() {
+            preds(&format!("sql.select.unless[{i}]"), g);
+        }
     }
     if let Some(del) = &s.delete {
         preds("sql.delete", &del.filter);
         if let Some(t) = &del.through {
             preds("sql.delete.through", &t.filter);
         }
+        for (i, g) in del.any.iter().enumerate() {
+            preds(&format!("sql.delete.any[{i}]"), g);
+        }
+        for (i, g) in del.unless.iter().enumerate() {
+            preds(&format!("sql.delete.unless[{i}]"), g);
+        }
     }
     if let Some(up) = &s.update {
         preds("sql.update", &up.filter);
         if let Some(t) = &up.through {
             preds("sql.update.through", &t.filter);
+        }
+        for (i, g) in up.any.iter().enumerate() {
+            preds(&format!("sql.update.any[{i}]"), g);
+        }
+        for (i, g) in up.unless.iter().enumerate() {
+            preds(&format!("sql.update.unless[{i}]"), g);
         }
         for (col, v) in &up.set {
             if let SetValue::Value(serde_json::Value::String(t)) = v {

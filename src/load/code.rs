@@ -98,6 +98,19 @@ codes! {
     UnknownService = "unknown-service": "`after` names a service no playbook defines",
     AfterOwnService = "after-own-service": "`after` names the step's own service",
     AfterCycle = "after-cycle": "steps of several services wait for each other in a cycle",
+    // Datasets.
+    UnknownColumn = "unknown-column": "a dataset reference or key names a table or column the dataset does not describe",
+    NoIdentityColumn = "no-identity-column": "no column of a dataset holds an identity, so nothing can be found",
+    MissingErasureStrategy = "missing-erasure-strategy": "a masked column's category has no masking strategy",
+    ReferenceCycle = "reference-cycle": "tables deleted on erasure reference each other in a cycle",
+    ErasureBlocked = "erasure-blocked": "a deleted table's rows stay referenced by rows erasure keeps",
+    UnreachableTable = "unreachable-table": "a table with personal data is not linked to any identity column",
+    NeedsReview = "needs-review": "a guess of `dataset introspect` is still marked for review",
+    // Coverage: a dataset against the live schema.
+    UndescribedTable = "undescribed-table": "a table of the database is not described by its dataset",
+    UndescribedColumn = "undescribed-column": "a column of the database is not described by its dataset",
+    UncategorisedColumn = "uncategorised-column": "a described column looks personal but has no data category",
+    VanishedColumn = "vanished-column": "a described table or column no longer exists in the database",
     // The project config.
     LiteralSecret = "literal-secret": "a secret is written in dsrctl.yaml instead of referenced",
     // Requests.

@@ -7,9 +7,10 @@
 //! schema errors is recovered (`recover.rs`) so the checks of meaning still run on the rest
 //! of it, and findings that only follow from an earlier one are left out.
 
-mod checks;
+pub(crate) mod checks;
 mod code;
 mod context;
+pub mod dataset;
 mod deserialize;
 mod diagnostic;
 mod diagnostic_output;

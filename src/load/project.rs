@@ -246,6 +246,13 @@ fn load_playbooks(
             loaded.diags = Diagnostics(vec![d]);
             loaded.value = None;
         }
+        if let Some(p) = &mut loaded.value {
+            // A dataset's steps are derived before the checks, which then see (and the
+            // compiler later takes) ordinary steps.
+            let empty = BTreeMap::new();
+            let strategies = config.map_or(&empty, |c| &c.config.erasure);
+            super::dataset::expand(p, strategies);
+        }
         if let (Some(p), Some(doc)) = (&loaded.value, &loaded.doc) {
             let mut own = checks::check_one(p, doc, config, &loaded.follow_on);
             attach_sources(&mut own, &doc.file, &doc.text);

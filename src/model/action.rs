@@ -250,6 +250,14 @@ pub struct SqlSelect {
     /// Reach the rows through a parent table by foreign key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub through: Option<SqlThrough>,
+    /// Alternatives, ORed (and ANDed with `where`): a row meets at least one of these
+    /// groups of predicates, e.g. `[{ email: .. }, { alt_email: .. }]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub any: Vec<BTreeMap<String, SqlValue>>,
+    /// Exclusions: a row meeting any of these groups of predicates is left out (e.g. rows
+    /// shared with another subject).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unless: Vec<BTreeMap<String, SqlValue>>,
     /// Order the rows by these columns (stable exports).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub order_by: Vec<String>,
@@ -269,6 +277,14 @@ pub struct SqlUpdate {
     /// Reach the rows through a parent table by foreign key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub through: Option<SqlThrough>,
+    /// Alternatives, ORed (and ANDed with `where`): a row meets at least one of these
+    /// groups of predicates, e.g. `[{ email: .. }, { alt_email: .. }]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub any: Vec<BTreeMap<String, SqlValue>>,
+    /// Exclusions: a row meeting any of these groups of predicates is left out (e.g. rows
+    /// shared with another subject).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unless: Vec<BTreeMap<String, SqlValue>>,
     /// Primary key column(s) used to read back the rows for preview and verification
     /// (default `id`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -287,6 +303,14 @@ pub struct SqlDelete {
     /// Reach the rows through a parent table by foreign key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub through: Option<SqlThrough>,
+    /// Alternatives, ORed (and ANDed with `where`): a row meets at least one of these
+    /// groups of predicates, e.g. `[{ email: .. }, { alt_email: .. }]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub any: Vec<BTreeMap<String, SqlValue>>,
+    /// Exclusions: a row meeting any of these groups of predicates is left out (e.g. rows
+    /// shared with another subject).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unless: Vec<BTreeMap<String, SqlValue>>,
 }
 
 /// `table.column IN (SELECT parent.key FROM parent WHERE ...)`: rows reached by foreign key.

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::HumanDuration;
+use super::{HumanDuration, SetValue};
 
 /// The project config, `dsrctl.yaml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -56,6 +56,12 @@ pub struct ProjectConfig {
     /// its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub controller: Option<Controller>,
+    /// How erasure masks a column of each data category in a dataset table whose erasure is
+    /// `mask`: category (or a prefix of it: `user.contact` covers `user.contact.email`) to a
+    /// masking strategy (`{ mask: hash }`, `{ mask: null }`) or a literal value. The longest
+    /// matching category wins; a column's own `erasure` overrides it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub erasure: BTreeMap<String, SetValue>,
 }
 
 /// The keys of the evidence, as secret references (`{ env: NAME }` or `{ file: path }`).

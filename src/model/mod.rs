@@ -5,6 +5,7 @@
 
 mod action;
 mod config;
+mod dataset;
 mod duration;
 mod kind;
 mod playbook;
@@ -19,6 +20,10 @@ pub use config::{
     Auth, ConnectorConfig, Controller, Defaults, Destination, EvidenceKeys, HttpConnector,
     ManualConnector, PlanPolicy, ProjectConfig, RateLimit, RetryPolicy, SecretRef, SqlCommit,
     SqlConnector, Tenant, UrlSource,
+};
+pub use dataset::{
+    ColumnEntry, DEFAULT_DATASET_MAX_ROWS, Dataset, DatasetColumn, DatasetTable, ErasureMode,
+    KeepRows, Reference, ReferenceEntry, SharedRows, TableErasure, split_column_ref,
 };
 pub use duration::{DURATION_PATTERN, HumanDuration};
 pub use kind::DsrKind;

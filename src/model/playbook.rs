@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{DsrKind, Request, Step};
+use super::{Dataset, DsrKind, Request, Step};
 
 /// One service's playbook: what personal data it holds and how to honour each DSR kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -43,7 +43,15 @@ pub struct Playbook {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// For each DSR kind: steps, a reuse of other kinds' steps, or `unsupported` with a reason.
+    /// With a `dataset`, the kinds written here are kept and the others derived (access,
+    /// export, restrict and delete; rectify must be written).
+    #[serde(default)]
     pub dsr: DsrSteps,
+    /// A SQL database described once: its tables, identity columns, references, data
+    /// categories and erasure. The steps of access, export, restrict and delete are derived
+    /// from it (see the README's "Datasets").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<Dataset>,
     /// Playbook tests run offline by `dsrctl test` with recorded responses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<PlaybookTest>,

@@ -127,12 +127,16 @@ pub struct Target<'a> {
     pub filter: &'a BTreeMap<String, SqlValue>,
     /// Rows reached through a parent table.
     pub through: Option<&'a SqlThrough>,
+    /// Alternatives, ORed; the target's rows meet at least one group (when any).
+    pub any: &'a [BTreeMap<String, SqlValue>],
+    /// Exclusions: rows meeting any of these groups are left out.
+    pub unless: &'a [BTreeMap<String, SqlValue>],
 }
 
 impl Target<'_> {
     /// Mutations must say which rows: an empty predicate would address the whole table.
     pub fn require_predicate(&self) -> Result<(), BuildError> {
-        if self.filter.is_empty() && self.through.is_none() {
+        if self.filter.is_empty() && self.through.is_none() && self.any.is_empty() {
             return Err(BuildError::Invalid(format!(
                 "a mutation of `{}` needs at least one `where` predicate or `through`",
                 self.table
@@ -396,6 +400,49 @@ impl<'a> Builder<'a> {
             let mut inner_first = true;
             self.conjunction(&th.table, &th.filter, &mut inner_first)?;
             self.push(")");
+            first = false;
+        }
+        if !t.any.is_empty() {
+            self.push(if first { " WHERE (" } else { " AND (" });
+            first = false;
+            self.groups(t.table, t.any, "any")?;
+            self.push(")");
+        }
+        if !t.unless.is_empty() {
+            // `CASE` rather than `NOT (...)`: a predicate on a NULL column is unknown, and
+            // a row it cannot be said to meet is not excluded.
+            self.push(if first { " WHERE " } else { " AND " });
+            self.push("(CASE WHEN ");
+            self.groups(t.table, t.unless, "unless")?;
+            self.push(" THEN 0 ELSE 1 END) = 1");
+        }
+        Ok(())
+    }
+
+    /// `(a AND b) OR (c) OR ...`: each group's predicates ANDed, the groups ORed.
+    fn groups(
+        &mut self,
+        table: &str,
+        groups: &[BTreeMap<String, SqlValue>],
+        what: &str,
+    ) -> Result<(), BuildError> {
+        for (i, group) in groups.iter().enumerate() {
+            if group.is_empty() {
+                return Err(BuildError::Invalid(format!(
+                    "a group of `{what}` on `{table}` has no predicate"
+                )));
+            }
+            if i > 0 {
+                self.push(" OR ");
+            }
+            self.push("(");
+            for (j, (column, v)) in group.iter().enumerate() {
+                if j > 0 {
+                    self.push(" AND ");
+                }
+                self.predicate(table, column, v)?;
+            }
+            self.push(")");
         }
         Ok(())
     }
@@ -559,6 +606,8 @@ mod tests {
             table: "s.orders",
             filter: &f,
             through: Some(&th),
+            any: &[],
+            unless: &[],
         };
         let mut b = Builder::new(Dialect::Postgres, &types);
         b.delete(&t).unwrap();
@@ -587,6 +636,8 @@ mod tests {
             table: "t",
             filter: &f,
             through: None,
+            any: &[],
+            unless: &[],
         };
         let mut b = Builder::new(Dialect::MySql, &types);
         b.select(&t, Projection::Columns(&[]), &[], true).unwrap();
@@ -604,6 +655,8 @@ mod tests {
             table: "t",
             filter: &f,
             through: None,
+            any: &[],
+            unless: &[],
         };
         let sql = |d: Dialect, m: SqlMatch| {
             let mut b = Builder::new(d, &types).matching(m);
@@ -632,6 +685,8 @@ mod tests {
             table: "t",
             filter: &f,
             through: None,
+            any: &[],
+            unless: &[],
         };
         assert!(Builder::new(Dialect::Sqlite, &types).delete(&t).is_err());
     }

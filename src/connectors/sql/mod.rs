@@ -13,6 +13,7 @@ pub mod connect;
 mod connector;
 pub mod dialect;
 pub mod failure;
+pub mod introspect;
 pub mod mask;
 pub mod numeric;
 pub mod params;
@@ -220,6 +221,8 @@ impl SqlClient {
             table: &s.table,
             filter: &s.filter,
             through: s.through.as_ref(),
+            any: &s.any,
+            unless: &s.unless,
         };
         let types = self.column_types(&tables(&t)).await?;
         let mut b = Builder::new(self.dialect, &types).matching(a.matching);
@@ -246,6 +249,8 @@ impl SqlClient {
                 table: &u.table,
                 filter: &u.filter,
                 through: u.through.as_ref(),
+                any: &u.any,
+                unless: &u.unless,
             };
             let types = self.column_types(&tables(&t)).await?;
             let plan = UpdatePlan::new(u, self.dialect, types, self.hmac_key.clone(), a.matching)
@@ -257,6 +262,8 @@ impl SqlClient {
                 table: &d.table,
                 filter: &d.filter,
                 through: d.through.as_ref(),
+                any: &d.any,
+                unless: &d.unless,
             };
             let types = self.column_types(&tables(&t)).await?;
             let mut b = Builder::new(self.dialect, &types).matching(a.matching);

@@ -81,6 +81,8 @@ impl UpdatePlan {
             table: &u.table,
             filter: &u.filter,
             through: u.through.as_ref(),
+            any: &u.any,
+            unless: &u.unless,
         };
         target.require_predicate()?;
         let problems = column_problems(u, &types, dialect);

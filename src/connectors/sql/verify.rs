@@ -65,6 +65,8 @@ impl SqlClient {
                     table: &u.table,
                     filter: &u.filter,
                     through: u.through.as_ref(),
+                    any: &u.any,
+                    unless: &u.unless,
                 },
                 Some(&u.set),
             ),
@@ -73,6 +75,8 @@ impl SqlClient {
                     table: &d.table,
                     filter: &d.filter,
                     through: d.through.as_ref(),
+                    any: &d.any,
+                    unless: &d.unless,
                 },
                 None,
             ),
@@ -119,6 +123,8 @@ impl SqlClient {
                 table: &d.table,
                 filter: &d.filter,
                 through: d.through.as_ref(),
+                any: &d.any,
+                unless: &d.unless,
             };
             let n = self.count(&t, a.matching).await?;
             return Ok(Some(Verification {
@@ -185,6 +191,8 @@ impl SqlClient {
             table: &u.table,
             filter: &u.filter,
             through: u.through.as_ref(),
+            any: &u.any,
+            unless: &u.unless,
         };
         let rows = self.rows(&t, a.matching, Some(PREVIEW_ROWS)).await?;
         if rows.is_empty() {

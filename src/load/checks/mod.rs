@@ -194,6 +194,13 @@ pub(crate) fn check_one(
         out: &mut out,
         recovered: Some(recovered),
     };
+    if let Some(d) = &playbook.dataset
+        && !r.broken("/dataset")
+    {
+        let empty = BTreeMap::new();
+        let strategies = config.map_or(&empty, |c| &c.config.erasure);
+        crate::load::dataset::check_dataset(d, strategies, &mut r);
+    }
     playbook::check_playbook(playbook, config, &mut r);
     recovered.drop_from(&mut out);
     out

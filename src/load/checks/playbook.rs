@@ -36,9 +36,15 @@ fn check_kinds(p: &Playbook, r: &mut Report<'_>) {
                     true,
                     format!("DSR kind `{kind}` is not declared for service `{}`", p.service),
                 )
-                .help(format!(
-                    "add `{kind}:` with steps, `{{ same_as: [...] }}` or `{{ unsupported: <reason> }}`"
-                ));
+                .help(if p.dataset.is_some() {
+                    format!(
+                        "a dataset derives access, export, restrict and delete; add `dsr: {{ {kind}: ... }}` with steps or `{{ unsupported: <reason> }}`"
+                    )
+                } else {
+                    format!(
+                        "add `{kind}:` with steps, `{{ same_as: [...] }}` or `{{ unsupported: <reason> }}`"
+                    )
+                });
             }
             Some(KindSpec::Unsupported(u)) if u.unsupported.trim().is_empty() => {
                 r.error(
