@@ -249,6 +249,11 @@ pub struct ServeArgs {
     /// Tick on a cron schedule (5 fields, UTC), e.g. `*/5 * * * *`.
     #[arg(long)]
     pub schedule: Option<String>,
+    /// Also serve the HTTP API on this address, e.g. `127.0.0.1:8080` (port 0: any free
+    /// port, printed on start); callers present an API token from dsrctl.yaml (`api.tokens`).
+    /// Without `--every` or `--schedule`, ticks every 5s.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// `dsrctl audit`.

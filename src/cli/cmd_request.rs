@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 
@@ -18,7 +18,6 @@ use crate::journal::{RequestRecord, RequestState};
 use crate::load::load_request_str;
 use crate::model::Request;
 use crate::report::Scrubber;
-use crate::workflow::{AUTO_APPROVAL, approval_needed};
 
 /// `dsrctl request ...`.
 pub async fn request(cli: &Cli, args: &RequestArgs, color: bool) -> Result<Outcome> {
@@ -36,62 +35,10 @@ async fn new(ws: &Workspace, args: &RequestNewArgs, color: bool) -> Result<Outco
         Some(path) => workspace::request(path, color)?,
         None => from_args(args, color)?,
     };
-    if !ws.project.config.tenants.contains_key(&request.tenant) {
-        let known: Vec<&str> = ws
-            .project
-            .config
-            .tenants
-            .keys()
-            .map(String::as_str)
-            .collect();
-        bail!(
-            "tenant `{}` is not defined in {}; defined tenants: {}",
-            request.tenant,
-            ws.project.config_file,
-            known.join(", ")
-        );
-    }
-    // The one approval rule decides on the request's plan with today's playbooks; a request
-    // that cannot be planned yet waits for a person.
-    let (auto, why) = match ws.workflow(None).compile(&request) {
-        Ok(plan) => match approval_needed(&plan) {
-            None => (true, None),
-            Some(why) => (false, Some(why)),
-        },
-        Err(e) => (false, Some(format!("it cannot be planned yet ({e})"))),
-    };
-    let state = if auto {
-        RequestState::Approved
-    } else {
-        RequestState::Received
-    };
-    ws.store.put_request(&request, state).await?;
-    if auto {
-        // Marks the approval as the rule's, so a start whose plan has come to need a person
-        // waits for one.
-        ws.store
-            .set_request_state(&request.id, state, Some(AUTO_APPROVAL.to_owned()))
-            .await?;
-    }
-    ws.store
-        .append_audit(
-            "request.received",
-            &request.id,
-            json!({"kind": request.kind, "tenant": request.tenant,
-                   "jurisdiction": request.jurisdiction, "received": request.received}),
-            None,
-        )
-        .await?;
-    if auto {
-        ws.store
-            .append_audit(
-                "request.approved",
-                &request.id,
-                json!({"auto": true, "why": AUTO_APPROVAL}),
-                Some("intake"),
-            )
-            .await?;
-    }
+    let received = ws.workflow(None).receive(&request, None).await?;
+    let auto = received.state == RequestState::Approved;
+    let why = received.approval_needed;
+    let state = received.state;
     let deadline = request.deadline(false);
     outln!(
         "recorded request {} ({}, tenant {}), {}, deadline {deadline}",
@@ -187,11 +134,8 @@ fn from_args(args: &RequestNewArgs, color: bool) -> Result<Request> {
 }
 
 async fn approve(ws: &Workspace, args: &RequestApproveArgs) -> Result<Outcome> {
-    ws.store
-        .set_request_state(&args.id, RequestState::Approved, None)
-        .await?;
-    ws.store
-        .append_audit("request.approved", &args.id, json!({}), Some(&args.by))
+    ws.workflow(None)
+        .approve_request(&args.id, &args.by)
         .await?;
     outln!(
         "approved request {} (by {}); `dsrctl tick` starts it",
@@ -202,30 +146,17 @@ async fn approve(ws: &Workspace, args: &RequestApproveArgs) -> Result<Outcome> {
 }
 
 async fn decline(ws: &Workspace, args: &RequestReasonArgs) -> Result<Outcome> {
-    ws.store
-        .set_request_state(&args.id, RequestState::Declined, Some(args.reason.clone()))
-        .await?;
-    ws.store
-        .append_audit(
-            "request.declined",
-            &args.id,
-            json!({"reason": args.reason}),
-            args.by.as_deref(),
-        )
+    ws.workflow(None)
+        .decline_request(&args.id, &args.reason, args.by.as_deref())
         .await?;
     outln!("declined request {}: {}", args.id, args.reason);
     Ok(Outcome::Ok)
 }
 
 async fn extend(ws: &Workspace, args: &RequestReasonArgs) -> Result<Outcome> {
-    let record = ws.store.extend_request(&args.id, &args.reason).await?;
-    ws.store
-        .append_audit(
-            "request.extended",
-            &args.id,
-            json!({"reason": args.reason, "deadline": record.deadline}),
-            args.by.as_deref(),
-        )
+    let record = ws
+        .workflow(None)
+        .extend_request(&args.id, &args.reason, args.by.as_deref())
         .await?;
     outln!(
         "extended the deadline of request {} to {} ({})",

@@ -165,7 +165,8 @@ Examples:
 pub const SERVE: &str = "\
 Examples:
   dsrctl serve --every 5m
-  dsrctl serve --schedule \"*/5 * * * *\" --worker worker-a";
+  dsrctl serve --schedule \"*/5 * * * *\" --worker worker-a
+  dsrctl serve --listen 127.0.0.1:8080 --every 30s";
 
 pub const AUDIT: &str = "\
 Examples:

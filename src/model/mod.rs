@@ -16,9 +16,9 @@ pub use action::{
     SqlMatch, SqlSelect, SqlThrough, SqlUpdate, SqlValue, WaitAction,
 };
 pub use config::{
-    Auth, ConnectorConfig, Controller, Defaults, Destination, EvidenceKeys, HttpConnector,
-    ManualConnector, PlanPolicy, ProjectConfig, RateLimit, RetryPolicy, SecretRef, SqlCommit,
-    SqlConnector, Tenant, UrlSource,
+    ApiConfig, ApiRole, ApiToken, Auth, ConnectorConfig, Controller, Defaults, Destination,
+    EvidenceKeys, HttpConnector, ManualConnector, PlanPolicy, ProjectConfig, RateLimit,
+    RetryPolicy, SecretRef, SqlCommit, SqlConnector, Tenant, UrlSource,
 };
 pub use duration::{DURATION_PATTERN, HumanDuration};
 pub use kind::DsrKind;
