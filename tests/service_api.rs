@@ -593,4 +593,48 @@ async fn bad_tokens_and_malformed_bodies_are_refused() {
     // Nothing malformed was recorded.
     let (_, list) = api.get("/v1/requests", OPS).await;
     assert_eq!(list["requests"].as_array().unwrap().len(), 1, "{list}");
+
+    // An import: rows of another tenant and malformed rows are rejected by line; a second
+    // post of the same body records nothing.
+    let lines = concat!(
+        r#"{"kind": "access", "subject": {"email": "c@example.com"}}"#,
+        "\n",
+        r#"{"kind": "access", "tenant": "t2", "subject": {"email": "d@example.com"}}"#,
+        "\n",
+        r#"{"kind": "access", "#,
+        "\n",
+    );
+    for (created, existing) in [(1, 0), (0, 1)] {
+        let resp = api
+            .http
+            .post(format!("{}/v1/requests/import", api.base))
+            .bearer_auth(FORM)
+            .header("content-type", "application/x-ndjson")
+            .body(lines)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let report: Value = resp.json().await.unwrap();
+        assert_eq!(report["rows"], 3, "{report}");
+        assert_eq!(
+            report["created"].as_array().unwrap().len(),
+            created,
+            "{report}"
+        );
+        assert_eq!(report["existing"], existing, "{report}");
+        let lines: Vec<u64> = report["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["line"].as_u64().unwrap())
+            .collect();
+        assert_eq!(lines, [2, 3], "{report}");
+    }
+    let (_, list) = api.get("/v1/requests", OTHER).await;
+    assert_eq!(
+        list["requests"],
+        json!([]),
+        "nothing recorded in t2: {list}"
+    );
 }

@@ -1,4 +1,4 @@
-//! `dsrctl request new|approve|decline|extend` and `dsrctl requests`: intake and the request
+//! `dsrctl request new|approve|decline|extend|import` and `dsrctl requests`: intake and the request
 //! lifecycle. Every state change is appended to the audit log with its actor.
 
 use std::collections::BTreeMap;
@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::args::Cli;
 use super::args_lifecycle::{
-    JurisdictionArg, KindArg, ListFormat, RequestAction, RequestApproveArgs, RequestArgs,
-    RequestNewArgs, RequestReasonArgs, RequestsArgs,
+    ImportFormatArg, JurisdictionArg, KindArg, ListFormat, RequestAction, RequestApproveArgs,
+    RequestArgs, RequestImportArgs, RequestNewArgs, RequestReasonArgs, RequestsArgs,
 };
 use super::workspace::{self, Workspace};
 use super::{Outcome, UsageError};
@@ -18,6 +18,7 @@ use crate::journal::{RequestRecord, RequestState};
 use crate::load::load_request_str;
 use crate::model::Request;
 use crate::report::Scrubber;
+use crate::workflow::{ImportFormat, read_rows};
 
 /// `dsrctl request ...`.
 pub async fn request(cli: &Cli, args: &RequestArgs, color: bool) -> Result<Outcome> {
@@ -27,7 +28,46 @@ pub async fn request(cli: &Cli, args: &RequestArgs, color: bool) -> Result<Outco
         RequestAction::Approve(a) => approve(&ws, a).await,
         RequestAction::Decline(a) => decline(&ws, a).await,
         RequestAction::Extend(a) => extend(&ws, a).await,
+        RequestAction::Import(a) => import(&ws, a).await,
     }
+}
+
+async fn import(ws: &Workspace, args: &RequestImportArgs) -> Result<Outcome> {
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let format = match args.format {
+        Some(ImportFormatArg::Csv) => ImportFormat::Csv,
+        Some(ImportFormatArg::Jsonl) => ImportFormat::JsonLines,
+        None => match args.file.extension().and_then(|e| e.to_str()) {
+            Some("jsonl" | "ndjson") => ImportFormat::JsonLines,
+            _ => ImportFormat::Csv,
+        },
+    };
+    let rows = read_rows(&bytes, format)?;
+    let report = ws
+        .workflow(None)
+        .import(rows, args.tenant.as_deref(), |_| true, args.by.as_deref())
+        .await?;
+    let file = args.file.display();
+    for (line, why) in &report.rejected {
+        warn_note!("{file}:{line}: rejected: {why}");
+    }
+    for (line, first) in &report.repeated {
+        note!("{file}:{line}: the same request as line {first}; recorded once");
+    }
+    outln!(
+        "{} row(s): recorded {} request(s), {} already recorded, {} repeated, {} rejected",
+        report.rows,
+        report.created.len(),
+        report.existing.len(),
+        report.repeated.len(),
+        report.rejected.len()
+    );
+    Ok(if report.rejected.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Problems
+    })
 }
 
 async fn new(ws: &Workspace, args: &RequestNewArgs, color: bool) -> Result<Outcome> {

@@ -193,6 +193,11 @@ pub const REQUEST_EXTEND: &str = "\
 Examples:
   dsrctl request extend r-2026-0001 --reason \"complex request across 40 systems\" --by Dana";
 
+pub const REQUEST_IMPORT: &str = "\
+Examples:
+  dsrctl request import tickets.csv --tenant contoso --by Dana
+  dsrctl request import agent-requests.jsonl";
+
 pub const TASK_LIST: &str = "\
 Examples:
   dsrctl task list

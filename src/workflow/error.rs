@@ -158,6 +158,9 @@ pub enum WorkflowError {
         /// The tenants defined.
         known: Vec<String>,
     },
+    /// An import file cannot be read at all.
+    #[error("{0}")]
+    Import(String),
     /// A manual task (or a mutation only a person can settle) cannot be recorded.
     #[error("{0}")]
     Task(String),

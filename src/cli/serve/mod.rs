@@ -41,6 +41,9 @@ const READ_ROLES: &[ApiRole] = &[
     ApiRole::Auditor,
 ];
 
+/// The largest import body.
+const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
+
 /// What every handler shares.
 pub struct ApiState {
     ws: Arc<Workspace>,
@@ -126,6 +129,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/healthz", get(metrics::healthz))
         .route("/metrics", get(metrics::metrics))
         .route("/v1/requests", get(requests::list).post(requests::create))
+        .route(
+            "/v1/requests/import",
+            post(requests::import).layer(axum::extract::DefaultBodyLimit::max(IMPORT_LIMIT)),
+        )
         .route("/v1/requests/{id}", get(requests::read))
         .route("/v1/requests/{id}/runs", get(requests::runs))
         .route("/v1/requests/{id}/approve", post(requests::approve))

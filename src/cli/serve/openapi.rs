@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
 use super::metrics::Health;
-use super::requests::NewRequest;
+use super::requests::{ImportView, NewRequest, RejectedRow, RepeatedRow};
 use super::views::{
     EvidenceView, ReasonBody, RequestList, RequestView, RunDetail, RunList, RunSummary, StepView,
     TaskList, TaskRecorded, TaskView,
@@ -22,13 +22,14 @@ use super::{metrics, reports, requests, tasks};
         version = "1"
     ),
     paths(
-        requests::create, requests::list, requests::read, requests::runs, requests::approve,
+        requests::create, requests::import, requests::list, requests::read, requests::runs, requests::approve,
         requests::decline, requests::extend, requests::run, reports::report, reports::package,
         tasks::list, tasks::done, tasks::fail, metrics::healthz, metrics::metrics
     ),
     components(schemas(
         NewRequest, RequestView, RequestList, RunSummary, RunList, RunDetail, StepView, TaskView,
-        TaskList, TaskRecorded, EvidenceView, ReasonBody, ErrorBody, Health
+        TaskList, TaskRecorded, EvidenceView, ReasonBody, ErrorBody, Health, ImportView,
+        RepeatedRow, RejectedRow
     )),
     modifiers(&Bearer),
     tags(

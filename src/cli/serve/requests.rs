@@ -20,7 +20,7 @@ use super::views::{ReasonBody, RequestList, RequestView, RunDetail, RunList, Run
 use super::{ApiState, READ_ROLES};
 use crate::journal::{RequestRecord, RequestState};
 use crate::model::{ApiRole, Request};
-use crate::workflow::is_duplicate;
+use crate::workflow::{ImportFormat, is_duplicate, read_rows};
 
 /// Most runs looked through for a request's runs.
 const RUNS_SCANNED: u32 = 100_000;
@@ -381,4 +381,102 @@ impl ApiState {
             .map(RunSummary::of);
         Ok(view)
     }
+}
+
+/// The tenant of rows without one.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// The tenant of rows without a `tenant` (default: the token's, when it has one).
+    pub tenant: Option<String>,
+}
+
+/// Records many requests from CSV (`text/csv`, a header row naming the columns) or JSON
+/// Lines (`application/x-ndjson`) in one transaction, as `dsrctl request import` does: rows
+/// that are not valid are rejected with their line numbers, the others recorded; rows
+/// already imported are skipped.
+#[utoipa::path(post, path = "/v1/requests/import", tag = "requests", params(ImportQuery),
+    request_body(content = String, content_type = "text/csv", description = "CSV with a header, or JSON Lines with Content-Type application/x-ndjson"),
+    responses((status = 200, body = ImportView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn import(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Query(q): Query<ImportQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<ImportView>, ApiError> {
+    caller.require(&[ApiRole::Intake, ApiRole::Operator])?;
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("text/csv");
+    let format = if content_type.contains("ndjson") || content_type.contains("jsonl") {
+        ImportFormat::JsonLines
+    } else {
+        ImportFormat::Csv
+    };
+    let rows = read_rows(&body, format).map_err(|e| ApiError::malformed(e.to_string()))?;
+    let tenant = q
+        .tenant
+        .clone()
+        .or_else(|| caller.only_tenant().map(str::to_owned));
+    let report = state
+        .workflow(&caller)
+        .import(
+            rows,
+            tenant.as_deref(),
+            |t| caller.sees(t),
+            Some(&caller.actor()),
+        )
+        .await?;
+    Ok(Json(ImportView {
+        rows: report.rows,
+        created: report.created,
+        existing: report.existing.len(),
+        repeated: report
+            .repeated
+            .into_iter()
+            .map(|(line, first)| RepeatedRow { line, first })
+            .collect(),
+        rejected: report
+            .rejected
+            .into_iter()
+            .map(|(line, why)| RejectedRow { line, why })
+            .collect(),
+    }))
+}
+
+/// What an import did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportView {
+    /// Rows read.
+    pub rows: usize,
+    /// The ids of the requests recorded now.
+    pub created: Vec<String>,
+    /// Rows recorded by an earlier import.
+    pub existing: usize,
+    /// Rows repeating an earlier row of the same body.
+    pub repeated: Vec<RepeatedRow>,
+    /// Rows rejected, with why; nothing of them was recorded.
+    pub rejected: Vec<RejectedRow>,
+}
+
+/// A row repeating an earlier one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RepeatedRow {
+    /// Its line.
+    pub line: u64,
+    /// The line of the first.
+    pub first: u64,
+}
+
+/// A rejected row.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RejectedRow {
+    /// Its line.
+    pub line: u64,
+    /// Why.
+    pub why: String,
 }
