@@ -82,12 +82,49 @@ async fn requests_in_store(dir: &Path) -> Vec<dsrctl::journal::RequestRecord> {
     all
 }
 
+fn postgres_url() -> String {
+    std::env::var("DSRCTL_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_rows_with_fifty_bad_ones_then_a_reimport_that_records_nothing() {
     let server = ItemServer::start_background(Duration::ZERO);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     write_project(dir, &server.url(), &[("things", PLAYBOOK.to_owned())]);
+    import_twice(dir).await;
+}
+
+/// The same on a PostgreSQL store: one `INSERT ... SELECT FROM UNNEST` and one audit append.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_rows_on_postgres() {
+    let server = ItemServer::start_background(Duration::ZERO);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_project(dir, &server.url(), &[("things", PLAYBOOK.to_owned())]);
+    let base = postgres_url();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let schema = format!("test_import_{}", std::process::id());
+    let config = std::fs::read_to_string(dir.join("dsrctl.yaml")).unwrap();
+    std::fs::write(
+        dir.join("dsrctl.yaml"),
+        format!("{config}state: \"{base}{sep}schema={schema}\"\n"),
+    )
+    .unwrap();
+    import_twice(dir).await;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA \"{schema}\" CASCADE"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+}
+
+async fn import_twice(dir: &Path) {
     let (text, bad) = csv();
     assert_eq!(bad.len(), 50);
     std::fs::write(dir.join("requests.csv"), &text).unwrap();
