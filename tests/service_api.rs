@@ -637,4 +637,39 @@ async fn bad_tokens_and_malformed_bodies_are_refused() {
         json!([]),
         "nothing recorded in t2: {list}"
     );
+
+    // The access request was approved on intake and run by the worker: its export package
+    // is for the operator, not for the intake form.
+    let done = api
+        .until("/v1/requests/r-own", OPS, |b| b["state"] == "completed")
+        .await;
+    let run = done["run"]["id"].as_str().unwrap();
+    let package = format!("/v1/runs/{run}/package");
+    let (status, _) = api.get(&package, FORM).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let resp = api
+        .http
+        .get(format!("{}{package}", api.base))
+        .bearer_auth(OPS)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/zip");
+    let zip = resp.bytes().await.unwrap();
+    assert!(zip.starts_with(b"PK"), "a zip file");
+    let names = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec()))
+        .unwrap()
+        .file_names()
+        .map(|n| n.map(|n| n.into_owned()))
+        .collect::<Result<Vec<String>, _>>()
+        .unwrap();
+    assert!(
+        names.iter().any(|n| n.ends_with("manifest.json")),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.ends_with("things/items.json")),
+        "{names:?}"
+    );
 }
