@@ -23,7 +23,8 @@ Examples:
 pub const SCHEMA: &str = "\
 Examples:
   dsrctl schema playbook > playbook.schema.json
-  dsrctl schema --write                    # all three into schemas/";
+  dsrctl schema openapi > openapi.json     # the HTTP API of `serve --listen`
+  dsrctl schema --write                    # all of them into schemas/";
 
 pub const EXPLAIN: &str = "\
 Examples:
