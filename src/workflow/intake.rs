@@ -53,22 +53,25 @@ impl Workflow {
         let store = self.store();
         store.put_request(request, decision.state).await?;
         let auto = decision.state == RequestState::Approved;
+        let received = store.append_audit(
+            "request.received",
+            &request.id,
+            json!({"kind": request.kind, "tenant": request.tenant,
+                   "jurisdiction": request.jurisdiction, "received": request.received}),
+            actor,
+        );
         if auto {
             // Marks the approval as the rule's, so a start whose plan has come to need a
-            // person waits for one.
-            store
-                .set_request_state(&request.id, decision.state, Some(AUTO_APPROVAL.to_owned()))
-                .await?;
-        }
-        store
-            .append_audit(
-                "request.received",
+            // person waits for one. Independent of the audit entry: both in one round trip.
+            let reason = store.set_request_state(
                 &request.id,
-                json!({"kind": request.kind, "tenant": request.tenant,
-                       "jurisdiction": request.jurisdiction, "received": request.received}),
-                actor,
-            )
-            .await?;
+                decision.state,
+                Some(AUTO_APPROVAL.to_owned()),
+            );
+            futures::try_join!(reason, received)?;
+        } else {
+            received.await?;
+        }
         if auto {
             store
                 .append_audit(
