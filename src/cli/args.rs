@@ -201,6 +201,8 @@ pub enum SchemaWhich {
     Request,
     /// The project config.
     Config,
+    /// The HTTP API of `dsrctl serve --listen` (OpenAPI 3.1).
+    Openapi,
 }
 
 /// `dsrctl schema`.

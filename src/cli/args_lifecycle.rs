@@ -39,6 +39,37 @@ pub enum RequestAction {
     /// Extend the deadline once (GDPR: by two months; CCPA: by 45 days), with the reason.
     #[command(after_help = super::help::REQUEST_EXTEND)]
     Extend(RequestReasonArgs),
+    /// Record many requests from a CSV or JSON Lines file in one transaction. Rows that are
+    /// not valid are listed with their line numbers and recorded nothing (the others are
+    /// recorded); rows already imported are skipped, so importing a file again is safe.
+    #[command(after_help = super::help::REQUEST_IMPORT)]
+    Import(RequestImportArgs),
+}
+
+/// The format of an import file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormatArg {
+    /// Comma-separated values with a header row naming the columns.
+    Csv,
+    /// One JSON request object per line.
+    Jsonl,
+}
+
+/// `dsrctl request import`.
+#[derive(Debug, Args)]
+pub struct RequestImportArgs {
+    /// The file: CSV with a header (`id,kind,tenant,email,...`: the request's fields, every
+    /// other column an identity of the subject) or JSON Lines.
+    pub file: PathBuf,
+    /// The file's format (default: from its extension, `.jsonl`/`.ndjson` or else CSV).
+    #[arg(long, value_enum)]
+    pub format: Option<ImportFormatArg>,
+    /// The tenant of rows without a `tenant`.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Who imports (recorded in the audit log).
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
 }
 
 /// The kinds of request, as typed on the command line.
@@ -249,6 +280,11 @@ pub struct ServeArgs {
     /// Tick on a cron schedule (5 fields, UTC), e.g. `*/5 * * * *`.
     #[arg(long)]
     pub schedule: Option<String>,
+    /// Also serve the HTTP API on this address, e.g. `127.0.0.1:8080` (port 0: any free
+    /// port, printed on start); callers present an API token from dsrctl.yaml (`api.tokens`).
+    /// Without `--every` or `--schedule`, ticks every 5s.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// `dsrctl audit`.

@@ -1,12 +1,17 @@
 //! `dsrctl report`: evidence report, response letter, CI summary, export package. Reads the
 //! journal only; no service is asked again.
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 
 use super::Outcome;
 use super::args::{Cli, ReportArgs, ReportFormat};
 use super::workspace::Workspace;
 use crate::deliver::{DeliveryOptions, deliver};
+use crate::journal::{RunRecord, StepOutcome};
+use crate::report::package::Manifest;
 use crate::report::package::{PackageFormat, PackageOptions, build_package};
 use crate::report::{Format, ReportContext, ReportKind, RunView, render, render_named};
 use crate::secret::EnvFileResolver;
@@ -33,59 +38,12 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
         None
     };
     let now = chrono::Utc::now();
-    let today = now.date_naive();
-    let record = ws.store.request(&run.plan.request.id).await.ok();
-    let audit = ws.store.audit_entries().await?;
-    let head = ws.store.audit_head().await?;
-    let audit_key = crate::workflow::audit_key(&ws.project, &ws.state_dir)?;
-    let audit_break = verify_chain_to(&audit, (head.0, &head.1), Some(&audit_key))
-        .err()
-        .map(|b| b.to_string());
-    let ctx = ReportContext {
-        config: Some(&ws.project.config),
-        request: record.as_ref(),
-        audit: Some(&audit),
-        audit_head: Some(head),
-        audit_break,
-        generated_at: Some(now),
-    };
-    let view = RunView::build_with(&run, &outcomes, today, &ctx);
-    if let Some(a) = view.audit.as_ref().filter(|a| !a.intact) {
-        for p in &a.problems {
-            warn_note!("{p}");
-        }
-    }
-    let overrides = ws
-        .project
-        .config
-        .templates
-        .as_ref()
-        .map(|t| ws.project.root.join(t));
     let format = match args.format {
         ReportFormat::Md => Format::Markdown,
         ReportFormat::Html => Format::Html,
         ReportFormat::Json => Format::Json,
     };
-    let kind = match args.template.as_str() {
-        "evidence" => Some(ReportKind::Evidence),
-        "letter" => Some(ReportKind::Letter),
-        "summary" => Some(ReportKind::Summary),
-        _ => None,
-    };
-    let text = match kind {
-        Some(kind) => render(&view, kind, format, overrides.as_deref())?,
-        None => render_named(&view, &args.template, false, overrides.as_deref())?,
-    };
-    // Signed, so an auditor can check it offline (`dsrctl evidence verify`).
-    let signer = std::sync::Arc::new(crate::workflow::signing_key(&ws.project, &ws.state_dir)?);
-    // The CI summary is a status line for a job page, not evidence: left unsigned.
-    let text = match serde_json::from_str::<serde_json::Value>(&text) {
-        _ if kind == Some(ReportKind::Summary) => text,
-        Ok(doc) if format == Format::Json && doc.is_object() => {
-            serde_json::to_string_pretty(&signer.sign_json(&doc))? + "\n"
-        }
-        _ => signer.sign_text(&text),
-    };
+    let text = render_report(&ws, &run, &outcomes, format, &args.template, now).await?;
     match &args.out {
         Some(path) => {
             std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
@@ -106,46 +64,7 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
         (None, None) => None,
     };
     if let Some(out) = &package {
-        let zip = out.extension().is_some_and(|e| e == "zip");
-        let opts = PackageOptions {
-            format: if zip {
-                PackageFormat::Zip
-            } else {
-                PackageFormat::Directory
-            },
-            run_id: Some(run.id.clone()),
-            data_key: Some(crate::workflow::project_data_key(
-                &ws.project,
-                &ws.state_dir,
-            )?),
-            signer: Some(signer.clone()),
-            generated_at: now,
-            ..PackageOptions::default()
-        };
-        let spool = ws.state_dir.join("runs").join(&run.id);
-        // The run may have been collected by another worker: its files are in shared storage.
-        let storage = crate::workflow::SharedStorage::for_project(&ws.project)?;
-        if let Some(storage) = &storage {
-            let fetched = storage.fetch_run(&run.id, &spool).await?;
-            if fetched > 0 {
-                note!(
-                    "fetched {fetched} collected file(s) of run {} from {}",
-                    run.id,
-                    storage.description()
-                );
-            }
-        }
-        let manifest = build_package(&run.plan, &outcomes, &spool, out, &opts)?;
-        if let Some(storage) = &storage {
-            let kept = storage
-                .keep_package(&run.plan.request.id, &run.id, out)
-                .await?;
-            note!(
-                "kept the export package in {} ({} object(s))",
-                kept.destination,
-                kept.objects.len()
-            );
-        }
+        let manifest = build_run_package(&ws, &run, &outcomes, out, now).await?;
         let files = manifest.files().count();
         if args.package.is_some() {
             note!(
@@ -181,4 +100,119 @@ pub async fn report(cli: &Cli, args: &ReportArgs, color: bool) -> Result<Outcome
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// A report of a run from its journal, the request's record and the audit log, signed with
+/// the project's evidence key (the CI summary is left unsigned): `template` is `evidence`,
+/// `letter`, `summary` or a template file. What `dsrctl report` and the HTTP API serve.
+pub async fn render_report(
+    ws: &Workspace,
+    run: &RunRecord,
+    outcomes: &[StepOutcome],
+    format: Format,
+    template: &str,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let today = now.date_naive();
+    let record = ws.store.request(&run.plan.request.id).await.ok();
+    let audit = ws.store.audit_entries().await?;
+    let head = ws.store.audit_head().await?;
+    let audit_key = crate::workflow::audit_key(&ws.project, &ws.state_dir)?;
+    let audit_break = verify_chain_to(&audit, (head.0, &head.1), Some(&audit_key))
+        .err()
+        .map(|b| b.to_string());
+    let ctx = ReportContext {
+        config: Some(&ws.project.config),
+        request: record.as_ref(),
+        audit: Some(&audit),
+        audit_head: Some(head),
+        audit_break,
+        generated_at: Some(now),
+    };
+    let view = RunView::build_with(run, outcomes, today, &ctx);
+    if let Some(a) = view.audit.as_ref().filter(|a| !a.intact) {
+        for p in &a.problems {
+            warn_note!("{p}");
+        }
+    }
+    let overrides = ws
+        .project
+        .config
+        .templates
+        .as_ref()
+        .map(|t| ws.project.root.join(t));
+    let kind = match template {
+        "evidence" => Some(ReportKind::Evidence),
+        "letter" => Some(ReportKind::Letter),
+        "summary" => Some(ReportKind::Summary),
+        _ => None,
+    };
+    let text = match kind {
+        Some(kind) => render(&view, kind, format, overrides.as_deref())?,
+        None => render_named(&view, template, false, overrides.as_deref())?,
+    };
+    // Signed, so an auditor can check it offline (`dsrctl evidence verify`).
+    let signer = crate::workflow::signing_key(&ws.project, &ws.state_dir)?;
+    // The CI summary is a status line for a job page, not evidence: left unsigned.
+    Ok(match serde_json::from_str::<serde_json::Value>(&text) {
+        _ if kind == Some(ReportKind::Summary) => text,
+        Ok(doc) if format == Format::Json && doc.is_object() => {
+            serde_json::to_string_pretty(&signer.sign_json(&doc))? + "\n"
+        }
+        _ => signer.sign_text(&text),
+    })
+}
+
+/// Builds the export package of a run at `out` (a directory, or a `.zip` file), fetching the
+/// run's collected files from shared storage when another worker collected them, and keeps
+/// the package there. What `dsrctl report --package` and the HTTP API build.
+pub async fn build_run_package(
+    ws: &Workspace,
+    run: &RunRecord,
+    outcomes: &[StepOutcome],
+    out: &Path,
+    now: DateTime<Utc>,
+) -> Result<Manifest> {
+    let signer = std::sync::Arc::new(crate::workflow::signing_key(&ws.project, &ws.state_dir)?);
+    let zip = out.extension().is_some_and(|e| e == "zip");
+    let opts = PackageOptions {
+        format: if zip {
+            PackageFormat::Zip
+        } else {
+            PackageFormat::Directory
+        },
+        run_id: Some(run.id.clone()),
+        data_key: Some(crate::workflow::project_data_key(
+            &ws.project,
+            &ws.state_dir,
+        )?),
+        signer: Some(signer),
+        generated_at: now,
+        ..PackageOptions::default()
+    };
+    let spool = ws.state_dir.join("runs").join(&run.id);
+    // The run may have been collected by another worker: its files are in shared storage.
+    let storage = crate::workflow::SharedStorage::for_project(&ws.project)?;
+    if let Some(storage) = &storage {
+        let fetched = storage.fetch_run(&run.id, &spool).await?;
+        if fetched > 0 {
+            note!(
+                "fetched {fetched} collected file(s) of run {} from {}",
+                run.id,
+                storage.description()
+            );
+        }
+    }
+    let manifest = build_package(&run.plan, outcomes, &spool, out, &opts)?;
+    if let Some(storage) = &storage {
+        let kept = storage
+            .keep_package(&run.plan.request.id, &run.id, out)
+            .await?;
+        note!(
+            "kept the export package in {} ({} object(s))",
+            kept.destination,
+            kept.objects.len()
+        );
+    }
+    Ok(manifest)
 }

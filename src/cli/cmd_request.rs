@@ -1,16 +1,16 @@
-//! `dsrctl request new|approve|decline|extend` and `dsrctl requests`: intake and the request
+//! `dsrctl request new|approve|decline|extend|import` and `dsrctl requests`: intake and the request
 //! lifecycle. Every state change is appended to the audit log with its actor.
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use super::args::Cli;
 use super::args_lifecycle::{
-    JurisdictionArg, KindArg, ListFormat, RequestAction, RequestApproveArgs, RequestArgs,
-    RequestNewArgs, RequestReasonArgs, RequestsArgs,
+    ImportFormatArg, JurisdictionArg, KindArg, ListFormat, RequestAction, RequestApproveArgs,
+    RequestArgs, RequestImportArgs, RequestNewArgs, RequestReasonArgs, RequestsArgs,
 };
 use super::workspace::{self, Workspace};
 use super::{Outcome, UsageError};
@@ -18,7 +18,7 @@ use crate::journal::{RequestRecord, RequestState};
 use crate::load::load_request_str;
 use crate::model::Request;
 use crate::report::Scrubber;
-use crate::workflow::{AUTO_APPROVAL, approval_needed};
+use crate::workflow::{ImportFormat, read_rows};
 
 /// `dsrctl request ...`.
 pub async fn request(cli: &Cli, args: &RequestArgs, color: bool) -> Result<Outcome> {
@@ -28,7 +28,46 @@ pub async fn request(cli: &Cli, args: &RequestArgs, color: bool) -> Result<Outco
         RequestAction::Approve(a) => approve(&ws, a).await,
         RequestAction::Decline(a) => decline(&ws, a).await,
         RequestAction::Extend(a) => extend(&ws, a).await,
+        RequestAction::Import(a) => import(&ws, a).await,
     }
+}
+
+async fn import(ws: &Workspace, args: &RequestImportArgs) -> Result<Outcome> {
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let format = match args.format {
+        Some(ImportFormatArg::Csv) => ImportFormat::Csv,
+        Some(ImportFormatArg::Jsonl) => ImportFormat::JsonLines,
+        None => match args.file.extension().and_then(|e| e.to_str()) {
+            Some("jsonl" | "ndjson") => ImportFormat::JsonLines,
+            _ => ImportFormat::Csv,
+        },
+    };
+    let rows = read_rows(&bytes, format)?;
+    let report = ws
+        .workflow(None)
+        .import(rows, args.tenant.as_deref(), |_| true, args.by.as_deref())
+        .await?;
+    let file = args.file.display();
+    for (line, why) in &report.rejected {
+        warn_note!("{file}:{line}: rejected: {why}");
+    }
+    for (line, first) in &report.repeated {
+        note!("{file}:{line}: the same request as line {first}; recorded once");
+    }
+    outln!(
+        "{} row(s): recorded {} request(s), {} already recorded, {} repeated, {} rejected",
+        report.rows,
+        report.created.len(),
+        report.existing.len(),
+        report.repeated.len(),
+        report.rejected.len()
+    );
+    Ok(if report.rejected.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Problems
+    })
 }
 
 async fn new(ws: &Workspace, args: &RequestNewArgs, color: bool) -> Result<Outcome> {
@@ -36,62 +75,10 @@ async fn new(ws: &Workspace, args: &RequestNewArgs, color: bool) -> Result<Outco
         Some(path) => workspace::request(path, color)?,
         None => from_args(args, color)?,
     };
-    if !ws.project.config.tenants.contains_key(&request.tenant) {
-        let known: Vec<&str> = ws
-            .project
-            .config
-            .tenants
-            .keys()
-            .map(String::as_str)
-            .collect();
-        bail!(
-            "tenant `{}` is not defined in {}; defined tenants: {}",
-            request.tenant,
-            ws.project.config_file,
-            known.join(", ")
-        );
-    }
-    // The one approval rule decides on the request's plan with today's playbooks; a request
-    // that cannot be planned yet waits for a person.
-    let (auto, why) = match ws.workflow(None).compile(&request) {
-        Ok(plan) => match approval_needed(&plan) {
-            None => (true, None),
-            Some(why) => (false, Some(why)),
-        },
-        Err(e) => (false, Some(format!("it cannot be planned yet ({e})"))),
-    };
-    let state = if auto {
-        RequestState::Approved
-    } else {
-        RequestState::Received
-    };
-    ws.store.put_request(&request, state).await?;
-    if auto {
-        // Marks the approval as the rule's, so a start whose plan has come to need a person
-        // waits for one.
-        ws.store
-            .set_request_state(&request.id, state, Some(AUTO_APPROVAL.to_owned()))
-            .await?;
-    }
-    ws.store
-        .append_audit(
-            "request.received",
-            &request.id,
-            json!({"kind": request.kind, "tenant": request.tenant,
-                   "jurisdiction": request.jurisdiction, "received": request.received}),
-            None,
-        )
-        .await?;
-    if auto {
-        ws.store
-            .append_audit(
-                "request.approved",
-                &request.id,
-                json!({"auto": true, "why": AUTO_APPROVAL}),
-                Some("intake"),
-            )
-            .await?;
-    }
+    let received = ws.workflow(None).receive(&request, None).await?;
+    let auto = received.state == RequestState::Approved;
+    let why = received.approval_needed;
+    let state = received.state;
     let deadline = request.deadline(false);
     outln!(
         "recorded request {} ({}, tenant {}), {}, deadline {deadline}",
@@ -187,11 +174,8 @@ fn from_args(args: &RequestNewArgs, color: bool) -> Result<Request> {
 }
 
 async fn approve(ws: &Workspace, args: &RequestApproveArgs) -> Result<Outcome> {
-    ws.store
-        .set_request_state(&args.id, RequestState::Approved, None)
-        .await?;
-    ws.store
-        .append_audit("request.approved", &args.id, json!({}), Some(&args.by))
+    ws.workflow(None)
+        .approve_request(&args.id, &args.by)
         .await?;
     outln!(
         "approved request {} (by {}); `dsrctl tick` starts it",
@@ -202,30 +186,17 @@ async fn approve(ws: &Workspace, args: &RequestApproveArgs) -> Result<Outcome> {
 }
 
 async fn decline(ws: &Workspace, args: &RequestReasonArgs) -> Result<Outcome> {
-    ws.store
-        .set_request_state(&args.id, RequestState::Declined, Some(args.reason.clone()))
-        .await?;
-    ws.store
-        .append_audit(
-            "request.declined",
-            &args.id,
-            json!({"reason": args.reason}),
-            args.by.as_deref(),
-        )
+    ws.workflow(None)
+        .decline_request(&args.id, &args.reason, args.by.as_deref())
         .await?;
     outln!("declined request {}: {}", args.id, args.reason);
     Ok(Outcome::Ok)
 }
 
 async fn extend(ws: &Workspace, args: &RequestReasonArgs) -> Result<Outcome> {
-    let record = ws.store.extend_request(&args.id, &args.reason).await?;
-    ws.store
-        .append_audit(
-            "request.extended",
-            &args.id,
-            json!({"reason": args.reason, "deadline": record.deadline}),
-            args.by.as_deref(),
-        )
+    let record = ws
+        .workflow(None)
+        .extend_request(&args.id, &args.reason, args.by.as_deref())
         .await?;
     outln!(
         "extended the deadline of request {} to {} ({})",

@@ -41,10 +41,26 @@ pub async fn tick(cli: &Cli, args: &TickArgs, color: bool) -> Result<Outcome> {
 /// `dsrctl serve`.
 pub async fn serve(cli: &Cli, args: &ServeArgs, color: bool) -> Result<Outcome> {
     let timing = Timing::from_args(args)?;
-    let ws = Workspace::open(&cli.project, color).await?;
+    let ws = std::sync::Arc::new(Workspace::open(&cli.project, color).await?);
     let scheduler = scheduler(&ws, &args.worker);
     let stop = scheduler.stop_flag();
     let (tx, mut shutdown) = tokio::sync::watch::channel(false);
+    // The API serves until the signal, then finishes the calls in flight.
+    let api = match args.listen {
+        Some(addr) => {
+            let state = super::serve::ApiState::new(ws.clone(), scheduler.worker())?;
+            let tokens = state.token_count();
+            let (bound, task) = super::serve::start(state, addr, shutdown.clone()).await?;
+            outln!("listening on http://{bound}");
+            if tokens == 0 {
+                warn_note!(
+                    "no API tokens in dsrctl.yaml (`api.tokens`): only /healthz and /metrics answer"
+                );
+            }
+            Some(task)
+        }
+        None => None,
+    };
     tokio::spawn(async move {
         wait_for_signal().await;
         note!("stopping: the current tick finishes, then dsrctl exits");
@@ -81,6 +97,13 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, color: bool) -> Result<Outcome> 
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = shutdown.changed() => break,
+        }
+    }
+    if let Some(task) = api {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn_note!("the HTTP API stopped: {e}"),
+            Err(e) => warn_note!("the HTTP API stopped: {e}"),
         }
     }
     ws.store.close().await;
@@ -145,6 +168,7 @@ impl Timing {
                 })?;
                 Ok(Timing::Cron(Box::new(schedule), expr.clone()))
             }
+            (None, None) if args.listen.is_some() => Ok(Timing::Every(Duration::from_secs(5))),
             (None, None) => Err(UsageError(
                 "say when to tick: --every 5m or --schedule \"*/5 * * * *\"".to_owned(),
             )

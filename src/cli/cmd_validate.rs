@@ -35,6 +35,7 @@ pub fn validate(project: &Path, args: &ValidateArgs) -> Result<Outcome> {
 pub fn schema(args: &SchemaArgs) -> Result<Outcome> {
     if let Some(dir) = &args.write {
         write_schemas(dir)?;
+        std::fs::write(dir.join("openapi.json"), super::serve::openapi_json())?;
         outln!("wrote the schemas into {}", dir.display());
         return Ok(Outcome::Ok);
     }
@@ -42,6 +43,10 @@ pub fn schema(args: &SchemaArgs) -> Result<Outcome> {
         Some(SchemaWhich::Playbook) | None => SchemaKind::Playbook,
         Some(SchemaWhich::Request) => SchemaKind::Request,
         Some(SchemaWhich::Config) => SchemaKind::Config,
+        Some(SchemaWhich::Openapi) => {
+            out!("{}", super::serve::openapi_json());
+            return Ok(Outcome::Ok);
+        }
     };
     out!("{}", schema_json(kind));
     Ok(Outcome::Ok)

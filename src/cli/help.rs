@@ -38,7 +38,8 @@ Examples:
 pub const SCHEMA: &str = "\
 Examples:
   dsrctl schema playbook > playbook.schema.json
-  dsrctl schema --write                    # all three into schemas/";
+  dsrctl schema openapi > openapi.json     # the HTTP API of `serve --listen`
+  dsrctl schema --write                    # all of them into schemas/";
 
 pub const EXPLAIN: &str = "\
 Examples:
@@ -180,7 +181,8 @@ Examples:
 pub const SERVE: &str = "\
 Examples:
   dsrctl serve --every 5m
-  dsrctl serve --schedule \"*/5 * * * *\" --worker worker-a";
+  dsrctl serve --schedule \"*/5 * * * *\" --worker worker-a
+  dsrctl serve --listen 127.0.0.1:8080 --every 30s";
 
 pub const AUDIT: &str = "\
 Examples:
@@ -206,6 +208,11 @@ Examples:
 pub const REQUEST_EXTEND: &str = "\
 Examples:
   dsrctl request extend r-2026-0001 --reason \"complex request across 40 systems\" --by Dana";
+
+pub const REQUEST_IMPORT: &str = "\
+Examples:
+  dsrctl request import tickets.csv --tenant contoso --by Dana
+  dsrctl request import agent-requests.jsonl";
 
 pub const TASK_LIST: &str = "\
 Examples:

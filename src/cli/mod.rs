@@ -50,6 +50,7 @@ mod help;
 mod init;
 mod plan_offline;
 mod progress;
+pub mod serve;
 mod table;
 mod workspace;
 mod yaml_out;

@@ -62,6 +62,74 @@ pub struct ProjectConfig {
     /// matching category wins; a column's own `erasure` overrides it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub erasure: BTreeMap<String, SetValue>,
+    /// The HTTP API of `dsrctl serve --listen`: the tokens that may call it, each scoped to
+    /// tenants and roles. Without it the API answers only `/healthz` and `/metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiConfig>,
+}
+
+/// Who may call the HTTP API, and its limits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// The API tokens. A caller sends one as `Authorization: Bearer SECRET`.
+    #[serde(default)]
+    pub tokens: Vec<ApiToken>,
+    /// The largest evidence file a manual task may be completed with, in bytes (default
+    /// 25 MiB); a larger upload is refused with 413 before it is stored.
+    #[serde(default = "default_max_upload_bytes")]
+    pub max_upload_bytes: u64,
+}
+
+fn default_max_upload_bytes() -> u64 {
+    25 * 1024 * 1024
+}
+
+/// One API token: its name (recorded in the audit log for everything done with it), its
+/// secret by reference, and what it may do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// The token's name, e.g. `web-form`; the audit log names it as `api:NAME`.
+    pub name: String,
+    /// The secret the caller presents (`{ env: NAME }` or `{ file: path }`, at least 16
+    /// characters, e.g. from `openssl rand -hex 32`).
+    pub secret: SecretRef,
+    /// The tenants whose requests it may see and touch; another tenant's requests do not
+    /// exist for it.
+    pub tenants: Vec<String>,
+    /// What it may do.
+    pub roles: Vec<ApiRole>,
+}
+
+/// What an API token may do.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiRole {
+    /// Record requests (one, or an import), and read requests and runs.
+    Intake,
+    /// Read requests and runs, list and complete manual tasks, extend deadlines, download
+    /// evidence reports and export packages.
+    Operator,
+    /// Approve and decline requests, extend deadlines, read requests, runs and evidence
+    /// reports.
+    Approver,
+    /// Read requests, runs and evidence reports.
+    Auditor,
+}
+
+impl ApiRole {
+    /// The name used in `dsrctl.yaml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiRole::Intake => "intake",
+            ApiRole::Operator => "operator",
+            ApiRole::Approver => "approver",
+            ApiRole::Auditor => "auditor",
+        }
+    }
 }
 
 /// The keys of the evidence, as secret references (`{ env: NAME }` or `{ file: path }`).

@@ -17,9 +17,9 @@ pub use action::{
     SqlMatch, SqlSelect, SqlThrough, SqlUpdate, SqlValue, WaitAction,
 };
 pub use config::{
-    Auth, ConnectorConfig, Controller, Defaults, Destination, EvidenceKeys, HttpConnector,
-    ManualConnector, PlanPolicy, ProjectConfig, RateLimit, RetryPolicy, SecretRef, SqlCommit,
-    SqlConnector, Tenant, UrlSource,
+    ApiConfig, ApiRole, ApiToken, Auth, ConnectorConfig, Controller, Defaults, Destination,
+    EvidenceKeys, HttpConnector, ManualConnector, PlanPolicy, ProjectConfig, RateLimit,
+    RetryPolicy, SecretRef, SqlCommit, SqlConnector, Tenant, UrlSource,
 };
 pub use dataset::{
     ColumnEntry, DEFAULT_DATASET_MAX_ROWS, Dataset, DatasetColumn, DatasetTable, ErasureMode,

@@ -96,6 +96,31 @@ pub enum StoreError {
     Location(String, String),
 }
 
+/// A new request for [`Store::import_requests`]: recorded in `state` with `reason`, and the
+/// audit entries about it (their subject is the request) appended with it.
+#[derive(Debug, Clone)]
+pub struct RequestImport {
+    /// The request.
+    pub request: Request,
+    /// The state it is recorded in.
+    pub state: RequestState,
+    /// Why it is in that state (e.g. the approval rule's reason).
+    pub reason: Option<String>,
+    /// Its audit entries.
+    pub audit: Vec<AuditNote>,
+}
+
+/// An audit entry to append about a request.
+#[derive(Debug, Clone)]
+pub struct AuditNote {
+    /// What happened, e.g. `request.received`.
+    pub kind: String,
+    /// Details.
+    pub detail: serde_json::Value,
+    /// Who did it.
+    pub actor: Option<String>,
+}
+
 /// The journal the engine writes and reports read.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -163,6 +188,33 @@ pub trait Store: Send + Sync {
                     .is_some_and(|i| i.values().contains(&value))
             })
             .collect())
+    }
+    /// Records many new requests at once with their audit entries, in one transaction where
+    /// the store has them: a request whose id is already recorded is skipped (nothing of it is
+    /// written). Returns, for each, whether it was recorded now. This default records them one
+    /// by one; the SQLite and PostgreSQL stores do it in one transaction.
+    async fn import_requests(&self, batch: &[RequestImport]) -> Result<Vec<bool>, StoreError> {
+        let mut recorded = Vec::with_capacity(batch.len());
+        for r in batch {
+            match self.put_request(&r.request, r.state).await {
+                Ok(()) => {}
+                Err(StoreError::DuplicateRequest(_)) => {
+                    recorded.push(false);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            if r.reason.is_some() {
+                self.set_request_state(&r.request.id, r.state, r.reason.clone())
+                    .await?;
+            }
+            for a in &r.audit {
+                self.append_audit(&a.kind, &r.request.id, a.detail.clone(), a.actor.as_deref())
+                    .await?;
+            }
+            recorded.push(true);
+        }
+        Ok(recorded)
     }
     /// Extends a request's deadline (once) and returns the updated record.
     async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError>;

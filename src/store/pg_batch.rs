@@ -626,7 +626,7 @@ async fn release_leases(
 
 /// Chains the drafts onto the audit log's head (held until the commit) and inserts them in one
 /// statement.
-async fn append_entries(
+pub(super) async fn append_entries(
     conn: &mut PgConnection,
     drafts: &[&AuditDraft],
 ) -> Result<Vec<AuditEntry>, StoreError> {

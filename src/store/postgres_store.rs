@@ -148,6 +148,71 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn import_requests(
+        &self,
+        batch: &[super::RequestImport],
+    ) -> Result<Vec<bool>, StoreError> {
+        let key = self.audit_key.get()?;
+        let mut tx = self.write_tx().await?;
+        let ids: Vec<&str> = batch.iter().map(|r| r.request.id.as_str()).collect();
+        let bodies = batch
+            .iter()
+            .map(|r| to_json(&r.request))
+            .collect::<Result<Vec<String>, _>>()?;
+        let states: Vec<&str> = batch.iter().map(|r| r.state.as_str()).collect();
+        let reasons: Vec<Option<&str>> = batch.iter().map(|r| r.reason.as_deref()).collect();
+        let received: Vec<String> = batch
+            .iter()
+            .map(|r| r.request.received.to_string())
+            .collect();
+        let deadlines: Vec<String> = batch
+            .iter()
+            .map(|r| r.request.deadline(false).to_string())
+            .collect();
+        let rows = sqlx::query(
+            "INSERT INTO requests (id, body, state, reason, received, deadline, extended, \
+             created_at, updated_at) SELECT i, b::json, s, r, rc, d, FALSE, $7, $7 FROM \
+             UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+             AS t (i, b, s, r, rc, d) ON CONFLICT (id) DO NOTHING RETURNING id",
+        )
+        .bind(&ids)
+        .bind(&bodies)
+        .bind(&states)
+        .bind(&reasons)
+        .bind(&received)
+        .bind(&deadlines)
+        .bind(millis(Utc::now()))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let added = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(db))
+            .collect::<Result<std::collections::HashSet<String>, _>>()?;
+        let drafts: Vec<AuditDraft> = batch
+            .iter()
+            .filter(|r| added.contains(&r.request.id))
+            .flat_map(|r| {
+                r.audit.iter().map(|a| AuditDraft {
+                    kind: a.kind.clone(),
+                    subject: r.request.id.clone(),
+                    actor: a.actor.clone(),
+                    detail: a.detail.clone(),
+                    key: key.clone(),
+                })
+            })
+            .collect();
+        if !drafts.is_empty() {
+            let refs: Vec<&AuditDraft> = drafts.iter().collect();
+            super::pg_batch::append_entries(&mut tx, &refs).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(batch
+            .iter()
+            .map(|r| added.contains(&r.request.id))
+            .collect())
+    }
+
     async fn request(&self, id: &str) -> Result<RequestRecord, StoreError> {
         let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1");
         self.request_rows(sql, Some(id))

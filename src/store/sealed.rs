@@ -120,6 +120,19 @@ impl Store for SealedStore {
     ) -> Result<(), StoreError> {
         self.inner.set_request_state(id, state, reason).await
     }
+    async fn import_requests(
+        &self,
+        batch: &[super::RequestImport],
+    ) -> Result<Vec<bool>, StoreError> {
+        let sealed: Vec<super::RequestImport> = batch
+            .iter()
+            .map(|r| super::RequestImport {
+                request: seal_request(&self.key, &r.request),
+                ..r.clone()
+            })
+            .collect();
+        self.inner.import_requests(&sealed).await
+    }
     async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError> {
         self.open_request(self.inner.extend_request(id, reason).await?)
     }

@@ -272,6 +272,52 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn import_requests(
+        &self,
+        batch: &[super::RequestImport],
+    ) -> Result<Vec<bool>, StoreError> {
+        let batch = batch.to_vec();
+        let key = self.audit_key.get()?;
+        self.write(move |conn| {
+            let now = millis(Utc::now());
+            let mut recorded = Vec::with_capacity(batch.len());
+            for r in &batch {
+                let added = conn
+                    .prepare_cached(
+                        "INSERT INTO requests (id, body, state, reason, received, deadline, \
+                         extended, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7) \
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .map_err(lite)?
+                    .execute(params![
+                        r.request.id,
+                        to_json(&r.request)?,
+                        r.state.as_str(),
+                        r.reason,
+                        r.request.received.to_string(),
+                        r.request.deadline(false).to_string(),
+                        now
+                    ])
+                    .map_err(lite)?;
+                if added == 1 {
+                    for a in &r.audit {
+                        append_audit(
+                            conn,
+                            &a.kind,
+                            &r.request.id,
+                            a.detail.clone(),
+                            a.actor.as_deref(),
+                            key.as_deref(),
+                        )?;
+                    }
+                }
+                recorded.push(added == 1);
+            }
+            Ok(recorded)
+        })
+        .await
+    }
+
     async fn request(&self, id: &str) -> Result<RequestRecord, StoreError> {
         let id = id.to_owned();
         self.read(move |conn| request_by_id(conn, &id)).await

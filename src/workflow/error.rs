@@ -150,6 +150,20 @@ pub enum WorkflowError {
     /// An evidence key (audit or signing) could not be read or made.
     #[error("{0}")]
     Key(String),
+    /// A request names a tenant the project does not define.
+    #[error("tenant `{tenant}` is not defined in dsrctl.yaml; defined tenants: {}", known.join(", "))]
+    UnknownTenant {
+        /// The tenant named.
+        tenant: String,
+        /// The tenants defined.
+        known: Vec<String>,
+    },
+    /// An import file cannot be read at all.
+    #[error("{0}")]
+    Import(String),
+    /// A manual task (or a mutation only a person can settle) cannot be recorded.
+    #[error("{0}")]
+    Task(String),
 }
 
 fn ended_hint(status: RunStatus) -> &'static str {

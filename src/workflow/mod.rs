@@ -9,6 +9,8 @@ mod data_key;
 mod dry_run;
 mod error;
 mod execution;
+mod import;
+mod intake;
 mod keys;
 mod plan_diff;
 mod purge;
@@ -19,6 +21,7 @@ mod saved_plan;
 mod scheduler;
 mod seal;
 mod start;
+mod tasks;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +41,8 @@ pub use data_key::{open_store, project_data_key};
 pub use dry_run::DryRun;
 pub use error::{Refusal, WorkflowError};
 pub use execution::{Executed, Execution};
+pub use import::{ImportFormat, ImportReport, ImportRow, read_rows};
+pub use intake::{Received, is_duplicate};
 pub use keys::{audit_key, audit_key_is_generated, signing_key};
 pub use plan_diff::{PlanDiff, StepChange, StepDiff};
 pub use purge::{PURGED, Purged, is_purged};
@@ -48,6 +53,7 @@ pub use saved_plan::{SAVED_PLAN_FORMAT_VERSION, SavedPlan};
 pub use scheduler::{Scheduler, TickReport, TickRun};
 pub use seal::Seal;
 pub use start::{Again, Decision};
+pub use tasks::{OpenTask, TaskSettlement, find_open_instance, open_tasks};
 
 /// A tenant's connectors by name.
 type Connectors = HashMap<String, Arc<dyn Connector>>;

@@ -1,0 +1,191 @@
+//! The HTTP API of `dsrctl serve --listen ADDR`: intake, the request lifecycle, manual tasks,
+//! evidence reports and export packages for other systems, scoped by API tokens to tenants
+//! and roles. Every handler acts through the same workflow functions as the command line,
+//! in the token's name (`api:NAME` in the audit log); the worker loop of `serve` runs
+//! alongside and executes what the API approves.
+
+mod auth;
+mod error;
+mod metrics;
+mod openapi;
+mod reports;
+mod requests;
+mod tasks;
+mod views;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+
+pub use auth::{Caller, Tokens};
+pub use error::ApiError;
+pub use openapi::openapi_json;
+
+use super::workspace::Workspace;
+use crate::journal::{RequestRecord, RunRecord};
+use crate::model::ApiRole;
+use crate::workflow::Workflow;
+
+/// Roles that may read requests and runs.
+const READ_ROLES: &[ApiRole] = &[
+    ApiRole::Intake,
+    ApiRole::Operator,
+    ApiRole::Approver,
+    ApiRole::Auditor,
+];
+
+/// The largest import body.
+const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
+
+/// What every handler shares.
+pub struct ApiState {
+    ws: Arc<Workspace>,
+    tokens: Tokens,
+    max_upload: u64,
+    worker: String,
+    responses: Counts,
+}
+
+/// Answers by HTTP status.
+#[derive(Default)]
+struct Counts(Mutex<BTreeMap<u16, u64>>);
+
+impl Counts {
+    fn add(&self, code: u16) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(code)
+            .or_default() += 1;
+    }
+
+    fn snapshot(&self) -> Vec<(u16, u64)> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+}
+
+impl ApiState {
+    /// The state of the API over a workspace, acting for `worker`; resolves the tokens'
+    /// secrets.
+    pub(super) fn new(ws: Arc<Workspace>, worker: &str) -> anyhow::Result<Self> {
+        let tokens = Tokens::resolve(&ws.project)?;
+        let max_upload = ws
+            .project
+            .config
+            .api
+            .as_ref()
+            .map_or(25 * 1024 * 1024, |a| a.max_upload_bytes);
+        Ok(ApiState {
+            ws,
+            tokens,
+            max_upload,
+            worker: worker.to_owned(),
+            responses: Counts::default(),
+        })
+    }
+
+    /// How many tokens may call the API.
+    pub fn token_count(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// The workflow acting for the caller, under this worker (leases name both).
+    fn workflow(&self, caller: &Caller) -> Workflow {
+        self.ws
+            .workflow_as(&format!("{}@{}", caller.actor(), self.worker), None)
+    }
+
+    /// A request the caller may see: another tenant's does not exist for it.
+    async fn visible_request(&self, caller: &Caller, id: &str) -> Result<RequestRecord, ApiError> {
+        let record = self.ws.store.request(id).await?;
+        if !caller.sees(&record.request.tenant) {
+            return Err(ApiError::not_found("such request"));
+        }
+        Ok(record)
+    }
+
+    /// A run (by its whole id) the caller may see.
+    async fn visible_run(&self, caller: &Caller, id: &str) -> Result<RunRecord, ApiError> {
+        let run = self.ws.store.run(id).await?;
+        if run.id != id || !caller.sees(&run.plan.request.tenant) {
+            return Err(ApiError::not_found("such run"));
+        }
+        Ok(run)
+    }
+}
+
+/// The API's routes.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/healthz", get(metrics::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/v1/requests", get(requests::list).post(requests::create))
+        .route(
+            "/v1/requests/import",
+            post(requests::import).layer(axum::extract::DefaultBodyLimit::max(IMPORT_LIMIT)),
+        )
+        .route("/v1/requests/{id}", get(requests::read))
+        .route("/v1/requests/{id}/runs", get(requests::runs))
+        .route("/v1/requests/{id}/approve", post(requests::approve))
+        .route("/v1/requests/{id}/decline", post(requests::decline))
+        .route("/v1/requests/{id}/extend", post(requests::extend))
+        .route("/v1/runs/{run}", get(requests::run))
+        .route("/v1/runs/{run}/report", get(reports::report))
+        .route("/v1/runs/{run}/package", get(reports::package))
+        .route("/v1/tasks", get(tasks::list))
+        .route("/v1/runs/{run}/tasks/{step}/done", post(tasks::done))
+        .route("/v1/runs/{run}/tasks/{step}/fail", post(tasks::fail))
+        .fallback(|| async { ApiError::not_found("such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_responses,
+        ))
+        .with_state(state)
+}
+
+async fn count_responses(
+    axum::extract::State(state): axum::extract::State<Arc<ApiState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    state.responses.add(response.status().as_u16());
+    response
+}
+
+/// Parses a JSON body, refusing what is not JSON or not of the shape with 400.
+fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::malformed(format!("the body is not valid JSON of this call: {e}")))
+}
+
+/// Serves the API on `addr` until `shutdown` turns true; returns the address bound (the port
+/// chosen when `addr` asks for port 0) and the server's task.
+pub(super) async fn start(
+    state: ApiState,
+    addr: SocketAddr,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("listening on {addr}: {e}"))?;
+    let bound = listener.local_addr()?;
+    let app = router(Arc::new(state));
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    Ok((bound, task))
+}

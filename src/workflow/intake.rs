@@ -1,0 +1,164 @@
+//! Intake and the request lifecycle decided by people: recording a request (approved at once
+//! by the one approval rule when it may be), approving, declining and extending it. Every face
+//! (`dsrctl request ...`, the HTTP API of `dsrctl serve`, `dsrctl request import`) records
+//! them here, each change with its audit entry naming who acted.
+
+use serde_json::json;
+
+use super::{AUTO_APPROVAL, Workflow, WorkflowError, approval_needed};
+use crate::journal::{RequestRecord, RequestState};
+use crate::model::Request;
+use crate::store::StoreError;
+
+/// A request recorded at intake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The state it was recorded in: `approved` when the rule approved it, else `received`.
+    pub state: RequestState,
+    /// Why a person must approve it, when one must.
+    pub approval_needed: Option<String>,
+}
+
+impl Workflow {
+    /// The state a new request is recorded in, by the one approval rule on its plan with
+    /// today's playbooks: `approved` when its plan erases and restricts nothing, else
+    /// `received` with why a person must approve it. A request that cannot be planned yet
+    /// waits for a person too.
+    pub fn intake_decision(&self, request: &Request) -> Received {
+        let why = match self.compile(request) {
+            Ok(plan) => approval_needed(&plan),
+            Err(e) => Some(format!("it cannot be planned yet ({e})")),
+        };
+        Received {
+            state: if why.is_none() {
+                RequestState::Approved
+            } else {
+                RequestState::Received
+            },
+            approval_needed: why,
+        }
+    }
+
+    /// Records a new request, approved at once when the approval rule allows, with its
+    /// audit entries (`request.received` by `actor`, and `request.approved` by intake). A
+    /// request of a tenant the project does not define is refused, and so is an id already
+    /// recorded ([`StoreError::DuplicateRequest`]).
+    pub async fn receive(
+        &self,
+        request: &Request,
+        actor: Option<&str>,
+    ) -> Result<Received, WorkflowError> {
+        self.known_tenant(&request.tenant)?;
+        let decision = self.intake_decision(request);
+        let store = self.store();
+        store.put_request(request, decision.state).await?;
+        let auto = decision.state == RequestState::Approved;
+        let received = store.append_audit(
+            "request.received",
+            &request.id,
+            json!({"kind": request.kind, "tenant": request.tenant,
+                   "jurisdiction": request.jurisdiction, "received": request.received}),
+            actor,
+        );
+        if auto {
+            // Marks the approval as the rule's, so a start whose plan has come to need a
+            // person waits for one. Independent of the audit entry: both in one round trip.
+            let reason = store.set_request_state(
+                &request.id,
+                decision.state,
+                Some(AUTO_APPROVAL.to_owned()),
+            );
+            futures::try_join!(reason, received)?;
+        } else {
+            received.await?;
+        }
+        if auto {
+            store
+                .append_audit(
+                    "request.approved",
+                    &request.id,
+                    json!({"auto": true, "why": AUTO_APPROVAL}),
+                    Some("intake"),
+                )
+                .await?;
+        }
+        Ok(decision)
+    }
+
+    /// Refuses a tenant the project does not define, naming those it does.
+    pub fn known_tenant(&self, tenant: &str) -> Result<(), WorkflowError> {
+        let tenants = &self.project().config.tenants;
+        if tenants.contains_key(tenant) {
+            return Ok(());
+        }
+        Err(WorkflowError::UnknownTenant {
+            tenant: tenant.to_owned(),
+            known: tenants.keys().cloned().collect(),
+        })
+    }
+
+    /// Approves a received request in the name of `by`.
+    pub async fn approve_request(&self, id: &str, by: &str) -> Result<(), WorkflowError> {
+        self.approve_request_because(id, by, None).await
+    }
+
+    /// Approves a received request in the name of `by`, with the reason when one is given.
+    pub async fn approve_request_because(
+        &self,
+        id: &str,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Result<(), WorkflowError> {
+        self.store()
+            .set_request_state(id, RequestState::Approved, None)
+            .await?;
+        let detail = match reason {
+            Some(r) => json!({"reason": r}),
+            None => json!({}),
+        };
+        self.store()
+            .append_audit("request.approved", id, detail, Some(by))
+            .await?;
+        Ok(())
+    }
+
+    /// Declines a request, with the reason, in the name of `by`.
+    pub async fn decline_request(
+        &self,
+        id: &str,
+        reason: &str,
+        by: Option<&str>,
+    ) -> Result<(), WorkflowError> {
+        self.store()
+            .set_request_state(id, RequestState::Declined, Some(reason.to_owned()))
+            .await?;
+        self.store()
+            .append_audit("request.declined", id, json!({"reason": reason}), by)
+            .await?;
+        Ok(())
+    }
+
+    /// Extends a request's deadline (once), with the reason, in the name of `by`.
+    pub async fn extend_request(
+        &self,
+        id: &str,
+        reason: &str,
+        by: Option<&str>,
+    ) -> Result<RequestRecord, WorkflowError> {
+        let record = self.store().extend_request(id, reason).await?;
+        self.store()
+            .append_audit(
+                "request.extended",
+                id,
+                json!({"reason": reason, "deadline": record.deadline}),
+                by,
+            )
+            .await?;
+        Ok(record)
+    }
+}
+
+/// Whether an error is the store refusing an id already recorded.
+pub fn is_duplicate(e: &WorkflowError) -> bool {
+    matches!(e, WorkflowError::Store(StoreError::DuplicateRequest(_)))
+}
