@@ -5,6 +5,7 @@
 //! alongside and executes what the API approves.
 
 mod auth;
+mod console;
 mod error;
 mod metrics;
 mod openapi;
@@ -144,6 +145,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/tasks", get(tasks::list))
         .route("/v1/runs/{run}/tasks/{step}/done", post(tasks::done))
         .route("/v1/runs/{run}/tasks/{step}/fail", post(tasks::fail))
+        .merge(console::router(state.clone()))
         .fallback(|| async { ApiError::not_found("such endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,0 +1,280 @@
+//! The operator console: server-rendered HTML pages under `/console` on top of the HTTP API's
+//! handlers and tokens. A person signs in with an API token; the console keeps a session for
+//! it (a random id in a `Secure`, `HttpOnly`, `SameSite=Strict` cookie) and acts through the
+//! API's handlers in the token's name, so roles and tenants are enforced exactly as for the
+//! API. Every form carries the session's CSRF token; a POST without it is refused. No
+//! JavaScript is needed; one small embedded script shows times in the browser's time zone.
+
+mod layout;
+mod pages;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use sha2::{Digest, Sha256};
+
+use super::ApiState;
+use super::auth::Caller;
+use super::error::ApiError;
+
+/// The session cookie's name.
+const SESSION_COOKIE: &str = "dsrctl_console";
+/// The cookie pairing the sign-in form with its CSRF token before there is a session.
+const SIGNIN_COOKIE: &str = "dsrctl_console_signin";
+/// How long a session lasts without use.
+const IDLE: Duration = Duration::from_secs(8 * 3600);
+/// Most sessions kept at once (the oldest is dropped beyond it).
+const MAX_SESSIONS: usize = 10_000;
+
+/// What the console's handlers share: the API's state and the signed-in sessions.
+pub struct ConsoleState {
+    api: Arc<ApiState>,
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+/// A signed-in person: the token's caller and the CSRF token of their forms.
+#[derive(Clone)]
+pub struct Session {
+    caller: Caller,
+    csrf: String,
+    last_used: Instant,
+}
+
+/// The console's routes, under `/console` (and `/`, which leads there).
+pub fn router<S: Clone + Send + Sync + 'static>(api: Arc<ApiState>) -> Router<S> {
+    let upload_limit = usize::try_from(api.max_upload)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024);
+    let state = Arc::new(ConsoleState {
+        api,
+        sessions: Mutex::new(HashMap::new()),
+    });
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/console") }))
+        .route("/console", get(pages::queue))
+        .route("/console/", get(pages::queue))
+        .route("/console/login", get(pages::login_form).post(pages::login))
+        .route("/console/logout", post(pages::logout))
+        .route("/console/requests/{id}", get(pages::request))
+        .route("/console/requests/{id}/approve", post(pages::approve))
+        .route("/console/requests/{id}/decline", post(pages::decline))
+        .route("/console/requests/{id}/extend", post(pages::extend))
+        .route("/console/runs/{run}/report", get(pages::report))
+        .route("/console/runs/{run}/letter", get(pages::letter))
+        .route("/console/tasks", get(pages::tasks))
+        .route(
+            "/console/runs/{run}/tasks/{step}/done",
+            post(pages::task_done).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
+        .route(
+            "/console/runs/{run}/tasks/{step}/fail",
+            post(pages::task_fail),
+        )
+        .route("/console/audit", get(pages::audit))
+        .route("/console/assets/console.css", get(css))
+        .route("/console/assets/console.js", get(js))
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+async fn css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("assets/console.css"),
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("assets/console.js"),
+    )
+        .into_response()
+}
+
+/// Headers on every console answer: nothing from elsewhere, no framing, no caching of pages
+/// that may show a subject's data.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        );
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// A random token, hex.
+fn random_token() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// Compares two secrets by their digests, so the time taken says nothing about either.
+fn same_secret(a: &str, b: &str) -> bool {
+    let da: [u8; 32] = Sha256::digest(a.as_bytes()).into();
+    let db: [u8; 32] = Sha256::digest(b.as_bytes()).into();
+    da.iter()
+        .zip(db.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// The value of cookie `name` in the request's headers.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// A `Set-Cookie` value for the console's cookies.
+fn set_cookie(name: &str, value: &str, max_age: u64) -> String {
+    format!("{name}={value}; Path=/console; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict")
+}
+
+impl ConsoleState {
+    /// The caller of an API token's secret, as the API resolves it.
+    async fn caller_of(&self, secret: &str) -> Result<Caller, ApiError> {
+        let value = HeaderValue::from_str(&format!("Bearer {}", secret.trim()))
+            .map_err(|_| ApiError::unauthorized("the API token is not valid"))?;
+        let (mut parts, ()) = axum::http::Request::builder()
+            .header(header::AUTHORIZATION, value)
+            .body(())
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .into_parts();
+        Caller::from_request_parts(&mut parts, &self.api).await
+    }
+
+    /// Starts a session for `caller`; returns its id.
+    fn open_session(&self, caller: Caller) -> String {
+        let id = random_token();
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        sessions.retain(|_, s| now.duration_since(s.last_used) < IDLE);
+        if sessions.len() >= MAX_SESSIONS
+            && let Some(oldest) = sessions
+                .iter()
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(k, _)| k.clone())
+        {
+            sessions.remove(&oldest);
+        }
+        sessions.insert(
+            id.clone(),
+            Session {
+                caller,
+                csrf: random_token(),
+                last_used: now,
+            },
+        );
+        id
+    }
+
+    /// The live session the request's cookie names.
+    fn session(&self, headers: &HeaderMap) -> Option<Session> {
+        let id = cookie(headers, SESSION_COOKIE)?;
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let session = sessions.get_mut(&id)?;
+        let now = Instant::now();
+        if now.duration_since(session.last_used) >= IDLE {
+            sessions.remove(&id);
+            return None;
+        }
+        session.last_used = now;
+        Some(session.clone())
+    }
+
+    fn close_session(&self, headers: &HeaderMap) {
+        if let Some(id) = cookie(headers, SESSION_COOKIE) {
+            self.sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+        }
+    }
+}
+
+/// A signed-in person, or the way to the sign-in page.
+pub struct SignedIn(Session);
+
+impl FromRequestParts<Arc<ConsoleState>> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Arc<ConsoleState>,
+    ) -> Result<Self, Self::Rejection> {
+        match state.session(&parts.headers) {
+            Some(s) => Ok(SignedIn(s)),
+            None if parts.method == axum::http::Method::GET => {
+                Err(Redirect::to("/console/login").into_response())
+            }
+            None => Err(layout::error_page(
+                None,
+                StatusCode::FORBIDDEN,
+                "Not signed in",
+                "Your session has ended. Sign in again, then repeat what you were doing.",
+            )),
+        }
+    }
+}
+
+impl Session {
+    /// The refusal of a form whose CSRF token is missing or is not this session's.
+    fn csrf_refusal(&self, given: Option<&str>) -> Option<Response> {
+        match given {
+            Some(t) if same_secret(t, &self.csrf) => None,
+            _ => Some(layout::error_page(
+                Some(self),
+                StatusCode::FORBIDDEN,
+                "Form refused",
+                "The form did not carry this session's CSRF token, so it was not acted on. Reload the page and submit the form again.",
+            )),
+        }
+    }
+}
+
+/// An API error as a page.
+fn api_error_page(session: &Session, e: ApiError) -> Response {
+    let title = match e.status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::CONFLICT => "Not possible now",
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => "Check the form",
+        StatusCode::PAYLOAD_TOO_LARGE => "File too large",
+        StatusCode::UNAUTHORIZED => "Not signed in",
+        _ => "Something failed",
+    };
+    layout::error_page(Some(session), e.status, title, &e.message)
+}
+
+/// The console's handlers' shared state type.
+type St = State<Arc<ConsoleState>>;
