@@ -292,3 +292,107 @@ async fn console_in_headless_chromium() {
     );
     drop(serve);
 }
+
+/// The value of cookie `name` set by a response.
+fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next()?.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// `dsrctl demo --serve`: the console on the example project, signed in with the token it
+/// prints, shows sample requests in each state the demo records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serve_opens_the_console_on_sample_requests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dsrctl"))
+        .arg("demo")
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--serve", "127.0.0.1:0"])
+        .env("DSRCTL_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (base, token) = tokio::time::timeout(Duration::from_secs(180), async {
+        let mut token = None;
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(t) = line.strip_prefix("Sign in with the API token ") {
+                token = Some(t.trim().to_owned());
+            }
+            if let Some(url) = line.strip_prefix("listening on ") {
+                return (url.trim().to_owned(), token.expect("the token is printed"));
+            }
+        }
+        panic!("demo --serve ended without listening");
+    })
+    .await
+    .expect("demo --serve listens within 3 minutes");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    assert_eq!(
+        std::fs::read_to_string(dir.join("console.token"))
+            .unwrap()
+            .trim(),
+        token
+    );
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = http
+        .get(format!("{base}/console/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    let csrf = set_cookie(&form, "dsrctl_console_signin").expect("the sign-in cookie");
+    let html = form.text().await.unwrap();
+    assert!(html.contains(&format!("value=\"{csrf}\"")), "{html}");
+    let signed = http
+        .post(format!("{base}/console/login"))
+        .header("cookie", format!("dsrctl_console_signin={csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let session = set_cookie(&signed, "dsrctl_console").expect("the session cookie");
+    // The worker finishes the completed sample's run shortly after the console opens.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let queue = http
+            .get(format!("{base}/console"))
+            .header("cookie", format!("dsrctl_console={session}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(queue.status(), 200);
+        let page = queue.text().await.unwrap();
+        let states: Vec<&str> = ["received", "waiting", "completed", "declined"]
+            .into_iter()
+            .filter(|s| !page.contains(&format!("state-{s}")))
+            .collect();
+        if states.is_empty() {
+            assert!(page.contains("days overdue"), "{page}");
+            assert!(page.contains("(extended)"), "{page}");
+            assert_eq!(page.matches("href=\"/console/requests/").count(), 9);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no request {states:?} in the queue: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let _ = child.start_kill();
+}

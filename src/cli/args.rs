@@ -509,6 +509,11 @@ pub struct DemoArgs {
     /// Where to copy the example project (default: a fresh temporary directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Then record sample requests in every state and serve the operator console (and the
+    /// HTTP API) on this address [default: 127.0.0.1:8080] until Ctrl-C; prints the URL and
+    /// the API token to sign in with.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    pub serve: Option<std::net::SocketAddr>,
 }
 
 /// `dsrctl completions`.

@@ -69,7 +69,10 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
         } else {
             ColorChoice::Never
         },
-        command: Command::Demo(DemoArgs { dir: None }),
+        command: Command::Demo(DemoArgs {
+            dir: None,
+            serve: None,
+        }),
     };
     banner(&format!(
         "The example project, copied to {}; the emulator serves on {}",
@@ -161,6 +164,11 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
         None,
     );
     super::cmd_report::report(&cli, &html, color).await?;
+    if let Some(addr) = args.serve {
+        let outcome = serve_console(&cli, addr, color).await;
+        emulator.shutdown().await;
+        return outcome;
+    }
     banner(&format!(
         "Done. Everything is in {}: `dsrctl -C {} runs` lists the runs.",
         dir.display(),
@@ -168,6 +176,160 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
     ));
     emulator.shutdown().await;
     Ok(Outcome::Ok)
+}
+
+/// The sample requests of the console: (request file, days since received, what happens).
+const CONSOLE_SAMPLES: &[(&str, u64, Sample)] = &[
+    ("delete-alice-ccpa.yaml", 50, Sample::Received),
+    ("fabrikam-delete-frank.yaml", 40, Sample::Received),
+    ("delete-alice.yaml", 6, Sample::Received),
+    ("fabrikam-delete-frank.yaml", 12, Sample::Declined),
+    ("rectify-alice.yaml", 25, Sample::Extended),
+    ("delete-alice.yaml", 9, Sample::Approved),
+    ("restrict-alice.yaml", 3, Sample::Approved),
+    ("access-alice.yaml", 2, Sample::Completed),
+    ("fabrikam-access-alice.yaml", 1, Sample::Received),
+];
+
+#[derive(Clone, Copy)]
+enum Sample {
+    /// Recorded only (awaiting approval unless its plan needs none).
+    Received,
+    /// Approved: the worker runs it (it may wait for a manual task).
+    Approved,
+    /// Declined with a reason.
+    Declined,
+    /// Its deadline extended with a reason.
+    Extended,
+    /// Run, its manual tasks recorded done: completed.
+    Completed,
+}
+
+/// Records the console's sample requests, adds an API token for it, and serves the console
+/// with the worker until Ctrl-C.
+async fn serve_console(cli: &Cli, addr: std::net::SocketAddr, color: bool) -> Result<Outcome> {
+    banner("5. The operator console: sample requests in every state");
+    let secret = hex::encode(rand::random::<[u8; 24]>());
+    std::fs::write("console.token", format!("{secret}\n")).context("writing console.token")?;
+    let mut config = std::fs::read_to_string("dsrctl.yaml").context("reading dsrctl.yaml")?;
+    config.push_str(
+        "\n# The operator console of `dsrctl demo --serve` signs in with this token.\napi:\n  tokens:\n    - { name: demo, secret: { file: console.token }, tenants: [contoso, fabrikam], roles: [operator, approver, auditor] }\n",
+    );
+    std::fs::write("dsrctl.yaml", config).context("writing dsrctl.yaml")?;
+    let ws = super::workspace::Workspace::open(Path::new("."), color).await?;
+    let wf = ws.workflow_as("demo", None);
+    let today = chrono::Utc::now().date_naive();
+    for (n, (file, days, sample)) in CONSOLE_SAMPLES.iter().enumerate() {
+        let path = Path::new("requests").join(file);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let mut request = crate::load::load_request_str(file, &text).map_err(|d| {
+            anyhow::anyhow!(
+                "{file}: {}",
+                d.iter()
+                    .map(|d| d.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })?;
+        request.id = format!("console-{:02}-{}", n + 1, request.kind);
+        request.received = today - chrono::Days::new(*days);
+        wf.receive(&request, Some("intake")).await?;
+        match sample {
+            Sample::Received | Sample::Completed => {}
+            Sample::Approved => {
+                // One that needs no approval was approved on intake.
+                let _ = wf
+                    .approve_request_because(&request.id, "demo", Some("identity checked"))
+                    .await;
+            }
+            Sample::Declined => {
+                wf.decline_request(
+                    &request.id,
+                    "the requester could not prove the identity",
+                    Some("demo"),
+                )
+                .await?;
+            }
+            Sample::Extended => {
+                wf.extend_request(
+                    &request.id,
+                    "complex request: three systems to correct by hand",
+                    Some("demo"),
+                )
+                .await?;
+            }
+        }
+        outln!(
+            "recorded {} ({days} {} ago)",
+            request.id,
+            if *days == 1 { "day" } else { "days" }
+        );
+    }
+    settle_samples(&ws).await?;
+    ws.store.close().await;
+    let url = if addr.port() == 0 {
+        "/console at the address below".to_owned()
+    } else {
+        format!("http://{addr}/console")
+    };
+    outln!(
+        "\nThe operator console: {url}\nSign in with the API token {secret}\n(in console.token; `api.tokens` of dsrctl.yaml). Ctrl-C stops it.\n"
+    );
+    let args = super::args_lifecycle::ServeArgs {
+        worker: super::args_lifecycle::WorkerArgs {
+            worker: Some("demo".into()),
+            lease: std::time::Duration::from_secs(60),
+            concurrency: 4,
+            batch: None,
+            parallelism: None,
+        },
+        every: Some(std::time::Duration::from_secs(2)),
+        schedule: None,
+        listen: Some(addr),
+    };
+    super::cmd_tick::serve(cli, &args, color).await
+}
+
+/// Runs the samples that need no approval until they wait for people, then records the tasks
+/// of the `Completed` ones done until they complete.
+async fn settle_samples(ws: &super::workspace::Workspace) -> Result<()> {
+    let scheduler = crate::workflow::Scheduler::new(
+        ws.project.clone(),
+        ws.store.clone(),
+        &ws.state_dir,
+        "demo",
+    );
+    let wf = ws.workflow_as("demo", None);
+    let wanted = |request: &str| {
+        CONSOLE_SAMPLES
+            .iter()
+            .enumerate()
+            .find(|(n, (_, _, _))| request.starts_with(&format!("console-{:02}-", n + 1)))
+            .map(|(_, (_, _, s))| *s)
+    };
+    for _ in 0..20 {
+        while scheduler.tick().await?.moved_on() {}
+        let mut settled = false;
+        for task in crate::workflow::open_tasks(ws.store.as_ref(), 1000).await? {
+            if !matches!(wanted(&task.run.request_id), Some(Sample::Completed)) {
+                continue;
+            }
+            let settlement = crate::workflow::TaskSettlement {
+                by: "demo".into(),
+                done: true,
+                note: Some("done as instructed".into()),
+                evidence: vec![("evidence.txt".into(), b"demo evidence\n".to_vec())],
+            };
+            wf.settle_task_for_worker(&task.run, &task.outcome.instance, &settlement)
+                .await?;
+            settled = true;
+        }
+        if !settled {
+            break;
+        }
+    }
+    Ok(())
 }
 
 fn banner(text: &str) {

@@ -142,7 +142,9 @@ Examples:
 pub const DEMO: &str = "\
 Examples:
   dsrctl demo
-  dsrctl demo --dir contoso-demo           # keep the project to look at afterwards";
+  dsrctl demo --dir contoso-demo           # keep the project to look at afterwards
+  dsrctl demo --serve                      # then the operator console on 127.0.0.1:8080
+  dsrctl demo --serve 127.0.0.1:9000";
 
 pub const COMPLETIONS: &str = "\
 Examples:
