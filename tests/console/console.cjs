@@ -213,10 +213,12 @@ async function main() {
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 320, `the queue is ${width}px wide at 320px`);
     await shot(page, "10-queue-320px");
-    await page.goto(`${BASE}/console/requests/${LATER}`);
+    await page.goto(`${BASE}/console/requests/${OVERDUE}`);
     const width2 = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width2 <= 320, `a request is ${width2}px wide at 320px`);
+    assert.ok(await page.locator("table.timeline td.detail").first().isVisible());
     await shot(page, "11-request-320px");
+    await accessible(page, "request at 320px");
 
     // 8. Sign out ends the session on the server.
     await page.setViewportSize({ width: 1280, height: 800 });

@@ -279,7 +279,7 @@ pub async fn queue(State(st): St, SignedIn(s): SignedIn, Query(q): Query<QueueQu
             p { "No request matches." }
         } @else {
             (scroll_table("Requests", html! {
-                table.queue {
+                table.queue.cards {
                     thead { tr {
                         th scope="col" { "Request" }
                         th scope="col" { "Kind" }
@@ -492,7 +492,7 @@ async fn request_body(
         }
         h2 { "Timeline" }
         (scroll_table("Timeline", html! {
-            table.timeline {
+            table.timeline.cards {
                 thead { tr {
                     th scope="col" { "When" }
                     th scope="col" { "What" }
@@ -502,10 +502,10 @@ async fn request_body(
                 tbody {
                     @for e in &events {
                         tr {
-                            td.when { (time_precise(e.at)) }
-                            td { (e.what) }
-                            td { (e.by.as_deref().unwrap_or("—")) }
-                            td.detail { (e.detail) }
+                            td.when data-label="When" { (time_precise(e.at)) }
+                            td data-label="What" { (e.what) }
+                            td data-label="By" { (e.by.as_deref().unwrap_or("—")) }
+                            td.detail data-label="Detail" { (e.detail) }
                         }
                     }
                 }
@@ -930,7 +930,7 @@ async fn audit_body(st: &super::ConsoleState, s: &Session) -> Result<Response, A
         }
         p { "Entries of your tenants, newest first (at most " (AUDIT_SHOWN) ")." }
         (scroll_table("Audit log", html! {
-            table.audit {
+            table.audit.cards {
                 thead { tr {
                     th scope="col" { "#" }
                     th scope="col" { "When" }
@@ -943,12 +943,12 @@ async fn audit_body(st: &super::ConsoleState, s: &Session) -> Result<Response, A
                     @for (e, record) in &visible {
                         @let scrubber = Scrubber::for_request(&record.request);
                         tr {
-                            td { (e.seq) }
-                            td.when { (time_precise(e.at)) }
-                            td { (e.kind) }
-                            td.id { a href={ "/console/requests/" (seg(&record.request.id)) } { (record.request.id) } }
-                            td { (e.actor.as_deref().unwrap_or("—")) }
-                            td.detail { (detail_text(&e.detail, &scrubber)) }
+                            td data-label="#" { (e.seq) }
+                            td.when data-label="When" { (time_precise(e.at)) }
+                            td data-label="What" { (e.kind) }
+                            td.id data-label="Request" { a href={ "/console/requests/" (seg(&record.request.id)) } { (record.request.id) } }
+                            td data-label="By" { (e.actor.as_deref().unwrap_or("—")) }
+                            td.detail data-label="Detail" { (detail_text(&e.detail, &scrubber)) }
                         }
                     }
                 }
