@@ -207,6 +207,30 @@ async function main() {
     assert.equal(await page.locator("dl.facts .state").first().innerText(), "received", "nothing was declined");
     await shot(page, "09-request-received");
 
+    // 6b. A task that could not be done: recorded failed with the reason.
+    await page.getByRole("button", { name: "Approve" }).click();
+    await page.getByText("Approved. A worker starts the run").waitFor();
+    let failing = null;
+    for (let i = 0; i < 150 && !failing; i++) {
+      await page.goto(`${BASE}/console/tasks`);
+      const sections = page.locator("section.task", { hasText: PENDING });
+      if ((await sections.count()) > 0) failing = sections.first();
+      else await page.waitForTimeout(200);
+    }
+    assert.ok(failing, "the second task appears within 30 s");
+    // Without a reason the browser does not submit (required); the server refuses it too.
+    const csrf = await failing.locator('input[name="csrf"]').first().inputValue();
+    const action = await failing.locator('form[action$="/fail"]').getAttribute("action");
+    const noReason = await page.request.post(`${BASE}${action}`, { form: { csrf, reason: " " } });
+    assert.equal(noReason.status(), 422);
+    await failing.getByLabel("Why it could not be done (required)").fill("the IoT Central app was unreachable");
+    await failing.getByRole("button", { name: "Mark failed" }).click();
+    await page.waitForURL(new RegExp(`/console/requests/${PENDING}\\?msg=task-failed`));
+    await page.getByText("The task was recorded failed.").waitFor();
+    const failedTimeline = await page.locator("table.timeline").innerText();
+    assert.match(failedTimeline, /task\.failed/);
+    assert.match(failedTimeline, /the IoT Central app was unreachable/);
+
     // 7. Readable at 320 px: no sideways scrolling of the page itself.
     await page.setViewportSize({ width: 320, height: 800 });
     await page.goto(`${BASE}/console`);
