@@ -278,3 +278,49 @@ fn api_error_page(session: &Session, e: ApiError) -> Response {
 
 /// The console's handlers' shared state type.
 type St = State<Arc<ConsoleState>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(cookies: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for c in cookies {
+            h.append(header::COOKIE, HeaderValue::from_str(c).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cookies_are_found_by_exact_name_across_headers() {
+        let h = headers(&["a=1; dsrctl_console_signin=pre", "dsrctl_console=sess"]);
+        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("sess"));
+        assert_eq!(cookie(&h, SIGNIN_COOKIE).as_deref(), Some("pre"));
+        assert_eq!(cookie(&h, "dsrctl"), None);
+        assert_eq!(cookie(&headers(&[]), SESSION_COOKIE), None);
+    }
+
+    #[test]
+    fn the_cookie_is_secure_httponly_and_strict() {
+        let c = set_cookie(SESSION_COOKIE, "abc", 60);
+        for part in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Strict",
+            "Path=/console",
+            "Max-Age=60",
+        ] {
+            assert!(c.split("; ").any(|p| p == part), "{c} lacks {part}");
+        }
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        let t = random_token();
+        assert_eq!(t.len(), 64);
+        assert_ne!(t, random_token());
+        assert!(same_secret(&t, &t.clone()));
+        assert!(!same_secret(&t, &t[..63]));
+        assert!(!same_secret(&t, ""));
+    }
+}
