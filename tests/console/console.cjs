@@ -128,6 +128,16 @@ async function main() {
     assert.match(await page.locator("main").innerText(), new RegExp(EMAIL.replace(".", "\\.")), "operators see identities");
     await shot(page, "03-request");
     await accessible(page, "request");
+    // The plan, as `dsrctl plan --offline` shows it.
+    await page.getByRole("button", { name: "Show the plan" }).click();
+    await page.waitForURL(`${BASE}/console/requests/${OVERDUE}/preview`);
+    const plan = await page.locator("pre.plan").innerText();
+    assert.match(plan, new RegExp(OVERDUE));
+    assert.match(plan, /alerts/);
+    await shot(page, "03b-plan-preview");
+    await accessible(page, "plan preview");
+    await page.getByRole("link", { name: "← Back to the request" }).click();
+    await page.waitForURL(`${BASE}/console/requests/${OVERDUE}`);
     await page.getByLabel("Reason for approving (optional)").fill("identity checked by phone");
     await page.getByRole("button", { name: "Approve" }).click();
     await page.getByText("Approved. A worker starts the run").waitFor();

@@ -49,6 +49,8 @@ const JURISDICTIONS: &[&str] = &["gdpr", "ccpa"];
 /// Roles that may see the subject's identities and task instructions with their values: those
 /// who carry out the manual steps and hand out the export package.
 const PERSONAL_DATA_ROLES: &[ApiRole] = &[ApiRole::Operator];
+/// Roles that may see a request's plan.
+const PREVIEW_ROLES: &[ApiRole] = &[ApiRole::Operator, ApiRole::Approver];
 /// Roles that may read tasks and the audit log.
 const OVERSIGHT_ROLES: &[ApiRole] = &[ApiRole::Operator, ApiRole::Approver, ApiRole::Auditor];
 
@@ -410,6 +412,7 @@ async fn request_body(
     let may_decide = may(s, &[ApiRole::Approver]) && view.state == "received";
     let may_extend = may(s, &[ApiRole::Approver, ApiRole::Operator]) && open && !view.extended;
     let may_report = may(s, &[ApiRole::Operator, ApiRole::Approver, ApiRole::Auditor]);
+    let may_preview = may(s, PREVIEW_ROLES) && open;
     let base = format!("/console/requests/{}", seg(&view.id));
     let body = html! {
         (flash_markup(msg))
@@ -466,6 +469,14 @@ async fn request_body(
                         button type="submit" { "Extend deadline" }
                     }
                 }
+            }
+        }
+        @if may_preview {
+            h2 { "Plan" }
+            form.stack method="post" action={ (base) "/preview" } {
+                (csrf_field(s))
+                p.hint { "The steps today's playbooks compile for this request; nothing is contacted." }
+                button type="submit" { "Show the plan" }
             }
         }
         h2 { "Runs" }
@@ -580,6 +591,42 @@ pub async fn extend(
     axum::Form(form): axum::Form<ReasonForm>,
 ) -> Response {
     decide(st, s, id, form, Decision::Extend).await
+}
+
+/// The request's plan as `dsrctl plan --offline` shows it: compiled from today's playbooks,
+/// nothing contacted and nothing recorded.
+pub async fn preview(
+    State(st): St,
+    SignedIn(s): SignedIn,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    if let Some(r) = s.csrf_refusal(form.csrf.as_deref()) {
+        return r;
+    }
+    let result = async {
+        s.caller.require(PREVIEW_ROLES)?;
+        let record = st.api.visible_request(&s.caller, &id).await?;
+        let plan = st.api.workflow(&s.caller).compile(&record.request)?;
+        let text = crate::cli::plan_offline::render(
+            &plan,
+            crate::cli::args::PlanFormat::Text,
+            may(&s, PERSONAL_DATA_ROLES),
+        )?;
+        Ok::<_, ApiError>(text)
+    }
+    .await;
+    match result {
+        Ok(text) => {
+            let body = html! {
+                p { a href={ "/console/requests/" (seg(&id)) } { "← Back to the request" } }
+                p.hint { "The steps compiled from today's playbooks, as " code { "dsrctl plan --offline" } " shows them; what each would change is previewed by " code { "dsrctl plan" } "." }
+                (scroll_table("Plan", html! { pre.plan { (text) } }))
+            };
+            page(Some(&s), &format!("Plan of {id}"), "/console", body).into_response()
+        }
+        Err(e) => api_error_page(&s, e),
+    }
 }
 
 // ----- reports -----
