@@ -101,6 +101,12 @@ pub struct ChangePreview {
 pub trait RecordSink: Send {
     /// Writes one record.
     fn write(&mut self, record: &Value) -> std::io::Result<()>;
+
+    /// Writes the records of one page, in order, handing them over (a sink may pass them
+    /// to another thread; it may block until it has room for them).
+    fn write_page(&mut self, records: Vec<Value>) -> std::io::Result<()> {
+        records.iter().try_for_each(|r| self.write(r))
+    }
 }
 
 /// How far a failed call got: whether the service may have acted on it. This decides
