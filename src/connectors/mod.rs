@@ -6,6 +6,7 @@
 //! failure, how far the call got ([`Reach`]): whether the service may have acted on it.
 
 pub mod http;
+pub mod limits;
 mod registry;
 pub mod retry;
 pub mod sql;
@@ -304,6 +305,12 @@ pub trait Connector: Send + Sync {
     /// Whether [`Connector::verify`] can check this mutation (answered without a call).
     fn verifies(&self, _op: &Operation) -> bool {
         false
+    }
+
+    /// The connector's own limits and how long calls waited on them so far, when it has
+    /// any.
+    fn waits(&self) -> Option<limits::ConnectorWaits> {
+        None
     }
 }
 

@@ -29,7 +29,13 @@ impl Engine {
     /// hold one: a step waiting for its journal write does not, so a slow disk does not
     /// leave the services idle while commits are grouped.
     pub(super) async fn call_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.parallelism.acquire().await.ok()
+        if let Ok(slot) = self.parallelism.try_acquire() {
+            return Some(slot);
+        }
+        let waiting = std::time::Instant::now();
+        let slot = self.parallelism.acquire().await.ok();
+        self.parallelism_waits.add(waiting.elapsed());
+        slot
     }
 
     pub(super) async fn connector_preview(
