@@ -255,7 +255,12 @@ pub struct WorkerArgs {
     /// after it).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub lease: std::time::Duration,
-    /// Runs executed at once.
+    /// Runs executed at once by this worker. The limits nest: each run makes at most
+    /// `--parallelism` calls at once, and every call, from whichever run, also takes a
+    /// place under its connector's own cap (`concurrency:` of the connector in dsrctl.yaml,
+    /// else `defaults.connector_concurrency`, 4) and waits for its `rate_limit`. Neither
+    /// option raises a connector's cap: with many requests to one service, that cap is
+    /// usually what binds. After each tick a `limits:` line says which limit bound.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
     /// Most requests started plus runs resumed per tick (default: the concurrency, so other
@@ -263,7 +268,8 @@ pub struct WorkerArgs {
     #[arg(long)]
     pub batch: Option<u32>,
     /// Connector calls in flight at once within a run [default: `defaults.parallelism` of
-    /// dsrctl.yaml, else 10].
+    /// dsrctl.yaml, else 10]. Each call also waits for a place under its connector's own
+    /// cap (`concurrency:` of the connector), shared by all runs, which this does not raise.
     #[arg(long)]
     pub parallelism: Option<usize>,
 }

@@ -13,7 +13,7 @@ use super::workspace::{self, Workspace};
 use crate::engine::{ApplyFilter, RunResult};
 use crate::journal::{Plan, RunStatus, StepStatus};
 use crate::report::Scrubber;
-use crate::workflow::{Again, Decision, Execution, Workflow, approval_needed};
+use crate::workflow::{Again, Decision, Execution, LimitReport, Workflow, approval_needed};
 
 /// Plans and applies a request, or resumes its unfinished run, or shows its completed run.
 pub async fn run(cli: &Cli, args: &RunArgs, color: bool) -> Result<Outcome> {
@@ -168,6 +168,7 @@ pub async fn execute(
         stop: Some(stop),
         fresh,
     };
+    let before = wf.limit_snapshot().await;
     let executed = wf.execute(&record.id, how).await;
     watcher.abort();
     progress.finish();
@@ -177,6 +178,15 @@ pub async fn execute(
         "{}",
         summary(&executed.plan, &executed.result, scrubber.as_ref())
     );
+    // Which limit bound throughput, when one made calls wait.
+    let limits = LimitReport::between(&before, &wf.limit_snapshot().await, wf.parallelism(), None);
+    if limits.binding.is_some() {
+        super::progress::note(
+            "INFO",
+            &limits.describe(),
+            serde_json::json!({ "limits": limits }),
+        );
+    }
     Ok(match executed.result.status {
         RunStatus::Failed | RunStatus::Interrupted => Outcome::Problems,
         _ => Outcome::Ok,

@@ -13,7 +13,7 @@ use super::args_lifecycle::{ServeArgs, TickArgs, WorkerArgs};
 use super::workspace::Workspace;
 use super::{Outcome, UsageError};
 use crate::engine::Clock;
-use crate::workflow::{Scheduler, TickReport};
+use crate::workflow::{LimitReport, Scheduler, TickReport};
 
 /// `dsrctl tick`.
 pub async fn tick(cli: &Cli, args: &TickArgs, color: bool) -> Result<Outcome> {
@@ -22,13 +22,28 @@ pub async fn tick(cli: &Cli, args: &TickArgs, color: bool) -> Result<Outcome> {
     let scheduler = scheduler(&ws, &args.worker).with_clock(clock);
     // A tick takes on at most `--batch` runs; repeat until everything due is done.
     let mut problems = false;
+    let started = std::time::Instant::now();
+    let mut limits: Option<LimitReport> = None;
     loop {
-        let report = scheduler.tick().await?;
-        print_report(&report);
+        // Requests left over from an earlier tick (past `--batch`) waited for a run slot
+        // since the command started.
+        let report = scheduler
+            .tick_queued_since(limits.is_some().then_some(started))
+            .await?;
+        print_runs(&report);
+        if !report.runs.is_empty() {
+            match &mut limits {
+                Some(l) => l.merge(&report.limits),
+                None => limits = Some(report.limits.clone()),
+            }
+        }
         problems |= !report.problems.is_empty();
         if !report.moved_on() || scheduler.stop_flag().load(Ordering::SeqCst) {
             break;
         }
+    }
+    if let Some(l) = &limits {
+        print_limits(l);
     }
     ws.store.close().await;
     Ok(if !problems {
@@ -130,6 +145,22 @@ fn scheduler(ws: &Workspace, args: &WorkerArgs) -> Scheduler {
 }
 
 fn print_report(report: &TickReport) {
+    print_runs(report);
+    if !report.runs.is_empty() {
+        print_limits(&report.limits);
+    }
+}
+
+/// Which limit bound throughput; with `--log-format json`, as fields too.
+fn print_limits(limits: &LimitReport) {
+    super::progress::note(
+        "INFO",
+        &limits.describe(),
+        serde_json::json!({ "limits": limits }),
+    );
+}
+
+fn print_runs(report: &TickReport) {
     for r in &report.runs {
         outln!(
             "{} request {} run {}: {}",

@@ -25,6 +25,7 @@ use tokio::sync::Semaphore;
 use self::auth::Authenticator;
 use self::exchange::{Pause, Prepared, graphql_errors};
 use self::target::Target;
+use crate::connectors::limits::{ConnectorWaits, WaitTally};
 use crate::connectors::retry::Retrier;
 use crate::connectors::{Connector, ConnectorError, HttpRequest, Operation, RecordSink, Response};
 use crate::model::{Defaults, HttpConnector, HttpMethod};
@@ -42,9 +43,15 @@ pub struct HttpClient {
     timeout: Duration,
     retry: Retrier,
     permits: Semaphore,
+    concurrency: usize,
     limiter: Option<DefaultDirectRateLimiter>,
     /// Set from the service's rate-limit headers; every call waits for it.
     pause: Pause,
+    per_second: Option<u32>,
+    /// Waits for a place under `concurrency`.
+    cap_waits: WaitTally,
+    /// Waits for the rate limit.
+    rate_waits: WaitTally,
 }
 
 impl HttpClient {
@@ -121,8 +128,12 @@ impl HttpClient {
             timeout,
             retry,
             permits: Semaphore::new(concurrency as usize),
+            concurrency: concurrency as usize,
             limiter,
             pause: Pause::default(),
+            per_second: cfg.rate_limit.as_ref().map(|rl| rl.per_second),
+            cap_waits: WaitTally::default(),
+            rate_waits: WaitTally::default(),
         })
     }
 
@@ -273,6 +284,15 @@ impl Connector for HttpClient {
             Operation::Http(req) => self.execute(req, req.idempotent, None).await,
             other => Err(self.unsupported(other)),
         }
+    }
+
+    fn waits(&self) -> Option<ConnectorWaits> {
+        Some(ConnectorWaits {
+            concurrency: self.concurrency,
+            concurrency_waited: self.cap_waits.get(),
+            per_second: self.per_second,
+            rate_waited: self.rate_waits.get(),
+        })
     }
 }
 

@@ -6,6 +6,7 @@
 //! failure, how far the call got ([`Reach`]): whether the service may have acted on it.
 
 pub mod http;
+pub mod limits;
 mod registry;
 pub mod retry;
 pub mod sql;
@@ -101,6 +102,12 @@ pub struct ChangePreview {
 pub trait RecordSink: Send {
     /// Writes one record.
     fn write(&mut self, record: &Value) -> std::io::Result<()>;
+
+    /// Writes the records of one page, in order, handing them over (a sink may pass them
+    /// to another thread; it may block until it has room for them).
+    fn write_page(&mut self, records: Vec<Value>) -> std::io::Result<()> {
+        records.iter().try_for_each(|r| self.write(r))
+    }
 }
 
 /// How far a failed call got: whether the service may have acted on it. This decides
@@ -298,6 +305,12 @@ pub trait Connector: Send + Sync {
     /// Whether [`Connector::verify`] can check this mutation (answered without a call).
     fn verifies(&self, _op: &Operation) -> bool {
         false
+    }
+
+    /// The connector's own limits and how long calls waited on them so far, when it has
+    /// any.
+    fn waits(&self) -> Option<limits::ConnectorWaits> {
+        None
     }
 }
 

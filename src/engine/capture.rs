@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::connectors::Response;
+use crate::connectors::{RecordSink, Response};
 use crate::model::Expect;
 
 /// Takes the step's captures from a response. Missing values are left out.
@@ -58,6 +58,84 @@ pub fn pluck(doc: &Value, source: &str) -> Value {
     let mut out = Vec::new();
     walk(doc, source, &mut out);
     Value::Array(out)
+}
+
+/// A capture of one record of a list: its name, the record's index and the pointer into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordCapture {
+    name: String,
+    index: u64,
+    rest: String,
+}
+
+/// The body captures of `spec` as captures of single records (`/3/id`: record 3's `/id`),
+/// which can be taken from the records of a listing as they pass; `header:` captures are
+/// left out (they are taken from the answer). `None` when a capture needs more than one
+/// record (`/value`, the whole list), so the listing must be kept whole.
+pub fn record_captures(spec: &BTreeMap<String, String>) -> Option<Vec<RecordCapture>> {
+    let mut out = Vec::new();
+    for (name, source) in spec {
+        if source.starts_with("header:") {
+            continue;
+        }
+        let rest = source.strip_prefix('/')?;
+        let (token, rest) = match rest.split_once('/') {
+            Some((t, r)) => (t, format!("/{r}")),
+            None => (rest, String::new()),
+        };
+        // A JSON pointer's array index: digits, no leading zero.
+        let valid = !token.is_empty()
+            && token.bytes().all(|b| b.is_ascii_digit())
+            && (token == "0" || !token.starts_with('0'));
+        if !valid {
+            return None;
+        }
+        out.push(RecordCapture {
+            name: name.clone(),
+            index: token.parse().ok()?,
+            rest,
+        });
+    }
+    Some(out)
+}
+
+/// A sink that passes records on and takes [`RecordCapture`]s from them on the way.
+pub struct CapturingSink<S> {
+    inner: S,
+    captures: Vec<RecordCapture>,
+    seen: u64,
+    values: BTreeMap<String, Value>,
+}
+
+impl<S: RecordSink> CapturingSink<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, captures: Vec<RecordCapture>) -> Self {
+        CapturingSink {
+            inner,
+            captures,
+            seen: 0,
+            values: BTreeMap::new(),
+        }
+    }
+
+    /// The inner sink and the values captured (missing or empty ones left out).
+    pub fn into_parts(self) -> (S, BTreeMap<String, Value>) {
+        (self.inner, self.values)
+    }
+}
+
+impl<S: RecordSink> RecordSink for CapturingSink<S> {
+    fn write(&mut self, record: &Value) -> std::io::Result<()> {
+        for c in self.captures.iter().filter(|c| c.index == self.seen) {
+            if let Some(v) = record.pointer(&c.rest)
+                && !is_nothing(v)
+            {
+                self.values.insert(c.name.clone(), v.clone());
+            }
+        }
+        self.seen += 1;
+        self.inner.write(record)
+    }
 }
 
 /// Null, an empty string, list or object: "nothing found".
@@ -164,6 +242,45 @@ mod tests {
         assert_eq!(got.get("none"), Some(&json!([])));
         let nested = json!({"value": [{"k": {"x": 5}}]});
         assert_eq!(pluck(&nested, "/value/*/k/x"), json!([5]));
+    }
+
+    #[test]
+    fn captures_taken_from_passing_records_match_those_from_the_whole_list() {
+        struct Count(u64);
+        impl RecordSink for Count {
+            fn write(&mut self, _: &Value) -> std::io::Result<()> {
+                self.0 += 1;
+                Ok(())
+            }
+        }
+        let list = json!([{"id": "a", "n": {"k": 1}}, {"id": ""}, {"id": "c", "n": {"k": 3}}]);
+        let spec: BTreeMap<String, String> = [
+            ("first", "/0/id"),
+            ("empty", "/1/id"),
+            ("third", "/2/n/k"),
+            ("whole", "/2"),
+            ("past", "/7/id"),
+            ("etag", "header:ETag"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
+        let mut sink = CapturingSink::new(Count(0), record_captures(&spec).expect("per record"));
+        for r in list.as_array().unwrap() {
+            sink.write(r).unwrap();
+        }
+        let (count, streamed) = sink.into_parts();
+        assert_eq!(count.0, 3);
+        let resp = Response {
+            body: list,
+            ..Response::default()
+        };
+        assert_eq!(streamed, take_captures(&spec, &resp));
+        assert_eq!(streamed.len(), 3);
+
+        for whole_list in ["/value", "", "/01/id", "/-/id", "/x", "/*/id"] {
+            let spec = [("c".to_owned(), whole_list.to_owned())].into();
+            assert_eq!(record_captures(&spec), None, "{whole_list}");
+        }
     }
 
     #[test]

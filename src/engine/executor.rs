@@ -16,6 +16,7 @@ use super::calls::{Calls, Live, ReadOnly};
 use super::unit::{self, Unit};
 use crate::compile::Renderer;
 use crate::connectors::Connector;
+use crate::connectors::limits::WaitTally;
 use crate::journal::{
     Change, DataKey, Plan, PlannedStep, RunMode, RunStatus, StepOutcome, StepStatus,
 };
@@ -70,6 +71,8 @@ pub struct Engine {
     pub(super) store: Arc<dyn Store>,
     pub(super) renderer: Renderer,
     pub(super) parallelism: Arc<Semaphore>,
+    /// Waits of calls for a slot of `parallelism`.
+    pub(super) parallelism_waits: Arc<WaitTally>,
     pub(super) state_dir: PathBuf,
     /// Seals each spooled record, when set.
     pub(super) data_key: Option<DataKey>,
@@ -118,6 +121,7 @@ impl Engine {
             store,
             renderer: Renderer::new(),
             parallelism: Arc::new(Semaphore::new(10)),
+            parallelism_waits: Arc::new(WaitTally::default()),
             state_dir: state_dir.into(),
             data_key: None,
             run_files: None,
@@ -130,6 +134,13 @@ impl Engine {
     /// Most connector calls in flight at once, across every run this engine executes.
     pub fn with_parallelism(mut self, n: usize) -> Self {
         self.parallelism = Arc::new(Semaphore::new(n.max(1)));
+        self
+    }
+
+    /// Counts the waits of calls for a slot of the parallelism limit in `tally` (shared by
+    /// the engines of one worker, so a summary can say whether that limit bound).
+    pub fn with_parallelism_waits(mut self, tally: Arc<WaitTally>) -> Self {
+        self.parallelism_waits = tally;
         self
     }
 

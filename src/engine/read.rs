@@ -29,7 +29,13 @@ impl Engine {
     /// hold one: a step waiting for its journal write does not, so a slow disk does not
     /// leave the services idle while commits are grouped.
     pub(super) async fn call_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.parallelism.acquire().await.ok()
+        if let Ok(slot) = self.parallelism.try_acquire() {
+            return Some(slot);
+        }
+        let waiting = std::time::Instant::now();
+        let slot = self.parallelism.acquire().await.ok();
+        self.parallelism_waits.add(waiting.elapsed());
+        slot
     }
 
     pub(super) async fn connector_preview(
@@ -63,25 +69,54 @@ impl Engine {
             }
             _ => None,
         };
+        let paginated = matches!(&op, Operation::Http(r) if r.paginate.is_some());
+        // Captures a paginated read takes from its records as they pass to the spool.
+        let stream_captures = if paginated {
+            capture::record_captures(&step.capture)
+        } else {
+            Some(Vec::new())
+        };
+        let streams = matcher.is_none()
+            && !super::step::body_needed(ctx, &step.key)
+            && match &op {
+                // A paginated read streams its pages: what later steps or polling need of
+                // it must be taken from the records as they pass.
+                Operation::Http(_) if paginated => step.poll.is_none() && stream_captures.is_some(),
+                // One answer: its body comes back as well, for captures and polling.
+                Operation::Http(_) => true,
+                _ => step.capture.is_empty(),
+            };
+        let mut captured = None;
         let result = match &spool_rel {
             // Matched records are written after the read: the others never reach the disk.
-            // A read whose result later steps need (captures, a preview) is not streamed:
-            // the records are written from the body, so the body stays for them.
-            Some(rel)
-                if matcher.is_none()
-                    && step.capture.is_empty()
-                    && !super::step::body_needed(ctx, &step.key) =>
-            {
+            // A read whose whole result later steps need (a preview, a capture of the whole
+            // list) is not streamed: the records are written from the body, kept for them.
+            Some(rel) if streams => {
                 let path = self.run_dir(&ctx.run_id).join(rel);
                 let spool_err = |source| EngineError::Spool {
                     path: rel.display().to_string(),
                     source,
                 };
-                let mut sink =
-                    spool::NdjsonSink::create(&path, self.data_key.clone()).map_err(spool_err)?;
+                // Records are serialised (and sealed) and written on a thread of their
+                // own, a page or two behind the connector.
+                let mut sink = spool::PipedSink::new(capture::CapturingSink::new(
+                    spool::NdjsonSink::create(&path, self.data_key.clone()).map_err(spool_err)?,
+                    stream_captures.unwrap_or_default(),
+                ))
+                .map_err(spool_err)?;
                 let r = self.call_read(ctx, step, &op, Some(&mut sink)).await;
-                sink.finish().map_err(spool_err)?;
-                r
+                let written = sink.finish();
+                match r {
+                    Ok(resp) => {
+                        let (file, values) = written.map_err(spool_err)?.into_parts();
+                        // Only a complete collection takes the spool file's name; a
+                        // failed one is removed with its sink.
+                        file.finish().map_err(spool_err)?;
+                        captured = paginated.then_some(values);
+                        Ok(resp)
+                    }
+                    Err(e) => Err(e),
+                }
             }
             _ => self.call_read(ctx, step, &op, None).await,
         };
@@ -105,6 +140,9 @@ impl Engine {
                 o.attempts = resp.attempts;
                 o.http_status = resp.status;
                 o.captures = capture::take_captures(&step.capture, &resp);
+                if let Some(values) = captured {
+                    o.captures.extend(values);
+                }
                 let found = capture::count_records(&resp.body).max(resp.records);
                 if matches!(op, Operation::Sql(_))
                     && !resp.absent

@@ -12,6 +12,7 @@ mod execution;
 mod import;
 mod intake;
 mod keys;
+mod limits;
 mod plan_diff;
 mod purge;
 mod repair;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::compile::compile;
+use crate::connectors::limits::WaitTally;
 use crate::connectors::{Connector, connectors_for_tenant};
 use crate::engine::{Clock, Engine};
 use crate::journal::Plan;
@@ -44,6 +46,7 @@ pub use execution::{Executed, Execution};
 pub use import::{ImportFormat, ImportReport, ImportRow, read_rows};
 pub use intake::{Received, is_duplicate};
 pub use keys::{audit_key, audit_key_is_generated, signing_key};
+pub use limits::{LimitKind, LimitReport, LimitSnapshot, LimitWait};
 pub use plan_diff::{PlanDiff, StepChange, StepDiff};
 pub use purge::{PURGED, Purged, is_purged};
 pub use repair::{Abandoned, Replan};
@@ -70,6 +73,8 @@ pub struct Workflow {
     parallelism: usize,
     lease_ttl: Duration,
     connectors: tokio::sync::Mutex<HashMap<String, Connectors>>,
+    /// Waits of calls for a slot of `parallelism`, in every engine of this workflow.
+    parallelism_waits: Arc<WaitTally>,
 }
 
 impl Workflow {
@@ -91,6 +96,7 @@ impl Workflow {
             parallelism: parallelism.max(1),
             lease_ttl: Duration::from_secs(60),
             connectors: tokio::sync::Mutex::new(HashMap::new()),
+            parallelism_waits: Arc::new(WaitTally::default()),
         }
     }
 
@@ -133,6 +139,27 @@ impl Workflow {
         &self.clock
     }
 
+    /// Connector calls in flight at once within one run.
+    pub fn parallelism(&self) -> usize {
+        self.parallelism
+    }
+
+    /// The waits on every limit so far (connectors built by this workflow only).
+    pub async fn limit_snapshot(&self) -> LimitSnapshot {
+        let connectors = self.connectors.lock().await;
+        LimitSnapshot {
+            parallelism: self.parallelism_waits.get(),
+            connectors: connectors
+                .iter()
+                .flat_map(|(tenant, cs)| {
+                    cs.iter().filter_map(move |(name, c)| {
+                        c.waits().map(|w| (format!("{tenant}/{name}"), w))
+                    })
+                })
+                .collect(),
+        }
+    }
+
     /// How long a lease lasts without renewal.
     pub fn lease_ttl(&self) -> Duration {
         self.lease_ttl
@@ -170,7 +197,8 @@ impl Workflow {
         let engine = Engine::new(self.store.clone(), connectors, &self.state_dir)
             .with_data_key(self.data_key()?)
             .with_clock(self.clock.clone())
-            .with_parallelism(self.parallelism);
+            .with_parallelism(self.parallelism)
+            .with_parallelism_waits(self.parallelism_waits.clone());
         Ok(match SharedStorage::for_project(&self.project)? {
             Some(storage) => engine.with_run_files(Arc::new(storage)),
             None => engine,

@@ -7,15 +7,17 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 
 use super::approval::{AUTO_APPROVAL, approval_needed};
+use super::limits::LimitReport;
 use super::request_state::{request_state_after, sync_request_state};
 use super::{Execution, Workflow, WorkflowError};
+use crate::connectors::limits::WaitTally;
 use crate::engine::Clock;
 use crate::journal::{RequestRecord, RequestState, RunStatus};
 use crate::load::Project;
@@ -41,6 +43,8 @@ pub struct TickReport {
     pub runs: Vec<TickRun>,
     /// Requests or runs that could not be executed, with why.
     pub problems: Vec<String>,
+    /// Which limits made work wait during the tick, and which one bound throughput.
+    pub limits: LimitReport,
 }
 
 impl TickReport {
@@ -133,6 +137,16 @@ impl Scheduler {
     /// Does everything due once: starts approved requests without a run, then resumes runs
     /// with a due step (or left `running` by a worker whose lease lapsed).
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
+        self.tick_queued_since(None).await
+    }
+
+    /// [`Scheduler::tick`], counting what it runs as waiting for a run slot since
+    /// `queued_since` (the start of an earlier tick of the same command, whose batch it did
+    /// not fit in).
+    pub async fn tick_queued_since(
+        &self,
+        queued_since: Option<Instant>,
+    ) -> Result<TickReport, StoreError> {
         let now = self.workflow.clock().now();
         let mut report = TickReport::default();
 
@@ -169,11 +183,28 @@ impl Scheduler {
 
         // Requests are compiled and started (leased) only when a slot is free, so nothing
         // sits leased in this worker's queue while another worker could run it.
+        let before = self.workflow.limit_snapshot().await;
+        let queued = queued_since.unwrap_or_else(Instant::now);
+        let run_waits = WaitTally::default();
         let results: Vec<Result<Option<TickRun>, String>> = futures::stream::iter(jobs)
-            .map(|job| self.run_job(job))
+            .enumerate()
+            .map(|(n, job)| {
+                // A job past the first `concurrency` waited for a run slot until now, as
+                // did every job left over from an earlier tick.
+                if n >= self.concurrency || queued_since.is_some() {
+                    run_waits.add(queued.elapsed());
+                }
+                self.run_job(job)
+            })
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
+        report.limits = LimitReport::between(
+            &before,
+            &self.workflow.limit_snapshot().await,
+            self.workflow.parallelism(),
+            Some((self.concurrency, run_waits.get())),
+        );
         for r in results {
             match r {
                 Ok(Some(run)) => report.runs.push(run),

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::error::Error as _;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
@@ -304,11 +304,15 @@ impl HttpClient {
         p: &Prepared,
         auth: Option<&(reqwest::header::HeaderName, HeaderValue)>,
     ) -> Attempt<RawResponse, ConnectorError> {
-        let Ok(_permit) = self.permits.acquire().await else {
+        let Ok(_permit) = self.permit().await else {
             return Attempt::Fail(ConnectorError::Refused("the connector is shut down".into()));
         };
-        if let Some(limiter) = &self.limiter {
+        if let Some(limiter) = &self.limiter
+            && limiter.check().is_err()
+        {
+            let waiting = Instant::now();
             limiter.until_ready().await;
+            self.rate_waits.add(waiting.elapsed());
         }
         self.pause.wait().await;
         let mut headers = self.headers.clone();
@@ -382,6 +386,18 @@ impl HttpClient {
             return self.failed(p, self.status_error(&raw, 0), retry_after);
         }
         Attempt::Done(raw)
+    }
+
+    /// A place under the connector's cap on calls in flight; the time waiting for one is
+    /// counted.
+    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, tokio::sync::AcquireError> {
+        if let Ok(p) = self.permits.try_acquire() {
+            return Ok(p);
+        }
+        let waiting = Instant::now();
+        let p = self.permits.acquire().await;
+        self.cap_waits.add(waiting.elapsed());
+        p
     }
 
     /// A failed attempt is retried when [`may_resend`] allows it, else it ends the call.

@@ -2,7 +2,7 @@
 //! continuation token sent back in the JSON body, a continuation header sent back as a
 //! request header, a cursor (from the body or the page's last item) or an offset sent back
 //! as a query parameter. Every page is retried on its own; the items of all pages become
-//! one list.
+//! one list, or, given a sink, go to it page by page and are not kept.
 
 use std::collections::BTreeMap;
 
@@ -94,19 +94,27 @@ impl HttpClient {
                 )));
             }
             next = self.next_page(req, pg, &page, &resp)?;
-            for item in take_items(&mut resp.body, &pg.items, pages)? {
-                if let Some(sink) = sink.as_mut() {
-                    sink.write(&item).map_err(sink_error)?;
-                    records += 1;
+            let page_items = take_items(&mut resp.body, &pg.items, pages)?;
+            match sink.as_mut() {
+                // Streamed: each page goes to the sink before the next is asked for, and
+                // nothing of it is kept, so memory stays flat in the number of records.
+                Some(sink) => {
+                    records += page_items.len() as u64;
+                    sink.write_page(page_items).map_err(sink_error)?;
                 }
-                items.push(item);
+                None => items.extend(page_items),
             }
             last_status = resp.status;
             last_headers = resp.headers;
         }
         Ok(Response {
             status: last_status,
-            body: Value::Array(items),
+            // Streamed pages are in the sink, not in the body.
+            body: if sink.is_some() {
+                Value::Null
+            } else {
+                Value::Array(items)
+            },
             headers: last_headers,
             absent: false,
             affected: None,
