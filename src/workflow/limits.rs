@@ -65,6 +65,9 @@ pub struct LimitReport {
 
 /// A limit binds when its waits are at least this share of the longest wait.
 const NOTICEABLE: f64 = 0.1;
+/// Waits shorter than this in all are noise (a few calls queued for milliseconds): no limit
+/// is said to bind.
+const FLOOR_SECONDS: f64 = 0.1;
 
 impl LimitReport {
     /// The waits between two snapshots, with the runs' waits for a run slot (`runs`: the
@@ -147,7 +150,7 @@ impl LimitReport {
             .iter()
             .map(|l| l.waited_seconds)
             .fold(0.0, f64::max);
-        self.binding = (longest > 0.0)
+        self.binding = (longest >= FLOOR_SECONDS)
             .then(|| {
                 self.limits
                     .iter()
@@ -161,7 +164,7 @@ impl LimitReport {
     /// raises the one that bound.
     pub fn describe(&self) -> String {
         let Some(b) = &self.binding else {
-            return "limits: no call waited on a limit; the services' own speed set the pace"
+            return "limits: no call waited on a limit noticeably (0.1 s in all at most); the services' own speed set the pace"
                 .to_owned();
         };
         let waited: Vec<String> = self
@@ -272,6 +275,8 @@ mod tests {
     #[test]
     fn the_innermost_limit_that_made_work_wait_noticeably_binds() {
         assert_eq!(binding(snapshot(0, 0, 0), 0), None);
+        // A few milliseconds of queueing bind nothing.
+        assert_eq!(binding(snapshot(5, 0, 0), 0), None);
         assert_eq!(
             binding(snapshot(5_000, 0, 100), 20_000),
             Some(LimitKind::ConnectorConcurrency)
