@@ -15,38 +15,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::items::{ItemServer, write_project};
+use support::items::{ItemServer, two_tenants, with_a_manual_step};
 use support::tools::missing;
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-const PLAYBOOK: &str = r#"
-service: things
-connector: api
-needs_identities: [email]
-dsr:
-  access:
-    - id: list
-      http: { method: GET, path: /things/items, query: { owner: "{{subject.email}}", n: "2" } }
-      collect: items
-  export: { same_as: [access] }
-  rectify: { unsupported: "test" }
-  restrict: { unsupported: "test" }
-  delete:
-    - id: list
-      http: { method: GET, path: /things/items, query: { owner: "{{subject.email}}", n: "2" } }
-      capture: { ids: /value }
-    - id: alerts
-      manual:
-        instructions: "Remove {{subject.email}} from every alert in IoT Central app contoso-fleet."
-        evidence: [screenshot of the alert list]
-        assignee: iot-ops
-    - id: drop
-      needs: [list, alerts]
-      for_each: list.ids
-      http: { method: DELETE, path: "/things/items/{{seg item.id}}" }
-      absent_on: [404]
-      preview: item
-"#;
 
 const OPS: &str = "ops-secret-0123456789abcdef";
 const REVIEW: &str = "review-secret-0123456789abcdef";
@@ -55,14 +26,7 @@ const OTHER: &str = "t2-secret-0123456789abcdef";
 /// Two tenants; t1's operations team (operator, approver, auditor), t1's reviewer (approver
 /// and auditor: no personal data), and a token of t2 with every role.
 fn project(dir: &Path, base_url: &str) {
-    write_project(dir, base_url, &[("things", PLAYBOOK.to_owned())]);
-    let config = std::fs::read_to_string(dir.join("dsrctl.yaml")).unwrap();
-    let t2 = config
-        .lines()
-        .skip(1)
-        .map(|l| l.replacen("t1:", "t2:", 1))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let (config, t2) = two_tenants(dir, base_url, &with_a_manual_step(""));
     std::fs::write(
         dir.join("dsrctl.yaml"),
         format!(

@@ -15,37 +15,11 @@ use dsrctl::load::load_project;
 use dsrctl::store::{Store, verify_chain};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::items::{ItemServer, write_project};
+use support::items::{ItemServer, two_tenants, with_a_manual_step};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-const PLAYBOOK: &str = r#"
-service: things
-connector: api
-needs_identities: [email]
-dsr:
-  access:
-    - id: list
-      http: { method: GET, path: /things/items, query: { owner: "{{subject.email}}", n: "2" } }
-      collect: items
-  export: { same_as: [access] }
-  rectify: { unsupported: "test" }
-  restrict: { unsupported: "test" }
-  delete:
-    - id: list
-      http: { method: GET, path: /things/items, query: { owner: "{{subject.email}}", n: "2" } }
-      capture: { ids: /value }
-    - id: alerts
-      manual:
-        instructions: "Remove {{subject.email}} from every alert in IoT Central app contoso-fleet."
-        evidence: [screenshot of the alert list]
-        assignee: iot-ops
-    - id: drop
-      needs: [list, alerts]
-      for_each: list.ids
-      http: { method: DELETE, path: "/things/items/{{seg item.id}}" }
-      absent_on: [404]
-      preview: item
-      verify:
+/// The deletion's verification, a month after it is sent (so the run waits for it).
+const VERIFY: &str = r#"      verify:
         http: { method: GET, path: "/things/items/{{seg item.id}}" }
         expect_status: [404]
         after: 30d
@@ -58,14 +32,7 @@ const OTHER: &str = "t2-secret-0123456789abcdef";
 /// A project with two tenants and three tokens: an intake form of t1, t1's operations team
 /// (operator, approver, auditor; its secret in a file) and a token of t2 with every role.
 fn project(dir: &Path, base_url: &str) {
-    write_project(dir, base_url, &[("things", PLAYBOOK.to_owned())]);
-    let config = std::fs::read_to_string(dir.join("dsrctl.yaml")).unwrap();
-    let t2 = config
-        .lines()
-        .skip(1)
-        .map(|l| l.replacen("t1:", "t2:", 1))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let (config, t2) = two_tenants(dir, base_url, &with_a_manual_step(VERIFY));
     std::fs::create_dir_all(dir.join("keys")).unwrap();
     std::fs::write(dir.join("keys/ops.token"), format!("{OPS}\n")).unwrap();
     std::fs::write(

@@ -304,3 +304,55 @@ impl TestProject {
         result
     }
 }
+
+/// A service whose erasure lists the subject's items, waits for a person (a manual step with
+/// the subject's email in its instructions), then deletes each item; `verify` (YAML lines
+/// indented as the step's keys, or empty) is added to the delete step.
+#[allow(dead_code)]
+pub fn with_a_manual_step(verify: &str) -> String {
+    format!(
+        r#"
+service: things
+connector: api
+needs_identities: [email]
+dsr:
+  access:
+    - id: list
+      http: {{ method: GET, path: /things/items, query: {{ owner: "{{{{subject.email}}}}", n: "2" }} }}
+      collect: items
+  export: {{ same_as: [access] }}
+  rectify: {{ unsupported: "test" }}
+  restrict: {{ unsupported: "test" }}
+  delete:
+    - id: list
+      http: {{ method: GET, path: /things/items, query: {{ owner: "{{{{subject.email}}}}", n: "2" }} }}
+      capture: {{ ids: /value }}
+    - id: alerts
+      manual:
+        instructions: "Remove {{{{subject.email}}}} from every alert in IoT Central app contoso-fleet."
+        evidence: [screenshot of the alert list]
+        assignee: iot-ops
+    - id: drop
+      needs: [list, alerts]
+      for_each: list.ids
+      http: {{ method: DELETE, path: "/things/items/{{{{seg item.id}}}}" }}
+      absent_on: [404]
+      preview: item
+{verify}"#
+    )
+}
+
+/// Writes a project of `playbook` in `dir` whose tenant `t2` has the same connectors as `t1`;
+/// returns the written config and the `t2` lines (to write back with more appended).
+#[allow(dead_code)]
+pub fn two_tenants(dir: &Path, base_url: &str, playbook: &str) -> (String, String) {
+    write_project(dir, base_url, &[("things", playbook.to_owned())]);
+    let config = std::fs::read_to_string(dir.join("dsrctl.yaml")).unwrap();
+    let t2 = config
+        .lines()
+        .skip(1)
+        .map(|l| l.replacen("t1:", "t2:", 1))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (config, t2)
+}
