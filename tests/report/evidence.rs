@@ -363,3 +363,19 @@ fn access_letter_answers_art_15_in_the_subjects_language() {
     let json = render(&v, ReportKind::Evidence, Format::Json, None).unwrap();
     assert!(!json.contains("Ana López"));
 }
+
+/// One day is "1 day", left or overdue, in the summary and the evidence report.
+#[test]
+fn one_day_is_said_in_the_singular() {
+    let deadline = fixture::today() + chrono::Duration::days(13);
+    for (as_of, said) in [
+        (deadline - chrono::Duration::days(1), "1 day left"),
+        (deadline + chrono::Duration::days(1), "overdue by 1 day**"),
+    ] {
+        let v = RunView::build(&fixture::run("delete"), &fixture::outcomes(), as_of);
+        let summary = render(&v, ReportKind::Summary, Format::Markdown, None).unwrap();
+        assert!(summary.contains(said), "{summary}");
+        let evidence = render(&v, ReportKind::Evidence, Format::Html, None).unwrap();
+        assert!(!evidence.contains("1 days"), "{evidence}");
+    }
+}
