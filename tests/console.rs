@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::items::{ItemServer, two_tenants, with_a_manual_step};
+use support::serve::Serve;
 use support::tools::missing;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -72,57 +73,6 @@ fn which(name: &str) -> Option<PathBuf> {
     })
 }
 
-/// `dsrctl serve --listen 127.0.0.1:0`, killed when dropped.
-struct Serve {
-    child: tokio::process::Child,
-    base: String,
-}
-
-impl Serve {
-    async fn start(dir: &Path) -> Serve {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dsrctl"))
-            .arg("-C")
-            .arg(dir)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--every",
-                "200ms",
-                "--worker",
-                "w-console",
-            ])
-            .env("TEST_OPS_TOKEN", OPS)
-            .env("TEST_REVIEW_TOKEN", REVIEW)
-            .env("TEST_OTHER_TOKEN", OTHER)
-            .env("DSRCTL_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(url) = line.strip_prefix("listening on ") {
-                    return url.trim().to_owned();
-                }
-            }
-            panic!("serve ended without listening");
-        })
-        .await
-        .expect("serve listens within a minute");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Serve { child, base }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
 async fn create(base: &str, token: &str, body: Value) -> String {
     let resp = reqwest::Client::new()
         .post(format!("{base}/v1/requests"))
@@ -147,7 +97,16 @@ async fn console_in_headless_chromium() {
     let dir = tmp.path().join("project");
     std::fs::create_dir_all(&dir).unwrap();
     project(&dir, &server.url());
-    let serve = Serve::start(&dir).await;
+    let serve = Serve::start(
+        &dir,
+        "w-console",
+        &[
+            ("TEST_OPS_TOKEN", OPS),
+            ("TEST_REVIEW_TOKEN", REVIEW),
+            ("TEST_OTHER_TOKEN", OTHER),
+        ],
+    )
+    .await;
 
     let today = chrono::Utc::now().date_naive();
     let long_ago = (today - chrono::Days::new(45)).to_string();

@@ -6,7 +6,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,8 @@ use dsrctl::store::{Store, verify_chain};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::items::{ItemServer, two_tenants, with_a_manual_step};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use support::serve::Serve;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The deletion's verification, a month after it is sent (so the run waits for it).
 const VERIFY: &str = r#"      verify:
@@ -45,57 +45,6 @@ fn project(dir: &Path, base_url: &str) {
         ),
     )
     .unwrap();
-}
-
-/// `dsrctl serve --listen 127.0.0.1:0`, killed when dropped.
-struct Serve {
-    child: tokio::process::Child,
-    base: String,
-}
-
-impl Serve {
-    async fn start(dir: &Path) -> Serve {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dsrctl"))
-            .arg("-C")
-            .arg(dir)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--every",
-                "200ms",
-                "--worker",
-                "w-api",
-            ])
-            .env("TEST_FORM_TOKEN", FORM)
-            .env("TEST_OTHER_TOKEN", OTHER)
-            .env("DSRCTL_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(url) = line.strip_prefix("listening on ") {
-                    return url.trim().to_owned();
-                }
-            }
-            panic!("serve ended without listening");
-        })
-        .await
-        .expect("serve listens within a minute");
-        // Keep reading what the worker prints, so it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Serve { child, base }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
 }
 
 struct Api {
@@ -228,7 +177,12 @@ async fn intake_approval_task_with_evidence_and_report_through_http() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     project(dir, &server.url());
-    let serve = Serve::start(dir).await;
+    let serve = Serve::start(
+        dir,
+        "w-api",
+        &[("TEST_FORM_TOKEN", FORM), ("TEST_OTHER_TOKEN", OTHER)],
+    )
+    .await;
     let api = Api {
         base: serve.base.clone(),
         http: reqwest::Client::new(),
@@ -477,7 +431,12 @@ async fn bad_tokens_and_malformed_bodies_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     project(dir, &server.url());
-    let serve = Serve::start(dir).await;
+    let serve = Serve::start(
+        dir,
+        "w-api",
+        &[("TEST_FORM_TOKEN", FORM), ("TEST_OTHER_TOKEN", OTHER)],
+    )
+    .await;
     let api = Api {
         base: serve.base.clone(),
         http: reqwest::Client::new(),

@@ -259,3 +259,7 @@ pub mod items;
 pub mod cli;
 
 pub mod tools;
+
+/// `dsrctl serve --listen` on an ephemeral port.
+#[allow(dead_code)]
+pub mod serve;
