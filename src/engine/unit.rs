@@ -102,7 +102,6 @@ pub(super) fn form(
         }
         needs.push(all);
     }
-    let connector = |s: &PlannedStep| s.connector.as_deref().unwrap_or("").to_owned();
     groups
         .into_iter()
         .filter(|(_, members)| members.len() > 1)
@@ -124,7 +123,7 @@ pub(super) fn form(
                 let joins = !s.mutates
                     && s.for_each.is_none()
                     && matches!(s.action, PlannedAction::Sql(_))
-                    && connector(s) == conn;
+                    && s.connector.as_deref().unwrap_or("") == conn;
                 if !joins {
                     return None;
                 }

@@ -97,18 +97,20 @@ impl Connector for SqlClient {
             let mut units = self.units.lock().unwrap_or_else(|e| e.into_inner());
             units.entry(unit.to_owned()).or_default().clone()
         };
-        let mut u = slot.lock().await;
-        if u.tx.is_none() {
-            if u.slot.is_none() {
-                let slot = self.unit_slots.clone().acquire_owned().await;
-                u.slot = Some(slot.map_err(|_| ConnectorError::Config("connector closed".into()))?);
+        let mut guard = slot.lock().await;
+        let u = &mut *guard;
+        let tx = match &mut u.tx {
+            Some(tx) => tx,
+            None => {
+                if u.slot.is_none() {
+                    let slot = self.unit_slots.clone().acquire_owned().await;
+                    u.slot =
+                        Some(slot.map_err(|_| ConnectorError::Config("connector closed".into()))?);
+                }
+                // Nothing is sent before the transaction is open: opening it may be retried.
+                let (tx, _) = self.retrying(|| self.pools.begin(self.timeout)).await?;
+                u.tx.insert(tx)
             }
-            // Nothing is sent before the transaction is open: opening it may be retried.
-            let (tx, _) = self.retrying(|| self.pools.begin(self.timeout)).await?;
-            u.tx = Some(tx);
-        }
-        let Some(tx) = u.tx.as_mut() else {
-            unreachable!("opened above")
         };
         // Nothing in an uncommitted transaction has taken effect, whatever the failure.
         let applied = tx
