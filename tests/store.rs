@@ -850,19 +850,43 @@ async fn requests_follow_their_lifecycle(ctx: &Ctx) {
         .unwrap();
     let now = Utc::now();
     assert_eq!(ids(&store.due_requests(now).await.unwrap()), ["r-gdpr"]);
+    // A dry run (a preview, e.g. from the console) is not the request's run: it is still
+    // due, and a worker starts it.
     store
-        .create_run(&plan("r-gdpr"), RunMode::Apply)
+        .create_run(&plan("r-gdpr"), RunMode::DryRun)
         .await
         .unwrap();
+    assert_eq!(ids(&store.due_requests(now).await.unwrap()), ["r-gdpr"]);
+    let started = store
+        .start_request(
+            &plan("r-gdpr"),
+            "w1",
+            std::time::Duration::from_secs(60),
+            now,
+        )
+        .await
+        .unwrap()
+        .expect("an approved request with only a dry run starts");
+    assert_eq!(store.run(&started).await.unwrap().mode, RunMode::Apply);
     assert!(
         store.due_requests(now).await.unwrap().is_empty(),
         "it has a run now"
     );
-    for state in [
-        RequestState::Running,
-        RequestState::Waiting,
-        RequestState::Completed,
-    ] {
+    assert!(
+        store
+            .start_request(
+                &plan("r-gdpr"),
+                "w2",
+                std::time::Duration::from_secs(60),
+                now
+            )
+            .await
+            .unwrap()
+            .is_none(),
+        "and is started once"
+    );
+    store.release("w1", &started).await.unwrap();
+    for state in [RequestState::Waiting, RequestState::Completed] {
         store
             .set_request_state("r-gdpr", state, None)
             .await

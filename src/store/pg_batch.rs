@@ -482,7 +482,7 @@ async fn start_requests(
                  $4::text[], $5::bigint[]) AS t (request, run, plan, worker, expires)), \
                  claimed AS (UPDATE requests q SET state = 'running', reason = NULL, \
                  updated_at = $6 FROM input i WHERE q.id = i.request AND q.state = 'approved' \
-                 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = q.id) RETURNING q.id), \
+                 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = q.id AND r.mode = 'apply') RETURNING q.id), \
                  made AS (INSERT INTO runs (id, request_id, mode, status, created_at, \
                  updated_at, plan) SELECT i.run, i.request, 'apply', 'running', $6, $6, \
                  i.plan::json FROM input i JOIN claimed c ON c.id = i.request RETURNING id) \

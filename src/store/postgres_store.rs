@@ -311,7 +311,7 @@ impl Store for PostgresStore {
     async fn due_requests(&self, now: DateTime<Utc>) -> Result<Vec<RequestRecord>, StoreError> {
         let sql = format!(
             "SELECT {REQUEST_COLUMNS} FROM requests q WHERE q.state = 'approved' \
-             AND q.received <= $1 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = q.id) \
+             AND q.received <= $1 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = q.id AND r.mode = 'apply') \
              ORDER BY q.received, q.id"
         );
         let today = now.date_naive().to_string();

@@ -417,7 +417,7 @@ impl Store for SqliteStore {
             let sql = format!(
                 "SELECT {REQUEST_COLUMNS} FROM requests q WHERE q.state = 'approved' \
                  AND q.received <= ?1 \
-                 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = q.id) \
+                 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = q.id AND r.mode = 'apply') \
                  ORDER BY q.received, q.id"
             );
             request_rows(conn, &sql, [today])
@@ -441,7 +441,7 @@ impl Store for SqliteStore {
                 .prepare_cached(
                     "UPDATE requests SET state = 'running', reason = NULL, updated_at = ?1 \
                      WHERE id = ?2 AND state = 'approved' \
-                     AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = ?2)",
+                     AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.request_id = ?2 AND r.mode = 'apply')",
                 )
                 .map_err(lite)?
                 .execute(params![stamp, request])
