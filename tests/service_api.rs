@@ -599,3 +599,114 @@ async fn bad_tokens_and_malformed_bodies_are_refused() {
         "{names:?}"
     );
 }
+
+/// A manual task a person records failed ("it could not be done") is not handed out again by
+/// the worker: the run ends failed and the request says so, with the reason, until a person
+/// resumes the run (`dsrctl resume`), which issues the task once more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_recorded_failed_fails_the_run_until_a_person_resumes_it() {
+    let server = ItemServer::start_background(Duration::ZERO);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    project(dir, &server.url());
+    let serve = Serve::start(
+        dir,
+        "w-api-fail",
+        &[("TEST_FORM_TOKEN", FORM), ("TEST_OTHER_TOKEN", OTHER)],
+    )
+    .await;
+    let api = Api {
+        base: serve.base.clone(),
+        http: reqwest::Client::new(),
+    };
+    let body = json!({"kind": "delete", "subject": {"email": "alice@example.com"}});
+    let (status, created) = api.create(FORM, "ticket-failed-task", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, _) = api
+        .post(&format!("/v1/requests/{id}/approve"), OPS, "{}")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let tasks = api
+        .until("/v1/tasks", OPS, |b| {
+            b["tasks"].as_array().is_some_and(|t| !t.is_empty())
+        })
+        .await;
+    let run = tasks["tasks"][0]["run"].as_str().unwrap().to_owned();
+    // 409 while the worker still holds the run's lease (it has just issued the task).
+    let start = Instant::now();
+    loop {
+        let (status, failed) = api
+            .post(
+                &format!("/v1/runs/{run}/tasks/alerts/fail?note=the%20app%20was%20unreachable"),
+                OPS,
+                "",
+            )
+            .await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(status, StatusCode::CONFLICT, "{failed}");
+        assert!(start.elapsed() < Duration::from_secs(30), "{failed}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The worker takes the run up again; the failed task stays failed, so the deletion it
+    // gates is blocked and the run fails.
+    let request = api
+        .until(&format!("/v1/requests/{id}"), OPS, |b| {
+            b["state"] == "failed"
+        })
+        .await;
+    assert_eq!(request["state"], "failed", "{request}");
+    let (_, tasks) = api.get("/v1/tasks", OPS).await;
+    assert_eq!(
+        tasks["tasks"],
+        json!([]),
+        "the failed task is not issued again"
+    );
+    let store = open_store(dir).await;
+    let outcomes = store.outcomes(&run).await.unwrap();
+    let status_of = |step: &str| {
+        outcomes
+            .iter()
+            .find(|o| o.instance == step)
+            .map(|o| o.status)
+    };
+    assert_eq!(status_of("things/alerts"), Some(StepStatus::Failed));
+    assert_eq!(status_of("things/drop"), Some(StepStatus::Blocked));
+    let failures = store
+        .audit_entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "task.failed")
+        .count();
+    assert_eq!(failures, 1, "recorded failed once, not over and over");
+    store.close().await;
+    drop(store);
+
+    // A person resumes it: the task is issued again.
+    let resumed = tokio::process::Command::new(env!("CARGO_BIN_EXE_dsrctl"))
+        .arg("-C")
+        .arg(dir)
+        .args(["resume", &run])
+        .env("TEST_FORM_TOKEN", FORM)
+        .env("TEST_OTHER_TOKEN", OTHER)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        resumed.status.success(),
+        "{:?} {} {}",
+        resumed.status,
+        String::from_utf8_lossy(&resumed.stdout),
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let tasks = api
+        .until("/v1/tasks", OPS, |b| {
+            b["tasks"].as_array().is_some_and(|t| !t.is_empty())
+        })
+        .await;
+    assert_eq!(tasks["tasks"][0]["step"], "things/alerts");
+    drop(serve);
+}

@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 
 use super::Outcome;
 use super::args::{ApplyArgs, Cli, PlanArgs, PlanFormat, ShowArgs, TestArgs};
-use super::cmd_run::{approver, execute};
+use super::cmd_run::{TakeUp, approver, execute};
 use super::workspace::{self, Workspace};
 use crate::compile::compile;
 use crate::journal::{Plan, RunStatus};
@@ -159,7 +159,7 @@ pub async fn apply(cli: &Cli, args: &ApplyArgs, color: bool) -> Result<Outcome> 
         "run {run_id}: applying the plan of dry run {}",
         saved.dry_run
     );
-    let outcome = execute(cli, &wf, &run_id, Some(&saved.filter()), true).await?;
+    let outcome = execute(cli, &wf, &run_id, Some(&saved.filter()), TakeUp::Fresh).await?;
     if args.detailed_exitcode && outcome == Outcome::Ok {
         let run = ws.store.run(&run_id).await?;
         if run.status == RunStatus::Waiting {

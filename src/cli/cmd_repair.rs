@@ -25,7 +25,14 @@ pub async fn replan(cli: &Cli, args: &ReplanArgs, color: bool) -> Result<Outcome
     workspace::lease(&wf, &replan.run.id).await?;
     wf.apply_replan(&replan, approver.as_deref()).await?;
     note!("run {} goes on with the new plan", replan.run.id);
-    execute(cli, &wf, &replan.run.id, None, false).await
+    execute(
+        cli,
+        &wf,
+        &replan.run.id,
+        None,
+        super::cmd_run::TakeUp::Resume,
+    )
+    .await
 }
 
 /// The difference, for the steps left to do, and what finished and is kept.

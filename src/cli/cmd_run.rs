@@ -51,7 +51,7 @@ pub async fn run(cli: &Cli, args: &RunArgs, color: bool) -> Result<Outcome> {
                 );
             }
             note!("resuming run {} of request {}", run.id, request.id);
-            execute(cli, &wf, &run.id, None, false).await
+            execute(cli, &wf, &run.id, None, TakeUp::Resume).await
         }
         Decision::Start { previous } => {
             let plan = wf.compile(&request)?;
@@ -74,7 +74,7 @@ pub async fn run(cli: &Cli, args: &RunArgs, color: bool) -> Result<Outcome> {
                 request.kind,
                 request.tenant
             );
-            execute(cli, &wf, &run_id, None, true).await
+            execute(cli, &wf, &run_id, None, TakeUp::Fresh).await
         }
     }
 }
@@ -114,7 +114,7 @@ pub async fn resume(cli: &Cli, args: &ResumeArgs, color: bool) -> Result<Outcome
         return Ok(Outcome::Ok);
     }
     let wf = ws.workflow(args.parallelism);
-    execute(cli, &wf, &run.id, None, false).await
+    execute(cli, &wf, &run.id, None, TakeUp::Resume).await
 }
 
 /// Who approves `plan` when the approval rule asks for a person: `--approve NAME`, or a
@@ -141,13 +141,24 @@ pub fn approver(plan: &Plan, by: Option<&str>) -> Result<Option<String>> {
     ))
 }
 
+/// How a stored run is taken up by [`execute`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TakeUp {
+    /// Just created: its journal is empty.
+    Fresh,
+    /// Continued after a task was recorded: tasks recorded failed stay failed.
+    Continue,
+    /// Resumed by a person: what failed is tried again, manual tasks recorded failed too.
+    Resume,
+}
+
 /// Executes a stored run with progress (stopping on Ctrl-C) and prints its summary.
 pub async fn execute(
     cli: &Cli,
     wf: &Workflow,
     run_id: &str,
     filter: Option<&ApplyFilter>,
-    fresh: bool,
+    take_up: TakeUp,
 ) -> Result<Outcome> {
     let record = wf.store().run(run_id).await?;
     super::workspace::lease(wf, &record.id).await?;
@@ -166,7 +177,8 @@ pub async fn execute(
         filter,
         observer: Some(progress.clone()),
         stop: Some(stop),
-        fresh,
+        fresh: take_up == TakeUp::Fresh,
+        reissue_failed_tasks: take_up == TakeUp::Resume,
     };
     let before = wf.limit_snapshot().await;
     let executed = wf.execute(&record.id, how).await;

@@ -120,7 +120,9 @@ async fn settle(cli: &Cli, args: &TaskDoneArgs, done: bool, color: bool) -> Resu
             Ok(Outcome::Ok)
         }
         // Continued in the name of the task's holder, who holds the lease already.
-        Ok(()) => super::cmd_run::execute(cli, &wf, &run.id, None, false).await,
+        Ok(()) => {
+            super::cmd_run::execute(cli, &wf, &run.id, None, super::cmd_run::TakeUp::Continue).await
+        }
         Err(e) => Err(e),
     };
     wf.release(&run.id).await?;

@@ -18,7 +18,7 @@ use crate::compile::Renderer;
 use crate::connectors::Connector;
 use crate::connectors::limits::WaitTally;
 use crate::journal::{
-    Change, DataKey, Plan, PlannedStep, RunMode, RunStatus, StepOutcome, StepStatus,
+    Change, DataKey, Plan, PlannedAction, PlannedStep, RunMode, RunStatus, StepOutcome, StepStatus,
 };
 use crate::store::{Store, StoreError};
 
@@ -81,6 +81,9 @@ pub struct Engine {
     pub(super) clock: Clock,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) observer: Option<Arc<dyn Observer>>,
+    /// Whether manual tasks a person recorded failed are issued again (a person resuming the
+    /// run) or stay failed (a worker continuing it).
+    pub(super) reissue_failed_tasks: bool,
 }
 
 /// Shared state of one run while it executes.
@@ -128,6 +131,7 @@ impl Engine {
             clock: Clock::system(),
             stop: Arc::new(AtomicBool::new(false)),
             observer: None,
+            reissue_failed_tasks: false,
         }
     }
 
@@ -161,6 +165,24 @@ impl Engine {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// Issues the manual tasks a person recorded failed once more. Without it (a worker
+    /// continuing a run) such a task stays failed: the steps that need it are blocked and the
+    /// run ends failed, saying why, instead of the task coming back at once.
+    pub fn with_failed_tasks_reissued(mut self, reissue: bool) -> Self {
+        self.reissue_failed_tasks = reissue;
+        self
+    }
+
+    /// Whether the journaled outcome `o` of `step` stands in this execution: it ended for
+    /// good, or it is a manual task a person recorded failed that is not to be issued again.
+    pub(super) fn keeps(&self, step: &PlannedStep, o: &StepOutcome) -> bool {
+        o.status.is_settled()
+            || (!self.reissue_failed_tasks
+                && o.status == StepStatus::Failed
+                && matches!(step.action, PlannedAction::Manual(_))
+                && o.task.as_ref().is_some_and(|t| t.result == "failed"))
     }
 
     /// Progress events.
@@ -250,7 +272,7 @@ impl Engine {
             let outcomes = lock(&ctx.outcomes);
             for s in &plan.steps {
                 if let Some(o) = outcomes.get(&s.key)
-                    && o.status.is_settled()
+                    && self.keeps(s, o)
                 {
                     done.insert(s.key.as_str(), o.status);
                 }
@@ -315,6 +337,21 @@ impl Engine {
                 if outcome.status.is_final() {
                     done.insert(step.key.as_str(), outcome.status);
                 }
+            }
+        }
+
+        // A step blocked in an earlier execution by a step taken up again now, which has not
+        // ended (it waits), is not blocked any more: pending again, so that the run's status
+        // and every view say what is true.
+        for step in &plan.steps {
+            let stale = !started.contains_key(step.key.as_str())
+                && lock(&ctx.outcomes)
+                    .get(&step.key)
+                    .is_some_and(|o| o.status == StepStatus::Blocked);
+            if stale {
+                let mut o = StepOutcome::new(&step.key, &step.key, StepStatus::Pending);
+                o.message = Some("waits for the steps it needs".to_owned());
+                self.journal(&ctx, step, o).await?;
             }
         }
 

@@ -184,7 +184,7 @@ impl Engine {
     ) -> Result<StepOutcome, EngineError> {
         let prior = lock(&ctx.outcomes).get(instance).cloned();
         if let Some(p) = &prior
-            && p.status.is_settled()
+            && self.keeps(step, p)
         {
             return Ok(p.clone());
         }

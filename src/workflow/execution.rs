@@ -24,6 +24,9 @@ pub struct Execution<'a> {
     pub stop: Option<Arc<AtomicBool>>,
     /// The run was just created: its journal is empty, so there is nothing to read first.
     pub fresh: bool,
+    /// A person resumes the run: manual tasks recorded failed are issued again. Otherwise
+    /// (a worker or a recorded task continuing it) they stay failed and the run ends failed.
+    pub reissue_failed_tasks: bool,
 }
 
 /// What one execution of a run did.
@@ -122,7 +125,8 @@ impl Workflow {
         let mut engine = self
             .engine(&plan.request.tenant)
             .await?
-            .with_stop_flag(stop.clone());
+            .with_stop_flag(stop.clone())
+            .with_failed_tasks_reissued(how.reissue_failed_tasks);
         if let Some(observer) = how.observer {
             engine = engine.with_observer(observer);
         }
