@@ -51,7 +51,13 @@ impl Engine {
             fingerprint: None,
         };
         if let PlannedAction::Manual(m) = &step.action {
-            change.reason = Some(m.instructions.clone());
+            // The instructions as the person will get them, with the subject's values (masked
+            // by the views unless personal data is shown, sealed at rest like every change).
+            change.reason = Some(
+                self.renderer
+                    .render(&m.instructions, tctx)
+                    .unwrap_or_else(|_| m.instructions.clone()),
+            );
             return (change, None);
         }
         change.after = after_of(op);
