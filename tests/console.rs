@@ -267,6 +267,40 @@ async fn demo_serve_opens_the_console_on_sample_requests() {
         token
     );
 
+    let (http, session) = sign_in(&base, &token).await;
+    // The worker finishes the completed sample's run shortly after the console opens.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let queue = http
+            .get(format!("{base}/console"))
+            .header("cookie", format!("dsrctl_console={session}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(queue.status(), 200);
+        let page = queue.text().await.unwrap();
+        let states: Vec<&str> = ["received", "waiting", "completed", "declined", "failed"]
+            .into_iter()
+            .filter(|s| !page.contains(&format!("state-{s}")))
+            .collect();
+        if states.is_empty() {
+            assert!(page.contains("days overdue"), "{page}");
+            assert!(page.contains("(extended)"), "{page}");
+            assert_eq!(page.matches("href=\"/console/requests/").count(), 10);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no request {states:?} in the queue: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let _ = child.start_kill();
+}
+
+/// Signs in to the console at `base` with an API token, as a browser without JavaScript
+/// does: returns a client that does not follow redirects and the session cookie's value.
+async fn sign_in(base: &str, token: &str) -> (reqwest::Client, String) {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -290,32 +324,111 @@ async fn demo_serve_opens_the_console_on_sample_requests() {
         .unwrap();
     assert_eq!(signed.status(), 303);
     let session = set_cookie(&signed, "dsrctl_console").expect("the session cookie");
-    // The worker finishes the completed sample's run shortly after the console opens.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let queue = http
-            .get(format!("{base}/console"))
-            .header("cookie", format!("dsrctl_console={session}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(queue.status(), 200);
-        let page = queue.text().await.unwrap();
-        let states: Vec<&str> = ["received", "waiting", "completed", "declined"]
-            .into_iter()
-            .filter(|s| !page.contains(&format!("state-{s}")))
-            .collect();
-        if states.is_empty() {
-            assert!(page.contains("days overdue"), "{page}");
-            assert!(page.contains("(extended)"), "{page}");
-            assert_eq!(page.matches("href=\"/console/requests/").count(), 9);
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no request {states:?} in the queue: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let _ = child.start_kill();
+    (http, session)
+}
+
+/// The CSRF token of the forms of a console page.
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with its CSRF token");
+    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// A dry run whose service cannot be read is shown incomplete in the console, naming the step
+/// and why, and never as "No changes" (the console's view of `dsrctl plan`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_that_could_not_read_is_shown_incomplete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("project");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Nothing listens there: every read fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    project(&dir, &url);
+    let serve = Serve::start(
+        &dir,
+        "w-console-dry",
+        &[
+            ("TEST_OPS_TOKEN", OPS),
+            ("TEST_REVIEW_TOKEN", REVIEW),
+            ("TEST_OTHER_TOKEN", OTHER),
+        ],
+    )
+    .await;
+    let today = chrono::Utc::now().date_naive().to_string();
+    let id = create(
+        &serve.base,
+        OPS,
+        json!({"id": "del-unreadable", "kind": "delete", "received": today,
+               "subject": {"email": "erin@example.com"}}),
+    )
+    .await;
+    let (http, session) = sign_in(&serve.base, OPS).await;
+    let cookie = format!("dsrctl_console={session}");
+    let page = http
+        .get(format!("{}/console/requests/{id}", serve.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Preview the changes"), "{page}");
+    let csrf = csrf_of(&page);
+    let posted = http
+        .post(format!("{}/console/requests/{id}/dry-run", serve.base))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 303, "{}", posted.text().await.unwrap());
+    let to = posted.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with("/console/runs/") && to.ends_with("/changes"),
+        "{to}"
+    );
+    let changes = http
+        .get(format!("{}{to}", serve.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changes.status(), 200);
+    let html = changes.text().await.unwrap();
+    assert!(
+        html.contains("Incomplete: 2 step(s) could not be previewed"),
+        "{html}"
+    );
+    assert!(html.contains("<code>things/list</code> (failed)"), "{html}");
+    assert!(
+        html.contains("<code>things/drop</code> (blocked)"),
+        "{html}"
+    );
+    // The manual step is previewed with its instructions as the person gets them.
+    assert!(
+        html.contains("Remove erin@example.com from every alert"),
+        "{html}"
+    );
+    assert!(!html.contains("No changes"), "{html}");
+    assert!(
+        html.contains("INCOMPLETE"),
+        "the summary line says so too: {html}"
+    );
+    // Without the CSRF token nothing runs.
+    let forged = http
+        .post(format!("{}/console/requests/{id}/dry-run", serve.base))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    drop(serve);
 }

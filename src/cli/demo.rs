@@ -186,6 +186,7 @@ const CONSOLE_SAMPLES: &[(&str, u64, Sample)] = &[
     ("fabrikam-delete-frank.yaml", 12, Sample::Declined),
     ("rectify-alice.yaml", 25, Sample::Extended),
     ("delete-alice.yaml", 9, Sample::Approved),
+    ("delete-alice.yaml", 15, Sample::Failed),
     ("restrict-alice.yaml", 3, Sample::Approved),
     ("access-alice.yaml", 2, Sample::Completed),
     ("fabrikam-access-alice.yaml", 1, Sample::Received),
@@ -203,6 +204,8 @@ enum Sample {
     Extended,
     /// Run, its manual tasks recorded done: completed.
     Completed,
+    /// Approved and run, a manual task recorded failed with the reason: failed.
+    Failed,
 }
 
 /// Records the console's sample requests, adds an API token for it, and serves the console
@@ -237,7 +240,7 @@ async fn serve_console(cli: &Cli, addr: std::net::SocketAddr, color: bool) -> Re
         wf.receive(&request, Some("intake")).await?;
         match sample {
             Sample::Received | Sample::Completed => {}
-            Sample::Approved => {
+            Sample::Approved | Sample::Failed => {
                 // One that needs no approval was approved on intake.
                 let _ = wf
                     .approve_request_because(&request.id, "demo", Some("identity checked"))
@@ -292,7 +295,7 @@ async fn serve_console(cli: &Cli, addr: std::net::SocketAddr, color: bool) -> Re
 }
 
 /// Runs the samples that need no approval until they wait for people, then records the tasks
-/// of the `Completed` ones done until they complete.
+/// of the `Completed` ones done until they complete, and those of the `Failed` ones failed.
 async fn settle_samples(ws: &super::workspace::Workspace) -> Result<()> {
     let scheduler = crate::workflow::Scheduler::new(
         ws.project.clone(),
@@ -312,14 +315,20 @@ async fn settle_samples(ws: &super::workspace::Workspace) -> Result<()> {
         while scheduler.tick().await?.moved_on() {}
         let mut settled = false;
         for task in crate::workflow::open_tasks(ws.store.as_ref(), 1000).await? {
-            if !matches!(wanted(&task.run.request_id), Some(Sample::Completed)) {
-                continue;
-            }
-            let settlement = crate::workflow::TaskSettlement {
-                by: "demo".into(),
-                done: true,
-                note: Some("done as instructed".into()),
-                evidence: vec![("evidence.txt".into(), b"demo evidence\n".to_vec())],
+            let settlement = match wanted(&task.run.request_id) {
+                Some(Sample::Completed) => crate::workflow::TaskSettlement {
+                    by: "demo".into(),
+                    done: true,
+                    note: Some("done as instructed".into()),
+                    evidence: vec![("evidence.txt".into(), b"demo evidence\n".to_vec())],
+                },
+                Some(Sample::Failed) => crate::workflow::TaskSettlement {
+                    by: "demo".into(),
+                    done: false,
+                    note: Some("the backup vendor did not confirm the expiry".into()),
+                    evidence: Vec::new(),
+                },
+                _ => continue,
             };
             wf.settle_task_for_worker(&task.run, &task.outcome.instance, &settlement)
                 .await?;

@@ -133,11 +133,7 @@ impl Failure {
 }
 
 /// The failures as views show them.
-pub(super) fn failure_views(
-    plan: &Plan,
-    failures: &[Failure],
-    opts: PlanViewOptions,
-) -> Vec<Failure> {
+pub fn failure_views(plan: &Plan, failures: &[Failure], opts: PlanViewOptions) -> Vec<Failure> {
     let scrub = Scrubber::for_request(&plan.request);
     failures.iter().map(|f| f.scrubbed(&scrub, opts)).collect()
 }

@@ -138,6 +138,21 @@ async function main() {
     await accessible(page, "plan preview");
     await page.getByRole("link", { name: "← Back to the request" }).click();
     await page.waitForURL(`${BASE}/console/requests/${OVERDUE}`);
+    // The dry run: what each step would change, with its diff, as `dsrctl plan` shows it.
+    await page.getByRole("button", { name: "Preview the changes" }).click();
+    await page.waitForURL(/\/console\/runs\/[^/]+\/changes$/);
+    const dryRunUrl = page.url();
+    const changes = await page.locator("main").innerText();
+    assert.match(changes, /Plan: [1-9]\d* to delete, 0 to update, 1 manual/, changes);
+    assert.doesNotMatch(changes, /Incomplete|No changes/);
+    assert.deepEqual(await page.locator("section.service h2").allInnerTexts(), ["things"]);
+    assert.ok((await page.locator("pre.diff span.del").count()) > 0, "the deleted item's lines are shown removed");
+    assert.match(changes, new RegExp(`Remove ${EMAIL.replace(".", "\\.")} from every alert`), "the manual step's instructions");
+    await shot(page, "03c-dry-run-changes");
+    await accessible(page, "dry run changes");
+    await page.getByRole("link", { name: "← Back to the request" }).click();
+    await page.waitForURL(`${BASE}/console/requests/${OVERDUE}`);
+    assert.match(await page.locator("ul.runs").innerText(), /dry run/);
     await page.getByLabel("Reason for approving (optional)").fill("identity checked by phone");
     await page.getByRole("button", { name: "Approve" }).click();
     await page.getByText("Approved. A worker starts the run").waitFor();
@@ -273,6 +288,9 @@ async function main() {
     await accessible(p2, "not found");
     const forged = await p2.request.get(`${BASE}/console/runs/nope/report`);
     assert.equal(forged.status(), 404);
+    const foreignDryRun = await p2.request.get(dryRunUrl);
+    assert.equal(foreignDryRun.status(), 404, "t2 cannot open t1's dry run");
+    assert.ok(!(await foreignDryRun.text()).includes(EMAIL));
     await other.close();
 
     // 10. A role without personal data sees identities and instructions masked.
@@ -283,6 +301,12 @@ async function main() {
     assert.ok(!text.includes("bob@example.com"), "masked for approver/auditor");
     assert.match(text, /<string, 15 chars>/);
     await shot(p3, "13-request-masked");
+    // The dry run's changes, masked for them too.
+    await p3.goto(dryRunUrl);
+    const maskedChanges = await p3.locator("main").innerText();
+    assert.match(maskedChanges, /Plan: [1-9]\d* to delete/);
+    assert.ok(!maskedChanges.includes(EMAIL), "dry run values masked for approver/auditor");
+    await shot(p3, "13b-dry-run-masked");
     // Approvers may not record tasks: the forms are not offered, and a post is refused.
     await p3.goto(`${BASE}/console/tasks`);
     assert.equal(await p3.getByRole("button", { name: "Mark done" }).count(), 0);

@@ -67,6 +67,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(api: Arc<ApiState>) -> Router<S>
         .route("/console/requests/{id}/decline", post(pages::decline))
         .route("/console/requests/{id}/extend", post(pages::extend))
         .route("/console/requests/{id}/preview", post(pages::preview))
+        .route("/console/requests/{id}/dry-run", post(pages::dry_run))
+        .route("/console/runs/{run}/changes", get(pages::changes))
         .route("/console/runs/{run}/report", get(pages::report))
         .route("/console/runs/{run}/letter", get(pages::letter))
         .route("/console/tasks", get(pages::tasks))

@@ -412,7 +412,8 @@ async fn request_body(
     let may_decide = may(s, &[ApiRole::Approver]) && view.state == "received";
     let may_extend = may(s, &[ApiRole::Approver, ApiRole::Operator]) && open && !view.extended;
     let may_report = may(s, &[ApiRole::Operator, ApiRole::Approver, ApiRole::Auditor]);
-    let may_preview = may(s, PREVIEW_ROLES) && open;
+    let may_preview_runs = may(s, PREVIEW_ROLES);
+    let may_preview = may_preview_runs && open;
     let base = format!("/console/requests/{}", seg(&view.id));
     let body = html! {
         (flash_markup(msg))
@@ -473,10 +474,17 @@ async fn request_body(
         }
         @if may_preview {
             h2 { "Plan" }
-            form.stack method="post" action={ (base) "/preview" } {
-                (csrf_field(s))
-                p.hint { "The steps today's playbooks compile for this request; nothing is contacted." }
-                button type="submit" { "Show the plan" }
+            div.decisions {
+                form.stack method="post" action={ (base) "/dry-run" } {
+                    (csrf_field(s))
+                    p.hint { "A dry run: every service is read, nothing is changed; shows what each step would change, as " code { "dsrctl plan" } " does." }
+                    button type="submit" { "Preview the changes" }
+                }
+                form.stack method="post" action={ (base) "/preview" } {
+                    (csrf_field(s))
+                    p.hint { "The steps today's playbooks compile for this request; nothing is contacted." }
+                    button type="submit" { "Show the plan" }
+                }
             }
         }
         h2 { "Runs" }
@@ -490,6 +498,9 @@ async fn request_body(
                         " (" (match run.mode { crate::journal::RunMode::DryRun => "dry run", crate::journal::RunMode::Apply => "apply" }) ", started " (time(run.created_at)) ")"
                         @if may_report {
                             ul.links {
+                                @if run.mode == crate::journal::RunMode::DryRun && may_preview_runs {
+                                    li { a href={ "/console/runs/" (seg(&run.id)) "/changes" } { "What it would change" } }
+                                }
                                 li { a href={ "/console/runs/" (seg(&run.id)) "/report" } { "Evidence report" } }
                                 li { a href={ "/console/runs/" (seg(&run.id)) "/report?format=json&download=1" } download { "Download the signed evidence report (JSON)" } }
                                 @if personal {
@@ -627,6 +638,150 @@ pub async fn preview(
         }
         Err(e) => api_error_page(&s, e),
     }
+}
+
+/// Previews the request: a dry run through the workflow (every service read, nothing
+/// changed, journaled as a dry run of its own), then its changes' page.
+pub async fn dry_run(
+    State(st): St,
+    SignedIn(s): SignedIn,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    if let Some(r) = s.csrf_refusal(form.csrf.as_deref()) {
+        return r;
+    }
+    let result = async {
+        s.caller.require(PREVIEW_ROLES)?;
+        let record = st.api.visible_request(&s.caller, &id).await?;
+        let wf = st.api.workflow(&s.caller);
+        let plan = wf.compile(&record.request)?;
+        Ok::<_, ApiError>(wf.dry_run(plan).await?.run_id)
+    }
+    .await;
+    match result {
+        Ok(run) => Redirect::to(&format!("/console/runs/{}/changes", seg(&run))).into_response(),
+        Err(e) => api_error_page(&s, e),
+    }
+}
+
+/// What a dry run would change, as `dsrctl plan` shows it: by service, each change with its
+/// diff, and first of all the steps that could not be previewed (an incomplete preview is
+/// never "no changes"). Values are masked unless the role may see the subject's data.
+pub async fn changes(State(st): St, SignedIn(s): SignedIn, Path(run): Path<String>) -> Response {
+    use crate::journal::{RunMode, StepStatus};
+    use crate::report::plan_view::{
+        Failure, PlanViewOptions, change_views, failure_views, summary_line, symbol,
+    };
+    let result = async {
+        s.caller.require(PREVIEW_ROLES)?;
+        let run = st.api.visible_run(&s.caller, &run).await?;
+        if run.mode != RunMode::DryRun {
+            return Err(ApiError::not_found("such dry run"));
+        }
+        let outcomes = st.api.ws.store.outcomes(&run.id).await?;
+        Ok::<_, ApiError>((run, outcomes))
+    }
+    .await;
+    let (run, outcomes) = match result {
+        Ok(r) => r,
+        Err(e) => return api_error_page(&s, e),
+    };
+    let plan = &run.plan;
+    let changes: Vec<_> = outcomes.iter().filter_map(|o| o.change.clone()).collect();
+    let failures: Vec<Failure> = outcomes
+        .iter()
+        .filter(|o| {
+            o.instance == o.step && matches!(o.status, StepStatus::Failed | StepStatus::Blocked)
+        })
+        .map(Failure::of)
+        .collect();
+    // Steps not finished: the dry run was interrupted, so the preview is incomplete too.
+    let unfinished = plan
+        .steps
+        .iter()
+        .filter(|step| {
+            !outcomes
+                .iter()
+                .any(|o| o.step == step.key && o.status.is_final())
+        })
+        .count();
+    let opts = PlanViewOptions {
+        show_personal_data: may(&s, PERSONAL_DATA_ROLES),
+        color: false,
+    };
+    let views = change_views(plan, &changes, opts);
+    let failures = failure_views(plan, &failures, opts);
+    // The services in the views' order (plan order).
+    let mut services: Vec<&str> = Vec::new();
+    for v in &views {
+        if !services.contains(&v.service.as_str()) {
+            services.push(&v.service);
+        }
+    }
+    let request = &plan.request;
+    let body = html! {
+        p { a href={ "/console/requests/" (seg(&request.id)) } { "← Back to the request" } }
+        p.hint {
+            "Dry run " code { (run.id) } " of request " (request.id) " (" (request.kind) ", tenant " (request.tenant) "), started " (time(run.created_at))
+            ". Every service was read; nothing was changed."
+        }
+        @if !failures.is_empty() {
+            div.incomplete role="alert" {
+                p { strong { "Incomplete: " (failures.len()) " step(s) could not be previewed, so what they would change is unknown." } }
+                ul {
+                    @for f in &failures {
+                        li { code { (f.step) } " (" (f.status) "): " (f.message) }
+                    }
+                }
+            }
+        } @else if unfinished > 0 {
+            div.incomplete role="alert" {
+                p { strong { "Incomplete: " (unfinished) " step(s) have no outcome yet (the dry run did not finish)." } }
+            }
+        } @else if views.is_empty() {
+            p { strong { "No changes: nothing would be changed." } }
+        }
+        @for service in &services {
+            section.service {
+                h2 { (service) }
+                @for v in views.iter().filter(|v| v.service == *service) {
+                    @let action = v.action();
+                    div.change {
+                        p.change-head {
+                            span class={ "action action-" (action.as_str()) } { (symbol(action)) " " (action.as_str()) }
+                            " " code.target { (v.target) }
+                            " (" (v.instance) ")"
+                            @if let Some(n) = v.count { ", " (n) " affected" }
+                        }
+                        @if let Some(reason) = &v.reason {
+                            p.reason {
+                                strong { @if action == crate::journal::ChangeAction::Manual { "Instructions: " } @else { "Reason: " } }
+                                (reason)
+                            }
+                        }
+                        @let lines = v.body_lines();
+                        @if !lines.is_empty() {
+                            pre.diff {
+                                @for (mark, line) in &lines {
+                                    @let class = match mark { '-' => "del", '+' => "add", _ => "ctx" };
+                                    span class=(class) { (mark) " " (line) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p.summary { strong { (summary_line(&changes, &failures)) } }
+    };
+    page(
+        Some(&s),
+        &format!("Changes of dry run {}", run.id),
+        "/console",
+        body,
+    )
+    .into_response()
 }
 
 // ----- reports -----
