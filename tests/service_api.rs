@@ -131,6 +131,24 @@ impl Api {
     }
 }
 
+/// The items service, the project in `dir` against it, and `dsrctl serve --listen` on it as
+/// worker `worker`, with a client of its API.
+async fn serving(dir: &Path, worker: &str) -> (ItemServer, Serve, Api) {
+    let server = ItemServer::start_background(Duration::ZERO);
+    project(dir, &server.url());
+    let serve = Serve::start(
+        dir,
+        worker,
+        &[("TEST_FORM_TOKEN", FORM), ("TEST_OTHER_TOKEN", OTHER)],
+    )
+    .await;
+    let api = Api {
+        base: serve.base.clone(),
+        http: reqwest::Client::new(),
+    };
+    (server, serve, api)
+}
+
 async fn open_store(dir: &Path) -> Arc<dyn Store> {
     let project = load_project(dir).unwrap();
     dsrctl::workflow::open_store(&project, &dir.join(".dsrctl"))
@@ -173,20 +191,9 @@ async fn chunked_upload(base: &str, path: &str, token: &str, total: usize) -> u1
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn intake_approval_task_with_evidence_and_report_through_http() {
-    let server = ItemServer::start_background(Duration::ZERO);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    project(dir, &server.url());
-    let serve = Serve::start(
-        dir,
-        "w-api",
-        &[("TEST_FORM_TOKEN", FORM), ("TEST_OTHER_TOKEN", OTHER)],
-    )
-    .await;
-    let api = Api {
-        base: serve.base.clone(),
-        http: reqwest::Client::new(),
-    };
+    let (server, serve, api) = serving(dir, "w-api").await;
 
     // Intake, idempotent by its key.
     let body = json!({"kind": "delete", "subject": {"email": "alice@example.com"}, "received": "2026-11-02"});
@@ -427,20 +434,9 @@ async fn intake_approval_task_with_evidence_and_report_through_http() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_tokens_and_malformed_bodies_are_refused() {
-    let server = ItemServer::start_background(Duration::ZERO);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    project(dir, &server.url());
-    let serve = Serve::start(
-        dir,
-        "w-api",
-        &[("TEST_FORM_TOKEN", FORM), ("TEST_OTHER_TOKEN", OTHER)],
-    )
-    .await;
-    let api = Api {
-        base: serve.base.clone(),
-        http: reqwest::Client::new(),
-    };
+    let (_server, _serve, api) = serving(dir, "w-api").await;
     let body = r#"{"kind": "access", "subject": {"email": "alice@example.com"}}"#;
 
     for (token, what) in [
@@ -605,20 +601,9 @@ async fn bad_tokens_and_malformed_bodies_are_refused() {
 /// resumes the run (`dsrctl resume`), which issues the task once more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_recorded_failed_fails_the_run_until_a_person_resumes_it() {
-    let server = ItemServer::start_background(Duration::ZERO);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    project(dir, &server.url());
-    let serve = Serve::start(
-        dir,
-        "w-api-fail",
-        &[("TEST_FORM_TOKEN", FORM), ("TEST_OTHER_TOKEN", OTHER)],
-    )
-    .await;
-    let api = Api {
-        base: serve.base.clone(),
-        http: reqwest::Client::new(),
-    };
+    let (_server, serve, api) = serving(dir, "w-api-fail").await;
     let body = json!({"kind": "delete", "subject": {"email": "alice@example.com"}});
     let (status, created) = api.create(FORM, "ticket-failed-task", &body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");

@@ -604,6 +604,20 @@ pub async fn extend(
     decide(st, s, id, form, Decision::Extend).await
 }
 
+/// Request `id` compiled from today's playbooks for a role that may preview it, with the
+/// workflow that compiled it.
+async fn compiled(
+    st: &super::ConsoleState,
+    s: &Session,
+    id: &str,
+) -> Result<(crate::workflow::Workflow, crate::journal::Plan), ApiError> {
+    s.caller.require(PREVIEW_ROLES)?;
+    let record = st.api.visible_request(&s.caller, id).await?;
+    let wf = st.api.workflow(&s.caller);
+    let plan = wf.compile(&record.request)?;
+    Ok((wf, plan))
+}
+
 /// The request's plan as `dsrctl plan --offline` shows it: compiled from today's playbooks,
 /// nothing contacted and nothing recorded.
 pub async fn preview(
@@ -616,9 +630,7 @@ pub async fn preview(
         return r;
     }
     let result = async {
-        s.caller.require(PREVIEW_ROLES)?;
-        let record = st.api.visible_request(&s.caller, &id).await?;
-        let plan = st.api.workflow(&s.caller).compile(&record.request)?;
+        let (_, plan) = compiled(&st, &s, &id).await?;
         let text = crate::cli::plan_offline::render(
             &plan,
             crate::cli::args::PlanFormat::Text,
@@ -652,10 +664,7 @@ pub async fn dry_run(
         return r;
     }
     let result = async {
-        s.caller.require(PREVIEW_ROLES)?;
-        let record = st.api.visible_request(&s.caller, &id).await?;
-        let wf = st.api.workflow(&s.caller);
-        let plan = wf.compile(&record.request)?;
+        let (wf, plan) = compiled(&st, &s, &id).await?;
         Ok::<_, ApiError>(wf.dry_run(plan).await?.run_id)
     }
     .await;
