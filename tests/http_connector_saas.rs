@@ -364,3 +364,107 @@ async fn retry_after_as_an_http_date_is_honoured() {
         start.elapsed()
     );
 }
+
+#[tokio::test]
+async fn hubspot_rate_limit_headers_pause_for_the_interval() {
+    // HubSpot names no reset time: `X-HubSpot-RateLimit-Remaining: 0` pauses for the
+    // window's length, `X-HubSpot-RateLimit-Interval-Milliseconds`.
+    let server = TestServer::start(|_, n| {
+        let remaining = if n == 0 { "0" } else { "99" };
+        Reply::json(200, json!({"results": []}))
+            .header("X-HubSpot-RateLimit-Max", "100")
+            .header("X-HubSpot-RateLimit-Remaining", remaining)
+            .header("X-HubSpot-RateLimit-Interval-Milliseconds", "1000")
+            .header("X-HubSpot-RateLimit-Daily", "250000")
+            .header("X-HubSpot-RateLimit-Daily-Remaining", "249000")
+    })
+    .await;
+    let c = connector(json!({ "base_url": server.url }));
+    let first = Instant::now();
+    for _ in 0..2 {
+        c.read(
+            &Operation::Http(request(HttpMethod::Get, "/contacts")),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    assert!(
+        first.elapsed() >= Duration::from_millis(950),
+        "the second call waited for the interval ({:?})",
+        first.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn documented_403_rate_limits_are_retried_and_other_403s_are_not() {
+    // Google: 403 with reason userRateLimitExceeded; Salesforce: 403 REQUEST_LIMIT_EXCEEDED.
+    let server = TestServer::start(|call, n| match (call.path.as_str(), n) {
+        ("/google", 0) => Reply::json(
+            403,
+            json!({"error": {"code": 403, "message": "slow down",
+                "errors": [{"domain": "usageLimits", "reason": "userRateLimitExceeded"}]}}),
+        ),
+        ("/salesforce", 2) => Reply::json(
+            403,
+            json!([{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]),
+        ),
+        ("/forbidden", _) => Reply::json(
+            403,
+            json!({"error": {"code": 403, "errors": [{"reason": "forbidden"}]}}),
+        ),
+        _ => Reply::json(200, json!({"ok": true})),
+    })
+    .await;
+    let c =
+        connector(json!({ "base_url": server.url, "retry": {"attempts": 3, "backoff": "10ms"} }));
+    for path in ["/google", "/salesforce"] {
+        let resp = c
+            .read(&Operation::Http(request(HttpMethod::Get, path)), None)
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(resp.attempts, 2, "{path}");
+    }
+    let err = c
+        .read(
+            &Operation::Http(request(HttpMethod::Get, "/forbidden")),
+            None,
+        )
+        .await
+        .expect_err("a refusal");
+    assert_eq!(err.status(), Some(403));
+    assert_eq!(err.attempts(), 1, "a refusal is not retried");
+}
+
+#[tokio::test]
+async fn keyed_results_and_missing_lists_are_read_as_records() {
+    let server = TestServer::start(|call, _| match call.path.as_str() {
+        // SendGrid's search/emails: records keyed by the address searched.
+        "/search" => Reply::json(
+            200,
+            json!({"result": {"a@example.com": {"contact": {"id": "c1"}}}}),
+        ),
+        // Google leaves an empty list out.
+        _ => Reply::json(200, json!({"kind": "admin#directory#groups"})),
+    })
+    .await;
+    let c = connector(json!({ "base_url": server.url }));
+    let mut keyed = request(HttpMethod::Post, "/search");
+    keyed.paginate = paginate(json!({"items": "/result", "keyed": true}));
+    let resp = c.read(&Operation::Http(keyed), None).await.expect("keyed");
+    assert_eq!(resp.body, json!([{"contact": {"id": "c1"}}]));
+
+    let mut missing = request(HttpMethod::Get, "/groups");
+    missing.paginate = paginate(json!({"items": "/groups", "cursor_param": "pageToken",
+        "cursor": "/nextPageToken", "missing_is_empty": true}));
+    let resp = c
+        .read(&Operation::Http(missing), None)
+        .await
+        .expect("empty");
+    assert_eq!(resp.body, json!([]));
+    // Without the flag, a missing list is a misconfiguration, reported.
+    let mut strict = request(HttpMethod::Get, "/groups");
+    strict.paginate = paginate(json!({"items": "/groups", "cursor_param": "pageToken",
+        "cursor": "/nextPageToken"}));
+    assert!(c.read(&Operation::Http(strict), None).await.is_err());
+}

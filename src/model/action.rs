@@ -151,6 +151,14 @@ pub struct Paginate {
     /// `count`); a shorter page is the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_size: Option<u32>,
+    /// The list at `items` is an object whose values are the records, keyed by what was
+    /// looked up (SendGrid's `search/emails` answers `{"result": {"EMAIL": {...}}}`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keyed: bool,
+    /// A page without anything at `items` has no records (Google APIs leave an empty list
+    /// out of the answer); otherwise that is an error naming `paginate.items`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub missing_is_empty: bool,
     /// Stop after this many pages (a guard against a service that never ends a listing).
     #[serde(default = "default_max_pages")]
     pub max_pages: u32,

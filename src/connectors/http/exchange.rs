@@ -146,21 +146,59 @@ pub(super) fn decode_body(
 /// asking for longer is waited for in several steps by the retries.
 pub(super) const MAX_PAUSE: Duration = Duration::from_secs(600);
 
-/// Response headers that report the rate limit, in the spellings services use: the IETF
-/// draft (`RateLimit-*`, Zendesk), `X-RateLimit-*` (Intercom, GitHub, Auth0) and
-/// `X-Rate-Limit-*` (Okta, Zendesk).
-const REMAINING: [&str; 3] = [
-    "ratelimit-remaining",
-    "x-ratelimit-remaining",
-    "x-rate-limit-remaining",
+/// How a reset header counts.
+#[derive(Clone, Copy)]
+enum Reset {
+    /// Seconds from now, or a Unix time when above 1,000,000,000.
+    SecondsOrUnix,
+    /// The window's length in milliseconds: the longest the window can still last.
+    WindowMillis,
+}
+
+/// Response headers that report the rate limit, as pairs of what is left in the window and
+/// when it resets, in the spellings services use: the IETF draft (`RateLimit-*`, Zendesk),
+/// `X-RateLimit-*` (Intercom, GitHub, Auth0, SendGrid), `X-Rate-Limit-*` (Okta, Zendesk) and
+/// HubSpot's `X-HubSpot-RateLimit-Remaining` with `-Interval-Milliseconds` (HubSpot names
+/// no reset time, so the pause is the window's length). HubSpot's daily allowance
+/// (`-Daily-Remaining`) resets at midnight in the account's time zone, which the headers do
+/// not give; it is not waited for.
+const LIMITS: [(&str, &str, Reset); 4] = [
+    (
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        Reset::SecondsOrUnix,
+    ),
+    (
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        Reset::SecondsOrUnix,
+    ),
+    (
+        "x-rate-limit-remaining",
+        "x-rate-limit-reset",
+        Reset::SecondsOrUnix,
+    ),
+    (
+        "x-hubspot-ratelimit-remaining",
+        "x-hubspot-ratelimit-interval-milliseconds",
+        Reset::WindowMillis,
+    ),
 ];
-const RESET: [&str; 3] = ["ratelimit-reset", "x-ratelimit-reset", "x-rate-limit-reset"];
+
+/// The first number of a header value (`5`, `5, 10;w=1`).
+fn number(headers: &BTreeMap<String, String>, name: &str) -> Option<u64> {
+    headers
+        .get(name)
+        .and_then(|v| v.split([',', ';']).next())
+        .and_then(|v| v.trim().parse().ok())
+}
 
 /// How long every call of the connector should wait after this answer: the `Retry-After`
 /// of a 429 or 503 (seconds or an HTTP date), or, when the answer says no request is left
-/// in the window (`*-Remaining: 0`), until the window resets. A reset value above
-/// 1,000,000,000 is a Unix time (Okta, Intercom, GitHub), a smaller one a number of
-/// seconds (IETF draft, Zendesk). Capped at [`MAX_PAUSE`].
+/// in the window (a `*-Remaining` of [`LIMITS`] at `0`), until the window resets. A reset
+/// value above 1,000,000,000 is a Unix time (Okta, Intercom, GitHub), a smaller one a
+/// number of seconds (IETF draft, Zendesk); HubSpot's is the window's length in
+/// milliseconds. Capped at [`MAX_PAUSE`].
 pub(super) fn rate_limit_pause(
     status: u16,
     headers: &BTreeMap<String, String>,
@@ -173,29 +211,61 @@ pub(super) fn rate_limit_pause(
     {
         d
     } else {
-        let exhausted = REMAINING.iter().any(|name| {
-            headers
-                .get(*name)
-                .and_then(|v| v.split([',', ';']).next())
-                .is_some_and(|v| v.trim().parse::<u64>() == Ok(0))
-        });
-        if !exhausted {
+        let exhausted: Vec<&(&str, &str, Reset)> = LIMITS
+            .iter()
+            .filter(|(remaining, _, _)| number(headers, remaining) == Some(0))
+            .collect();
+        if exhausted.is_empty() {
             return None;
         }
-        let reset: u64 = RESET.iter().find_map(|name| {
-            headers
-                .get(*name)
-                .and_then(|v| v.split([',', ';']).next())
-                .and_then(|v| v.trim().parse().ok())
-        })?;
-        if reset > 1_000_000_000 {
-            let epoch = now.duration_since(SystemTime::UNIX_EPOCH).ok()?;
-            Duration::from_secs(reset).saturating_sub(epoch)
-        } else {
-            Duration::from_secs(reset)
+        // The exhausted limit's own reset, else any reset the answer gives.
+        let (reset, unit) = exhausted
+            .iter()
+            .copied()
+            .chain(LIMITS.iter())
+            .find_map(|(_, reset, unit)| number(headers, reset).map(|r| (r, *unit)))?;
+        match unit {
+            Reset::WindowMillis => Duration::from_millis(reset),
+            Reset::SecondsOrUnix if reset > 1_000_000_000 => {
+                let epoch = now.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+                Duration::from_secs(reset).saturating_sub(epoch)
+            }
+            Reset::SecondsOrUnix => Duration::from_secs(reset),
         }
     };
     (!pause.is_zero()).then(|| pause.min(MAX_PAUSE))
+}
+
+/// A 403 that is a documented "slow down", not a refusal: Google APIs'
+/// `userRateLimitExceeded`, `rateLimitExceeded` and `quotaExceeded` reasons (in
+/// `error.errors[].reason`), and Salesforce's `REQUEST_LIMIT_EXCEEDED` error code (in a
+/// list of `{errorCode, message}`). The service did not act; the call is retried with the
+/// backoff (Google asks for exponential backoff; Salesforce sends no time to wait). Google's
+/// `dailyLimitExceeded` is not among them: retrying cannot help the same day.
+fn rate_limit_refusal(status: u16, body: &[u8]) -> bool {
+    if status != 403 {
+        return false;
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    let google = v
+        .pointer("/error/errors")
+        .and_then(Value::as_array)
+        .is_some_and(|errors| {
+            errors.iter().any(|e| {
+                matches!(
+                    e.get("reason").and_then(Value::as_str),
+                    Some("userRateLimitExceeded" | "rateLimitExceeded" | "quotaExceeded")
+                )
+            })
+        });
+    let salesforce = v.as_array().is_some_and(|errors| {
+        errors
+            .iter()
+            .any(|e| e.get("errorCode").and_then(Value::as_str) == Some("REQUEST_LIMIT_EXCEEDED"))
+    });
+    google || salesforce
 }
 
 /// Shopify's GraphQL throttling: status 200 with an error whose `extensions.code` is
@@ -378,6 +448,21 @@ impl HttpClient {
                 retry_after: Some(wait),
             };
         }
+        if rate_limit_refusal(status, &raw.body) {
+            let retry_after = raw
+                .headers
+                .get("retry-after")
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            return Attempt::Retry {
+                error: ConnectorError::Status {
+                    status,
+                    excerpt: self.auth.redactor.redact(&excerpt(&raw.body)),
+                    attempts: 0,
+                    reach: Reach::NotProcessed,
+                },
+                retry_after,
+            };
+        }
         if self.retry.retries_status(status) {
             let retry_after = raw
                 .headers
@@ -505,6 +590,31 @@ mod tests {
             ),
             Some(Duration::from_secs(12))
         );
+        // HubSpot: no reset time, the window's length in milliseconds.
+        assert_eq!(
+            rate_limit_pause(
+                200,
+                &headers(&[
+                    ("x-hubspot-ratelimit-max", "100"),
+                    ("x-hubspot-ratelimit-remaining", "0"),
+                    ("x-hubspot-ratelimit-interval-milliseconds", "10000"),
+                    ("x-hubspot-ratelimit-daily-remaining", "250000")
+                ]),
+                now
+            ),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            rate_limit_pause(
+                200,
+                &headers(&[
+                    ("x-hubspot-ratelimit-remaining", "4"),
+                    ("x-hubspot-ratelimit-interval-milliseconds", "10000")
+                ]),
+                now
+            ),
+            None
+        );
         // A 429's Retry-After wins; an HTTP date counts from now; the pause is capped.
         assert_eq!(
             rate_limit_pause(429, &headers(&[("retry-after", "86400")]), now),
@@ -547,5 +657,26 @@ mod tests {
             Some(Duration::from_secs(4))
         );
         assert_eq!(graphql_throttled(b"{\"data\": {}}"), None);
+    }
+
+    #[test]
+    fn documented_403_slow_downs_are_recognised_and_refusals_are_not() {
+        let google = |reason: &str| {
+            serde_json::to_vec(&serde_json::json!({"error": {"code": 403, "message": "m",
+                "errors": [{"domain": "usageLimits", "reason": reason, "message": "m"}]}}))
+            .unwrap()
+        };
+        assert!(rate_limit_refusal(403, &google("userRateLimitExceeded")));
+        assert!(rate_limit_refusal(403, &google("quotaExceeded")));
+        assert!(!rate_limit_refusal(403, &google("dailyLimitExceeded")));
+        assert!(!rate_limit_refusal(403, &google("forbidden")));
+        let sf = br#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#;
+        assert!(rate_limit_refusal(403, sf));
+        assert!(!rate_limit_refusal(400, sf));
+        assert!(!rate_limit_refusal(
+            403,
+            br#"[{"message":"no","errorCode":"INSUFFICIENT_ACCESS"}]"#
+        ));
+        assert!(!rate_limit_refusal(403, b"not json"));
     }
 }

@@ -42,7 +42,8 @@ fn string_at<'a>(
 }
 
 /// Takes the list at `pointer` out of a page (`""`: the page is the list).
-fn take_items(body: &mut Value, pointer: &str, page: u32) -> Result<Vec<Value>, ConnectorError> {
+fn take_items(body: &mut Value, pg: &Paginate, page: u32) -> Result<Vec<Value>, ConnectorError> {
+    let pointer = pg.items.as_str();
     let found = if pointer.is_empty() {
         Some(body)
     } else {
@@ -50,7 +51,9 @@ fn take_items(body: &mut Value, pointer: &str, page: u32) -> Result<Vec<Value>, 
     };
     match found.map(Value::take) {
         Some(Value::Array(items)) => Ok(items),
+        Some(Value::Object(keyed)) if pg.keyed => Ok(keyed.into_iter().map(|(_, v)| v).collect()),
         Some(Value::Null) => Ok(Vec::new()),
+        None if pg.missing_is_empty => Ok(Vec::new()),
         Some(_) => Err(invalid(format!(
             "page {page} has no list at `{pointer}` (something else is there); check `paginate.items`"
         ))),
@@ -94,7 +97,7 @@ impl HttpClient {
                 )));
             }
             next = self.next_page(req, pg, &page, &resp)?;
-            let page_items = take_items(&mut resp.body, &pg.items, pages)?;
+            let page_items = take_items(&mut resp.body, pg, pages)?;
             match sink.as_mut() {
                 // Streamed: each page goes to the sink before the next is asked for, and
                 // nothing of it is kept, so memory stays flat in the number of records.

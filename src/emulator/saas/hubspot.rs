@@ -11,10 +11,12 @@
 //! `VALIDATION_ERROR`); `POST /crm/v3/objects/contacts/gdpr-delete` with `objectId` and
 //! `idProperty` answering 204, after which the contact answers 404 and the address is
 //! blocked from being created again; 429 `RATE_LIMIT` with the
-//! `X-HubSpot-RateLimit-*` headers.
+//! `X-HubSpot-RateLimit-*` headers (`-Max`, `-Remaining`, `-Interval-Milliseconds` (here
+//! the time left in the emulator's window), `-Daily`, `-Daily-Remaining` (fixed values)).
 //!
 //! Not reproduced: associations, engagements, the v1 APIs, other objects, search
-//! operators other than `EQ`, the search index delay, the daily limit.
+//! operators other than `EQ`, the search index delay, the daily limit (the daily headers
+//! never run out).
 
 use axum::http::Method;
 use axum::response::Response;
@@ -249,10 +251,17 @@ impl Api for Hubspot {
         )
     }
 
-    fn rate_headers(&self, resp: &mut Response, limit: u32, left: u32, _reset: u64) {
+    fn rate_headers(&self, resp: &mut Response, limit: u32, left: u32, reset: u64) {
         set_header(resp, "x-hubspot-ratelimit-max", &limit.to_string());
         set_header(resp, "x-hubspot-ratelimit-remaining", &left.to_string());
-        set_header(resp, "x-hubspot-ratelimit-interval-milliseconds", "10000");
+        // The window's length; the emulator's window is what is left of it, rounded up.
+        set_header(
+            resp,
+            "x-hubspot-ratelimit-interval-milliseconds",
+            &(reset * 1000).to_string(),
+        );
+        set_header(resp, "x-hubspot-ratelimit-daily", "250000");
+        set_header(resp, "x-hubspot-ratelimit-daily-remaining", "249000");
     }
 
     fn snapshot(&self) -> Value {
