@@ -139,9 +139,14 @@ impl Engine {
             Ok(resp) => {
                 o.attempts = resp.attempts;
                 o.http_status = resp.status;
-                o.captures = capture::take_captures(&step.capture, &resp);
-                if let Some(values) = captured {
-                    o.captures.extend(values);
+                // A "nothing held here" answer's body is the service's error (Google's
+                // `{"error": ...}` on a 404): it captures nothing, so a `for_each` over
+                // the capture runs for no one.
+                if !resp.absent {
+                    o.captures = capture::take_captures(&step.capture, &resp);
+                    if let Some(values) = captured {
+                        o.captures.extend(values);
+                    }
                 }
                 let found = capture::count_records(&resp.body).max(resp.records);
                 if matches!(op, Operation::Sql(_))
