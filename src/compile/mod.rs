@@ -6,4 +6,4 @@ mod template;
 
 pub use compile_error::CompileError;
 pub use compiler::{compile, connector_config, steps_of};
-pub use template::{Renderer, TemplateError, encode_segment, odata_literal};
+pub use template::{Renderer, TemplateError, encode_segment, odata_literal, soql_string};

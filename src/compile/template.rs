@@ -4,7 +4,8 @@
 //! derives from a subject value come from `lower`, `md5`, `sha256` (lower-case hex) and
 //! `base64`, which compose: `{{seg (md5 (lower subject.email))}}` is Mailchimp's
 //! subscriber hash as one path segment. A SCIM (or Okta search) filter value goes through
-//! `scim`, which escapes it as the inside of a JSON string.
+//! `scim`, which escapes it as the inside of a JSON string; a SOQL string literal's value
+//! through `soql`, which escapes it with backslashes.
 
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderError,
@@ -206,6 +207,7 @@ const DERIVATIONS: &[(&str, Derivation)] = &[
         base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
     }),
     ("scim", scim_string),
+    ("soql", soql_string),
 ];
 
 /// The inside of a SCIM filter string (RFC 7644 3.4.2.2: a JSON string): quotes,
@@ -214,6 +216,30 @@ const DERIVATIONS: &[(&str, Derivation)] = &[
 pub fn scim_string(raw: &str) -> String {
     let quoted = serde_json::Value::String(raw.to_owned()).to_string();
     quoted[1..quoted.len() - 1].to_owned()
+}
+
+/// The inside of a SOQL string literal (Salesforce "Quoted String Escape Sequences"): the
+/// reserved `'` and `\`, `"` and the control characters SOQL names are escaped with a
+/// backslash, any other control character as `\uXXXX`, so the value cannot end the literal
+/// and add a condition. Written between single quotes: `Email = '{{soql subject.email}}'`.
+/// For `=` only: in a `LIKE` pattern `%` and `_` would still be wildcards.
+pub fn soql_string(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len() + 2);
+    for c in raw.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 use base64::Engine as _;
@@ -407,6 +433,22 @@ mod tests {
             .render("{{md5 (lower subject.missing)}}", &ctx)
             .unwrap_err();
         assert!(err.message.contains("subject.missing"), "{}", err.message);
+    }
+
+    #[test]
+    fn soql_keeps_a_hostile_value_one_literal() {
+        let r = Renderer::new();
+        let hostile = json!({"subject": {"email": "x' OR Email != '\\\"\n\u{1}"}});
+        assert_eq!(
+            r.render("Email = '{{soql subject.email}}'", &hostile)
+                .unwrap(),
+            r#"Email = 'x\' OR Email != \'\\\"\n\u0001'"#
+        );
+        // Nothing but the reserved characters changes.
+        assert_eq!(
+            soql_string("o.brien+dsr@example.com"),
+            "o.brien+dsr@example.com"
+        );
     }
 
     #[test]

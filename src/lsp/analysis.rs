@@ -205,6 +205,7 @@ const TEMPLATE_WORDS: &[(&str, &str)] = &[
     ("sha256 ", "helper: the SHA-256 of the text, lower-case hex"),
     ("base64 ", "helper: the text in base64"),
     ("scim ", "helper: a SCIM filter string's inside, escaped"),
+    ("soql ", "helper: a SOQL string literal's inside, escaped"),
 ];
 
 /// Completions at the cursor: step ids after `needs`/`after`, connectors after `connector:`,
