@@ -44,6 +44,16 @@ fn stub(service: Service) -> (&'static str, &'static str) {
             "{ env: AUTH0_MANAGEMENT_TOKEN }",
         ),
         Service::Intercom => ("https://api.intercom.io", "{ env: INTERCOM_ACCESS_TOKEN }"),
+        Service::Salesforce => (
+            "https://YOUR-DOMAIN.my.salesforce.com/services/data/v62.0",
+            "{ env: SALESFORCE_ACCESS_TOKEN }",
+        ),
+        Service::GoogleWorkspace => (
+            "https://admin.googleapis.com/admin/directory/v1",
+            "{ env: GOOGLE_DIRECTORY_TOKEN }",
+        ),
+        Service::Slack => ("https://api.slack.com/scim/v2", "{ env: SLACK_SCIM_TOKEN }"),
+        Service::Sendgrid => ("https://api.sendgrid.com/v3", "{ env: SENDGRID_API_KEY }"),
     }
 }
 
@@ -550,12 +560,15 @@ async fn hubspot_export_gdpr_delete_unknown_throttled_and_hostile() {
         limit: 1,
         window: Duration::from_secs(1),
     }));
+    let before = p.emulator.calls().len();
     let delete = p.run("r-delete", "delete", "alice@example.com", "").await;
     no_step_failed(&p.steps(&delete).await);
-    assert!(
-        p.emulator.calls().iter().any(|c| c.status == 429),
-        "throttled"
-    );
+    // `X-HubSpot-RateLimit-Remaining: 0` pauses the connector for the window
+    // (`-Interval-Milliseconds`), so no call is sent into the exhausted window.
+    let calls = &p.emulator.calls()[before..];
+    assert!(calls.len() >= 2, "{calls:?}");
+    assert!(calls.iter().all(|c| c.status != 429), "{calls:?}");
+    assert!(calls[1].at.duration_since(calls[0].at) >= Duration::from_millis(900));
     let s = p.emulator.snapshot();
     assert_eq!(
         field(s["contacts"].as_array().unwrap(), "/properties/email"),
@@ -994,5 +1007,393 @@ async fn intercom_export_restrict_delete_and_hostile() {
     assert_eq!(
         field(p.emulator.snapshot()["contacts"].as_array().unwrap(), "/id"),
         ["6572bob"]
+    );
+}
+
+// ---- Salesforce ----------------------------------------------------------------------
+
+/// The playbook at `rel` with `from` replaced by `to` everywhere.
+fn edit(p: &Project, rel: &str, from: &str, to: &str) {
+    let path = p.root().join(rel);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{rel} has no `{from}`");
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn salesforce_export_through_next_records_url_then_delete() {
+    let p = Project::new(Service::Salesforce).await;
+    // Batches of one record, so `nextRecordsUrl` is followed.
+    edit(
+        &p,
+        "policies/salesforce.yaml",
+        "        path: /query\n",
+        "        path: /query\n        headers: { Sforce-Query-Options: \"batchSize=1\" }\n",
+    );
+    let export = p.run("r-export", "export", "alice@example.com", "").await;
+    assert_eq!(
+        field(&p.package(&export, "salesforce", "contacts").await, "/Id"),
+        ["003A1alice", "003A3alice"]
+    );
+    let leads = p.package(&export, "salesforce", "leads").await;
+    assert_eq!(field(&leads, "/Id"), ["00QA1alice"]);
+    assert_eq!(field(&leads, "/Company"), ["Archer Ltd"]);
+    assert!(
+        p.emulator
+            .calls()
+            .iter()
+            .any(|c| c.path.starts_with("/services/data/v62.0/query/01gEMU") && c.query.is_empty()),
+        "the next batch was fetched from nextRecordsUrl, without parameters"
+    );
+
+    let unknown = p.run("r-unknown", "delete", "nobody@example.com", "").await;
+    no_step_failed(&p.steps(&unknown).await);
+    assert!(mutations(&p.emulator).is_empty());
+
+    let delete = p.run("r-delete", "delete", "alice@example.com", "").await;
+    no_step_failed(&p.steps(&delete).await);
+    let s = p.emulator.snapshot();
+    assert_eq!(
+        field(s["contacts"].as_array().unwrap(), "/Id"),
+        ["003B2bob"]
+    );
+    assert_eq!(field(s["leads"].as_array().unwrap(), "/Id"), ["00QB2bob"]);
+    assert_eq!(
+        field(s["recycle_bin"].as_array().unwrap(), "/Id"),
+        ["003A1alice", "003A3alice", "00QA1alice"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn salesforce_request_limit_is_retried_and_hostile_soql_widens_nothing() {
+    let p = Project::new(Service::Salesforce).await;
+    // Valid addresses whose quotes would end the SOQL literal and add a condition that
+    // matches everyone, were they not escaped.
+    for (i, email) in [
+        "\"' OR Email != '\"@example.com",
+        "o'brien'or'x'='x@example.com",
+        "*@example.com",
+        "bob@example.com/../003A1alice",
+    ]
+    .iter()
+    .enumerate()
+    {
+        p.run_hostile(&format!("h{i}"), email).await;
+    }
+    let calls = p.emulator.calls();
+    assert!(
+        calls.iter().any(|c| c.query.contains("%5C%27")),
+        "an escaped quote (\\') reached the query: {calls:?}"
+    );
+    assert!(
+        calls.iter().all(|c| c.status == 200),
+        "every query parsed: {calls:?}"
+    );
+    assert!(
+        mutations(&p.emulator).is_empty(),
+        "{:?}",
+        mutations(&p.emulator)
+    );
+
+    // Past the allocation Salesforce answers 403 REQUEST_LIMIT_EXCEEDED; the connector
+    // backs off and retries.
+    p.emulator.throttle(Some(Throttle {
+        limit: 2,
+        window: Duration::from_secs(1),
+    }));
+    let before = p.emulator.calls().len();
+    let delete = p.run("r-delete", "delete", "alice@example.com", "").await;
+    no_step_failed(&p.steps(&delete).await);
+    assert!(
+        p.emulator.calls()[before..].iter().any(|c| c.status == 403),
+        "the limit was reached"
+    );
+    assert_eq!(
+        field(p.emulator.snapshot()["contacts"].as_array().unwrap(), "/Id"),
+        ["003B2bob"]
+    );
+}
+
+// ---- Google Workspace ----------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn google_workspace_export_pages_groups_then_restrict_and_delete() {
+    let p = Project::new(Service::GoogleWorkspace).await;
+    edit(
+        &p,
+        "policies/google-workspace.yaml",
+        "maxResults: \"200\"",
+        "maxResults: \"1\"",
+    );
+    let export = p.run("r-export", "export", "alice@example.com", "").await;
+    assert_eq!(
+        field(
+            &p.package(&export, "google-workspace", "users").await,
+            "/id"
+        ),
+        ["104alice"]
+    );
+    assert_eq!(
+        field(
+            &p.package(&export, "google-workspace", "groups").await,
+            "/name"
+        ),
+        ["Archery club", "Everyone", "Finance"]
+    );
+    assert!(
+        p.emulator
+            .calls()
+            .iter()
+            .any(|c| c.query.contains("pageToken=tok-2")),
+        "the groups were paged by nextPageToken"
+    );
+
+    let unknown = p.run("r-unknown", "delete", "nobody@example.com", "").await;
+    no_step_failed(&p.steps(&unknown).await);
+    for (i, email) in ["*@example.com", "bob@example.com/../104alice"]
+        .iter()
+        .enumerate()
+    {
+        p.run_hostile(&format!("h{i}"), email).await;
+    }
+    assert!(
+        mutations(&p.emulator).is_empty(),
+        "{:?}",
+        mutations(&p.emulator)
+    );
+
+    let restrict = p
+        .run("r-restrict", "restrict", "alice@example.com", "")
+        .await;
+    no_step_failed(&p.steps(&restrict).await);
+    let suspended: Vec<bool> = p.emulator.snapshot()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["suspended"].as_bool().unwrap())
+        .collect();
+    assert_eq!(suspended, [true, false]);
+
+    let delete = p.run("r-delete", "delete", "alice@example.com", "").await;
+    no_step_failed(&p.steps(&delete).await);
+    let s = p.emulator.snapshot();
+    assert_eq!(field(s["users"].as_array().unwrap(), "/id"), ["104bob"]);
+    assert_eq!(field(s["deleted"].as_array().unwrap(), "/id"), ["104alice"]);
+    assert_eq!(
+        field(s["members"].as_array().unwrap(), "/userId"),
+        ["104bob"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn google_workspace_rate_limit_answers_403_and_429_are_retried() {
+    let p = Project::new(Service::GoogleWorkspace).await;
+    edit(
+        &p,
+        "policies/google-workspace.yaml",
+        "maxResults: \"200\"",
+        "maxResults: \"1\"",
+    );
+    p.emulator.throttle(Some(Throttle {
+        limit: 1,
+        window: Duration::from_secs(1),
+    }));
+    let run = p
+        .run("r-throttled", "export", "alice@example.com", "")
+        .await;
+    no_step_failed(&p.steps(&run).await);
+    let statuses: Vec<u16> = p.emulator.calls().iter().map(|c| c.status).collect();
+    assert!(
+        statuses.contains(&403) && statuses.contains(&429),
+        "{statuses:?}"
+    );
+    assert_eq!(p.package(&run, "google-workspace", "groups").await.len(), 3);
+}
+
+// ---- Slack ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slack_export_pages_by_start_index_then_deactivate_throttled() {
+    let p = Project::new(Service::Slack).await;
+    edit(&p, "policies/slack.yaml", "count: \"1000\"", "count: \"1\"");
+    edit(&p, "policies/slack.yaml", "page_size: 1000", "page_size: 1");
+    let export = p.run("r-export", "export", "alice@example.com", "").await;
+    assert_eq!(
+        field(&p.package(&export, "slack", "users").await, "/id"),
+        ["W01ALICE", "W03ALICE"]
+    );
+    assert!(
+        p.emulator
+            .calls()
+            .iter()
+            .any(|c| c.query.contains("startIndex=2")),
+        "the listing was paged"
+    );
+
+    let unknown = p.run("r-unknown", "delete", "nobody@example.com", "").await;
+    no_step_failed(&p.steps(&unknown).await);
+    assert!(mutations(&p.emulator).is_empty());
+
+    // One call a second; Slack answers 429 with Retry-After, which the connector waits.
+    p.emulator.throttle(Some(Throttle {
+        limit: 1,
+        window: Duration::from_secs(1),
+    }));
+    let before = p.emulator.calls().len();
+    let delete = p.run("r-delete", "delete", "alice@example.com", "").await;
+    no_step_failed(&p.steps(&delete).await);
+    assert!(p.emulator.calls()[before..].iter().any(|c| c.status == 429));
+    let active: Vec<String> = p.emulator.snapshot()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| format!("{}={}", u["id"].as_str().unwrap(), u["active"]))
+        .collect();
+    assert_eq!(active, ["W01ALICE=false", "W02BOB=true", "W03ALICE=false"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slack_hostile_filters_address_nobody_else() {
+    let p = Project::new(Service::Slack).await;
+    for (i, email) in [
+        "\"x\\\" or userName sw \\\"b\"@example.com",
+        "*@example.com",
+        "bob@example.com/../W02BOB",
+    ]
+    .iter()
+    .enumerate()
+    {
+        p.run_hostile(&format!("h{i}"), email).await;
+    }
+    assert!(
+        p.emulator.calls().iter().all(|c| c.status == 200),
+        "every filter parsed: {:?}",
+        p.emulator.calls()
+    );
+    assert!(
+        mutations(&p.emulator).is_empty(),
+        "{:?}",
+        mutations(&p.emulator)
+    );
+    assert!(
+        p.emulator.snapshot()["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["active"] == true)
+    );
+}
+
+// ---- SendGrid ------------------------------------------------------------------------
+
+fn sendgrid_mutations(emulator: &SaasEmulator) -> Vec<String> {
+    mutations(emulator)
+        .into_iter()
+        .filter(|m| !m.ends_with("/search/emails"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sendgrid_export_unknown_and_hostile() {
+    let p = Project::new(Service::Sendgrid).await;
+    let export = p.run("r-export", "export", "ALICE@example.com", "").await;
+    let contacts = p.package(&export, "sendgrid", "contacts").await;
+    assert_eq!(
+        field(&contacts, "/contact/id"),
+        ["4d5a7c1e-0a11-4c6e-9d1a-a11ce0000001"]
+    );
+    assert_eq!(
+        field(
+            &p.package(&export, "sendgrid", "unsubscribes").await,
+            "/recipient_email"
+        ),
+        ["alice@example.com"]
+    );
+    assert_eq!(
+        field(&p.package(&export, "sendgrid", "bounces").await, "/reason"),
+        ["550 5.1.1 mailbox full"]
+    );
+
+    let unknown = p.run("r-unknown", "delete", "nobody@example.com", "").await;
+    no_step_failed(&p.steps(&unknown).await);
+    for (i, email) in ["*@example.com", "bob@example.com/../alice@example.com"]
+        .iter()
+        .enumerate()
+    {
+        p.run_hostile(&format!("h{i}"), email).await;
+    }
+    assert!(
+        sendgrid_mutations(&p.emulator).is_empty(),
+        "{:?}",
+        sendgrid_mutations(&p.emulator)
+    );
+    let s = p.emulator.snapshot();
+    assert_eq!(s["contacts"].as_array().unwrap().len(), 2);
+    assert_eq!(s["unsubscribes"].as_array().unwrap().len(), 2);
+    assert_eq!(s["bounces"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sendgrid_deletion_job_completes_later_and_headers_pace_the_run() {
+    let p = Project::new(Service::Sendgrid).await;
+    // One call per window: the headers' reset (a Unix time) paces the run, so no 429.
+    let cfg = p.root().join("dsrctl.yaml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("rate_limit: { per_second: 5 }", "concurrency: 1");
+    std::fs::write(&cfg, text).unwrap();
+    p.emulator.throttle(Some(Throttle {
+        limit: 2,
+        window: Duration::from_secs(1),
+    }));
+    let run = p.run("r-delete", "delete", "alice@example.com", "").await;
+    let calls = p.emulator.calls();
+    assert!(calls.iter().all(|c| c.status != 429), "{calls:?}");
+    let steps = p.steps(&run).await;
+    no_step_failed(&steps);
+    assert_eq!(
+        Project::step_status(&steps, "sendgrid/deletion-status"),
+        "waiting"
+    );
+    let s = p.emulator.snapshot();
+    assert_eq!(
+        s["contacts"].as_array().unwrap().len(),
+        2,
+        "not yet deleted"
+    );
+    assert_eq!(
+        field(s["unsubscribes"].as_array().unwrap(), "/email"),
+        ["bob@example.com"]
+    );
+    assert_eq!(
+        field(s["bounces"].as_array().unwrap(), "/email"),
+        ["bob@example.com"]
+    );
+    p.emulator.throttle(None);
+
+    // The job has run; a later process polls it and finds it completed.
+    p.emulator
+        .advance_clock(Duration::from_secs(saas::sendgrid::JOB_SECS));
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    ok(p.at().args(["tick", "--now", &later])).await;
+    let steps = p.steps(&run).await;
+    assert_eq!(
+        Project::step_status(&steps, "sendgrid/deletion-status"),
+        "succeeded"
+    );
+    assert_eq!(
+        field(
+            p.emulator.snapshot()["contacts"].as_array().unwrap(),
+            "/email"
+        ),
+        ["bob@example.com"]
+    );
+    let sent: Vec<String> = sendgrid_mutations(&p.emulator);
+    assert_eq!(
+        sent.iter()
+            .filter(|m| m.starts_with("DELETE /v3/marketing/contacts"))
+            .count(),
+        1,
+        "{sent:?}"
     );
 }

@@ -499,8 +499,15 @@ pub struct EmulateArgs {
     pub port: u16,
     /// Emulate this SaaS service of the catalogue instead of the Azure APIs (see
     /// `dsrctl catalogue list`).
-    #[arg(long, value_parser = ["stripe", "mailchimp", "zendesk", "hubspot", "shopify", "segment", "okta", "auth0", "intercom"])]
+    #[arg(long, value_parser = saas_services())]
     pub service: Option<String>,
+}
+
+/// The names `--service` accepts: every service with an emulator.
+fn saas_services() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        crate::emulator::saas::Service::ALL.map(crate::emulator::saas::Service::name),
+    )
 }
 
 /// `dsrctl demo`.

@@ -140,6 +140,56 @@ intercom:
   rate_limit: { per_second: 10 }          # 10,000 per minute per app, spread over 10 s windows
 ",
     },
+    Entry {
+        name: "salesforce",
+        connector: "\
+salesforce:
+  kind: http
+  base_url: https://YOUR-DOMAIN.my.salesforce.com/services/data/v62.0
+  auth:
+    type: bearer
+    token: { env: SALESFORCE_ACCESS_TOKEN } # a connected app's token: read/edit/delete Contact, Lead
+  rate_limit: { per_second: 5 }
+  retry: { attempts: 8, backoff: 1s }     # 403 REQUEST_LIMIT_EXCEEDED names no time to wait
+",
+    },
+    Entry {
+        name: "google-workspace",
+        connector: "\
+google-workspace:
+  kind: http
+  base_url: https://admin.googleapis.com/admin/directory/v1
+  auth:
+    type: bearer
+    token: { env: GOOGLE_DIRECTORY_TOKEN } # admin.directory.user, admin.directory.group.readonly
+  rate_limit: { per_second: 20 }          # 2,400 queries per minute per user
+  retry: { attempts: 8, backoff: 500ms }  # 403 userRateLimitExceeded / 429: exponential backoff
+",
+    },
+    Entry {
+        name: "slack",
+        connector: "\
+slack:
+  kind: http
+  base_url: https://api.slack.com/scim/v2
+  auth:
+    type: bearer
+    token: { env: SLACK_SCIM_TOKEN }      # an Org Owner's or Admin's token with the `admin` scope
+  rate_limit: { per_second: 3 }           # deactivations: 180 per minute
+",
+    },
+    Entry {
+        name: "sendgrid",
+        connector: "\
+sendgrid:
+  kind: http
+  base_url: https://api.sendgrid.com/v3   # api.eu.sendgrid.com/v3 for EU regional subusers
+  auth:
+    type: bearer
+    token: { env: SENDGRID_API_KEY }      # Marketing and Suppressions, full access
+  rate_limit: { per_second: 5 }
+",
+    },
 ];
 
 /// Runs `dsrctl catalogue ...`.

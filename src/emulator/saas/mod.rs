@@ -11,12 +11,16 @@
 //! module's documentation.
 
 pub mod auth0;
+pub mod google;
 pub mod hubspot;
 pub mod intercom;
 pub mod mailchimp;
 pub mod okta;
+pub mod salesforce;
 pub mod segment;
+pub mod sendgrid;
 pub mod shopify;
+pub mod slack;
 pub mod stripe;
 pub mod zendesk;
 
@@ -58,11 +62,19 @@ pub enum Service {
     Auth0,
     /// Intercom (contacts, conversations).
     Intercom,
+    /// Salesforce REST API (SOQL query, Contact and Lead rows).
+    Salesforce,
+    /// Google Workspace Admin SDK Directory API (users, group memberships).
+    GoogleWorkspace,
+    /// Slack SCIM API 2.0 (users, deactivation).
+    Slack,
+    /// Twilio SendGrid (Marketing contacts, asynchronous deletion, suppressions).
+    Sendgrid,
 }
 
 impl Service {
     /// Every emulated service.
-    pub const ALL: [Service; 9] = [
+    pub const ALL: [Service; 13] = [
         Service::Stripe,
         Service::Mailchimp,
         Service::Zendesk,
@@ -72,6 +84,10 @@ impl Service {
         Service::Okta,
         Service::Auth0,
         Service::Intercom,
+        Service::Salesforce,
+        Service::GoogleWorkspace,
+        Service::Slack,
+        Service::Sendgrid,
     ];
 
     /// The service's name, as in `policies/saas/NAME.yaml` and `--service NAME`.
@@ -86,6 +102,10 @@ impl Service {
             Service::Okta => "okta",
             Service::Auth0 => "auth0",
             Service::Intercom => "intercom",
+            Service::Salesforce => "salesforce",
+            Service::GoogleWorkspace => "google-workspace",
+            Service::Slack => "slack",
+            Service::Sendgrid => "sendgrid",
         }
     }
 
@@ -107,6 +127,10 @@ impl Service {
             Service::Okta => "/api/v1",
             Service::Auth0 => "/api/v2",
             Service::Intercom => "",
+            Service::Salesforce => "/services/data/v62.0",
+            Service::GoogleWorkspace => "/admin/directory/v1",
+            Service::Slack => "/scim/v2",
+            Service::Sendgrid => "/v3",
         }
     }
 
@@ -123,6 +147,10 @@ impl Service {
             Service::Okta => okta::API_TOKEN,
             Service::Auth0 => auth0::TOKEN,
             Service::Intercom => intercom::TOKEN,
+            Service::Salesforce => salesforce::ACCESS_TOKEN,
+            Service::GoogleWorkspace => google::ACCESS_TOKEN,
+            Service::Slack => slack::TOKEN,
+            Service::Sendgrid => sendgrid::API_KEY,
         }
     }
 
@@ -137,6 +165,10 @@ impl Service {
             Service::Okta => Box::new(okta::Okta::seeded()),
             Service::Auth0 => Box::new(auth0::Auth0::seeded()),
             Service::Intercom => Box::new(intercom::Intercom::seeded()),
+            Service::Salesforce => Box::new(salesforce::Salesforce::seeded()),
+            Service::GoogleWorkspace => Box::new(google::Google::seeded()),
+            Service::Slack => Box::new(slack::Slack::seeded()),
+            Service::Sendgrid => Box::new(sendgrid::Sendgrid::seeded()),
         }
     }
 }
