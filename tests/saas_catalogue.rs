@@ -1382,6 +1382,11 @@ async fn sendgrid_deletion_job_completes_later_and_headers_pace_the_run() {
         "succeeded"
     );
     assert_eq!(
+        Project::step_status(&steps, "sendgrid/confirm-deleted"),
+        "absent",
+        "the search no longer finds the contact"
+    );
+    assert_eq!(
         field(
             p.emulator.snapshot()["contacts"].as_array().unwrap(),
             "/email"

@@ -146,6 +146,8 @@ intercom:
 salesforce:
   kind: http
   base_url: https://YOUR-DOMAIN.my.salesforce.com/services/data/v62.0
+  # or `type: oauth2` with token_url https://YOUR-DOMAIN.my.salesforce.com/services/oauth2/token
+  # (a connected app with the client credentials flow), so expired sessions are renewed
   auth:
     type: bearer
     token: { env: SALESFORCE_ACCESS_TOKEN } # a connected app's token: read/edit/delete Contact, Lead
@@ -162,6 +164,7 @@ google-workspace:
   auth:
     type: bearer
     token: { env: GOOGLE_DIRECTORY_TOKEN } # admin.directory.user, admin.directory.group.readonly
+                                          # (a service account's token, valid for an hour)
   rate_limit: { per_second: 20 }          # 2,400 queries per minute per user
   retry: { attempts: 8, backoff: 500ms }  # 403 userRateLimitExceeded / 429: exponential backoff
 ",
