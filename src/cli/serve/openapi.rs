@@ -9,8 +9,8 @@ use super::error::ErrorBody;
 use super::metrics::Health;
 use super::requests::{ImportView, NewRequest, RejectedRow, RepeatedRow};
 use super::views::{
-    EvidenceView, ReasonBody, RequestList, RequestView, RunDetail, RunList, RunSummary, StepView,
-    TaskList, TaskRecorded, TaskView,
+    EvidenceView, ReasonBody, RequestList, RequestView, RequiredReason, RunDetail, RunList,
+    RunSummary, StepView, TaskList, TaskRecorded, TaskView,
 };
 use super::{drp, metrics, reports, requests, tasks};
 
@@ -30,7 +30,7 @@ use super::{drp, metrics, reports, requests, tasks};
     ),
     components(schemas(
         NewRequest, RequestView, RequestList, RunSummary, RunList, RunDetail, StepView, TaskView,
-        TaskList, TaskRecorded, EvidenceView, ReasonBody, ErrorBody, Health, ImportView,
+        TaskList, TaskRecorded, EvidenceView, ReasonBody, RequiredReason, ErrorBody, Health, ImportView,
         RepeatedRow, RejectedRow, Discovery, DrpErrorBody, Empty, ExerciseStatus, Pairing
     )),
     modifiers(&Bearer),

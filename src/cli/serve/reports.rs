@@ -20,6 +20,7 @@ use crate::report::Format;
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// `json` (default), `html` or `md`.
+    #[param(pattern = "^(json|html|md)$")]
     pub format: Option<String>,
 }
 

@@ -16,7 +16,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::views::{ReasonBody, RequestList, RequestView, RunDetail, RunList, RunSummary};
+use super::views::{
+    ReasonBody, RequestList, RequestView, RequiredReason, RunDetail, RunList, RunSummary,
+};
 use super::{ApiState, READ_ROLES};
 use crate::journal::{RequestRecord, RequestState};
 use crate::model::{ApiRole, Request};
@@ -68,6 +70,7 @@ pub struct NewRequest {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only requests in this state.
+    #[param(pattern = "^(received|approved|declined|running|waiting|completed|failed)$")]
     pub state: Option<String>,
     /// Only requests of this tenant.
     pub tenant: Option<String>,
@@ -308,7 +311,7 @@ pub async fn approve(
 
 /// Declines a request with the reason (role `approver`).
 #[utoipa::path(post, path = "/v1/requests/{id}/decline", tag = "requests",
-    params(("id" = String, Path, description = "Request id")), request_body = ReasonBody,
+    params(("id" = String, Path, description = "Request id")), request_body = RequiredReason,
     responses((status = 200, body = RequestView), (status = 400, description = "Not JSON, or not a reason's shape", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, description = "No reason given", body = ErrorBody)),
@@ -331,7 +334,7 @@ pub async fn decline(
 
 /// Extends the deadline once, with the reason (role `approver` or `operator`).
 #[utoipa::path(post, path = "/v1/requests/{id}/extend", tag = "requests",
-    params(("id" = String, Path, description = "Request id")), request_body = ReasonBody,
+    params(("id" = String, Path, description = "Request id")), request_body = RequiredReason,
     responses((status = 200, body = RequestView), (status = 400, description = "Not JSON, or not a reason's shape", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "Already extended", body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -356,7 +359,9 @@ fn reason_body(body: &[u8]) -> Result<ReasonBody, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(ReasonBody::default());
     }
-    super::json_body(body)
+    // The approval's body is optional, `null` included, as the OpenAPI document says.
+    let body: Option<ReasonBody> = super::json_body(body)?;
+    Ok(body.unwrap_or_default())
 }
 
 fn required_reason(body: &[u8]) -> Result<String, ApiError> {
