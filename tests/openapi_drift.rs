@@ -20,6 +20,10 @@ fn committed_openapi_matches_the_handlers() {
         "/v1/runs/{run}/tasks/{step}/done",
         "/v1/runs/{run}/package",
         "/metrics",
+        "/.well-known/data-rights.json",
+        "/v1/agent/{agent_id}",
+        "/v1/data-rights-request",
+        "/v1/data-rights-request/{request_id}",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }

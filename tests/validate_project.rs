@@ -525,3 +525,52 @@ mod any_mistake {
         }
     }
 }
+
+/// `drp:` in dsrctl.yaml: an undefined tenant, an agent listed twice, a key that is not 64
+/// hex digits and one that is but is no Ed25519 key are each named at their place, in one
+/// round.
+#[test]
+fn drp_config_mistakes_are_each_named() {
+    // The RFC 8032 test key 1, and 64 hex digits that decode to no curve point.
+    let good = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    let not_a_point = format!("02{}", "ff".repeat(31));
+    let config = format!(
+        "{CONFIG}drp:\n  business_id: CONTOSO\n  tenant: contosso\n  agents:\n    \
+         - {{ id: AGENT, verify_key: \"{good}\" }}\n    \
+         - {{ id: AGENT, verify_key: \"{good}\" }}\n    \
+         - {{ id: SHORT_KEY, verify_key: \"abcd\" }}\n    \
+         - {{ id: NO_POINT, verify_key: \"{not_a_point}\" }}\n"
+    );
+    let d = TestProject::new()
+        .file("dsrctl.yaml", &config)
+        .file("policies/twins.yaml", TWINS)
+        .validate();
+    assert_eq!(
+        found(&d),
+        pairs(&[
+            ("dsrctl.yaml", "duplicate-key"),
+            ("dsrctl.yaml", "invalid-value"),
+            ("dsrctl.yaml", "invalid-value"),
+            ("dsrctl.yaml", "unknown-tenant"),
+        ]),
+        "{}",
+        d.render_human(false)
+    );
+    let tenant = one(&d, "unknown-tenant");
+    assert!(tenant.message.contains("contosso"), "{}", tenant.message);
+    assert_eq!(tenant.label.as_deref(), Some("did you mean `contoso`?"));
+    let fixed = config
+        .replace("tenant: contosso", "tenant: contoso")
+        .replace("- { id: AGENT, verify_key", "- { id: AGENT2, verify_key")
+        .replacen("AGENT2", "AGENT", 1)
+        .replace("    - { id: SHORT_KEY, verify_key: \"abcd\" }\n", "")
+        .replace(
+            &format!("    - {{ id: NO_POINT, verify_key: \"{not_a_point}\" }}\n"),
+            "",
+        );
+    let d = TestProject::new()
+        .file("dsrctl.yaml", &fixed)
+        .file("policies/twins.yaml", TWINS)
+        .validate();
+    assert!(d.is_empty(), "{}", d.render_human(false));
+}

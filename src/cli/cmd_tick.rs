@@ -65,9 +65,10 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, color: bool) -> Result<Outcome> 
         Some(addr) => {
             let state = super::serve::ApiState::new(ws.clone(), scheduler.worker())?;
             let tokens = state.token_count();
+            let drp = state.drp_configured();
             let (bound, task) = super::serve::start(state, addr, shutdown.clone()).await?;
             outln!("listening on http://{bound}");
-            if tokens == 0 {
+            if tokens == 0 && !drp {
                 warn_note!(
                     "no API tokens in dsrctl.yaml (`api.tokens`): only /healthz and /metrics answer"
                 );

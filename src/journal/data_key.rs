@@ -78,6 +78,15 @@ impl DataKey {
         Ok(DataKey::from_bytes(key))
     }
 
+    /// A key for `purpose` derived from the data key (an HMAC-SHA-256 of the purpose's
+    /// name), so every worker holding the data key holds it too.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(hmac_sha256_hex(&self.key, purpose.as_bytes()), &mut out)
+            .expect("an HMAC-SHA-256 is 32 bytes");
+        out
+    }
+
     /// The keyed index of an identity value: equal for equal `(name, value)`, meaningless
     /// without the key.
     pub fn index_tag(&self, name: &str, value: &str) -> String {

@@ -66,6 +66,10 @@ pub struct ProjectConfig {
     /// tenants and roles. Without it the API answers only `/healthz` and `/metrics`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<ApiConfig>,
+    /// The Data Rights Protocol (DRP 1.0) endpoints of the HTTP API: the covered business
+    /// this project answers for and the Authorized Agents whose signed requests it accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drp: Option<super::DrpConfig>,
 }
 
 /// Who may call the HTTP API, and its limits.

@@ -6,6 +6,7 @@
 mod action;
 mod config;
 mod dataset;
+mod drp;
 mod duration;
 mod kind;
 mod playbook;
@@ -25,6 +26,7 @@ pub use dataset::{
     ColumnEntry, DEFAULT_DATASET_MAX_ROWS, Dataset, DatasetColumn, DatasetTable, ErasureMode,
     KeepRows, Reference, ReferenceEntry, SharedRows, TableErasure, split_column_ref,
 };
+pub use drp::{DrpAgent, DrpConfig};
 pub use duration::{DURATION_PATTERN, HumanDuration};
 pub use kind::DsrKind;
 pub use playbook::{

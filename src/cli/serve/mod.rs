@@ -6,9 +6,11 @@
 
 mod auth;
 mod console;
+mod drp;
 mod error;
 mod metrics;
 mod openapi;
+mod rejection;
 mod reports;
 mod requests;
 mod tasks;
@@ -52,6 +54,8 @@ pub struct ApiState {
     max_upload: u64,
     worker: String,
     responses: Counts,
+    /// The Data Rights Protocol endpoints, when `drp` is configured.
+    drp: Option<drp::Drp>,
 }
 
 /// Answers by HTTP status.
@@ -85,7 +89,9 @@ impl ApiState {
             .api
             .as_ref()
             .map_or(25 * 1024 * 1024, |a| a.max_upload_bytes);
+        let drp = drp::Drp::resolve(&ws)?;
         Ok(ApiState {
+            drp,
             ws,
             tokens,
             max_upload,
@@ -97,6 +103,11 @@ impl ApiState {
     /// How many tokens may call the API.
     pub fn token_count(&self) -> usize {
         self.tokens.len()
+    }
+
+    /// Whether the Data Rights Protocol endpoints answer.
+    pub fn drp_configured(&self) -> bool {
+        self.drp.is_some()
     }
 
     /// The workflow acting for the caller, under this worker (leases name both).
@@ -145,6 +156,15 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/tasks", get(tasks::list))
         .route("/v1/runs/{run}/tasks/{step}/done", post(tasks::done))
         .route("/v1/runs/{run}/tasks/{step}/fail", post(tasks::fail))
+        .route("/.well-known/data-rights.json", get(drp::discovery))
+        .route("/v1/agent/{agent_id}", get(drp::agent).post(drp::pair))
+        .route("/v1/data-rights-request", post(drp::exercise))
+        .route("/v1/data-rights-request/", post(drp::exercise))
+        .route(
+            "/v1/data-rights-request/{request_id}",
+            get(drp::status).delete(drp::revoke),
+        )
+        .layer(axum::middleware::from_fn(rejection::json_rejections))
         .merge(console::router(state.clone()))
         .fallback(|| async { ApiError::not_found("such endpoint") })
         .layer(axum::middleware::from_fn_with_state(

@@ -4,14 +4,15 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::drp::{Discovery, DrpErrorBody, Empty, ExerciseStatus, Pairing};
 use super::error::ErrorBody;
 use super::metrics::Health;
 use super::requests::{ImportView, NewRequest, RejectedRow, RepeatedRow};
 use super::views::{
-    EvidenceView, ReasonBody, RequestList, RequestView, RunDetail, RunList, RunSummary, StepView,
-    TaskList, TaskRecorded, TaskView,
+    EvidenceView, ReasonBody, RequestList, RequestView, RequiredReason, RunDetail, RunList,
+    RunSummary, StepView, TaskList, TaskRecorded, TaskView,
 };
-use super::{metrics, reports, requests, tasks};
+use super::{drp, metrics, reports, requests, tasks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,19 +25,21 @@ use super::{metrics, reports, requests, tasks};
     paths(
         requests::create, requests::import, requests::list, requests::read, requests::runs, requests::approve,
         requests::decline, requests::extend, requests::run, reports::report, reports::package,
-        tasks::list, tasks::done, tasks::fail, metrics::healthz, metrics::metrics
+        tasks::list, tasks::done, tasks::fail, metrics::healthz, metrics::metrics,
+        drp::discovery, drp::pair, drp::agent, drp::exercise, drp::status, drp::revoke
     ),
     components(schemas(
         NewRequest, RequestView, RequestList, RunSummary, RunList, RunDetail, StepView, TaskView,
-        TaskList, TaskRecorded, EvidenceView, ReasonBody, ErrorBody, Health, ImportView,
-        RepeatedRow, RejectedRow
+        TaskList, TaskRecorded, EvidenceView, ReasonBody, RequiredReason, ErrorBody, Health, ImportView,
+        RepeatedRow, RejectedRow, Discovery, DrpErrorBody, Empty, ExerciseStatus, Pairing
     )),
     modifiers(&Bearer),
     tags(
         (name = "requests", description = "Intake and the request lifecycle"),
         (name = "runs", description = "Runs, evidence reports and export packages"),
         (name = "tasks", description = "Manual tasks"),
-        (name = "operations", description = "Health and metrics")
+        (name = "operations", description = "Health and metrics"),
+        (name = "drp", description = "The Data Rights Protocol 1.0 for Authorized Agents: signed requests (Ed25519) with a pair-wise bearer token, configured under `drp` in dsrctl.yaml")
     )
 )]
 struct ApiDoc;
@@ -48,6 +51,10 @@ impl Modify for Bearer {
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "drp_token",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
     }

@@ -20,6 +20,7 @@ use crate::report::Format;
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// `json` (default), `html` or `md`.
+    #[param(pattern = "^(json|html|md)$")]
     pub format: Option<String>,
 }
 
@@ -65,7 +66,7 @@ pub async fn report(
 #[utoipa::path(get, path = "/v1/runs/{run}/package", tag = "runs",
     params(("run" = String, Path, description = "Run id")),
     responses((status = 200, description = "The package", content_type = "application/zip"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 400, description = "A path that is not UTF-8", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn package(
     State(state): State<Arc<ApiState>>,

@@ -16,7 +16,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::views::{ReasonBody, RequestList, RequestView, RunDetail, RunList, RunSummary};
+use super::views::{
+    ReasonBody, RequestList, RequestView, RequiredReason, RunDetail, RunList, RunSummary,
+};
 use super::{ApiState, READ_ROLES};
 use crate::journal::{RequestRecord, RequestState};
 use crate::model::{ApiRole, Request};
@@ -68,6 +70,7 @@ pub struct NewRequest {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only requests in this state.
+    #[param(pattern = "^(received|approved|declined|running|waiting|completed|failed)$")]
     pub state: Option<String>,
     /// Only requests of this tenant.
     pub tenant: Option<String>,
@@ -136,6 +139,13 @@ pub async fn create(
                 "give either an `id` or an Idempotency-Key header, not both: the id is itself the idempotency key",
             ));
         }
+        // The ids of requests received through the Data Rights Protocol say which agent
+        // may read them; no other caller may make one.
+        (Some(id), None) if id.starts_with("drp-") => {
+            return Err(ApiError::invalid(
+                "ids beginning `drp-` are those of requests received through the Data Rights Protocol; choose another id",
+            ));
+        }
         (Some(id), None) => Some(id),
         (None, Some(k)) => Some(keyed_id(&tenant, &k)),
         (None, None) => Some(format!("r-{}", uuid::Uuid::now_v7().simple())),
@@ -183,7 +193,8 @@ pub async fn create(
 
 /// The requests of the token's tenants, open ones first, nearest deadline first.
 #[utoipa::path(get, path = "/v1/requests", tag = "requests", params(ListQuery),
-    responses((status = 200, body = RequestList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = RequestList), (status = 400, description = "An unknown `state`", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Arc<ApiState>>,
@@ -225,7 +236,7 @@ pub async fn list(
 /// One request, with its newest run.
 #[utoipa::path(get, path = "/v1/requests/{id}", tag = "requests",
     params(("id" = String, Path, description = "Request id")),
-    responses((status = 200, body = RequestView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = RequestView), (status = 400, description = "A path that is not UTF-8", body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn read(
     State(state): State<Arc<ApiState>>,
@@ -240,7 +251,7 @@ pub async fn read(
 /// The runs of a request, newest first.
 #[utoipa::path(get, path = "/v1/requests/{id}/runs", tag = "requests",
     params(("id" = String, Path, description = "Request id")),
-    responses((status = 200, body = RunList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = RunList), (status = 400, description = "A path that is not UTF-8", body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn runs(
     State(state): State<Arc<ApiState>>,
@@ -262,7 +273,7 @@ pub async fn runs(
 /// A run and its journaled steps.
 #[utoipa::path(get, path = "/v1/runs/{run}", tag = "runs",
     params(("run" = String, Path, description = "Run id")),
-    responses((status = 200, body = RunDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = RunDetail), (status = 400, description = "A path that is not UTF-8", body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn run(
     State(state): State<Arc<ApiState>>,
@@ -278,7 +289,8 @@ pub async fn run(
 /// Approves a received request (role `approver`), in the token's name.
 #[utoipa::path(post, path = "/v1/requests/{id}/approve", tag = "requests",
     params(("id" = String, Path, description = "Request id")), request_body(content = Option<ReasonBody>),
-    responses((status = 200, body = RequestView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = RequestView), (status = 400, description = "Not JSON, or not a reason's shape", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "The lifecycle does not allow it", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn approve(
@@ -299,8 +311,9 @@ pub async fn approve(
 
 /// Declines a request with the reason (role `approver`).
 #[utoipa::path(post, path = "/v1/requests/{id}/decline", tag = "requests",
-    params(("id" = String, Path, description = "Request id")), request_body = ReasonBody,
-    responses((status = 200, body = RequestView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    params(("id" = String, Path, description = "Request id")), request_body = RequiredReason,
+    responses((status = 200, body = RequestView), (status = 400, description = "Not JSON, or not a reason's shape", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, description = "No reason given", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn decline(
@@ -321,8 +334,9 @@ pub async fn decline(
 
 /// Extends the deadline once, with the reason (role `approver` or `operator`).
 #[utoipa::path(post, path = "/v1/requests/{id}/extend", tag = "requests",
-    params(("id" = String, Path, description = "Request id")), request_body = ReasonBody,
-    responses((status = 200, body = RequestView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    params(("id" = String, Path, description = "Request id")), request_body = RequiredReason,
+    responses((status = 200, body = RequestView), (status = 400, description = "Not JSON, or not a reason's shape", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "Already extended", body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn extend(
@@ -345,7 +359,9 @@ fn reason_body(body: &[u8]) -> Result<ReasonBody, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(ReasonBody::default());
     }
-    super::json_body(body)
+    // The approval's body is optional, `null` included, as the OpenAPI document says.
+    let body: Option<ReasonBody> = super::json_body(body)?;
+    Ok(body.unwrap_or_default())
 }
 
 fn required_reason(body: &[u8]) -> Result<String, ApiError> {
@@ -357,7 +373,7 @@ fn required_reason(body: &[u8]) -> Result<String, ApiError> {
 
 impl ApiState {
     /// Validates a new request like a request file.
-    fn parse_request(&self, new: &NewRequest) -> Result<Request, ApiError> {
+    pub(super) fn parse_request(&self, new: &NewRequest) -> Result<Request, ApiError> {
         let text = serde_json::to_string(new).map_err(|e| ApiError::internal(e.to_string()))?;
         crate::load::load_request_str("(request body)", &text).map_err(|d| {
             ApiError::invalid(

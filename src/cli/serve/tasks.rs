@@ -57,7 +57,8 @@ pub async fn list(
     params(("run" = String, Path, description = "Run id"),
            ("step" = String, Path, description = "Step instance, step key or step id"), TaskQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The evidence file (optional)"),
-    responses((status = 200, body = TaskRecorded), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = TaskRecorded), (status = 400, description = "A query parameter given twice", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "Not waiting for a person", body = ErrorBody),
         (status = 413, description = "Evidence too large", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -77,7 +78,8 @@ pub async fn done(
 #[utoipa::path(post, path = "/v1/runs/{run}/tasks/{step}/fail", tag = "tasks",
     params(("run" = String, Path, description = "Run id"),
            ("step" = String, Path, description = "Step instance, step key or step id"), TaskQuery),
-    responses((status = 200, body = TaskRecorded), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = TaskRecorded), (status = 400, description = "A query parameter given twice", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn fail(

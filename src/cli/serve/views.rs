@@ -268,3 +268,13 @@ pub struct ReasonBody {
     #[serde(default)]
     pub reason: Option<String>,
 }
+
+/// The reason a decline or an extension needs: one that is not blank.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // Only the OpenAPI document reads it; the calls parse a `ReasonBody`.
+pub struct RequiredReason {
+    /// Why; not blank.
+    #[schema(pattern = r"\S")]
+    pub reason: String,
+}

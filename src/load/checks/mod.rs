@@ -1,6 +1,7 @@
 //! Semantic checks across the config and all playbooks. Every problem is collected.
 
 mod config;
+mod drp;
 mod graph;
 mod identity;
 mod playbook;
@@ -164,11 +165,13 @@ impl<'a> ConfigView<'a> {
 /// show ([`redact`]).
 pub fn check_config(doc: &Document) -> (Diagnostics, Vec<String>) {
     let mut out = Diagnostics::default();
-    let secrets = config::check_config(&mut Report {
+    let mut r = Report {
         doc,
         out: &mut out,
         recovered: None,
-    });
+    };
+    let secrets = config::check_config(&mut r);
+    drp::check_drp(&mut r);
     (out, secrets)
 }
 
