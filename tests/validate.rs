@@ -353,3 +353,201 @@ fn services_waiting_for_each_other_are_a_cycle() {
         d.render_human(false)
     );
 }
+
+/// The validation cache (`.dsrctl/validate.cache`) lets an unchanged playbook skip parsing;
+/// it never hides a finding: what a warm run reports is what a cold run reports.
+mod incremental {
+    use super::*;
+    use dsrctl::load::{CACHE_FILE, Cache, Diagnostics, validate_paths_with};
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, SystemTime};
+
+    const CONFIG: &str = "tenants:\n  t1:\n    connectors:\n      api:\n        kind: http\n        base_url: http://127.0.0.1:9\n";
+
+    /// A valid playbook whose step `drop` runs after `after`.
+    fn playbook(service: &str, after: &str) -> String {
+        waiting_playbook(service, after).replace(
+            "      http: { method: DELETE, path: /users/1 }\n",
+            "      http: { method: DELETE, path: /users/1 }\n      preview: { none: \"test\" }\n",
+        )
+    }
+
+    /// A project of services `alpha` (waiting for `beta/drop`), `beta` and `gamma`, its files
+    /// dated an hour back so the cache trusts their size and time.
+    fn project() -> TestProject {
+        let p = TestProject::new()
+            .file("dsrctl.yaml", CONFIG)
+            .file("policies/alpha.yaml", &playbook("alpha", "beta/drop"))
+            .file(
+                "policies/beta.yaml",
+                &playbook("beta", "gamma").replace("      after: [gamma]\n", ""),
+            )
+            .file(
+                "policies/gamma.yaml",
+                &playbook("gamma", "beta").replace("      after: [beta]\n", ""),
+            );
+        for f in [
+            "dsrctl.yaml",
+            "policies/alpha.yaml",
+            "policies/beta.yaml",
+            "policies/gamma.yaml",
+        ] {
+            age(&p.root().join(f));
+        }
+        p
+    }
+
+    fn age(path: &Path) {
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_modified(hour_ago))
+            .expect("set mtime");
+    }
+
+    /// `dsrctl validate [PATH...]` as the command runs it: the cache read from the state
+    /// directory, used, and written back.
+    fn validate(p: &TestProject, paths: &[&str]) -> (Diagnostics, usize) {
+        let state = p.root().join(".dsrctl");
+        let mut cache = Cache::load(&state);
+        let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+        let d = validate_paths_with(p.root(), &paths, Some(&mut cache));
+        cache.save(&state).expect("save the cache");
+        (d, cache.parsed())
+    }
+
+    #[test]
+    fn unchanged_files_are_not_parsed_again() {
+        let p = project();
+        let (d, parsed) = validate(&p, &[]);
+        assert!(d.is_empty(), "{}", d.render_human(false));
+        assert_eq!(parsed, 3);
+        assert!(p.root().join(".dsrctl").join(CACHE_FILE).is_file());
+        let (d, parsed) = validate(&p, &[]);
+        assert!(d.is_empty(), "{}", d.render_human(false));
+        assert_eq!(parsed, 0, "every file came from the cache");
+        // One file changed: only it is parsed again.
+        let gamma = p.root().join("policies/gamma.yaml");
+        let text = std::fs::read_to_string(&gamma).expect("read");
+        std::fs::write(&gamma, text.replace("path: /users/1", "path: /people/1")).expect("write");
+        let (d, parsed) = validate(&p, &[]);
+        assert!(d.is_empty(), "{}", d.render_human(false));
+        assert_eq!(parsed, 1);
+    }
+
+    /// `alpha` is unchanged and cached clean; `beta` loses the step `alpha` waits for. The
+    /// finding is in `alpha`, at its `after` entry, on the warm run as on a cold one.
+    #[test]
+    fn a_step_removed_from_another_file_is_reported_in_the_cached_one() {
+        let p = project();
+        assert!(validate(&p, &[]).0.is_empty());
+        let beta = p.root().join("policies/beta.yaml");
+        let text = std::fs::read_to_string(&beta).expect("read");
+        std::fs::write(&beta, text.replace("id: drop", "id: erase")).expect("write");
+        let (warm, parsed) = validate(&p, &[]);
+        assert_eq!(parsed, 1, "only beta is parsed again");
+        let f = one(&warm, "unknown-step");
+        assert_eq!(f.file, "policies/alpha.yaml");
+        assert_eq!((f.line, f.col), (14, 15), "{f:?}");
+        assert_eq!(f.source_line.as_deref(), Some("      after: [beta/drop]"));
+        let cold = p.validate();
+        assert_eq!(warm, cold, "a warm run reports what a cold run reports");
+        // `validate policies/beta.yaml` shows the file that refers to it.
+        let (d, _) = validate(&p, &["policies/beta.yaml"]);
+        assert_eq!(one(&d, "unknown-step").file, "policies/alpha.yaml");
+    }
+
+    /// A connector renamed in dsrctl.yaml: every cached playbook that uses it is reported.
+    #[test]
+    fn a_connector_renamed_in_the_config_is_reported_in_cached_playbooks() {
+        let p = project();
+        assert!(validate(&p, &[]).0.is_empty());
+        std::fs::write(
+            p.root().join("dsrctl.yaml"),
+            CONFIG.replace("api:", "rest:"),
+        )
+        .expect("write");
+        let (warm, parsed) = validate(&p, &[]);
+        assert_eq!(
+            parsed, 3,
+            "a new config is a new context: every file is checked again"
+        );
+        let files: Vec<&str> = with_code(&warm, "unknown-connector")
+            .iter()
+            .map(|f| f.file.as_str())
+            .collect();
+        assert_eq!(
+            files,
+            vec![
+                "policies/alpha.yaml",
+                "policies/beta.yaml",
+                "policies/gamma.yaml"
+            ],
+            "{}",
+            warm.render_human(false)
+        );
+        assert_eq!(warm, p.validate());
+        // `validate dsrctl.yaml` shows what playbooks take from it.
+        let (d, _) = validate(&p, &["dsrctl.yaml"]);
+        assert_eq!(
+            with_code(&d, "unknown-connector").len(),
+            3,
+            "{}",
+            d.render_human(false)
+        );
+    }
+
+    /// Renaming a service: `validate` of that file shows the playbook that still names the
+    /// old one (known from the cache).
+    #[test]
+    fn a_renamed_service_shows_who_still_waits_for_it() {
+        let p = project();
+        assert!(validate(&p, &[]).0.is_empty());
+        let beta = p.root().join("policies/beta.yaml");
+        let text = std::fs::read_to_string(&beta).expect("read");
+        std::fs::write(&beta, text.replace("service: beta", "service: bravo")).expect("write");
+        let (d, _) = validate(&p, &["policies/beta.yaml"]);
+        let f = one(&d, "unknown-service");
+        assert_eq!((f.file.as_str(), f.line), ("policies/alpha.yaml", 14));
+    }
+
+    /// A cache that is garbage, of another format, or names a code this build does not know
+    /// is ignored and written anew.
+    #[test]
+    fn a_corrupt_or_foreign_cache_is_ignored_and_rebuilt() {
+        // delta has a finding of its own, which the cache keeps.
+        let p = project().file("policies/delta.yaml", "service: delta\nconnectr: api\n");
+        let beta = p.root().join("policies/beta.yaml");
+        let text = std::fs::read_to_string(&beta).expect("read");
+        std::fs::write(&beta, text.replace("id: drop", "id: erase")).expect("write");
+        let cold = p.validate();
+        assert!(cold.has_errors());
+        let state = p.root().join(".dsrctl");
+        std::fs::create_dir_all(&state).expect("mkdir");
+        for junk in [
+            "not json at all".to_owned(),
+            r#"{"format":999,"context":"x","entries":{}}"#.to_owned(),
+            String::new(),
+        ] {
+            std::fs::write(state.join(CACHE_FILE), &junk).expect("write junk");
+            let (d, parsed) = validate(&p, &[]);
+            assert_eq!(d, cold, "with cache {junk:?}");
+            assert_eq!(parsed, 4);
+            assert_eq!(Cache::load(&state).len(), 4, "rebuilt");
+        }
+        // A valid cache whose entries claim a clean alpha for another dsrctl build or
+        // config: ignored (the context differs), the finding stays.
+        let written = std::fs::read_to_string(state.join(CACHE_FILE)).expect("read");
+        let foreign = written.replacen("\"context\":\"", "\"context\":\"other-", 1);
+        std::fs::write(state.join(CACHE_FILE), foreign).expect("write");
+        assert_eq!(validate(&p, &[]).0, cold);
+        // An entry whose finding has a code this build does not know: the whole cache goes.
+        let written = std::fs::read_to_string(state.join(CACHE_FILE)).expect("read");
+        assert!(written.contains("\"code\":\""), "{written}");
+        let unknown = written.replace("\"code\":\"", "\"code\":\"no-such-");
+        std::fs::write(state.join(CACHE_FILE), unknown).expect("write");
+        assert_eq!(Cache::load(&state).len(), 0);
+        assert_eq!(validate(&p, &[]).0, cold);
+    }
+}

@@ -183,6 +183,10 @@ pub struct ValidateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
     pub format: DiagFormat,
+    /// Check every file afresh: neither read nor write the validation cache
+    /// (`.dsrctl/validate.cache`, which lets unchanged playbooks skip parsing).
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// `dsrctl explain`.

@@ -6,11 +6,28 @@ use anyhow::Result;
 
 use super::Outcome;
 use super::args::{DiagFormat, SchemaArgs, SchemaWhich, ValidateArgs};
-use crate::load::{SchemaKind, schema_json, validate_paths, write_schemas};
+use crate::load::{
+    CACHE_FILE, Cache, SchemaKind, schema_json, validate_paths, validate_paths_with, write_schemas,
+};
 
-/// Checks the project or the given paths and prints every problem.
+/// Checks the project or the given paths and prints every problem. Unchanged playbooks
+/// take their findings from the validation cache in the state directory.
 pub fn validate(project: &Path, args: &ValidateArgs) -> Result<Outcome> {
-    let diags = validate_paths(project, &args.paths);
+    let diags = if args.no_cache {
+        validate_paths(project, &args.paths)
+    } else {
+        let state_dir = project.join(".dsrctl");
+        let mut cache = Cache::load(&state_dir);
+        let diags = validate_paths_with(project, &args.paths, Some(&mut cache));
+        if let Err(e) = cache.save(&state_dir) {
+            // The findings stand; the next run checks every file again.
+            warn_note!(
+                "could not write the validation cache {}: {e}",
+                state_dir.join(CACHE_FILE).display()
+            );
+        }
+        diags
+    };
     let color = super::use_color(super::args::ColorChoice::Auto);
     let text = match args.format {
         DiagFormat::Human => diags.render_human(color),

@@ -17,8 +17,9 @@ pub(crate) use exit_codes;
 pub const VALIDATE: &str = "\
 Examples:
   dsrctl validate                          # the whole project: config, playbooks, requests
-  dsrctl validate policies/crm.yaml        # one file (its role is told by folder and content)
-  dsrctl validate --format sarif > dsrctl.sarif   # for code scanning";
+  dsrctl validate policies/crm.yaml        # one file and the playbooks that refer to it
+  dsrctl validate --format sarif > dsrctl.sarif   # for code scanning
+  dsrctl validate --no-cache               # every file afresh (the cache is .dsrctl/validate.cache)";
 
 pub const DATASET_INTROSPECT: &str = "\
 Examples:

@@ -7,6 +7,7 @@
 //! schema errors is recovered (`recover.rs`) so the checks of meaning still run on the rest
 //! of it, and findings that only follow from an earlier one are left out.
 
+mod cache;
 pub(crate) mod checks;
 mod code;
 mod context;
@@ -15,6 +16,7 @@ mod deserialize;
 mod diagnostic;
 mod diagnostic_output;
 mod file;
+mod index;
 mod position;
 mod project;
 mod recover;
@@ -29,13 +31,14 @@ mod yaml;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use cache::{CACHE_FILE, Cache, Stamp};
 pub use code::{Code, UnknownCode};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use diagnostic_output::DIAGNOSTICS_FORMAT_VERSION;
 pub use position::{NodePos, Pos, PosMap};
 pub use schema::{SchemaKind, schema_json, schema_value, write_schemas};
 pub use source::{FsSource, Source, is_yaml_name};
-pub use validate::{validate_paths, validate_project};
+pub use validate::{validate_paths, validate_paths_with, validate_project, validate_project_with};
 pub use yaml::{Document, MAX_DEPTH, MAX_FILE_BYTES, parse_yaml};
 
 use crate::model::{Playbook, ProjectConfig, Request};
@@ -77,7 +80,11 @@ pub fn load_project(root: &Path) -> Result<Project, Diagnostics> {
 /// Load and validate a project from any [`Source`] (the working tree, a git ref, ...).
 /// `root` is recorded in the [`Project`].
 pub fn load_project_from(source: &dyn Source, root: &Path) -> Result<Project, Diagnostics> {
-    project::into_project(root, project::check_project(source, None))
+    let want = project::Want {
+        playbooks: true,
+        cache: None,
+    };
+    project::into_project(root, project::check_project(source, None, want))
 }
 
 /// Load and validate a request file.

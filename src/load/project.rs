@@ -3,7 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use super::cache::{Cache, Outcome, Stamp, context_key};
 use super::file::{LoadedFile, attach_sources, load_file};
+use super::index::PlaybookIndex;
 use super::role::{Layout, Role, by_content};
 use super::schema::SchemaKind;
 use super::source::{Source, is_yaml_name};
@@ -22,8 +28,11 @@ pub(crate) struct Checked {
     pub config_doc: Option<Document>,
     /// Where playbooks and requests are kept.
     pub layout: Layout,
-    /// The playbooks: valid, or recovered from their schema errors.
+    /// The playbooks, valid or recovered from their schema errors, when they were asked
+    /// for ([`Want::playbooks`]).
     pub playbooks: Vec<LoadedPlaybook>,
+    /// What the checks across files know of every playbook that loaded.
+    pub index: Vec<PlaybookIndex>,
     /// Whether every playbook file gave a playbook (none was unreadable or unrecoverable).
     pub complete: bool,
     pub inputs: BTreeMap<String, String>,
@@ -110,16 +119,31 @@ pub(crate) fn load_config(file: &str, bytes: &[u8]) -> LoadedConfig {
     }
 }
 
+/// What [`check_project`] is asked for besides the findings.
+#[derive(Default)]
+pub(crate) struct Want<'c> {
+    /// Keep every playbook (the compiler needs them); else only their indexes are kept.
+    pub playbooks: bool,
+    /// Take the findings of unchanged files from here, and record those of the others.
+    pub cache: Option<&'c mut Cache>,
+}
+
 /// Load and check the config and the given playbook files (all when `files` is `None`).
-pub(crate) fn check_project(source: &dyn Source, files: Option<Vec<String>>) -> Checked {
+pub(crate) fn check_project(
+    source: &dyn Source,
+    files: Option<Vec<String>>,
+    want: Want<'_>,
+) -> Checked {
     let mut diags = Diagnostics::default();
     let mut inputs = BTreeMap::new();
     let mut config = None;
     let mut config_doc = None;
     let mut secrets = Vec::new();
+    let mut context = None;
     match source.read(CONFIG_FILE) {
         Ok(bytes) => {
             let loaded = load_config(CONFIG_FILE, &bytes);
+            context = Some(context_key(&loaded.sha256));
             inputs.insert(CONFIG_FILE.to_owned(), loaded.sha256);
             diags.extend(loaded.diags);
             config = loaded.config;
@@ -137,6 +161,7 @@ pub(crate) fn check_project(source: &dyn Source, files: Option<Vec<String>>) -> 
                     config_doc,
                     layout: Layout::of(None, None),
                     playbooks: Vec::new(),
+                    index: Vec::new(),
                     complete: false,
                     inputs,
                     diags,
@@ -145,6 +170,7 @@ pub(crate) fn check_project(source: &dyn Source, files: Option<Vec<String>>) -> 
         }
     }
     let layout = Layout::of(config.as_ref(), config_doc.as_ref().map(|d| &d.value));
+    let whole = files.is_none();
     let files = match files {
         Some(f) => f,
         None => list_playbooks(source, &layout.playbooks, &mut diags),
@@ -152,41 +178,61 @@ pub(crate) fn check_project(source: &dyn Source, files: Option<Vec<String>>) -> 
     let view = config
         .as_ref()
         .map(|c| checks::ConfigView::new(c, config_doc.as_ref()));
+    // Without a readable config the findings of a file are not those of any context.
+    let mut cache = want.cache.filter(|_| context.is_some());
+    if let (Some(cache), Some(context)) = (cache.as_deref_mut(), context) {
+        cache.begin(context);
+        if whole {
+            let listed: std::collections::HashSet<&str> =
+                files.iter().map(String::as_str).collect();
+            cache.retain(|rel| listed.contains(rel));
+        }
+    }
+    let ctx = LoadContext {
+        source,
+        config: view.as_ref(),
+        layout: &layout,
+        keep: want.playbooks,
+        cache: cache.as_deref(),
+    };
+    let results = load_playbooks(&ctx, &files);
     let mut playbooks = Vec::new();
-    let mut docs = Vec::new();
-    let mut follow_ons = BTreeMap::new();
+    let mut index = Vec::with_capacity(files.len());
     let mut complete = true;
-    for (rel, loaded) in load_playbooks(source, &files, view.as_ref(), &layout) {
-        let loaded = match loaded {
+    let mut parsed = 0;
+    for (rel, result) in files.iter().zip(results) {
+        let loaded = match result {
             Ok(l) => l,
             Err(d) => {
-                diags.push(d);
+                diags.push(*d);
                 complete = false;
                 continue;
             }
         };
-        inputs.insert(rel.clone(), loaded.sha256);
-        diags.extend(loaded.diags);
-        match (loaded.value, loaded.doc) {
-            (Some(p), Some(doc)) => {
-                playbooks.push(LoadedPlaybook {
-                    path: rel.clone(),
-                    playbook: p,
-                });
-                docs.push(doc);
-                follow_ons.insert(rel, loaded.follow_on);
-            }
-            _ => complete = false,
+        parsed += usize::from(loaded.parsed);
+        if let Some(cache) = cache.as_deref_mut()
+            && loaded.fresh
+        {
+            cache.put(rel, loaded.stamp, &loaded.outcome);
+        }
+        let outcome = loaded.outcome;
+        inputs.insert(rel.clone(), outcome.sha256);
+        diags.extend(outcome.diags);
+        match outcome.index {
+            Some(i) => index.push(i),
+            None => complete = false,
+        }
+        if let Some(p) = loaded.playbook {
+            playbooks.push(LoadedPlaybook {
+                path: rel.clone(),
+                playbook: p,
+            });
         }
     }
-    let mut across = checks::check_all(&playbooks, &docs, complete);
-    across
-        .0
-        .retain(|d| !follow_ons.get(&d.file).is_some_and(|f| f.covers(d)));
-    for doc in &docs {
-        attach_sources(&mut across, &doc.file, &doc.text);
+    if let Some(cache) = cache {
+        cache.set_parsed(parsed);
     }
-    diags.extend(across);
+    diags.extend(checks::check_all(&index, complete));
     checks::redact(&mut diags, CONFIG_FILE, &secrets);
     diags.sort();
     Checked {
@@ -194,13 +240,38 @@ pub(crate) fn check_project(source: &dyn Source, files: Option<Vec<String>>) -> 
         config_doc,
         layout,
         playbooks,
+        index,
         complete,
         inputs,
         diags,
     }
 }
 
-type PlaybookResult = (String, Result<LoadedFile<Playbook>, Diagnostic>);
+/// What loading a playbook file needs besides the file.
+struct LoadContext<'a> {
+    source: &'a dyn Source,
+    config: Option<&'a checks::ConfigView<'a>>,
+    layout: &'a Layout,
+    /// Keep the playbook (it is then always parsed).
+    keep: bool,
+    cache: Option<&'a Cache>,
+}
+
+/// One playbook file, checked on its own or taken from the cache.
+struct Loaded {
+    outcome: Outcome,
+    /// The file's stamp when it was read from disk.
+    stamp: Option<Stamp>,
+    /// Checked now (not taken from the cache).
+    fresh: bool,
+    /// Parsed now.
+    parsed: bool,
+    /// The playbook, when asked for and the file gave one.
+    playbook: Option<Playbook>,
+}
+
+/// A file that could not be read is one finding.
+type PlaybookResult = Result<Loaded, Box<Diagnostic>>;
 
 /// A request in a playbook directory, named as such instead of as a playbook missing every
 /// key; `None` for a file that is no request.
@@ -224,69 +295,120 @@ fn misplaced(rel: &str, doc: Option<&Document>, layout: &Layout) -> Option<Diagn
     )
 }
 
-/// Read, parse, schema-check and check every playbook on its own, in parallel; results in
-/// the order of `files`.
-fn load_playbooks(
-    source: &dyn Source,
-    files: &[String],
-    config: Option<&checks::ConfigView<'_>>,
-    layout: &Layout,
-) -> Vec<PlaybookResult> {
-    // Reading stays on this thread (a `Source` need not be `Sync`); the work is parallel.
-    let read: Vec<(&String, std::io::Result<Vec<u8>>)> =
-        files.iter().map(|rel| (rel, source.read(rel))).collect();
-    let load_one = |(rel, bytes): &(&String, std::io::Result<Vec<u8>>)| -> PlaybookResult {
-        let rel: &String = rel;
-        let bytes = match bytes {
-            Ok(b) => b,
-            Err(e) => return (rel.clone(), Err(read_error(rel, e))),
-        };
-        let mut loaded: LoadedFile<Playbook> = load_file(rel, bytes, SchemaKind::Playbook);
-        if let Some(d) = misplaced(rel, loaded.written(), layout) {
-            loaded.diags = Diagnostics(vec![d]);
-            loaded.value = None;
-        }
-        if let Some(p) = &mut loaded.value {
-            // A dataset's steps are derived before the checks, which then see (and the
-            // compiler later takes) ordinary steps.
-            let empty = BTreeMap::new();
-            let strategies = config.map_or(&empty, |c| &c.config.erasure);
-            super::dataset::expand(p, strategies);
-        }
-        if let (Some(p), Some(doc)) = (&loaded.value, &loaded.doc) {
-            let mut own = checks::check_one(p, doc, config, &loaded.follow_on);
-            attach_sources(&mut own, &doc.file, &doc.text);
-            loaded.diags.extend(own);
-        }
-        // The checks across playbooks need positions only; the JSON copies can go.
-        if let Some(doc) = &mut loaded.doc {
-            doc.value = serde_json::Value::Null;
-        }
-        loaded.original = None;
-        (rel.clone(), Ok(loaded))
-    };
+/// Read, parse, schema-check and check every playbook on its own (or take what an
+/// unchanged file gave from the cache), in parallel; results in the order of `files`. Each
+/// file's parsed document is dropped as soon as its checks are done: what the checks across
+/// files need is its [`PlaybookIndex`].
+fn load_playbooks(ctx: &LoadContext<'_>, files: &[String]) -> Vec<PlaybookResult> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_WORKERS);
-    if workers <= 1 || read.len() < 2 * workers {
-        return read.iter().map(load_one).collect();
+    if workers <= 1 || files.len() < 2 * workers {
+        return files.iter().map(|rel| load_one(ctx, rel)).collect();
     }
-    let chunk = read.len().div_ceil(workers);
-    let load_one = &load_one;
+    // Workers take the next batch of files as they finish one, so a slow file holds up
+    // no one; the results are put back in order.
+    const BATCH: usize = 32;
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<Option<PlaybookResult>> = Vec::new();
+    results.resize_with(files.len(), || None);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = read
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(load_one).collect::<Vec<_>>()))
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let start = next.fetch_add(BATCH, Ordering::Relaxed);
+                        if start >= files.len() {
+                            break;
+                        }
+                        let end = (start + BATCH).min(files.len());
+                        for (i, rel) in files[start..end].iter().enumerate() {
+                            done.push((start + i, load_one(ctx, rel)));
+                        }
+                    }
+                    done
+                })
+            })
             .collect();
-        let mut out = Vec::with_capacity(read.len());
-        for (h, part) in handles.into_iter().zip(read.chunks(chunk)) {
-            match h.join() {
-                Ok(results) => out.extend(results),
-                // A worker that panicked (a bug, not bad input): load its files here instead.
-                Err(_) => out.extend(part.iter().map(load_one)),
+        for h in handles {
+            // A worker that panicked (a bug, not bad input) leaves its files to this thread.
+            if let Ok(done) = h.join() {
+                for (i, r) in done {
+                    results[i] = Some(r);
+                }
             }
         }
-        out
+    });
+    results
+        .into_iter()
+        .zip(files)
+        .map(|(r, rel)| r.unwrap_or_else(|| load_one(ctx, rel)))
+        .collect()
+}
+
+/// One playbook file: from the cache when its stamp or content is the recorded one, else
+/// read, parsed and checked.
+fn load_one(ctx: &LoadContext<'_>, rel: &str) -> PlaybookResult {
+    let stamp = ctx.source.stamp(rel);
+    if !ctx.keep
+        && let Some(outcome) = ctx.cache.and_then(|c| c.by_stamp(rel, stamp))
+    {
+        return Ok(Loaded {
+            outcome: outcome.clone(),
+            stamp,
+            fresh: false,
+            parsed: false,
+            playbook: None,
+        });
+    }
+    let bytes = ctx
+        .source
+        .read(rel)
+        .map_err(|e| Box::new(read_error(rel, &e)))?;
+    if !ctx.keep
+        && let Some(entry) = ctx.cache.and_then(|c| c.get(rel))
+        && entry.outcome.sha256 == hex::encode(Sha256::digest(&bytes))
+    {
+        // Same content, new stamp (touched, checked out again): recorded anew.
+        return Ok(Loaded {
+            outcome: entry.outcome.clone(),
+            stamp,
+            fresh: true,
+            parsed: false,
+            playbook: None,
+        });
+    }
+    let mut loaded: LoadedFile<Playbook> = load_file(rel, &bytes, SchemaKind::Playbook);
+    drop(bytes);
+    if let Some(d) = misplaced(rel, loaded.written(), ctx.layout) {
+        loaded.diags = Diagnostics(vec![d]);
+        loaded.value = None;
+    }
+    if let Some(p) = &mut loaded.value {
+        // A dataset's steps are derived before the checks, which then see (and the
+        // compiler later takes) ordinary steps.
+        let empty = BTreeMap::new();
+        let strategies = ctx.config.map_or(&empty, |c| &c.config.erasure);
+        super::dataset::expand(p, strategies);
+    }
+    let mut index = None;
+    if let (Some(p), Some(doc)) = (&loaded.value, &loaded.doc) {
+        let mut own = checks::check_one(p, doc, ctx.config, &loaded.follow_on);
+        attach_sources(&mut own, &doc.file, &doc.text);
+        loaded.diags.extend(own);
+        index = Some(PlaybookIndex::of(rel, p, doc, &loaded.follow_on));
+    }
+    Ok(Loaded {
+        outcome: Outcome {
+            sha256: loaded.sha256,
+            diags: loaded.diags,
+            index,
+        },
+        stamp,
+        fresh: true,
+        parsed: true,
+        playbook: if ctx.keep { loaded.value } else { None },
     })
 }
 

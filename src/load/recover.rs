@@ -126,7 +126,12 @@ impl FollowOn {
 
     /// Whether a finding follows from a schema error.
     pub fn covers(&self, d: &Diagnostic) -> bool {
-        self.places.contains(&(d.line, d.col))
+        self.covers_at(d.line, d.col)
+    }
+
+    /// Whether a finding at this line and column follows from a schema error.
+    pub fn covers_at(&self, line: usize, col: usize) -> bool {
+        self.places.contains(&(line, col))
     }
 
     /// Drop the findings that follow from a schema error.

@@ -3,12 +3,19 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use super::cache::Stamp;
 use super::yaml::MAX_FILE_BYTES;
 
 /// Read access to a project's files by path relative to the project root (`/` separators).
-pub trait Source {
+/// Shared by the threads that load playbooks.
+pub trait Source: Sync {
     /// The bytes of one file.
     fn read(&self, rel: &str) -> io::Result<Vec<u8>>;
+    /// The size and modification time of a file on disk, when it is one: the validation
+    /// cache re-reads a file only when they changed. `None` (always re-read) by default.
+    fn stamp(&self, _rel: &str) -> Option<Stamp> {
+        None
+    }
     /// Every `*.yaml`/`*.yml` file under a directory, recursively, as root-relative paths
     /// with `/` separators, sorted.
     fn list_yaml(&self, rel_dir: &str) -> io::Result<Vec<String>>;
@@ -42,6 +49,10 @@ impl Source for FsSource {
         file.take(MAX_FILE_BYTES as u64 + 1)
             .read_to_end(&mut bytes)?;
         Ok(bytes)
+    }
+
+    fn stamp(&self, rel: &str) -> Option<Stamp> {
+        Stamp::of(&self.full(rel))
     }
 
     fn list_yaml(&self, rel_dir: &str) -> io::Result<Vec<String>> {

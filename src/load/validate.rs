@@ -1,11 +1,13 @@
 //! `dsrctl validate`: the whole project (config, playbooks and requests), or the files
 //! given, each checked in its role and in the context of the rest of the project.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use super::cache::Cache;
 use super::checks::{ConfigView, RequestContext};
 use super::file::{attach_sources, load_file};
-use super::project::{Checked, check_project, list_playbooks, load_config};
+use super::project::{Checked, Want, check_project, list_playbooks, load_config};
 use super::role::{Role, by_content};
 use super::schema::SchemaKind;
 use super::source::{FsSource, Source, relative_to};
@@ -18,25 +20,61 @@ use crate::model::Request;
 /// the context of the whole project; with no paths, the whole project: `dsrctl.yaml`, every
 /// playbook and every request in the requests directory.
 pub fn validate_paths(root: &Path, paths: &[PathBuf]) -> Diagnostics {
+    validate_paths_with(root, paths, None)
+}
+
+/// Codes of findings in a playbook or request about what it takes from `dsrctl.yaml`.
+const REFERS_TO_CONFIG: &[Code] = &[
+    Code::UnknownConnector,
+    Code::ConnectorKindMismatch,
+    Code::UnknownTenant,
+];
+
+/// [`validate_paths`] with the validation cache: the findings of a playbook that did not
+/// change since they were recorded are taken from it, and those of the others recorded.
+/// With paths, the findings are those of the given files and of the files that refer to
+/// them: playbooks that run `after` a given playbook's service (as it is now, or as it was
+/// when last checked, so renaming it shows who still names the old one) or define the same
+/// service; for `dsrctl.yaml`, what playbooks and requests take from it (connectors,
+/// tenants).
+pub fn validate_paths_with(
+    root: &Path,
+    paths: &[PathBuf],
+    cache: Option<&mut Cache>,
+) -> Diagnostics {
     let fs = FsSource(root.to_path_buf());
     if paths.is_empty() {
-        return validate_project(&fs);
+        return validate_project_with(&fs, cache);
     }
     let mut diags = Diagnostics::default();
     // The config alone first: its layout says what the given files are.
-    let base = check_project(&fs, Some(Vec::new()));
-    let mut playbooks = Vec::new();
+    let base = check_project(&fs, Some(Vec::new()), Want::default());
+    let mut playbooks = BTreeSet::new();
     let mut requests = Vec::new();
-    let mut configs = Vec::new();
+    let mut configs = BTreeSet::new();
     for rel in selected_files(&fs, root, paths, &mut diags) {
         match role_of(&fs, &base, &rel) {
-            Role::Playbook => playbooks.push(rel),
+            Role::Playbook => {
+                playbooks.insert(rel);
+            }
             Role::Request => requests.push(rel),
-            Role::Config => configs.push(rel),
+            Role::Config => {
+                configs.insert(rel);
+            }
         }
     }
+    // The services the selection defined when last checked.
+    let mut services: BTreeSet<String> = cache
+        .as_deref()
+        .map(|c| {
+            playbooks
+                .iter()
+                .filter_map(|rel| Some(c.get(rel)?.outcome.index.as_ref()?.service.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
     // The selected playbooks with the rest of the project (for references across them);
-    // then the findings about the selection.
+    // then the findings about the selection and its referrers.
     let mut all = Vec::new();
     if base.config.is_some() {
         let mut ignored = Diagnostics::default();
@@ -45,13 +83,38 @@ pub fn validate_paths(root: &Path, paths: &[PathBuf]) -> Diagnostics {
     all.extend(playbooks.iter().cloned());
     all.sort();
     all.dedup();
-    let checked = check_project(&fs, Some(all));
+    let want = Want {
+        playbooks: false,
+        cache,
+    };
+    let checked = check_project(&fs, Some(all), want);
+    services.extend(
+        checked
+            .index
+            .iter()
+            .filter(|i| playbooks.contains(&i.path))
+            .map(|i| i.service.clone()),
+    );
+    let referrers: BTreeSet<&str> = checked
+        .index
+        .iter()
+        .filter(|i| {
+            services.contains(&i.service) || services.iter().any(|s| i.runs_after(s.as_str()))
+        })
+        .map(|i| i.path.as_str())
+        .collect();
+    let config_selected = configs.contains(CONFIG_FILE);
     diags.extend(Diagnostics(
         checked
             .diags
             .0
             .iter()
-            .filter(|d| playbooks.contains(&d.file) || configs.contains(&d.file))
+            .filter(|d| {
+                playbooks.contains(&d.file)
+                    || configs.contains(&d.file)
+                    || referrers.contains(d.file.as_str())
+                    || (config_selected && REFERS_TO_CONFIG.contains(&d.code))
+            })
             .cloned()
             .collect(),
     ));
@@ -59,6 +122,22 @@ pub fn validate_paths(root: &Path, paths: &[PathBuf]) -> Diagnostics {
         diags.extend(check_other_config(&fs, rel));
     }
     diags.extend(check_requests(&fs, &checked, &requests));
+    if config_selected {
+        // Every request names its tenant in dsrctl.yaml.
+        let mut ignored = Diagnostics::default();
+        let others: Vec<String> = list_requests(&fs, &checked.layout.requests, &mut ignored)
+            .into_iter()
+            .filter(|r| !requests.contains(r))
+            .collect();
+        let found = check_requests(&fs, &checked, &others);
+        diags.extend(Diagnostics(
+            found
+                .0
+                .into_iter()
+                .filter(|d| REFERS_TO_CONFIG.contains(&d.code))
+                .collect(),
+        ));
+    }
     diags.sort();
     diags
 }
@@ -66,7 +145,16 @@ pub fn validate_paths(root: &Path, paths: &[PathBuf]) -> Diagnostics {
 /// The whole project as `source` has it (the working tree, or an editor's unsaved buffers
 /// over it): `dsrctl.yaml`, every playbook and every request in the requests directory.
 pub fn validate_project(source: &dyn Source) -> Diagnostics {
-    let checked = check_project(source, None);
+    validate_project_with(source, None)
+}
+
+/// [`validate_project`] with the validation cache.
+pub fn validate_project_with(source: &dyn Source, cache: Option<&mut Cache>) -> Diagnostics {
+    let want = Want {
+        playbooks: false,
+        cache,
+    };
+    let checked = check_project(source, None, want);
     let mut diags = Diagnostics::default();
     let requests = list_requests(source, &checked.layout.requests, &mut diags);
     diags.extend(checked.diags.clone());
@@ -181,7 +269,7 @@ fn check_requests(fs: &dyn Source, checked: &Checked, files: &[String]) -> Diagn
             .any(|d| d.severity == Severity::Error && d.file != CONFIG_FILE);
     let ctx = view.as_ref().map(|config| RequestContext {
         config,
-        playbooks: playbooks_valid.then_some(checked.playbooks.as_slice()),
+        playbooks: playbooks_valid.then_some(checked.index.as_slice()),
     });
     for rel in files {
         match fs.read(rel) {

@@ -9,8 +9,8 @@ use std::io;
 use serde_json::Value;
 
 use crate::load::{
-    CONFIG_FILE, Diagnostics, FsSource, SchemaKind, Source, parse_yaml, schema_value,
-    validate_project,
+    CONFIG_FILE, Cache, Diagnostics, FsSource, SchemaKind, Source, parse_yaml, schema_value,
+    validate_project_with,
 };
 use crate::model::DsrKind;
 
@@ -31,6 +31,14 @@ impl Source for Overlay {
         }
     }
 
+    fn stamp(&self, rel: &str) -> Option<crate::load::Stamp> {
+        // An open buffer has no stamp: its text is hashed each time.
+        if self.open.contains_key(rel) {
+            return None;
+        }
+        self.fs.stamp(rel)
+    }
+
     fn list_yaml(&self, rel_dir: &str) -> io::Result<Vec<String>> {
         let listed = self.fs.list_yaml(rel_dir);
         let prefix = format!("{}/", rel_dir.trim_end_matches('/'));
@@ -47,10 +55,12 @@ impl Source for Overlay {
     }
 }
 
-/// Every finding of `validate` for the project as the editor has it, by file.
-pub fn findings(overlay: &Overlay) -> BTreeMap<String, Diagnostics> {
+/// Every finding of `validate` for the project as the editor has it, by file. Files that
+/// did not change since the last call take their findings from `cache` (an edit re-checks
+/// the edited buffer and the checks across files, not every playbook).
+pub fn findings(overlay: &Overlay, cache: &mut Cache) -> BTreeMap<String, Diagnostics> {
     let mut by_file: BTreeMap<String, Diagnostics> = BTreeMap::new();
-    for d in validate_project(overlay).iter() {
+    for d in validate_project_with(overlay, Some(cache)).iter() {
         by_file.entry(d.file.clone()).or_default().push(d.clone());
     }
     by_file

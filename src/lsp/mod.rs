@@ -23,7 +23,7 @@ use lsp_types::{
     TextDocumentSyncKind, Url,
 };
 
-use crate::load::{FsSource, Severity};
+use crate::load::{Cache, FsSource, Severity};
 pub use analysis::{At, Overlay};
 
 /// Serves the protocol on stdin/stdout until the client says `exit`.
@@ -55,6 +55,7 @@ pub fn serve() -> anyhow::Result<()> {
         },
         root,
         published: BTreeSet::new(),
+        cache: Cache::new(),
     };
     server.publish(&connection)?;
     for message in &connection.receiver {
@@ -85,6 +86,8 @@ struct Server {
     root: PathBuf,
     /// Files that were sent findings, so that a fixed one is sent an empty list.
     published: BTreeSet<String>,
+    /// What each unchanged playbook gave, so an edit re-checks only what it changed.
+    cache: Cache,
 }
 
 impl Server {
@@ -153,7 +156,7 @@ impl Server {
 
     /// Validates the project as the editor has it and sends the findings of every file.
     fn publish(&mut self, connection: &Connection) -> anyhow::Result<()> {
-        let findings = analysis::findings(&self.overlay);
+        let findings = analysis::findings(&self.overlay, &mut self.cache);
         let mut now = BTreeSet::new();
         for (rel, diags) in &findings {
             let Some(uri) = self.uri(rel) else { continue };

@@ -15,10 +15,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::context::nearest_names;
+use super::index::PlaybookIndex;
 use super::position::Pos;
 use super::recover::FollowOn;
 use super::yaml::Document;
-use super::{Code, Diagnostic, Diagnostics, LoadedPlaybook, Severity};
+use super::{Code, Diagnostic, Diagnostics, Severity};
 use crate::model::ProjectConfig;
 
 pub use config::{mask_unparsed, redact};
@@ -175,11 +176,11 @@ pub fn check_config(doc: &Document) -> (Diagnostics, Vec<String>) {
     (out, secrets)
 }
 
-/// Checks across playbooks. `docs[i]` is the parsed document of `playbooks[i]`; `complete`
-/// when no playbook file failed to load (a missing one might define what another names).
-pub fn check_all(playbooks: &[LoadedPlaybook], docs: &[Document], complete: bool) -> Diagnostics {
+/// Checks across playbooks, on their indexes; `complete` when no playbook file failed to
+/// load (a missing one might define what another names).
+pub(crate) fn check_all(playbooks: &[PlaybookIndex], complete: bool) -> Diagnostics {
     let mut out = Diagnostics::default();
-    project::check_across(playbooks, docs, complete, &mut out);
+    project::check_across(playbooks, complete, &mut out);
     out
 }
 

@@ -3,12 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::Report;
 use super::graph::{Needs, cycles};
-use crate::load::position::escape_token;
-use crate::load::yaml::Document;
-use crate::load::{Code, Diagnostics, LoadedPlaybook, Severity};
-use crate::model::{DsrKind, Playbook};
+use crate::load::index::{Place, PlaybookIndex};
+use crate::load::{Code, Diagnostic, Diagnostics, Severity};
+use crate::model::DsrKind;
 
 /// Identities a request commonly carries; any other must be discovered by a playbook.
 pub const WELL_KNOWN_IDENTITIES: &[&str] = &[
@@ -19,90 +17,103 @@ pub const WELL_KNOWN_IDENTITIES: &[&str] = &[
     "phone",
 ];
 
-fn step_ids(p: &Playbook) -> BTreeSet<&str> {
+fn step_ids(p: &PlaybookIndex) -> BTreeSet<&str> {
     DsrKind::ALL
         .into_iter()
-        .flat_map(|k| p.dsr.steps(k))
+        .flat_map(|k| p.steps(k))
         .map(|s| s.id.as_str())
         .collect()
 }
 
+/// A finding at a place of a playbook; none where it would follow from a schema error.
+fn push<'o>(
+    out: &'o mut Diagnostics,
+    severity: Severity,
+    code: Code,
+    file: &str,
+    at: Option<&Place>,
+    message: String,
+) -> Option<&'o mut Diagnostic> {
+    let at = at?;
+    let mut d = Diagnostic::new(severity, code, file, at.pos.line, at.pos.col, message)
+        .with_len(at.pos.len);
+    d.source_line = Some(at.source.clone());
+    out.push(d);
+    out.0.last_mut()
+}
+
 /// Every check that needs more than one playbook.
-pub fn check_across(
-    playbooks: &[LoadedPlaybook],
-    docs: &[Document],
-    complete: bool,
-    out: &mut Diagnostics,
-) {
+pub fn check_across(playbooks: &[PlaybookIndex], complete: bool, out: &mut Diagnostics) {
     let mut first: BTreeMap<&str, &str> = BTreeMap::new();
     let mut services: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     let mut discovered: BTreeSet<&str> = BTreeSet::new();
-    for lp in playbooks {
+    for p in playbooks {
         services
-            .entry(lp.playbook.service.as_str())
-            .or_insert_with(|| step_ids(&lp.playbook));
-        discovered.extend(lp.playbook.discovers.keys().map(String::as_str));
+            .entry(p.service.as_str())
+            .or_insert_with(|| step_ids(p));
+        discovered.extend(p.discovers.iter().map(|(k, _)| k.as_str()));
     }
     let names: Vec<&str> = services.keys().copied().collect();
     let after_cycles = after_cycles(playbooks);
-    for (n, (lp, doc)) in playbooks.iter().zip(docs).enumerate() {
-        let p = &lp.playbook;
-        let mut r = Report {
-            doc,
-            out: &mut *out,
-            recovered: None,
-        };
+    for (n, p) in playbooks.iter().enumerate() {
+        let file = p.path.as_str();
         if let Some(prev) = first.get(p.service.as_str()) {
-            r.error(
+            if let Some(d) = push(
+                out,
+                Severity::Error,
                 Code::DuplicateService,
-                "/service",
+                file,
+                p.service_at.as_ref(),
                 format!("service `{}` is also defined in `{prev}`", p.service),
-            )
-            .help("service names are unique across the project; rename one");
+            ) {
+                d.help("service names are unique across the project; rename one");
+            }
         } else {
-            first.insert(&p.service, &lp.path);
+            first.insert(&p.service, file);
         }
         // A playbook that did not load may discover it.
-        for (i, id) in p.needs_identities.iter().enumerate().filter(|_| complete) {
-            if !WELL_KNOWN_IDENTITIES.contains(&id.as_str()) && !discovered.contains(id.as_str()) {
-                r.push(
+        for (id, at) in p.needs_identities.iter().filter(|_| complete) {
+            if !WELL_KNOWN_IDENTITIES.contains(&id.as_str())
+                && !discovered.contains(id.as_str())
+                && let Some(d) = push(
+                    out,
                     Severity::Warning,
                     Code::IdentityNeverProvided,
-                    &format!("/needs_identities/{i}"),
-                    false,
+                    file,
+                    at.as_ref(),
                     format!("no request or playbook provides identity `{id}`"),
                 )
-                .help(format!(
+            {
+                d.help(format!(
                     "requests carry {}; add `discovers: {{ {id}: step.capture }}` to the playbook that finds it",
                     WELL_KNOWN_IDENTITIES.join(", ")
                 ));
             }
         }
-        check_after(p, &services, &names, complete, &mut r);
+        check_after(p, &services, &names, complete, out);
         for c in after_cycles.iter().filter(|c| c.playbook == n) {
-            r.error(
+            if let Some(d) = push(
+                out,
+                Severity::Error,
                 Code::AfterCycle,
-                &c.pointer,
+                file,
+                c.at,
                 format!(
                     "steps of several services wait for each other in a cycle: {}",
                     c.path
                 ),
-            )
-            .help("remove one of these `after` (or `needs`) so the services can run in order");
+            ) {
+                d.help("remove one of these `after` (or `needs`) so the services can run in order");
+            }
         }
     }
 }
 
-/// Where the `j`-th `after` entry of the `i`-th step of `kind` is written.
-fn after_pointer(kind: DsrKind, i: usize, j: usize) -> String {
-    format!("/dsr/{}/{i}/after/{j}", escape_token(kind.as_str()))
-}
-
 /// A cycle through `after`, reported at one of its `after` entries.
-struct AfterCycle {
+struct AfterCycle<'a> {
     /// Index of the playbook holding the entry.
     playbook: usize,
-    pointer: String,
+    at: Option<&'a Place>,
     /// `service/step -> … -> service/step`.
     path: String,
 }
@@ -111,34 +122,39 @@ struct AfterCycle {
 /// `after` (a service's name stands for all its steps of that kind): what the compiler
 /// would refuse for every request of that kind. Cycles of `needs` alone are reported per
 /// playbook, so only those with an `after` edge are returned.
-fn after_cycles(playbooks: &[LoadedPlaybook]) -> Vec<AfterCycle> {
+fn after_cycles(playbooks: &[PlaybookIndex]) -> Vec<AfterCycle<'_>> {
     let mut found = Vec::new();
     for kind in DsrKind::ALL {
+        // Only services with an `after` edge of this kind can be on such a cycle, but the
+        // graph stays whole so the paths are those the compiler would show.
+        if !playbooks
+            .iter()
+            .any(|p| p.steps(kind).iter().any(|s| !s.after.is_empty()))
+        {
+            continue;
+        }
         let nodes: Vec<Vec<String>> = playbooks
             .iter()
-            .map(|lp| {
-                let p = &lp.playbook;
-                p.dsr
-                    .steps(kind)
+            .map(|p| {
+                p.steps(kind)
                     .iter()
                     .map(|s| format!("{}/{}", p.service, s.id))
                     .collect()
             })
             .collect();
         let mut by_service: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for (lp, names) in playbooks.iter().zip(&nodes) {
+        for (p, names) in playbooks.iter().zip(&nodes) {
             by_service
-                .entry(lp.playbook.service.as_str())
+                .entry(p.service.as_str())
                 .or_default()
                 .extend(names.iter().map(String::as_str));
         }
         let all: BTreeSet<&str> = nodes.iter().flatten().map(String::as_str).collect();
         let mut graph: Needs<'_> = BTreeMap::new();
         // (from, to) of each `after` edge → where it is written.
-        let mut written: BTreeMap<(&str, &str), (usize, String)> = BTreeMap::new();
-        for (n, (lp, names)) in playbooks.iter().zip(&nodes).enumerate() {
-            let p = &lp.playbook;
-            for (i, (step, from)) in p.dsr.steps(kind).iter().zip(names).enumerate() {
+        let mut written: BTreeMap<(&str, &str), (usize, Option<&Place>)> = BTreeMap::new();
+        for (n, (p, names)) in playbooks.iter().zip(&nodes).enumerate() {
+            for (step, from) in p.steps(kind).iter().zip(names) {
                 let edges = graph.entry(from.as_str()).or_default();
                 for need in &step.needs {
                     let to = format!("{}/{need}", p.service);
@@ -146,7 +162,7 @@ fn after_cycles(playbooks: &[LoadedPlaybook]) -> Vec<AfterCycle> {
                         edges.push(to);
                     }
                 }
-                for (j, after) in step.after.iter().enumerate() {
+                for (after, at) in &step.after {
                     let targets: Vec<&str> = match after.split_once('/') {
                         Some(_) => all.get(after.as_str()).into_iter().copied().collect(),
                         None => by_service.get(after.as_str()).cloned().unwrap_or_default(),
@@ -155,22 +171,22 @@ fn after_cycles(playbooks: &[LoadedPlaybook]) -> Vec<AfterCycle> {
                         edges.push(to);
                         written
                             .entry((from.as_str(), to))
-                            .or_insert_with(|| (n, after_pointer(kind, i, j)));
+                            .or_insert((n, at.as_ref()));
                     }
                 }
             }
         }
         for cycle in cycles(&graph) {
-            let Some((playbook, pointer)) = cycle
+            let Some((playbook, at)) = cycle
                 .windows(2)
                 .find_map(|w| written.get(&(w[0], w[1])))
-                .cloned()
+                .copied()
             else {
                 continue;
             };
             found.push(AfterCycle {
                 playbook,
-                pointer,
+                at,
                 path: cycle.join(" -> "),
             });
         }
@@ -179,16 +195,16 @@ fn after_cycles(playbooks: &[LoadedPlaybook]) -> Vec<AfterCycle> {
 }
 
 fn check_after(
-    p: &Playbook,
+    p: &PlaybookIndex,
     services: &BTreeMap<&str, BTreeSet<&str>>,
     names: &[&str],
     complete: bool,
-    r: &mut Report<'_>,
+    out: &mut Diagnostics,
 ) {
+    let file = p.path.as_str();
     for kind in DsrKind::ALL {
-        for (i, step) in p.dsr.steps(kind).iter().enumerate() {
-            for (j, after) in step.after.iter().enumerate() {
-                let ptr = after_pointer(kind, i, j);
+        for step in p.steps(kind) {
+            for (after, at) in &step.after {
                 let (service, target) = match after.split_once('/') {
                     Some((s, t)) => (s, Some(t)),
                     None => (after.as_str(), None),
@@ -197,32 +213,47 @@ fn check_after(
                     // A playbook that did not load may define it.
                     None if !complete => {}
                     None => {
-                        r.error(
+                        if let Some(d) = push(
+                            out,
+                            Severity::Error,
                             Code::UnknownService,
-                            &ptr,
-                            format!("step `{}` runs after service `{service}`, which no playbook defines", step.id),
-                        )
-                        .suggest(service, names, "services");
+                            file,
+                            at.as_ref(),
+                            format!(
+                                "step `{}` runs after service `{service}`, which no playbook defines",
+                                step.id
+                            ),
+                        ) {
+                            d.suggest(service, names, "services");
+                        }
                     }
                     Some(ids) => {
                         if let Some(t) = target
                             && !ids.contains(t)
                         {
                             let valid: Vec<&str> = ids.iter().copied().collect();
-                            r.error(
+                            if let Some(d) = push(
+                                out,
+                                Severity::Error,
                                 Code::UnknownStep,
-                                &ptr,
+                                file,
+                                at.as_ref(),
                                 format!("service `{service}` has no step `{t}`"),
-                            )
-                            .suggest(t, &valid, "its steps");
+                            ) {
+                                d.suggest(t, &valid, "its steps");
+                            }
                         }
-                        if service == p.service {
-                            r.error(
+                        if service == p.service
+                            && let Some(d) = push(
+                                out,
+                                Severity::Error,
                                 Code::AfterOwnService,
-                                &ptr,
+                                file,
+                                at.as_ref(),
                                 format!("step `{}` names its own service in `after`", step.id),
                             )
-                            .help("order steps of the same service with `needs`");
+                        {
+                            d.help("order steps of the same service with `needs`");
                         }
                     }
                 }

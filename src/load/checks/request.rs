@@ -9,16 +9,17 @@ use serde_json::{Map, Value};
 
 use super::identity::format_problem;
 use super::{ConfigView, Report};
+use crate::load::index::{KindIndex, PlaybookIndex};
 use crate::load::position::escape_token;
-use crate::load::{Code, LoadedPlaybook, Severity};
-use crate::model::{DsrKind, KindSpec, Playbook};
+use crate::load::{Code, Severity};
+use crate::model::DsrKind;
 
 /// What a request is checked against besides itself.
 pub struct RequestContext<'a> {
     /// The project config.
     pub config: &'a ConfigView<'a>,
     /// Every playbook, when all of them loaded (identities are not judged against some).
-    pub playbooks: Option<&'a [LoadedPlaybook]>,
+    pub playbooks: Option<&'a [PlaybookIndex]>,
 }
 
 /// Every check on one request.
@@ -167,15 +168,14 @@ fn check_identities(
     tenant: &str,
     subject: &Map<String, Value>,
     config: &ConfigView<'_>,
-    playbooks: &[LoadedPlaybook],
+    playbooks: &[PlaybookIndex],
     r: &mut Report<'_>,
 ) {
     let Some(t) = config.config.tenants.get(tenant) else {
         return;
     };
-    let running: Vec<(&Playbook, Vec<DsrKind>)> = playbooks
+    let running: Vec<(&PlaybookIndex, Vec<DsrKind>)> = playbooks
         .iter()
-        .map(|lp| &lp.playbook)
         .filter(|p| t.connectors.contains_key(&p.connector))
         .filter_map(|p| run_kinds(p, kind).map(|kinds| (p, kinds)))
         .collect();
@@ -187,7 +187,7 @@ fn check_identities(
                 let step = source.split_once('.')?.0;
                 kinds
                     .iter()
-                    .any(|k| p.dsr.steps(*k).iter().any(|s| s.id == step))
+                    .any(|k| p.steps(*k).iter().any(|s| s.id == step))
                     .then_some(identity.as_str())
             })
         })
@@ -197,10 +197,11 @@ fn check_identities(
         .filter_map(|(p, _)| {
             p.needs_identities
                 .iter()
+                .map(|(i, _)| i)
                 .find(|i| {
                     !subject.contains_key(i.as_str())
                         && !discovered.contains(i.as_str())
-                        && !p.discovers.contains_key(i.as_str())
+                        && !p.discovers(i)
                 })
                 .map(|i| (p.service.as_str(), i.as_str()))
         })
@@ -225,9 +226,9 @@ fn check_identities(
 /// The kinds whose steps a playbook runs for `kind` (its own, or those `same_as` leads
 /// to); `None` when it runs none (not declared, unsupported, or a reuse that does not end
 /// in steps, which the playbook's checks report).
-fn run_kinds(p: &Playbook, kind: DsrKind) -> Option<Vec<DsrKind>> {
+fn run_kinds(p: &PlaybookIndex, kind: DsrKind) -> Option<Vec<DsrKind>> {
     fn expand(
-        p: &Playbook,
+        p: &PlaybookIndex,
         kind: DsrKind,
         seen: &mut Vec<DsrKind>,
         out: &mut Vec<DsrKind>,
@@ -236,14 +237,14 @@ fn run_kinds(p: &Playbook, kind: DsrKind) -> Option<Vec<DsrKind>> {
             return false;
         }
         seen.push(kind);
-        let ok = match p.dsr.get(kind) {
-            Some(KindSpec::Steps(_)) => {
+        let ok = match p.kind(kind) {
+            KindIndex::Steps(_) => {
                 if !out.contains(&kind) {
                     out.push(kind);
                 }
                 true
             }
-            Some(KindSpec::Reuse(reuse)) => reuse.same_as.iter().all(|k| expand(p, *k, seen, out)),
+            KindIndex::Reuse(same_as) => same_as.iter().all(|k| expand(p, *k, seen, out)),
             _ => false,
         };
         seen.pop();

@@ -1,7 +1,9 @@
 //! Template strings in a step: they compile, their variables resolve, and variables in an
 //! HTTP path go through the `seg` encoding helper.
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 
 use handlebars::template::{Parameter, Template, TemplateElement};
 use serde_json::Value;
@@ -66,8 +68,9 @@ pub fn check_step_templates(playbook: &Playbook, scope: &StepScope<'_, '_>, r: &
     let mut strings = Vec::new();
     collect_strings(value, scope.pointer.to_owned(), &mut strings);
     for (ptr, text) in strings {
-        let template = match Template::compile(&text) {
-            Ok(t) => t,
+        let parsed = parsed(&text);
+        let (vars, one_path) = match parsed.as_ref() {
+            Ok(p) => (&p.vars, p.one_path),
             Err(e) => {
                 r.error(
                     Code::TemplateSyntax,
@@ -78,17 +81,57 @@ pub fn check_step_templates(playbook: &Playbook, scope: &StepScope<'_, '_>, r: &
                 continue;
             }
         };
-        let mut vars = Vec::new();
-        collect_vars(&template, &mut vars);
         let in_verify = ptr[scope.pointer.len()..].starts_with("/verify")
             || ptr[scope.pointer.len()..].starts_with("/poll");
-        for v in &vars {
+        for v in vars {
             check_var(playbook, scope, &needed, in_verify, &ptr, v, r);
         }
         if ptr.ends_with("/http/path") {
-            check_path_encoding(&template, &vars, &ptr, r);
+            check_path_encoding(one_path, vars, &ptr, r);
         }
     }
+}
+
+/// What the checks need of a template: its variables, and whether it is one path
+/// expression as a whole (`{{x.y}}`).
+struct Parsed {
+    vars: Vec<Var>,
+    one_path: bool,
+}
+
+/// Distinct templates kept per thread; past this many the memo starts afresh.
+const MAX_MEMO: usize = 4096;
+
+thread_local! {
+    /// Template text → what parsing it gave: the same template (`{{seg subject.email}}`)
+    /// recurs in thousands of playbooks and is parsed once.
+    static MEMO: RefCell<HashMap<String, Rc<Result<Parsed, String>>>> =
+        RefCell::new(HashMap::new());
+}
+
+/// The parsed template, from the memo when it was seen before.
+fn parsed(text: &str) -> Rc<Result<Parsed, String>> {
+    if let Some(p) = MEMO.with(|m| m.borrow().get(text).cloned()) {
+        return p;
+    }
+    let result = Template::compile(text)
+        .map(|t| {
+            let mut vars = Vec::new();
+            collect_vars(&t, &mut vars);
+            let one_path = matches!(t.elements.as_slice(), [TemplateElement::Expression(h)]
+                if h.params.is_empty() && matches!(h.name, Parameter::Path(_)));
+            Parsed { vars, one_path }
+        })
+        .map_err(|e| e.to_string());
+    let result = Rc::new(result);
+    MEMO.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= MAX_MEMO {
+            m.clear();
+        }
+        m.insert(text.to_owned(), Rc::clone(&result));
+    });
+    result
 }
 
 fn collect_strings(v: &Value, ptr: String, out: &mut Vec<(String, String)>) {
@@ -306,9 +349,8 @@ fn check_var(
 /// In `http.path` every variable is wrapped in `{{seg ...}}` so a value cannot change what
 /// is addressed. A path that is one capture as a whole (a URL the service returned, e.g.
 /// from `Location`) is allowed: the connector confines it to its own origin.
-fn check_path_encoding(t: &Template, vars: &[Var], ptr: &str, r: &mut Report<'_>) {
-    let whole_capture = matches!(t.elements.as_slice(), [TemplateElement::Expression(h)]
-        if h.params.is_empty() && matches!(h.name, Parameter::Path(_)))
+fn check_path_encoding(one_path: bool, vars: &[Var], ptr: &str, r: &mut Report<'_>) {
+    let whole_capture = one_path
         && vars
             .first()
             .is_some_and(|v| split_var(&v.raw).1.is_some() && !v.raw.starts_with("subject"));
