@@ -26,9 +26,11 @@ pub async fn plan(cli: &Cli, args: &PlanArgs, color: bool) -> Result<Outcome> {
         let project = workspace::project(&cli.project, color)?;
         let request = workspace::request(request_path, color)?;
         let plan = compile(&project, &request, chrono::Utc::now())?;
+        // The playbooks are in the plan now: a project of thousands need not stay.
+        drop(project);
         out!(
             "{}",
-            super::plan_offline::render(&plan, args.format, cli.show_personal_data)?
+            super::plan_offline::render(plan, args.format, cli.show_personal_data)?
         );
         return Ok(Outcome::Ok);
     }
@@ -175,8 +177,7 @@ pub async fn test(cli: &Cli, args: &TestArgs, color: bool) -> Result<Outcome> {
 }
 
 /// A plan's request with subject values masked, for views.
-pub fn masked(plan: &Plan, show: bool) -> Plan {
-    let mut plan = plan.clone();
+pub fn masked(mut plan: Plan, show: bool) -> Plan {
     if !show {
         for v in plan.request.subject.values_mut() {
             *v = match v {

@@ -8,8 +8,8 @@ use super::args::PlanFormat;
 use super::cmd_plan::masked;
 use crate::journal::{Disposition, Plan, PlannedAction};
 
-/// Renders a compiled plan (subject values masked unless `show`).
-pub fn render(plan: &Plan, format: PlanFormat, show: bool) -> Result<String> {
+/// Renders a compiled plan (subject values masked unless `show`), masking it in place.
+pub fn render(plan: Plan, format: PlanFormat, show: bool) -> Result<String> {
     let plan = masked(plan, show);
     Ok(match format {
         PlanFormat::Json => serde_json::to_string_pretty(&plan)? + "\n",

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -70,14 +70,14 @@ pub(crate) struct Outcome {
     /// Its own findings (schema and meaning), source lines attached.
     pub diags: Diagnostics,
     /// What the checks across files need; `None` when the file gave no playbook.
-    pub index: Option<PlaybookIndex>,
+    pub index: Option<Arc<PlaybookIndex>>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     /// `None` when the file must be re-hashed next time.
     pub stamp: Option<Stamp>,
-    pub outcome: Outcome,
+    pub outcome: Arc<Outcome>,
 }
 
 /// Findings of single playbooks by path, for the context they were checked in.
@@ -111,13 +111,13 @@ impl Cache {
     }
 
     /// The outcome of a file whose stamp is the recorded one (no need to read it).
-    pub(crate) fn by_stamp(&self, rel: &str, stamp: Option<Stamp>) -> Option<&Outcome> {
+    pub(crate) fn by_stamp(&self, rel: &str, stamp: Option<Stamp>) -> Option<&Arc<Outcome>> {
         let e = self.entries.get(rel)?;
         (stamp.is_some() && e.stamp == stamp).then_some(&e.outcome)
     }
 
     /// Record what a file gave; `stamp` when it was read from disk.
-    pub(crate) fn put(&mut self, rel: &str, stamp: Option<Stamp>, outcome: &Outcome) {
+    pub(crate) fn put(&mut self, rel: &str, stamp: Option<Stamp>, outcome: &Arc<Outcome>) {
         if outcome.diags.iter().any(|d| d.file != rel) {
             // Kept without a file name, so only findings about this file are kept.
             self.changed |= self.entries.remove(rel).is_some();
@@ -126,7 +126,7 @@ impl Cache {
         let stamp = stamp.filter(|s| s.settled(SystemTime::now()));
         if let Some(e) = self.entries.get_mut(rel)
             && e.stamp == stamp
-            && e.outcome == *outcome
+            && (Arc::ptr_eq(&e.outcome, outcome) || e.outcome == *outcome)
         {
             return;
         }
@@ -134,7 +134,7 @@ impl Cache {
             rel.to_owned(),
             Entry {
                 stamp,
-                outcome: outcome.clone(),
+                outcome: Arc::clone(outcome),
             },
         );
         self.changed = true;
@@ -184,11 +184,11 @@ impl Cache {
                         rel,
                         Entry {
                             stamp: e.stamp,
-                            outcome: Outcome {
+                            outcome: Arc::new(Outcome {
                                 sha256: e.sha256,
                                 diags: Diagnostics(diags),
-                                index: e.index,
-                            },
+                                index: e.index.map(Arc::new),
+                            }),
                         },
                     );
                 }
@@ -209,20 +209,20 @@ impl Cache {
         if !self.changed {
             return Ok(());
         }
-        let stored = Stored {
+        let stored = StoredRef {
             format: FORMAT,
-            context: self.context.clone(),
+            context: &self.context,
             entries: self
                 .entries
                 .iter()
                 .map(|(rel, e)| {
                     (
-                        rel.clone(),
-                        StoredEntry {
+                        rel.as_str(),
+                        StoredEntryRef {
                             stamp: e.stamp,
-                            sha256: e.outcome.sha256.clone(),
+                            sha256: &e.outcome.sha256,
                             diags: e.outcome.diags.iter().map(StoredDiag::from).collect(),
-                            index: e.outcome.index.clone(),
+                            index: e.outcome.index.as_deref(),
                         },
                     )
                 })
@@ -269,14 +269,34 @@ fn tool_key() -> &'static str {
     })
 }
 
-#[derive(Serialize, Deserialize)]
+/// [`Stored`] as written, borrowing from the cache.
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    format: u32,
+    context: &'a str,
+    entries: HashMap<&'a str, StoredEntryRef<'a>>,
+}
+
+#[derive(Serialize)]
+struct StoredEntryRef<'a> {
+    #[serde(rename = "t")]
+    stamp: Option<Stamp>,
+    #[serde(rename = "h")]
+    sha256: &'a str,
+    #[serde(rename = "d", skip_serializing_if = "Vec::is_empty")]
+    diags: Vec<StoredDiag>,
+    #[serde(rename = "i")]
+    index: Option<&'a PlaybookIndex>,
+}
+
+#[derive(Deserialize)]
 struct Stored {
     format: u32,
     context: String,
     entries: HashMap<String, StoredEntry>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct StoredEntry {
     #[serde(rename = "t", default)]
     stamp: Option<Stamp>,

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sha2::{Digest, Sha256};
@@ -32,7 +33,7 @@ pub(crate) struct Checked {
     /// for ([`Want::playbooks`]).
     pub playbooks: Vec<LoadedPlaybook>,
     /// What the checks across files know of every playbook that loaded.
-    pub index: Vec<PlaybookIndex>,
+    pub index: Vec<Arc<PlaybookIndex>>,
     /// Whether every playbook file gave a playbook (none was unreadable or unrecoverable).
     pub complete: bool,
     pub inputs: BTreeMap<String, String>,
@@ -216,10 +217,10 @@ pub(crate) fn check_project(
             cache.put(rel, loaded.stamp, &loaded.outcome);
         }
         let outcome = loaded.outcome;
-        inputs.insert(rel.clone(), outcome.sha256);
-        diags.extend(outcome.diags);
-        match outcome.index {
-            Some(i) => index.push(i),
+        inputs.insert(rel.clone(), outcome.sha256.clone());
+        diags.0.extend(outcome.diags.iter().cloned());
+        match &outcome.index {
+            Some(i) => index.push(Arc::clone(i)),
             None => complete = false,
         }
         if let Some(p) = loaded.playbook {
@@ -259,7 +260,7 @@ struct LoadContext<'a> {
 
 /// One playbook file, checked on its own or taken from the cache.
 struct Loaded {
-    outcome: Outcome,
+    outcome: Arc<Outcome>,
     /// The file's stamp when it was read from disk.
     stamp: Option<Stamp>,
     /// Checked now (not taken from the cache).
@@ -355,7 +356,7 @@ fn load_one(ctx: &LoadContext<'_>, rel: &str) -> PlaybookResult {
         && let Some(outcome) = ctx.cache.and_then(|c| c.by_stamp(rel, stamp))
     {
         return Ok(Loaded {
-            outcome: outcome.clone(),
+            outcome: Arc::clone(outcome),
             stamp,
             fresh: false,
             parsed: false,
@@ -372,7 +373,7 @@ fn load_one(ctx: &LoadContext<'_>, rel: &str) -> PlaybookResult {
     {
         // Same content, new stamp (touched, checked out again): recorded anew.
         return Ok(Loaded {
-            outcome: entry.outcome.clone(),
+            outcome: Arc::clone(&entry.outcome),
             stamp,
             fresh: true,
             parsed: false,
@@ -397,14 +398,14 @@ fn load_one(ctx: &LoadContext<'_>, rel: &str) -> PlaybookResult {
         let mut own = checks::check_one(p, doc, ctx.config, &loaded.follow_on);
         attach_sources(&mut own, &doc.file, &doc.text);
         loaded.diags.extend(own);
-        index = Some(PlaybookIndex::of(rel, p, doc, &loaded.follow_on));
+        index = Some(Arc::new(PlaybookIndex::of(rel, p, doc, &loaded.follow_on)));
     }
     Ok(Loaded {
-        outcome: Outcome {
+        outcome: Arc::new(Outcome {
             sha256: loaded.sha256,
             diags: loaded.diags,
             index,
-        },
+        }),
         stamp,
         fresh: true,
         parsed: true,

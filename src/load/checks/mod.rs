@@ -11,6 +11,7 @@ mod steps;
 mod templates;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -178,7 +179,7 @@ pub fn check_config(doc: &Document) -> (Diagnostics, Vec<String>) {
 
 /// Checks across playbooks, on their indexes; `complete` when no playbook file failed to
 /// load (a missing one might define what another names).
-pub(crate) fn check_all(playbooks: &[PlaybookIndex], complete: bool) -> Diagnostics {
+pub(crate) fn check_all(playbooks: &[Arc<PlaybookIndex>], complete: bool) -> Diagnostics {
     let mut out = Diagnostics::default();
     project::check_across(playbooks, complete, &mut out);
     out

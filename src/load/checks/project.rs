@@ -1,7 +1,8 @@
 //! Checks across playbooks: unique service names, `after` references, identities that
 //! some request or discovery provides.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use super::graph::{Needs, cycles};
 use crate::load::index::{Place, PlaybookIndex};
@@ -43,17 +44,17 @@ fn push<'o>(
 }
 
 /// Every check that needs more than one playbook.
-pub fn check_across(playbooks: &[PlaybookIndex], complete: bool, out: &mut Diagnostics) {
-    let mut first: BTreeMap<&str, &str> = BTreeMap::new();
-    let mut services: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    let mut discovered: BTreeSet<&str> = BTreeSet::new();
+pub fn check_across(playbooks: &[Arc<PlaybookIndex>], complete: bool, out: &mut Diagnostics) {
+    let mut first: HashMap<&str, &str> = HashMap::with_capacity(playbooks.len());
+    // Service → the playbook that defines it first (whose steps `after` can name).
+    let mut services: HashMap<&str, &PlaybookIndex> = HashMap::with_capacity(playbooks.len());
+    let mut discovered: HashSet<&str> = HashSet::new();
     for p in playbooks {
-        services
-            .entry(p.service.as_str())
-            .or_insert_with(|| step_ids(p));
+        services.entry(p.service.as_str()).or_insert(p);
         discovered.extend(p.discovers.iter().map(|(k, _)| k.as_str()));
     }
-    let names: Vec<&str> = services.keys().copied().collect();
+    let mut names: Vec<&str> = services.keys().copied().collect();
+    names.sort_unstable();
     let after_cycles = after_cycles(playbooks);
     for (n, p) in playbooks.iter().enumerate() {
         let file = p.path.as_str();
@@ -122,15 +123,18 @@ struct AfterCycle<'a> {
 /// `after` (a service's name stands for all its steps of that kind): what the compiler
 /// would refuse for every request of that kind. Cycles of `needs` alone are reported per
 /// playbook, so only those with an `after` edge are returned.
-fn after_cycles(playbooks: &[PlaybookIndex]) -> Vec<AfterCycle<'_>> {
+fn after_cycles(all_playbooks: &[Arc<PlaybookIndex>]) -> Vec<AfterCycle<'_>> {
     let mut found = Vec::new();
     for kind in DsrKind::ALL {
-        // Only services with an `after` edge of this kind can be on such a cycle, but the
-        // graph stays whole so the paths are those the compiler would show.
-        if !playbooks
+        // Each service on such a cycle is left through an `after` of one of its steps, so
+        // only services with an `after` of this kind can be on one: the graph is theirs.
+        let (kept, playbooks): (Vec<usize>, Vec<&PlaybookIndex>) = all_playbooks
             .iter()
-            .any(|p| p.steps(kind).iter().any(|s| !s.after.is_empty()))
-        {
+            .enumerate()
+            .filter(|(_, p)| p.steps(kind).iter().any(|s| !s.after.is_empty()))
+            .map(|(n, p)| (n, &**p))
+            .unzip();
+        if playbooks.is_empty() {
             continue;
         }
         let nodes: Vec<Vec<String>> = playbooks
@@ -153,7 +157,7 @@ fn after_cycles(playbooks: &[PlaybookIndex]) -> Vec<AfterCycle<'_>> {
         let mut graph: Needs<'_> = BTreeMap::new();
         // (from, to) of each `after` edge → where it is written.
         let mut written: BTreeMap<(&str, &str), (usize, Option<&Place>)> = BTreeMap::new();
-        for (n, (p, names)) in playbooks.iter().zip(&nodes).enumerate() {
+        for (&n, (p, names)) in kept.iter().zip(playbooks.iter().zip(&nodes)) {
             for (step, from) in p.steps(kind).iter().zip(names) {
                 let edges = graph.entry(from.as_str()).or_default();
                 for need in &step.needs {
@@ -196,7 +200,7 @@ fn after_cycles(playbooks: &[PlaybookIndex]) -> Vec<AfterCycle<'_>> {
 
 fn check_after(
     p: &PlaybookIndex,
-    services: &BTreeMap<&str, BTreeSet<&str>>,
+    services: &HashMap<&str, &PlaybookIndex>,
     names: &[&str],
     complete: bool,
     out: &mut Diagnostics,
@@ -227,7 +231,8 @@ fn check_after(
                             d.suggest(service, names, "services");
                         }
                     }
-                    Some(ids) => {
+                    Some(owner) => {
+                        let ids = step_ids(owner);
                         if let Some(t) = target
                             && !ids.contains(t)
                         {

@@ -4,6 +4,7 @@
 //! playbooks that would run need.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -19,7 +20,7 @@ pub struct RequestContext<'a> {
     /// The project config.
     pub config: &'a ConfigView<'a>,
     /// Every playbook, when all of them loaded (identities are not judged against some).
-    pub playbooks: Option<&'a [PlaybookIndex]>,
+    pub playbooks: Option<&'a [Arc<PlaybookIndex>]>,
 }
 
 /// Every check on one request.
@@ -168,7 +169,7 @@ fn check_identities(
     tenant: &str,
     subject: &Map<String, Value>,
     config: &ConfigView<'_>,
-    playbooks: &[PlaybookIndex],
+    playbooks: &[Arc<PlaybookIndex>],
     r: &mut Report<'_>,
 ) {
     let Some(t) = config.config.tenants.get(tenant) else {
@@ -176,6 +177,7 @@ fn check_identities(
     };
     let running: Vec<(&PlaybookIndex, Vec<DsrKind>)> = playbooks
         .iter()
+        .map(|p| &**p)
         .filter(|p| t.connectors.contains_key(&p.connector))
         .filter_map(|p| run_kinds(p, kind).map(|kinds| (p, kinds)))
         .collect();

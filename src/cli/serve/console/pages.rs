@@ -632,7 +632,7 @@ pub async fn preview(
     let result = async {
         let (_, plan) = compiled(&st, &s, &id).await?;
         let text = crate::cli::plan_offline::render(
-            &plan,
+            plan,
             crate::cli::args::PlanFormat::Text,
             may(&s, PERSONAL_DATA_ROLES),
         )?;
