@@ -74,6 +74,17 @@ pub(crate) enum Op {
     },
     /// Drop a lease the worker holds.
     Release { run: String, worker: String },
+    /// Record a new request unless its id is recorded, with its audit entries (appended
+    /// only when it was recorded): intake, atomic with its audit.
+    Intake {
+        id: String,
+        body: String,
+        state: &'static str,
+        reason: Option<String>,
+        received: String,
+        deadline: String,
+        audit: Vec<AuditDraft>,
+    },
     /// Append to the audit log.
     Audit(AuditDraft),
 }
@@ -90,7 +101,8 @@ impl Op {
             Op::SetRequestState { id, .. } => (4, id),
             Op::Renew { run, .. } => (5, run),
             Op::Release { run, .. } => (6, run),
-            Op::Audit(_) => (7, ""),
+            Op::Intake { id, .. } => (7, id),
+            Op::Audit(_) => (8, ""),
         }
     }
 }
@@ -263,18 +275,31 @@ async fn attempt(conn: &mut PgConnection, ops: &[Op]) -> Result<Vec<Answer>, Sto
         }
         pending = later;
     }
-    let (audits, drafts): (Vec<usize>, Vec<&AuditDraft>) = ops
-        .iter()
-        .enumerate()
-        .filter_map(|(i, o)| match o {
-            Op::Audit(d) => Some((i, d)),
-            _ => None,
-        })
-        .unzip();
-    if !audits.is_empty() {
+    // Every entry in the order of its change; a request's intake entries only if it was
+    // recorded now. `owners`: the change an entry answers (intake entries answer nothing).
+    let mut drafts: Vec<&AuditDraft> = Vec::new();
+    let mut owners: Vec<Option<usize>> = Vec::new();
+    for (i, o) in ops.iter().enumerate() {
+        match o {
+            Op::Audit(d) => {
+                drafts.push(d);
+                owners.push(Some(i));
+            }
+            Op::Intake { audit, .. } if matches!(answers[i], Some(Ok(Done::Matched(true)))) => {
+                for d in audit {
+                    drafts.push(d);
+                    owners.push(None);
+                }
+            }
+            _ => {}
+        }
+    }
+    if !drafts.is_empty() {
         let entries = append_entries(&mut tx, &drafts).await?;
-        for (i, entry) in audits.into_iter().zip(entries) {
-            answers[i] = Some(Ok(Done::Entry(entry)));
+        for (owner, entry) in owners.into_iter().zip(entries) {
+            if let Some(i) = owner {
+                answers[i] = Some(Ok(Done::Entry(entry)));
+            }
         }
     }
     let answers: Vec<Answer> = answers
@@ -326,6 +351,7 @@ async fn apply(
         Op::SetRequestState { .. } => set_request_states(conn, ops, idx, now).await,
         Op::Renew { .. } => renew_leases(conn, ops, idx).await,
         Op::Release { .. } => release_leases(conn, ops, idx).await,
+        Op::Intake { .. } => intake_requests(conn, ops, idx, now).await,
         Op::Audit(_) => Err(unexpected()),
     }
 }
@@ -449,6 +475,56 @@ async fn begin_runs(
 }
 
 /// Starts approved requests without a run: each its run and lease.
+/// Records new requests (one statement); each answers whether it was recorded now (`false`:
+/// its id was already recorded).
+async fn intake_requests(
+    conn: &mut PgConnection,
+    ops: &[Op],
+    idx: &[usize],
+    now: i64,
+) -> Result<Vec<Answer>, StoreError> {
+    let rows = pick(ops, idx, |o| match o {
+        Op::Intake {
+            id,
+            body,
+            state,
+            reason,
+            received,
+            deadline,
+            ..
+        } => Some((
+            id.as_str(),
+            body.as_str(),
+            *state,
+            reason.as_deref(),
+            received.as_str(),
+            deadline.as_str(),
+        )),
+        _ => None,
+    });
+    let added = keys(
+        conn,
+        sqlx::query_scalar(
+            "INSERT INTO requests (id, body, state, reason, received, deadline, extended, \
+             created_at, updated_at) SELECT i, b::json, s, r, rc, d, FALSE, $7, $7 FROM \
+             UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+             AS t (i, b, s, r, rc, d) ON CONFLICT (id) DO NOTHING RETURNING id",
+        )
+        .bind(col(&rows, |r| r.0))
+        .bind(col(&rows, |r| r.1))
+        .bind(col(&rows, |r| r.2))
+        .bind(col(&rows, |r| r.3))
+        .bind(col(&rows, |r| r.4))
+        .bind(col(&rows, |r| r.5))
+        .bind(now),
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok(Done::Matched(added.contains(r.0))))
+        .collect())
+}
+
 async fn start_requests(
     conn: &mut PgConnection,
     ops: &[Op],

@@ -153,6 +153,32 @@ impl Store for PostgresStore {
         batch: &[super::RequestImport],
     ) -> Result<Vec<bool>, StoreError> {
         let key = self.audit_key.get()?;
+        // One request (intake through the API or `request new`): group-committed with the
+        // other workers' changes, still in one transaction with its audit entries.
+        if let [one] = batch {
+            let id = one.request.id.clone();
+            let audit = one
+                .audit
+                .iter()
+                .map(|a| AuditDraft {
+                    kind: a.kind.clone(),
+                    subject: id.clone(),
+                    actor: a.actor.clone(),
+                    detail: a.detail.clone(),
+                    key: key.clone(),
+                })
+                .collect();
+            let op = Op::Intake {
+                body: to_json(&one.request)?,
+                state: one.state.as_str(),
+                reason: one.reason.clone(),
+                received: one.request.received.to_string(),
+                deadline: one.request.deadline(false).to_string(),
+                audit,
+                id,
+            };
+            return Ok(vec![self.batch.submit(op).await?.matched()?]);
+        }
         let mut tx = self.write_tx().await?;
         let ids: Vec<&str> = batch.iter().map(|r| r.request.id.as_str()).collect();
         let bodies = batch

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{AUTO_APPROVAL, Workflow, WorkflowError, approval_needed};
 use crate::journal::{RequestRecord, RequestState};
 use crate::model::Request;
-use crate::store::StoreError;
+use crate::store::{AuditNote, RequestImport, StoreError};
 
 /// A request recorded at intake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,37 +50,33 @@ impl Workflow {
     ) -> Result<Received, WorkflowError> {
         self.known_tenant(&request.tenant)?;
         let decision = self.intake_decision(request);
-        let store = self.store();
-        store.put_request(request, decision.state).await?;
         let auto = decision.state == RequestState::Approved;
-        let received = store.append_audit(
-            "request.received",
-            &request.id,
-            json!({"kind": request.kind, "tenant": request.tenant,
-                   "jurisdiction": request.jurisdiction, "received": request.received}),
-            actor,
-        );
+        let mut audit = vec![AuditNote {
+            kind: "request.received".to_owned(),
+            detail: json!({"kind": request.kind, "tenant": request.tenant,
+                           "jurisdiction": request.jurisdiction, "received": request.received}),
+            actor: actor.map(str::to_owned),
+        }];
         if auto {
-            // Marks the approval as the rule's, so a start whose plan has come to need a
-            // person waits for one. Independent of the audit entry: both in one round trip.
-            let reason = store.set_request_state(
-                &request.id,
-                decision.state,
-                Some(AUTO_APPROVAL.to_owned()),
-            );
-            futures::try_join!(reason, received)?;
-        } else {
-            received.await?;
+            audit.push(AuditNote {
+                kind: "request.approved".to_owned(),
+                detail: json!({"auto": true, "why": AUTO_APPROVAL}),
+                actor: Some("intake".to_owned()),
+            });
         }
-        if auto {
-            store
-                .append_audit(
-                    "request.approved",
-                    &request.id,
-                    json!({"auto": true, "why": AUTO_APPROVAL}),
-                    Some("intake"),
-                )
-                .await?;
+        // The request and its audit entries in one transaction: a crash or a failed append
+        // cannot leave a request recorded that the audit log does not know. The reason marks
+        // an approval as the rule's, so a start whose plan has come to need a person waits
+        // for one.
+        let import = RequestImport {
+            request: request.clone(),
+            state: decision.state,
+            reason: auto.then(|| AUTO_APPROVAL.to_owned()),
+            audit,
+        };
+        let recorded = self.store().import_requests(&[import]).await?;
+        if recorded.first() != Some(&true) {
+            return Err(StoreError::DuplicateRequest(request.id.clone()).into());
         }
         Ok(decision)
     }
