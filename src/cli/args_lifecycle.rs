@@ -291,6 +291,16 @@ pub struct ServeArgs {
     /// Without `--every` or `--schedule`, ticks every 5s.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
+    /// On SIGTERM, how long the runs in flight may take to journal their current steps and
+    /// be handed over to another worker before `serve` exits anyway (exit 1).
+    #[arg(long, value_parser = parse_duration, default_value = "25s")]
+    pub drain_timeout: std::time::Duration,
+    /// Serve HTTPS with this certificate chain (PEM), instead of `api.tls` in dsrctl.yaml.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "listen"])]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// `dsrctl audit`.

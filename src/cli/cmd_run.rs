@@ -179,6 +179,7 @@ pub async fn execute(
         stop: Some(stop),
         fresh: take_up == TakeUp::Fresh,
         reissue_failed_tasks: take_up == TakeUp::Resume,
+        hand_over: false,
     };
     let before = wf.limit_snapshot().await;
     let executed = wf.execute(&record.id, how).await;

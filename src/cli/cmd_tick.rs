@@ -57,17 +57,32 @@ pub async fn tick(cli: &Cli, args: &TickArgs, color: bool) -> Result<Outcome> {
 pub async fn serve(cli: &Cli, args: &ServeArgs, color: bool) -> Result<Outcome> {
     let timing = Timing::from_args(args)?;
     let ws = std::sync::Arc::new(Workspace::open(&cli.project, color).await?);
-    let scheduler = scheduler(&ws, &args.worker);
+    let steps = std::sync::Arc::new(super::serve::StepMetrics::default());
+    let scheduler = scheduler(&ws, &args.worker).with_observer(steps.clone());
     let stop = scheduler.stop_flag();
-    let (tx, mut shutdown) = tokio::sync::watch::channel(false);
-    // The API serves until the signal, then finishes the calls in flight.
+    // `signal`: SIGTERM came, the worker drains; `api_stop`: the drain is over, the API ends.
+    let (signal_tx, mut signal) = tokio::sync::watch::channel(false);
+    let (api_tx, api_stop) = tokio::sync::watch::channel(false);
+    // The API serves until the worker has drained, then finishes the calls in flight;
+    // meanwhile it answers 503 and /healthz says `draining`.
     let api = match args.listen {
         Some(addr) => {
-            let state = super::serve::ApiState::new(ws.clone(), scheduler.worker())?;
+            let state = super::serve::ApiState::new(ws.clone(), scheduler.worker())?
+                .with_steps(steps)
+                .with_draining(stop.clone());
             let tokens = state.token_count();
             let drp = state.drp_configured();
-            let (bound, task) = super::serve::start(state, addr, shutdown.clone()).await?;
-            outln!("listening on http://{bound}");
+            let tls = match super::serve::TlsFiles::choose(
+                &ws.project,
+                args.tls_cert.as_deref(),
+                args.tls_key.as_deref(),
+            ) {
+                Some(files) => Some(files.load(&ws.project).await?),
+                None => None,
+            };
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let (bound, task) = super::serve::start(state, addr, tls, api_stop).await?;
+            outln!("listening on {scheme}://{bound}");
             if tokens == 0 && !drp {
                 warn_note!(
                     "no API tokens in dsrctl.yaml (`api.tokens`): only /healthz and /metrics answer"
@@ -77,11 +92,16 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, color: bool) -> Result<Outcome> 
         }
         None => None,
     };
+    let flag = stop.clone();
+    let drain = args.drain_timeout;
     tokio::spawn(async move {
         wait_for_signal().await;
-        note!("stopping: the current tick finishes, then dsrctl exits");
-        stop.store(true, Ordering::SeqCst);
-        let _ = tx.send(true);
+        note!(
+            "draining: no new leases or API requests; runs in flight stop after their current steps and are handed over (at most {})",
+            humantime::format_duration(drain)
+        );
+        flag.store(true, Ordering::SeqCst);
+        let _ = signal_tx.send(true);
     });
     note!(
         "worker {} serving ({})",
@@ -89,8 +109,25 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, color: bool) -> Result<Outcome> 
         timing.describe()
     );
     let mut problems = false;
+    let mut forced = false;
+    // Resolves `drain` after the signal: the bound on finishing the steps in flight.
+    let mut drain_over = signal.clone();
+    let drain_deadline = async move {
+        let _ = drain_over.wait_for(|s| *s).await;
+        tokio::time::sleep(drain).await;
+    };
+    tokio::pin!(drain_deadline);
     loop {
-        let busy = match scheduler.tick().await {
+        let tick = tokio::select! {
+            tick = scheduler.tick() => tick,
+            () = &mut drain_deadline => {
+                // The steps still in flight are dropped as in a crash: their journal says
+                // `running`, and their leases lapse for another worker to settle them.
+                forced = true;
+                break;
+            }
+        };
+        let busy = match tick {
             Ok(report) => {
                 problems |= !report.problems.is_empty();
                 print_report(&report);
@@ -102,7 +139,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, color: bool) -> Result<Outcome> 
                 false
             }
         };
-        if *shutdown.borrow() {
+        if *signal.borrow() {
             break;
         }
         // A tick that found work may have left more: tick again at once.
@@ -112,9 +149,10 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, color: bool) -> Result<Outcome> 
         let pause = timing.until_next();
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
-            _ = shutdown.changed() => break,
+            _ = signal.changed() => break,
         }
     }
+    let _ = api_tx.send(true);
     if let Some(task) = api {
         match task.await {
             Ok(Ok(())) => {}
@@ -123,6 +161,13 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, color: bool) -> Result<Outcome> 
         }
     }
     ws.store.close().await;
+    if forced {
+        warn_note!(
+            "the drain took longer than --drain-timeout {}: steps still in flight were cut off; their runs' leases lapse and another worker settles them",
+            humantime::format_duration(drain)
+        );
+        return Ok(Outcome::Problems);
+    }
     Ok(if problems {
         Outcome::Problems
     } else {

@@ -290,6 +290,9 @@ async fn serve_console(cli: &Cli, addr: std::net::SocketAddr, color: bool) -> Re
         every: Some(std::time::Duration::from_secs(2)),
         schedule: None,
         listen: Some(addr),
+        drain_timeout: std::time::Duration::from_secs(25),
+        tls_cert: None,
+        tls_key: None,
     };
     super::cmd_tick::serve(cli, &args, color).await
 }

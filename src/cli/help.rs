@@ -185,7 +185,9 @@ pub const SERVE: &str = "\
 Examples:
   dsrctl serve --every 5m
   dsrctl serve --schedule \"*/5 * * * *\" --worker worker-a
-  dsrctl serve --listen 127.0.0.1:8080 --every 30s";
+  dsrctl serve --listen 127.0.0.1:8080 --every 30s
+  dsrctl serve --listen 0.0.0.0:8443 --tls-cert tls/cert.pem --tls-key tls/key.pem
+  dsrctl serve --listen 127.0.0.1:8080 --drain-timeout 60s   # SIGTERM: hand runs over within 60s";
 
 pub const AUDIT: &str = "\
 Examples:

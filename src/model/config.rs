@@ -83,6 +83,21 @@ pub struct ApiConfig {
     /// 25 MiB); a larger upload is refused with 413 before it is stored.
     #[serde(default = "default_max_upload_bytes")]
     pub max_upload_bytes: u64,
+    /// Serve the API (and the console) over HTTPS with this certificate and key; plain HTTP
+    /// is then refused on that port. `serve --tls-cert/--tls-key` override it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ApiTls>,
+}
+
+/// The certificate and private key `serve --listen` answers HTTPS with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTls {
+    /// The certificate chain in PEM, leaf first: a file, relative to the project.
+    pub certificate: String,
+    /// The private key in PEM (PKCS#8, PKCS#1 or SEC1), by reference like every secret:
+    /// `{ file: keys/tls.key }` or `{ env: NAME }` holding the PEM text.
+    pub key: SecretRef,
 }
 
 fn default_max_upload_bytes() -> u64 {

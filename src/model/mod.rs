@@ -18,7 +18,7 @@ pub use action::{
     SqlMatch, SqlSelect, SqlThrough, SqlUpdate, SqlValue, WaitAction,
 };
 pub use config::{
-    ApiConfig, ApiRole, ApiToken, Auth, ConnectorConfig, Controller, Defaults, Destination,
+    ApiConfig, ApiRole, ApiTls, ApiToken, Auth, ConnectorConfig, Controller, Defaults, Destination,
     EvidenceKeys, HttpConnector, ManualConnector, PlanPolicy, ProjectConfig, RateLimit,
     RetryPolicy, SecretRef, SqlCommit, SqlConnector, Tenant, UrlSource,
 };

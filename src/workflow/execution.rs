@@ -27,6 +27,11 @@ pub struct Execution<'a> {
     /// A person resumes the run: manual tasks recorded failed are issued again. Otherwise
     /// (a worker or a recorded task continuing it) they stay failed and the run ends failed.
     pub reissue_failed_tasks: bool,
+    /// A worker draining: a run the stop flag interrupted is left `running` for another
+    /// worker, which takes it up as soon as the lease is released (see
+    /// [`Store::claim_runs`](crate::store::Store::claim_runs)), instead of `interrupted`,
+    /// which waits for a person's `dsrctl resume`.
+    pub hand_over: bool,
 }
 
 /// What one execution of a run did.
@@ -121,7 +126,11 @@ impl Workflow {
         } else {
             sent_instances(&self.store.outcomes(id).await?)
         };
-        let stop = how.stop.unwrap_or_default();
+        let outer = how.stop.unwrap_or_default();
+        // The run's own flag: set by the caller's (Ctrl-C, SIGTERM) or by the lease being
+        // lost, which stops this run only, and is no reason to hand it over.
+        let stop = Arc::new(AtomicBool::new(outer.load(Ordering::SeqCst)));
+        let lost = Arc::new(AtomicBool::new(false));
         let mut engine = self
             .engine(&plan.request.tenant)
             .await?
@@ -130,9 +139,13 @@ impl Workflow {
         if let Some(observer) = how.observer {
             engine = engine.with_observer(observer);
         }
-        let renewer = self.renew_while_running(id, stop);
+        let renewer = self.renew_while_running(id, stop.clone(), lost.clone());
+        let relay = relay_stop(outer.clone(), stop);
         let result = engine.execute(id, &plan, RunMode::Apply, how.filter).await;
         renewer.abort();
+        relay.abort();
+        let hand_over =
+            how.hand_over && outer.load(Ordering::SeqCst) && !lost.load(Ordering::SeqCst);
         let result = result?;
         let mutated: Vec<String> = result
             .outcomes
@@ -140,12 +153,27 @@ impl Workflow {
             .filter(|o| o.sent && !before.contains(&o.instance))
             .map(|o| o.instance.clone())
             .collect();
-        let executed = Executed {
+        let mut executed = Executed {
             plan,
             result,
             status_before: record.status,
             mutated,
         };
+        if hand_over && executed.result.status == RunStatus::Interrupted {
+            // Every step in flight has been journaled: the journal is as a resume needs it.
+            self.store.set_run_status(id, RunStatus::Running).await?;
+            executed.result.status = RunStatus::Running;
+            self.store
+                .append_audit(
+                    "run.handed_over",
+                    id,
+                    json!({"request": request, "worker": self.holder,
+                           "mutated": executed.mutated}),
+                    None,
+                )
+                .await?;
+            return Ok(executed);
+        }
         // Nothing changed (e.g. a manual task still open): no audit entry per tick.
         if executed.moved() {
             self.store
@@ -171,7 +199,12 @@ impl Workflow {
 
     /// Renews the run's lease every third of its lifetime; when the lease is lost, no new
     /// step of the run starts.
-    fn renew_while_running(&self, run: &str, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    fn renew_while_running(
+        &self,
+        run: &str,
+        stop: Arc<AtomicBool>,
+        lost: Arc<AtomicBool>,
+    ) -> tokio::task::JoinHandle<()> {
         let store = self.store.clone();
         let holder = self.holder.clone();
         let run = run.to_owned();
@@ -184,6 +217,7 @@ impl Workflow {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::warn!(run, holder, "lease lost; no new steps start");
+                        lost.store(true, Ordering::SeqCst);
                         stop.store(true, Ordering::SeqCst);
                         return;
                     }
@@ -192,6 +226,16 @@ impl Workflow {
             }
         })
     }
+}
+
+/// Passes the caller's stop on to the run's own flag (checked as often as a step could start).
+fn relay_stop(outer: Arc<AtomicBool>, run: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while !outer.load(Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        run.store(true, Ordering::SeqCst);
+    })
 }
 
 fn sent_instances(outcomes: &[StepOutcome]) -> BTreeSet<String> {

@@ -18,7 +18,7 @@ use super::limits::LimitReport;
 use super::request_state::{request_state_after, sync_request_state};
 use super::{Execution, Workflow, WorkflowError};
 use crate::connectors::limits::WaitTally;
-use crate::engine::Clock;
+use crate::engine::{Clock, Observer};
 use crate::journal::{RequestRecord, RequestState, RunStatus};
 use crate::load::Project;
 use crate::store::{Store, StoreError};
@@ -72,6 +72,7 @@ pub struct Scheduler {
     batch: u32,
     concurrency: usize,
     stop: Arc<AtomicBool>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl Scheduler {
@@ -87,6 +88,7 @@ impl Scheduler {
             batch: 8,
             concurrency: 8,
             stop: Arc::new(AtomicBool::new(false)),
+            observer: None,
         }
     }
 
@@ -120,7 +122,17 @@ impl Scheduler {
         self
     }
 
-    /// A flag that, once set, makes the tick start nothing new (runs in progress finish).
+    /// Tells `observer` of every step of the runs this scheduler executes (e.g. the step
+    /// metrics of `serve --listen`).
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// A flag that, once set, drains the worker: the tick starts and claims nothing new, and
+    /// the runs in progress start no new step; each ends when its steps in flight have been
+    /// journaled and is handed over (left `running` with its lease released), so another
+    /// worker takes it up at once and nothing is sent twice.
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
         self.stop.clone()
     }
@@ -230,6 +242,11 @@ impl Scheduler {
                     Err(e) => return Err(format!("request {id}: {e}")),
                 }
             }
+            // Claimed before the stop: give it back untouched.
+            Job::Resume(run) if self.stop.load(Ordering::SeqCst) => {
+                let _ = self.store().release(self.worker(), &run).await;
+                return Ok(None);
+            }
             Job::Resume(run) => match self.store().run(&run).await {
                 Ok(record) => (run, false, record.request_id),
                 Err(e) => {
@@ -240,6 +257,9 @@ impl Scheduler {
         };
         let how = Execution {
             fresh: started,
+            observer: self.observer.clone(),
+            stop: Some(self.stop.clone()),
+            hand_over: true,
             ..Execution::default()
         };
         match self.workflow.execute(&run, how).await {

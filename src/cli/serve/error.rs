@@ -23,7 +23,7 @@ pub struct ApiError {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// A stable code: `unauthorized`, `forbidden`, `not-found`, `malformed`, `invalid`,
-    /// `conflict`, `too-large` or `internal`.
+    /// `conflict`, `too-large`, `draining` or `internal`.
     pub error: String,
     /// What went wrong and what to do.
     pub message: String,
@@ -83,6 +83,15 @@ impl ApiError {
         )
     }
 
+    /// 503: the process is draining (SIGTERM) and takes no new calls; another instance will.
+    pub fn draining() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "this dsrctl is shutting down and takes no new calls; send it again (to another instance)",
+        )
+    }
+
     /// 500: anything else; the message says what failed (never a secret or a subject's
     /// data: store and workflow errors name ids only).
     pub fn internal(message: impl Into<String>) -> Self {
@@ -96,7 +105,9 @@ impl IntoResponse for ApiError {
             error: self.code.to_owned(),
             message: self.message,
         };
-        (self.status, Json(body)).into_response()
+        let retry = (self.status == StatusCode::SERVICE_UNAVAILABLE)
+            .then_some([(axum::http::header::RETRY_AFTER, "1")]);
+        (self.status, retry, Json(body)).into_response()
     }
 }
 

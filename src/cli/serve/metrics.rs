@@ -21,19 +21,29 @@ const RUNS_COUNTED: u32 = 100_000;
 /// Whether the process serves and reaches its state store.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`, or `unavailable` when the state store does not answer.
+    /// `ok`; `draining` after SIGTERM (the process finishes what it holds and takes nothing
+    /// new); `unavailable` when the state store does not answer.
     pub status: String,
     /// The worker's name.
     pub worker: String,
 }
 
-/// 200 when the state store answers, else 503.
+/// 200 when the state store answers and the process is not draining, else 503: the
+/// readiness check of a load balancer or Kubernetes.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
-    let ok = state.ws.store.audit_head().await.is_ok();
+    let draining = state.is_draining();
+    let ok = !draining && state.ws.store.audit_head().await.is_ok();
     let health = Health {
-        status: if ok { "ok" } else { "unavailable" }.to_owned(),
+        status: if draining {
+            "draining"
+        } else if ok {
+            "ok"
+        } else {
+            "unavailable"
+        }
+        .to_owned(),
         worker: state.worker.clone(),
     };
     let status = if ok {
@@ -44,8 +54,10 @@ pub async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
     (status, Json(health)).into_response()
 }
 
-/// Requests by state, overdue requests, apply runs by status, and the API's answers by
-/// status code since the process started.
+/// Requests by state, overdue requests and apply runs by status (read from the state store,
+/// so the same in every process sharing it); the API's answers by status code, and step
+/// latency, retries and ends per connector of this process's workers, since it started
+/// (sum them over the processes).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
@@ -108,5 +120,6 @@ async fn render(state: &ApiState) -> Result<String, crate::store::StoreError> {
     for (code, n) in state.responses.snapshot() {
         let _ = writeln!(out, "dsrctl_api_responses_total{{code=\"{code}\"}} {n}");
     }
+    state.steps.render(&mut out);
     Ok(out)
 }

@@ -13,23 +13,28 @@ mod openapi;
 mod rejection;
 mod reports;
 mod requests;
+mod step_metrics;
 mod tasks;
+mod tls;
 mod views;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::Request;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
 pub use auth::{Caller, Tokens};
 pub use error::ApiError;
 pub use openapi::openapi_json;
+pub use step_metrics::StepMetrics;
+pub use tls::TlsFiles;
 
 use super::workspace::Workspace;
 use crate::journal::{RequestRecord, RunRecord};
@@ -56,6 +61,10 @@ pub struct ApiState {
     responses: Counts,
     /// The Data Rights Protocol endpoints, when `drp` is configured.
     drp: Option<drp::Drp>,
+    /// Step latency and retries of this process's workers.
+    steps: Arc<StepMetrics>,
+    /// Set on SIGTERM: every call but /healthz and /metrics answers 503.
+    draining: Arc<AtomicBool>,
 }
 
 /// Answers by HTTP status.
@@ -97,7 +106,25 @@ impl ApiState {
             max_upload,
             worker: worker.to_owned(),
             responses: Counts::default(),
+            steps: Arc::default(),
+            draining: Arc::default(),
         })
+    }
+
+    /// Renders these step metrics on `/metrics` (the ones the worker loop observes).
+    pub(super) fn with_steps(mut self, steps: Arc<StepMetrics>) -> Self {
+        self.steps = steps;
+        self
+    }
+
+    /// Drains when `flag` is set: new calls answer 503 and `/healthz` says `draining`.
+    pub(super) fn with_draining(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.draining = flag;
+        self
+    }
+
+    fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 
     /// How many tokens may call the API.
@@ -169,6 +196,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .fallback(|| async { ApiError::not_found("such endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            refuse_while_draining,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             count_responses,
         ))
         .with_state(state)
@@ -184,17 +215,34 @@ async fn count_responses(
     response
 }
 
+/// While the process drains (SIGTERM), refuses every call but `/healthz` and `/metrics` with
+/// 503 and `Retry-After`, so a load balancer sends it elsewhere and nothing half-done is
+/// started.
+async fn refuse_while_draining(
+    axum::extract::State(state): axum::extract::State<Arc<ApiState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if state.is_draining() && path != "/healthz" && path != "/metrics" {
+        return ApiError::draining().into_response();
+    }
+    next.run(request).await
+}
+
 /// Parses a JSON body, refusing what is not JSON or not of the shape with 400.
 fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::malformed(format!("the body is not valid JSON of this call: {e}")))
 }
 
-/// Serves the API on `addr` until `shutdown` turns true; returns the address bound (the port
-/// chosen when `addr` asks for port 0) and the server's task.
+/// Serves the API on `addr` until `shutdown` turns true, over HTTPS when `tls` is given;
+/// returns the address bound (the port chosen when `addr` asks for port 0) and the server's
+/// task.
 pub(super) async fn start(
     state: ApiState,
     addr: SocketAddr,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -202,12 +250,25 @@ pub(super) async fn start(
         .map_err(|e| anyhow::anyhow!("listening on {addr}: {e}"))?;
     let bound = listener.local_addr()?;
     let app = router(Arc::new(state));
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
+    let task = match tls {
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = shutdown.wait_for(|stop| *stop).await;
+                })
+                .await
+        }),
+        Some(config) => {
+            let handle = axum_server::Handle::new();
+            let server =
+                axum_server::from_tcp_rustls(listener.into_std()?, config)?.handle(handle.clone());
+            tokio::spawn(async move {
                 let _ = shutdown.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
+                // The calls in flight finish; new connections are refused.
+                handle.graceful_shutdown(None);
+            });
+            tokio::spawn(async move { server.serve(app.into_make_service()).await })
+        }
+    };
     Ok((bound, task))
 }
