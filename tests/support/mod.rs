@@ -263,3 +263,7 @@ pub mod tools;
 /// `dsrctl serve --listen` on an ephemeral port.
 #[allow(dead_code)]
 pub mod serve;
+
+/// The soak: requests through the API into several worker processes.
+#[allow(dead_code)]
+pub mod soak;
