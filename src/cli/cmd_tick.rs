@@ -53,6 +53,9 @@ pub async fn tick(cli: &Cli, args: &TickArgs, color: bool) -> Result<Outcome> {
     })
 }
 
+/// How long the API's calls in flight may take to end once the worker has drained.
+const API_GRACE: Duration = Duration::from_secs(5);
+
 /// `dsrctl serve`.
 pub async fn serve(cli: &Cli, args: &ServeArgs, color: bool) -> Result<Outcome> {
     let timing = Timing::from_args(args)?;
@@ -154,10 +157,15 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, color: bool) -> Result<Outcome> 
     }
     let _ = api_tx.send(true);
     if let Some(task) = api {
-        match task.await {
-            Ok(Ok(())) => {}
+        // A client keeping a slow call open cannot hold the process past the bound.
+        match tokio::time::timeout(API_GRACE, task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => warn_note!("the HTTP API stopped: {e}"),
             Ok(Err(e)) => warn_note!("the HTTP API stopped: {e}"),
-            Err(e) => warn_note!("the HTTP API stopped: {e}"),
+            Err(_) => warn_note!(
+                "the HTTP API's calls in flight did not end within {}; they are cut off",
+                humantime::format_duration(API_GRACE)
+            ),
         }
     }
     ws.store.close().await;
