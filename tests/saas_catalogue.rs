@@ -4,6 +4,7 @@
 //! subject, a deletion verified by the service, a throttled run that honours the service's
 //! rate limit, a subject the service does not know, and hostile identifiers that address
 //! nobody else.
+#![cfg(feature = "saas-emulators")]
 
 mod support;
 
@@ -54,6 +55,14 @@ fn stub(service: Service) -> (&'static str, &'static str) {
         ),
         Service::Slack => ("https://api.slack.com/scim/v2", "{ env: SLACK_SCIM_TOKEN }"),
         Service::Sendgrid => ("https://api.sendgrid.com/v3", "{ env: SENDGRID_API_KEY }"),
+        Service::Braze => (
+            "https://rest.iad-01.braze.com",
+            "{ env: BRAZE_REST_API_KEY }",
+        ),
+        Service::Mixpanel => (
+            "https://mixpanel.com/api/app",
+            "{ env: MIXPANEL_GDPR_TOKEN }",
+        ),
     }
 }
 
@@ -99,7 +108,8 @@ impl Project {
         assert!(config.contains(base) && config.contains(secret), "{config}");
         let config = config
             .replace(base, &emulator.base_url())
-            .replace(secret, "{ file: service.secret }");
+            .replace(secret, "{ file: service.secret }")
+            .replace("YOUR_PROJECT_TOKEN", saas::mixpanel::PROJECT_TOKEN);
         std::fs::write(root.join("dsrctl.yaml"), config).unwrap();
         let secret = match service {
             Service::Okta => format!("SSWS {}", service.credential()),
@@ -1401,4 +1411,243 @@ async fn sendgrid_deletion_job_completes_later_and_headers_pace_the_run() {
         1,
         "{sent:?}"
     );
+}
+
+// ---- Braze ---------------------------------------------------------------------------
+
+fn braze_deletes(emulator: &SaasEmulator) -> usize {
+    emulator
+        .calls()
+        .iter()
+        .filter(|c| c.path == "/users/delete")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn braze_export_delete_unknown_throttled_and_hostile() {
+    let p = Project::new(Service::Braze).await;
+    let export = p.run("r-export", "export", "alice@example.com", "").await;
+    // An export answers one object; its `users` are the profiles found.
+    let profiles: Vec<Value> = p
+        .package(&export, "braze", "profiles")
+        .await
+        .iter()
+        .flat_map(|r| r["users"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        field(&profiles, "/braze_id"),
+        ["65a1alice0000000000001", "65a1alice0000000000003"],
+        "the identified profile and the alias-only lead"
+    );
+    assert_eq!(field(&profiles, "/custom_events/0/name").len(), 2);
+    assert!(!serde_json::to_string(&profiles).unwrap().contains("bob@"));
+
+    for (i, email) in [
+        "*@example.com",
+        "bob@example.com\", \"alice@example.com",
+        "BOB@example.com ",
+    ]
+    .iter()
+    .enumerate()
+    {
+        p.run_hostile(&format!("h{i}"), email).await;
+    }
+    let unknown = p.run("r-unknown", "delete", "nobody@example.com", "").await;
+    no_step_failed(&p.steps(&unknown).await);
+    assert_eq!(braze_deletes(&p.emulator), 0, "nothing deleted for nobody");
+    assert_eq!(p.emulator.snapshot()["users"].as_array().unwrap().len(), 3);
+
+    // One call per two seconds: after an answer that says none is left, the connector waits
+    // for the reset the headers name. The two deletions run in parallel, so after a reset one
+    // of them may find the window taken (429) and is retried.
+    p.emulator.throttle(Some(Throttle {
+        limit: 1,
+        window: Duration::from_secs(2),
+    }));
+    let before = p.emulator.calls().len();
+    let delete = p.run("r-delete", "delete", "alice@example.com", "").await;
+    no_step_failed(&p.steps(&delete).await);
+    let calls = p.emulator.calls()[before..].to_vec();
+    let seen: Vec<(u16, &str, u128)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c.status,
+                c.path.as_str(),
+                c.at.duration_since(calls[0].at).as_millis(),
+            )
+        })
+        .collect();
+    assert!(calls.len() >= 5, "{seen:?}");
+    assert!(
+        calls[1].at.duration_since(calls[0].at) >= Duration::from_millis(1500),
+        "the second call waited for the reset: {seen:?}"
+    );
+    let mut deleted: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.path == "/users/delete" && c.status == 201)
+        .map(|c| c.body.as_str())
+        .collect();
+    deleted.sort();
+    assert_eq!(
+        deleted,
+        [
+            r#"{"braze_ids":["65a1alice0000000000001"]}"#,
+            r#"{"braze_ids":["65a1alice0000000000003"]}"#
+        ],
+        "each profile deleted once: {seen:?}"
+    );
+    assert_eq!(
+        field(p.emulator.snapshot()["users"].as_array().unwrap(), "/email"),
+        ["bob@example.com"]
+    );
+}
+
+// ---- Mixpanel ------------------------------------------------------------------------
+
+fn mixpanel_ids(emulator: &SaasEmulator, what: &str, pointer: &str) -> Vec<String> {
+    field(emulator.snapshot()[what].as_array().unwrap(), pointer)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mixpanel_retrieval_and_deletion_finish_a_simulated_day_later_in_another_process() {
+    let p = Project::new(Service::Mixpanel).await;
+    // The GDPR API allows one request per second and answers 429 past it.
+    p.emulator.throttle(Some(Throttle {
+        limit: 1,
+        window: Duration::from_secs(1),
+    }));
+    let export = p.run_user("r-export", "export", "user-alice").await;
+    let delete = p.run_user("r-delete", "delete", "user-alice").await;
+    let calls = p.emulator.calls();
+    assert!(calls.len() >= 4, "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.query == format!("token={}", saas::mixpanel::PROJECT_TOKEN)),
+        "the project token is on every call"
+    );
+    let steps = p.steps(&export).await;
+    no_step_failed(&steps);
+    assert_eq!(
+        Project::step_status(&steps, "mixpanel/retrieval-status"),
+        "waiting"
+    );
+    let steps = p.steps(&delete).await;
+    assert_eq!(
+        Project::step_status(&steps, "mixpanel/deletion-status"),
+        "waiting"
+    );
+    assert_eq!(
+        mixpanel_ids(&p.emulator, "events", "/properties/distinct_id"),
+        ["user-alice", "user-alice", "user-bob"],
+        "nothing deleted before the task has run"
+    );
+    p.emulator.throttle(None);
+
+    // A day later, another process polls again: both tasks have succeeded.
+    p.emulator
+        .advance_clock(Duration::from_secs(saas::mixpanel::DURATION_SECS));
+    let later = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    ok(p.at().args(["tick", "--now", &later])).await;
+    let steps = p.steps(&delete).await;
+    no_step_failed(&steps);
+    assert_eq!(
+        Project::step_status(&steps, "mixpanel/deletion-status"),
+        "succeeded"
+    );
+    assert_eq!(
+        mixpanel_ids(&p.emulator, "events", "/properties/distinct_id"),
+        ["user-bob"]
+    );
+    assert_eq!(
+        mixpanel_ids(&p.emulator, "profiles", "/$distinct_id"),
+        ["user-bob"]
+    );
+
+    let steps = p.steps(&export).await;
+    assert_eq!(
+        Project::step_status(&steps, "mixpanel/retrieval-status"),
+        "succeeded"
+    );
+    assert_eq!(
+        Project::step_status(&steps, "mixpanel/download-archive"),
+        "waiting",
+        "a person downloads the archive"
+    );
+    // The archive behind the link holds Alice's data and nobody else's; a person downloads
+    // it and records it.
+    let tasks = p.emulator.snapshot()["tasks"].clone();
+    let retrieval_task = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "retrieval")
+        .unwrap()
+        .clone();
+    let text = retrieval_task["archive"].to_string();
+    assert!(
+        text.contains("Purchase") && text.contains("user-alice") && !text.contains("user-bob"),
+        "{text}"
+    );
+    std::fs::write(p.root().join("archive.json"), &text).unwrap();
+    ok(p.at().args([
+        "task",
+        "done",
+        &export,
+        "mixpanel/download-archive",
+        "--by",
+        "ops",
+        "--evidence",
+        "archive.json",
+    ]))
+    .await;
+    assert_eq!(
+        Project::step_status(&p.steps(&export).await, "mixpanel/download-archive"),
+        "succeeded"
+    );
+    // The package holds the finished retrieval and the archive's link.
+    let retrieval = p.package(&export, "mixpanel", "retrieval").await;
+    let found = serde_json::to_string(&retrieval).unwrap();
+    let task_id = retrieval_task["task_id"].as_str().unwrap();
+    assert!(
+        found.contains(&format!("/gdpr-exports/{task_id}.zip")) && found.contains("user-alice"),
+        "{found}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mixpanel_unknown_and_hostile_user_ids_address_nobody_else() {
+    let p = Project::new(Service::Mixpanel).await;
+    // Mixpanel does not say which distinct ids it holds: an unknown one gets its task, which
+    // succeeds with nothing deleted.
+    let unknown = p.run_user("r-unknown", "delete", "user-nobody").await;
+    let hostile = p
+        .run_user("r-hostile", "delete", "user-bob\", \"user-alice")
+        .await;
+    p.emulator
+        .advance_clock(Duration::from_secs(saas::mixpanel::DURATION_SECS));
+    let later = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    ok(p.at().args(["tick", "--now", &later])).await;
+    for run in [&unknown, &hostile] {
+        let steps = p.steps(run).await;
+        no_step_failed(&steps);
+        assert_eq!(
+            Project::step_status(&steps, "mixpanel/deletion-status"),
+            "succeeded"
+        );
+    }
+    assert_eq!(
+        mixpanel_ids(&p.emulator, "events", "/properties/distinct_id"),
+        ["user-alice", "user-alice", "user-bob"]
+    );
+    let tasks = p.emulator.snapshot()["tasks"].clone();
+    assert_eq!(
+        tasks[1]["distinct_ids"],
+        serde_json::json!(["user-bob\", \"user-alice"])
+    );
+    // A request without a user id does not reach Mixpanel.
+    let before = p.emulator.calls().len();
+    p.run("r-email", "delete", "alice@example.com", "").await;
+    assert_eq!(p.emulator.calls().len(), before);
 }

@@ -508,10 +508,17 @@ pub struct EmulateArgs {
 }
 
 /// The names `--service` accepts: every service with an emulator.
+#[cfg(feature = "saas-emulators")]
 fn saas_services() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(
         crate::emulator::saas::Service::ALL.map(crate::emulator::saas::Service::name),
     )
+}
+
+/// Without the `saas-emulators` feature no service has an emulator.
+#[cfg(not(feature = "saas-emulators"))]
+fn saas_services() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(Vec::<&'static str>::new())
 }
 
 /// `dsrctl demo`.

@@ -193,6 +193,31 @@ sendgrid:
   rate_limit: { per_second: 5 }
 ",
     },
+    Entry {
+        name: "braze",
+        connector: "\
+braze:
+  kind: http
+  base_url: https://rest.iad-01.braze.com # your instance's REST endpoint
+  auth:
+    type: bearer
+    token: { env: BRAZE_REST_API_KEY }    # a REST API key with users.export.ids and users.delete
+  rate_limit: { per_second: 4 }           # /users/export/ids allows 250 per minute
+",
+    },
+    Entry {
+        name: "mixpanel",
+        connector: "\
+mixpanel:
+  kind: http
+  base_url: https://mixpanel.com/api/app  # eu.mixpanel.com/api/app with EU data residency
+  query: { token: YOUR_PROJECT_TOKEN }    # the project token (public, in every app that tracks)
+  auth:
+    type: bearer
+    token: { env: MIXPANEL_GDPR_TOKEN }   # a GDPR OAuth token (Profile & Preferences, Data & Privacy)
+  rate_limit: { per_second: 1 }           # the GDPR API allows one request per second
+",
+    },
 ];
 
 /// Runs `dsrctl catalogue ...`.

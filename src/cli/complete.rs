@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 
 use super::workspace::Workspace;
-use crate::journal::{PlannedAction, StepStatus};
+use crate::journal::StepStatus;
 
 /// The environment variable that makes `dsrctl` answer a completion request.
 pub const VAR: &str = "COMPLETE";
@@ -78,10 +78,11 @@ pub fn open_steps() -> ArgValueCompleter {
                     continue;
                 }
                 for o in ws.store.outcomes(&run.id).await? {
-                    let manual =
-                        run.plan.steps.iter().any(|s| {
-                            s.key == o.step && matches!(s.action, PlannedAction::Manual(_))
-                        });
+                    let manual = run
+                        .plan
+                        .steps
+                        .iter()
+                        .any(|s| s.key == o.step && s.action.waits_for_person());
                     if (manual && o.status == StepStatus::Waiting) || o.awaits_person() {
                         steps.push((o.instance, format!("run {}", short(&run.id))));
                     }

@@ -16,20 +16,7 @@ use crate::emulator::{Fixture, start};
 pub async fn emulate(args: &EmulateArgs) -> Result<Outcome> {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
     if let Some(name) = &args.service {
-        let service = crate::emulator::saas::Service::from_name(name)
-            .with_context(|| format!("no emulator for the service `{name}`"))?;
-        let emulator = crate::emulator::saas::start(service, addr)
-            .await
-            .with_context(|| format!("starting the {name} emulator on {addr}"))?;
-        outln!(
-            "{name} emulator listening; base URL {}",
-            emulator.base_url()
-        );
-        outln!("  credential: {}", service.credential());
-        outln!("Ctrl-C stops it.");
-        tokio::signal::ctrl_c().await?;
-        emulator.shutdown().await;
-        return Ok(Outcome::Ok);
+        return emulate_saas(name, addr).await;
     }
     let emulator = start(Fixture::contoso(), addr)
         .await
@@ -47,6 +34,32 @@ pub async fn emulate(args: &EmulateArgs) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+/// Serves the emulator of one SaaS service until Ctrl-C.
+#[cfg(feature = "saas-emulators")]
+async fn emulate_saas(name: &str, addr: std::net::SocketAddr) -> Result<Outcome> {
+    let service = crate::emulator::saas::Service::from_name(name)
+        .with_context(|| format!("no emulator for the service `{name}`"))?;
+    let emulator = crate::emulator::saas::start(service, addr)
+        .await
+        .with_context(|| format!("starting the {name} emulator on {addr}"))?;
+    outln!(
+        "{name} emulator listening; base URL {}",
+        emulator.base_url()
+    );
+    outln!("  credential: {}", service.credential());
+    outln!("Ctrl-C stops it.");
+    tokio::signal::ctrl_c().await?;
+    emulator.shutdown().await;
+    Ok(Outcome::Ok)
+}
+
+#[cfg(not(feature = "saas-emulators"))]
+async fn emulate_saas(name: &str, _addr: std::net::SocketAddr) -> Result<Outcome> {
+    anyhow::bail!(
+        "no emulator for the service `{name}`: this dsrctl was built without the `saas-emulators` feature"
+    )
+}
+
 /// Copies the example project, starts the emulator, and runs a deletion end to end: dry
 /// run with its diff, apply, evidence report; then an export with its package.
 pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
@@ -59,6 +72,7 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
         )),
     };
     super::example::write(&dir, &emulator.addr.to_string()).await?;
+    let saas = DemoSaas::start(&dir).await?;
     std::env::set_current_dir(&dir).with_context(|| format!("entering {}", dir.display()))?;
     let cli = Cli {
         project: PathBuf::from("."),
@@ -79,6 +93,7 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
         dir.display(),
         emulator.addr
     ));
+    saas.describe();
 
     let newest_run = || async {
         let ws = super::workspace::Workspace::open(Path::new("."), color).await?;
@@ -167,6 +182,7 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
     if let Some(addr) = args.serve {
         let outcome = serve_console(&cli, addr, color).await;
         emulator.shutdown().await;
+        saas.shutdown().await;
         return outcome;
     }
     banner(&format!(
@@ -175,7 +191,90 @@ pub async fn demo(cli: &Cli, args: &DemoArgs, color: bool) -> Result<Outcome> {
         dir.display()
     ));
     emulator.shutdown().await;
+    saas.shutdown().await;
     Ok(Outcome::Ok)
+}
+
+/// The catalogue's services the demo adds to the example project, each with its emulator
+/// started in this process (none in a build without the `saas-emulators` feature).
+struct DemoSaas {
+    #[cfg(feature = "saas-emulators")]
+    running: Vec<crate::emulator::saas::SaasEmulator>,
+}
+
+#[cfg(feature = "saas-emulators")]
+impl DemoSaas {
+    /// The services added.
+    const SERVICES: [crate::emulator::saas::Service; 2] = [
+        crate::emulator::saas::Service::Intercom,
+        crate::emulator::saas::Service::Braze,
+    ];
+
+    /// Starts the emulators (Alice moved to her Contoso address, so they hold her data) and
+    /// adds the services to the project in `dir` as `dsrctl catalogue add` does, pointed at
+    /// them.
+    async fn start(dir: &Path) -> Result<DemoSaas> {
+        let mut running = Vec::new();
+        for service in Self::SERVICES {
+            let name = service.name();
+            let emulator = crate::emulator::saas::start(service, "127.0.0.1:0".parse()?)
+                .await
+                .with_context(|| format!("starting the {name} emulator"))?;
+            emulator.rename_email("alice@example.com", "alice@contoso.com");
+            super::catalogue::add(dir, name)?;
+            let entry = super::catalogue::ENTRIES
+                .iter()
+                .find(|e| e.name == name)
+                .with_context(|| format!("no catalogue entry for {name}"))?;
+            let config_path = dir.join("dsrctl.yaml");
+            let mut config =
+                std::fs::read_to_string(&config_path).context("reading dsrctl.yaml")?;
+            for line in entry.connector.lines() {
+                let line = line.split(" #").next().unwrap_or(line).trim();
+                if let Some(url) = line.strip_prefix("base_url: ") {
+                    config = config.replace(url, &emulator.base_url());
+                }
+                if let Some(secret) = line.strip_prefix("token: ") {
+                    config = config.replace(secret, &format!("{{ file: {name}.secret }}"));
+                }
+            }
+            std::fs::write(&config_path, config).context("writing dsrctl.yaml")?;
+            std::fs::write(
+                dir.join(format!("{name}.secret")),
+                format!("{}\n", service.credential()),
+            )
+            .with_context(|| format!("writing {name}.secret"))?;
+            running.push(emulator);
+        }
+        Ok(DemoSaas { running })
+    }
+
+    fn describe(&self) {
+        for e in &self.running {
+            outln!(
+                "SaaS catalogue: policies/{}.yaml, its emulator on {}",
+                e.service.name(),
+                e.base_url()
+            );
+        }
+    }
+
+    async fn shutdown(self) {
+        for e in self.running {
+            e.shutdown().await;
+        }
+    }
+}
+
+#[cfg(not(feature = "saas-emulators"))]
+impl DemoSaas {
+    async fn start(_dir: &Path) -> Result<DemoSaas> {
+        Ok(DemoSaas {})
+    }
+
+    fn describe(&self) {}
+
+    async fn shutdown(self) {}
 }
 
 /// The sample requests of the console: (request file, days since received, what happens).

@@ -57,6 +57,7 @@ fn text(plan: &Plan, markdown: bool) -> String {
         let kind = match (&s.action, s.mutates) {
             (PlannedAction::Manual(_), _) => "manual",
             (PlannedAction::Wait(_), _) => "wait",
+            (PlannedAction::Email(_), _) => "sends email",
             (_, true) => "mutates",
             (_, false) => "reads",
         };

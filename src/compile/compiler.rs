@@ -355,6 +355,9 @@ fn planned_action(step: &Step) -> Option<PlannedAction> {
     if let Some(m) = &step.manual {
         return Some(PlannedAction::Manual(m.clone()));
     }
+    if let Some(e) = &step.email {
+        return Some(PlannedAction::Email(e.clone()));
+    }
     step.wait.clone().map(PlannedAction::Wait)
 }
 

@@ -258,6 +258,7 @@ impl HttpClient {
         let kind = match op {
             Operation::Http(_) => "HTTP",
             Operation::Sql(_) => "SQL",
+            Operation::Email(_) => "email",
         };
         ConnectorError::Refused(format!(
             "connector `{}` is an HTTP connector and cannot run a {kind} operation",

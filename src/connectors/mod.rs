@@ -5,6 +5,7 @@
 //! [`retry`]); the engine only sees the final result, the number of attempts and, for a
 //! failure, how far the call got ([`Reach`]): whether the service may have acted on it.
 
+pub mod email;
 pub mod http;
 pub mod limits;
 mod registry;
@@ -31,6 +32,8 @@ pub enum Operation {
     Http(HttpRequest),
     /// A SQL operation whose template strings are already replaced by values.
     Sql(SqlAction),
+    /// A message through an email connector.
+    Email(email::EmailMessage),
 }
 
 /// A rendered HTTP call. `path_and_query` is relative to the connector's base URL (already

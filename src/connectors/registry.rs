@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::email::EmailClient;
 use super::http::HttpClient;
 use super::sql::SqlClient;
 use super::{Connector, ConnectorError};
@@ -39,6 +40,12 @@ pub async fn connectors_for_tenant(
                 );
             }
             ConnectorConfig::Manual(_) => {}
+            ConnectorConfig::Email(e) => {
+                out.insert(
+                    name.clone(),
+                    Arc::new(EmailClient::new(name, e, base_dir, &secrets)?),
+                );
+            }
         }
     }
     Ok(out)

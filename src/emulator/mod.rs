@@ -41,6 +41,7 @@ pub mod iot_central;
 mod odata;
 mod patch;
 mod request;
+#[cfg(feature = "saas-emulators")]
 pub mod saas;
 mod sql;
 mod state;

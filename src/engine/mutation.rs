@@ -12,7 +12,9 @@ use serde_json::Value;
 use super::Engine;
 use super::executor::{EngineError, RunCtx};
 use crate::connectors::Operation;
-use crate::journal::{Doubt, PlannedStep, RunMode, StepOutcome, StepStatus, Verification};
+use crate::journal::{
+    Doubt, PlannedAction, PlannedStep, RunMode, StepOutcome, StepStatus, Verification,
+};
 
 /// One instance of a step: its key, its `for_each` element, its template context, and what
 /// the journal holds for it from an earlier execution.
@@ -183,6 +185,9 @@ impl Engine {
                 };
                 o.captures = super::capture::take_captures(&step.capture, &resp);
                 o.sent = true;
+                if let (Operation::Email(m), PlannedAction::Email(e)) = (op, &step.action) {
+                    return self.await_answer(ctx, step, o, m, e).await;
+                }
                 if resp.absent {
                     o.status = StepStatus::Absent;
                     o.message = Some("already gone".to_owned());
@@ -192,6 +197,28 @@ impl Engine {
                 self.verify(ctx, step, o, op, tctx).await
             }
         }
+    }
+
+    /// A message was sent: the step waits for a person to record the processor's answer,
+    /// due within the action's `answer_within`.
+    async fn await_answer(
+        &self,
+        ctx: &RunCtx<'_>,
+        step: &PlannedStep,
+        mut o: StepOutcome,
+        m: &crate::connectors::email::EmailMessage,
+        e: &crate::model::EmailAction,
+    ) -> Result<StepOutcome, EngineError> {
+        let (run, instance) = (&ctx.run_id, &o.instance);
+        o.status = StepStatus::Waiting;
+        o.due_at = Some(self.clock.now() + e.answer_within.chrono());
+        o.message = Some(format!(
+            "sent to {} ({}); the answer is due within {}: record it with `dsrctl task done {run} {instance} --by NAME --evidence ANSWER-FILE`, or `dsrctl task fail {run} {instance} --by NAME --note WHY`",
+            m.to.join(", "),
+            m.message_id,
+            e.answer_within
+        ));
+        self.journal(ctx, step, o).await
     }
 
     /// The call may have been processed but its answer is missing or unreadable. An

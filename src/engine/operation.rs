@@ -3,9 +3,12 @@
 use serde_json::Value;
 
 use crate::compile::{Renderer, TemplateError};
+use crate::connectors::email::{EmailFile, EmailMessage};
 use crate::connectors::{HttpRequest, Operation};
 use crate::journal::{PlannedAction, PlannedStep};
-use crate::model::{HttpAction, Preview, SetValue, SqlAction, SqlMatch, SqlValue};
+use crate::model::{
+    EmailAction, EmailAttachment, HttpAction, Preview, SetValue, SqlAction, SqlMatch, SqlValue,
+};
 
 /// Renders an HTTP action.
 pub fn http(
@@ -207,7 +210,82 @@ pub fn render(
             }
             Ok(op)
         })),
+        PlannedAction::Email(e) => Some(email(r, e, &step.key, ctx)),
         PlannedAction::Manual(_) | PlannedAction::Wait(_) => None,
+    }
+}
+
+/// Renders an email action: its recipients, subject (with the request id) and body, and
+/// its attachments from the request.
+pub fn email(
+    r: &Renderer,
+    e: &EmailAction,
+    step_key: &str,
+    ctx: &Value,
+) -> Result<Operation, TemplateError> {
+    let request_id = ctx["request"]["id"].as_str().unwrap_or_default();
+    let mut subject = r.render(&e.subject, ctx)?;
+    if !subject.contains(request_id) {
+        subject = format!("{subject} [{request_id}]");
+    }
+    let attachments = e
+        .attach
+        .iter()
+        .map(|a| match a {
+            EmailAttachment::Identities => {
+                let mut csv = String::from("identity,value\r\n");
+                for (name, value) in ctx["subject"].as_object().into_iter().flatten() {
+                    let values = match value {
+                        Value::Array(many) => many.clone(),
+                        one => vec![one.clone()],
+                    };
+                    for v in values {
+                        let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                        csv.push_str(&format!("{},{}\r\n", csv_field(name), csv_field(&text)));
+                    }
+                }
+                EmailFile {
+                    name: "identities.csv".to_owned(),
+                    content_type: "text/csv; charset=utf-8".to_owned(),
+                    content: csv,
+                }
+            }
+        })
+        .collect();
+    let token = |t: &str| -> String {
+        t.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '.'
+                }
+            })
+            .collect()
+    };
+    Ok(Operation::Email(EmailMessage {
+        to: e
+            .to
+            .iter()
+            .map(|t| r.render(t, ctx))
+            .collect::<Result<_, _>>()?,
+        subject,
+        body: r.render(&e.body, ctx)?,
+        attachments,
+        message_id: format!(
+            "<dsr.{}.{}@dsrctl.invalid>",
+            token(request_id),
+            token(step_key)
+        ),
+    }))
+}
+
+/// A CSV field, quoted when it holds a separator, a quote or a line break (RFC 4180).
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
     }
 }
 
@@ -236,6 +314,7 @@ pub fn target(action: &PlannedAction) -> String {
         }
         PlannedAction::Manual(_) => "manual task".to_owned(),
         PlannedAction::Wait(w) => format!("wait {}", w.duration),
+        PlannedAction::Email(e) => format!("email to {}", e.to.join(", ")),
     }
 }
 

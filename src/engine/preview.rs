@@ -208,6 +208,7 @@ fn action_of(action: &PlannedAction) -> ChangeAction {
             }
         }
         PlannedAction::Manual(_) => ChangeAction::Manual,
+        PlannedAction::Email(_) => ChangeAction::Send,
         PlannedAction::Wait(_) => ChangeAction::Unknown,
     }
 }
@@ -223,6 +224,6 @@ fn after_of(op: Option<&Operation>) -> Option<Value> {
                 )
             })
         }),
-        Operation::Sql(_) => None,
+        Operation::Sql(_) | Operation::Email(_) => None,
     }
 }

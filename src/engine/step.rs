@@ -236,7 +236,16 @@ impl Engine {
                     });
                 }
             }
-            PlannedAction::Http(_) | PlannedAction::Sql(_) => {
+            // A message that was sent is never sent again: it waits for its answer, or
+            // keeps what a person recorded about it.
+            PlannedAction::Email(_) if prior.as_ref().is_some_and(|p| p.sent) => {
+                let mut kept = prior.clone().unwrap_or(o);
+                if kept.status == StepStatus::Running {
+                    kept.status = StepStatus::Waiting;
+                }
+                return self.journal(ctx, step, kept).await;
+            }
+            PlannedAction::Http(_) | PlannedAction::Sql(_) | PlannedAction::Email(_) => {
                 let op = match operation::render(&self.renderer, step, &tctx) {
                     Some(Ok(op)) => op,
                     Some(Err(e)) => return self.fail_or_skip(ctx, step, o, e).await,

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    DsrKind, HttpAction, ManualAction, Poll, Preview, Processing, Request, Select, SqlAction,
-    Verify, WaitAction,
+    DsrKind, EmailAction, HttpAction, ManualAction, Poll, Preview, Processing, Request, Select,
+    SqlAction, Verify, WaitAction,
 };
 
 /// Version of the plan's JSON form; bumped on any incompatible change.
@@ -191,6 +191,8 @@ pub enum PlannedAction {
     Manual(ManualAction),
     /// Wait.
     Wait(WaitAction),
+    /// A message by email, then a task for its answer.
+    Email(EmailAction),
 }
 
 impl PlannedAction {
@@ -200,6 +202,7 @@ impl PlannedAction {
             PlannedAction::Http(_) => Some("http"),
             PlannedAction::Sql(_) => Some("sql"),
             PlannedAction::Manual(_) => Some("manual"),
+            PlannedAction::Email(_) => Some("email"),
             PlannedAction::Wait(_) => None,
         }
     }
@@ -209,7 +212,7 @@ impl PlannedAction {
         match self {
             PlannedAction::Http(h) => !h.method.is_read(),
             PlannedAction::Sql(s) => s.mutates(),
-            PlannedAction::Manual(_) => true,
+            PlannedAction::Manual(_) | PlannedAction::Email(_) => true,
             PlannedAction::Wait(_) => false,
         }
     }
@@ -221,7 +224,7 @@ impl PlannedAction {
                 matches!(h.method, crate::model::HttpMethod::Delete) || h.method.is_read()
             }
             PlannedAction::Sql(s) => s.delete.is_some() || !s.mutates(),
-            PlannedAction::Manual(_) => false,
+            PlannedAction::Manual(_) | PlannedAction::Email(_) => false,
             PlannedAction::Wait(_) => true,
         }
     }
@@ -230,9 +233,15 @@ impl PlannedAction {
     pub fn previews_itself(&self) -> bool {
         match self {
             PlannedAction::Sql(s) => s.update.is_some() || s.delete.is_some(),
-            PlannedAction::Manual(_) => true,
+            PlannedAction::Manual(_) | PlannedAction::Email(_) => true,
             _ => false,
         }
+    }
+
+    /// Whether the step, while it waits, waits for a person (a manual task, or the answer
+    /// to a message sent by email).
+    pub fn waits_for_person(&self) -> bool {
+        matches!(self, PlannedAction::Manual(_) | PlannedAction::Email(_))
     }
 
     /// Every template string in the action, with a label saying where it is.
@@ -243,6 +252,13 @@ impl PlannedAction {
             PlannedAction::Sql(s) => sql_templates(s, &mut out),
             PlannedAction::Manual(m) => {
                 out.push(("manual.instructions".into(), m.instructions.clone()))
+            }
+            PlannedAction::Email(e) => {
+                for (i, to) in e.to.iter().enumerate() {
+                    out.push((format!("email.to.{i}"), to.clone()));
+                }
+                out.push(("email.subject".into(), e.subject.clone()));
+                out.push(("email.body".into(), e.body.clone()));
             }
             PlannedAction::Wait(_) => {}
         }

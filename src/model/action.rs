@@ -495,6 +495,37 @@ pub struct ManualAction {
     pub due_in_days: Option<u32>,
 }
 
+/// A message to a processor without an API (its privacy address), sent once through an
+/// `email` connector; the step then waits for a person to record the processor's answer
+/// (`dsrctl task done|fail`), due within `answer_within`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailAction {
+    /// Recipients (templates), e.g. `privacy@vendor.example`.
+    #[schemars(length(min = 1))]
+    pub to: Vec<String>,
+    /// Subject (template). The request id is added in brackets when the subject does not
+    /// hold it, so the answer can be matched to the request.
+    pub subject: String,
+    /// Plain-text body (template), e.g. what to erase and for whom.
+    pub body: String,
+    /// Files attached to the message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attach: Vec<EmailAttachment>,
+    /// How long the processor has to answer, e.g. `30d` (the contract's term); the task for
+    /// the person who records the answer is due then.
+    pub answer_within: HumanDuration,
+}
+
+/// A file attached to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailAttachment {
+    /// `identities.csv`: the subject's identities, one `identity,value` row each, so the
+    /// processor can find every record of the person.
+    Identities,
+}
+
 /// Wait before the steps that need this one continue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

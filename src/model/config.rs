@@ -223,6 +223,8 @@ pub enum ConnectorConfig {
     Sql(SqlConnector),
     /// Tasks for humans.
     Manual(ManualConnector),
+    /// Messages by email (SMTP) to processors without an API.
+    Email(EmailConnector),
 }
 
 impl ConnectorConfig {
@@ -232,6 +234,7 @@ impl ConnectorConfig {
             ConnectorConfig::Http(_) => "http",
             ConnectorConfig::Sql(_) => "sql",
             ConnectorConfig::Manual(_) => "manual",
+            ConnectorConfig::Email(_) => "email",
         }
     }
 }
@@ -383,6 +386,73 @@ pub struct ManualConnector {
     /// Values the instructions may use as `{{connector.<name>}}`, e.g. an app URL.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub vars: BTreeMap<String, String>,
+}
+
+/// An SMTP relay that sends the messages of `email` steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConnector {
+    /// The relay's host name, e.g. `smtp.example.com`.
+    pub host: String,
+    /// The relay's port (default: 587 with `starttls`, 465 with `tls`, 25 with `none`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u16>,
+    /// How the connection is protected: `starttls` (default: the relay must offer STARTTLS,
+    /// else nothing is sent), `tls` (TLS from the first byte) or `none` (only to a relay on
+    /// this machine, as the message names the data subject).
+    #[serde(default)]
+    pub tls: EmailTls,
+    /// A PEM file of the certificate authority that signed the relay's certificate, when it
+    /// is not a public one (relative to `dsrctl.yaml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// The user name for SMTP AUTH (not secret); with `password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The password for SMTP AUTH.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretRef>,
+    /// The sender, e.g. `Privacy team <privacy@example.com>`.
+    pub from: String,
+    /// Timeout of one send, e.g. `60s` (default 60 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<HumanDuration>,
+}
+
+/// How an email connector protects its connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailTls {
+    /// Plain connection upgraded by STARTTLS, which the relay must offer.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS, port 465).
+    Tls,
+    /// No encryption: only to a relay on this machine (`localhost`, `127.0.0.1`, `::1`).
+    None,
+}
+
+impl EmailConnector {
+    /// Whether the relay is on this machine (where an unencrypted connection is allowed).
+    pub fn host_is_loopback(&self) -> bool {
+        self.host.eq_ignore_ascii_case("localhost")
+            || self
+                .host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// The port, or the default of the TLS mode.
+    pub fn port_or_default(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            EmailTls::Starttls => 587,
+            EmailTls::Tls => 465,
+            EmailTls::None => 25,
+        })
+    }
 }
 
 /// Requests per second allowed through a connector.

@@ -14,13 +14,14 @@ mod request;
 mod step;
 
 pub use action::{
-    HttpAction, HttpMethod, ManualAction, MaskStrategy, Paginate, SetValue, SqlAction, SqlDelete,
-    SqlMatch, SqlSelect, SqlThrough, SqlUpdate, SqlValue, WaitAction,
+    EmailAction, EmailAttachment, HttpAction, HttpMethod, ManualAction, MaskStrategy, Paginate,
+    SetValue, SqlAction, SqlDelete, SqlMatch, SqlSelect, SqlThrough, SqlUpdate, SqlValue,
+    WaitAction,
 };
 pub use config::{
     ApiConfig, ApiRole, ApiTls, ApiToken, Auth, ConnectorConfig, Controller, Defaults, Destination,
-    EvidenceKeys, HttpConnector, ManualConnector, PlanPolicy, ProjectConfig, RateLimit,
-    RetryPolicy, SecretRef, SqlCommit, SqlConnector, Tenant, UrlSource,
+    EmailConnector, EmailTls, EvidenceKeys, HttpConnector, ManualConnector, PlanPolicy,
+    ProjectConfig, RateLimit, RetryPolicy, SecretRef, SqlCommit, SqlConnector, Tenant, UrlSource,
 };
 pub use dataset::{
     ColumnEntry, DEFAULT_DATASET_MAX_ROWS, Dataset, DatasetColumn, DatasetTable, ErasureMode,

@@ -3,11 +3,11 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{HttpAction, HumanDuration, ManualAction, SqlAction, WaitAction};
+use super::{EmailAction, HttpAction, HumanDuration, ManualAction, SqlAction, WaitAction};
 
 /// One operation through one connector: a read, a mutation, a manual task or a wait.
 ///
-/// A step has exactly one action: `http`, `sql`, `manual` or `wait`.
+/// A step has exactly one action: `http`, `sql`, `manual`, `wait` or `email`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
@@ -43,6 +43,10 @@ pub struct Step {
     /// Wait a duration after the steps this one needs (e.g. a 30-day purge).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<WaitAction>,
+    /// A message to a processor without an API, through an `email` connector; then a task
+    /// for the person who records its answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailAction>,
     /// Whether the step changes data. Default: derived from the action (HTTP methods other
     /// than GET/HEAD, SQL update/delete/execute, manual tasks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,6 +89,7 @@ impl Step {
             + usize::from(self.sql.is_some())
             + usize::from(self.manual.is_some())
             + usize::from(self.wait.is_some())
+            + usize::from(self.email.is_some())
     }
 }
 

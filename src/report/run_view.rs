@@ -471,40 +471,54 @@ fn step_view(
     ctx: &ReportContext<'_>,
 ) -> StepView {
     let status = o.map_or("pending", |o| o.status.as_str());
-    let task = match &step.action {
-        PlannedAction::Manual(m) => {
-            let rec = o.and_then(|o| o.task.as_ref());
-            Some(TaskView {
-                instructions: m.instructions.clone(),
-                assignee: match ctx.config {
-                    Some(c) => c.manual_assignee(
-                        &plan.request.tenant,
-                        manual_connector(plan, step),
-                        m.assignee.as_deref(),
-                    ),
-                    None => m.assignee.clone(),
-                },
-                evidence_wanted: m.evidence.clone(),
-                completed: rec.is_some(),
-                by: rec.map(|t| t.by.clone()),
-                at: rec.map(|t| t.at),
-                result: rec.map(|t| t.result.clone()),
-                note: rec.and_then(|t| scrub.scrub_opt(t.note.as_deref())),
-                evidence: rec
-                    .map(|t| {
-                        t.evidence
-                            .iter()
-                            .map(|e| EvidenceView {
-                                name: scrub.scrub(&e.name),
-                                sha256: e.sha256.clone(),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            })
-        }
+    let asked = match &step.action {
+        PlannedAction::Manual(m) => Some((
+            m.instructions.clone(),
+            match ctx.config {
+                Some(c) => c.manual_assignee(
+                    &plan.request.tenant,
+                    manual_connector(plan, step),
+                    m.assignee.as_deref(),
+                ),
+                None => m.assignee.clone(),
+            },
+            m.evidence.clone(),
+        )),
+        PlannedAction::Email(e) => Some((
+            format!(
+                "Record the answer to the message sent to {} (due within {}).",
+                e.to.join(", "),
+                e.answer_within
+            ),
+            None,
+            vec!["the processor's answer".to_owned()],
+        )),
         _ => None,
     };
+    let task = asked.map(|(instructions, assignee, evidence_wanted)| {
+        let rec = o.and_then(|o| o.task.as_ref());
+        TaskView {
+            instructions,
+            assignee,
+            evidence_wanted,
+            completed: rec.is_some(),
+            by: rec.map(|t| t.by.clone()),
+            at: rec.map(|t| t.at),
+            result: rec.map(|t| t.result.clone()),
+            note: rec.and_then(|t| scrub.scrub_opt(t.note.as_deref())),
+            evidence: rec
+                .map(|t| {
+                    t.evidence
+                        .iter()
+                        .map(|e| EvidenceView {
+                            name: scrub.scrub(&e.name),
+                            sha256: e.sha256.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    });
     let deferred_reason = match &step.action {
         PlannedAction::Wait(w) if o.is_some_and(|o| o.status == StepStatus::Waiting) => Some(
             w.reason
@@ -515,7 +529,7 @@ fn step_view(
     };
     let duration_ms = o.and_then(|o| Some((o.finished_at? - o.started_at?).num_milliseconds()));
     // A manual task's proof is who did it and the evidence attached (shown with the task).
-    let manual = matches!(step.action, PlannedAction::Manual(_));
+    let manual = step.action.waits_for_person();
     let verified = o
         .filter(|o| {
             step.mutates
@@ -605,6 +619,7 @@ pub fn action_summary(action: &PlannedAction) -> String {
         }
         PlannedAction::Manual(_) => "manual task".to_owned(),
         PlannedAction::Wait(w) => format!("wait {}", w.duration),
+        PlannedAction::Email(e) => format!("email to {}", e.to.join(", ")),
     }
 }
 

@@ -50,7 +50,7 @@ fn erases(action: &PlannedAction) -> bool {
     match action {
         PlannedAction::Http(h) => h.method == HttpMethod::Delete,
         PlannedAction::Sql(q) => q.delete.is_some() || q.execute.is_some(),
-        PlannedAction::Manual(_) | PlannedAction::Wait(_) => false,
+        PlannedAction::Manual(_) | PlannedAction::Wait(_) | PlannedAction::Email(_) => false,
     }
 }
 

@@ -49,6 +49,9 @@ impl OpenTask {
     pub fn evidence_wanted(&self) -> Vec<String> {
         match &self.step.action {
             PlannedAction::Manual(m) => m.evidence.clone(),
+            PlannedAction::Email(_) if self.kind() == "manual" => {
+                vec!["the processor's answer".to_owned()]
+            }
             _ => Vec::new(),
         }
     }
@@ -63,8 +66,7 @@ pub async fn open_tasks(store: &dyn Store, scan: u32) -> Result<Vec<OpenTask>, W
             let Some(step) = run.plan.steps.iter().find(|s| s.key == o.step) else {
                 continue;
             };
-            let manual_waiting =
-                o.status == StepStatus::Waiting && matches!(step.action, PlannedAction::Manual(_));
+            let manual_waiting = o.status == StepStatus::Waiting && step.action.waits_for_person();
             // A mutation still `running` in a run that is not executing: a crash left it,
             // and only a person can say whether it was sent.
             let unsettled = (o.status == StepStatus::Running && run.status != RunStatus::Running)
@@ -223,7 +225,7 @@ pub fn find_open_instance(
         .collect();
     let open = |o: &&StepOutcome| {
         let step = run.plan.steps.iter().find(|s| s.key == o.step);
-        let manual = step.is_some_and(|s| matches!(s.action, PlannedAction::Manual(_)));
+        let manual = step.is_some_and(|s| s.action.waits_for_person());
         (o.status == StepStatus::Waiting && manual)
             || o.status == StepStatus::Running
             || o.awaits_person()

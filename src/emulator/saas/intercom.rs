@@ -220,4 +220,15 @@ impl Api for Intercom {
     fn snapshot(&self) -> Value {
         json!({"contacts": self.contacts, "conversations": self.conversations})
     }
+
+    fn rename_email(&mut self, from: &str, to: &str) {
+        for c in &mut self.contacts {
+            if c["email"]
+                .as_str()
+                .is_some_and(|e| e.eq_ignore_ascii_case(from))
+            {
+                c["email"] = json!(to);
+            }
+        }
+    }
 }

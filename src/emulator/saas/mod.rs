@@ -11,10 +11,12 @@
 //! module's documentation.
 
 pub mod auth0;
+pub mod braze;
 pub mod google;
 pub mod hubspot;
 pub mod intercom;
 pub mod mailchimp;
+pub mod mixpanel;
 pub mod okta;
 pub mod salesforce;
 pub mod segment;
@@ -70,11 +72,15 @@ pub enum Service {
     Slack,
     /// Twilio SendGrid (Marketing contacts, asynchronous deletion, suppressions).
     Sendgrid,
+    /// Braze REST API (user profiles: export by identifier, delete).
+    Braze,
+    /// Mixpanel GDPR API (deletion and retrieval tasks, asynchronous).
+    Mixpanel,
 }
 
 impl Service {
     /// Every emulated service.
-    pub const ALL: [Service; 13] = [
+    pub const ALL: [Service; 15] = [
         Service::Stripe,
         Service::Mailchimp,
         Service::Zendesk,
@@ -88,6 +94,8 @@ impl Service {
         Service::GoogleWorkspace,
         Service::Slack,
         Service::Sendgrid,
+        Service::Braze,
+        Service::Mixpanel,
     ];
 
     /// The service's name, as in `policies/saas/NAME.yaml` and `--service NAME`.
@@ -106,6 +114,8 @@ impl Service {
             Service::GoogleWorkspace => "google-workspace",
             Service::Slack => "slack",
             Service::Sendgrid => "sendgrid",
+            Service::Braze => "braze",
+            Service::Mixpanel => "mixpanel",
         }
     }
 
@@ -131,6 +141,8 @@ impl Service {
             Service::GoogleWorkspace => "/admin/directory/v1",
             Service::Slack => "/scim/v2",
             Service::Sendgrid => "/v3",
+            Service::Braze => "",
+            Service::Mixpanel => "/api/app",
         }
     }
 
@@ -151,6 +163,8 @@ impl Service {
             Service::GoogleWorkspace => google::ACCESS_TOKEN,
             Service::Slack => slack::TOKEN,
             Service::Sendgrid => sendgrid::API_KEY,
+            Service::Braze => braze::API_KEY,
+            Service::Mixpanel => mixpanel::OAUTH_TOKEN,
         }
     }
 
@@ -169,6 +183,8 @@ impl Service {
             Service::GoogleWorkspace => Box::new(google::Google::seeded()),
             Service::Slack => Box::new(slack::Slack::seeded()),
             Service::Sendgrid => Box::new(sendgrid::Sendgrid::seeded()),
+            Service::Braze => Box::new(braze::Braze::seeded()),
+            Service::Mixpanel => Box::new(mixpanel::Mixpanel::seeded()),
         }
     }
 }
@@ -270,6 +286,10 @@ pub trait Api: Send {
     fn snapshot(&self) -> Value;
     /// The emulator clock moved forward (asynchronous jobs advance).
     fn advance(&mut self, _by: Duration) {}
+    /// Moves a seeded person to another email address, whatever its letter case (the demo's
+    /// project knows Alice as `alice@contoso.com`); a service that does not support it
+    /// keeps its seed.
+    fn rename_email(&mut self, _from: &str, _to: &str) {}
 }
 
 /// One received call.
@@ -392,6 +412,11 @@ impl SaasEmulator {
     /// Moves the emulator clock forward (asynchronous jobs advance).
     pub fn advance_clock(&self, by: Duration) {
         self.shared.lock().api.advance(by);
+    }
+
+    /// Moves a seeded person to another email address (see [`Api::rename_email`]).
+    pub fn rename_email(&self, from: &str, to: &str) {
+        self.shared.lock().api.rename_email(from, to);
     }
 
     /// Stops the server and waits until it has stopped.

@@ -45,9 +45,74 @@ pub fn check_config(r: &mut Report<'_>) -> Vec<String> {
         r,
         &mut secrets,
     );
+    check_email_connectors(&doc.value, r);
     secrets.sort();
     secrets.dedup();
     secrets
+}
+
+/// The settings of `kind: email` connectors that their schema cannot check: the sender is
+/// an address, `tls: none` only to this machine, the credentials together.
+fn check_email_connectors(config: &Value, r: &mut Report<'_>) {
+    for (tenant, t) in config["tenants"].as_object().into_iter().flatten() {
+        for (name, c) in t["connectors"].as_object().into_iter().flatten() {
+            if c["kind"] != "email" {
+                continue;
+            }
+            let mut settings = c.clone();
+            if let Some(m) = settings.as_object_mut() {
+                m.remove("kind");
+            }
+            let Ok(cfg) = serde_json::from_value::<crate::model::EmailConnector>(settings) else {
+                continue; // the schema check names what is wrong
+            };
+            let at = format!(
+                "/tenants/{}/connectors/{}",
+                escape_token(tenant),
+                escape_token(name)
+            );
+            if let Err(e) = cfg.from.parse::<lettre::message::Mailbox>() {
+                r.error(
+                    Code::InvalidValue,
+                    &format!("{at}/from"),
+                    format!("`from` of email connector `{name}` is not an email address ({e})"),
+                )
+                .help("write an address, e.g. `privacy@example.com` or `Privacy team <privacy@example.com>`");
+            }
+            if cfg.host.trim().is_empty() {
+                r.error(
+                    Code::InvalidValue,
+                    &format!("{at}/host"),
+                    format!("`host` of email connector `{name}` is empty"),
+                )
+                .help("write the SMTP relay's host name, e.g. `smtp.example.com`");
+            }
+            if cfg.tls == crate::model::EmailTls::None && !cfg.host_is_loopback() {
+                r.error(
+                    Code::InvalidValue,
+                    &format!("{at}/tls"),
+                    format!(
+                        "email connector `{name}` would send to `{}` unencrypted, and its messages name data subjects",
+                        cfg.host
+                    ),
+                )
+                .help("use `tls: starttls` (port 587) or `tls: tls` (port 465); `none` is only for a relay on this machine");
+            }
+            if cfg.username.is_some() != cfg.password.is_some() {
+                let (key, missing) = if cfg.username.is_some() {
+                    ("username", "password")
+                } else {
+                    ("password", "username")
+                };
+                r.error(
+                    Code::InvalidValue,
+                    &format!("{at}/{key}"),
+                    format!("email connector `{name}` has a `{key}` but no `{missing}`"),
+                )
+                .help("give both for SMTP AUTH, or neither for a relay that needs none");
+            }
+        }
+    }
 }
 
 fn literal(ptr: &str, value: &str, r: &mut Report<'_>, secrets: &mut Vec<String>, message: String) {

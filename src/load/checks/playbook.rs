@@ -133,6 +133,9 @@ fn needed_kinds(step: &Step) -> Vec<(&'static str, &'static str)> {
     if step.sql.is_some() {
         out.push(("sql", "/sql"));
     }
+    if step.email.is_some() {
+        out.push(("email", "/email"));
+    }
     match &step.preview {
         Some(Preview::Http(_)) => out.push(("http", "/preview/http")),
         Some(Preview::Sql(_)) => out.push(("sql", "/preview/sql")),

@@ -109,12 +109,15 @@ pub fn mutates(step: &Step) -> bool {
         step.http.as_ref().is_some_and(|h| !h.method.is_read())
             || step.sql.as_ref().is_some_and(|s| s.mutates())
             || step.manual.is_some()
+            || step.email.is_some()
     })
 }
 
-/// Whether the action shows its own "before" (structured SQL update/delete, manual tasks).
+/// Whether the action shows its own "before" (structured SQL update/delete, manual tasks,
+/// messages).
 fn previews_itself(step: &Step) -> bool {
     step.manual.is_some()
+        || step.email.is_some()
         || step
             .sql
             .as_ref()
@@ -197,7 +200,7 @@ fn check_action(step: &Step, ptr: &str, r: &mut Report<'_>) {
                 false,
                 format!("step `{}` has no action", step.id),
             )
-            .help("add exactly one of `http`, `sql`, `manual` or `wait`");
+            .help("add exactly one of `http`, `sql`, `manual`, `wait` or `email`");
         }
         n => {
             r.push(

@@ -548,6 +548,7 @@ fn new_step(id: String, description: String) -> Step {
         sql: None,
         manual: None,
         wait: None,
+        email: None,
         mutates: None,
         idempotent: None,
         select: None,
