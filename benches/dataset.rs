@@ -5,6 +5,21 @@
 //! Run: `cargo bench --bench dataset` (`DSRCTL_BENCH_TABLES` for another size;
 //! `DSRCTL_TEST_POSTGRES_URL` for another server; the introspection is skipped, saying so,
 //! when PostgreSQL cannot be reached).
+//!
+//! The derived erasure at size, on PostgreSQL, against psql running the same finds and
+//! deletes (`dataset_erase.rs`):
+//!
+//! ```text
+//! cargo bench --bench dataset -- erase    # 1,000 subjects through the engine vs psql
+//! ```
+//!
+//! The data (1,000,000 customers, 10,000,000 rows in 199 related tables;
+//! `DSRCTL_BENCH_RELATED` for another count) lives in the database `dsrctl_bench_dataset`,
+//! generated server-side by `INSERT ... SELECT ... generate_series` the first time and
+//! reused after.
+
+#[path = "dataset_support/erase.rs"]
+mod dataset_erase;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -26,6 +41,11 @@ fn table(i: usize) -> String {
 }
 
 fn dataset(n: usize) -> String {
+    dataset_with(n, true)
+}
+
+/// The dataset: with `more_identities`, every tenth table also holds the email.
+fn dataset_with(n: usize, more_identities: bool) -> String {
     let mut s = String::from(
         "service: big\nconnector: db\ndataset:\n  tables:\n    customer:\n      columns:\n        id:\n        email: { identity: email, category: user.contact.email }\n        name: user.name\n",
     );
@@ -36,7 +56,7 @@ fn dataset(n: usize) -> String {
             t = table(i),
             p = table(parent(i))
         );
-        if i % 10 == 0 {
+        if more_identities && i % 10 == 0 {
             let _ = writeln!(
                 s,
                 "        email: {{ identity: email, category: user.contact.email }}"
@@ -174,6 +194,10 @@ fn introspect(n: usize) {
 }
 
 fn main() {
+    if std::env::args().skip(1).any(|a| a == "erase") {
+        dataset_erase::run();
+        return;
+    }
     let n: usize = std::env::var("DSRCTL_BENCH_TABLES")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -136,3 +136,80 @@ async fn removing_an_erasure_step_is_a_warning() {
         "{md}"
     );
 }
+
+const DATASET: &str = r#"service: shop
+connector: db
+dataset:
+  tables:
+    customer:
+      columns: { id: , email: { identity: email, category: user.contact.email }, name: user.name }
+    orders:
+      columns: { id: , customer_id: { references: customer.id }, note: user.content }
+    invoice:
+      erasure: mask
+      columns:
+        id:
+        customer_id: { references: customer.id }
+        billing_name: user.name
+        billing_email: user.contact.email
+    login:
+      columns: { id: , customer_id: { references: customer.id }, ip: user.device.ip_address }
+dsr:
+  rectify: { unsupported: "test" }
+"#;
+
+/// A dataset change that narrows the erasure (a table kept, a column no longer masked, a
+/// reference removed so a table is no longer reached) is a warning, in the dataset's terms.
+#[tokio::test]
+async fn a_dataset_change_that_shrinks_the_erasure_is_a_warning() {
+    let p = ProjectDir::new()
+        .file(
+            "dsrctl.yaml",
+            "tenants:\n  t1:\n    connectors:\n      db:\n        kind: sql\n        url: \"sqlite:shop.db\"\n\
+             erasure:\n  user.contact: { mask: null }\n  user.name: { mask: fixed, value: erased }\n",
+        )
+        .file("policies/shop.yaml", DATASET)
+        .file(
+            "requests/delete.yaml",
+            "id: r-del\nkind: delete\ntenant: t1\nreceived: 2026-11-02\nsubject:\n  email: alice@example.com\n",
+        );
+    git(p.path(), &["init", "-q", "-b", "main"]);
+    git(p.path(), &["add", "-A"]);
+    git(p.path(), &["commit", "-q", "-m", "dataset"]);
+    let unchanged = p
+        .expect(0, &["plan", "--compare", "HEAD", "--format", "markdown"])
+        .await
+        .stdout;
+    assert!(!unchanged.contains("[!WARNING]"), "{unchanged}");
+    let narrower = DATASET
+        .replace(
+            "    orders:\n",
+            "    orders:\n      erasure: { keep: \"tax law\" }\n",
+        )
+        .replace("billing_email: user.contact.email", "billing_email:")
+        .replace(
+            "login:\n      columns: { id: , customer_id: { references: customer.id },",
+            "login:\n      columns: { id: , customer_id: ,",
+        );
+    assert_ne!(narrower, DATASET);
+    p.write("policies/shop.yaml", &narrower);
+    let md = p
+        .expect(0, &["plan", "--compare", "HEAD", "--format", "markdown"])
+        .await
+        .stdout;
+    for warning in [
+        "> - r-del (shop): `orders`: rows are kept now, no longer erased",
+        "> - r-del (shop): `invoice`: `billing_email` is no longer masked",
+        "> - r-del (shop): `login` is no longer reached by the erasure (a table or reference removed)",
+    ] {
+        assert!(md.contains(warning), "{warning}\n{md}");
+    }
+    // Widening it again is no warning.
+    git(p.path(), &["commit", "-q", "-am", "narrower"]);
+    p.write("policies/shop.yaml", DATASET);
+    let wider = p
+        .expect(0, &["plan", "--compare", "HEAD", "--format", "markdown"])
+        .await
+        .stdout;
+    assert!(!wider.contains("[!WARNING]"), "{wider}");
+}

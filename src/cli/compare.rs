@@ -11,6 +11,7 @@ use super::args::{Cli, PlanFormat};
 use super::git_source::GitSource;
 use crate::compile::compile;
 use crate::journal::{Disposition, Plan, PlannedStep};
+use crate::load::dataset::erasure_shrinks;
 use crate::load::{FsSource, Project, Source, load_project_from, load_request_bytes};
 use crate::model::{DsrKind, Request};
 use crate::report::step_changes;
@@ -49,6 +50,7 @@ pub fn compare(cli: &Cli, reference: &str, format: PlanFormat, color: bool) -> R
             .with_context(|| format!("compiling request `{}`", request.id))?;
         diffs.extend(diff_plans(old.as_ref(), &new));
     }
+    diffs.extend(dataset_shrinks(&before, &now, &requests));
     let text = match format {
         PlanFormat::Json => {
             serde_json::to_string_pretty(&serde_json::json!({
@@ -191,6 +193,42 @@ pub fn diff_plans(old: Option<&Plan>, new: &Plan) -> Vec<PlanDiff> {
                 &mut out,
                 format!("the {what} no longer reaches `{}`", s.service),
             );
+        }
+    }
+    out
+}
+
+/// Dataset changes that narrow what an erasure covers (a table kept or no longer reached, a
+/// column no longer masked), a warning for each erasure sample request. The plans show the
+/// steps that changed; this says what it means for the data.
+fn dataset_shrinks(before: &Project, now: &Project, requests: &[Request]) -> Vec<PlanDiff> {
+    let mut out = Vec::new();
+    for p in &now.playbooks {
+        let Some(new) = &p.playbook.dataset else {
+            continue;
+        };
+        let Some(old) = before
+            .playbooks
+            .iter()
+            .find(|o| o.playbook.service == p.playbook.service)
+            .and_then(|o| o.playbook.dataset.as_ref())
+        else {
+            continue;
+        };
+        let shrinks = erasure_shrinks(old, &before.config.erasure, new, &now.config.erasure);
+        for r in requests
+            .iter()
+            .filter(|r| matches!(r.kind, DsrKind::Delete | DsrKind::Restrict))
+        {
+            for why in &shrinks {
+                out.push(PlanDiff {
+                    request: r.id.clone(),
+                    service: p.playbook.service.clone(),
+                    change: format!("dataset: {why}"),
+                    fields: Vec::new(),
+                    warning: Some(why.clone()),
+                });
+            }
         }
     }
     out

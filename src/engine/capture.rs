@@ -46,7 +46,27 @@ pub fn pluck(doc: &Value, source: &str) -> Value {
                 }
             }
             _ => {
-                if let Some(found) = v.pointer(rest)
+                // `/*/(a,b)`: the pair of `a` and `b` of every row (a composite key), left
+                // out when a part is null.
+                if let Some(fields) = rest
+                    .strip_prefix("/(")
+                    .and_then(|r| r.strip_suffix(')'))
+                    .filter(|f| f.contains(','))
+                {
+                    let parts: Option<Vec<Value>> = fields
+                        .split(',')
+                        .map(|f| {
+                            v.pointer(&format!("/{}", f.trim()))
+                                .filter(|x| !x.is_null())
+                                .cloned()
+                        })
+                        .collect();
+                    if let Some(parts) = parts.map(Value::Array)
+                        && !out.contains(&parts)
+                    {
+                        out.push(parts);
+                    }
+                } else if let Some(found) = v.pointer(rest)
                     && !found.is_null()
                     && !out.contains(found)
                 {
@@ -242,6 +262,13 @@ mod tests {
         assert_eq!(got.get("none"), Some(&json!([])));
         let nested = json!({"value": [{"k": {"x": 5}}]});
         assert_eq!(pluck(&nested, "/value/*/k/x"), json!([5]));
+        let rows =
+            json!([{"a": 1, "b": 2}, {"a": 1, "b": 3}, {"a": 1, "b": null}, {"a": 1, "b": 2}]);
+        assert_eq!(
+            pluck(&rows, "/*/(a,b)"),
+            json!([[1, 2], [1, 3]]),
+            "pairs: distinct, none with a null part"
+        );
     }
 
     #[test]

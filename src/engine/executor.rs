@@ -281,23 +281,46 @@ impl Engine {
         let mut started: HashMap<&str, ()> = done.keys().map(|k| (*k, ())).collect();
         let mut running = FuturesUnordered::new();
         let mut interrupted = false;
+        // Each unit's steps and keys, once: a unit of hundreds of steps (a dataset's erasure)
+        // is then judged once per pass, not once per member.
+        let unit_steps: Vec<(Vec<&PlannedStep>, HashSet<&str>)> = ctx
+            .units
+            .iter()
+            .map(|u| {
+                let members: Vec<&PlannedStep> =
+                    u.members.iter().map(|&i| &plan.steps[i]).collect();
+                let inside = members.iter().map(|m| m.key.as_str()).collect();
+                (members, inside)
+            })
+            .collect();
         loop {
             if self.stop.load(Ordering::SeqCst) {
                 interrupted = true;
             }
             if !interrupted {
+                let mut judged: HashSet<usize> = HashSet::new();
                 for step in &plan.steps {
                     if started.contains_key(step.key.as_str()) {
                         continue;
                     }
                     // A unit starts as one, when what its steps need from outside it has ended.
+                    let unit_index = ctx.unit_of.get(&step.key).copied();
+                    if let Some(u) = unit_index
+                        && !judged.insert(u)
+                    {
+                        continue;
+                    }
                     let unit = ctx.unit(step);
-                    let members: Vec<&PlannedStep> = match unit {
-                        Some(u) => u.members.iter().map(|&i| &plan.steps[i]).collect(),
-                        None => vec![step],
+                    let single: (Vec<&PlannedStep>, HashSet<&str>);
+                    let (members, inside) = match unit_index {
+                        Some(u) => (&unit_steps[u].0, &unit_steps[u].1),
+                        None => {
+                            single = (vec![step], [step.key.as_str()].into());
+                            (&single.0, &single.1)
+                        }
                     };
-                    let inside: HashSet<&str> = members.iter().map(|m| m.key.as_str()).collect();
-                    match readiness(&members, &inside, &done) {
+                    let members = members.clone();
+                    match readiness(&members, inside, &done) {
                         Readiness::Wait => {}
                         Readiness::Blocked(reason) => {
                             for m in members {

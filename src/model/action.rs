@@ -252,7 +252,8 @@ pub struct SqlSelect {
     /// Columns to return; all when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<String>,
-    /// Column equality (`col: value`) or membership (`col: [a, b]`) predicates, ANDed.
+    /// Column equality (`col: value`) or membership (`col: [a, b]`) predicates, ANDed;
+    /// `(a, b): [[1, 10], [2, 20]]` for pairs of columns (a composite key).
     #[serde(default, rename = "where", skip_serializing_if = "BTreeMap::is_empty")]
     pub filter: BTreeMap<String, SqlValue>,
     /// Reach the rows through a parent table by foreign key.

@@ -59,8 +59,9 @@ pub struct Step {
     /// (for a service whose API cannot filter: list everything, match here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub select: Option<Select>,
-    /// Values taken from the result: name to JSON pointer into the body (`/value/0/id`),
-    /// `header:<Name>` for a response header, or `""` for the whole result.
+    /// Values taken from the result: name to JSON pointer into the body (`/value/0/id`;
+    /// `/*/id` for every row's, `/*/(region,no)` for every row's pair), `header:<Name>` for a
+    /// response header, or `""` for the whole result.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub capture: BTreeMap<String, String>,
     /// Statuses meaning "nothing held here" (e.g. `[404]`): not an error. After a delete,

@@ -109,6 +109,13 @@ pub enum BuildError {
     Invalid(String),
 }
 
+/// The columns of a composite key predicate, written `(a, b)`: `None` for a plain column.
+pub fn tuple_columns(key: &str) -> Option<Vec<String>> {
+    let inner = key.strip_prefix('(')?.strip_suffix(')')?;
+    let cols: Vec<String> = inner.split(',').map(|c| c.trim().to_owned()).collect();
+    (cols.len() >= 2 && cols.iter().all(|c| !c.is_empty())).then_some(cols)
+}
+
 /// What a select returns.
 #[derive(Debug, Clone, Copy)]
 pub enum Projection<'a> {
@@ -233,6 +240,9 @@ impl<'a> Builder<'a> {
     /// Text values compare exactly (or case-insensitively when the step says so): see
     /// [`Builder::text_side`].
     fn predicate(&mut self, table: &str, column: &str, v: &SqlValue) -> Result<(), BuildError> {
+        if let Some(columns) = tuple_columns(column) {
+            return self.tuple_predicate(table, &columns, v);
+        }
         let quoted = self.dialect.quote(column)?;
         match v {
             SqlValue::One(Value::Null) => {
@@ -289,6 +299,92 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// A composite foreign key met as one: `(a, b) IN ((?, ?), ...)` (SQLite: `IN (VALUES
+    /// ...)`, the row values it accepts), so values of two different rows never combine. A
+    /// `null` in the list also accepts a row whose key has a NULL part (a foreign key with a
+    /// NULL part references nothing). Text parts also compare exactly, as a single column does.
+    fn tuple_predicate(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        v: &SqlValue,
+    ) -> Result<(), BuildError> {
+        let list: Vec<&Value> = match v {
+            SqlValue::Any(list) | SqlValue::One(Value::Array(list)) => list.iter().collect(),
+            SqlValue::One(one) => vec![one],
+        };
+        let has_null = list.iter().any(|v| v.is_null());
+        let mut tuples: Vec<&Vec<Value>> = Vec::new();
+        for item in list.iter().filter(|v| !v.is_null()) {
+            match item {
+                Value::Array(parts) if parts.len() == columns.len() => {
+                    // A key with a NULL part is no key: it matches nothing.
+                    if parts.iter().all(|p| !p.is_null()) && !tuples.contains(&parts) {
+                        tuples.push(parts);
+                    }
+                }
+                other => {
+                    return Err(BuildError::Invalid(format!(
+                        "`({})` on `{table}` takes lists of {} values, not {other}",
+                        columns.join(", "),
+                        columns.len()
+                    )));
+                }
+            }
+        }
+        if tuples.is_empty() && !has_null {
+            self.push("1 = 0");
+            return Ok(());
+        }
+        self.push("(");
+        if !tuples.is_empty() {
+            self.push("(");
+            self.push("(");
+            self.ident_list(columns)?;
+            self.push(") IN (");
+            if self.dialect == Dialect::Sqlite {
+                self.push("VALUES ");
+            }
+            for (i, t) in tuples.iter().enumerate() {
+                if i > 0 {
+                    self.push(", ");
+                }
+                self.push("(");
+                for (j, (c, v)) in columns.iter().zip(t.iter()).enumerate() {
+                    if j > 0 {
+                        self.push(", ");
+                    }
+                    self.value(table, c, v)?;
+                }
+                self.push(")");
+            }
+            self.push(")");
+            for (j, c) in columns.iter().enumerate() {
+                let values: Vec<&Value> = tuples.iter().map(|t| &t[j]).collect();
+                if self.matching == SqlMatch::Exact && self.text_compare(table, c, &values) {
+                    let quoted = self.dialect.quote(c)?;
+                    self.push(" AND ");
+                    self.in_list(table, c, &quoted, &values, true)?;
+                }
+            }
+            self.push(")");
+            if has_null {
+                self.push(" OR ");
+            }
+        }
+        if has_null {
+            for (j, c) in columns.iter().enumerate() {
+                if j > 0 {
+                    self.push(" OR ");
+                }
+                self.ident(c)?;
+                self.push(" IS NULL");
+            }
+        }
+        self.push(")");
         Ok(())
     }
 
@@ -674,6 +770,64 @@ mod tests {
         assert_eq!(
             sql(Dialect::Sqlite, SqlMatch::CaseInsensitive),
             "DELETE FROM \"t\" WHERE (lower(\"email\") COLLATE BINARY = lower(?))"
+        );
+    }
+
+    /// A composite foreign key followed column by column matched `(1, 20)` for the keys
+    /// `(1, 10)` and `(2, 20)`: another subject's row. As row values it matches only the pairs.
+    #[test]
+    fn composite_keys_are_matched_as_pairs() {
+        let mut types = ColumnTypes::default();
+        types.insert(
+            "t",
+            Arc::new(
+                [
+                    ("region".to_owned(), Column::of_type("int4")),
+                    ("no".to_owned(), Column::of_type("int4")),
+                ]
+                .into(),
+            ),
+        );
+        let pairs = SqlValue::Any(vec![json!([1, 10]), json!([2, 20])]);
+        let sql = |d: Dialect, v: &SqlValue| {
+            let f = filter(&[("(region, no)", v.clone())]);
+            let t = Target {
+                table: "t",
+                filter: &f,
+                through: None,
+                any: &[],
+                unless: &[],
+            };
+            let mut b = Builder::new(d, &types);
+            b.delete(&t).map(|()| b.finish())
+        };
+        let pg = sql(Dialect::Postgres, &pairs).unwrap();
+        assert_eq!(
+            pg.sql,
+            "DELETE FROM \"t\" WHERE (((\"region\", \"no\") IN ((CAST($1 AS int4), CAST($2 AS int4)), \
+             (CAST($3 AS int4), CAST($4 AS int4)))))"
+        );
+        assert_eq!(pg.binds.len(), 4, "every value bound");
+        assert_eq!(
+            sql(Dialect::Sqlite, &pairs).unwrap().sql,
+            "DELETE FROM \"t\" WHERE (((\"region\", \"no\") IN (VALUES (?, ?), (?, ?))))"
+        );
+        assert_eq!(
+            sql(
+                Dialect::MySql,
+                &SqlValue::Any(vec![json!([1, 10]), Value::Null])
+            )
+            .unwrap()
+            .sql,
+            "DELETE FROM `t` WHERE (((`region`, `no`) IN ((?, ?))) OR `region` IS NULL OR `no` IS NULL)"
+        );
+        assert_eq!(
+            sql(Dialect::MySql, &SqlValue::Any(vec![])).unwrap().sql,
+            "DELETE FROM `t` WHERE 1 = 0"
+        );
+        assert!(
+            sql(Dialect::MySql, &SqlValue::Any(vec![json!([1])])).is_err(),
+            "a pair of the wrong length is refused"
         );
     }
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::graph::{Condition, Edge, Reached, edges, traverse};
+use super::graph::{Condition, Edge, Link, Reached, edges, links, traverse};
 use crate::model::{
     DataCategory, Dataset, DsrKind, ErasureMode, KindSpec, Playbook, Reuse, SetValue, SharedRows,
     SqlAction, SqlDelete, SqlSelect, SqlUpdate, SqlValue, Step, TableErasure,
@@ -86,6 +86,7 @@ pub struct Derivation<'a> {
     d: &'a Dataset,
     strategies: &'a BTreeMap<String, SetValue>,
     edges: Vec<Edge>,
+    links: Vec<Link>,
     order: Vec<(String, Reached)>,
     ids: BTreeMap<String, String>,
 }
@@ -95,6 +96,7 @@ impl<'a> Derivation<'a> {
     pub fn new(d: &'a Dataset, strategies: &'a BTreeMap<String, SetValue>) -> Self {
         let edges = edges(d);
         let order = traverse(d, &edges);
+        let links = links(d, &edges);
         let mut ids = BTreeMap::new();
         let mut used = BTreeSet::new();
         for table in d.tables.keys() {
@@ -111,6 +113,7 @@ impl<'a> Derivation<'a> {
             d,
             strategies,
             edges,
+            links,
             order,
             ids,
         }
@@ -132,30 +135,87 @@ impl<'a> Derivation<'a> {
         )
     }
 
-    /// The columns of `table` whose values other steps use.
-    fn captured(&self, table: &str, erasure: bool) -> BTreeSet<String> {
-        let mut cols: BTreeSet<String> = BTreeSet::new();
+    /// The columns of `table` whose values other steps use: each one alone, or the columns
+    /// of a composite key together.
+    fn captured(&self, table: &str, erasure: bool) -> BTreeSet<Vec<String>> {
+        let mut cols: BTreeSet<Vec<String>> = BTreeSet::new();
         for (_, r) in &self.order {
             for c in &r.conditions {
                 if let Condition::Keys {
                     source_table,
-                    source_column,
+                    source_columns,
                     ..
                 } = c
                     && source_table == table
                 {
-                    cols.insert(source_column.clone());
+                    cols.insert(source_columns.clone());
                 }
             }
         }
         if erasure {
             for e in &self.edges {
-                if e.to_table == table && (self.shared_checked(table) || !e.traverse) {
-                    cols.insert(e.to_column.clone());
+                if e.to_table == table && !e.traverse {
+                    cols.insert(vec![e.to_column.clone()]);
+                }
+            }
+            for l in &self.links {
+                let guarded = self.guards(&l.from_table).contains(&l);
+                if l.to_table == table && (self.shared_checked(table) || guarded) {
+                    cols.insert(l.to_columns.clone());
                 }
             }
         }
         cols
+    }
+
+    /// The references of `table`'s rows to the subject's own rows (tables reached from an
+    /// identity or downward) that erasure checks: a row of `table` found for the subject
+    /// that references another person's row through one of them (a message from the
+    /// subject to someone else) is shared, so kept. None when the table's rows are kept
+    /// anyway or the dataset says `shared_rows: erase`.
+    fn guards(&self, table: &str) -> Vec<&Link> {
+        let Some(t) = self.d.tables.get(table) else {
+            return Vec::new();
+        };
+        if t.shared_rows != SharedRows::Keep || matches!(t.erasure(), TableErasure::Keep(_)) {
+            return Vec::new();
+        }
+        let Some(here) = self.reach(table) else {
+            return Vec::new();
+        };
+        self.links
+            .iter()
+            .filter(|l| l.from_table == table)
+            .filter(|l| self.reach(&l.to_table).is_some_and(|r| r.down))
+            // The one way the rows are found already says it.
+            .filter(|l| {
+                !(here.conditions.len() == 1
+                    && matches!(&here.conditions[0], Condition::Keys { columns, source_table, .. }
+                        if columns == &l.from_columns && source_table == &l.to_table))
+            })
+            .collect()
+    }
+
+    /// The guard of `table`'s mutations: each checked reference is NULL or points at one of
+    /// the subject's rows. In the statement itself, so a row that became shared after the
+    /// dry run is kept too.
+    fn guard_predicates(&self, table: &str, prefix: &str) -> BTreeMap<String, SqlValue> {
+        self.guards(table)
+            .into_iter()
+            .map(|l| {
+                (
+                    key_name(&l.from_columns),
+                    SqlValue::Any(vec![
+                        Value::String(format!(
+                            "{{{{json {}.{}}}}}",
+                            self.id(prefix, &l.to_table),
+                            tuple_capture_name(&l.to_columns)
+                        )),
+                        Value::Null,
+                    ]),
+                )
+            })
+            .collect()
     }
 
     /// Whether erasure checks the table's rows for other subjects' references.
@@ -184,16 +244,16 @@ impl<'a> Derivation<'a> {
                 )]
                 .into(),
                 Condition::Keys {
-                    column,
+                    columns,
                     source_table,
-                    source_column,
+                    source_columns,
                     ..
                 } => [(
-                    column.clone(),
+                    key_name(columns),
                     SqlValue::Any(vec![Value::String(format!(
                         "{{{{json {}.{}}}}}",
                         self.id(prefix, source_table),
-                        capture_name(source_column)
+                        tuple_capture_name(source_columns)
                     ))]),
                 )]
                 .into(),
@@ -210,6 +270,29 @@ impl<'a> Derivation<'a> {
         r.sources().iter().map(|t| self.id(prefix, t)).collect()
     }
 
+    /// The predicate of a table's mutation: its subject rows, less those shared.
+    fn guarded_predicate(
+        &self,
+        table: &str,
+        r: &Reached,
+    ) -> (BTreeMap<String, SqlValue>, Vec<BTreeMap<String, SqlValue>>) {
+        let (mut filter, any) = self.predicate(r, "find");
+        let guards = self.guard_predicates(table, "find");
+        if guards.is_empty() {
+            return (filter, any);
+        }
+        if any.is_empty() {
+            // One condition: the guards join it; a guard on the same column is implied.
+            for (k, v) in guards {
+                filter.entry(k).or_insert(v);
+            }
+        } else {
+            debug_assert!(filter.is_empty());
+            filter = guards;
+        }
+        (filter, any)
+    }
+
     fn describe(&self, r: &Reached) -> String {
         let parts: Vec<String> = r
             .conditions
@@ -219,11 +302,15 @@ impl<'a> Derivation<'a> {
                     format!("`{column}` is the subject's {identity}")
                 }
                 Condition::Keys {
-                    column,
+                    columns,
                     source_table,
-                    source_column,
+                    source_columns,
                     ..
-                } => format!("`{column}` is the `{source_column}` of a row of `{source_table}`"),
+                } => format!(
+                    "`{}` is the `{}` of a row of `{source_table}`",
+                    key_name(columns),
+                    key_name(source_columns)
+                ),
             })
             .collect();
         parts.join(", or ")
@@ -240,7 +327,11 @@ impl<'a> Derivation<'a> {
             .unwrap_or_default();
         let columns = if erasure {
             let mut c: Vec<String> = key.clone();
-            c.extend(captured.iter().filter(|x| !key.contains(x)).cloned());
+            for col in captured.iter().flatten() {
+                if !c.contains(col) {
+                    c.push(col.clone());
+                }
+            }
             c
         } else {
             Vec::new()
@@ -261,7 +352,7 @@ impl<'a> Derivation<'a> {
         }));
         step.capture = captured
             .iter()
-            .map(|c| (capture_name(c), format!("/*/{}", pointer_token(c))))
+            .map(|c| (tuple_capture_name(c), capture_source(c)))
             .collect();
         if !erasure {
             // The package names a collection after the table, without its schema.
@@ -290,31 +381,28 @@ impl<'a> Derivation<'a> {
             }
         }
         // Shared rows: rows of a parent reached from a child that other rows reference too.
-        let mut shared: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        let mut shared: BTreeMap<String, Vec<(String, Vec<String>)>> = BTreeMap::new();
         for (table, _) in &self.order {
             if !self.shared_checked(table) {
                 continue;
             }
-            for e in self
-                .edges
-                .iter()
-                .filter(|e| e.traverse && &e.to_table == table && &e.from_table != table)
-            {
+            for l in self.links.iter().filter(|l| &l.to_table == table) {
                 let id = format!(
                     "shared-{}-{}",
                     self.ids.get(table).cloned().unwrap_or_default(),
-                    kebab(&format!("{}-{}", e.from_table, e.from_column))
+                    kebab(&format!("{}-{}", l.from_table, l.from_columns.join("-")))
                 );
                 let mut step = new_step(
                     id.clone(),
                     format!(
                         "Rows of `{table}` that rows of `{}` other than the subject's reference \
                          (through `{}`): shared with someone else, so kept.",
-                        e.from_table, e.from_column
+                        l.from_table,
+                        key_name(&l.from_columns)
                     ),
                 );
                 let mut needs = vec![self.id("find", table)];
-                let unless = match self.reach(&e.from_table) {
+                let unless = match self.reach(&l.from_table) {
                     Some(child) => {
                         let (f, any) = self.predicate(child, "find");
                         needs.extend(self.needs_of(child, "find"));
@@ -326,14 +414,14 @@ impl<'a> Derivation<'a> {
                 needs.dedup();
                 step.needs = needs;
                 step.sql = Some(sql_select(SqlSelect {
-                    table: e.from_table.clone(),
-                    columns: vec![e.from_column.clone()],
+                    table: l.from_table.clone(),
+                    columns: l.from_columns.clone(),
                     filter: [(
-                        e.from_column.clone(),
+                        key_name(&l.from_columns),
                         SqlValue::Any(vec![Value::String(format!(
                             "{{{{json {}.{}}}}}",
                             self.id("find", table),
-                            capture_name(&e.to_column)
+                            tuple_capture_name(&l.to_columns)
                         ))]),
                     )]
                     .into(),
@@ -342,17 +430,50 @@ impl<'a> Derivation<'a> {
                     unless,
                     order_by: Vec::new(),
                 }));
-                step.capture = [(
-                    "keys".to_owned(),
-                    format!("/*/{}", pointer_token(&e.from_column)),
-                )]
-                .into();
+                step.capture = [("keys".to_owned(), capture_source(&l.from_columns))].into();
                 shared
                     .entry(table.clone())
                     .or_default()
-                    .push((id, e.to_column.clone()));
+                    .push((id, l.to_columns.clone()));
                 steps.push(step);
             }
+        }
+        // Rows found downward that also reference another person's rows (a message from
+        // the subject to someone else): listed here, kept by the guard of the mutation.
+        for (table, r) in &self.order {
+            let guards = self.guard_predicates(table, "find");
+            if guards.is_empty() {
+                continue;
+            }
+            let links = self.guards(table);
+            let (filter, any) = self.predicate(r, "find");
+            let mut step = new_step(
+                self.id("shared", table),
+                format!(
+                    "Rows of `{table}` of the subject that also reference someone else's rows \
+                     (through {}): shared with someone else, so kept.",
+                    links
+                        .iter()
+                        .map(|l| format!("`{}`", key_name(&l.from_columns)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            let mut needs = self.needs_of(r, "find");
+            needs.extend(links.iter().map(|l| self.id("find", &l.to_table)));
+            needs.sort();
+            needs.dedup();
+            step.needs = needs;
+            step.sql = Some(sql_select(SqlSelect {
+                table: table.clone(),
+                columns: Vec::new(),
+                filter,
+                through: None,
+                any,
+                unless: vec![guards],
+                order_by: self.key_of(table),
+            }));
+            steps.push(step);
         }
         // References not followed: set to NULL where they point at a row to be deleted.
         let mut detach: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -399,19 +520,89 @@ impl<'a> Derivation<'a> {
             detach.entry(e.to_table.clone()).or_default().push(id);
             steps.push(step);
         }
+        // Rows kept as shared still reference the subject's rows about to be deleted: once
+        // the table's own mutation has run, the rows left that point at them are those kept,
+        // and the reference is set to NULL (a NOT NULL column makes the step fail, loudly).
+        for (table, _) in &self.order {
+            let Some(mutation) = self.mutation_id(table) else {
+                continue;
+            };
+            let guards = self.guard_predicates(table, "find");
+            if guards.is_empty() {
+                continue;
+            }
+            for l in self.links.iter().filter(|l| &l.from_table == table) {
+                let deletes_parent = self.reach(&l.to_table).is_some_and(|r| r.down)
+                    && self.d.tables.get(&l.to_table).is_some_and(|t| {
+                        matches!(t.erasure(), TableErasure::Mode(ErasureMode::Delete))
+                    });
+                // A row is kept when some other checked reference points elsewhere: with no
+                // other, nothing the subject references through this one is kept.
+                let others = self.guards(table).iter().any(|g| *g != l);
+                if !deletes_parent
+                    || !others
+                    || !self.captured(&l.to_table, true).contains(&l.to_columns)
+                {
+                    continue;
+                }
+                let id = format!(
+                    "detach-shared-{}",
+                    kebab(&format!("{}-{}", table, l.from_columns.join("-")))
+                );
+                let mut step = new_step(
+                    id.clone(),
+                    format!(
+                        "Set `{}` of the rows of `{table}` kept as shared to NULL where it \
+                         points at a row of `{}` about to be deleted.",
+                        key_name(&l.from_columns),
+                        l.to_table
+                    ),
+                );
+                step.needs = vec![mutation.clone(), self.id("find", &l.to_table)];
+                step.sql = Some(SqlAction {
+                    max_rows,
+                    ..sql_update(SqlUpdate {
+                        table: table.clone(),
+                        set: l
+                            .from_columns
+                            .iter()
+                            .map(|c| (c.clone(), SetValue::Value(Value::Null)))
+                            .collect(),
+                        filter: [(
+                            key_name(&l.from_columns),
+                            SqlValue::Any(vec![Value::String(format!(
+                                "{{{{json {}.{}}}}}",
+                                self.id("find", &l.to_table),
+                                tuple_capture_name(&l.to_columns)
+                            ))]),
+                        )]
+                        .into(),
+                        through: None,
+                        any: Vec::new(),
+                        // Only the rows kept as shared (what the dry run shows, too).
+                        unless: vec![guards.clone()],
+                        key: self.key_of(table),
+                    })
+                });
+                step.needs.push(self.id("shared", table));
+                step.needs.sort();
+                detach.entry(l.to_table.clone()).or_default().push(id);
+                steps.push(step);
+            }
+        }
         // The mutations, children first.
         for (table, r) in &self.order {
             let Some(t) = self.d.tables.get(table) else {
                 continue;
             };
-            let (filter, any) = self.predicate(r, "find");
+            let (filter, any) = self.guarded_predicate(table, r);
             let unless: Vec<BTreeMap<String, SqlValue>> = shared
                 .get(table)
                 .map(|list| {
                     let mut by_col: BTreeMap<String, Vec<Value>> = BTreeMap::new();
                     for (id, col) in list {
                         by_col
-                            .entry(col.clone())
+                            .entry(key_name(col))
                             .or_default()
                             .push(Value::String(format!("{{{{json {id}.keys}}}}")));
                     }
@@ -490,6 +681,17 @@ impl<'a> Derivation<'a> {
             steps.push(step);
         }
         steps
+    }
+
+    /// The id of the step that deletes or masks the table's rows (none when kept).
+    fn mutation_id(&self, table: &str) -> Option<String> {
+        match self.d.tables.get(table)?.erasure() {
+            TableErasure::Keep(_) => None,
+            TableErasure::Mode(ErasureMode::Delete) => Some(self.id("erase", table)),
+            TableErasure::Mode(ErasureMode::Mask) => {
+                (!self.masks(table).is_empty()).then(|| self.id("mask", table))
+            }
+        }
     }
 
     fn key_of(&self, table: &str) -> Vec<String> {
@@ -607,6 +809,43 @@ pub fn kebab(s: &str) -> String {
         }
     }
     out.trim_end_matches('-').to_owned()
+}
+
+/// A predicate key: the column, or `(a, b)` for the columns of a composite key.
+fn key_name(columns: &[String]) -> String {
+    match columns {
+        [one] => one.clone(),
+        many => format!("({})", many.join(", ")),
+    }
+}
+
+/// The capture of a column's values (`id`), or of a composite key's pairs
+/// (`tuple_region__no`).
+fn tuple_capture_name(columns: &[String]) -> String {
+    match columns {
+        [one] => capture_name(one),
+        many => format!(
+            "tuple_{}",
+            many.iter()
+                .map(|c| capture_name(c))
+                .collect::<Vec<_>>()
+                .join("__")
+        ),
+    }
+}
+
+/// Where a capture takes its values: `/*/id`, or `/*/(region,no)` for pairs.
+fn capture_source(columns: &[String]) -> String {
+    match columns {
+        [one] => format!("/*/{}", pointer_token(one)),
+        many => format!(
+            "/*/({})",
+            many.iter()
+                .map(|c| pointer_token(c))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    }
 }
 
 /// A capture name for a column: letters, digits and `_`.

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::guess::{guess_category, guess_identity};
 use super::live::LiveView;
+use crate::model::split_column_ref;
 
 /// The draft playbook (YAML) for `service` on `connector`.
 pub fn draft_playbook(service: &str, connector: &str, live: &LiveView) -> String {
@@ -57,16 +58,26 @@ pub fn draft_playbook(service: &str, connector: &str, live: &LiveView) -> String
                 parts.push(format!("category: {cat}"));
                 guessed.push("category");
             }
+            // A composite foreign key to the other table's primary key is followed as one
+            // (its columns make up the `key` written above); to other columns, each alone.
+            let alone = reference.is_some_and(|r| {
+                r.composite
+                    && !split_column_ref(&r.to).is_some_and(|(t, c)| {
+                        live.tables
+                            .get(t)
+                            .is_some_and(|t| t.key.len() > 1 && t.key.iter().any(|k| k == c))
+                    })
+            });
             if let Some(r) = reference {
                 parts.push(format!("references: {}", scalar(&r.to)));
-                if r.composite {
+                if alone {
                     parts.push(
-                        "review: \"one column of a composite foreign key; the traversal follows it alone\""
+                        "review: \"one column of a composite foreign key to columns other than the table's key; the traversal follows it alone\""
                             .to_owned(),
                     );
                 }
             }
-            if !guessed.is_empty() && !reference.is_some_and(|r| r.composite) {
+            if !guessed.is_empty() && !alone {
                 parts.push(format!(
                     "review: \"{} guessed from the name and type ({ty})\"",
                     guessed.join(" and ")

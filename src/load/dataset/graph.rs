@@ -25,11 +25,12 @@ pub struct Edge {
 pub enum Condition {
     /// `column` equals the subject's `identity`.
     Identity { column: String, identity: String },
-    /// `column` is among the values of `source_table.source_column` of the subject's rows.
+    /// `columns` are among the values of `source_table.source_columns` of the subject's
+    /// rows: one column, or the columns of a composite foreign key, met as one.
     Keys {
-        column: String,
+        columns: Vec<String>,
         source_table: String,
-        source_column: String,
+        source_columns: Vec<String>,
         /// Whether the source references this table (the row was reached from a child, so
         /// another subject's rows may reference it too).
         upward: bool,
@@ -66,6 +67,79 @@ impl Reached {
             .iter()
             .any(|c| matches!(c, Condition::Keys { upward: true, .. }))
     }
+}
+
+/// A followed reference as the traversal uses it: one column, or the columns of a composite
+/// foreign key (references from one table to the columns of another's composite `key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The referencing table and column(s).
+    pub from_table: String,
+    pub from_columns: Vec<String>,
+    /// The referenced table and column(s), in the same order.
+    pub to_table: String,
+    pub to_columns: Vec<String>,
+}
+
+/// The followed references between two different tables, each composite foreign key as one
+/// link: references from one table that name every column of another table's composite
+/// `key` are that key's foreign key, so its rows are reached by the pairs, never by each
+/// column alone (which would combine the values of different rows).
+pub fn links(d: &Dataset, edges: &[Edge]) -> Vec<Link> {
+    let mut out: Vec<Link> = Vec::new();
+    let followed: Vec<&Edge> = edges
+        .iter()
+        .filter(|e| e.traverse && e.from_table != e.to_table)
+        .collect();
+    let mut grouped: BTreeSet<usize> = BTreeSet::new();
+    for (i, e) in followed.iter().enumerate() {
+        if grouped.contains(&i) {
+            continue;
+        }
+        let key = d
+            .tables
+            .get(&e.to_table)
+            .map(|t| t.key.clone())
+            .unwrap_or_default();
+        if key.len() >= 2 && key.contains(&e.to_column) {
+            // One reference from this table to each key column, in key order.
+            let parts: Vec<Option<usize>> = key
+                .iter()
+                .map(|k| {
+                    let mut hits = followed.iter().enumerate().filter(|(j, o)| {
+                        !grouped.contains(j)
+                            && o.from_table == e.from_table
+                            && o.to_table == e.to_table
+                            && &o.to_column == k
+                    });
+                    let first = hits.next().map(|(j, _)| j);
+                    // Two references to the same key column: not one key, say nothing.
+                    if hits.next().is_some() { None } else { first }
+                })
+                .collect();
+            if parts.iter().all(Option::is_some) {
+                let parts: Vec<usize> = parts.into_iter().flatten().collect();
+                grouped.extend(parts.iter().copied());
+                out.push(Link {
+                    from_table: e.from_table.clone(),
+                    from_columns: parts
+                        .iter()
+                        .map(|&j| followed[j].from_column.clone())
+                        .collect(),
+                    to_table: e.to_table.clone(),
+                    to_columns: key,
+                });
+                continue;
+            }
+        }
+        out.push(Link {
+            from_table: e.from_table.clone(),
+            from_columns: vec![e.from_column.clone()],
+            to_table: e.to_table.clone(),
+            to_columns: vec![e.to_column.clone()],
+        });
+    }
+    out
 }
 
 /// The references of a dataset, resolved; references naming what the dataset does not
@@ -144,6 +218,7 @@ pub fn personal(d: &Dataset, table: &str) -> bool {
 /// The traversal: every table reached, in the order it was processed (each table's
 /// conditions use only tables processed before it).
 pub fn traverse(d: &Dataset, edges: &[Edge]) -> Vec<(String, Reached)> {
+    let links = links(d, edges);
     let mut reached: BTreeMap<String, Reached> = BTreeMap::new();
     let mut queue: VecDeque<String> = VecDeque::new();
     for (table, t) in &d.tables {
@@ -193,26 +268,26 @@ pub fn traverse(d: &Dataset, edges: &[Edge]) -> Vec<(String, Reached)> {
                 up_queue.push_back(target.to_owned());
             }
         };
-        for e in edges.iter().filter(|e| e.traverse) {
-            if here.down && e.to_table == table && e.from_table != table {
+        for l in &links {
+            if here.down && l.to_table == table {
                 add(
-                    &e.from_table,
+                    &l.from_table,
                     Condition::Keys {
-                        column: e.from_column.clone(),
+                        columns: l.from_columns.clone(),
                         source_table: table.clone(),
-                        source_column: e.to_column.clone(),
+                        source_columns: l.to_columns.clone(),
                         upward: false,
                     },
                     true,
                 );
             }
-            if e.from_table == table && e.to_table != table && personal(d, &e.to_table) {
+            if l.from_table == table && personal(d, &l.to_table) {
                 add(
-                    &e.to_table,
+                    &l.to_table,
                     Condition::Keys {
-                        column: e.to_column.clone(),
+                        columns: l.to_columns.clone(),
                         source_table: table.clone(),
-                        source_column: e.from_column.clone(),
+                        source_columns: l.from_columns.clone(),
                         upward: true,
                     },
                     false,

@@ -11,6 +11,7 @@ mod draft;
 mod graph;
 mod guess;
 mod live;
+mod shrink;
 
 pub(crate) use check::check_dataset;
 pub use coverage::coverage;
@@ -19,3 +20,4 @@ pub use draft::draft_playbook;
 pub use graph::{Condition, Edge, Reached, edges, personal, traverse};
 pub use guess::{guess_category, guess_identity};
 pub use live::{LiveReference, LiveTableView, LiveView};
+pub use shrink::erasure_shrinks;
