@@ -248,6 +248,22 @@ fn mutations(emulator: &SaasEmulator) -> Vec<String> {
         .collect()
 }
 
+/// Nothing but reads reached the emulator.
+fn assert_no_mutations(emulator: &SaasEmulator) {
+    let sent = mutations(emulator);
+    assert!(sent.is_empty(), "{sent:?}");
+}
+
+/// A boolean field of every item of one collection of the emulator's state, in order.
+fn flags(emulator: &SaasEmulator, collection: &str, flag: &str) -> Vec<bool> {
+    emulator.snapshot()[collection]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u[flag].as_bool().unwrap())
+        .collect()
+}
+
 fn no_step_failed(steps: &[Value]) {
     for s in steps {
         assert_ne!(s["status"], "failed", "{s}");
@@ -374,11 +390,7 @@ async fn stripe_hostile_identifiers_address_nobody_else() {
     {
         p.run_hostile(&format!("h{i}"), email).await;
     }
-    assert!(
-        mutations(&p.emulator).is_empty(),
-        "{:?}",
-        mutations(&p.emulator)
-    );
+    assert_no_mutations(&p.emulator);
     assert!(
         p.emulator.snapshot()["customers"]
             .as_array()
@@ -535,11 +547,7 @@ async fn zendesk_wildcard_search_finds_others_but_deletes_nobody() {
             .any(|c| c.path.ends_with("/users/search")),
         "the search ran"
     );
-    assert!(
-        mutations(&p.emulator).is_empty(),
-        "{:?}",
-        mutations(&p.emulator)
-    );
+    assert_no_mutations(&p.emulator);
     assert_eq!(p.emulator.snapshot()["users"].as_array().unwrap().len(), 2);
 }
 
@@ -865,11 +873,7 @@ async fn okta_hostile_identifiers_and_restrict() {
     {
         p.run_hostile(&format!("h{i}"), email).await;
     }
-    assert!(
-        mutations(&p.emulator).is_empty(),
-        "{:?}",
-        mutations(&p.emulator)
-    );
+    assert_no_mutations(&p.emulator);
     let restrict = p
         .run("r-restrict", "restrict", "alice@example.com", "")
         .await;
@@ -927,22 +931,13 @@ async fn auth0_export_restrict_delete_throttled_and_hostile() {
     }
     let unknown = p.run("r-unknown", "delete", "nobody@example.com", "").await;
     no_step_failed(&p.steps(&unknown).await);
-    assert!(
-        mutations(&p.emulator).is_empty(),
-        "{:?}",
-        mutations(&p.emulator)
-    );
+    assert_no_mutations(&p.emulator);
 
     let restrict = p
         .run("r-restrict", "restrict", "alice@example.com", "")
         .await;
     no_step_failed(&p.steps(&restrict).await);
-    let blocked: Vec<bool> = p.emulator.snapshot()["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["blocked"].as_bool().unwrap())
-        .collect();
+    let blocked = flags(&p.emulator, "users", "blocked");
     assert_eq!(blocked, [true, true, false]);
 
     p.emulator.throttle(Some(Throttle {
@@ -1099,11 +1094,7 @@ async fn salesforce_request_limit_is_retried_and_hostile_soql_widens_nothing() {
         calls.iter().all(|c| c.status == 200),
         "every query parsed: {calls:?}"
     );
-    assert!(
-        mutations(&p.emulator).is_empty(),
-        "{:?}",
-        mutations(&p.emulator)
-    );
+    assert_no_mutations(&p.emulator);
 
     // Past the allocation Salesforce answers 403 REQUEST_LIMIT_EXCEEDED; the connector
     // backs off and retries.
@@ -1166,22 +1157,13 @@ async fn google_workspace_export_pages_groups_then_restrict_and_delete() {
     {
         p.run_hostile(&format!("h{i}"), email).await;
     }
-    assert!(
-        mutations(&p.emulator).is_empty(),
-        "{:?}",
-        mutations(&p.emulator)
-    );
+    assert_no_mutations(&p.emulator);
 
     let restrict = p
         .run("r-restrict", "restrict", "alice@example.com", "")
         .await;
     no_step_failed(&p.steps(&restrict).await);
-    let suspended: Vec<bool> = p.emulator.snapshot()["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["suspended"].as_bool().unwrap())
-        .collect();
+    let suspended = flags(&p.emulator, "users", "suspended");
     assert_eq!(suspended, [true, false]);
 
     let delete = p.run("r-delete", "delete", "alice@example.com", "").await;
@@ -1280,11 +1262,7 @@ async fn slack_hostile_filters_address_nobody_else() {
         "every filter parsed: {:?}",
         p.emulator.calls()
     );
-    assert!(
-        mutations(&p.emulator).is_empty(),
-        "{:?}",
-        mutations(&p.emulator)
-    );
+    assert_no_mutations(&p.emulator);
     assert!(
         p.emulator.snapshot()["users"]
             .as_array()
