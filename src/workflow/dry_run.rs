@@ -25,6 +25,19 @@ impl DryRun {
     }
 }
 
+/// What a dry run's outcomes previewed: the changes, and the steps that failed or were
+/// blocked (step-level outcomes), whose changes are therefore unknown.
+pub fn previewed(outcomes: Vec<StepOutcome>) -> (Vec<Change>, Vec<StepOutcome>) {
+    let changes = outcomes.iter().filter_map(|o| o.change.clone()).collect();
+    let failures = outcomes
+        .into_iter()
+        .filter(|o| {
+            o.instance == o.step && matches!(o.status, StepStatus::Failed | StepStatus::Blocked)
+        })
+        .collect();
+    (changes, failures)
+}
+
 impl Workflow {
     /// Previews `plan`: a dry run that only reads, journaled as a run of its own.
     pub async fn dry_run(&self, plan: Plan) -> Result<DryRun, WorkflowError> {
@@ -33,18 +46,7 @@ impl Workflow {
         let result = engine
             .execute(&run_id, &plan, RunMode::DryRun, None)
             .await?;
-        let changes = result
-            .outcomes
-            .iter()
-            .filter_map(|o| o.change.clone())
-            .collect();
-        let failures = result
-            .outcomes
-            .into_iter()
-            .filter(|o| {
-                o.instance == o.step && matches!(o.status, StepStatus::Failed | StepStatus::Blocked)
-            })
-            .collect();
+        let (changes, failures) = previewed(result.outcomes);
         Ok(DryRun {
             run_id,
             plan,

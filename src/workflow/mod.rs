@@ -40,7 +40,7 @@ use crate::store::Store;
 
 pub use approval::{AUTO_APPROVAL, approval_needed};
 pub use data_key::{open_store, project_data_key};
-pub use dry_run::DryRun;
+pub use dry_run::{DryRun, previewed};
 pub use error::{Refusal, WorkflowError};
 pub use execution::{Executed, Execution};
 pub use import::{ImportFormat, ImportReport, ImportRow, read_rows};

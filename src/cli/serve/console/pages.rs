@@ -678,7 +678,7 @@ pub async fn dry_run(
 /// diff, and first of all the steps that could not be previewed (an incomplete preview is
 /// never "no changes"). Values are masked unless the role may see the subject's data.
 pub async fn changes(State(st): St, SignedIn(s): SignedIn, Path(run): Path<String>) -> Response {
-    use crate::journal::{RunMode, StepStatus};
+    use crate::journal::RunMode;
     use crate::report::plan_view::{
         Failure, PlanViewOptions, change_views, failure_views, summary_line, symbol,
     };
@@ -697,14 +697,6 @@ pub async fn changes(State(st): St, SignedIn(s): SignedIn, Path(run): Path<Strin
         Err(e) => return api_error_page(&s, e),
     };
     let plan = &run.plan;
-    let changes: Vec<_> = outcomes.iter().filter_map(|o| o.change.clone()).collect();
-    let failures: Vec<Failure> = outcomes
-        .iter()
-        .filter(|o| {
-            o.instance == o.step && matches!(o.status, StepStatus::Failed | StepStatus::Blocked)
-        })
-        .map(Failure::of)
-        .collect();
     // Steps not finished: the dry run was interrupted, so the preview is incomplete too.
     let unfinished = plan
         .steps
@@ -715,6 +707,8 @@ pub async fn changes(State(st): St, SignedIn(s): SignedIn, Path(run): Path<Strin
                 .any(|o| o.step == step.key && o.status.is_final())
         })
         .count();
+    let (changes, failed) = crate::workflow::previewed(outcomes);
+    let failures: Vec<Failure> = failed.iter().map(Failure::of).collect();
     let opts = PlanViewOptions {
         show_personal_data: may(&s, PERSONAL_DATA_ROLES),
         color: false,
