@@ -7,6 +7,7 @@
 mod support;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -33,6 +34,11 @@ fn second_agent_key() -> SigningKey {
 /// A project of two tenants whose business answers DRP for `t1`, accepting the agents
 /// `PERMISSION_SLIP` and `OTHER_AGENT`.
 fn project(dir: &Path, base_url: &str) {
+    project_with(dir, base_url, "");
+}
+
+/// [`project`] with more settings under `drp:` (each line indented by two spaces).
+fn project_with(dir: &Path, base_url: &str, drp_extra: &str) {
     let (config, t2) = two_tenants(dir, base_url, &with_a_manual_step(""));
     let key = hex::encode(agent_key().verifying_key().to_bytes());
     let key2 = hex::encode(second_agent_key().verifying_key().to_bytes());
@@ -44,7 +50,7 @@ fn project(dir: &Path, base_url: &str) {
              - {{ name: other, secret: {{ env: TEST_OTHER_TOKEN }}, tenants: [t2], roles: [intake, operator, approver, auditor] }}\n\
              drp:\n  business_id: {BUSINESS}\n  name: Contoso\n  tenant: t1\n  agents:\n    \
              - {{ id: PERMISSION_SLIP, name: Permission Slip, verify_key: \"{key}\" }}\n    \
-             - {{ id: OTHER_AGENT, verify_key: \"{key2}\" }}\n"
+             - {{ id: OTHER_AGENT, verify_key: \"{key2}\" }}\n{drp_extra}"
         ),
     )
     .unwrap();
@@ -507,5 +513,210 @@ async fn an_agent_pairs_sends_follows_and_revokes_requests() {
             .iter()
             .any(|e| e.to_string().contains("request.declined")),
         "{text}"
+    );
+}
+
+/// The agent's status callback endpoint: records each POST and answers 500 to the first
+/// `fail_first`, then 200.
+#[derive(Clone, Default)]
+struct Callbacks {
+    got: Arc<Mutex<Vec<(u16, Value)>>>,
+    fail_first: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Callbacks {
+    async fn start(fail_first: usize) -> (Callbacks, String) {
+        let me = Callbacks::default();
+        me.fail_first
+            .store(fail_first, std::sync::atomic::Ordering::SeqCst);
+        let state = me.clone();
+        let app = axum::Router::new().route(
+            "/update_status",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let state = state.clone();
+                    async move {
+                        assert_eq!(headers["content-type"], "application/json");
+                        let left = state.fail_first.load(std::sync::atomic::Ordering::SeqCst);
+                        let code = if left > 0 {
+                            state
+                                .fail_first
+                                .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+                            500
+                        } else {
+                            200
+                        };
+                        let value: Value = serde_json::from_slice(&body).unwrap();
+                        state.got.lock().unwrap().push((code, value));
+                        axum::http::StatusCode::from_u16(code).unwrap()
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/update_status", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (me, url)
+    }
+
+    fn got(&self) -> Vec<(u16, Value)> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits (at most 30 s) until a status `status` of `id` was answered 200.
+    async fn until_delivered(&self, id: &str, status: &str) {
+        let start = Instant::now();
+        while !self
+            .got()
+            .iter()
+            .any(|(code, b)| *code == 200 && b["request_id"] == id && b["status"] == status)
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "`{status}` of {id} never delivered: {:?}",
+                self.got()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_changes_are_called_back_until_the_agent_has_the_latest() {
+    let server = ItemServer::start_background(Duration::ZERO);
+    let (callbacks, callback_url) = Callbacks::start(2).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    project_with(dir, &server.url(), "  allow_http_callbacks: true\n");
+    let serve = Serve::start(
+        dir,
+        "w-callback",
+        &[("TEST_OPS_TOKEN", OPS), ("TEST_OTHER_TOKEN", OTHER)],
+    )
+    .await;
+    let drp = Drp {
+        base: serve.base.clone(),
+        http: reqwest::Client::new(),
+    };
+    let key = agent_key();
+    let token = drp.pair("PERMISSION_SLIP", &key).await;
+
+    // A callback URL the protocol cannot be trusted with is refused up front.
+    let mut bad = exercise("PERMISSION_SLIP", "bob@example.com");
+    bad["status_callback"] = json!("ftp://agent.example/update_status");
+    let (status, body) = drp
+        .post("/v1/data-rights-request", Some(&token), sign(&key, &bad))
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "https");
+
+    let mut message = exercise("PERMISSION_SLIP", "alice@example.com");
+    message["status_callback"] = json!(callback_url);
+    message["agent-request-id"] = json!("ar-alice-1");
+    let (status, created) = drp
+        .post(
+            "/v1/data-rights-request",
+            Some(&token),
+            sign(&key, &message),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["status"], "open");
+    assert_eq!(created["agent_request_id"], "ar-alice-1", "{created}");
+    let id = created["request_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/data-rights-request/{id}");
+    let (_, read) = drp.get(&path, &token).await;
+    assert_eq!(read["agent_request_id"], "ar-alice-1", "{read}");
+
+    // Approved and carried out up to its manual task: the agent hears `in_progress`, after
+    // its endpoint failed twice.
+    let (status, approved) = drp
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/requests/{id}/approve"),
+            Some(OPS),
+            Some("{}".into()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    callbacks.until_delivered(&id, "in_progress").await;
+    let tasks = drp
+        .until("/v1/tasks", OPS, |b| {
+            b["tasks"].as_array().is_some_and(|t| !t.is_empty())
+        })
+        .await;
+    let run = tasks["tasks"][0]["run"].as_str().unwrap().to_owned();
+    let (status, done) = drp
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/runs/{run}/tasks/alerts/done"),
+            Some(OPS),
+            Some(String::new()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    callbacks.until_delivered(&id, "fulfilled").await;
+    // A final status delivered: nothing more is sent.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got = callbacks.got();
+    let codes: Vec<u16> = got.iter().map(|(c, _)| *c).collect();
+    let delivered: Vec<&str> = got
+        .iter()
+        .filter(|(c, _)| *c == 200)
+        .map(|(_, b)| b["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(&codes[..2], [500, 500], "{got:?}");
+    assert_eq!(delivered, ["in_progress", "fulfilled"], "{got:?}");
+    for (_, body) in &got {
+        assert_eq!(body["request_id"], id.as_str(), "{body}");
+        assert_eq!(body["agent_request_id"], "ar-alice-1", "{body}");
+        assert!(body["expected_by"].is_string(), "{body}");
+    }
+
+    // A request revoked: the agent has `revoked` from the answer; nothing is called back.
+    let mut carol = exercise("PERMISSION_SLIP", "carol@example.com");
+    carol["status_callback"] = json!(callback_url);
+    let (status, created) = drp
+        .post("/v1/data-rights-request", Some(&token), sign(&key, &carol))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let carol_id = created["request_id"].as_str().unwrap().to_owned();
+    let (status, revoked) = drp
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/data-rights-request/{carol_id}"),
+            Some(&token),
+            Some(sign(&key, &json!({"reason": "changed my mind"}))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert_eq!(revoked["status"], "revoked");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !callbacks
+            .got()
+            .iter()
+            .any(|(_, b)| b["request_id"] == carol_id.as_str()),
+        "{:?}",
+        callbacks.got()
+    );
+
+    // Each delivered status is in the audit log, in the worker's name.
+    let audit = std::process::Command::new(env!("CARGO_BIN_EXE_dsrctl"))
+        .arg("-C")
+        .arg(dir)
+        .args(["audit", "export"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&audit.stdout);
+    let sent: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e.to_string().contains("drp.status_sent"))
+        .collect();
+    assert_eq!(sent.len(), 2, "{text}");
+    assert!(
+        sent.iter()
+            .all(|e| e.to_string().contains("drp-callback@w-callback")),
+        "{sent:?}"
     );
 }

@@ -18,7 +18,7 @@ use dsrctl::journal::{
     StepStatus,
 };
 use dsrctl::model::Request;
-use dsrctl::store::{AuditEntry, Store, StoreError};
+use dsrctl::store::{AuditEntry, DrpCallback, DrpOrigin, DrpSettled, Store, StoreError};
 use support::items::{ItemServer, playbook, project_with, request};
 
 /// A store whose journal writes take `delay` (like a slow disk's fsync), and that keeps
@@ -98,6 +98,27 @@ impl Store for WatchedJournal {
     }
     async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError> {
         self.inner.extend_request(id, reason).await
+    }
+    async fn drp_origin(&self, request_id: &str) -> Result<Option<DrpOrigin>, StoreError> {
+        self.inner.drp_origin(request_id).await
+    }
+    async fn claim_drp_callbacks(
+        &self,
+        now: DateTime<Utc>,
+        hold: Duration,
+        limit: u32,
+    ) -> Result<Vec<DrpCallback>, StoreError> {
+        self.inner.claim_drp_callbacks(now, hold, limit).await
+    }
+    async fn settle_drp_callback(
+        &self,
+        request_id: &str,
+        settled: &DrpSettled,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .settle_drp_callback(request_id, settled, now)
+            .await
     }
     async fn replace_request(&self, request: &Request) -> Result<(), StoreError> {
         self.inner.replace_request(request).await

@@ -230,13 +230,15 @@ async fn rows_repeated_in_one_file_are_recorded_once_and_json_lines_work_too() {
     std::fs::write(
         dir.join("agents.jsonl"),
         concat!(
-            r#"{"id": "drp-1", "kind": "access", "subject": {"email": "a@example.com"}}"#,
+            r#"{"id": "agent-1", "kind": "access", "subject": {"email": "a@example.com"}}"#,
             "\n",
             r#"{"kind": "delete", "subject": {"email": "b@example.com"}, "received": "2026-11-02"}"#,
             "\n\n",
             r#"{"kind": "delete", "subject": {"email": "b@example.com"}, "received": "2026-11-02"}"#,
             "\n",
             r#"{"kind": "access", "subject": "#,
+            "\n",
+            r#"{"id": "drp-AGENT-0123456789abcdef01234567", "kind": "access", "subject": {"email": "c@example.com"}}"#,
             "\n",
         ),
     )
@@ -248,7 +250,7 @@ async fn rows_repeated_in_one_file_are_recorded_once_and_json_lines_work_too() {
         .await;
     assert!(
         out.stdout.contains(
-            "4 row(s): recorded 2 request(s), 0 already recorded, 1 repeated, 1 rejected"
+            "5 row(s): recorded 2 request(s), 0 already recorded, 1 repeated, 2 rejected"
         ),
         "{out:?}"
     );
@@ -257,11 +259,19 @@ async fn rows_repeated_in_one_file_are_recorded_once_and_json_lines_work_too() {
         "{}",
         out.stderr
     );
+    // An id of the kind the Data Rights Protocol gives would let its agent read the
+    // request: only that intake makes one.
+    assert!(
+        out.stderr
+            .contains("agents.jsonl:6: rejected: request id `drp-AGENT-0123456789abcdef01234567`: ids beginning `drp-`"),
+        "{}",
+        out.stderr
+    );
     let ids: BTreeSet<String> = requests_in_store(dir)
         .await
         .into_iter()
         .map(|r| r.request.id)
         .collect();
-    assert!(ids.contains("drp-1"), "{ids:?}");
+    assert!(ids.contains("agent-1"), "{ids:?}");
     assert_eq!(ids.len(), 2);
 }

@@ -11,7 +11,10 @@ use dsrctl::journal::{
     sha256_hex,
 };
 use dsrctl::model::{DsrKind, Identity, Jurisdiction, Request};
-use dsrctl::store::{GENESIS_HASH, StoreError, open, verify_chain, verify_chain_to};
+use dsrctl::store::{
+    DRP_RECHECK, DrpOrigin, DrpSettled, GENESIS_HASH, RequestImport, Store, StoreError, open,
+    verify_chain, verify_chain_to,
+};
 use serde_json::json;
 
 #[path = "store_harness/mod.rs"]
@@ -1042,4 +1045,154 @@ async fn sealed_personal_data_reads_back_and_is_found_by_identity(ctx: &Ctx) {
         other.request("r-1").await,
         Err(StoreError::Sealed(SealError::WrongKey))
     ));
+}
+
+both!(drp_status_callbacks_are_claimed_once_and_when_due);
+/// A request received through the Data Rights Protocol keeps its origin, and its status
+/// callback is due when the request changes, held from other workers while one makes it,
+/// due again after a failure's pause, and never again once settled for good.
+async fn drp_status_callbacks_are_claimed_once_and_when_due(ctx: &Ctx) {
+    let store = ctx.open().await;
+    let other = ctx.open().await;
+    let id = "drp-AA-0123456789abcdef01234567";
+    let origin = DrpOrigin {
+        agent: "AA".into(),
+        agent_request_id: Some("ar-1".into()),
+        status_callback: Some("https://agent.example/update_status".into()),
+    };
+    let import = |request: Request, drp: Option<DrpOrigin>| RequestImport {
+        request,
+        state: RequestState::Received,
+        reason: None,
+        audit: Vec::new(),
+        drp,
+    };
+    let recorded = store
+        .import_requests(&[
+            import(
+                request(id, "2026-01-01", Jurisdiction::Ccpa),
+                Some(origin.clone()),
+            ),
+            import(request("r-plain", "2026-01-01", Jurisdiction::Ccpa), None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(recorded, [true, true]);
+    assert_eq!(store.drp_origin(id).await.unwrap(), Some(origin.clone()));
+    assert_eq!(store.drp_origin("r-plain").await.unwrap(), None);
+
+    let hold = Duration::from_secs(60);
+    let claim = |s: &Arc<dyn Store>, at: chrono::DateTime<Utc>| {
+        let s = s.clone();
+        async move { s.claim_drp_callbacks(at, hold, 10).await.unwrap() }
+    };
+    // As recorded, the agent has its status (the exercise's answer): nothing is due.
+    assert!(
+        claim(&store, Utc::now() + Span::seconds(1))
+            .await
+            .is_empty()
+    );
+
+    // Changed: due once, for one worker.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store
+        .set_request_state(id, RequestState::Approved, None)
+        .await
+        .unwrap();
+    let now = Utc::now() + Span::seconds(1);
+    let due = claim(&store, now).await;
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(
+        (due[0].request_id.as_str(), &due[0].origin, due[0].attempts),
+        (id, &origin, 0)
+    );
+    assert!(claim(&store, now).await.is_empty());
+    assert!(claim(&other, now).await.is_empty());
+    // Once the hold is over, two workers claiming at the same moment: one gets it.
+    let later = now + Span::seconds(61);
+    let (a, b) = tokio::join!(claim(&store, later), claim(&other, later));
+    assert_eq!(a.len() + b.len(), 1, "{a:?} {b:?}");
+
+    // Failed: due again after its pause, whether or not the request changed.
+    let failed = DrpSettled {
+        sent: None,
+        seen: chrono::DateTime::UNIX_EPOCH,
+        attempts: 1,
+        next: Some(later + Span::seconds(2)),
+    };
+    store.settle_drp_callback(id, &failed, later).await.unwrap();
+    assert!(claim(&store, later + Span::seconds(1)).await.is_empty());
+    let again = claim(&store, later + Span::seconds(3)).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 1);
+
+    // Delivered: not due until the request changes, or until the recheck.
+    let seen = store.request(id).await.unwrap().updated_at;
+    let at = later + Span::seconds(3);
+    let delivered = DrpSettled {
+        sent: Some("digest-1".into()),
+        seen,
+        attempts: 0,
+        next: Some(at),
+    };
+    store.settle_drp_callback(id, &delivered, at).await.unwrap();
+    assert!(claim(&store, at + Span::seconds(10)).await.is_empty());
+    let recheck = Span::from_std(DRP_RECHECK).unwrap();
+    let rechecked = claim(&store, at + recheck + Span::seconds(1)).await;
+    assert_eq!(rechecked.len(), 1);
+    assert_eq!(rechecked[0].sent.as_deref(), Some("digest-1"));
+
+    // Settled for good (a final status delivered): never due again, whatever changes.
+    let done = DrpSettled {
+        next: None,
+        ..delivered
+    };
+    store.settle_drp_callback(id, &done, at).await.unwrap();
+    store
+        .set_request_state(id, RequestState::Declined, Some("no_match".into()))
+        .await
+        .unwrap();
+    assert!(claim(&store, at + recheck * 3).await.is_empty());
+}
+
+/// A store made before requests kept their DRP origin (schema version 1): opening it adds
+/// the origin of each request received through the protocol, its agent read from its id, so
+/// the agent still reads its requests.
+#[tokio::test]
+async fn a_version_1_store_gains_the_drp_origin_of_its_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = "drp-CR_PERMISSION_SLIP-0123456789abcdef01234567";
+    let store = open("", dir.path()).await.unwrap();
+    for r in [id, "r-plain"] {
+        store
+            .put_request(
+                &request(r, "2026-01-01", Jurisdiction::Ccpa),
+                RequestState::Received,
+            )
+            .await
+            .unwrap();
+    }
+    store.close().await;
+    drop(store);
+    // As version 1 left it.
+    let path = dir.path().join(".dsrctl/state.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TABLE drp_requests; DELETE FROM schema_version WHERE version > 1;")
+        .unwrap();
+    drop(conn);
+
+    let store = open("", dir.path()).await.unwrap();
+    let origin = store.drp_origin(id).await.unwrap().expect("backfilled");
+    assert_eq!(origin.agent, "CR_PERMISSION_SLIP");
+    assert_eq!(
+        (origin.agent_request_id, origin.status_callback),
+        (None, None)
+    );
+    assert_eq!(store.drp_origin("r-plain").await.unwrap(), None);
+    store.close().await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
 }

@@ -19,7 +19,7 @@ use crate::workflow::{LimitReport, Scheduler, TickReport};
 pub async fn tick(cli: &Cli, args: &TickArgs, color: bool) -> Result<Outcome> {
     let ws = Workspace::open(&cli.project, color).await?;
     let clock = args.now.map_or_else(Clock::system, Clock::fixed);
-    let scheduler = scheduler(&ws, &args.worker).with_clock(clock);
+    let scheduler = scheduler(&ws, &args.worker).with_clock(clock.clone());
     // A tick takes on at most `--batch` runs; repeat until everything due is done.
     let mut problems = false;
     let started = std::time::Instant::now();
@@ -45,6 +45,12 @@ pub async fn tick(cli: &Cli, args: &TickArgs, color: bool) -> Result<Outcome> {
     if let Some(l) = &limits {
         print_limits(l);
     }
+    if ws.project.config.drp.is_some() {
+        let notifier = super::serve::Notifier::new(scheduler.worker())?;
+        let pass = notifier.run_due(ws.store.as_ref(), clock.now()).await?;
+        print_callbacks(&pass);
+        problems |= pass.given_up > 0;
+    }
     ws.store.close().await;
     Ok(if !problems {
         Outcome::Ok
@@ -52,6 +58,9 @@ pub async fn tick(cli: &Cli, args: &TickArgs, color: bool) -> Result<Outcome> {
         Outcome::Problems
     })
 }
+
+/// How often `serve` looks for DRP status callbacks to make.
+const CALLBACK_PERIOD: Duration = Duration::from_secs(1);
 
 /// How long the API's calls in flight may take to end once the worker has drained.
 const API_GRACE: Duration = Duration::from_secs(5);
@@ -94,6 +103,27 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, color: bool) -> Result<Outcome> 
             Some(task)
         }
         None => None,
+    };
+    // Status callbacks to DRP agents, every second, until the drain starts.
+    let callbacks = match &ws.project.config.drp {
+        None => None,
+        Some(_) => {
+            let notifier = super::serve::Notifier::new(scheduler.worker())?;
+            let ws = ws.clone();
+            let mut stop = signal.clone();
+            Some(tokio::spawn(async move {
+                loop {
+                    match notifier.run_due(ws.store.as_ref(), Utc::now()).await {
+                        Ok(pass) => print_callbacks(&pass),
+                        Err(e) => warn_note!("DRP status callbacks: {e}"),
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(CALLBACK_PERIOD) => {}
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                }
+            }))
+        }
     };
     let flag = stop.clone();
     let drain = args.drain_timeout;
@@ -156,6 +186,10 @@ pub async fn serve(cli: &Cli, args: &ServeArgs, color: bool) -> Result<Outcome> 
         }
     }
     let _ = api_tx.send(true);
+    if let Some(task) = callbacks {
+        // The callbacks in flight end within their timeout.
+        let _ = task.await;
+    }
     if let Some(task) = api {
         // A client keeping a slow call open cannot hold the process past the bound.
         match tokio::time::timeout(API_GRACE, task).await {
@@ -196,6 +230,26 @@ fn scheduler(ws: &Workspace, args: &WorkerArgs) -> Scheduler {
                 .unwrap_or_else(|| u32::try_from(args.concurrency).unwrap_or(u32::MAX)),
         )
         .with_parallelism(ws.parallelism(args.parallelism))
+}
+
+/// The DRP status callbacks a pass made or gave up, when there were any.
+fn print_callbacks(pass: &super::serve::CallbackPass) {
+    if pass.sent > 0 {
+        note!("DRP status callbacks: {} delivered", pass.sent);
+    }
+    if pass.failed > 0 {
+        warn_note!(
+            "DRP status callbacks: {} failed, tried again later",
+            pass.failed
+        );
+    }
+    if pass.given_up > 0 {
+        warn_note!(
+            "DRP status callbacks: {} given up after {} failures (see `drp.status_undelivered` in the audit log)",
+            pass.given_up,
+            super::serve::CALLBACK_GIVE_UP_AFTER
+        );
+    }
 }
 
 fn print_report(report: &TickReport) {

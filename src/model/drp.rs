@@ -34,6 +34,11 @@ pub struct DrpConfig {
     /// The Authorized Agents whose signed requests are accepted, as the service directory
     /// lists them.
     pub agents: Vec<DrpAgent>,
+    /// Accept `http://` status callback URLs as well as `https://` (default false: an
+    /// agent's status updates, sent to the URL its request names, go over TLS only). For
+    /// trying the protocol out against a local agent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_http_callbacks: bool,
 }
 
 fn default_regime() -> Jurisdiction {

@@ -108,6 +108,50 @@ pub struct RequestImport {
     pub reason: Option<String>,
     /// Its audit entries.
     pub audit: Vec<AuditNote>,
+    /// Where it came from, when an Authorized Agent sent it through the Data Rights Protocol.
+    pub drp: Option<DrpOrigin>,
+}
+
+/// A request received through the Data Rights Protocol: the agent managing it, the agent's
+/// own id for it and the URL its status changes are pushed to (section 2.03). Recorded in
+/// the transaction that records the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrpOrigin {
+    /// The agent's id (`agent-id`).
+    pub agent: String,
+    /// The agent's `agent-request-id`, when it gave one.
+    pub agent_request_id: Option<String>,
+    /// The agent's `status_callback` URL, when it gave one.
+    pub status_callback: Option<String>,
+}
+
+/// A status callback claimed by [`Store::claim_drp_callbacks`]: the request whose status
+/// may have changed since the agent last heard of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrpCallback {
+    /// The request.
+    pub request_id: String,
+    /// Where it came from (its `status_callback` is set).
+    pub origin: DrpOrigin,
+    /// A digest of the last Exercise Status the agent acknowledged, if any.
+    pub sent: Option<String>,
+    /// Failed attempts to deliver since the last one that succeeded.
+    pub attempts: u32,
+}
+
+/// What a status callback attempt left, for [`Store::settle_drp_callback`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrpSettled {
+    /// The digest of the status the agent now has (unchanged when the attempt failed).
+    pub sent: Option<String>,
+    /// The request's `updated_at` the attempt read: the callback is due again when the
+    /// request changes after it.
+    pub seen: DateTime<Utc>,
+    /// Failed attempts since the last success.
+    pub attempts: u32,
+    /// Not before this time; `None`: nothing more is sent (a final status delivered, or
+    /// given up).
+    pub next: Option<DateTime<Utc>>,
 }
 
 /// An audit entry to append about a request.
@@ -120,6 +164,10 @@ pub struct AuditNote {
     /// Who did it.
     pub actor: Option<String>,
 }
+
+/// How long a status callback's request goes unread when nothing marks it changed: a
+/// change within the millisecond of the last check is still sent this long after.
+pub const DRP_RECHECK: Duration = Duration::from_secs(300);
 
 /// The journal the engine writes and reports read.
 #[async_trait]
@@ -216,6 +264,26 @@ pub trait Store: Send + Sync {
         }
         Ok(recorded)
     }
+    /// Where a request received through the Data Rights Protocol came from; `None` for any
+    /// other request.
+    async fn drp_origin(&self, request_id: &str) -> Result<Option<DrpOrigin>, StoreError>;
+    /// Claims at most `limit` status callbacks due at `now`: requests with a
+    /// `status_callback` that changed since their last check (or were last checked more
+    /// than [`DRP_RECHECK`] ago), whose next attempt is due. Each is held until `now + hold`,
+    /// so another worker does not make the same callback meanwhile.
+    async fn claim_drp_callbacks(
+        &self,
+        now: DateTime<Utc>,
+        hold: Duration,
+        limit: u32,
+    ) -> Result<Vec<DrpCallback>, StoreError>;
+    /// Records what a status callback attempt left (checked at `now`).
+    async fn settle_drp_callback(
+        &self,
+        request_id: &str,
+        settled: &DrpSettled,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Extends a request's deadline (once) and returns the updated record.
     async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError>;
 

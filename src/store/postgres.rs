@@ -173,16 +173,18 @@ async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<(), StoreError> 
             "schema version {current} is newer than this dsrctl knows ({SCHEMA_VERSION}); upgrade dsrctl"
         )));
     }
-    if current < 1 {
-        sqlx::raw_sql(postgres_schema::V1)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
-            .bind(SCHEMA_VERSION)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+    for (version, statements) in [(1, postgres_schema::V1), (2, postgres_schema::V2)] {
+        if current < version {
+            sqlx::raw_sql(statements)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+                .bind(version)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
     }
     sqlx::raw_sql("SAVEPOINT one_live_run")
         .execute(&mut *tx)

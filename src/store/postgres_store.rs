@@ -9,7 +9,7 @@ use sqlx::Row;
 use super::pg_batch::{AuditDraft, Op};
 use super::postgres::{REQUEST_COLUMNS, RUN_COLUMNS, request_row, run_row};
 use super::util::*;
-use super::{AuditEntry, PostgresStore, Store, StoreError};
+use super::{AuditEntry, DrpCallback, DrpOrigin, DrpSettled, PostgresStore, Store, StoreError};
 use crate::journal::{
     Evidence, Plan, RequestRecord, RequestState, RunMode, RunRecord, RunStatus, StepOutcome,
     sha256_hex,
@@ -155,7 +155,9 @@ impl Store for PostgresStore {
         let key = self.audit_key.get()?;
         // One request (intake through the API or `request new`): group-committed with the
         // other workers' changes, still in one transaction with its audit entries.
-        if let [one] = batch {
+        if let [one] = batch
+            && one.drp.is_none()
+        {
             let id = one.request.id.clone();
             let audit = one
                 .audit
@@ -232,6 +234,21 @@ impl Store for PostgresStore {
             let refs: Vec<&AuditDraft> = drafts.iter().collect();
             super::pg_batch::append_entries(&mut tx, &refs).await?;
         }
+        let now = millis(Utc::now());
+        for r in batch.iter().filter(|r| added.contains(&r.request.id)) {
+            if let Some(o) = &r.drp {
+                sqlx::query(INSERT_DRP)
+                    .bind(&r.request.id)
+                    .bind(&o.agent)
+                    .bind(&o.agent_request_id)
+                    .bind(&o.status_callback)
+                    .bind(now)
+                    .bind(o.status_callback.as_ref().map(|_| now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+        }
         tx.commit().await.map_err(db)?;
         Ok(batch
             .iter()
@@ -290,6 +307,75 @@ impl Store for PostgresStore {
             })
             .await?
             .unit()
+    }
+
+    async fn drp_origin(&self, request_id: &str) -> Result<Option<DrpOrigin>, StoreError> {
+        let row = sqlx::query(
+            "SELECT agent, agent_request_id, status_callback FROM drp_requests \
+             WHERE request_id = $1",
+        )
+        .bind(request_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(|r| {
+            Ok(DrpOrigin {
+                agent: r.try_get(0).map_err(db)?,
+                agent_request_id: r.try_get(1).map_err(db)?,
+                status_callback: r.try_get(2).map_err(db)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn claim_drp_callbacks(
+        &self,
+        now: DateTime<Utc>,
+        hold: Duration,
+        limit: u32,
+    ) -> Result<Vec<DrpCallback>, StoreError> {
+        let rows = sqlx::query(CLAIM_DRP)
+            .bind(millis(now))
+            .bind(millis(now) - drp_recheck_millis())
+            .bind(expiry(now, hold))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let attempts: i64 = r.try_get(5).map_err(db)?;
+                Ok(DrpCallback {
+                    request_id: r.try_get(0).map_err(db)?,
+                    origin: DrpOrigin {
+                        agent: r.try_get(1).map_err(db)?,
+                        agent_request_id: r.try_get(2).map_err(db)?,
+                        status_callback: r.try_get(3).map_err(db)?,
+                    },
+                    sent: r.try_get(4).map_err(db)?,
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                })
+            })
+            .collect()
+    }
+
+    async fn settle_drp_callback(
+        &self,
+        request_id: &str,
+        settled: &DrpSettled,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(SETTLE_DRP)
+            .bind(request_id)
+            .bind(&settled.sent)
+            .bind(millis(settled.seen))
+            .bind(i64::from(settled.attempts))
+            .bind(settled.next.map(millis))
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
     }
 
     async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError> {

@@ -136,6 +136,27 @@ impl Store for SealedStore {
     async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError> {
         self.open_request(self.inner.extend_request(id, reason).await?)
     }
+    async fn drp_origin(&self, request_id: &str) -> Result<Option<super::DrpOrigin>, StoreError> {
+        self.inner.drp_origin(request_id).await
+    }
+    async fn claim_drp_callbacks(
+        &self,
+        now: DateTime<Utc>,
+        hold: Duration,
+        limit: u32,
+    ) -> Result<Vec<super::DrpCallback>, StoreError> {
+        self.inner.claim_drp_callbacks(now, hold, limit).await
+    }
+    async fn settle_drp_callback(
+        &self,
+        request_id: &str,
+        settled: &super::DrpSettled,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .settle_drp_callback(request_id, settled, now)
+            .await
+    }
     async fn replace_request(&self, request: &Request) -> Result<(), StoreError> {
         self.inner
             .replace_request(&seal_request(&self.key, request))

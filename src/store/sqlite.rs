@@ -354,13 +354,15 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
                 "schema version {current} is newer than this dsrctl knows ({SCHEMA_VERSION}); upgrade dsrctl"
             )));
         }
-        if current < 1 {
-            conn.execute_batch(sqlite_schema::V1).map_err(lite)?;
-            conn.execute(
-                "INSERT INTO schema_version (version) VALUES (?1)",
-                [SCHEMA_VERSION],
-            )
-            .map_err(lite)?;
+        for (version, statements) in [(1, sqlite_schema::V1), (2, sqlite_schema::V2)] {
+            if current < version {
+                conn.execute_batch(statements).map_err(lite)?;
+                conn.execute(
+                    "INSERT INTO schema_version (version) VALUES (?1)",
+                    [version],
+                )
+                .map_err(lite)?;
+            }
         }
         if let Err(e) = conn.execute_batch(sqlite_schema::ONE_LIVE_RUN) {
             // Only a store that already holds two live runs of one request (written before

@@ -76,6 +76,27 @@ CREATE TABLE IF NOT EXISTS evidence (
 CREATE INDEX IF NOT EXISTS evidence_step ON evidence (run_id, instance);
 "#;
 
+/// Statements of schema version 2: the requests received through the Data Rights Protocol,
+/// and where their status callbacks stand.
+pub(crate) const V2: &str = r#"
+CREATE TABLE IF NOT EXISTS drp_requests (
+    request_id        TEXT PRIMARY KEY REFERENCES requests (id) ON DELETE CASCADE,
+    agent             TEXT NOT NULL,
+    agent_request_id  TEXT,
+    status_callback   TEXT,
+    sent              TEXT,
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    seen_at           INTEGER NOT NULL DEFAULT 0,
+    checked_at        INTEGER NOT NULL DEFAULT 0,
+    next_at           INTEGER
+);
+CREATE INDEX IF NOT EXISTS drp_requests_due ON drp_requests (next_at) WHERE next_at IS NOT NULL;
+-- Requests received before: their agent is in their id (`drp-AGENT-` and 24 hex digits).
+INSERT OR IGNORE INTO drp_requests (request_id, agent)
+    SELECT id, substr(id, 5, length(id) - 29) FROM requests
+    WHERE id LIKE 'drp-%' AND length(id) > 29;
+"#;
+
 /// Made on every open (also in a store created before it existed): one apply run per request
 /// that has not ended, so two processes starting the same request cannot both create one.
 pub(crate) const ONE_LIVE_RUN: &str = "CREATE UNIQUE INDEX IF NOT EXISTS runs_one_live \

@@ -11,7 +11,7 @@ use super::sqlite::{
     FOREIGN_KEY, REQUEST_COLUMNS, RUN_COLUMNS, UNIQUE, lite, request_rows, run_rows, violates,
 };
 use super::util::*;
-use super::{AuditEntry, SqliteStore, Store, StoreError};
+use super::{AuditEntry, DrpCallback, DrpOrigin, DrpSettled, SqliteStore, Store, StoreError};
 use crate::journal::{
     Evidence, Plan, RequestRecord, RequestState, RunMode, RunRecord, RunStatus, StepOutcome,
     sha256_hex,
@@ -300,6 +300,19 @@ impl Store for SqliteStore {
                     ])
                     .map_err(lite)?;
                 if added == 1 {
+                    if let Some(o) = &r.drp {
+                        conn.prepare_cached(&sqlite_numbered(INSERT_DRP))
+                            .map_err(lite)?
+                            .execute(params![
+                                r.request.id,
+                                o.agent,
+                                o.agent_request_id,
+                                o.status_callback,
+                                now,
+                                o.status_callback.as_ref().map(|_| now)
+                            ])
+                            .map_err(lite)?;
+                    }
                     for a in &r.audit {
                         append_audit(
                             conn,
@@ -369,6 +382,91 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         self.write_one(move |conn| set_state(conn, &id, state, reason))
             .await
+    }
+
+    async fn drp_origin(&self, request_id: &str) -> Result<Option<DrpOrigin>, StoreError> {
+        let id = request_id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT agent, agent_request_id, status_callback FROM drp_requests \
+                 WHERE request_id = ?1",
+            )
+            .map_err(lite)?
+            .query_row([id], |r| {
+                Ok(DrpOrigin {
+                    agent: r.get(0)?,
+                    agent_request_id: r.get(1)?,
+                    status_callback: r.get(2)?,
+                })
+            })
+            .optional()
+            .map_err(lite)
+        })
+        .await
+    }
+
+    async fn claim_drp_callbacks(
+        &self,
+        now: DateTime<Utc>,
+        hold: Duration,
+        limit: u32,
+    ) -> Result<Vec<DrpCallback>, StoreError> {
+        self.write_one(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&sqlite_numbered(CLAIM_DRP))
+                .map_err(lite)?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        millis(now),
+                        millis(now) - drp_recheck_millis(),
+                        expiry(now, hold),
+                        limit
+                    ],
+                    |r| {
+                        Ok(DrpCallback {
+                            request_id: r.get(0)?,
+                            origin: DrpOrigin {
+                                agent: r.get(1)?,
+                                agent_request_id: r.get(2)?,
+                                status_callback: r.get(3)?,
+                            },
+                            sent: r.get(4)?,
+                            attempts: r.get(5)?,
+                        })
+                    },
+                )
+                .map_err(lite)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(lite)?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn settle_drp_callback(
+        &self,
+        request_id: &str,
+        settled: &DrpSettled,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let id = request_id.to_owned();
+        let s = settled.clone();
+        self.write_one(move |conn| {
+            conn.prepare_cached(&sqlite_numbered(SETTLE_DRP))
+                .map_err(lite)?
+                .execute(params![
+                    id,
+                    s.sent,
+                    millis(s.seen),
+                    s.attempts,
+                    s.next.map(millis),
+                    millis(now)
+                ])
+                .map_err(lite)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError> {

@@ -12,7 +12,7 @@ use crate::journal::{
 use crate::model::Request;
 
 /// Schema version both stores migrate to.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// Milliseconds since the epoch: how every time is stored (same on both databases, cheap to
 /// index and compare).
@@ -250,4 +250,37 @@ pub(crate) fn evidence_id(stored_at: &str) -> Result<i64, StoreError> {
 pub(crate) fn new_run_id() -> String {
     let simple = uuid::Uuid::now_v7().simple().to_string();
     simple[simple.len() - 12..].to_owned()
+}
+
+/// Records a request's DRP origin: `(request, agent, agent-request-id, callback, now, next)`.
+/// The request as recorded now counts as seen: its first status is the exercise's answer.
+pub(crate) const INSERT_DRP: &str = "INSERT INTO drp_requests (request_id, agent, \
+    agent_request_id, status_callback, seen_at, checked_at, next_at) \
+    VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT (request_id) DO NOTHING";
+
+/// Claims due status callbacks: `(now, recheck before, hold until, limit)`. A callback is
+/// due when its request changed since it was last seen (or was last checked before the
+/// recheck time) and its next attempt is due; it is held until the hold time. The outer
+/// `next_at` test makes a second worker's concurrent claim, which waits for the first's row
+/// locks and then reads the rows again, skip what the first took.
+pub(crate) const CLAIM_DRP: &str = "UPDATE drp_requests SET next_at = $3 \
+    WHERE next_at <= $1 AND request_id IN (\
+    SELECT d.request_id FROM drp_requests d JOIN requests r ON r.id = d.request_id \
+    WHERE d.next_at IS NOT NULL AND d.next_at <= $1 AND d.status_callback IS NOT NULL \
+    AND (r.updated_at > d.seen_at OR d.checked_at <= $2) ORDER BY d.next_at LIMIT $4) \
+    RETURNING request_id, agent, agent_request_id, status_callback, sent, attempts";
+
+/// Settles a status callback attempt: `(request, sent, seen, attempts, next, now)`.
+pub(crate) const SETTLE_DRP: &str = "UPDATE drp_requests SET sent = $2, seen_at = $3, \
+    attempts = $4, next_at = $5, checked_at = $6 WHERE request_id = $1";
+
+/// A statement of these numbered with `$N` as SQLite numbers them (`?N`): SQLite reads
+/// `$N` as a name, numbered by first appearance.
+pub(crate) fn sqlite_numbered(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+/// [`super::DRP_RECHECK`] in milliseconds.
+pub(crate) fn drp_recheck_millis() -> i64 {
+    i64::try_from(super::DRP_RECHECK.as_millis()).unwrap_or(i64::MAX)
 }

@@ -5,6 +5,7 @@ use crate::connectors::ConnectorError;
 use crate::engine::EngineError;
 use crate::journal::RunStatus;
 use crate::store::StoreError;
+use crate::workflow::DRP_ID_PREFIX;
 
 /// Why `apply` refuses a saved plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +24,11 @@ pub enum WorkflowError {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A request id of the kind only the Data Rights Protocol intake gives.
+    #[error(
+        "request id `{0}`: ids beginning `{DRP_ID_PREFIX}` are those of requests received through the Data Rights Protocol; choose another id"
+    )]
+    ReservedId(String),
     /// The engine stopped (the journal could not be written).
     #[error(transparent)]
     Engine(#[from] EngineError),

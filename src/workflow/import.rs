@@ -17,10 +17,9 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{AUTO_APPROVAL, Workflow, WorkflowError};
-use crate::journal::RequestState;
+use super::{Workflow, WorkflowError};
 use crate::model::Request;
-use crate::store::{AuditNote, RequestImport};
+use crate::store::RequestImport;
 
 /// The format of an import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,28 +210,7 @@ impl Workflow {
                 continue;
             }
             first_line.insert(request.id.clone(), row.line);
-            let decision = self.intake_decision(&request);
-            let auto = decision.state == RequestState::Approved;
-            let mut audit = vec![AuditNote {
-                kind: "request.received".to_owned(),
-                detail: json!({"kind": request.kind, "tenant": request.tenant,
-                               "jurisdiction": request.jurisdiction, "received": request.received,
-                               "imported": true}),
-                actor: actor.map(str::to_owned),
-            }];
-            if auto {
-                audit.push(AuditNote {
-                    kind: "request.approved".to_owned(),
-                    detail: json!({"auto": true, "why": AUTO_APPROVAL}),
-                    actor: Some("intake".to_owned()),
-                });
-            }
-            batch.push(RequestImport {
-                request,
-                state: decision.state,
-                reason: auto.then(|| AUTO_APPROVAL.to_owned()),
-                audit,
-            });
+            batch.push(self.intake(request, actor, true).1);
         }
         let recorded = self.store().import_requests(&batch).await?;
         for (r, new) in batch.into_iter().zip(recorded) {
@@ -274,6 +252,9 @@ impl Workflow {
         if !doc.contains_key("id") {
             let id = row_id(&doc);
             doc.insert("id".to_owned(), json!(id));
+        }
+        if let Some(id) = doc.get("id").and_then(Value::as_str) {
+            super::intake::reject_reserved_id(id).map_err(|e| e.to_string())?;
         }
         let text = serde_json::to_string(&doc).map_err(|e| e.to_string())?;
         crate::load::load_request_str("(row)", &text).map_err(|d| {

@@ -8,7 +8,19 @@ use serde_json::json;
 use super::{AUTO_APPROVAL, Workflow, WorkflowError, approval_needed};
 use crate::journal::{RequestRecord, RequestState};
 use crate::model::Request;
-use crate::store::{AuditNote, RequestImport, StoreError};
+use crate::store::{AuditNote, DrpOrigin, RequestImport, StoreError};
+
+/// How the ids of requests received through the Data Rights Protocol begin: such an id says
+/// which agent may read the request, so no other intake may give one.
+pub const DRP_ID_PREFIX: &str = "drp-";
+
+/// Refuses an id of the Data Rights Protocol's kind.
+pub fn reject_reserved_id(id: &str) -> Result<(), WorkflowError> {
+    if id.starts_with(DRP_ID_PREFIX) {
+        return Err(WorkflowError::ReservedId(id.to_owned()));
+    }
+    Ok(())
+}
 
 /// A request recorded at intake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,20 +53,67 @@ impl Workflow {
 
     /// Records a new request, approved at once when the approval rule allows, with its
     /// audit entries (`request.received` by `actor`, and `request.approved` by intake). A
-    /// request of a tenant the project does not define is refused, and so is an id already
-    /// recorded ([`StoreError::DuplicateRequest`]).
+    /// request of a tenant the project does not define is refused, and so are an id already
+    /// recorded ([`StoreError::DuplicateRequest`]) and an id of the Data Rights Protocol's
+    /// kind ([`WorkflowError::ReservedId`]).
     pub async fn receive(
         &self,
         request: &Request,
         actor: Option<&str>,
     ) -> Result<Received, WorkflowError> {
+        reject_reserved_id(&request.id)?;
+        self.record_new(request, actor, None).await
+    }
+
+    /// Records a request an Authorized Agent sent through the Data Rights Protocol, as
+    /// [`Workflow::receive`] does, with where it came from in the same transaction.
+    pub async fn receive_from_agent(
+        &self,
+        request: &Request,
+        actor: &str,
+        origin: DrpOrigin,
+    ) -> Result<Received, WorkflowError> {
+        self.record_new(request, Some(actor), Some(origin)).await
+    }
+
+    async fn record_new(
+        &self,
+        request: &Request,
+        actor: Option<&str>,
+        drp: Option<DrpOrigin>,
+    ) -> Result<Received, WorkflowError> {
         self.known_tenant(&request.tenant)?;
-        let decision = self.intake_decision(request);
+        let (decision, mut import) = self.intake(request.clone(), actor, false);
+        import.drp = drp;
+        // The request and its audit entries in one transaction: a crash or a failed append
+        // cannot leave a request recorded that the audit log does not know. The reason marks
+        // an approval as the rule's, so a start whose plan has come to need a person waits
+        // for one.
+        let recorded = self.store().import_requests(&[import]).await?;
+        if recorded.first() != Some(&true) {
+            return Err(StoreError::DuplicateRequest(request.id.clone()).into());
+        }
+        Ok(decision)
+    }
+
+    /// What intake records of a new request: its state by the approval rule and its audit
+    /// entries (`imported` marks those of `dsrctl request import`).
+    pub(super) fn intake(
+        &self,
+        request: Request,
+        actor: Option<&str>,
+        imported: bool,
+    ) -> (Received, RequestImport) {
+        let decision = self.intake_decision(&request);
         let auto = decision.state == RequestState::Approved;
+        let mut detail = json!({"kind": request.kind, "tenant": request.tenant,
+                                "jurisdiction": request.jurisdiction, "received": request.received});
+        if imported {
+            detail["imported"] = json!(true);
+        }
         let mut audit = vec![AuditNote {
             kind: "request.received".to_owned(),
-            detail: json!({"kind": request.kind, "tenant": request.tenant,
-                           "jurisdiction": request.jurisdiction, "received": request.received}),
+            detail,
             actor: actor.map(str::to_owned),
         }];
         if auto {
@@ -64,21 +123,14 @@ impl Workflow {
                 actor: Some("intake".to_owned()),
             });
         }
-        // The request and its audit entries in one transaction: a crash or a failed append
-        // cannot leave a request recorded that the audit log does not know. The reason marks
-        // an approval as the rule's, so a start whose plan has come to need a person waits
-        // for one.
         let import = RequestImport {
-            request: request.clone(),
+            request,
             state: decision.state,
             reason: auto.then(|| AUTO_APPROVAL.to_owned()),
             audit,
+            drp: None,
         };
-        let recorded = self.store().import_requests(&[import]).await?;
-        if recorded.first() != Some(&true) {
-            return Err(StoreError::DuplicateRequest(request.id.clone()).into());
-        }
-        Ok(decision)
+        (decision, import)
     }
 
     /// Refuses a tenant the project does not define, naming those it does.

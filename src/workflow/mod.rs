@@ -44,7 +44,7 @@ pub use dry_run::{DryRun, previewed};
 pub use error::{Refusal, WorkflowError};
 pub use execution::{Executed, Execution};
 pub use import::{ImportFormat, ImportReport, ImportRow, read_rows};
-pub use intake::{Received, is_duplicate};
+pub use intake::{DRP_ID_PREFIX, Received, is_duplicate, reject_reserved_id};
 pub use keys::{audit_key, audit_key_is_generated, signing_key};
 pub use limits::{LimitKind, LimitReport, LimitSnapshot, LimitWait};
 pub use plan_diff::{PlanDiff, StepChange, StepDiff};

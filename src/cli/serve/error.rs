@@ -133,7 +133,9 @@ impl From<WorkflowError> for ApiError {
     fn from(e: WorkflowError) -> Self {
         match e {
             WorkflowError::Store(s) => s.into(),
-            WorkflowError::UnknownTenant { .. } => ApiError::invalid(e.to_string()),
+            WorkflowError::UnknownTenant { .. } | WorkflowError::ReservedId(_) => {
+                ApiError::invalid(e.to_string())
+            }
             WorkflowError::Task(m) => ApiError::conflict(m),
             WorkflowError::Leased { .. }
             | WorkflowError::Ended { .. }

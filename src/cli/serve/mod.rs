@@ -31,6 +31,7 @@ use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 
 pub use auth::{Caller, Tokens};
+pub use drp::{CallbackPass, GIVE_UP_AFTER as CALLBACK_GIVE_UP_AFTER, Notifier};
 pub use error::ApiError;
 pub use openapi::openapi_json;
 pub use step_metrics::StepMetrics;

@@ -22,7 +22,7 @@ use super::views::{
 use super::{ApiState, READ_ROLES};
 use crate::journal::{RequestRecord, RequestState};
 use crate::model::{ApiRole, Request};
-use crate::workflow::{ImportFormat, is_duplicate, read_rows};
+use crate::workflow::{ImportFormat, is_duplicate, read_rows, reject_reserved_id};
 
 /// Most runs looked through for a request's runs.
 const RUNS_SCANNED: u32 = 100_000;
@@ -141,12 +141,10 @@ pub async fn create(
         }
         // The ids of requests received through the Data Rights Protocol say which agent
         // may read them; no other caller may make one.
-        (Some(id), None) if id.starts_with("drp-") => {
-            return Err(ApiError::invalid(
-                "ids beginning `drp-` are those of requests received through the Data Rights Protocol; choose another id",
-            ));
+        (Some(id), None) => {
+            reject_reserved_id(&id)?;
+            Some(id)
         }
-        (Some(id), None) => Some(id),
         (None, Some(k)) => Some(keyed_id(&tenant, &k)),
         (None, None) => Some(format!("r-{}", uuid::Uuid::now_v7().simple())),
     };

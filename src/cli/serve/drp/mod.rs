@@ -6,6 +6,7 @@
 //! same intake as the command line in the agent's name (`drp:AGENT` in the audit log), and
 //! waits for approval like any other.
 
+mod callback;
 mod error;
 mod message;
 mod status;
@@ -23,6 +24,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+pub use callback::{GIVE_UP_AFTER, Notifier, Pass as CallbackPass};
 pub use error::{DrpError, DrpErrorBody};
 pub use status::ExerciseStatus;
 
@@ -34,7 +36,8 @@ use super::requests::NewRequest;
 use crate::cli::workspace::Workspace;
 use crate::journal::RequestState;
 use crate::model::{DrpConfig, Jurisdiction};
-use crate::workflow::is_duplicate;
+use crate::store::DrpOrigin;
+use crate::workflow::{DRP_ID_PREFIX, is_duplicate};
 
 /// The protocol versions whose messages are read: 1.0 and the 0.9 drafts it did not change.
 const VERSIONS: &[&str] = &["1.0", "0.9", "0.9.1", "0.9.2", "0.9.3", "0.9.4"];
@@ -146,7 +149,7 @@ impl Drp {
             None => format!("signature\n{}", signed.digest),
         };
         let digest = hex::encode(Sha256::digest(basis.as_bytes()));
-        format!("drp-{}-{}", agent.id, &digest[..24])
+        format!("{DRP_ID_PREFIX}{}-{}", agent.id, &digest[..24])
     }
 }
 
@@ -322,7 +325,16 @@ pub async fn exercise(
         ));
     }
     let agent_request_id = signed.text("agent-request-id")?;
+    let status_callback = match signed.text("status_callback")? {
+        None => None,
+        Some(url) => Some(callback::check_url(url, drp.config.allow_http_callbacks)?),
+    };
     let id = Drp::request_id(agent, &signed, agent_request_id);
+    let origin = DrpOrigin {
+        agent: agent.id.clone(),
+        agent_request_id: agent_request_id.map(str::to_owned),
+        status_callback,
+    };
     let new = NewRequest {
         id: Some(id.clone()),
         kind: (*kind).to_owned(),
@@ -340,7 +352,10 @@ pub async fn exercise(
     let wf = state
         .ws
         .workflow_as(&format!("{actor}@{}", state.worker), None);
-    match wf.receive(&request, Some(&actor)).await {
+    match wf
+        .receive_from_agent(&request, &actor, origin.clone())
+        .await
+    {
         Ok(_) => {}
         Err(e) if is_duplicate(&e) => {
             return Err(DrpError::conflict(format!(
@@ -356,7 +371,12 @@ pub async fn exercise(
         .request(&id)
         .await
         .map_err(super::ApiError::from)?;
-    Ok(Json(ExerciseStatus::of(&record)))
+    let status = ExerciseStatus::of(&record, Some(&origin));
+    if origin.status_callback.is_some() {
+        // The agent has this status from the answer: only changes are called back.
+        callback::answered(state.ws.store.as_ref(), &record, &status).await;
+    }
+    Ok(Json(status))
 }
 
 /// The note the request is recorded with, for the people approving it: who sent it and what
@@ -402,7 +422,7 @@ impl Drp {
         state: &ApiState,
         agent: &Agent,
         id: &str,
-    ) -> Result<crate::journal::RequestRecord, DrpError> {
+    ) -> Result<(crate::journal::RequestRecord, DrpOrigin), DrpError> {
         let forbidden = || {
             DrpError::forbidden(format!(
                 "request `{id}` is not one agent `{}` sent",
@@ -410,7 +430,7 @@ impl Drp {
             ))
         };
         let own = id
-            .strip_prefix(&format!("drp-{}-", agent.id))
+            .strip_prefix(&format!("{DRP_ID_PREFIX}{}-", agent.id))
             .is_some_and(|rest| rest.len() == 24 && rest.bytes().all(|b| b.is_ascii_hexdigit()));
         if !own {
             return Err(forbidden());
@@ -425,7 +445,16 @@ impl Drp {
         if record.request.tenant != self.config.tenant {
             return Err(forbidden());
         }
-        Ok(record)
+        // The agent recorded with the request decides, not its id alone.
+        let origin = state
+            .ws
+            .store
+            .drp_origin(id)
+            .await
+            .map_err(super::ApiError::from)?
+            .filter(|o| o.agent == agent.id)
+            .ok_or_else(forbidden)?;
+        Ok((record, origin))
     }
 }
 
@@ -442,8 +471,8 @@ pub async fn status(
 ) -> Result<Json<ExerciseStatus>, DrpError> {
     let drp = drp(&state)?;
     let agent = drp.caller(&headers)?;
-    let record = drp.managed(&state, agent, &request_id).await?;
-    Ok(Json(ExerciseStatus::of(&record)))
+    let (record, origin) = drp.managed(&state, agent, &request_id).await?;
+    Ok(Json(ExerciseStatus::of(&record, Some(&origin))))
 }
 
 /// Data Rights Revoke (section 2.04): the agent's signed `{"reason": ...}` cancels a request
@@ -474,8 +503,8 @@ pub async fn revoke(
         signed.check_envelope(&agent.id, &drp.config.business_id, chrono::Utc::now())?;
     }
     let reason = signed.text("reason")?.map(str::trim).unwrap_or("");
-    let record = drp.managed(&state, agent, &request_id).await?;
-    let status = ExerciseStatus::of(&record);
+    let (record, origin) = drp.managed(&state, agent, &request_id).await?;
+    let status = ExerciseStatus::of(&record, Some(&origin));
     match record.state {
         RequestState::Declined if status.status == "revoked" => return Ok(Json(status)),
         RequestState::Received | RequestState::Approved => {}
@@ -504,5 +533,10 @@ pub async fn revoke(
         .request(&request_id)
         .await
         .map_err(super::ApiError::from)?;
-    Ok(Json(ExerciseStatus::of(&record)))
+    let status = ExerciseStatus::of(&record, Some(&origin));
+    if origin.status_callback.is_some() {
+        // The answer tells the agent the request is revoked.
+        callback::answered(state.ws.store.as_ref(), &record, &status).await;
+    }
+    Ok(Json(status))
 }

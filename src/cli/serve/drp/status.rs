@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use crate::journal::{RequestRecord, RequestState};
 use crate::report::Scrubber;
+use crate::store::DrpOrigin;
 
 /// How a revocation's decline reason starts; the status reads it back as `revoked`.
 pub const REVOKED: &str = "revoked through the Data Rights Protocol";
@@ -26,6 +27,9 @@ const DENIED_REASONS: &[&str] = &[
 pub struct ExerciseStatus {
     /// The request's id, as dsrctl records it.
     pub request_id: String,
+    /// The `agent-request-id` the agent sent with it, when it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_request_id: Option<String>,
     /// `open`, `in_progress`, `fulfilled`, `revoked` or `denied`.
     pub status: String,
     /// For `denied`: `suspected_fraud`, `insuf_verification`, `no_match`,
@@ -42,8 +46,8 @@ pub struct ExerciseStatus {
 }
 
 impl ExerciseStatus {
-    /// The status of `record`.
-    pub fn of(record: &RequestRecord) -> Self {
+    /// The status of `record`, received through the protocol from `origin`.
+    pub fn of(record: &RequestRecord, origin: Option<&DrpOrigin>) -> Self {
         let scrubber = Scrubber::for_request(&record.request);
         let scrub = |t: &str| scrubber.scrub(t);
         let said = record.reason.as_deref().map(scrub);
@@ -81,6 +85,7 @@ impl ExerciseStatus {
         });
         ExerciseStatus {
             request_id: record.request.id.clone(),
+            agent_request_id: origin.and_then(|o| o.agent_request_id.clone()),
             status: status.to_owned(),
             reason: reason.map(str::to_owned),
             received_at: record
@@ -89,6 +94,14 @@ impl ExerciseStatus {
             expected_by: record.deadline.to_string(),
             processing_details: details.filter(|d| !d.is_empty()),
         }
+    }
+}
+
+impl ExerciseStatus {
+    /// Whether the request is in a final state (section 3.02): nothing about it changes
+    /// any more.
+    pub fn is_final(&self) -> bool {
+        matches!(self.status.as_str(), "fulfilled" | "revoked" | "denied")
     }
 }
 
@@ -119,7 +132,7 @@ mod tests {
     #[test]
     fn states_map_to_the_protocols() {
         let s = |st, r| {
-            let x = ExerciseStatus::of(&record(st, r));
+            let x = ExerciseStatus::of(&record(st, r), None);
             (x.status, x.reason)
         };
         use RequestState::*;
@@ -147,10 +160,13 @@ mod tests {
 
     #[test]
     fn details_mask_the_subjects_values() {
-        let x = ExerciseStatus::of(&record(
-            RequestState::Declined,
-            Some("no_match: jane@example.com is unknown"),
-        ));
+        let x = ExerciseStatus::of(
+            &record(
+                RequestState::Declined,
+                Some("no_match: jane@example.com is unknown"),
+            ),
+            None,
+        );
         let details = x.processing_details.unwrap();
         assert!(!details.contains("jane@example.com"), "{details}");
         assert_eq!(x.expected_by, "2027-01-15");
