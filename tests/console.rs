@@ -432,3 +432,65 @@ async fn a_dry_run_that_could_not_read_is_shown_incomplete() {
     assert_eq!(forged.status(), 403);
     drop(serve);
 }
+
+/// Two `serve` processes sharing one store (two machines behind one address): a person
+/// signed in through one is signed in on the other, and signing out on either ends the
+/// session on both; a restart keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_holds_on_every_worker_sharing_the_store() {
+    let server = ItemServer::start_background(Duration::ZERO);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("project");
+    std::fs::create_dir_all(&dir).unwrap();
+    project(&dir, &server.url());
+    let env = [
+        ("TEST_OPS_TOKEN", OPS),
+        ("TEST_REVIEW_TOKEN", REVIEW),
+        ("TEST_OTHER_TOKEN", OTHER),
+    ];
+    let a = Serve::start(&dir, "w-console-a", &env).await;
+    let b = Serve::start(&dir, "w-console-b", &env).await;
+    let (http, session) = sign_in(&a.base, OPS).await;
+    let cookie = format!("dsrctl_console={session}");
+    let queue = |base: String| {
+        let http = http.clone();
+        let cookie = cookie.clone();
+        async move {
+            let r = http
+                .get(format!("{base}/console"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        }
+    };
+    let (status, on_a) = queue(a.base.clone()).await;
+    assert_eq!(status, 200, "{on_a}");
+    let (status, on_b) = queue(b.base.clone()).await;
+    assert_eq!(status, 200, "signed in on the other worker too: {on_b}");
+    // The forms of one worker's pages are accepted by the other.
+    assert_eq!(csrf_of(&on_a), csrf_of(&on_b));
+
+    // A restart of the worker that signed the person in keeps the session.
+    drop(a);
+    let a = Serve::start(&dir, "w-console-a", &env).await;
+    let (status, page) = queue(a.base.clone()).await;
+    assert_eq!(status, 200, "{page}");
+
+    // Signed out on b: signed out on a as well.
+    let out = http
+        .post(format!("{}/console/logout", b.base))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={}", csrf_of(&on_b)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    for base in [a.base.clone(), b.base.clone()] {
+        let (status, _) = queue(base.clone()).await;
+        assert_eq!(status, 303, "{base} still knew the session");
+    }
+}

@@ -1196,3 +1196,47 @@ async fn a_version_1_store_gains_the_drp_origin_of_its_requests() {
         .unwrap();
     assert_eq!(version, 2);
 }
+
+both!(console_sessions_lapse_and_end);
+/// A console session is found while used within its idle time, lapses after it, and ends
+/// when closed; lapsed ones are dropped when another opens.
+async fn console_sessions_lapse_and_end(ctx: &Ctx) {
+    let store = ctx.open().await;
+    let other = ctx.open().await;
+    let idle = Duration::from_secs(3600);
+    let t0 = Utc::now();
+    store
+        .open_console_session("h-1", "ops:aa", t0, idle)
+        .await
+        .unwrap();
+    store
+        .open_console_session("h-2", "review:bb", t0, idle)
+        .await
+        .unwrap();
+    // Another worker sharing the store finds it; each use moves its idle time on.
+    let t1 = t0 + Span::minutes(50);
+    assert_eq!(
+        other.use_console_session("h-1", t1, idle).await.unwrap(),
+        Some("ops:aa".to_owned())
+    );
+    let t2 = t1 + Span::minutes(50);
+    assert_eq!(
+        store.use_console_session("h-1", t2, idle).await.unwrap(),
+        Some("ops:aa".to_owned())
+    );
+    // Unused for the idle time: lapsed.
+    assert_eq!(
+        store.use_console_session("h-2", t2, idle).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.use_console_session("nope", t2, idle).await.unwrap(),
+        None
+    );
+    // Closed: gone everywhere.
+    other.close_console_session("h-1").await.unwrap();
+    assert_eq!(
+        store.use_console_session("h-1", t2, idle).await.unwrap(),
+        None
+    );
+}

@@ -284,6 +284,26 @@ pub trait Store: Send + Sync {
         settled: &DrpSettled,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Records a console session: the SHA-256 of its id (the id itself is only in the
+    /// person's cookie) and the API token it acts for; sessions unused for `idle` are
+    /// dropped meanwhile.
+    async fn open_console_session(
+        &self,
+        id_hash: &str,
+        token: &str,
+        now: DateTime<Utc>,
+        idle: Duration,
+    ) -> Result<(), StoreError>;
+    /// The API token of a console session used within `idle` of `now`, marking it used now;
+    /// `None` when there is no such session or it lapsed.
+    async fn use_console_session(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+        idle: Duration,
+    ) -> Result<Option<String>, StoreError>;
+    /// Ends a console session.
+    async fn close_console_session(&self, id_hash: &str) -> Result<(), StoreError>;
     /// Extends a request's deadline (once) and returns the updated record.
     async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError>;
 

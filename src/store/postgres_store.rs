@@ -378,6 +378,52 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn open_console_session(
+        &self,
+        id_hash: &str,
+        token: &str,
+        now: DateTime<Utc>,
+        idle: Duration,
+    ) -> Result<(), StoreError> {
+        sqlx::query(DROP_IDLE_SESSIONS)
+            .bind(lapsed_before(now, idle))
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        sqlx::query(OPEN_SESSION)
+            .bind(id_hash)
+            .bind(token)
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn use_console_session(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+        idle: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar(USE_SESSION)
+            .bind(id_hash)
+            .bind(millis(now))
+            .bind(lapsed_before(now, idle))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn close_console_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query(CLOSE_SESSION)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError> {
         let mut tx = self.write_tx().await?;
         let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1 FOR UPDATE");

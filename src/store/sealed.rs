@@ -139,6 +139,28 @@ impl Store for SealedStore {
     async fn drp_origin(&self, request_id: &str) -> Result<Option<super::DrpOrigin>, StoreError> {
         self.inner.drp_origin(request_id).await
     }
+    async fn open_console_session(
+        &self,
+        id_hash: &str,
+        token: &str,
+        now: DateTime<Utc>,
+        idle: Duration,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .open_console_session(id_hash, token, now, idle)
+            .await
+    }
+    async fn use_console_session(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+        idle: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        self.inner.use_console_session(id_hash, now, idle).await
+    }
+    async fn close_console_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        self.inner.close_console_session(id_hash).await
+    }
     async fn claim_drp_callbacks(
         &self,
         now: DateTime<Utc>,

@@ -76,8 +76,8 @@ CREATE TABLE IF NOT EXISTS evidence (
 CREATE INDEX IF NOT EXISTS evidence_step ON evidence (run_id, instance);
 "#;
 
-/// Statements of schema version 2: the requests received through the Data Rights Protocol,
-/// and where their status callbacks stand.
+/// Statements of schema version 2: the requests received through the Data Rights Protocol
+/// and where their status callbacks stand, and the console's sessions.
 pub(crate) const V2: &str = r#"
 CREATE TABLE IF NOT EXISTS drp_requests (
     request_id        TEXT PRIMARY KEY REFERENCES requests (id) ON DELETE CASCADE,
@@ -91,6 +91,12 @@ CREATE TABLE IF NOT EXISTS drp_requests (
     next_at           INTEGER
 );
 CREATE INDEX IF NOT EXISTS drp_requests_due ON drp_requests (next_at) WHERE next_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS console_sessions (
+    id_hash    TEXT PRIMARY KEY,
+    token      TEXT NOT NULL,
+    last_used  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS console_sessions_used ON console_sessions (last_used);
 -- Requests received before: their agent is in their id (`drp-AGENT-` and 24 hex digits).
 INSERT OR IGNORE INTO drp_requests (request_id, agent)
     SELECT id, substr(id, 5, length(id) - 29) FROM requests

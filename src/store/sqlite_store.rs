@@ -469,6 +469,59 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn open_console_session(
+        &self,
+        id_hash: &str,
+        token: &str,
+        now: DateTime<Utc>,
+        idle: Duration,
+    ) -> Result<(), StoreError> {
+        let (id, token) = (id_hash.to_owned(), token.to_owned());
+        self.write(move |conn| {
+            conn.prepare_cached(&sqlite_numbered(DROP_IDLE_SESSIONS))
+                .map_err(lite)?
+                .execute(params![lapsed_before(now, idle)])
+                .map_err(lite)?;
+            conn.prepare_cached(&sqlite_numbered(OPEN_SESSION))
+                .map_err(lite)?
+                .execute(params![id, token, millis(now)])
+                .map_err(lite)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn use_console_session(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+        idle: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        let id = id_hash.to_owned();
+        self.write_one(move |conn| {
+            conn.prepare_cached(&sqlite_numbered(USE_SESSION))
+                .map_err(lite)?
+                .query_row(params![id, millis(now), lapsed_before(now, idle)], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(lite)
+        })
+        .await
+    }
+
+    async fn close_console_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        let id = id_hash.to_owned();
+        self.write_one(move |conn| {
+            conn.prepare_cached(&sqlite_numbered(CLOSE_SESSION))
+                .map_err(lite)?
+                .execute([id])
+                .map_err(lite)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn extend_request(&self, id: &str, reason: &str) -> Result<RequestRecord, StoreError> {
         let id = id.to_owned();
         let reason = reason.to_owned();

@@ -284,3 +284,22 @@ pub(crate) fn sqlite_numbered(sql: &str) -> String {
 pub(crate) fn drp_recheck_millis() -> i64 {
     i64::try_from(super::DRP_RECHECK.as_millis()).unwrap_or(i64::MAX)
 }
+
+/// Drops the console sessions unused since `$1`.
+pub(crate) const DROP_IDLE_SESSIONS: &str = "DELETE FROM console_sessions WHERE last_used <= $1";
+
+/// Records a console session: `(id hash, token, now)`.
+pub(crate) const OPEN_SESSION: &str =
+    "INSERT INTO console_sessions (id_hash, token, last_used) VALUES ($1, $2, $3)";
+
+/// Marks a live console session used: `(id hash, now, unused since)`; its token.
+pub(crate) const USE_SESSION: &str = "UPDATE console_sessions SET last_used = $2 \
+    WHERE id_hash = $1 AND last_used > $3 RETURNING token";
+
+/// Ends a console session: `(id hash)`.
+pub(crate) const CLOSE_SESSION: &str = "DELETE FROM console_sessions WHERE id_hash = $1";
+
+/// `now - idle` in milliseconds: sessions last used at or before it have lapsed.
+pub(crate) fn lapsed_before(now: DateTime<Utc>, idle: Duration) -> i64 {
+    millis(now).saturating_sub(i64::try_from(idle.as_millis()).unwrap_or(i64::MAX))
+}

@@ -16,6 +16,11 @@ use crate::load::Project;
 use crate::model::ApiRole;
 use crate::secret::{EnvFileResolver, SecretResolver};
 
+/// A fingerprint of a token's secret digest: names the secret without revealing it.
+fn fingerprint(digest: &[u8; 32]) -> String {
+    hex::encode(&Sha256::digest(digest)[..8])
+}
+
 /// Shortest secret accepted for a token.
 const MIN_SECRET_LEN: usize = 16;
 
@@ -104,6 +109,25 @@ impl Tokens {
     /// Whether no token may call the API.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// What a console session records of the token it acts for: its name and a
+    /// fingerprint of its secret, so a changed secret ends the sessions made with the old.
+    pub fn session_ref(&self, caller: &Caller) -> Option<String> {
+        self.0
+            .iter()
+            .find(|t| t.caller.name == caller.name)
+            .map(|t| format!("{}:{}", t.caller.name, fingerprint(&t.digest)))
+    }
+
+    /// The caller of a session's [`Tokens::session_ref`], while that token still exists
+    /// with the same secret.
+    pub fn caller_of_session(&self, session_ref: &str) -> Option<Caller> {
+        let (name, print) = session_ref.rsplit_once(':')?;
+        self.0
+            .iter()
+            .find(|t| t.caller.name == name && fingerprint(&t.digest) == print)
+            .map(|t| t.caller.clone())
     }
 
     /// The caller presenting `authorization` (the header's value).

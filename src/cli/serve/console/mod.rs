@@ -1,6 +1,7 @@
 //! The operator console: server-rendered HTML pages under `/console` on top of the HTTP API's
 //! handlers and tokens. A person signs in with an API token; the console keeps a session for
-//! it (a random id in a `Secure`, `HttpOnly`, `SameSite=Strict` cookie) and acts through the
+//! it (a random id in a `Secure`, `HttpOnly`, `SameSite=Strict` cookie; the store keeps its
+//! SHA-256, so every worker sharing the store knows it) and acts through the
 //! API's handlers in the token's name, so roles and tenants are enforced exactly as for the
 //! API. Every form carries the session's CSRF token; a POST without it is refused. No
 //! JavaScript is needed; one small embedded script shows times in the browser's time zone.
@@ -8,9 +9,8 @@
 mod layout;
 mod pages;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request, State};
@@ -30,13 +30,11 @@ const SESSION_COOKIE: &str = "dsrctl_console";
 const SIGNIN_COOKIE: &str = "dsrctl_console_signin";
 /// How long a session lasts without use.
 const IDLE: Duration = Duration::from_secs(8 * 3600);
-/// Most sessions kept at once (the oldest is dropped beyond it).
-const MAX_SESSIONS: usize = 10_000;
 
-/// What the console's handlers share: the API's state and the signed-in sessions.
+/// What the console's handlers share: the API's state (its store keeps the sessions, so
+/// every worker sharing the store knows them).
 pub struct ConsoleState {
     api: Arc<ApiState>,
-    sessions: Mutex<HashMap<String, Session>>,
 }
 
 /// A signed-in person: the token's caller and the CSRF token of their forms.
@@ -44,7 +42,6 @@ pub struct ConsoleState {
 pub struct Session {
     caller: Caller,
     csrf: String,
-    last_used: Instant,
 }
 
 /// The console's routes, under `/console` (and `/`, which leads there).
@@ -52,10 +49,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(api: Arc<ApiState>) -> Router<S>
     let upload_limit = usize::try_from(api.max_upload)
         .unwrap_or(usize::MAX)
         .saturating_add(64 * 1024);
-    let state = Arc::new(ConsoleState {
-        api,
-        sessions: Mutex::new(HashMap::new()),
-    });
+    let state = Arc::new(ConsoleState { api });
     Router::new()
         .route("/", get(|| async { Redirect::to("/console") }))
         .route("/console", get(pages::queue))
@@ -176,53 +170,63 @@ impl ConsoleState {
         Caller::from_request_parts(&mut parts, &self.api).await
     }
 
-    /// Starts a session for `caller`; returns its id.
-    fn open_session(&self, caller: Caller) -> String {
+    /// Starts a session for `caller`; returns its id (for the cookie). The store keeps
+    /// only the id's SHA-256.
+    async fn open_session(&self, caller: &Caller) -> Result<String, ApiError> {
+        let token = self
+            .api
+            .tokens
+            .session_ref(caller)
+            .ok_or_else(|| ApiError::unauthorized("the API token is not valid"))?;
         let id = random_token();
-        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        sessions.retain(|_, s| now.duration_since(s.last_used) < IDLE);
-        if sessions.len() >= MAX_SESSIONS
-            && let Some(oldest) = sessions
-                .iter()
-                .min_by_key(|(_, s)| s.last_used)
-                .map(|(k, _)| k.clone())
-        {
-            sessions.remove(&oldest);
-        }
-        sessions.insert(
-            id.clone(),
-            Session {
-                caller,
-                csrf: random_token(),
-                last_used: now,
-            },
-        );
-        id
+        self.api
+            .ws
+            .store
+            .open_console_session(&session_hash(&id), &token, chrono::Utc::now(), IDLE)
+            .await?;
+        Ok(id)
     }
 
     /// The live session the request's cookie names.
-    fn session(&self, headers: &HeaderMap) -> Option<Session> {
-        let id = cookie(headers, SESSION_COOKIE)?;
-        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        let session = sessions.get_mut(&id)?;
-        let now = Instant::now();
-        if now.duration_since(session.last_used) >= IDLE {
-            sessions.remove(&id);
-            return None;
-        }
-        session.last_used = now;
-        Some(session.clone())
+    async fn session(&self, headers: &HeaderMap) -> Result<Option<Session>, ApiError> {
+        let Some(id) = cookie(headers, SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        let token = self
+            .api
+            .ws
+            .store
+            .use_console_session(&session_hash(&id), chrono::Utc::now(), IDLE)
+            .await?;
+        Ok(token
+            .and_then(|t| self.api.tokens.caller_of_session(&t))
+            .map(|caller| Session {
+                caller,
+                csrf: csrf_of(&id),
+            }))
     }
 
-    fn close_session(&self, headers: &HeaderMap) {
+    async fn close_session(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         if let Some(id) = cookie(headers, SESSION_COOKIE) {
-            self.sessions
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&id);
+            self.api
+                .ws
+                .store
+                .close_console_session(&session_hash(&id))
+                .await?;
         }
+        Ok(())
     }
+}
+
+/// What the store keeps of a session id.
+fn session_hash(id: &str) -> String {
+    hex::encode(Sha256::digest(format!("console session\n{id}").as_bytes()))
+}
+
+/// The CSRF token of a session's forms, from its id: the same on every worker, and not
+/// kept anywhere.
+fn csrf_of(id: &str) -> String {
+    hex::encode(Sha256::digest(format!("console csrf\n{id}").as_bytes()))
 }
 
 /// A signed-in person, or the way to the sign-in page.
@@ -235,7 +239,18 @@ impl FromRequestParts<Arc<ConsoleState>> for SignedIn {
         parts: &mut axum::http::request::Parts,
         state: &Arc<ConsoleState>,
     ) -> Result<Self, Self::Rejection> {
-        match state.session(&parts.headers) {
+        let found = match state.session(&parts.headers).await {
+            Ok(found) => found,
+            Err(e) => {
+                return Err(layout::error_page(
+                    None,
+                    e.status,
+                    "The console could not read its sessions",
+                    &e.message,
+                ));
+            }
+        };
+        match found {
             Some(s) => Ok(SignedIn(s)),
             None if parts.method == axum::http::Method::GET => {
                 Err(Redirect::to("/console/login").into_response())

@@ -114,7 +114,7 @@ fn login_page(csrf: &str, status: StatusCode, error: Option<&str>) -> Response {
 
 /// The sign-in form; its CSRF token is paired with a cookie until there is a session.
 pub async fn login_form(State(st): St, headers: HeaderMap) -> Response {
-    if st.session(&headers).is_some() {
+    if matches!(st.session(&headers).await, Ok(Some(_))) {
         return Redirect::to("/console").into_response();
     }
     let csrf = cookie(&headers, SIGNIN_COOKIE)
@@ -142,7 +142,12 @@ pub async fn login(
     let csrf = paired.unwrap_or_default();
     match st.caller_of(&form.token).await {
         Ok(caller) => {
-            let id = st.open_session(caller);
+            let id = match st.open_session(&caller).await {
+                Ok(id) => id,
+                Err(e) => {
+                    return error_page(None, e.status, "Could not sign in", &e.message);
+                }
+            };
             let mut response = Redirect::to("/console").into_response();
             for c in [
                 set_cookie(SESSION_COOKIE, &id, super::IDLE.as_secs()),
@@ -178,7 +183,9 @@ pub async fn logout(
     if let Some(r) = s.csrf_refusal(form.csrf.as_deref()) {
         return r;
     }
-    st.close_session(&headers);
+    if let Err(e) = st.close_session(&headers).await {
+        return error_page(Some(&s), e.status, "Could not sign out", &e.message);
+    }
     let mut response = Redirect::to("/console/login").into_response();
     if let Ok(v) = HeaderValue::from_str(&set_cookie(SESSION_COOKIE, "", 0)) {
         response.headers_mut().append(header::SET_COOKIE, v);
