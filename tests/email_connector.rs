@@ -384,15 +384,25 @@ fn mail_parse(raw: &str) -> Mail {
     mail
 }
 
-/// An SMTP relay (plain, on loopback) that takes the whole message and then never answers:
-/// the client cannot know whether it was accepted.
-struct SilentRelay {
+/// How a scripted relay answers the end of each message's content, in turn (the last
+/// answer repeats).
+#[derive(Clone, Copy)]
+enum Answer {
+    /// Never: the client cannot know whether it was accepted.
+    Silence,
+    /// An SMTP reply line, e.g. `451 4.3.0 try again later`.
+    Reply(&'static str),
+}
+
+/// An SMTP relay (plain, on loopback) that takes whole messages and answers each as its
+/// script says.
+struct ScriptedRelay {
     port: u16,
     received: Arc<AtomicUsize>,
 }
 
-impl SilentRelay {
-    async fn start() -> SilentRelay {
+impl ScriptedRelay {
+    async fn start(script: &'static [Answer]) -> ScriptedRelay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(AtomicUsize::new(0));
@@ -411,9 +421,15 @@ impl SilentRelay {
                     while let Ok(Some(line)) = lines.next_line().await {
                         if in_data {
                             if line == "." {
-                                count.fetch_add(1, Ordering::SeqCst);
-                                // Accepted or not: the answer never comes.
-                                std::future::pending::<()>().await;
+                                in_data = false;
+                                let n = count.fetch_add(1, Ordering::SeqCst);
+                                match script[n.min(script.len() - 1)] {
+                                    Answer::Silence => std::future::pending::<()>().await,
+                                    Answer::Reply(r) => {
+                                        let _ =
+                                            write.write_all(format!("{r}\r\n").as_bytes()).await;
+                                    }
+                                }
                             }
                             continue;
                         }
@@ -432,8 +448,58 @@ impl SilentRelay {
                 });
             }
         });
-        SilentRelay { port, received }
+        ScriptedRelay { port, received }
     }
+}
+
+/// A relay that answers "try again later" (4xx) did not take the message: the send is made
+/// again, within the connector's retry policy, and the step succeeds once it is accepted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_send_the_relay_deferred_is_made_again_until_accepted() {
+    static SCRIPT: &[Answer] = &[
+        Answer::Reply("451 4.3.0 Mailbox busy, try again later"),
+        Answer::Reply("421 4.7.0 Too many messages, try again later"),
+        Answer::Reply("250 2.0.0 Ok: queued"),
+    ];
+    let relay = ScriptedRelay::start(SCRIPT).await;
+    let p = project(
+        &config(
+            relay.port,
+            "none",
+            "        retry: { attempts: 4, backoff: 50ms, max_elapsed: 10s }\n",
+        ),
+        &playbook("identities"),
+    );
+    let out = p
+        .cmd()
+        .args(["run", "request.yaml", "--approve", "dpo"])
+        .run()
+        .await;
+    let run = run_id(&out);
+    assert_eq!(relay.received.load(Ordering::SeqCst), 3, "{out:?}");
+    let s = step(&p, &run).await;
+    assert_eq!(s["status"], "waiting", "waits for the answer: {s}");
+    assert_eq!(s["attempts"], 3, "{s}");
+}
+
+/// A relay that refuses the message for good (5xx) did not take it either, but asking again
+/// cannot change that: the step fails after one send, saying why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_send_the_relay_refused_for_good_is_not_made_again() {
+    static SCRIPT: &[Answer] = &[Answer::Reply("550 5.7.1 Relaying denied")];
+    let relay = ScriptedRelay::start(SCRIPT).await;
+    let p = project(&config(relay.port, "none", ""), &playbook("identities"));
+    let out = p
+        .cmd()
+        .args(["run", "request.yaml", "--approve", "dpo"])
+        .run()
+        .await;
+    let run = run_id(&out);
+    assert_eq!(relay.received.load(Ordering::SeqCst), 1, "{out:?}");
+    let s = step(&p, &run).await;
+    assert_eq!(s["status"], "failed", "{s}");
+    assert_eq!(s["attempts"], 1, "{s}");
+    assert!(out.stdout.contains("Relaying denied"), "{out:?}");
 }
 
 /// Regression guard for principle 9: a send whose answer never came (the relay may have
@@ -441,7 +507,8 @@ impl SilentRelay {
 /// is sent again only after one records it was not done.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_send_with_an_unknown_outcome_is_never_sent_again_but_handed_to_a_person() {
-    let relay = SilentRelay::start().await;
+    static SCRIPT: &[Answer] = &[Answer::Silence];
+    let relay = ScriptedRelay::start(SCRIPT).await;
     let p = project(&config(relay.port, "none", ""), &playbook("identities"));
     let first = p
         .cmd()
@@ -463,7 +530,8 @@ async fn a_send_with_an_unknown_outcome_is_never_sent_again_but_handed_to_a_pers
 /// The same after a crash: the process is killed while the relay holds the message.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_during_the_send_leaves_it_to_a_person_on_resume() {
-    let relay = SilentRelay::start().await;
+    static SCRIPT: &[Answer] = &[Answer::Silence];
+    let relay = ScriptedRelay::start(SCRIPT).await;
     let p = project(
         &config(relay.port, "none", "").replace("timeout: 2s", "timeout: 60s"),
         &playbook("identities"),

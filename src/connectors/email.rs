@@ -6,7 +6,8 @@
 //! ([`Reach`]): a failure before the message's content was written (connection, TLS,
 //! authentication, a refused sender or recipient) was not sent; a reply refusing the
 //! content was not accepted; a connection lost or a timeout while the content was written or
-//! its reply awaited may have been delivered.
+//! its reply awaited may have been delivered. A send the relay deferred (4xx) or that could
+//! not be handed over is made again within the connector's retry policy.
 
 use std::path::Path;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use lettre::transport::smtp::extension::ClientId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::retry::{Attempt, Retrier, with_attempts};
 use super::{Connector, ConnectorError, Operation, Reach, RecordSink, Response};
 use crate::model::{EmailConnector, EmailTls};
 use crate::secret::SecretResolver;
@@ -62,6 +64,23 @@ pub struct EmailClient {
     credentials: Option<Credentials>,
     from: Mailbox,
     timeout: Duration,
+    retry: Retrier,
+}
+
+/// A send that failed, and whether making it again may succeed.
+struct Failed {
+    error: ConnectorError,
+    again: bool,
+}
+
+impl Failed {
+    /// A failure that sending again cannot change.
+    fn fatal(error: ConnectorError) -> Self {
+        Failed {
+            error,
+            again: false,
+        }
+    }
 }
 
 fn config(name: &str, message: impl std::fmt::Display) -> ConnectorError {
@@ -132,6 +151,7 @@ impl EmailClient {
                 .timeout
                 .as_ref()
                 .map_or(Duration::from_secs(60), |t| t.get()),
+            retry: Retrier::from_policy(&cfg.retry.clone().unwrap_or_default()),
         })
     }
 
@@ -167,11 +187,15 @@ impl EmailClient {
 
     /// Connects, protects the connection as configured and signs in: nothing is sent yet,
     /// so any failure here is [`Reach::NotSent`].
-    async fn connect(&self) -> Result<AsyncSmtpConnection, ConnectorError> {
-        let not_sent = |what: &str, e: lettre::transport::smtp::Error| ConnectorError::Transport {
-            message: format!("{what} {}:{}: {e}", self.host, self.port),
-            attempts: 1,
-            reach: Reach::NotSent,
+    /// A refusal for good (a 5xx reply, e.g. a wrong password) is not tried again.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, Failed> {
+        let not_sent = |what: &str, e: lettre::transport::smtp::Error| Failed {
+            again: !e.is_permanent(),
+            error: ConnectorError::Transport {
+                message: format!("{what} {}:{}: {e}", self.host, self.port),
+                attempts: 1,
+                reach: Reach::NotSent,
+            },
         };
         let hello = ClientId::Domain("dsrctl.localhost".to_owned());
         let wrapped = match self.tls {
@@ -189,26 +213,32 @@ impl EmailClient {
             ),
         )
         .await
-        .map_err(|_| ConnectorError::Timeout {
-            after: self.timeout,
-            attempts: 1,
-            reach: Reach::NotSent,
+        .map_err(|_| Failed {
+            error: ConnectorError::Timeout {
+                after: self.timeout,
+                attempts: 1,
+                reach: Reach::NotSent,
+            },
+            again: true,
         })?
         .map_err(|e| not_sent("connecting to", e))?;
         if self.tls == EmailTls::Starttls {
             let Some(params) = self.tls_parameters.clone() else {
-                return Err(config(&self.name, "STARTTLS without TLS settings"));
+                return Err(Failed::fatal(config(
+                    &self.name,
+                    "STARTTLS without TLS settings",
+                )));
             };
             if !conn.can_starttls() {
                 let _ = tokio::time::timeout(self.timeout, conn.abort()).await;
-                return Err(ConnectorError::Transport {
+                return Err(Failed::fatal(ConnectorError::Transport {
                     message: format!(
                         "{}:{} does not offer STARTTLS; nothing was sent in clear",
                         self.host, self.port
                     ),
                     attempts: 1,
                     reach: Reach::NotSent,
-                });
+                }));
             }
             conn.starttls(params, &hello)
                 .await
@@ -242,58 +272,26 @@ impl Connector for EmailClient {
             ));
         };
         let message = self.build(m)?;
-        let mut conn = self.connect().await?;
-        let sent = tokio::time::timeout(
-            self.timeout,
-            conn.send(message.envelope(), &message.formatted()),
-        )
-        .await;
-        let reply = match sent {
-            Err(_) => {
-                // No QUIT: a relay that stopped answering would hang it; dropping the
-                // connection closes it.
-                drop(conn);
-                return Err(ConnectorError::Timeout {
-                    after: self.timeout,
-                    attempts: 1,
-                    reach: Reach::MaybeProcessed,
-                });
+        let retried = self
+            .retry
+            .run(|_| async {
+                match self.send_once(m, &message).await {
+                    Ok(r) => Attempt::Done(r),
+                    Err(f) if f.again => Attempt::Retry {
+                        error: f.error,
+                        retry_after: None,
+                    },
+                    Err(f) => Attempt::Fail(f.error),
+                }
+            })
+            .await;
+        match retried.result {
+            Ok(mut r) => {
+                r.attempts = retried.attempts;
+                Ok(r)
             }
-            Ok(Err(e)) => {
-                // QUIT is sent only to a relay still in step with us (`abort` skips it
-                // after a broken exchange), and not waited for longer than the timeout.
-                let _ = tokio::time::timeout(self.timeout, conn.abort()).await;
-                // A reply refusing the sender, a recipient or the content: not accepted. A
-                // check before anything was written: not sent. A lost connection or an
-                // unreadable reply: it may have been accepted.
-                let reach = if e.is_transient() || e.is_permanent() {
-                    Reach::NotProcessed
-                } else if e.is_client() {
-                    Reach::NotSent
-                } else {
-                    Reach::MaybeProcessed
-                };
-                return Err(ConnectorError::Transport {
-                    message: format!("sending through {}:{}: {e}", self.host, self.port),
-                    attempts: 1,
-                    reach,
-                });
-            }
-            Ok(Ok(reply)) => reply,
-        };
-        // The relay took the message; the end of the session is not part of the send.
-        let _ = tokio::time::timeout(self.timeout, conn.quit()).await;
-        Ok(Response {
-            status: Some(reply.code().into()),
-            body: json!({
-                "accepted": reply.message().collect::<Vec<_>>().join(" "),
-                "message_id": m.message_id,
-                "to": m.to,
-            }),
-            affected: Some(1),
-            attempts: 1,
-            ..Response::default()
-        })
+            Err(e) => Err(with_attempts(e, retried.attempts)),
+        }
     }
 
     async fn preview(
@@ -311,5 +309,72 @@ impl Connector for EmailClient {
             })),
             count: 1,
         }))
+    }
+}
+
+impl EmailClient {
+    /// One attempt at handing `message` to the relay.
+    async fn send_once(
+        &self,
+        m: &EmailMessage,
+        message: &lettre::Message,
+    ) -> Result<Response, Failed> {
+        let mut conn = self.connect().await?;
+        let sent = tokio::time::timeout(
+            self.timeout,
+            conn.send(message.envelope(), &message.formatted()),
+        )
+        .await;
+        let reply = match sent {
+            Err(_) => {
+                // No QUIT: a relay that stopped answering would hang it; dropping the
+                // connection closes it.
+                drop(conn);
+                return Err(Failed::fatal(ConnectorError::Timeout {
+                    after: self.timeout,
+                    attempts: 1,
+                    reach: Reach::MaybeProcessed,
+                }));
+            }
+            Ok(Err(e)) => {
+                // QUIT is sent only to a relay still in step with us (`abort` skips it
+                // after a broken exchange), and not waited for longer than the timeout.
+                let _ = tokio::time::timeout(self.timeout, conn.abort()).await;
+                // A reply refusing the sender, a recipient or the content: not accepted. A
+                // check before anything was written: not sent. A lost connection or an
+                // unreadable reply: it may have been accepted.
+                let reach = if e.is_transient() || e.is_permanent() {
+                    Reach::NotProcessed
+                } else if e.is_client() {
+                    Reach::NotSent
+                } else {
+                    Reach::MaybeProcessed
+                };
+                // Only a deferral (4xx) is worth asking again: the relay said it did not
+                // take the message, and may take it later.
+                return Err(Failed {
+                    again: e.is_transient(),
+                    error: ConnectorError::Transport {
+                        message: format!("sending through {}:{}: {e}", self.host, self.port),
+                        attempts: 1,
+                        reach,
+                    },
+                });
+            }
+            Ok(Ok(reply)) => reply,
+        };
+        // The relay took the message; the end of the session is not part of the send.
+        let _ = tokio::time::timeout(self.timeout, conn.quit()).await;
+        Ok(Response {
+            status: Some(reply.code().into()),
+            body: json!({
+                "accepted": reply.message().collect::<Vec<_>>().join(" "),
+                "message_id": m.message_id,
+                "to": m.to,
+            }),
+            affected: Some(1),
+            attempts: 1,
+            ..Response::default()
+        })
     }
 }

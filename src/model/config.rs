@@ -418,6 +418,13 @@ pub struct EmailConnector {
     /// Timeout of one send, e.g. `60s` (default 60 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<HumanDuration>,
+    /// Sending again a message the relay deferred (a 4xx reply, e.g. `451 try again later`)
+    /// or that could not be handed over (no connection, TLS): at most `attempts`, with
+    /// `backoff` doubled each time, within `max_elapsed` (defaults: 5, 200ms, 2m).
+    /// `on_status` is not used. A message the relay may have taken (its answer never came)
+    /// is never sent again, and one it refused for good (5xx) neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
 }
 
 /// How an email connector protects its connection.
