@@ -436,6 +436,45 @@ impl<'a> Derivation<'a> {
                     .or_default()
                     .push((id, l.to_columns.clone()));
                 steps.push(step);
+                // The referencing table's rows kept as shared reference rows of this one
+                // too: those are kept with them (an address kept for someone else keeps
+                // its region).
+                let kept_referrers = shared.get(&l.from_table).cloned().unwrap_or_default();
+                for (kept, kept_columns) in kept_referrers {
+                    let id = format!(
+                        "{kept}-then-{}",
+                        kebab(&format!("{}-{}", table, l.from_columns.join("-")))
+                    );
+                    let mut step = new_step(
+                        id.clone(),
+                        format!(
+                            "Rows of `{table}` that the rows of `{}` kept as shared reference \
+                             (through `{}`): kept with them.",
+                            l.from_table,
+                            key_name(&l.from_columns)
+                        ),
+                    );
+                    step.needs = vec![kept.clone()];
+                    step.sql = Some(sql_select(SqlSelect {
+                        table: l.from_table.clone(),
+                        columns: l.from_columns.clone(),
+                        filter: [(
+                            key_name(&kept_columns),
+                            SqlValue::Any(vec![Value::String(format!("{{{{json {kept}.keys}}}}"))]),
+                        )]
+                        .into(),
+                        through: None,
+                        any: Vec::new(),
+                        unless: Vec::new(),
+                        order_by: Vec::new(),
+                    }));
+                    step.capture = [("keys".to_owned(), capture_source(&l.from_columns))].into();
+                    shared
+                        .entry(table.clone())
+                        .or_default()
+                        .push((id, l.to_columns.clone()));
+                    steps.push(step);
+                }
             }
         }
         // Rows found downward that also reference another person's rows (a message from

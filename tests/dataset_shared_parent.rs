@@ -1,0 +1,159 @@
+//! Datasets on the real databases: a parent row kept because someone else's rows reference
+//! it keeps what it references in turn. Alice's and Bob's orders go to one shared address
+//! (1, in region 1); Alice alone has address 2 (in region 2). Erasing Alice keeps address 1
+//! and so region 1, and erases address 2 and region 2.
+
+mod sql_support;
+mod support;
+
+use serde_json::{Value, json};
+use sql_support::{Db, Kind};
+use support::cli::ProjectDir;
+
+const TABLES: &[(&str, &str)] = &[
+    (
+        "region",
+        "id INT NOT NULL, name VARCHAR(200), PRIMARY KEY (id)",
+    ),
+    (
+        "address",
+        "id INT NOT NULL, region_id INT, street VARCHAR(200), PRIMARY KEY (id), \
+         FOREIGN KEY (region_id) REFERENCES {region}(id)",
+    ),
+    (
+        "buyer",
+        "id INT NOT NULL, email VARCHAR(200) NOT NULL, PRIMARY KEY (id)",
+    ),
+    (
+        "purchase",
+        "id INT NOT NULL, buyer_id INT NOT NULL, address_id INT, PRIMARY KEY (id), \
+         FOREIGN KEY (buyer_id) REFERENCES {buyer}(id), \
+         FOREIGN KEY (address_id) REFERENCES {address}(id)",
+    ),
+];
+
+const ROWS: &[(&str, &str)] = &[
+    ("region", "(1, 'Shared Hills'), (2, 'Alice Vale')"),
+    ("address", "(1, 1, '1 Common Rd'), (2, 2, '2 Own St')"),
+    ("buyer", "(1, 'alice@shop.test'), (2, 'bob@shop.test')"),
+    ("purchase", "(10, 1, 1), (11, 1, 2), (20, 2, 1)"),
+];
+
+async fn create_shop(db: &Db) {
+    let tail = if db.kind == Kind::My {
+        " ENGINE = InnoDB"
+    } else {
+        ""
+    };
+    for (name, cols) in TABLES {
+        let cols = cols
+            .replace("{region}", &db.q("region"))
+            .replace("{address}", &db.q("address"))
+            .replace("{buyer}", &db.q("buyer"));
+        db.exec(&format!("CREATE TABLE {} ({cols}){tail}", db.q(name)))
+            .await;
+    }
+    for (name, rows) in ROWS {
+        db.exec(&format!("INSERT INTO {} VALUES {rows}", db.q(name)))
+            .await;
+    }
+}
+
+fn project(db: &Db) -> ProjectDir {
+    let url = match db.kind {
+        Kind::Lite => format!("sqlite:{}", db.base_dir().join("test.db").display()),
+        _ => db.url.clone(),
+    };
+    let dataset = format!(
+        r#"service: shop
+connector: db
+dataset:
+  tables:
+    {region}:
+      columns: {{ id: , name: user.contact.address.state }}
+    {address}:
+      columns:
+        id:
+        region_id: {{ references: {region}.id }}
+        street: user.contact.address.street
+    {buyer}:
+      columns:
+        id:
+        email: {{ identity: email, category: user.contact.email }}
+    {purchase}:
+      columns:
+        id:
+        buyer_id: {{ references: {buyer}.id }}
+        address_id: {{ references: {address}.id }}
+dsr:
+  rectify: {{ unsupported: "by hand" }}
+"#,
+        region = db.t("region"),
+        address = db.t("address"),
+        buyer = db.t("buyer"),
+        purchase = db.t("purchase"),
+    );
+    ProjectDir::new()
+        .file(
+            "dsrctl.yaml",
+            &format!(
+                "tenants:\n  t1:\n    connectors:\n      db:\n        kind: sql\n        url: \"{url}\"\n        timeout: 20s\n"
+            ),
+        )
+        .file("policies/shop.yaml", &dataset)
+        .file(
+            "request.yaml",
+            "id: r-1\nkind: delete\ntenant: t1\nreceived: 2026-11-02\nsubject: { email: alice@shop.test }\n",
+        )
+}
+
+async fn rows(db: &Db, table: &str) -> Vec<Value> {
+    db.read(json!({ "select": { "table": db.t(table), "order_by": ["id"] } }))
+        .await
+        .expect("rows")
+}
+
+async fn ids(db: &Db, table: &str) -> Vec<i64> {
+    rows(db, table)
+        .await
+        .iter()
+        .map(|r| r["id"].as_i64().expect("id"))
+        .collect()
+}
+
+on_all_backends!(a_parent_kept_as_shared_keeps_what_it_references);
+
+/// Regression: region 1 was erased although the shared address 1, kept for Bob, references
+/// it (the database refused where the foreign key is enforced; elsewhere Bob's address was
+/// left pointing at nothing).
+async fn a_parent_kept_as_shared_keeps_what_it_references(kind: Kind) {
+    let db = Db::new(kind, "ds_kept_parent").await;
+    create_shop(&db).await;
+    let p = project(&db);
+    p.cmd().arg("validate").run().await.expect_code(0);
+    let out = p
+        .cmd()
+        .args(["run", "request.yaml", "--approve", "dpo"])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{kind:?}: {out:?}");
+    assert_eq!(ids(&db, "buyer").await, [2], "{kind:?}");
+    assert_eq!(
+        ids(&db, "purchase").await,
+        [20],
+        "{kind:?}: Bob's order stays"
+    );
+    assert_eq!(
+        ids(&db, "address").await,
+        [1],
+        "{kind:?}: the shared address stays"
+    );
+    assert_eq!(
+        ids(&db, "region").await,
+        [1],
+        "{kind:?}: the shared address's region stays, Alice's own goes"
+    );
+    let address = rows(&db, "address").await;
+    assert_eq!(address[0]["region_id"], json!(1), "{kind:?}: untouched");
+    db.drop().await;
+}
