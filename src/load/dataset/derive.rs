@@ -477,6 +477,8 @@ impl<'a> Derivation<'a> {
                 }
             }
         }
+        // Every set of rows kept, by table: those above, and the rows kept by a guard.
+        let mut kept = shared.clone();
         // Rows found downward that also reference another person's rows (a message from
         // the subject to someone else): listed here, kept by the guard of the mutation.
         for (table, r) in &self.order {
@@ -512,7 +514,75 @@ impl<'a> Derivation<'a> {
                 unless: vec![guards],
                 order_by: self.key_of(table),
             }));
+            let key = self.key_of(table);
+            if !key.is_empty() {
+                step.capture = [("keys".to_owned(), capture_source(&key))].into();
+                kept.entry(table.clone())
+                    .or_default()
+                    .push((step.id.clone(), key));
+            }
             steps.push(step);
+        }
+        // The children of rows kept as shared belong to them (the files of a message kept
+        // for its recipient): kept with them, and their children in turn, in the order the
+        // traversal reached them.
+        for (table, r) in &self.order {
+            let key = self.key_of(table);
+            if key.is_empty() || !self.d.tables.contains_key(table) {
+                continue;
+            }
+            for c in &r.conditions {
+                let Condition::Keys {
+                    columns,
+                    source_table,
+                    source_columns,
+                    upward: false,
+                } = c
+                else {
+                    continue;
+                };
+                let parents = kept.get(source_table).cloned().unwrap_or_default();
+                for (parent, parent_columns) in parents {
+                    if &parent_columns != source_columns {
+                        continue;
+                    }
+                    let id = format!(
+                        "{parent}-then-{}",
+                        kebab(&format!("{}-{}", table, columns.join("-")))
+                    );
+                    let mut step = new_step(
+                        id.clone(),
+                        format!(
+                            "Rows of `{table}` under the rows of `{source_table}` kept as shared \
+                             (through `{}`): kept with them.",
+                            key_name(columns)
+                        ),
+                    );
+                    step.needs = vec![parent.clone()];
+                    step.sql = Some(sql_select(SqlSelect {
+                        table: table.clone(),
+                        columns: key.clone(),
+                        filter: [(
+                            key_name(columns),
+                            SqlValue::Any(vec![Value::String(format!(
+                                "{{{{json {parent}.keys}}}}"
+                            ))]),
+                        )]
+                        .into(),
+                        through: None,
+                        any: Vec::new(),
+                        unless: Vec::new(),
+                        order_by: key.clone(),
+                    }));
+                    step.capture = [("keys".to_owned(), capture_source(&key))].into();
+                    for map in [&mut shared, &mut kept] {
+                        map.entry(table.clone())
+                            .or_default()
+                            .push((id.clone(), key.clone()));
+                    }
+                    steps.push(step);
+                }
+            }
         }
         // References not followed: set to NULL where they point at a row to be deleted.
         let mut detach: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -1,7 +1,8 @@
 //! Datasets on the real databases: a parent row kept because someone else's rows reference
 //! it keeps what it references in turn. Alice's and Bob's orders go to one shared address
 //! (1, in region 1); Alice alone has address 2 (in region 2). Erasing Alice keeps address 1
-//! and so region 1, and erases address 2 and region 2.
+//! and so region 1, and erases address 2 and region 2. The rows under a row kept as shared
+//! are kept with it too: the file of a note Alice wrote to Bob stays with the note.
 
 mod sql_support;
 mod support;
@@ -155,5 +156,120 @@ async fn a_parent_kept_as_shared_keeps_what_it_references(kind: Kind) {
     );
     let address = rows(&db, "address").await;
     assert_eq!(address[0]["region_id"], json!(1), "{kind:?}: untouched");
+    db.drop().await;
+}
+
+/// A note Alice wrote to Bob is kept for Bob (its author detached); its files are Bob's to
+/// read too, so they are kept with it. Alice's note to herself goes with its file.
+const NOTES: &[(&str, &str)] = &[
+    (
+        "person",
+        "id INT NOT NULL, email VARCHAR(200) NOT NULL, PRIMARY KEY (id)",
+    ),
+    (
+        "note",
+        "id INT NOT NULL, author_id INT, reader_id INT, body VARCHAR(200), PRIMARY KEY (id), \
+         FOREIGN KEY (author_id) REFERENCES {person}(id), \
+         FOREIGN KEY (reader_id) REFERENCES {person}(id)",
+    ),
+    (
+        "note_file",
+        "id INT NOT NULL, note_id INT NOT NULL, name VARCHAR(200), PRIMARY KEY (id), \
+         FOREIGN KEY (note_id) REFERENCES {note}(id)",
+    ),
+];
+
+const NOTE_ROWS: &[(&str, &str)] = &[
+    ("person", "(1, 'alice@notes.test'), (2, 'bob@notes.test')"),
+    ("note", "(1, 1, 2, 'for Bob'), (2, 1, 1, 'to self')"),
+    ("note_file", "(1, 1, 'plan.pdf'), (2, 2, 'diary.txt')"),
+];
+
+fn notes_project(db: &Db) -> ProjectDir {
+    let url = match db.kind {
+        Kind::Lite => format!("sqlite:{}", db.base_dir().join("test.db").display()),
+        _ => db.url.clone(),
+    };
+    let dataset = format!(
+        r#"service: notes
+connector: db
+dataset:
+  tables:
+    {person}:
+      columns:
+        id:
+        email: {{ identity: email, category: user.contact.email }}
+    {note}:
+      columns:
+        id:
+        author_id: {{ references: {person}.id }}
+        reader_id: {{ references: {person}.id }}
+        body: user.content
+    {note_file}:
+      columns:
+        id:
+        note_id: {{ references: {note}.id }}
+        name: user.content
+dsr:
+  rectify: {{ unsupported: "by hand" }}
+"#,
+        person = db.t("person"),
+        note = db.t("note"),
+        note_file = db.t("note_file"),
+    );
+    ProjectDir::new()
+        .file(
+            "dsrctl.yaml",
+            &format!(
+                "tenants:\n  t1:\n    connectors:\n      db:\n        kind: sql\n        url: \"{url}\"\n        timeout: 20s\n"
+            ),
+        )
+        .file("policies/notes.yaml", &dataset)
+        .file(
+            "request.yaml",
+            "id: r-1\nkind: delete\ntenant: t1\nreceived: 2026-11-02\nsubject: { email: alice@notes.test }\n",
+        )
+}
+
+on_all_backends!(a_row_kept_as_shared_keeps_its_children);
+
+/// Regression: the file of the note kept for Bob was deleted with Alice's own.
+async fn a_row_kept_as_shared_keeps_its_children(kind: Kind) {
+    let db = Db::new(kind, "ds_kept_child").await;
+    let tail = if db.kind == Kind::My {
+        " ENGINE = InnoDB"
+    } else {
+        ""
+    };
+    for (name, cols) in NOTES {
+        let cols = cols
+            .replace("{person}", &db.q("person"))
+            .replace("{note}", &db.q("note"));
+        db.exec(&format!("CREATE TABLE {} ({cols}){tail}", db.q(name)))
+            .await;
+    }
+    for (name, rows) in NOTE_ROWS {
+        db.exec(&format!("INSERT INTO {} VALUES {rows}", db.q(name)))
+            .await;
+    }
+    let p = notes_project(&db);
+    p.cmd().arg("validate").run().await.expect_code(0);
+    let out = p
+        .cmd()
+        .args(["run", "request.yaml", "--approve", "dpo"])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{kind:?}: {out:?}");
+    assert_eq!(ids(&db, "person").await, [2], "{kind:?}");
+    assert_eq!(
+        ids(&db, "note").await,
+        [1],
+        "{kind:?}: the note for Bob stays"
+    );
+    assert_eq!(
+        ids(&db, "note_file").await,
+        [1],
+        "{kind:?}: its file stays with it, Alice's own goes"
+    );
     db.drop().await;
 }
