@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dsrctl::journal::RunStatus;
 use dsrctl::journal::StepStatus;
@@ -38,9 +38,7 @@ async fn services_run_in_parallel_and_in_dependency_order() {
             ("gamma", playbook("gamma", "after: [alpha]", 1)),
         ],
     );
-    let started = Instant::now();
     let result = project.run("delete").await;
-    let elapsed = started.elapsed();
     assert_eq!(
         result.status,
         RunStatus::Completed,
@@ -70,13 +68,9 @@ async fn services_run_in_parallel_and_in_dependency_order() {
         gamma_delete >= alpha_done,
         "gamma deleted before alpha finished"
     );
-    // alpha and beta overlap: the server saw calls of both in flight at once.
+    // alpha and beta overlap: the server saw calls of both in flight at once (what the
+    // run's wall time would show only on an idle machine).
     assert!(server.max_in_flight() >= 2, "no parallelism seen");
-    // Sequential would be 5 slow DELETEs + 5 slow verifications + 3 slow lists = 13 x 150 ms.
-    assert!(
-        elapsed < Duration::from_millis(13 * 150),
-        "took {elapsed:?}"
-    );
 }
 
 #[tokio::test]
