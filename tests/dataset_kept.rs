@@ -40,37 +40,35 @@ const ROWS: &[(&str, &str)] = &[
     ("purchase", "(10, 1, 1), (11, 1, 2), (20, 2, 1)"),
 ];
 
-async fn create_shop(db: &Db) {
-    let tail = if db.kind == Kind::My {
-        " ENGINE = InnoDB"
-    } else {
-        ""
-    };
-    for (name, cols) in TABLES {
-        let cols = cols
-            .replace("{region}", &db.q("region"))
-            .replace("{address}", &db.q("address"))
-            .replace("{buyer}", &db.q("buyer"));
-        db.exec(&format!("CREATE TABLE {} ({cols}){tail}", db.q(name)))
-            .await;
-    }
-    for (name, rows) in ROWS {
-        db.exec(&format!("INSERT INTO {} VALUES {rows}", db.q(name)))
-            .await;
-    }
-}
-
-fn project(db: &Db) -> ProjectDir {
+/// A project whose service `service` is `dataset` (its `tables:` block) on the test
+/// database, and a delete request of `email`.
+fn project(db: &Db, service: &str, tables: &str, email: &str) -> ProjectDir {
     let url = match db.kind {
         Kind::Lite => format!("sqlite:{}", db.base_dir().join("test.db").display()),
         _ => db.url.clone(),
     };
-    let dataset = format!(
-        r#"service: shop
-connector: db
-dataset:
-  tables:
-    {region}:
+    let playbook = format!(
+        "service: {service}\nconnector: db\ndataset:\n  tables:\n{tables}dsr:\n  rectify: {{ unsupported: \"by hand\" }}\n"
+    );
+    ProjectDir::new()
+        .file(
+            "dsrctl.yaml",
+            &format!(
+                "tenants:\n  t1:\n    connectors:\n      db:\n        kind: sql\n        url: \"{url}\"\n        timeout: 20s\n"
+            ),
+        )
+        .file(&format!("policies/{service}.yaml"), &playbook)
+        .file(
+            "request.yaml",
+            &format!(
+                "id: r-1\nkind: delete\ntenant: t1\nreceived: 2026-11-02\nsubject: {{ email: {email} }}\n"
+            ),
+        )
+}
+
+fn shop(db: &Db) -> String {
+    format!(
+        r#"    {region}:
       columns: {{ id: , name: user.contact.address.state }}
     {address}:
       columns:
@@ -86,26 +84,36 @@ dataset:
         id:
         buyer_id: {{ references: {buyer}.id }}
         address_id: {{ references: {address}.id }}
-dsr:
-  rectify: {{ unsupported: "by hand" }}
 "#,
         region = db.t("region"),
         address = db.t("address"),
         buyer = db.t("buyer"),
         purchase = db.t("purchase"),
-    );
-    ProjectDir::new()
-        .file(
-            "dsrctl.yaml",
-            &format!(
-                "tenants:\n  t1:\n    connectors:\n      db:\n        kind: sql\n        url: \"{url}\"\n        timeout: 20s\n"
-            ),
-        )
-        .file("policies/shop.yaml", &dataset)
-        .file(
-            "request.yaml",
-            "id: r-1\nkind: delete\ntenant: t1\nreceived: 2026-11-02\nsubject: { email: alice@shop.test }\n",
-        )
+    )
+}
+
+fn notes(db: &Db) -> String {
+    format!(
+        r#"    {person}:
+      columns:
+        id:
+        email: {{ identity: email, category: user.contact.email }}
+    {note}:
+      columns:
+        id:
+        author_id: {{ references: {person}.id }}
+        reader_id: {{ references: {person}.id }}
+        body: user.content
+    {note_file}:
+      columns:
+        id:
+        note_id: {{ references: {note}.id }}
+        name: user.content
+"#,
+        person = db.t("person"),
+        note = db.t("note"),
+        note_file = db.t("note_file"),
+    )
 }
 
 async fn rows(db: &Db, table: &str) -> Vec<Value> {
@@ -129,8 +137,8 @@ on_all_backends!(a_parent_kept_as_shared_keeps_what_it_references);
 /// left pointing at nothing).
 async fn a_parent_kept_as_shared_keeps_what_it_references(kind: Kind) {
     let db = Db::new(kind, "ds_kept_parent").await;
-    create_shop(&db).await;
-    let p = project(&db);
+    db.create(TABLES, ROWS).await;
+    let p = project(&db, "shop", &shop(&db), "alice@shop.test");
     p.cmd().arg("validate").run().await.expect_code(0);
     let out = p
         .cmd()
@@ -185,74 +193,13 @@ const NOTE_ROWS: &[(&str, &str)] = &[
     ("note_file", "(1, 1, 'plan.pdf'), (2, 2, 'diary.txt')"),
 ];
 
-fn notes_project(db: &Db) -> ProjectDir {
-    let url = match db.kind {
-        Kind::Lite => format!("sqlite:{}", db.base_dir().join("test.db").display()),
-        _ => db.url.clone(),
-    };
-    let dataset = format!(
-        r#"service: notes
-connector: db
-dataset:
-  tables:
-    {person}:
-      columns:
-        id:
-        email: {{ identity: email, category: user.contact.email }}
-    {note}:
-      columns:
-        id:
-        author_id: {{ references: {person}.id }}
-        reader_id: {{ references: {person}.id }}
-        body: user.content
-    {note_file}:
-      columns:
-        id:
-        note_id: {{ references: {note}.id }}
-        name: user.content
-dsr:
-  rectify: {{ unsupported: "by hand" }}
-"#,
-        person = db.t("person"),
-        note = db.t("note"),
-        note_file = db.t("note_file"),
-    );
-    ProjectDir::new()
-        .file(
-            "dsrctl.yaml",
-            &format!(
-                "tenants:\n  t1:\n    connectors:\n      db:\n        kind: sql\n        url: \"{url}\"\n        timeout: 20s\n"
-            ),
-        )
-        .file("policies/notes.yaml", &dataset)
-        .file(
-            "request.yaml",
-            "id: r-1\nkind: delete\ntenant: t1\nreceived: 2026-11-02\nsubject: { email: alice@notes.test }\n",
-        )
-}
-
 on_all_backends!(a_row_kept_as_shared_keeps_its_children);
 
 /// Regression: the file of the note kept for Bob was deleted with Alice's own.
 async fn a_row_kept_as_shared_keeps_its_children(kind: Kind) {
     let db = Db::new(kind, "ds_kept_child").await;
-    let tail = if db.kind == Kind::My {
-        " ENGINE = InnoDB"
-    } else {
-        ""
-    };
-    for (name, cols) in NOTES {
-        let cols = cols
-            .replace("{person}", &db.q("person"))
-            .replace("{note}", &db.q("note"));
-        db.exec(&format!("CREATE TABLE {} ({cols}){tail}", db.q(name)))
-            .await;
-    }
-    for (name, rows) in NOTE_ROWS {
-        db.exec(&format!("INSERT INTO {} VALUES {rows}", db.q(name)))
-            .await;
-    }
-    let p = notes_project(&db);
+    db.create(NOTES, NOTE_ROWS).await;
+    let p = project(&db, "notes", &notes(&db), "alice@notes.test");
     p.cmd().arg("validate").run().await.expect_code(0);
     let out = p
         .cmd()

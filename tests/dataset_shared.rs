@@ -57,22 +57,7 @@ const ROWS: &[(&str, &str)] = &[
 ];
 
 async fn create_bank(db: &Db) {
-    let tail = if db.kind == Kind::My {
-        " ENGINE = InnoDB"
-    } else {
-        ""
-    };
-    for (name, cols) in TABLES {
-        let cols = cols
-            .replace("{customer}", &db.q("customer"))
-            .replace("{account}", &db.q("account"));
-        db.exec(&format!("CREATE TABLE {} ({cols}){tail}", db.q(name)))
-            .await;
-    }
-    for (name, rows) in ROWS {
-        db.exec(&format!("INSERT INTO {} VALUES {rows}", db.q(name)))
-            .await;
-    }
+    db.create(TABLES, ROWS).await;
 }
 
 fn dataset(db: &Db, message_shared_rows: &str) -> String {

@@ -105,6 +105,21 @@ struct Drp {
 }
 
 impl Drp {
+    /// `serve --listen` in project `dir` as `worker`, and an agent's client of it.
+    async fn serve(dir: &Path, worker: &str) -> (Serve, Drp) {
+        let serve = Serve::start(
+            dir,
+            worker,
+            &[("TEST_OPS_TOKEN", OPS), ("TEST_OTHER_TOKEN", OTHER)],
+        )
+        .await;
+        let drp = Drp {
+            base: serve.base.clone(),
+            http: reqwest::Client::new(),
+        };
+        (serve, drp)
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,
@@ -168,6 +183,22 @@ impl Drp {
     }
 }
 
+/// The project's audit log as `dsrctl audit export` prints it, and its entries.
+fn audit(dir: &Path) -> (String, Vec<Value>) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dsrctl"))
+        .arg("-C")
+        .arg(dir)
+        .args(["audit", "export"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let entries = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect();
+    (text, entries)
+}
+
 /// An error answer in the protocol's shape (section 3.06).
 fn assert_error(status: StatusCode, body: &Value, want: StatusCode, says: &str) {
     assert_eq!(status, want, "{body}");
@@ -182,16 +213,7 @@ async fn an_agent_pairs_sends_follows_and_revokes_requests() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     project(dir, &server.url());
-    let serve = Serve::start(
-        dir,
-        "w-drp",
-        &[("TEST_OPS_TOKEN", OPS), ("TEST_OTHER_TOKEN", OTHER)],
-    )
-    .await;
-    let drp = Drp {
-        base: serve.base.clone(),
-        http: reqwest::Client::new(),
-    };
+    let (_serve, drp) = Drp::serve(dir, "w-drp").await;
 
     // Discovery names the business and what it accepts.
     let (status, found) = drp
@@ -490,16 +512,9 @@ async fn an_agent_pairs_sends_follows_and_revokes_requests() {
     assert_eq!(declined["state"], "declined", "{declined}");
 
     // The audit log names the agent for what it did.
-    let audit = std::process::Command::new(env!("CARGO_BIN_EXE_dsrctl"))
-        .arg("-C")
-        .arg(dir)
-        .args(["audit", "export"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&audit.stdout);
-    let by_agent: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    let (text, entries) = audit(dir);
+    let by_agent: Vec<Value> = entries
+        .into_iter()
         .filter(|e| e.to_string().contains("drp:PERMISSION_SLIP"))
         .collect();
     assert!(
@@ -588,16 +603,7 @@ async fn status_changes_are_called_back_until_the_agent_has_the_latest() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     project_with(dir, &server.url(), "  allow_http_callbacks: true\n");
-    let serve = Serve::start(
-        dir,
-        "w-callback",
-        &[("TEST_OPS_TOKEN", OPS), ("TEST_OTHER_TOKEN", OTHER)],
-    )
-    .await;
-    let drp = Drp {
-        base: serve.base.clone(),
-        http: reqwest::Client::new(),
-    };
+    let (_serve, drp) = Drp::serve(dir, "w-callback").await;
     let key = agent_key();
     let token = drp.pair("PERMISSION_SLIP", &key).await;
 
@@ -701,16 +707,9 @@ async fn status_changes_are_called_back_until_the_agent_has_the_latest() {
     );
 
     // Each delivered status is in the audit log, in the worker's name.
-    let audit = std::process::Command::new(env!("CARGO_BIN_EXE_dsrctl"))
-        .arg("-C")
-        .arg(dir)
-        .args(["audit", "export"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&audit.stdout);
-    let sent: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    let (text, entries) = audit(dir);
+    let sent: Vec<Value> = entries
+        .into_iter()
         .filter(|e| e.to_string().contains("drp.status_sent"))
         .collect();
     assert_eq!(sent.len(), 2, "{text}");

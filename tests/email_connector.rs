@@ -470,16 +470,22 @@ async fn a_send_the_relay_deferred_is_made_again_until_accepted() {
         ),
         &playbook("identities"),
     );
+    let (out, s) = run_once(&p).await;
+    assert_eq!(relay.received.load(Ordering::SeqCst), 3, "{out:?}");
+    assert_eq!(s["status"], "waiting", "waits for the answer: {s}");
+    assert_eq!(s["attempts"], 3, "{s}");
+}
+
+/// Runs the request once; what it printed and where its email step stands.
+async fn run_once(p: &ProjectDir) -> (Output, serde_json::Value) {
     let out = p
         .cmd()
         .args(["run", "request.yaml", "--approve", "dpo"])
         .run()
         .await;
     let run = run_id(&out);
-    assert_eq!(relay.received.load(Ordering::SeqCst), 3, "{out:?}");
-    let s = step(&p, &run).await;
-    assert_eq!(s["status"], "waiting", "waits for the answer: {s}");
-    assert_eq!(s["attempts"], 3, "{s}");
+    let s = step(p, &run).await;
+    (out, s)
 }
 
 /// A relay that refuses the message for good (5xx) did not take it either, but asking again
@@ -489,14 +495,8 @@ async fn a_send_the_relay_refused_for_good_is_not_made_again() {
     static SCRIPT: &[Answer] = &[Answer::Reply("550 5.7.1 Relaying denied")];
     let relay = ScriptedRelay::start(SCRIPT).await;
     let p = project(&config(relay.port, "none", ""), &playbook("identities"));
-    let out = p
-        .cmd()
-        .args(["run", "request.yaml", "--approve", "dpo"])
-        .run()
-        .await;
-    let run = run_id(&out);
+    let (out, s) = run_once(&p).await;
     assert_eq!(relay.received.load(Ordering::SeqCst), 1, "{out:?}");
-    let s = step(&p, &run).await;
     assert_eq!(s["status"], "failed", "{s}");
     assert_eq!(s["attempts"], 1, "{s}");
     assert!(out.stdout.contains("Relaying denied"), "{out:?}");

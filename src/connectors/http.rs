@@ -8,6 +8,7 @@
 
 mod auth;
 mod exchange;
+pub use exchange::without_url;
 mod paginate;
 mod redactor;
 mod target;

@@ -16,6 +16,15 @@ use crate::journal::{
 };
 use crate::model::Request;
 
+/// The DRP origin in a row's columns from `at`: agent, agent-request-id, status callback.
+fn origin_at(r: &sqlx::postgres::PgRow, at: usize) -> Result<DrpOrigin, StoreError> {
+    Ok(DrpOrigin {
+        agent: r.try_get(at).map_err(db)?,
+        agent_request_id: r.try_get(at + 1).map_err(db)?,
+        status_callback: r.try_get(at + 2).map_err(db)?,
+    })
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_run(&self, plan: &Plan, mode: RunMode) -> Result<String, StoreError> {
@@ -318,14 +327,7 @@ impl Store for PostgresStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
-        row.map(|r| {
-            Ok(DrpOrigin {
-                agent: r.try_get(0).map_err(db)?,
-                agent_request_id: r.try_get(1).map_err(db)?,
-                status_callback: r.try_get(2).map_err(db)?,
-            })
-        })
-        .transpose()
+        row.map(|r| origin_at(&r, 0)).transpose()
     }
 
     async fn claim_drp_callbacks(
@@ -347,11 +349,7 @@ impl Store for PostgresStore {
                 let attempts: i64 = r.try_get(5).map_err(db)?;
                 Ok(DrpCallback {
                     request_id: r.try_get(0).map_err(db)?,
-                    origin: DrpOrigin {
-                        agent: r.try_get(1).map_err(db)?,
-                        agent_request_id: r.try_get(2).map_err(db)?,
-                        status_callback: r.try_get(3).map_err(db)?,
-                    },
+                    origin: origin_at(r, 1)?,
                     sent: r.try_get(4).map_err(db)?,
                     attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
                 })

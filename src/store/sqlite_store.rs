@@ -68,6 +68,15 @@ fn request_by_id(conn: &Connection, id: &str) -> Result<RequestRecord, StoreErro
         .ok_or_else(|| StoreError::RequestNotFound(id.to_owned()))
 }
 
+/// The DRP origin in a row's columns from `at`: agent, agent-request-id, status callback.
+fn origin_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<DrpOrigin> {
+    Ok(DrpOrigin {
+        agent: r.get(at)?,
+        agent_request_id: r.get(at + 1)?,
+        status_callback: r.get(at + 2)?,
+    })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_run(&self, plan: &Plan, mode: RunMode) -> Result<String, StoreError> {
@@ -392,13 +401,7 @@ impl Store for SqliteStore {
                  WHERE request_id = ?1",
             )
             .map_err(lite)?
-            .query_row([id], |r| {
-                Ok(DrpOrigin {
-                    agent: r.get(0)?,
-                    agent_request_id: r.get(1)?,
-                    status_callback: r.get(2)?,
-                })
-            })
+            .query_row([id], |r| origin_at(r, 0))
             .optional()
             .map_err(lite)
         })
@@ -426,11 +429,7 @@ impl Store for SqliteStore {
                     |r| {
                         Ok(DrpCallback {
                             request_id: r.get(0)?,
-                            origin: DrpOrigin {
-                                agent: r.get(1)?,
-                                agent_request_id: r.get(2)?,
-                                status_callback: r.get(3)?,
-                            },
+                            origin: origin_at(r, 1)?,
                             sent: r.get(4)?,
                             attempts: r.get(5)?,
                         })

@@ -180,6 +180,28 @@ impl Db {
         }
     }
 
+    /// Creates `tables` (name, columns; `{name}` in the columns is that table, quoted), in
+    /// order, then inserts `rows` (name, `VALUES` list).
+    pub async fn create(&self, tables: &[(&str, &str)], rows: &[(&str, &str)]) {
+        let tail = if self.kind == Kind::My {
+            " ENGINE = InnoDB"
+        } else {
+            ""
+        };
+        for (name, cols) in tables {
+            let mut cols = (*cols).to_owned();
+            for (other, _) in tables {
+                cols = cols.replace(&format!("{{{other}}}"), &self.q(other));
+            }
+            self.exec(&format!("CREATE TABLE {} ({cols}){tail}", self.q(name)))
+                .await;
+        }
+        for (name, values) in rows {
+            self.exec(&format!("INSERT INTO {} VALUES {values}", self.q(name)))
+                .await;
+        }
+    }
+
     pub async fn drop(self) {
         self.client.close().await;
         match &self.admin {

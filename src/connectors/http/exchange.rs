@@ -76,8 +76,18 @@ pub(super) fn transport_error(e: reqwest::Error, timeout: Duration, peer: &str) 
             reach,
         };
     }
+    ConnectorError::Transport {
+        message: format!("{peer}: {}", without_url(e)),
+        attempts: 0,
+        reach,
+    }
+}
+
+/// A failed call and its causes, each once, without the URL (it may hold personal data or
+/// a secret path).
+pub fn without_url(e: reqwest::Error) -> String {
     let e = e.without_url();
-    let mut message = format!("{peer}: {e}");
+    let mut message = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
         let text = s.to_string();
@@ -87,11 +97,7 @@ pub(super) fn transport_error(e: reqwest::Error, timeout: Duration, peer: &str) 
         }
         source = s.source();
     }
-    ConnectorError::Transport {
-        message,
-        attempts: 0,
-        reach,
-    }
+    message
 }
 
 fn collect_headers(map: &HeaderMap) -> BTreeMap<String, String> {

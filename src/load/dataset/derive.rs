@@ -445,30 +445,18 @@ impl<'a> Derivation<'a> {
                         "{kept}-then-{}",
                         kebab(&format!("{}-{}", table, l.from_columns.join("-")))
                     );
-                    let mut step = new_step(
-                        id.clone(),
+                    let step = kept_read(
+                        &id,
                         format!(
                             "Rows of `{table}` that the rows of `{}` kept as shared reference \
                              (through `{}`): kept with them.",
                             l.from_table,
                             key_name(&l.from_columns)
                         ),
+                        &kept,
+                        (&l.from_table, &kept_columns),
+                        &l.from_columns,
                     );
-                    step.needs = vec![kept.clone()];
-                    step.sql = Some(sql_select(SqlSelect {
-                        table: l.from_table.clone(),
-                        columns: l.from_columns.clone(),
-                        filter: [(
-                            key_name(&kept_columns),
-                            SqlValue::Any(vec![Value::String(format!("{{{{json {kept}.keys}}}}"))]),
-                        )]
-                        .into(),
-                        through: None,
-                        any: Vec::new(),
-                        unless: Vec::new(),
-                        order_by: Vec::new(),
-                    }));
-                    step.capture = [("keys".to_owned(), capture_source(&l.from_columns))].into();
                     shared
                         .entry(table.clone())
                         .or_default()
@@ -550,31 +538,17 @@ impl<'a> Derivation<'a> {
                         "{parent}-then-{}",
                         kebab(&format!("{}-{}", table, columns.join("-")))
                     );
-                    let mut step = new_step(
-                        id.clone(),
+                    let step = kept_read(
+                        &id,
                         format!(
                             "Rows of `{table}` under the rows of `{source_table}` kept as shared \
                              (through `{}`): kept with them.",
                             key_name(columns)
                         ),
+                        &parent,
+                        (table, columns),
+                        &key,
                     );
-                    step.needs = vec![parent.clone()];
-                    step.sql = Some(sql_select(SqlSelect {
-                        table: table.clone(),
-                        columns: key.clone(),
-                        filter: [(
-                            key_name(columns),
-                            SqlValue::Any(vec![Value::String(format!(
-                                "{{{{json {parent}.keys}}}}"
-                            ))]),
-                        )]
-                        .into(),
-                        through: None,
-                        any: Vec::new(),
-                        unless: Vec::new(),
-                        order_by: key.clone(),
-                    }));
-                    step.capture = [("keys".to_owned(), capture_source(&key))].into();
                     for map in [&mut shared, &mut kept] {
                         map.entry(table.clone())
                             .or_default()
@@ -845,6 +819,34 @@ impl<'a> Derivation<'a> {
             })
             .collect()
     }
+}
+
+/// A read of the `columns` of the rows of `from.0` whose `from.1` columns are among the
+/// `keys` step `source` captured, capturing them as `keys`: the rows kept with those.
+fn kept_read(
+    id: &str,
+    description: String,
+    source: &str,
+    from: (&str, &[String]),
+    columns: &[String],
+) -> Step {
+    let mut step = new_step(id.to_owned(), description);
+    step.needs = vec![source.to_owned()];
+    step.sql = Some(sql_select(SqlSelect {
+        table: from.0.to_owned(),
+        columns: columns.to_vec(),
+        filter: [(
+            key_name(from.1),
+            SqlValue::Any(vec![Value::String(format!("{{{{json {source}.keys}}}}"))]),
+        )]
+        .into(),
+        through: None,
+        any: Vec::new(),
+        unless: Vec::new(),
+        order_by: columns.to_vec(),
+    }));
+    step.capture = [("keys".to_owned(), capture_source(columns))].into();
+    step
 }
 
 fn new_step(id: String, description: String) -> Step {

@@ -261,24 +261,12 @@ impl Notifier {
     }
 }
 
-/// A failed call with its causes, without the URL (it may carry the agent's secret path).
+/// A failed call, without the URL (it may carry the agent's secret path).
 fn transport_error(e: reqwest::Error) -> String {
-    use std::error::Error as _;
     if e.is_timeout() {
         return format!("no answer within {}", humantime::format_duration(TIMEOUT));
     }
-    let e = e.without_url();
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !message.ends_with(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = s.source();
-    }
-    message
+    crate::connectors::http::without_url(e)
 }
 
 enum Outcome {

@@ -118,15 +118,24 @@ pub async fn exercise(
         }
         Err(e) => return Err(crate::cli::serve::ApiError::from(e).into()),
     }
+    answer(&state, &id, &origin).await
+}
+
+/// The status of request `id` as it now is, the answer to the agent's call; the agent has it
+/// from the answer, so only its later changes are called back.
+async fn answer(
+    state: &ApiState,
+    id: &str,
+    origin: &DrpOrigin,
+) -> Result<Json<ExerciseStatus>, DrpError> {
     let record = state
         .ws
         .store
-        .request(&id)
+        .request(id)
         .await
         .map_err(crate::cli::serve::ApiError::from)?;
-    let status = ExerciseStatus::of(&record, Some(&origin));
+    let status = ExerciseStatus::of(&record, Some(origin));
     if origin.status_callback.is_some() {
-        // The agent has this status from the answer: only changes are called back.
         callback::answered(state.ws.store.as_ref(), &record, &status).await;
     }
     Ok(Json(status))
@@ -280,16 +289,5 @@ pub async fn revoke(
         .decline_request(&request_id, &why, Some(&actor))
         .await
         .map_err(|e| DrpError::from(crate::cli::serve::ApiError::from(e)))?;
-    let record = state
-        .ws
-        .store
-        .request(&request_id)
-        .await
-        .map_err(crate::cli::serve::ApiError::from)?;
-    let status = ExerciseStatus::of(&record, Some(&origin));
-    if origin.status_callback.is_some() {
-        // The answer tells the agent the request is revoked.
-        callback::answered(state.ws.store.as_ref(), &record, &status).await;
-    }
-    Ok(Json(status))
+    answer(&state, &request_id, &origin).await
 }
