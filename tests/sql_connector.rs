@@ -13,6 +13,7 @@ on_all_backends!(
     access_select_converts_types,
     rectify_update_previews_and_verifies,
     delete_through_previews_and_verifies,
+    deletes_are_verified_together_each_by_its_own_count,
     masks_hash_hmac_random_null,
     hostile_values_touch_no_other_row,
     max_rows_rolls_back,
@@ -221,6 +222,48 @@ async fn delete_through_previews_and_verifies(kind: Kind) {
         .expect("verify")
         .expect("structured");
     assert!(!v.passed, "{}", v.detail);
+    db.drop().await;
+}
+
+// A unit's deletes are checked in one query after their commit (`verify_many`): each gets
+// the verification `verify` gives it alone, and one that cannot be checked fails alone.
+async fn deletes_are_verified_together_each_by_its_own_count(kind: Kind) {
+    let db = Db::new(kind, "verifymany").await;
+    let (c, o) = (db.t("customers"), db.t("orders"));
+    let ada_orders = op(json!({
+        "delete": { "table": o, "through": { "table": c, "column": "customer_id", "references": "id",
+                                             "where": { "email": "ada@example.com" } } }
+    }));
+    let ada = op(
+        json!({ "delete": { "table": c, "where": { "email": "ADA@example.com" } },
+                         "match": "case_insensitive" }),
+    );
+    let bob_orders = op(json!({ "delete": { "table": o, "where": { "customer_id": [2, "2"] } } }));
+    let cy = op(json!({ "delete": { "table": c, "where": { "id": 3 } } }));
+    let missing = op(json!({ "delete": { "table": db.t("no_such_table"), "where": { "id": 1 } } }));
+    db.client.mutate(&ada_orders).await.expect("ada's orders");
+    db.client.mutate(&ada).await.expect("ada");
+    db.client.mutate(&bob_orders).await.expect("bob's orders");
+    let ops = [&ada_orders, &ada, &bob_orders, &cy, &missing];
+    let together = db.client.verify_many(&ops).await;
+    assert_eq!(together.len(), ops.len());
+    for (i, (got, op)) in together.iter().zip(ops).enumerate() {
+        let alone = db.client.verify(op).await;
+        match (got, alone) {
+            (Ok(Some(v)), Ok(Some(w))) => {
+                assert_eq!((v.passed, &v.detail), (w.passed, &w.detail), "delete {i}")
+            }
+            (Err(_), Err(_)) => assert_eq!(i, 4, "only the missing table fails"),
+            (got, alone) => panic!("delete {i}: together {got:?}, alone {alone:?}"),
+        }
+    }
+    let passed: Vec<bool> = together
+        .iter()
+        .map(|v| matches!(v, Ok(Some(v)) if v.passed))
+        .collect();
+    assert_eq!(passed, [true, true, true, false, false]);
+    let cy_detail = &together[3].as_ref().unwrap().as_ref().unwrap().detail;
+    assert!(cy_detail.ends_with("afterwards: 1"), "{cy_detail}");
     db.drop().await;
 }
 

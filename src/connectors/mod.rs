@@ -305,6 +305,19 @@ pub trait Connector: Send + Sync {
         Ok(None)
     }
 
+    /// [`Connector::verify`] of each of `ops`, in order, in as few calls as the connector can
+    /// make it (structured SQL deletes: one query for many).
+    async fn verify_many(
+        &self,
+        ops: &[&Operation],
+    ) -> Vec<Result<Option<Verification>, ConnectorError>> {
+        let mut out = Vec::with_capacity(ops.len());
+        for op in ops {
+            out.push(self.verify(op).await);
+        }
+        out
+    }
+
     /// Whether [`Connector::verify`] can check this mutation (answered without a call).
     fn verifies(&self, _op: &Operation) -> bool {
         false

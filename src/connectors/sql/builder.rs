@@ -585,6 +585,25 @@ impl<'a> Builder<'a> {
         self.push(&format!(" LIMIT {n}"));
     }
 
+    /// `SELECT tag AS i, COUNT(*) AS n FROM t WHERE ...`, its text predicates compared as
+    /// `matching` says: one count of several in one statement (see [`Builder::union_all`]).
+    pub fn tagged_count(
+        &mut self,
+        t: &Target<'_>,
+        tag: usize,
+        matching: SqlMatch,
+    ) -> Result<(), BuildError> {
+        self.matching = matching;
+        self.push(&format!("SELECT {tag} AS i, COUNT(*) AS n FROM "));
+        self.ident(t.table)?;
+        self.where_clause(t)
+    }
+
+    /// Appends ` UNION ALL ` between two selects of one statement.
+    pub fn union_all(&mut self) {
+        self.push(" UNION ALL ");
+    }
+
     /// `DELETE FROM t WHERE ...`.
     pub fn delete(&mut self, t: &Target<'_>) -> Result<(), BuildError> {
         t.require_predicate()?;
@@ -719,6 +738,42 @@ mod tests {
             st.binds[3], st.binds[2],
             "the exact comparison binds the same value"
         );
+    }
+
+    #[test]
+    fn tagged_counts_share_one_statement_and_number_its_placeholders_on() {
+        let mut types = ColumnTypes::default();
+        types.insert(
+            "a",
+            Arc::new([("id".to_owned(), Column::of_type("bigint"))].into()),
+        );
+        types.insert(
+            "b",
+            Arc::new([("email".to_owned(), Column::of_type("text"))].into()),
+        );
+        let fa = filter(&[("id", SqlValue::Any(vec![json!(1), json!(2)]))]);
+        let fb = filter(&[("email", SqlValue::One(json!("x@example.com")))]);
+        let target = |table, f| Target {
+            table,
+            filter: f,
+            through: None,
+            any: &[],
+            unless: &[],
+        };
+        let mut b = Builder::new(Dialect::Postgres, &types);
+        b.tagged_count(&target("a", &fa), 0, SqlMatch::Exact)
+            .unwrap();
+        b.union_all();
+        b.tagged_count(&target("b", &fb), 1, SqlMatch::CaseInsensitive)
+            .unwrap();
+        let st = b.finish();
+        assert_eq!(
+            st.sql,
+            "SELECT 0 AS i, COUNT(*) AS n FROM \"a\" WHERE (\"id\" IN (CAST($1 AS bigint), CAST($2 AS bigint))) \
+             UNION ALL SELECT 1 AS i, COUNT(*) AS n FROM \"b\" WHERE (lower(CAST(\"email\" AS text)) COLLATE \"C\" = lower(CAST($3 AS text)))"
+        );
+        assert_eq!(st.binds.len(), 3);
+        assert_eq!(st.binds[2], Bind::Text("x@example.com".into()));
     }
 
     #[test]

@@ -225,6 +225,31 @@ impl Connector for SqlClient {
         self.verify_change(action(op)?).await
     }
 
+    async fn verify_many(
+        &self,
+        ops: &[&Operation],
+    ) -> Vec<Result<Option<Verification>, ConnectorError>> {
+        let deletes: Vec<(usize, &crate::model::SqlAction)> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, op)| action(op).ok().map(|a| (i, a)))
+            .filter(|(_, a)| a.delete.is_some())
+            .collect();
+        let mut checked = if deletes.len() > 1 {
+            self.verify_deletes(&deletes).await
+        } else {
+            Default::default()
+        };
+        let mut out = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            out.push(match checked.remove(&i) {
+                Some(v) => Ok(Some(v)),
+                None => self.verify(op).await,
+            });
+        }
+        out
+    }
+
     fn verifies(&self, op: &Operation) -> bool {
         action(op).is_ok_and(|a| a.delete.is_some() || a.update.is_some())
     }

@@ -1,5 +1,7 @@
 //! Previews (the rows a structured mutation would touch) and verification (the rows after).
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::builder::{Builder, Projection, Target};
@@ -13,6 +15,8 @@ use crate::model::{SqlAction, SqlMatch};
 pub const PREVIEW_ROWS: u64 = 1000;
 /// Keys re-read per verification query.
 const KEYS_PER_QUERY: usize = 200;
+/// Deletes checked per query by [`SqlClient::verify_deletes`].
+const CHECKS_PER_QUERY: usize = 100;
 
 impl SqlClient {
     async fn count(&self, t: &Target<'_>, m: SqlMatch) -> Result<u64, ConnectorError> {
@@ -127,13 +131,7 @@ impl SqlClient {
                 unless: &d.unless,
             };
             let n = self.count(&t, a.matching).await?;
-            return Ok(Some(Verification {
-                passed: n == 0,
-                detail: format!(
-                    "rows of `{}` matching the delete's predicate afterwards: {n}",
-                    d.table
-                ),
-            }));
+            return Ok(Some(delete_verification(&d.table, n)));
         }
         let Some(u) = &a.update else {
             return Ok(None);
@@ -179,6 +177,79 @@ impl SqlClient {
                 )
             },
         }))
+    }
+
+    /// Checks structured deletes as [`SqlClient::verify_change`] does, `CHECKS_PER_QUERY` in
+    /// one query (`SELECT 0 AS i, COUNT(*) AS n FROM ... UNION ALL SELECT 1 ...`): the
+    /// verifications by the index given with each. A query that fails checks none of its
+    /// deletes (the caller checks each alone, so that a failure is that delete's own).
+    pub(super) async fn verify_deletes(
+        &self,
+        deletes: &[(usize, &SqlAction)],
+    ) -> HashMap<usize, Verification> {
+        let mut out = HashMap::new();
+        for chunk in deletes.chunks(CHECKS_PER_QUERY) {
+            if let Ok(counts) = self.count_deletes(chunk).await {
+                for ((i, a), n) in chunk.iter().zip(counts) {
+                    if let Some(d) = &a.delete {
+                        out.insert(*i, delete_verification(&d.table, n));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The rows still matching each delete's predicate, in one query.
+    async fn count_deletes(
+        &self,
+        chunk: &[(usize, &SqlAction)],
+    ) -> Result<Vec<u64>, ConnectorError> {
+        let mut targets = Vec::with_capacity(chunk.len());
+        for (_, a) in chunk {
+            let Some(d) = &a.delete else {
+                return Err(ConnectorError::Refused("not a delete".into()));
+            };
+            targets.push((
+                Target {
+                    table: &d.table,
+                    filter: &d.filter,
+                    through: d.through.as_ref(),
+                    any: &d.any,
+                    unless: &d.unless,
+                },
+                a.matching,
+            ));
+        }
+        let mut names: Vec<&str> = targets.iter().flat_map(|(t, _)| tables(t)).collect();
+        names.sort_unstable();
+        names.dedup();
+        let types = self.column_types(&names).await?;
+        let mut b = Builder::new(self.dialect, &types);
+        for (tag, (t, matching)) in targets.iter().enumerate() {
+            if tag > 0 {
+                b.union_all();
+            }
+            b.tagged_count(t, tag, *matching).map_err(refused)?;
+        }
+        let st = b.finish();
+        let (rows, _) = self
+            .retrying(|| self.pools.fetch_all(&st, self.timeout))
+            .await?;
+        let mut counts: Vec<Option<u64>> = vec![None; targets.len()];
+        for row in rows {
+            let (Some(i), Some(n)) = (row.get("i").and_then(number), row.get("n").and_then(number))
+            else {
+                continue;
+            };
+            if let Some(slot) = usize::try_from(i).ok().and_then(|i| counts.get_mut(i)) {
+                *slot = Some(n);
+            }
+        }
+        counts
+            .into_iter()
+            .collect::<Option<Vec<u64>>>()
+            .ok_or_else(|| ConnectorError::Refused("a count is missing from the answer".into()))
     }
 
     /// Without a record of what was written (another process ran the update): re-read by the
@@ -243,6 +314,20 @@ impl SqlClient {
             detail,
         })
     }
+}
+
+/// A delete's verification: no row of `table` matches its predicate any more.
+fn delete_verification(table: &str, n: u64) -> Verification {
+    Verification {
+        passed: n == 0,
+        detail: format!("rows of `{table}` matching the delete's predicate afterwards: {n}"),
+    }
+}
+
+/// A count as the database returns it (a number, or text for a big integer).
+fn number(v: &Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
 /// Rows missing, and columns whose value differs from what was written.
