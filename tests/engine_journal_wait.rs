@@ -19,7 +19,7 @@ use dsrctl::journal::{
 };
 use dsrctl::model::Request;
 use dsrctl::store::{AuditEntry, DrpCallback, DrpOrigin, DrpSettled, Store, StoreError};
-use support::items::{ItemServer, playbook, project_with, request};
+use support::items::{ItemServer, TestProject, playbook, project_with, request};
 
 /// A store whose journal writes take `delay` (like a slow disk's fsync), and that keeps
 /// the instance and status of every outcome journaled, in order.
@@ -339,5 +339,121 @@ async fn a_mutation_is_journaled_as_started_when_a_resume_depends_on_it() {
     assert_eq!(journal.statuses("plain/drop"), [Succeeded]);
     assert_eq!(journal.statuses("checked/drop"), [Running, Succeeded]);
     assert_eq!(journal.statuses("once/drop"), [Running, Succeeded]);
+    store.close().await;
+}
+
+/// A project whose SQLite database `shop.db` holds a customer and `related` tables of rows
+/// referencing it, described by a dataset: its erasure is one unit of `related + 1` deletes.
+fn shop(related: usize) -> TestProject {
+    let dir = tempfile::tempdir().unwrap();
+    let db = rusqlite::Connection::open(dir.path().join("shop.db")).unwrap();
+    let mut dataset = String::from(
+        "service: shop\nconnector: db\ndataset:\n  tables:\n    customer:\n      columns:\n        id:\n        email: { identity: email, category: user.contact.email }\n",
+    );
+    db.execute_batch(
+        "CREATE TABLE customer (id INTEGER PRIMARY KEY, email TEXT NOT NULL); \
+         INSERT INTO customer VALUES (1, 'alice@example.com'), (2, 'bob@example.com');",
+    )
+    .unwrap();
+    for i in 0..related {
+        db.execute_batch(&format!(
+            "CREATE TABLE t{i} (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES customer (id), note TEXT); \
+             INSERT INTO t{i} VALUES (1, 1, 'a'), (2, 1, 'a'), (3, 2, 'b');"
+        ))
+        .unwrap();
+        dataset.push_str(&format!(
+            "    t{i}:\n      columns:\n        id:\n        parent_id: {{ references: customer.id }}\n        note: user.content\n"
+        ));
+    }
+    dataset.push_str("dsr:\n  rectify: { unsupported: \"test\" }\n");
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    std::fs::write(
+        dir.path().join("dsrctl.yaml"),
+        "tenants:\n  t1:\n    connectors:\n      db: { kind: sql, url: \"sqlite:shop.db\" }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("policies/shop.yaml"), dataset).unwrap();
+    let project = dsrctl::load::load_project(dir.path())
+        .unwrap_or_else(|d| panic!("{}", d.render_human(false)));
+    TestProject { dir, project }
+}
+
+// A service's SQL deletes commit together: until the commit nothing they did can have taken
+// effect, so they are journaled as started all at once just before it (one durable write,
+// not one before each statement), then verified after it in one query and journaled done
+// together. Regression: with each journal write a slow fsync, a 200-table erasure spent
+// most of its time journaling its statements one by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_units_deletes_are_journaled_together_around_its_commit() {
+    const RELATED: usize = 8;
+    let project = shop(RELATED);
+    let plan = compile(&project.project, &request("delete"), chrono::Utc::now()).unwrap();
+    let deletes: Vec<String> = plan
+        .steps
+        .iter()
+        .filter(|s| s.mutates)
+        .map(|s| s.key.clone())
+        .collect();
+    assert_eq!(deletes.len(), RELATED + 1, "{:#?}", plan.steps);
+    let journal = Arc::new(WatchedJournal::new(
+        project.store().await,
+        Duration::from_millis(200),
+    ));
+    let store: Arc<dyn Store> = journal.clone();
+    let engine = project.engine(store.clone()).await;
+    let run_id = store.create_run(&plan, RunMode::Apply).await.unwrap();
+    let started = Instant::now();
+    let result = engine
+        .execute(&run_id, &plan, RunMode::Apply, None)
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(
+        result.status,
+        RunStatus::Completed,
+        "{:#?}",
+        result.outcomes
+    );
+    for key in &deletes {
+        use StepStatus::{Running, Succeeded};
+        assert_eq!(journal.statuses(key), [Running, Succeeded], "{key}");
+        let o = result.outcomes.iter().find(|o| &o.instance == key).unwrap();
+        let v = o.verification.as_ref().expect("verified");
+        assert!(
+            v.passed
+                && v.detail
+                    .ends_with("matching the delete's predicate afterwards: 0"),
+            "{key}: {}",
+            v.detail
+        );
+    }
+    // Every `running` precedes every `succeeded`: all were durable before the commit.
+    let seen = journal.seen.lock().unwrap().clone();
+    let last_running = seen
+        .iter()
+        .rposition(|(i, s)| deletes.contains(i) && *s == StepStatus::Running)
+        .unwrap();
+    let first_done = seen
+        .iter()
+        .position(|(i, s)| deletes.contains(i) && *s == StepStatus::Succeeded)
+        .unwrap();
+    assert!(last_running < first_done, "{seen:?}");
+    // One at a time: the find, 9 starts and 9 ends, 19 x 200 ms = 3.8 s.
+    assert!(took < Duration::from_millis(2000), "took {took:?}");
+    let db = rusqlite::Connection::open(project.dir.path().join("shop.db")).unwrap();
+    for t in (0..RELATED)
+        .map(|i| format!("t{i}"))
+        .chain(["customer".to_owned()])
+    {
+        let left: Vec<i64> = db
+            .prepare(&format!("SELECT id FROM {t} ORDER BY id"))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let bob = if t == "customer" { vec![2] } else { vec![3] };
+        assert_eq!(left, bob, "only the other customer's rows are left in {t}");
+    }
     store.close().await;
 }

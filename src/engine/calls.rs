@@ -87,6 +87,19 @@ pub trait Calls: Send + Sync {
         op: &Operation,
     ) -> Result<Option<Verification>, ConnectorError>;
 
+    /// [`Calls::check`] of several mutations of one connector (a unit's, once it committed),
+    /// in their order; a connector that can checks them in fewer calls than one each.
+    async fn check_many(
+        &self,
+        checks: &[(&PlannedStep, &Operation)],
+    ) -> Vec<Result<Option<Verification>, ConnectorError>> {
+        let mut out = Vec::with_capacity(checks.len());
+        for (step, op) in checks {
+            out.push(self.check(step, op).await);
+        }
+        out
+    }
+
     /// Whether [`Calls::check`] can check this mutation (answered without a call).
     fn checks(&self, step: &PlannedStep, op: &Operation) -> bool;
 
@@ -187,6 +200,28 @@ impl Calls for Live {
         match self.connector(step) {
             Ok(c) => c.verify(op).await,
             Err(_) => Ok(None),
+        }
+    }
+
+    async fn check_many(
+        &self,
+        checks: &[(&PlannedStep, &Operation)],
+    ) -> Vec<Result<Option<Verification>, ConnectorError>> {
+        let one_connector = checks
+            .windows(2)
+            .all(|w| w[0].0.connector == w[1].0.connector);
+        match checks.first().map(|(step, _)| self.connector(step)) {
+            Some(Ok(c)) if one_connector => {
+                let ops: Vec<&Operation> = checks.iter().map(|(_, op)| *op).collect();
+                c.verify_many(&ops).await
+            }
+            _ => {
+                let mut out = Vec::with_capacity(checks.len());
+                for (step, op) in checks {
+                    out.push(self.check(step, op).await);
+                }
+                out
+            }
         }
     }
 
@@ -336,6 +371,13 @@ impl Calls for ReadOnly<'_> {
         op: &Operation,
     ) -> Result<Option<Verification>, ConnectorError> {
         self.0.check(step, op).await
+    }
+
+    async fn check_many(
+        &self,
+        checks: &[(&PlannedStep, &Operation)],
+    ) -> Vec<Result<Option<Verification>, ConnectorError>> {
+        self.0.check_many(checks).await
     }
 
     fn checks(&self, step: &PlannedStep, op: &Operation) -> bool {

@@ -154,9 +154,9 @@ impl Engine {
         op: &Operation,
         tctx: &Value,
     ) -> Result<StepOutcome, EngineError> {
-        let mut started = o.clone();
-        started.status = StepStatus::Running;
-        self.journal(ctx, step, started).await?;
+        // Not journaled as started yet: until the transaction commits nothing it holds can
+        // have taken effect (a crash rolls it back). Every sent member is journaled as
+        // started, together, before the commit is sent (see `run_unit`).
         let result = {
             let _slot = self.call_slot().await;
             ctx.calls.mutate_in(&unit.id, step, op).await
@@ -238,37 +238,46 @@ impl Engine {
         }
         let held: Vec<Held> = std::mem::take(&mut *lock(&unit.held));
         if interrupted {
-            // Journaled as started: a resume verifies them before anything is sent again.
             ctx.calls.rollback(&unit.id, lead).await;
+            // Journaled as started: a resume verifies them before anything is sent again.
+            let started = held.iter().map(|h| (&steps[h.step], h.outcome.clone()));
+            self.journal_all(ctx, started.collect()).await?;
             return Ok(ended);
         }
         if let Some(failed) = failure {
             ctx.calls.rollback(&unit.id, lead).await;
+            let mut rolled_back = Vec::with_capacity(held.len());
             for h in held {
-                let step = &steps[h.step];
                 let mut o = h.outcome;
                 o.status = StepStatus::Failed;
                 o.message = Some(unit.because_of(&failed, true));
                 o.finished_at = Some(self.clock.now());
-                ended.push((step, self.journal(ctx, step, o).await?));
+                rolled_back.push((&steps[h.step], o));
             }
+            ended.extend(self.journal_all(ctx, rolled_back).await?);
             return Ok(ended);
         }
         if held.is_empty() {
             ctx.calls.rollback(&unit.id, lead).await;
             return Ok(ended);
         }
+        // Durable before the commit is sent: after a crash from here on, a resume verifies
+        // each of them before anything is sent again (the commit may have happened).
+        let started = held.iter().map(|h| (&steps[h.step], h.outcome.clone()));
+        self.journal_all(ctx, started.collect()).await?;
         let sent_at = self.clock.now();
         let committed = ctx.calls.commit(&unit.id, lead).await;
+        if committed.is_ok() {
+            let verified = self.verify_committed(ctx, held).await;
+            ended.extend(self.journal_all(ctx, verified).await?);
+            return Ok(ended);
+        }
         for h in held {
             let step = &steps[h.step];
             let mut o = h.outcome;
             o.message = None;
             let o = match &committed {
-                Ok(()) => {
-                    o.sent = true;
-                    self.verify(ctx, step, o, &h.op, &h.tctx).await?
-                }
+                Ok(()) => unreachable!("a committed unit is verified above"),
                 Err(e) if e.maybe_processed() => {
                     o.sent = true;
                     let doubt = Doubt {
@@ -287,5 +296,64 @@ impl Engine {
             ended.push((step, o));
         }
         Ok(ended)
+    }
+
+    /// The outcomes of a committed unit's mutations, each verified: those the connector
+    /// checks itself in one call for all ([`Calls::check_many`]), the others (a `verify` of
+    /// their own, maybe due later) each on its own.
+    async fn verify_committed<'p>(
+        &self,
+        ctx: &RunCtx<'p>,
+        held: Vec<Held>,
+    ) -> Vec<(&'p PlannedStep, StepOutcome)> {
+        let steps = &ctx.plan.steps;
+        let checked: Vec<(&PlannedStep, &Operation)> = held
+            .iter()
+            .map(|h| (&steps[h.step], &h.op))
+            .filter(|(step, _)| step.verify.is_none())
+            .collect();
+        let mut checks = if checked.is_empty() {
+            Vec::new()
+        } else {
+            let _slot = self.call_slot().await;
+            ctx.calls.check_many(&checked).await
+        }
+        .into_iter();
+        let mut out = Vec::with_capacity(held.len());
+        for h in held {
+            let step = &steps[h.step];
+            let mut o = h.outcome;
+            o.message = None;
+            o.sent = true;
+            let o = if step.verify.is_none() {
+                let found = checks.next().and_then(Result::transpose);
+                self.verified(o, found)
+            } else {
+                match self.deferred(step, o) {
+                    Ok(waiting) => waiting,
+                    Err(o) => {
+                        let found = self.verification(ctx, step, &h.op, &h.tctx).await;
+                        self.verified(o, found)
+                    }
+                }
+            };
+            out.push((step, o));
+        }
+        out
+    }
+
+    /// Journals outcomes of different steps together (one durable commit for all, when the
+    /// store groups concurrent writes), in order.
+    async fn journal_all<'p>(
+        &self,
+        ctx: &RunCtx<'_>,
+        outcomes: Vec<(&'p PlannedStep, StepOutcome)>,
+    ) -> Result<Vec<(&'p PlannedStep, StepOutcome)>, EngineError> {
+        let written =
+            futures::future::try_join_all(outcomes.into_iter().map(|(step, o)| async move {
+                Ok::<_, EngineError>((step, self.journal(ctx, step, o).await?))
+            }))
+            .await?;
+        Ok(written)
     }
 }

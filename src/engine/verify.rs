@@ -14,10 +14,27 @@ impl Engine {
         &self,
         ctx: &RunCtx<'_>,
         step: &PlannedStep,
-        mut o: StepOutcome,
+        o: StepOutcome,
         op: &Operation,
         tctx: &Value,
     ) -> Result<StepOutcome, EngineError> {
+        let o = match self.deferred(step, o) {
+            Ok(waiting) => return self.journal(ctx, step, waiting).await,
+            Err(o) => o,
+        };
+        let found = self.verification(ctx, step, op, tctx).await;
+        let o = self.verified(o, found);
+        self.journal(ctx, step, o).await
+    }
+
+    /// `Ok`: the outcome waiting for the step's verification, due later (`verify.after`);
+    /// `Err`: the outcome unchanged, to be verified now.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn deferred(
+        &self,
+        step: &PlannedStep,
+        mut o: StepOutcome,
+    ) -> Result<StepOutcome, StepOutcome> {
         let now = self.clock.now();
         if let Some(after) = step.verify.as_ref().and_then(|v| v.after.as_ref()) {
             let due = o.due_at.unwrap_or_else(|| now + after.chrono());
@@ -25,10 +42,19 @@ impl Engine {
                 o.status = StepStatus::Waiting;
                 o.due_at = Some(due);
                 o.message = Some(format!("sent; verification due after {after}"));
-                return self.journal(ctx, step, o).await;
+                return Ok(o);
             }
         }
-        match self.verification(ctx, step, op, tctx).await {
+        Err(o)
+    }
+
+    /// The outcome of a sent mutation, given its verification (`None`: nothing to verify).
+    pub(super) fn verified(
+        &self,
+        mut o: StepOutcome,
+        found: Option<Result<Verification, ConnectorError>>,
+    ) -> StepOutcome {
+        match found {
             None => o.status = StepStatus::Succeeded,
             Some(Ok(v)) => {
                 o.status = if v.passed {
@@ -54,7 +80,7 @@ impl Engine {
         }
         o.due_at = None;
         o.finished_at = Some(self.clock.now());
-        self.journal(ctx, step, o).await
+        o
     }
 
     /// Runs the step's verification read, or the connector's own. `None`: nothing to verify.
