@@ -155,3 +155,59 @@ fn the_plan_round_trips_through_json() {
     assert_eq!(back, plan);
     assert_eq!(back.format_version, dsrctl::journal::PLAN_FORMAT_VERSION);
 }
+
+// A step's scope holds the steps its templates may name: the ones it needs, directly or
+// not (through `for_each` too), itself, and the step it previews from; not every step of
+// its phase. Regression: every step of a derived 200-table erasure carried the 267 steps
+// of its phase, so plans grew with the square of the tables and each step's context copied
+// every earlier step's captures.
+#[test]
+fn a_steps_scope_is_what_it_needs_not_its_whole_phase() {
+    let playbook = format!(
+        r#"
+service: chain
+connector: api
+needs_identities: [email]
+dsr:
+  access: {UNSUPPORTED}
+  export: {UNSUPPORTED}
+  rectify: {UNSUPPORTED}
+  restrict: {UNSUPPORTED}
+  delete:
+    - id: a
+      http: {{ method: GET, path: /a, query: {{ mail: "{{{{subject.email}}}}" }} }}
+      capture: {{ ids: /ids }}
+    - id: b
+      needs: [a]
+      for_each: a.ids
+      http: {{ method: GET, path: "/b/{{{{seg item}}}}" }}
+      capture: {{ id: /id }}
+    - id: c
+      needs: [b]
+      http: {{ method: DELETE, path: "/c/{{{{seg b.id}}}}" }}
+      preview: {{ none: "test" }}
+    - id: list
+      http: {{ method: GET, path: /list }}
+      capture: {{ x: /x }}
+    - id: d
+      for_each: list.x
+      http: {{ method: DELETE, path: "/d/{{{{seg item}}}}" }}
+      preview: {{ step: list }}
+"#
+    );
+    let p = project_with("http://127.0.0.1:1", &[("chain", playbook)]);
+    let plan = compile(&p.project, &request("delete"), chrono::Utc::now()).unwrap();
+    let scope = |key: &str| -> Vec<String> {
+        plan.step(key)
+            .unwrap_or_else(|| panic!("{key}"))
+            .scope
+            .iter()
+            .map(|(local, key)| format!("{local}={key}"))
+            .collect()
+    };
+    assert_eq!(scope("chain/a"), ["a=chain/a"]);
+    assert_eq!(scope("chain/b"), ["a=chain/a", "b=chain/b"]);
+    assert_eq!(scope("chain/c"), ["a=chain/a", "b=chain/b", "c=chain/c"]);
+    assert_eq!(scope("chain/list"), ["list=chain/list"]);
+    assert_eq!(scope("chain/d"), ["d=chain/d", "list=chain/list"]);
+}

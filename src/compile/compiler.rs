@@ -200,6 +200,42 @@ fn expand_reuse(
 }
 
 /// The steps a kind declares (empty for a reuse or an exemption).
+/// The steps of `scope` whose results `step`'s templates may use: those it needs, directly
+/// or not (validation refuses a template naming any other), itself (its verification reads
+/// its own answer) and the step it previews from. Not every step of the phase: a derived
+/// erasure has hundreds, and each step's context would copy every one's captures.
+fn visible_scope(
+    step: &Step,
+    scope: &BTreeMap<String, String>,
+    local_needs: &HashMap<&str, Vec<&str>>,
+) -> BTreeMap<String, String> {
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut todo: Vec<&str> = vec![step.id.as_str()];
+    if let Some(crate::model::Preview::Step(id)) = &step.preview {
+        todo.push(id);
+    }
+    while let Some(id) = todo.pop() {
+        if seen.insert(id)
+            && let Some(needs) = local_needs.get(id)
+        {
+            todo.extend(needs.iter().copied());
+        }
+    }
+    scope
+        .iter()
+        .filter(|(local, _)| seen.contains(local.as_str()))
+        .map(|(l, k)| (l.clone(), k.clone()))
+        .collect()
+}
+
+/// The step a `for_each: step.capture` runs over.
+fn for_each_source(step: &Step) -> Option<&str> {
+    step.for_each
+        .as_deref()
+        .and_then(|r| r.split_once('.'))
+        .map(|(id, _)| id)
+}
+
 pub fn steps_of(pb: &Playbook, kind: DsrKind) -> &[Step] {
     pb.dsr.steps(kind)
 }
@@ -230,6 +266,15 @@ fn build_service_steps(
                     s.id.clone(),
                     step_key(&pb.service, &s.id, kind, kinds.len()),
                 )
+            })
+            .collect();
+        // What each step needs by id, its `for_each` source included (as validation sees it).
+        let local_needs: HashMap<&str, Vec<&str>> = declared
+            .iter()
+            .map(|s| {
+                let mut needs: Vec<&str> = s.needs.iter().map(String::as_str).collect();
+                needs.extend(for_each_source(s));
+                (s.id.as_str(), needs)
             })
             .collect();
         let mut phase_keys = Vec::new();
@@ -323,7 +368,7 @@ fn build_service_steps(
                     .unwrap_or_else(|| action.idempotent_by_default()),
                 action,
                 needs,
-                scope: scope.clone(),
+                scope: visible_scope(step, &scope, &local_needs),
                 identities,
                 for_each,
                 select: step.select.clone(),
