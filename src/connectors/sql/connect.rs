@@ -50,7 +50,13 @@ pub fn pool(
     };
     Ok(match dialect {
         Dialect::Postgres => {
-            let opts = PgConnectOptions::from_str(url).map_err(bad)?;
+            let mut opts = PgConnectOptions::from_str(url).map_err(bad)?;
+            if !url.contains("statement-cache-capacity") {
+                // A derived erasure sends a few hundred distinct statements per subject, the
+                // same for every subject: kept prepared, each is one round trip, not two
+                // (sqlx keeps 100 by default, which such a plan cycles through, missing each).
+                opts = opts.statement_cache_capacity(PG_STATEMENT_CACHE);
+            }
             Pools::Pg(
                 PgPoolOptions::new()
                     .max_connections(size)
@@ -109,6 +115,10 @@ pub fn pool(
         }
     })
 }
+
+/// Prepared statements kept per PostgreSQL connection (unless the URL says
+/// `statement-cache-capacity`).
+pub const PG_STATEMENT_CACHE: usize = 1000;
 
 fn kind_of(e: &sqlx::Error) -> String {
     match e {
