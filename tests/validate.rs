@@ -512,8 +512,8 @@ mod incremental {
         assert_eq!((f.file.as_str(), f.line), ("policies/alpha.yaml", 14));
     }
 
-    /// A cache that is garbage, of another format, or names a code this build does not know
-    /// is ignored and written anew.
+    /// A cache that is garbage, of the earlier JSON format or another format, cut short
+    /// (a run stopped while appending to it), or damaged is ignored and written anew.
     #[test]
     fn a_corrupt_or_foreign_cache_is_ignored_and_rebuilt() {
         // delta has a finding of its own, which the cache keeps.
@@ -524,30 +524,80 @@ mod incremental {
         let cold = p.validate();
         assert!(cold.has_errors());
         let state = p.root().join(".dsrctl");
-        std::fs::create_dir_all(&state).expect("mkdir");
-        for junk in [
-            "not json at all".to_owned(),
-            r#"{"format":999,"context":"x","entries":{}}"#.to_owned(),
-            String::new(),
-        ] {
-            std::fs::write(state.join(CACHE_FILE), &junk).expect("write junk");
+        let (d, parsed) = validate(&p, &[]);
+        assert_eq!((d, parsed), (cold.clone(), 4));
+        let good = std::fs::read(state.join(CACHE_FILE)).expect("read the cache");
+        let mut flipped = good.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 0x01;
+        let mut other_format = good.clone();
+        other_format[8] = 99;
+        let junk: Vec<(&str, Vec<u8>)> = vec![
+            ("garbage", b"not a cache at all".to_vec()),
+            ("empty", Vec::new()),
+            (
+                "the JSON format of dsrctl before",
+                br#"{"format":1,"context":"x","entries":{}}"#.to_vec(),
+            ),
+            ("another format", other_format),
+            ("cut short", good[..good.len() - 3].to_vec()),
+            ("one bit flipped", flipped),
+        ];
+        for (what, bytes) in junk {
+            std::fs::write(state.join(CACHE_FILE), &bytes).expect("write junk");
+            assert_eq!(Cache::load(&state).len(), 0, "{what} is not used");
             let (d, parsed) = validate(&p, &[]);
-            assert_eq!(d, cold, "with cache {junk:?}");
-            assert_eq!(parsed, 4);
-            assert_eq!(Cache::load(&state).len(), 4, "rebuilt");
+            assert_eq!(d, cold, "with a cache that is {what}");
+            assert_eq!(parsed, 4, "with a cache that is {what}");
+            assert_eq!(Cache::load(&state).len(), 4, "{what}: rebuilt");
+            assert_eq!(validate(&p, &[]), (cold.clone(), 0), "{what}: then used");
         }
-        // A valid cache whose entries claim a clean alpha for another dsrctl build or
-        // config: ignored (the context differs), the finding stays.
-        let written = std::fs::read_to_string(state.join(CACHE_FILE)).expect("read");
-        let foreign = written.replacen("\"context\":\"", "\"context\":\"other-", 1);
-        std::fs::write(state.join(CACHE_FILE), foreign).expect("write");
-        assert_eq!(validate(&p, &[]).0, cold);
-        // An entry whose finding has a code this build does not know: the whole cache goes.
-        let written = std::fs::read_to_string(state.join(CACHE_FILE)).expect("read");
-        assert!(written.contains("\"code\":\""), "{written}");
-        let unknown = written.replace("\"code\":\"", "\"code\":\"no-such-");
-        std::fs::write(state.join(CACHE_FILE), unknown).expect("write");
-        assert_eq!(Cache::load(&state).len(), 0);
-        assert_eq!(validate(&p, &[]).0, cold);
+    }
+
+    /// A run that checked one file again appends its entry instead of writing every entry
+    /// again; the next run takes the new entry, and reports what a cold run reports.
+    #[test]
+    fn a_changed_file_is_appended_and_checked_again() {
+        let p = project();
+        assert_eq!(validate(&p, &[]), (Diagnostics::default(), 3));
+        let file = p.root().join(".dsrctl").join(CACHE_FILE);
+        let before = std::fs::read(&file).expect("read the cache");
+        let gamma = p.root().join("policies/gamma.yaml");
+        let text = std::fs::read_to_string(&gamma).expect("read");
+        std::fs::write(&gamma, text.replace("connector: api", "connector: rest")).expect("write");
+        age(&gamma);
+        let (d, parsed) = validate(&p, &[]);
+        assert_eq!(parsed, 1);
+        assert_eq!(one(&d, "unknown-connector").file, "policies/gamma.yaml");
+        let after = std::fs::read(&file).expect("read the cache");
+        assert!(
+            after.len() > before.len() && after.starts_with(&before),
+            "the entry is appended"
+        );
+        // The appended entry is the one used: nothing parsed, the finding kept.
+        let (warm, parsed) = validate(&p, &[]);
+        assert_eq!((warm.clone(), parsed), (d, 0));
+        assert_eq!(warm, p.validate());
+        // Fixed again: checked again, and clean.
+        std::fs::write(&gamma, text).expect("write");
+        age(&gamma);
+        assert_eq!(validate(&p, &[]), (Diagnostics::default(), 1));
+        assert_eq!(validate(&p, &[]), (Diagnostics::default(), 0));
+    }
+
+    /// A deleted playbook's entry is dropped from the cache, and what referred to it is
+    /// reported on the warm run as on a cold one.
+    #[test]
+    fn a_deleted_file_is_dropped_from_the_cache() {
+        let p = project();
+        assert_eq!(validate(&p, &[]).1, 3);
+        std::fs::remove_file(p.root().join("policies/beta.yaml")).expect("delete beta");
+        let (warm, parsed) = validate(&p, &[]);
+        assert_eq!(parsed, 0, "the others are unchanged");
+        assert_eq!(one(&warm, "unknown-service").file, "policies/alpha.yaml");
+        assert_eq!(warm, p.validate());
+        let state = p.root().join(".dsrctl");
+        assert_eq!(Cache::load(&state).len(), 2, "beta's entry is gone");
+        assert_eq!(validate(&p, &[]), (warm, 0));
     }
 }

@@ -9,9 +9,10 @@
 //! recorded, and a file modified within the last two seconds of being recorded is always
 //! re-hashed (an edit in the same clock tick cannot hide). A cache that cannot be read, is
 //! of another format or another dsrctl, or does not parse is ignored and rebuilt: the cache
-//! can make `validate` faster, never quieter.
+//! can make `validate` faster, never quieter. The file's layout is in `cache_file.rs`: a
+//! run appends the entries it changed rather than writing them all again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,14 +20,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::Diagnostics;
+use super::cache_file;
 use super::index::PlaybookIndex;
-use super::{Code, Diagnostic, Diagnostics, Severity};
 
 /// The cache file's name in the state directory.
 pub const CACHE_FILE: &str = "validate.cache";
 
-/// Bumped when the stored layout changes.
-const FORMAT: u32 = 1;
+/// Records a file may hold beyond twice its entries before it is written anew.
+const COMPACT_SLACK: usize = 64;
 
 /// A file modified this close to when it was recorded is re-hashed next time.
 const SETTLE: Duration = Duration::from_secs(2);
@@ -85,7 +87,13 @@ pub(crate) struct Entry {
 pub struct Cache {
     context: String,
     entries: HashMap<String, Entry>,
-    changed: bool,
+    /// Paths recorded or removed since the file was read or written: appended by
+    /// [`Cache::save`].
+    dirty: HashSet<String>,
+    /// The whole file must be written again (a new context, or no usable file).
+    rewrite: bool,
+    /// Records in the file as read (entries recorded again and removals included).
+    records: usize,
     /// Playbook files the last check parsed (the others came from the cache).
     parsed: usize,
 }
@@ -100,8 +108,9 @@ impl Cache {
     pub(crate) fn begin(&mut self, context: String) {
         if self.context != context {
             self.entries.clear();
+            self.dirty.clear();
             self.context = context;
-            self.changed = true;
+            self.rewrite = true;
         }
     }
 
@@ -120,7 +129,9 @@ impl Cache {
     pub(crate) fn put(&mut self, rel: &str, stamp: Option<Stamp>, outcome: &Arc<Outcome>) {
         if outcome.diags.iter().any(|d| d.file != rel) {
             // Kept without a file name, so only findings about this file are kept.
-            self.changed |= self.entries.remove(rel).is_some();
+            if self.entries.remove(rel).is_some() {
+                self.dirty.insert(rel.to_owned());
+            }
             return;
         }
         let stamp = stamp.filter(|s| s.settled(SystemTime::now()));
@@ -137,14 +148,19 @@ impl Cache {
                 outcome: Arc::clone(outcome),
             },
         );
-        self.changed = true;
+        self.dirty.insert(rel.to_owned());
     }
 
     /// Forget files that are no longer part of the project.
     pub(crate) fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        let before = self.entries.len();
-        self.entries.retain(|k, _| keep(k));
-        self.changed |= self.entries.len() != before;
+        let dirty = &mut self.dirty;
+        self.entries.retain(|k, _| {
+            let kept = keep(k);
+            if !kept {
+                dirty.insert(k.clone());
+            }
+            kept
+        });
     }
 
     /// How many playbook files the last check that used this cache parsed; the others'
@@ -172,77 +188,73 @@ impl Cache {
         let Ok(bytes) = std::fs::read(state_dir.join(CACHE_FILE)) else {
             return Cache::new();
         };
-        match serde_json::from_slice::<Stored>(&bytes) {
-            Ok(s) if s.format == FORMAT => {
-                let mut entries = HashMap::with_capacity(s.entries.len());
-                for (rel, e) in s.entries {
-                    let Some(diags) = e.diags.into_iter().map(|d| d.into_diag(&rel)).collect()
-                    else {
-                        return Cache::new(); // A code this build does not know.
-                    };
-                    entries.insert(
-                        rel,
-                        Entry {
-                            stamp: e.stamp,
-                            outcome: Arc::new(Outcome {
-                                sha256: e.sha256,
-                                diags: Diagnostics(diags),
-                                index: e.index.map(Arc::new),
-                            }),
-                        },
-                    );
-                }
-                Cache {
-                    context: s.context,
-                    entries,
-                    changed: false,
-                    parsed: 0,
-                }
-            }
-            _ => Cache::new(),
+        match cache_file::decode(&bytes) {
+            Some(d) => Cache {
+                context: d.context,
+                entries: d.entries,
+                dirty: HashSet::new(),
+                rewrite: false,
+                records: d.records,
+                parsed: 0,
+            },
+            None => Cache::new(),
         }
     }
 
-    /// Write the cache into `state_dir` when it changed (atomically: a reader sees the old
-    /// or the new file).
+    /// Write what changed into `state_dir`: the records of the files checked anew appended
+    /// to the file, or the whole file (atomically: a reader sees the old or the new file)
+    /// when the context changed, there was no usable file, or it holds more records than
+    /// twice its entries.
     pub fn save(&mut self, state_dir: &Path) -> std::io::Result<()> {
-        if !self.changed {
+        if !self.rewrite && self.dirty.is_empty() {
             return Ok(());
         }
-        let stored = StoredRef {
-            format: FORMAT,
-            context: &self.context,
-            entries: self
-                .entries
-                .iter()
-                .map(|(rel, e)| {
-                    (
-                        rel.as_str(),
-                        StoredEntryRef {
-                            stamp: e.stamp,
-                            sha256: &e.outcome.sha256,
-                            diags: e.outcome.diags.iter().map(StoredDiag::from).collect(),
-                            index: e.outcome.index.as_deref(),
-                        },
-                    )
-                })
-                .collect(),
-        };
-        std::fs::create_dir_all(state_dir)?;
         let path = state_dir.join(CACHE_FILE);
+        let records = self.records + self.dirty.len();
+        if !self.rewrite && records <= 2 * self.entries.len() + COMPACT_SLACK {
+            match self.append(&path) {
+                Ok(()) => {
+                    self.records = records;
+                    self.dirty.clear();
+                    return Ok(());
+                }
+                // Gone since it was read: written anew below.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.write_all(state_dir, &path)
+    }
+
+    /// Append the records of the dirty paths, in one write.
+    fn append(&self, path: &Path) -> std::io::Result<()> {
+        let mut dirty: Vec<&String> = self.dirty.iter().collect();
+        dirty.sort();
+        let mut out = Vec::new();
+        for rel in dirty {
+            cache_file::record(&mut out, &self.context, rel, self.entries.get(rel.as_str()));
+        }
+        let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
+        std::io::Write::write_all(&mut file, &out)
+    }
+
+    /// Write every entry into a new file that replaces the old one.
+    fn write_all(&mut self, state_dir: &Path, path: &Path) -> std::io::Result<()> {
+        let mut out = cache_file::header(&self.context);
+        let mut rels: Vec<&String> = self.entries.keys().collect();
+        rels.sort();
+        for rel in rels {
+            cache_file::record(&mut out, &self.context, rel, self.entries.get(rel.as_str()));
+        }
+        std::fs::create_dir_all(state_dir)?;
         let tmp: PathBuf = state_dir.join(format!("{CACHE_FILE}.{}.tmp", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let file = std::fs::File::create(&tmp)?;
-            let mut w = std::io::BufWriter::new(file);
-            serde_json::to_writer(&mut w, &stored)?;
-            std::io::Write::flush(&mut w)?;
-            std::fs::rename(&tmp, &path)
-        };
-        let result = write();
+        let result = std::fs::write(&tmp, &out).and_then(|()| std::fs::rename(&tmp, path));
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         } else {
-            self.changed = false;
+            self.rewrite = false;
+            self.records = self.entries.len();
+            self.dirty.clear();
         }
         result
     }
@@ -269,95 +281,102 @@ fn tool_key() -> &'static str {
     })
 }
 
-/// [`Stored`] as written, borrowing from the cache.
-#[derive(Serialize)]
-struct StoredRef<'a> {
-    format: u32,
-    context: &'a str,
-    entries: HashMap<&'a str, StoredEntryRef<'a>>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-#[derive(Serialize)]
-struct StoredEntryRef<'a> {
-    #[serde(rename = "t")]
-    stamp: Option<Stamp>,
-    #[serde(rename = "h")]
-    sha256: &'a str,
-    #[serde(rename = "d", skip_serializing_if = "Vec::is_empty")]
-    diags: Vec<StoredDiag>,
-    #[serde(rename = "i")]
-    index: Option<&'a PlaybookIndex>,
-}
-
-#[derive(Deserialize)]
-struct Stored {
-    format: u32,
-    context: String,
-    entries: HashMap<String, StoredEntry>,
-}
-
-#[derive(Deserialize)]
-struct StoredEntry {
-    #[serde(rename = "t", default)]
-    stamp: Option<Stamp>,
-    #[serde(rename = "h")]
-    sha256: String,
-    #[serde(rename = "d", default, skip_serializing_if = "Vec::is_empty")]
-    diags: Vec<StoredDiag>,
-    #[serde(rename = "i", default)]
-    index: Option<PlaybookIndex>,
-}
-
-/// A finding as the cache keeps it (its file is the entry's).
-#[derive(Serialize, Deserialize)]
-struct StoredDiag {
-    code: String,
-    error: bool,
-    message: String,
-    line: usize,
-    col: usize,
-    len: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    help: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    label: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    source: Option<String>,
-}
-
-impl From<&Diagnostic> for StoredDiag {
-    fn from(d: &Diagnostic) -> StoredDiag {
-        StoredDiag {
-            code: d.code.as_str().to_owned(),
-            error: d.severity == Severity::Error,
-            message: d.message.clone(),
-            line: d.line,
-            col: d.col,
-            len: d.len,
-            key: d.key.clone(),
-            help: d.help.clone(),
-            label: d.label.clone(),
-            source: d.source_line.clone(),
-        }
+    fn outcome(sha: &str) -> Arc<Outcome> {
+        Arc::new(Outcome {
+            sha256: sha.to_owned(),
+            diags: Diagnostics::default(),
+            index: None,
+        })
     }
-}
 
-impl StoredDiag {
-    fn into_diag(self, file: &str) -> Option<Diagnostic> {
-        let code: Code = self.code.parse().ok()?;
-        let severity = if self.error {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
-        let mut d = Diagnostic::new(severity, code, file, self.line, self.col, self.message);
-        d.len = self.len;
-        d.key = self.key;
-        d.help = self.help;
-        d.label = self.label;
-        d.source_line = self.source;
-        Some(d)
+    const OLD: Stamp = Stamp {
+        len: 10,
+        mtime_ns: 1_000_000_000,
+    };
+
+    fn size(dir: &Path) -> u64 {
+        std::fs::metadata(dir.join(CACHE_FILE))
+            .expect("cache file")
+            .len()
+    }
+
+    #[test]
+    fn changes_are_appended_and_the_file_is_compacted_when_long() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut c = Cache::new();
+        c.begin("ctx".into());
+        for rel in ["a.yaml", "b.yaml", "c.yaml"] {
+            c.put(rel, Some(OLD), &outcome("1"));
+        }
+        c.save(dir.path()).expect("save");
+        let full = size(dir.path());
+        // Nothing changed: nothing written.
+        let mut c = Cache::load(dir.path());
+        c.begin("ctx".into());
+        c.put("a.yaml", Some(OLD), &outcome("1"));
+        c.save(dir.path()).expect("save");
+        assert_eq!(size(dir.path()), full);
+        // One entry changed, one file gone: two records appended.
+        c.put("a.yaml", Some(OLD), &outcome("2"));
+        c.retain(|rel| rel != "c.yaml");
+        c.save(dir.path()).expect("save");
+        assert!(size(dir.path()) > full);
+        let c = Cache::load(dir.path());
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get("a.yaml").expect("a").outcome.sha256, "2");
+        assert!(c.get("c.yaml").is_none());
+        // Many runs later the file holds more records than twice its entries: written
+        // anew with one record per entry.
+        let mut c = c;
+        c.begin("ctx".into());
+        for n in 0..2 * COMPACT_SLACK {
+            c.put("a.yaml", Some(OLD), &outcome(&n.to_string()));
+            c.save(dir.path()).expect("save");
+        }
+        let c = Cache::load(dir.path());
+        assert!(c.records <= 2 * c.len() + COMPACT_SLACK, "{}", c.records);
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            c.get("a.yaml").expect("a").outcome.sha256,
+            (2 * COMPACT_SLACK - 1).to_string()
+        );
+    }
+
+    /// A new context (another config or build) writes the file anew: entries of the old
+    /// one are not kept, even for a moment.
+    #[test]
+    fn a_new_context_writes_the_file_anew() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut c = Cache::new();
+        c.begin("one".into());
+        c.put("a.yaml", Some(OLD), &outcome("1"));
+        c.save(dir.path()).expect("save");
+        let mut c = Cache::load(dir.path());
+        c.begin("two".into());
+        assert!(c.is_empty());
+        c.put("b.yaml", Some(OLD), &outcome("1"));
+        c.save(dir.path()).expect("save");
+        let c = Cache::load(dir.path());
+        assert_eq!((c.context.as_str(), c.len(), c.records), ("two", 1, 1));
+    }
+
+    /// The file removed between reading and writing: written anew, not appended to nothing.
+    #[test]
+    fn a_file_removed_meanwhile_is_written_anew() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut c = Cache::new();
+        c.begin("ctx".into());
+        c.put("a.yaml", Some(OLD), &outcome("1"));
+        c.save(dir.path()).expect("save");
+        let mut c = Cache::load(dir.path());
+        c.begin("ctx".into());
+        std::fs::remove_file(dir.path().join(CACHE_FILE)).expect("remove");
+        c.put("b.yaml", Some(OLD), &outcome("1"));
+        c.save(dir.path()).expect("save");
+        assert_eq!(Cache::load(dir.path()).len(), 2);
     }
 }

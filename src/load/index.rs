@@ -1,10 +1,8 @@
 //! What the checks across files need to know of one playbook: its service, connector,
 //! identities, and per DSR kind its step ids with their `needs` and `after`, with the places
 //! a finding about them points at. Small, so a project of many thousands of playbooks keeps
-//! one of these per file instead of the parsed file, and serialisable, so the validation
-//! cache (`cache.rs`) can keep it for a file that did not change.
-
-use serde::{Deserialize, Serialize};
+//! one of these per file instead of the parsed file; the validation cache (`cache.rs`, written
+//! by `cache_file.rs`) keeps it for a file that did not change.
 
 use super::position::{Pos, escape_token};
 use super::recover::FollowOn;
@@ -14,11 +12,9 @@ use crate::model::{DsrKind, KindSpec, Playbook};
 /// Where a finding about a name points: the place and its source line (for the snippet).
 /// `None` where it stands means a finding there would follow from a schema error of the
 /// file, which is reported instead.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Place {
-    #[serde(rename = "p")]
     pub pos: Pos,
-    #[serde(rename = "s")]
     pub source: String,
 }
 
@@ -26,17 +22,15 @@ pub(crate) struct Place {
 pub(crate) type Named = (String, Option<Place>);
 
 /// One step of one kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct StepIndex {
     pub id: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub needs: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<Named>,
 }
 
 /// How a playbook declares one DSR kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum KindIndex {
     /// Not declared.
     None,
@@ -49,7 +43,7 @@ pub(crate) enum KindIndex {
 }
 
 /// One playbook as the checks across files and requests see it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PlaybookIndex {
     /// The file, relative to the project root.
     pub path: String,

@@ -8,6 +8,7 @@
 //! of it, and findings that only follow from an earlier one are left out.
 
 mod cache;
+mod cache_file;
 pub(crate) mod checks;
 mod code;
 mod context;
