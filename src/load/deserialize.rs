@@ -9,6 +9,11 @@ use super::{Code, Diagnostic, Diagnostics};
 
 /// Deserialize the document; on failure one finding at the offending node.
 pub fn from_document<T: DeserializeOwned>(doc: &Document) -> Result<T, Diagnostics> {
+    // Tracking the path costs on every node; it is only needed to place a failure, so a
+    // document is deserialised again with it only when it fails.
+    if let Ok(v) = T::deserialize(&doc.value) {
+        return Ok(v);
+    }
     match serde_path_to_error::deserialize::<_, T>(&doc.value) {
         Ok(v) => Ok(v),
         Err(e) => {
@@ -25,6 +30,9 @@ pub fn from_document<T: DeserializeOwned>(doc: &Document) -> Result<T, Diagnosti
 pub(crate) fn from_value_or_pointer<T: DeserializeOwned>(
     value: &serde_json::Value,
 ) -> Result<T, String> {
+    if let Ok(v) = T::deserialize(value) {
+        return Ok(v);
+    }
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| error_pointer(&e))
 }
 
