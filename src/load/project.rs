@@ -201,6 +201,8 @@ pub(crate) fn check_project(
     let mut index = Vec::with_capacity(files.len());
     let mut complete = true;
     let mut parsed = 0;
+    // The map is built from them at once, not entry by entry.
+    let mut hashes = Vec::with_capacity(files.len());
     for (rel, result) in files.iter().zip(results) {
         let loaded = match result {
             Ok(l) => l,
@@ -217,7 +219,7 @@ pub(crate) fn check_project(
             cache.put(rel, loaded.stamp, &loaded.outcome);
         }
         let outcome = loaded.outcome;
-        inputs.insert(rel.clone(), outcome.sha256.clone());
+        hashes.push((rel.clone(), outcome.sha256.clone()));
         diags.0.extend(outcome.diags.iter().cloned());
         match &outcome.index {
             Some(i) => index.push(Arc::clone(i)),
@@ -230,6 +232,7 @@ pub(crate) fn check_project(
             });
         }
     }
+    inputs.append(&mut BTreeMap::from_iter(hashes));
     if let Some(cache) = cache {
         cache.set_parsed(parsed);
     }

@@ -53,8 +53,15 @@ pub fn check_across(playbooks: &[Arc<PlaybookIndex>], complete: bool, out: &mut 
         services.entry(p.service.as_str()).or_insert(p);
         discovered.extend(p.discovers.iter().map(|(k, _)| k.as_str()));
     }
-    let mut names: Vec<&str> = services.keys().copied().collect();
-    names.sort_unstable();
+    // The sorted service names are only needed to suggest one for an unknown service.
+    let names = std::cell::OnceCell::new();
+    let names = || -> &[&str] {
+        names.get_or_init(|| {
+            let mut v: Vec<&str> = services.keys().copied().collect();
+            v.sort_unstable();
+            v
+        })
+    };
     let after_cycles = after_cycles(playbooks);
     for (n, p) in playbooks.iter().enumerate() {
         let file = p.path.as_str();
@@ -198,10 +205,10 @@ fn after_cycles(all_playbooks: &[Arc<PlaybookIndex>]) -> Vec<AfterCycle<'_>> {
     found
 }
 
-fn check_after(
+fn check_after<'n>(
     p: &PlaybookIndex,
     services: &HashMap<&str, &PlaybookIndex>,
-    names: &[&str],
+    names: &dyn Fn() -> &'n [&'n str],
     complete: bool,
     out: &mut Diagnostics,
 ) {
@@ -228,7 +235,7 @@ fn check_after(
                                 step.id
                             ),
                         ) {
-                            d.suggest(service, names, "services");
+                            d.suggest(service, names(), "services");
                         }
                     }
                     Some(owner) => {
