@@ -26,6 +26,9 @@ pub fn validate(project: &Path, args: &ValidateArgs) -> Result<Outcome> {
                 state_dir.join(CACHE_FILE).display()
             );
         }
+        // The process ends after printing: freeing every entry one by one would cost more
+        // than the rest of a warm run over a large project.
+        std::mem::forget(cache);
         diags
     };
     let color = super::use_color(super::args::ColorChoice::Auto);
