@@ -32,10 +32,12 @@ received: 2026-11-02
 subject: { email: alice@example.com, object_id: u-1 }
 ";
 
-/// One run of a command: wall time, peak RSS (KiB, from `/usr/bin/time`), success.
+/// One run of a command: wall time, peak RSS (KiB) and CPU time (user + system, seconds)
+/// from `/usr/bin/time`, success.
 struct Run {
     wall: Duration,
     rss_kib: u64,
+    cpu_s: f64,
     ok: bool,
 }
 
@@ -44,7 +46,7 @@ fn measure(dir: &Path, program: &str, args: &[&str]) -> Run {
     let start = Instant::now();
     let status = Command::new("/usr/bin/time")
         .arg("-f")
-        .arg("%M")
+        .arg("%M %U %S")
         .arg("-o")
         .arg(&report)
         .arg(program)
@@ -56,13 +58,18 @@ fn measure(dir: &Path, program: &str, args: &[&str]) -> Run {
         .status()
         .expect("run /usr/bin/time");
     let wall = start.elapsed();
-    let rss_kib = std::fs::read_to_string(&report)
-        .ok()
-        .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()))
-        .unwrap_or(0);
+    let report = std::fs::read_to_string(&report).unwrap_or_default();
+    let fields: Vec<&str> = report
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let num = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
     Run {
         wall,
-        rss_kib,
+        rss_kib: num(0).unwrap_or(0.0) as u64,
+        cpu_s: num(1).unwrap_or(0.0) + num(2).unwrap_or(0.0),
         ok: status.success(),
     }
 }
@@ -135,16 +142,19 @@ fn main() {
     // 1. Cold: no validation cache.
     let mut cold = Vec::new();
     let mut cold_rss = 0;
+    let mut cold_cpu = Vec::new();
     for _ in 0..3 {
         let r = measure(root, DSRCTL, &["validate", "--no-cache"]);
         assert!(r.ok, "dsrctl validate failed on the generated project");
         cold.push(ms(r.wall));
+        cold_cpu.push(r.cpu_s * 1000.0);
         cold_rss = cold_rss.max(r.rss_kib);
     }
     println!(
-        "validate, cold (--no-cache): {} ms, median {:.0} ms; peak RSS {:.1} MiB",
+        "validate, cold (--no-cache): {} ms, median {:.0} ms; CPU (user + sys) {} ms; peak RSS {:.1} MiB",
         fmt_runs(&cold),
         median(cold.clone()),
+        fmt_runs(&cold_cpu),
         mib(cold_rss)
     );
     let schema = root.join("playbook.schema.json");
@@ -169,16 +179,19 @@ fn main() {
             ];
             let mut runs = Vec::new();
             let mut rss = 0;
+            let mut cpu = Vec::new();
             for _ in 0..3 {
                 let r = measure(root, &ajv, &args);
                 assert!(r.ok, "ajv validate failed on the generated project");
                 runs.push(ms(r.wall));
+                cpu.push(r.cpu_s * 1000.0);
                 rss = rss.max(r.rss_kib);
             }
             println!(
-                "ajv validate (schema only, same files): {} ms, median {:.0} ms; peak RSS {:.1} MiB",
+                "ajv validate (schema only, same files): {} ms, median {:.0} ms; CPU (user + sys) {} ms; peak RSS {:.1} MiB",
                 fmt_runs(&runs),
                 median(runs.clone()),
+                fmt_runs(&cpu),
                 mib(rss)
             );
             println!(
@@ -204,6 +217,7 @@ fn main() {
     );
     let mut warm = Vec::new();
     let mut warm_rss = 0;
+    let mut warm_cpu = Vec::new();
     for k in 0..5 {
         let file = playbook_file(root, 17 + 1000 * k);
         let text = std::fs::read_to_string(&file).expect("read playbook");
@@ -211,12 +225,14 @@ fn main() {
         let r = measure(root, DSRCTL, &["validate"]);
         assert!(r.ok);
         warm.push(ms(r.wall));
+        warm_cpu.push(r.cpu_s * 1000.0);
         warm_rss = warm_rss.max(r.rss_kib);
     }
     println!(
-        "validate, warm, one file of {n} changed: {} ms, median {:.0} ms; peak RSS {:.1} MiB",
+        "validate, warm, one file of {n} changed: {} ms, median {:.0} ms; CPU (user + sys) {} ms; peak RSS {:.1} MiB",
         fmt_runs(&warm),
         median(warm.clone()),
+        fmt_runs(&warm_cpu),
         mib(warm_rss)
     );
     let one = measure(
