@@ -211,7 +211,7 @@ fn visible_scope(
 ) -> BTreeMap<String, String> {
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     let mut todo: Vec<&str> = vec![step.id.as_str()];
-    if let Some(crate::model::Preview::Step(id)) = &step.preview {
+    if let Some(crate::model::Preview::Step(id)) = step.preview.as_deref() {
         todo.push(id);
     }
     while let Some(id) = todo.pop() {

@@ -127,7 +127,7 @@ impl Engine {
                 continue;
             }
             let _slot = self.call_slot().await;
-            if let Err(e) = ctx.calls.preflight(s, &Operation::Sql(a.clone())).await {
+            if let Err(e) = ctx.calls.preflight(s, &Operation::Sql((**a).clone())).await {
                 found = Some(format!(
                     "step `{}` of service `{}` would fail ({e}); nothing of the service was changed",
                     s.id, s.service

@@ -51,7 +51,7 @@ pub fn http(
             .map(|j| r.render_json(j, ctx))
             .transpose()?,
         if_match: h.if_match.as_ref().map(|t| r.render(t, ctx)).transpose()?,
-        paginate: h.paginate.clone(),
+        paginate: h.paginate.as_deref().cloned(),
         absent_on: absent_on.to_vec(),
         // A read; a step's mutation is marked by `operation`, from the step.
         idempotent: false,
@@ -202,7 +202,7 @@ pub fn render(
             }
             // Raw `execute`: its preview read is re-read in the same transaction, and the rows
             // it returns are checked against the bound identity values before anything changes.
-            if let (Operation::Sql(a), Some(Preview::Sql(p))) = (&mut op, &step.preview)
+            if let (Operation::Sql(a), Some(Preview::Sql(p))) = (&mut op, step.preview.as_deref())
                 && a.execute.is_some()
                 && let Operation::Sql(g) = sql(r, p, ctx)?
             {

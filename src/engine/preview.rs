@@ -66,7 +66,7 @@ impl Engine {
             c.reason = Some(reason);
             c
         };
-        match &step.preview {
+        match step.preview.as_deref() {
             Some(Preview::None(reason)) => return (unknown(change, reason.clone()), None),
             Some(Preview::Item) => match item {
                 Some(item) => change.before = Some(item.clone()),
@@ -92,7 +92,7 @@ impl Engine {
                 }
             }
             Some(Preview::Http(_) | Preview::Sql(_)) => {
-                let read = match &step.preview {
+                let read = match step.preview.as_deref() {
                     Some(Preview::Http(h)) => {
                         super::operation::http(&self.renderer, h, tctx, &[404])
                     }

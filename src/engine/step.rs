@@ -352,6 +352,6 @@ fn aggregate(parts: &[StepOutcome]) -> StepStatus {
 /// Whether another step previews from this step's result (so its body is kept in memory).
 pub(super) fn body_needed(ctx: &RunCtx<'_>, key: &str) -> bool {
     ctx.plan.steps.iter().any(|s| {
-        matches!(&s.preview, Some(Preview::Step(id)) if s.scope.get(id).map(String::as_str) == Some(key))
+        matches!(s.preview.as_deref(), Some(Preview::Step(id)) if s.scope.get(id).map(String::as_str) == Some(key))
     })
 }

@@ -42,13 +42,13 @@ pub struct HttpAction {
     /// A GraphQL request, sent as the JSON body `{"query", "variables"}`. An answer with a
     /// non-empty top-level `errors` list is a failure even with status 200.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub graphql: Option<GraphQl>,
+    pub graphql: Option<Box<GraphQl>>,
     /// Send `If-Match` with this value (template), e.g. the ETag of the previewed read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub if_match: Option<String>,
     /// Follow pages and return all items as one list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paginate: Option<Paginate>,
+    pub paginate: Option<Box<Paginate>>,
 }
 
 /// A GraphQL operation.
@@ -179,13 +179,13 @@ fn default_max_pages() -> u32 {
 pub struct SqlAction {
     /// Read rows matching a predicate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub select: Option<SqlSelect>,
+    pub select: Option<Box<SqlSelect>>,
     /// Set columns of matching rows to values or masks. Previews itself as a select.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub update: Option<SqlUpdate>,
+    pub update: Option<Box<SqlUpdate>>,
     /// Delete matching rows. Previews itself as a select.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delete: Option<SqlDelete>,
+    pub delete: Option<Box<SqlDelete>>,
     /// Raw read-only SQL with named parameters (`:email`), bound from `params`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,

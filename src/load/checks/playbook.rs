@@ -136,7 +136,7 @@ fn needed_kinds(step: &Step) -> Vec<(&'static str, &'static str)> {
     if step.email.is_some() {
         out.push(("email", "/email"));
     }
-    match &step.preview {
+    match step.preview.as_deref() {
         Some(Preview::Http(_)) => out.push(("http", "/preview/http")),
         Some(Preview::Sql(_)) => out.push(("sql", "/preview/sql")),
         _ => {}

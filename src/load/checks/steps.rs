@@ -251,7 +251,7 @@ fn check_refs(step: &Step, ptr: &str, kind: &KindSteps<'_>, ids: &[&str], r: &mu
         let p = format!("{ptr}/for_each");
         check_capture_ref(step, fe, &p, "for_each", kind, &needed, ids, r);
     }
-    if let Some(Preview::Step(target)) = &step.preview {
+    if let Some(Preview::Step(target)) = step.preview.as_deref() {
         let p = format!("{ptr}/preview/step");
         match kind.step(target) {
             None if kind.id_broken(r) => {}
@@ -341,7 +341,7 @@ fn check_capture_ref(
 }
 
 fn check_preview_needed(step: &Step, ptr: &str, r: &mut Report<'_>) {
-    if matches!(step.preview, Some(Preview::Item))
+    if matches!(step.preview.as_deref(), Some(Preview::Item))
         && step.for_each.is_none()
         && !r.broken(&format!("{ptr}/for_each"))
     {

@@ -341,7 +341,7 @@ impl<'a> Derivation<'a> {
             format!("Rows of `{table}` where {}.", self.describe(r)),
         );
         step.needs = self.needs_of(r, prefix);
-        step.sql = Some(sql_select(SqlSelect {
+        step.sql = boxed(sql_select(SqlSelect {
             table: table.to_owned(),
             columns,
             filter,
@@ -413,7 +413,7 @@ impl<'a> Derivation<'a> {
                 needs.sort();
                 needs.dedup();
                 step.needs = needs;
-                step.sql = Some(sql_select(SqlSelect {
+                step.sql = boxed(sql_select(SqlSelect {
                     table: l.from_table.clone(),
                     columns: l.from_columns.clone(),
                     filter: [(
@@ -493,7 +493,7 @@ impl<'a> Derivation<'a> {
             needs.sort();
             needs.dedup();
             step.needs = needs;
-            step.sql = Some(sql_select(SqlSelect {
+            step.sql = boxed(sql_select(SqlSelect {
                 table: table.clone(),
                 columns: Vec::new(),
                 filter,
@@ -580,7 +580,7 @@ impl<'a> Derivation<'a> {
                 ),
             );
             step.needs = vec![self.id("find", &e.to_table)];
-            step.sql = Some(SqlAction {
+            step.sql = boxed(SqlAction {
                 max_rows,
                 ..sql_update(SqlUpdate {
                     table: e.from_table.clone(),
@@ -642,7 +642,7 @@ impl<'a> Derivation<'a> {
                     ),
                 );
                 step.needs = vec![mutation.clone(), self.id("find", &l.to_table)];
-                step.sql = Some(SqlAction {
+                step.sql = boxed(SqlAction {
                     max_rows,
                     ..sql_update(SqlUpdate {
                         table: table.clone(),
@@ -714,7 +714,7 @@ impl<'a> Derivation<'a> {
                         self.id("erase", table),
                         format!("Delete the rows of `{table}` where {}.", self.describe(r)),
                     );
-                    s.sql = Some(SqlAction {
+                    s.sql = boxed(SqlAction {
                         max_rows,
                         ..sql_delete(SqlDelete {
                             table: table.clone(),
@@ -742,7 +742,7 @@ impl<'a> Derivation<'a> {
                             self.describe(r)
                         ),
                     );
-                    s.sql = Some(SqlAction {
+                    s.sql = boxed(SqlAction {
                         max_rows,
                         ..sql_update(SqlUpdate {
                             table: table.clone(),
@@ -832,7 +832,7 @@ fn kept_read(
 ) -> Step {
     let mut step = new_step(id.to_owned(), description);
     step.needs = vec![source.to_owned()];
-    step.sql = Some(sql_select(SqlSelect {
+    step.sql = boxed(sql_select(SqlSelect {
         table: from.0.to_owned(),
         columns: columns.to_vec(),
         filter: [(
@@ -874,6 +874,11 @@ fn new_step(id: String, description: String) -> Step {
     }
 }
 
+/// A step's SQL action.
+fn boxed(a: SqlAction) -> Option<Box<SqlAction>> {
+    Some(Box::new(a))
+}
+
 fn empty_sql() -> SqlAction {
     SqlAction {
         select: None,
@@ -890,21 +895,21 @@ fn empty_sql() -> SqlAction {
 
 fn sql_select(s: SqlSelect) -> SqlAction {
     SqlAction {
-        select: Some(s),
+        select: Some(Box::new(s)),
         ..empty_sql()
     }
 }
 
 fn sql_update(u: SqlUpdate) -> SqlAction {
     SqlAction {
-        update: Some(u),
+        update: Some(Box::new(u)),
         ..empty_sql()
     }
 }
 
 fn sql_delete(d: SqlDelete) -> SqlAction {
     SqlAction {
-        delete: Some(d),
+        delete: Some(Box::new(d)),
         ..empty_sql()
     }
 }
