@@ -104,8 +104,13 @@ pub fn compile(
     }
     runs.retain(|(lp, _)| !skipped.contains_key(&lp.playbook.service));
 
-    // Second pass: step instances.
-    let mut steps = Vec::new();
+    // Second pass: step instances (counted first: a plan of 10,000 services must not
+    // hold twice its steps' room while the vector grows).
+    let count = runs
+        .iter()
+        .flat_map(|(lp, kinds)| kinds.iter().map(|k| steps_of(&lp.playbook, *k).len()))
+        .sum();
+    let mut steps = Vec::with_capacity(count);
     for (lp, kinds) in &runs {
         build_service_steps(lp, kinds, request, &discovered, &mut steps)?;
     }
@@ -455,18 +460,19 @@ fn resolve_after(
     Ok(())
 }
 
-/// Orders steps so that each comes after what it needs (stable: playbook order otherwise).
-fn topological(steps: Vec<PlannedStep>) -> Result<Vec<PlannedStep>, CompileError> {
-    let index: HashMap<String, usize> = steps
+/// Orders steps so that each comes after what it needs (stable: playbook order otherwise),
+/// in place.
+fn topological(mut steps: Vec<PlannedStep>) -> Result<Vec<PlannedStep>, CompileError> {
+    let index: HashMap<&str, usize> = steps
         .iter()
         .enumerate()
-        .map(|(i, s)| (s.key.clone(), i))
+        .map(|(i, s)| (s.key.as_str(), i))
         .collect();
     let mut indegree = vec![0usize; steps.len()];
     let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
     for (i, s) in steps.iter().enumerate() {
         for n in &s.needs {
-            if let Some(&j) = index.get(n) {
+            if let Some(&j) = index.get(n.as_str()) {
                 indegree[i] += 1;
                 dependants[j].push(i);
             }
@@ -487,11 +493,22 @@ fn topological(steps: Vec<PlannedStep>) -> Result<Vec<PlannedStep>, CompileError
         let stuck: Vec<usize> = (0..steps.len()).filter(|i| indegree[*i] > 0).collect();
         return Err(CompileError::Cycle(cycle_path(&steps, &index, &stuck)));
     }
-    let mut slots: Vec<Option<PlannedStep>> = steps.into_iter().map(Some).collect();
-    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+    // `place[i]`: where the step now at `i` goes; each swap puts one step in its place.
+    let mut place = vec![0usize; steps.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        place[i] = pos;
+    }
+    for i in 0..steps.len() {
+        while place[i] != i {
+            let j = place[i];
+            steps.swap(i, j);
+            place.swap(i, j);
+        }
+    }
+    Ok(steps)
 }
 
-fn cycle_path(steps: &[PlannedStep], index: &HashMap<String, usize>, stuck: &[usize]) -> String {
+fn cycle_path(steps: &[PlannedStep], index: &HashMap<&str, usize>, stuck: &[usize]) -> String {
     // Walk `needs` from a stuck step until a step repeats: that loop is the cycle.
     let mut path = vec![stuck[0]];
     loop {
@@ -499,7 +516,7 @@ fn cycle_path(steps: &[PlannedStep], index: &HashMap<String, usize>, stuck: &[us
         let next = steps[current]
             .needs
             .iter()
-            .filter_map(|n| index.get(n).copied())
+            .filter_map(|n| index.get(n.as_str()).copied())
             .find(|j| stuck.contains(j));
         let Some(next) = next else { break };
         if let Some(pos) = path.iter().position(|&p| p == next) {
