@@ -204,7 +204,6 @@ fn expand_reuse(
     Ok(out)
 }
 
-/// The steps a kind declares (empty for a reuse or an exemption).
 /// The steps of `scope` whose results `step`'s templates may use: those it needs, directly
 /// or not (validation refuses a template naming any other), itself (its verification reads
 /// its own answer) and the step it previews from. Not every step of the phase: a derived
@@ -241,6 +240,7 @@ fn for_each_source(step: &Step) -> Option<&str> {
         .map(|(id, _)| id)
 }
 
+/// The steps a kind declares (empty for a reuse or an exemption).
 pub fn steps_of(pb: &Playbook, kind: DsrKind) -> &[Step] {
     pb.dsr.steps(kind)
 }
