@@ -529,3 +529,63 @@ async fn one_approval_rule_for_intake_workers_and_the_command_line() {
     assert_eq!(server.delete_counts().len(), 2);
     store.close().await;
 }
+
+/// Which task each step started on.
+#[derive(Default)]
+struct TaskOfSteps(std::sync::Mutex<Vec<Option<tokio::task::Id>>>);
+
+impl dsrctl::engine::Observer for TaskOfSteps {
+    fn started(&self, _: &dsrctl::journal::PlannedStep, _: &str) {
+        self.0.lock().unwrap().push(tokio::task::try_id());
+    }
+    fn finished(&self, _: &dsrctl::journal::PlannedStep, _: &dsrctl::journal::StepOutcome) {}
+}
+
+// A worker drove all the runs of a tick from one task, so the engine work of runs executed at
+// once shared one thread however many the runtime had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_run_of_a_tick_executes_on_a_task_of_its_own() {
+    let server = ItemServer::start_background(Duration::ZERO);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_project(dir, &server.url(), &[("things", export_playbook(false))]);
+    let today = Utc::now().date_naive().to_string();
+    for (id, email) in [("e1", "a@b.example"), ("e2", "c@d.example")] {
+        ok(
+            dir,
+            &[
+                "request",
+                "new",
+                "--kind",
+                "export",
+                "--tenant",
+                "t1",
+                "--email",
+                email,
+                "--id",
+                id,
+                "--received",
+                &today,
+            ],
+        );
+    }
+    let project = Arc::new(load_project(dir).unwrap());
+    let store = open_store(dir).await;
+    let tasks = Arc::new(TaskOfSteps::default());
+    let scheduler = Scheduler::new(project, store.clone(), dir.join(".dsrctl"), "w1")
+        .with_concurrency(2)
+        .with_observer(tasks.clone());
+    let report = scheduler.tick().await.unwrap();
+    assert_eq!(report.runs.len(), 2, "{report:?}");
+    assert!(
+        report.runs.iter().all(|r| r.status == RunStatus::Completed),
+        "{report:?}"
+    );
+    let seen = tasks.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "one step per run: {seen:?}");
+    assert!(seen.iter().all(Option::is_some), "{seen:?}");
+    assert_ne!(seen[0], seen[1], "both runs on one task: {seen:?}");
+    // Configuring the scheduler again after a tick still works: nothing else holds it.
+    let _ = scheduler.with_parallelism(2);
+    store.close().await;
+}

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 
@@ -68,9 +67,16 @@ enum Job {
 
 /// Runs ticks for one worker: the [`Workflow`] of `serve` and `tick`.
 pub struct Scheduler {
-    workflow: Workflow,
+    jobs: Jobs,
     batch: u32,
     concurrency: usize,
+}
+
+/// What a run's task needs of its scheduler: each run of a tick executes on a task of its
+/// own, so the engine work of runs executed at once is spread over the runtime's threads.
+#[derive(Clone)]
+struct Jobs {
+    workflow: Arc<Workflow>,
     stop: Arc<AtomicBool>,
     observer: Option<Arc<dyn Observer>>,
 }
@@ -84,24 +90,33 @@ impl Scheduler {
         worker: impl Into<String>,
     ) -> Self {
         Scheduler {
-            workflow: Workflow::new(project, store, state_dir, worker),
+            jobs: Jobs {
+                workflow: Arc::new(Workflow::new(project, store, state_dir, worker)),
+                stop: Arc::new(AtomicBool::new(false)),
+                observer: None,
+            },
             batch: 8,
             concurrency: 8,
-            stop: Arc::new(AtomicBool::new(false)),
-            observer: None,
         }
     }
 
-    /// The clock deciding what is due (and lease times).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.workflow = self.workflow.with_clock(clock);
+    /// Changes the workflow's settings. A scheduler is configured before it ticks: only then
+    /// (and between ticks) does nothing else hold its workflow.
+    fn configure(mut self, f: impl FnOnce(Workflow) -> Workflow) -> Self {
+        let workflow = Arc::into_inner(self.jobs.workflow)
+            .expect("a scheduler is configured before its runs execute");
+        self.jobs.workflow = Arc::new(f(workflow));
         self
     }
 
+    /// The clock deciding what is due (and lease times).
+    pub fn with_clock(self, clock: Clock) -> Self {
+        self.configure(|w| w.with_clock(clock))
+    }
+
     /// How long a lease lasts without renewal; renewed every third of it while a run executes.
-    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
-        self.workflow = self.workflow.with_lease_ttl(ttl);
-        self
+    pub fn with_lease_ttl(self, ttl: Duration) -> Self {
+        self.configure(|w| w.with_lease_ttl(ttl))
     }
 
     /// Most requests started plus runs claimed per tick (default 8).
@@ -117,15 +132,14 @@ impl Scheduler {
     }
 
     /// Step instances in flight at once within one run.
-    pub fn with_parallelism(mut self, n: usize) -> Self {
-        self.workflow = self.workflow.with_parallelism(n);
-        self
+    pub fn with_parallelism(self, n: usize) -> Self {
+        self.configure(|w| w.with_parallelism(n))
     }
 
     /// Tells `observer` of every step of the runs this scheduler executes (e.g. the step
     /// metrics of `serve --listen`).
     pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
-        self.observer = Some(observer);
+        self.jobs.observer = Some(observer);
         self
     }
 
@@ -134,16 +148,20 @@ impl Scheduler {
     /// journaled and is handed over (left `running` with its lease released), so another
     /// worker takes it up at once and nothing is sent twice.
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
-        self.stop.clone()
+        self.jobs.stop.clone()
     }
 
     /// The worker name.
     pub fn worker(&self) -> &str {
-        self.workflow.holder()
+        self.jobs.worker()
     }
 
     fn store(&self) -> &dyn Store {
-        self.workflow.store().as_ref()
+        self.jobs.store()
+    }
+
+    fn workflow(&self) -> &Workflow {
+        &self.jobs.workflow
     }
 
     /// Does everything due once: starts approved requests without a run, then resumes runs
@@ -159,7 +177,7 @@ impl Scheduler {
         &self,
         queued_since: Option<Instant>,
     ) -> Result<TickReport, StoreError> {
-        let now = self.workflow.clock().now();
+        let now = self.workflow().clock().now();
         let mut report = TickReport::default();
 
         self.settle_lagging_requests(now).await?;
@@ -173,7 +191,7 @@ impl Scheduler {
         due.truncate(self.batch as usize);
         let mut jobs: Vec<Job> = due.into_iter().map(Job::Start).collect();
 
-        if !self.stop.load(Ordering::SeqCst) {
+        if !self.jobs.stop.load(Ordering::SeqCst) {
             // Claim no more than this worker takes on in one tick, so idle workers sharing
             // the store find the rest.
             let room = self
@@ -185,8 +203,8 @@ impl Scheduler {
                     .claim_runs(
                         self.worker(),
                         room,
-                        self.workflow.lease_ttl(),
-                        self.workflow.clock().now(),
+                        self.workflow().lease_ttl(),
+                        self.workflow().clock().now(),
                     )
                     .await?;
                 jobs.extend(claimed.into_iter().map(Job::Resume));
@@ -195,26 +213,37 @@ impl Scheduler {
 
         // Requests are compiled and started (leased) only when a slot is free, so nothing
         // sits leased in this worker's queue while another worker could run it.
-        let before = self.workflow.limit_snapshot().await;
+        let before = self.workflow().limit_snapshot().await;
         let queued = queued_since.unwrap_or_else(Instant::now);
         let run_waits = WaitTally::default();
-        let results: Vec<Result<Option<TickRun>, String>> = futures::stream::iter(jobs)
-            .enumerate()
-            .map(|(n, job)| {
+        // Each run on a task of its own, at most `concurrency` at once.
+        let mut pending = jobs.into_iter().enumerate();
+        let mut running = tokio::task::JoinSet::new();
+        let mut results: Vec<Result<Option<TickRun>, String>> = Vec::new();
+        loop {
+            while running.len() < self.concurrency {
+                let Some((n, job)) = pending.next() else {
+                    break;
+                };
                 // A job past the first `concurrency` waited for a run slot until now, as
                 // did every job left over from an earlier tick.
                 if n >= self.concurrency || queued_since.is_some() {
                     run_waits.add(queued.elapsed());
                 }
-                self.run_job(job)
-            })
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
+                let jobs = self.jobs.clone();
+                running.spawn(async move { jobs.run_job(job).await });
+            }
+            match running.join_next().await {
+                Some(Ok(result)) => results.push(result),
+                Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Some(Err(e)) => results.push(Err(format!("a run's task ended: {e}"))),
+                None => break,
+            }
+        }
         report.limits = LimitReport::between(
             &before,
-            &self.workflow.limit_snapshot().await,
-            self.workflow.parallelism(),
+            &self.workflow().limit_snapshot().await,
+            self.workflow().parallelism(),
             Some((self.concurrency, run_waits.get())),
         );
         for r in results {
@@ -225,6 +254,34 @@ impl Scheduler {
             }
         }
         Ok(report)
+    }
+
+    /// Brings requests up to date whose worker died after their run ended.
+    async fn settle_lagging_requests(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        for (request, run, status) in self.store().unsettled_requests(now, self.batch).await? {
+            sync_request_state(
+                self.store(),
+                &request,
+                request_state_after(status),
+                &run,
+                self.worker(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Jobs {
+    fn worker(&self) -> &str {
+        self.workflow.holder()
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.workflow.store().as_ref()
     }
 
     /// Starts or resumes one run. `None`: nothing to do (another worker was first, or the
@@ -319,24 +376,6 @@ impl Scheduler {
             .await
             .map_err(|e| e.to_string())?;
         Ok(Some(run))
-    }
-
-    /// Brings requests up to date whose worker died after their run ended.
-    async fn settle_lagging_requests(
-        &self,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), StoreError> {
-        for (request, run, status) in self.store().unsettled_requests(now, self.batch).await? {
-            sync_request_state(
-                self.store(),
-                &request,
-                request_state_after(status),
-                &run,
-                self.worker(),
-            )
-            .await?;
-        }
-        Ok(())
     }
 
     /// A request whose plan cannot be compiled fails with the reason (through `running`, as
