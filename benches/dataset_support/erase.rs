@@ -1,6 +1,6 @@
 //! The derived erasure of a 200-table dataset at size, on PostgreSQL: 1,000 subjects
 //! through the engine (compile + `Engine::execute`, the SQLite journal on, 4 requests at a
-//! time) versus 4 psql processes running the same finds (each table's keys captured with
+//! time, each on its own task) versus 4 psql processes running the same finds (each table's keys captured with
 //! `\gset`) and deletes (children first), one transaction per subject as `commit: service`.
 //!
 //! Customer `c` (of the first `related / 199` customers) has exactly one row in each of the
@@ -193,8 +193,9 @@ fn write_project(dir: &Path) -> Project {
     }
 }
 
-/// The engine: every subject's request compiled and executed, `AT_ONCE` at a time.
-async fn erase_dsrctl(project: &Project, dir: &Path, round: u64) -> (Duration, usize) {
+/// The engine: every subject's request compiled and executed, `AT_ONCE` at a time, each on
+/// a task of its own (as a worker runs them).
+async fn erase_dsrctl(project: &Arc<Project>, dir: &Path, round: u64) -> (Duration, usize) {
     let store = dsrctl::store::open(".dsrctl/state.db", dir)
         .await
         .expect("store");
@@ -207,8 +208,9 @@ async fn erase_dsrctl(project: &Project, dir: &Path, round: u64) -> (Duration, u
     let t = Instant::now();
     let steps: Vec<usize> = futures::stream::iter(subjects(round))
         .map(|c| {
-            let (engine, store) = (engine.clone(), store.clone());
-            async move {
+            let (engine, store, project) = (engine.clone(), store.clone(), project.clone());
+            // Spawned only when a slot of `AT_ONCE` is free (the stream is pulled then).
+            tokio::spawn(async move {
                 let request = load_request_str(
                     "r.yaml",
                     &format!(
@@ -217,7 +219,7 @@ async fn erase_dsrctl(project: &Project, dir: &Path, round: u64) -> (Duration, u
                     ),
                 )
                 .expect("request");
-                let plan = compile(project, &request, chrono::Utc::now()).expect("compile");
+                let plan = compile(&project, &request, chrono::Utc::now()).expect("compile");
                 let run = store
                     .create_run(&plan, RunMode::Apply)
                     .await
@@ -228,9 +230,10 @@ async fn erase_dsrctl(project: &Project, dir: &Path, round: u64) -> (Duration, u
                     .expect("execute");
                 assert_eq!(result.status, RunStatus::Completed, "{:?}", result.outcomes);
                 plan.steps.len()
-            }
+            })
         })
         .buffer_unordered(AT_ONCE)
+        .map(|joined| joined.expect("a subject's task"))
         .collect()
         .await;
     (t.elapsed(), steps.first().copied().unwrap_or(0))
@@ -310,7 +313,7 @@ fn erase_psql(round: u64) -> Duration {
 pub fn run() {
     setup();
     let dir = tempfile::tempdir().expect("tempdir");
-    let project = write_project(dir.path());
+    let project = Arc::new(write_project(dir.path()));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
