@@ -166,6 +166,26 @@ impl Drp {
         body["token"].as_str().unwrap().to_owned()
     }
 
+    /// Approves request `id` through the business's API and waits for its run's manual
+    /// task; the run's id.
+    async fn approve_until_task(&self, id: &str) -> String {
+        let (status, approved) = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/v1/requests/{id}/approve"),
+                Some(OPS),
+                Some("{}".into()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{approved}");
+        let tasks = self
+            .until("/v1/tasks", OPS, |b| {
+                b["tasks"].as_array().is_some_and(|t| !t.is_empty())
+            })
+            .await;
+        tasks["tasks"][0]["run"].as_str().unwrap().to_owned()
+    }
+
     /// Polls `path` until `ready` holds, for at most 30 s.
     async fn until(&self, path: &str, token: &str, ready: impl Fn(&Value) -> bool) -> Value {
         let start = Instant::now();
@@ -416,21 +436,7 @@ async fn an_agent_pairs_sends_follows_and_revokes_requests() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
 
     // Approved by the business: in progress while the run waits for its manual task.
-    let (status, approved) = drp
-        .send(
-            reqwest::Method::POST,
-            &format!("/v1/requests/{id}/approve"),
-            Some(OPS),
-            Some("{}".into()),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{approved}");
-    let tasks = drp
-        .until("/v1/tasks", OPS, |b| {
-            b["tasks"].as_array().is_some_and(|t| !t.is_empty())
-        })
-        .await;
-    let run = tasks["tasks"][0]["run"].as_str().unwrap().to_owned();
+    let run = drp.approve_until_task(&id).await;
     // The worker lets go of the run once it waits for the person.
     drp.until(&format!("/v1/requests/{id}"), OPS, |b| {
         b["state"] == "waiting" && b["run"]["status"] == "waiting"
@@ -635,22 +641,8 @@ async fn status_changes_are_called_back_until_the_agent_has_the_latest() {
 
     // Approved and carried out up to its manual task: the agent hears `in_progress`, after
     // its endpoint failed twice.
-    let (status, approved) = drp
-        .send(
-            reqwest::Method::POST,
-            &format!("/v1/requests/{id}/approve"),
-            Some(OPS),
-            Some("{}".into()),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{approved}");
+    let run = drp.approve_until_task(&id).await;
     callbacks.until_delivered(&id, "in_progress").await;
-    let tasks = drp
-        .until("/v1/tasks", OPS, |b| {
-            b["tasks"].as_array().is_some_and(|t| !t.is_empty())
-        })
-        .await;
-    let run = tasks["tasks"][0]["run"].as_str().unwrap().to_owned();
     let (status, done) = drp
         .send(
             reqwest::Method::POST,
