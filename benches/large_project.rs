@@ -10,7 +10,8 @@
 //!
 //! Run: `cargo bench --bench large_project`. ajv-cli is taken from `DSRCTL_AJV` or
 //! `node_modules/.bin/ajv` (`npm ci` installs it); without it that comparison is left out.
-//! `DSRCTL_BENCH_PLAYBOOKS` and `DSRCTL_BENCH_LSP_PLAYBOOKS` change the sizes.
+//! `DSRCTL_BENCH_PLAYBOOKS` and `DSRCTL_BENCH_LSP_PLAYBOOKS` change the sizes;
+//! `DSRCTL_BENCH_KEEP` keeps the generated 10,000-playbook project (its path is printed).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -138,6 +139,10 @@ fn main() {
     let dir = project(n);
     let root = dir.path();
     println!("generated {n} playbooks");
+    if std::env::var_os("DSRCTL_BENCH_KEEP").is_some() {
+        // Kept for profiling by hand: the directory outlives the bench.
+        println!("project kept in {}", root.display());
+    }
 
     // 1. Cold: no validation cache.
     let mut cold = Vec::new();
@@ -270,7 +275,9 @@ fn main() {
         median(plans),
         mib(plan_rss)
     );
-    drop(dir);
+    if std::env::var_os("DSRCTL_BENCH_KEEP").is_some() {
+        let _ = dir.keep();
+    }
 
     // 4. The language server after an edit.
     let dir = project(lsp_n);

@@ -95,3 +95,38 @@ fn words_split_like_a_shell() {
         ["dsrctl", "schema", "playbook"]
     );
 }
+
+#[test]
+fn every_command_is_described_in_words_of_its_own() {
+    let mut all = Vec::new();
+    commands(&Cli::command(), Vec::new(), &mut all);
+    for (path, cmd) in &all {
+        let name = path.join(" ");
+        let about = cmd
+            .get_about()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| panic!("`dsrctl {name}` has no description"));
+        // A bare "`dsrctl x`" is the arguments' type name showing through, not a
+        // description; a description naming another command's action was misplaced.
+        assert!(
+            !about.starts_with('`') && about.split_whitespace().count() >= 2,
+            "`dsrctl {name}` is described as {about:?}"
+        );
+    }
+    let about = |name: &str| {
+        all.iter()
+            .find(|(p, _)| p == &[name.to_owned()])
+            .and_then(|(_, c)| c.get_about().map(ToString::to_string))
+            .unwrap_or_default()
+    };
+    assert!(
+        about("show").starts_with("Show a saved plan"),
+        "{}",
+        about("show")
+    );
+    assert!(
+        about("apply").starts_with("Apply a saved plan"),
+        "{}",
+        about("apply")
+    );
+}

@@ -74,10 +74,10 @@ pub enum Command {
     /// Dry run: compile a request and preview what it would change (reads only).
     #[command(after_help = super::help::PLAN)]
     Plan(PlanArgs),
-    /// Apply a saved plan: exactly the previewed changes, or refuse if stale.
     /// Show a saved plan (`plan -o FILE`) as `plan` showed it; nothing contacted.
     #[command(after_help = super::help::SHOW)]
     Show(ShowArgs),
+    /// Apply a saved plan: exactly the previewed changes, or refuse if stale.
     #[command(after_help = super::help::APPLY)]
     Apply(ApplyArgs),
     /// Plan and apply a request. One request has one live run: an unfinished run is resumed,
