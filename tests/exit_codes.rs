@@ -74,3 +74,31 @@ async fn a_failure_after_parsing_exits_1() {
         .expect_code(1);
     assert!(out.stderr.contains("missing.yaml"), "{}", out.stderr);
 }
+
+// Regression: an error whose message already held its cause printed the cause twice
+// ("...; export it before running: connector configuration: connector `api`: ...").
+#[tokio::test]
+async fn a_failure_names_its_cause_once() {
+    let p = ProjectDir::new()
+        .file(
+            "dsrctl.yaml",
+            "tenants:\n  t1:\n    connectors:\n      api:\n        kind: http\n        base_url: \"http://127.0.0.1:9\"\n        auth: { type: bearer, token: { env: DSRCTL_TEST_UNSET_TOKEN } }\n",
+        )
+        .file(
+            "policies/crm.yaml",
+            "service: crm\nconnector: api\nneeds_identities: [email]\ndsr:\n  access: { unsupported: t }\n  export: { unsupported: t }\n  rectify: { unsupported: t }\n  restrict: { unsupported: t }\n  delete: { unsupported: t }\n",
+        )
+        .file(
+            "r.yaml",
+            "id: r-1\nkind: delete\ntenant: t1\njurisdiction: gdpr\nreceived: 2026-11-02\nsubject: { email: a@example.com }\n",
+        );
+    let out = p.cmd().args(["plan", "r.yaml"]).run().await.expect_code(1);
+    let needle = "`DSRCTL_TEST_UNSET_TOKEN` is not set";
+    assert_eq!(
+        out.stderr.matches(needle).count(),
+        1,
+        "the cause is named once:\n{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("tenant `t1`"), "{}", out.stderr);
+}

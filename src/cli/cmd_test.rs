@@ -67,7 +67,7 @@ pub async fn run_all(project: &Project) -> Result<Vec<TestResult>> {
                 checks: 0,
             };
             if let Err(e) = run_one(&only, test, store.clone(), &scratch, &mut result).await {
-                result.failures.push(format!("{e:#}"));
+                result.failures.push(super::error_chain(&e));
             }
             results.push(result);
         }

@@ -130,9 +130,9 @@ pub fn main() -> ExitCode {
     let mut result = dispatch(cli);
     if let Err(e) = &result {
         let message = if progress::json_logs() {
-            format!("{e:#}")
+            error_chain(e)
         } else {
-            format!("error: {e:#}")
+            format!("error: {}", error_chain(e))
         };
         progress::note("ERROR", &message, serde_json::Value::Null);
     } else if OUTPUT_LOST.load(Ordering::Relaxed) {
@@ -140,6 +140,23 @@ pub fn main() -> ExitCode {
         result = Err(anyhow::anyhow!("standard output could not be written"));
     }
     exit_code(&result)
+}
+
+/// An error and its causes, `: `-separated, each cause left out when the text so far
+/// already holds it (an error whose message interpolates its source would otherwise name
+/// the cause twice).
+pub(crate) fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 /// Standard output has failed: nothing more is written to it.
@@ -244,4 +261,21 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer: {0}")]
+    struct Repeats(#[source] std::io::Error);
+
+    #[test]
+    fn a_cause_the_message_holds_is_not_repeated() {
+        let e = anyhow::Error::new(Repeats(std::io::Error::other("disk gone")));
+        assert_eq!(error_chain(&e), "outer: disk gone");
+        let e = anyhow::Error::new(std::io::Error::other("disk gone")).context("saving the run");
+        assert_eq!(error_chain(&e), "saving the run: disk gone");
+    }
 }

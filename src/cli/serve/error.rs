@@ -147,6 +147,6 @@ impl From<WorkflowError> for ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
-        ApiError::internal(format!("{e:#}"))
+        ApiError::internal(crate::cli::error_chain(&e))
     }
 }
