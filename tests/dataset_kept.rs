@@ -220,3 +220,56 @@ async fn a_row_kept_as_shared_keeps_its_children(kind: Kind) {
     );
     db.drop().await;
 }
+
+/// Members referring members: Alice's two rows (found by `email` and by `alt_email`) refer
+/// one to the other, and Carol, who is not erased, was referred by Alice.
+const MEMBERS: &[(&str, &str)] = &[(
+    "member",
+    "id INT NOT NULL, email VARCHAR(200) NOT NULL, alt_email VARCHAR(200), referred_by INT, \
+     PRIMARY KEY (id), FOREIGN KEY (referred_by) REFERENCES {member}(id)",
+)];
+
+const MEMBER_ROWS: &[(&str, &str)] = &[(
+    "member",
+    "(1, 'alice@ref.test', NULL, NULL), (2, 'al@ref.test', 'alice@ref.test', 1), \
+     (3, 'carol@ref.test', NULL, 1)",
+)];
+
+on_all_backends!(rows_of_the_subject_referring_each_other_are_erased_cleanly);
+
+/// Regression: the derived detach (`referred_by` set to NULL on every row referring an
+/// erased member) also wrote Alice's own second row, which the erasure then deleted in the
+/// same transaction; re-reading it by key found it missing, and the run failed although
+/// everything was erased as planned.
+async fn rows_of_the_subject_referring_each_other_are_erased_cleanly(kind: Kind) {
+    let db = Db::new(kind, "ds_self_ref").await;
+    db.create(MEMBERS, MEMBER_ROWS).await;
+    let tables = format!(
+        r#"    {member}:
+      columns:
+        id:
+        email: {{ identity: email, category: user.contact.email }}
+        alt_email: {{ identity: email, category: user.contact.email }}
+        referred_by: {{ references: {member}.id }}
+"#,
+        member = db.t("member"),
+    );
+    let p = project(&db, "club", &tables, "alice@ref.test");
+    p.cmd().arg("validate").run().await.expect_code(0);
+    let out = p
+        .cmd()
+        .args(["run", "request.yaml", "--approve", "dpo"])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{kind:?}: {out:?}");
+    assert!(!out.stdout.contains("failed "), "{kind:?}: {}", out.stdout);
+    let left = rows(&db, "member").await;
+    assert_eq!(left.len(), 1, "{kind:?}: {left:?}");
+    assert_eq!(left[0]["id"], json!(3), "{kind:?}: Carol stays");
+    assert_eq!(
+        left[0]["referred_by"],
+        json!(null),
+        "{kind:?}: no longer pointing at an erased member"
+    );
+    db.drop().await;
+}

@@ -222,7 +222,7 @@ impl Connector for SqlClient {
     }
 
     async fn verify(&self, op: &Operation) -> Result<Option<Verification>, ConnectorError> {
-        self.verify_change(action(op)?).await
+        self.verify_change(action(op)?, &[]).await
     }
 
     async fn verify_many(
@@ -240,11 +240,20 @@ impl Connector for SqlClient {
         } else {
             Default::default()
         };
+        // Tables the transaction deleted from: an updated row found gone there was deleted
+        // after its update by the same commit.
+        let deleted: Vec<&str> = deletes
+            .iter()
+            .filter_map(|(_, a)| a.delete.as_ref().map(|d| d.table.as_str()))
+            .collect();
         let mut out = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
             out.push(match checked.remove(&i) {
                 Some(v) => Ok(Some(v)),
-                None => self.verify(op).await,
+                None => match action(op) {
+                    Ok(a) => self.verify_change(a, &deleted).await,
+                    Err(e) => Err(e),
+                },
             });
         }
         out
