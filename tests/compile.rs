@@ -211,3 +211,24 @@ dsr:
     assert_eq!(scope("chain/list"), ["list=chain/list"]);
     assert_eq!(scope("chain/d"), ["d=chain/d", "list=chain/list"]);
 }
+
+// Regression: a dataset with two columns of one category (`email`, `alt_email`) listed the
+// category twice under "Data held" in the evidence report.
+#[test]
+fn a_services_data_categories_are_listed_once_each() {
+    let devices = devices().replace(
+        "needs_identities: [object_id]\n",
+        "needs_identities: [object_id]\nholds:\n  - { category: user.contact.email, location: users.email }\n  - { category: user.device, location: devices.id }\n  - { category: user.contact.email, location: users.alt_email }\n",
+    );
+    let p = project_with(
+        "http://127.0.0.1:1",
+        &[("directory", directory()), ("devices", devices)],
+    );
+    let plan = compile(&p.project, &request("delete"), chrono::Utc::now()).unwrap();
+    let svc = plan
+        .services
+        .iter()
+        .find(|s| s.service == "devices")
+        .unwrap();
+    assert_eq!(svc.holds, ["user.contact.email", "user.device"]);
+}

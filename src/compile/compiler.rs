@@ -53,7 +53,7 @@ pub fn compile(
             connector,
             notes: pb.notes.clone(),
             redact: pb.redact.clone(),
-            holds: pb.holds.iter().map(|h| h.category.clone()).collect(),
+            holds: categories(&pb.holds),
             title: pb.title.clone(),
             processing: pb.processing.clone(),
         });
@@ -539,4 +539,15 @@ pub fn connector_config<'a>(
     name: &str,
 ) -> Option<&'a ConnectorConfig> {
     project.config.tenants.get(tenant)?.connectors.get(name)
+}
+
+/// The data categories a playbook holds, each once, in the order first given (a dataset
+/// names a category at every column that holds it).
+fn categories(holds: &[crate::model::DataCategory]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    holds
+        .iter()
+        .filter(|h| seen.insert(h.category.as_str()))
+        .map(|h| h.category.clone())
+        .collect()
 }
