@@ -145,6 +145,38 @@ async fn coverage_catches_an_added_personal_column(kind: Kind) {
         .expect_code(1)
         .json();
     assert!(sarif["runs"].is_array(), "{kind:?}: {sarif}");
+
+    // A column that looks personal but is not can be said to be so, and coverage is
+    // satisfied; saying so of a column with a category is refused.
+    let customer = format!("    {}:\n      columns:\n", db.t("customer"));
+    let text = p.read("policies/shop.yaml");
+    assert!(text.contains(&customer), "{kind:?}: {text}");
+    p.write(
+        "policies/shop.yaml",
+        &text.replacen(
+            &customer,
+            &format!("{customer}        mobile: {{ personal: false }}\n"),
+            1,
+        ),
+    );
+    let out = p.cmd().arg("coverage").run().await;
+    assert_eq!(out.code, 0, "{kind:?}: {out:?}");
+    p.write(
+        "policies/shop.yaml",
+        &text.replacen(
+            &customer,
+            &format!(
+                "{customer}        mobile: {{ personal: false, category: user.contact.phone_number }}\n"
+            ),
+            1,
+        ),
+    );
+    let out = p.cmd().arg("validate").run().await.expect_code(1);
+    assert!(
+        out.stdout.contains("invalid-value") && out.stdout.contains("personal: false"),
+        "{kind:?}: {}",
+        out.stdout
+    );
     db.drop().await;
 }
 

@@ -137,6 +137,18 @@ pub struct DatasetColumn {
     /// should check; validate warns until it is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<String>,
+    /// `false`: the column holds no personal data although its name or type looks so (a
+    /// product's `name`, a shop's `email`), so `dsrctl coverage` no longer asks for its
+    /// category. Not together with a `category` or an `identity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal: Option<bool>,
+}
+
+impl DatasetColumn {
+    /// Whether the column is declared to hold no personal data (`personal: false`).
+    pub fn not_personal(&self) -> bool {
+        self.personal == Some(false)
+    }
 }
 
 /// What erasure does to a table's rows of the subject.

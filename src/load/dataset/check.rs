@@ -45,6 +45,16 @@ pub(crate) fn check_dataset(
             .help("check the guess, then remove `review`");
         }
         for (column, c) in t.described_columns() {
+            if c.not_personal() && (c.category.is_some() || c.identity.is_some()) {
+                r.error(
+                    Code::InvalidValue,
+                    &format!("{tp}/columns/{}/personal", esc(&column)),
+                    format!(
+                        "column `{table}.{column}` is said to hold no personal data (`personal: false`) but has a category or an identity"
+                    ),
+                )
+                .help("remove `personal: false`, or the category and identity if it really holds no personal data");
+            }
             if let Some(note) = &c.review {
                 r.push(
                     Severity::Warning,

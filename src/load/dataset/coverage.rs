@@ -81,7 +81,7 @@ pub fn coverage(file: &str, text: &str, dataset: &Dataset, live: &LiveView) -> D
                         ),
                     );
                 }
-                Some(c) if c.category.is_none() && c.identity.is_none() => {
+                Some(c) if c.category.is_none() && c.identity.is_none() && !c.not_personal() => {
                     if let Some(cat) = guess_category(column, ty) {
                         push(
                             Severity::Error,
@@ -91,7 +91,7 @@ pub fn coverage(file: &str, text: &str, dataset: &Dataset, live: &LiveView) -> D
                                 "column `{table}.{column}` looks personal (`{cat}`?) but has no category, so erasure leaves it as it is"
                             ),
                             format!(
-                                "give it a category, e.g. `{column}: {cat}`; if it is not personal data, say so in a comment and ignore this finding"
+                                "give it a category, e.g. `{column}: {cat}`; if it holds no personal data, say so: `{column}: {{ personal: false }}`"
                             ),
                         );
                     }
