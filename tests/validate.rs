@@ -601,3 +601,25 @@ mod incremental {
         assert_eq!(validate(&p, &[]), (warm, 0));
     }
 }
+
+// Regression: an identity named only by a dataset's column was reported at the top of the
+// file (`service:`), with no hint of the column or the identity meant.
+#[test]
+fn a_datasets_unknown_identity_points_at_its_column() {
+    let shop = "service: shop\nconnector: shop\ndataset:\n  tables:\n    customer:\n      columns:\n        id:\n        email: { identity: emial, category: user.contact.email }\ndsr:\n  rectify: { unsupported: \"by hand\" }\n";
+    let p = TestProject::new()
+        .file(TWINS_PATH, TWINS)
+        .file("policies/shop.yaml", shop);
+    let d = p.validate();
+    let w = one(&d, "identity-never-provided");
+    assert_eq!(
+        (w.file.as_str(), w.line),
+        ("policies/shop.yaml", 8),
+        "{w:?}"
+    );
+    assert!(
+        d.render_human(false).contains("did you mean `email`?"),
+        "{}",
+        d.render_human(false)
+    );
+}

@@ -105,7 +105,7 @@ impl PlaybookIndex {
                 .needs_identities
                 .iter()
                 .enumerate()
-                .map(|(i, id)| (id.clone(), place(&format!("/needs_identities/{i}"))))
+                .map(|(i, id)| (id.clone(), place(&identity_pointer(p, doc, i, id))))
                 .collect(),
             discovers: p
                 .discovers
@@ -167,4 +167,30 @@ impl<'a> Lines<'a> {
             .copied()
             .unwrap_or("")
     }
+}
+
+/// Where the playbook names its `i`-th needed identity: in `needs_identities`, or, for a
+/// dataset that derives them, at the first column holding it.
+fn identity_pointer(p: &Playbook, doc: &Document, i: usize, id: &str) -> String {
+    let written = format!("/needs_identities/{i}");
+    if doc.value.pointer(&written).is_some() {
+        return written;
+    }
+    let esc = escape_token;
+    p.dataset
+        .iter()
+        .flat_map(|d| &d.tables)
+        .find_map(|(table, t)| {
+            t.described_columns()
+                .into_iter()
+                .find(|(_, c)| c.identity.as_deref() == Some(id))
+                .map(|(column, _)| {
+                    format!(
+                        "/dataset/tables/{}/columns/{}/identity",
+                        esc(table),
+                        esc(&column)
+                    )
+                })
+        })
+        .unwrap_or(written)
 }
