@@ -116,6 +116,18 @@ fn notes(db: &Db) -> String {
     )
 }
 
+/// Validates the project, runs its delete request and expects it to complete.
+async fn validate_and_erase(p: &ProjectDir, kind: Kind) -> support::cli::Output {
+    p.cmd().arg("validate").run().await.expect_code(0);
+    let out = p
+        .cmd()
+        .args(["run", "request.yaml", "--approve", "dpo"])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{kind:?}: {out:?}");
+    out
+}
+
 async fn rows(db: &Db, table: &str) -> Vec<Value> {
     db.read(json!({ "select": { "table": db.t(table), "order_by": ["id"] } }))
         .await
@@ -139,13 +151,7 @@ async fn a_parent_kept_as_shared_keeps_what_it_references(kind: Kind) {
     let db = Db::new(kind, "ds_kept_parent").await;
     db.create(TABLES, ROWS).await;
     let p = project(&db, "shop", &shop(&db), "alice@shop.test");
-    p.cmd().arg("validate").run().await.expect_code(0);
-    let out = p
-        .cmd()
-        .args(["run", "request.yaml", "--approve", "dpo"])
-        .run()
-        .await;
-    assert_eq!(out.code, 0, "{kind:?}: {out:?}");
+    validate_and_erase(&p, kind).await;
     assert_eq!(ids(&db, "buyer").await, [2], "{kind:?}");
     assert_eq!(
         ids(&db, "purchase").await,
@@ -200,13 +206,7 @@ async fn a_row_kept_as_shared_keeps_its_children(kind: Kind) {
     let db = Db::new(kind, "ds_kept_child").await;
     db.create(NOTES, NOTE_ROWS).await;
     let p = project(&db, "notes", &notes(&db), "alice@notes.test");
-    p.cmd().arg("validate").run().await.expect_code(0);
-    let out = p
-        .cmd()
-        .args(["run", "request.yaml", "--approve", "dpo"])
-        .run()
-        .await;
-    assert_eq!(out.code, 0, "{kind:?}: {out:?}");
+    validate_and_erase(&p, kind).await;
     assert_eq!(ids(&db, "person").await, [2], "{kind:?}");
     assert_eq!(
         ids(&db, "note").await,
@@ -255,13 +255,7 @@ async fn rows_of_the_subject_referring_each_other_are_erased_cleanly(kind: Kind)
         member = db.t("member"),
     );
     let p = project(&db, "club", &tables, "alice@ref.test");
-    p.cmd().arg("validate").run().await.expect_code(0);
-    let out = p
-        .cmd()
-        .args(["run", "request.yaml", "--approve", "dpo"])
-        .run()
-        .await;
-    assert_eq!(out.code, 0, "{kind:?}: {out:?}");
+    let out = validate_and_erase(&p, kind).await;
     assert!(!out.stdout.contains("failed "), "{kind:?}: {}", out.stdout);
     let left = rows(&db, "member").await;
     assert_eq!(left.len(), 1, "{kind:?}: {left:?}");
