@@ -7,6 +7,11 @@
 //! 199 related tables (row `c` of each table references row `c` of its parent), so erasing
 //! a subject finds and deletes 200 rows in 200 tables. Each run takes fresh subjects (the
 //! next free round is kept in the database), so runs compare the same work on the same data.
+//!
+//! Each phase also prints its CPU time: this process's (the engine, its journal's writer
+//! thread, the bench's own compile), the psql processes', and how busy the whole machine was
+//! (PostgreSQL's backends included). On a machine whose cores are all busy, a client's CPU
+//! time is wall time the server does not get.
 
 use std::io::{BufWriter, Write as _};
 use std::path::Path;
@@ -137,6 +142,60 @@ fn setup() {
         TABLES - 1,
         t.elapsed().as_secs_f64()
     );
+}
+
+/// CPU time so far, in seconds: this process, its waited-for children (the psql
+/// processes), and the whole machine busy (every process: PostgreSQL's backends, and
+/// whatever else runs) out of the time all cores had. Linux clock ticks are 1/100 s.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    own: f64,
+    children: f64,
+    busy: f64,
+    total: f64,
+}
+
+fn cpu() -> Cpu {
+    let tick = |v: &str| v.parse::<f64>().unwrap_or(0.0) / 100.0;
+    let mut c = Cpu::default();
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+        // Fields after the command's closing parenthesis: utime is the 12th, then stime,
+        // cutime, cstime.
+        let rest: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r.split_whitespace().collect())
+            .unwrap_or_default();
+        if rest.len() > 14 {
+            c.own = tick(rest[11]) + tick(rest[12]);
+            c.children = tick(rest[13]) + tick(rest[14]);
+        }
+    }
+    if let Ok(stat) = std::fs::read_to_string("/proc/stat")
+        && let Some(line) = stat.lines().next()
+    {
+        let v: Vec<f64> = line.split_whitespace().skip(1).map(tick).collect();
+        c.total = v.iter().sum();
+        // idle and iowait
+        c.busy = c.total - v.get(3).copied().unwrap_or(0.0) - v.get(4).copied().unwrap_or(0.0);
+    }
+    c
+}
+
+/// What a phase cost in CPU: `own` (this process), `children`, the machine's busy share.
+fn cpu_since(before: Cpu) -> String {
+    let now = cpu();
+    let total = now.total - before.total;
+    format!(
+        "CPU: this process {:.2} s, psql processes {:.2} s, machine busy {:.0} % of {:.2} core-s",
+        now.own - before.own,
+        now.children - before.children,
+        if total > 0.0 {
+            100.0 * (now.busy - before.busy) / total
+        } else {
+            0.0
+        },
+        total
+    )
 }
 
 /// Subjects of `round`: 1,000 customers with rows, spread, disjoint between rounds.
@@ -325,21 +384,25 @@ pub fn run() {
     for dsrctl_first in [true, false] {
         let (rd, rp) = (take_round(), take_round());
         let mut engine = || {
+            let before = cpu();
             let (took, n) = rt.block_on(erase_dsrctl(&project, dir.path(), rd));
             steps = n;
             println!(
-                "dsrctl: {} subjects ({n} steps each) in {:.2} s",
+                "dsrctl: {} subjects ({n} steps each) in {:.2} s; {}",
                 subject_count(),
-                took.as_secs_f64()
+                took.as_secs_f64(),
+                cpu_since(before)
             );
             took
         };
         let raw = || {
+            let before = cpu();
             let took = erase_psql(rp);
             println!(
-                "psql:   {} subjects in {:.2} s",
+                "psql:   {} subjects in {:.2} s; {}",
                 subject_count(),
-                took.as_secs_f64()
+                took.as_secs_f64(),
+                cpu_since(before)
             );
             took
         };
