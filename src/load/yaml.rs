@@ -6,12 +6,12 @@
 //! nested documents are findings; nothing panics and the work is linear in the input.
 //! Scalars resolve by the YAML 1.2 core schema: `on`/`yes` stay strings.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use serde_json::{Map, Number, Value};
 
-use super::position::{NodePos, Pos, PosMap, escape_token};
+use super::position::{NodeId, NodePos, Pos, PosMap, Step, escape_token};
 use super::{Code, Diagnostic, Diagnostics};
 
 /// Largest file accepted, in bytes.
@@ -112,14 +112,15 @@ pub fn parse_yaml(file: &str, bytes: &[u8]) -> (Option<Document>, Diagnostics) {
 fn check_tabs(file: &str, text: &str, diags: &mut Diagnostics) -> bool {
     let mut found = 0;
     for (i, line) in text.lines().enumerate() {
-        let indent: String = line
-            .chars()
-            .take_while(|c| *c == ' ' || *c == '\t')
-            .collect();
-        if indent.len() == line.len() {
+        // Spaces and tabs are one byte each: the indent's bytes are its characters.
+        let width = line
+            .bytes()
+            .take_while(|b| *b == b' ' || *b == b'\t')
+            .count();
+        if width == line.len() {
             continue; // blank line
         }
-        if let Some(col) = indent.chars().position(|c| c == '\t') {
+        if let Some(col) = line.as_bytes()[..width].iter().position(|b| *b == b'\t') {
             diags.push(
                 Diagnostic::error(
                     Code::TabIndentation,
@@ -142,13 +143,15 @@ fn check_tabs(file: &str, text: &str, diags: &mut Diagnostics) -> bool {
 enum Frame {
     Map {
         obj: Map<String, Value>,
-        pointer: String,
+        id: NodeId,
         key: Option<(String, Pos)>,
-        keys: HashMap<String, Pos>,
+        /// Keys defined more than once, with their first place (the position map has the
+        /// place of the last).
+        repeated: Vec<(String, Pos)>,
     },
     Seq {
         arr: Vec<Value>,
-        pointer: String,
+        id: NodeId,
     },
 }
 
@@ -225,7 +228,7 @@ impl Builder<'_> {
                     if !self.check_anchor(anchor, pos) {
                         return false;
                     }
-                    if !self.scalar(&v, style, tag.as_deref(), pos) {
+                    if !self.scalar(v, style, tag.as_deref(), pos) {
                         return false;
                     }
                 }
@@ -244,24 +247,21 @@ impl Builder<'_> {
                         self.diags.push(d);
                         return false;
                     }
-                    let Some(pointer) = self.child_pointer(pos) else {
+                    let Some(id) = self.record(pos) else {
                         return false;
                     };
                     let is_map = matches!(event, Event::MappingStart(..));
-                    let key = self.current_key_pos();
-                    self.positions
-                        .insert(pointer.clone(), NodePos { key, value: pos });
                     self.stack.push(if is_map {
                         Frame::Map {
                             obj: Map::new(),
-                            pointer,
+                            id,
                             key: None,
-                            keys: HashMap::new(),
+                            repeated: Vec::new(),
                         }
                     } else {
                         Frame::Seq {
                             arr: Vec::new(),
-                            pointer,
+                            id,
                         }
                     });
                 }
@@ -310,16 +310,23 @@ impl Builder<'_> {
         }
     }
 
-    /// The pointer of the node about to start; `None` (after a finding) for a complex key.
-    fn child_pointer(&mut self, pos: Pos) -> Option<String> {
+    /// Record the places of the node about to start (at `pos`, under the pending key if
+    /// any); `None` (after a finding) for a complex key.
+    fn record(&mut self, pos: Pos) -> Option<NodeId> {
+        let key = self.current_key_pos();
+        let value = NodePos { key, value: pos };
         match self.stack.last() {
-            None => Some(String::new()),
-            Some(Frame::Seq { arr, pointer }) => Some(format!("{pointer}/{}", arr.len())),
+            None => Some(self.positions.insert_root(value)),
+            Some(Frame::Seq { arr, id }) => Some(self.positions.insert_child(
+                *id,
+                Step::Index(arr.len()),
+                value,
+            )),
             Some(Frame::Map {
                 key: Some((k, _)),
-                pointer,
+                id,
                 ..
-            }) => Some(format!("{pointer}/{}", escape_token(k))),
+            }) => Some(self.positions.insert_child(*id, Step::Key(k), value)),
             Some(Frame::Map { key: None, .. }) => {
                 let d = self
                     .error(Code::ComplexKey, pos, "a mapping key must be a plain value")
@@ -330,16 +337,32 @@ impl Builder<'_> {
         }
     }
 
-    fn scalar(&mut self, v: &str, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> bool {
+    fn scalar(&mut self, v: Cow<'_, str>, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> bool {
         // A scalar where a key is expected is the key: its raw text, so `on`, `1` and
         // `true` stay strings.
         if let Some(Frame::Map {
+            obj,
+            id,
             key: key @ None,
-            keys,
-            ..
+            repeated,
         }) = self.stack.last_mut()
         {
-            if let Some(first) = keys.get(v) {
+            let first = if obj.contains_key(&*v) {
+                match repeated.iter().find(|(k, _)| *k == *v) {
+                    Some((_, p)) => Some(*p),
+                    None => {
+                        let at = format!("{}/{}", self.positions.pointer(*id), escape_token(&v));
+                        let first = self.positions.get(&at).and_then(|n| n.key);
+                        if let Some(p) = first {
+                            repeated.push((v.to_string(), p));
+                        }
+                        first
+                    }
+                }
+            } else {
+                None
+            };
+            if let Some(first) = first {
                 let d = Diagnostic::error(
                     Code::DuplicateKey,
                     self.file,
@@ -348,32 +371,30 @@ impl Builder<'_> {
                     format!("duplicate key `{v}`"),
                 )
                 .with_len(pos.len)
-                .with_key(v)
+                .with_key(&*v)
                 .with_label("defined again here")
                 .with_help(format!(
                     "first defined at line {}, column {}; keep one of them",
                     first.line, first.col
                 ));
                 self.diags.push(d);
-            } else {
-                keys.insert(v.to_owned(), pos);
             }
-            *key = Some((v.to_owned(), pos));
+            *key = Some((v.into_owned(), pos));
             return true;
         }
-        let value = match resolve_scalar(v, style, tag) {
-            Ok(value) => value,
+        // A string takes the scalar's text as it is, without copying it.
+        let value = match resolve_scalar(&v, style, tag) {
+            Ok(Some(value)) => value,
+            Ok(None) => Value::String(v.into_owned()),
             Err(msg) => {
                 let d = self.error(Code::UnsupportedValue, pos, msg);
                 self.diags.push(d);
-                Value::String(v.to_owned())
+                Value::String(v.into_owned())
             }
         };
-        let Some(pointer) = self.child_pointer(pos) else {
+        if self.record(pos).is_none() {
             return false;
-        };
-        let key = self.current_key_pos();
-        self.positions.insert(pointer, NodePos { key, value: pos });
+        }
         self.attach(value);
         true
     }
@@ -392,32 +413,33 @@ impl Builder<'_> {
     }
 }
 
-/// Resolve a scalar by the YAML 1.2 core schema.
-fn resolve_scalar(v: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+/// Resolve a scalar by the YAML 1.2 core schema; `None` when it is the string `v`.
+fn resolve_scalar(v: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Option<Value>, String> {
     if style != ScalarStyle::Plain {
-        return Ok(Value::String(v.to_owned()));
+        return Ok(None);
     }
     if let Some(tag) = tag {
         if !tag.is_yaml_core_schema() {
             return Err(format!("tag `{tag}` is not supported"));
         }
         return match tag.suffix.as_str() {
-            "str" => Ok(Value::String(v.to_owned())),
-            "null" | "bool" | "int" | "float" => match resolve_plain(v)? {
-                Value::String(_) => Err(format!("`{v}` is not a valid !!{}", tag.suffix)),
+            "str" => Ok(None),
+            "null" | "bool" | "int" | "float" => match typed_plain(v)? {
+                None => Err(format!("`{v}` is not a valid !!{}", tag.suffix)),
                 other => Ok(other),
             },
             other => Err(format!("tag `!!{other}` is not supported")),
         };
     }
-    resolve_plain(v)
+    typed_plain(v)
 }
 
-fn resolve_plain(v: &str) -> Result<Value, String> {
+/// A plain scalar as null, a boolean or a number; `None` when it is a string.
+fn typed_plain(v: &str) -> Result<Option<Value>, String> {
     match v {
-        "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
-        "true" | "True" | "TRUE" => return Ok(Value::Bool(true)),
-        "false" | "False" | "FALSE" => return Ok(Value::Bool(false)),
+        "" | "~" | "null" | "Null" | "NULL" => return Ok(Some(Value::Null)),
+        "true" | "True" | "TRUE" => return Ok(Some(Value::Bool(true))),
+        "false" | "False" | "FALSE" => return Ok(Some(Value::Bool(false))),
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
         | ".nan" | ".NaN" | ".NAN" => {
             return Err(format!(
@@ -431,33 +453,33 @@ fn resolve_plain(v: &str) -> Result<Value, String> {
             && hex.bytes().all(|b| b.is_ascii_hexdigit())
             && let Ok(n) = u64::from_str_radix(hex, 16)
         {
-            return Ok(Value::Number(n.into()));
+            return Ok(Some(Value::Number(n.into())));
         }
-        return Ok(Value::String(v.to_owned()));
+        return Ok(None);
     }
     if let Some(oct) = v.strip_prefix("0o") {
         if !oct.is_empty()
             && oct.bytes().all(|b| (b'0'..=b'7').contains(&b))
             && let Ok(n) = u64::from_str_radix(oct, 8)
         {
-            return Ok(Value::Number(n.into()));
+            return Ok(Some(Value::Number(n.into())));
         }
-        return Ok(Value::String(v.to_owned()));
+        return Ok(None);
     }
     if is_core_int(v) {
         if let Ok(n) = v.parse::<i64>() {
-            return Ok(Value::Number(n.into()));
+            return Ok(Some(Value::Number(n.into())));
         }
         if let Ok(n) = v.trim_start_matches('+').parse::<u64>() {
-            return Ok(Value::Number(n.into()));
+            return Ok(Some(Value::Number(n.into())));
         }
     }
     if is_core_float(v)
         && let Some(n) = v.parse::<f64>().ok().and_then(Number::from_f64)
     {
-        return Ok(Value::Number(n));
+        return Ok(Some(Value::Number(n)));
     }
-    Ok(Value::String(v.to_owned()))
+    Ok(None)
 }
 
 /// `[-+]?[0-9]+`
@@ -498,9 +520,9 @@ mod tests {
         assert!(is_core_int("-12") && is_core_int("+3") && !is_core_int("1_000"));
         assert!(is_core_float(".5") && is_core_float("5.") && is_core_float("1e3"));
         assert!(!is_core_float(".") && !is_core_float("e3") && !is_core_float("1e"));
-        assert_eq!(resolve_plain("0x1f"), Ok(Value::Number(31.into())));
-        assert_eq!(resolve_plain("0xzz"), Ok(Value::String("0xzz".into())));
-        assert_eq!(resolve_plain("yes"), Ok(Value::String("yes".into())));
+        assert_eq!(typed_plain("0x1f"), Ok(Some(Value::Number(31.into()))));
+        assert_eq!(typed_plain("0xzz"), Ok(None));
+        assert_eq!(typed_plain("yes"), Ok(None));
     }
 
     #[test]

@@ -116,7 +116,7 @@ fn node_at(doc: &crate::load::Document, at: At) -> Option<(String, bool)> {
         if let Some(is_key) = hit
             && best.as_ref().is_none_or(|(b, _)| pointer.len() > b.len())
         {
-            best = Some((pointer.clone(), is_key));
+            best = Some((pointer.to_owned(), is_key));
         }
     }
     best

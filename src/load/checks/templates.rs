@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
 use std::rc::Rc;
 
 use handlebars::template::{Parameter, Template, TemplateElement};
@@ -12,7 +13,7 @@ use super::Report;
 use super::graph::closure;
 use super::steps::KindSteps;
 use crate::load::Code;
-use crate::load::position::{Pos, escape_token};
+use crate::load::position::{Pos, push_token};
 use crate::model::{Playbook, Step};
 
 /// Keys whose values are never templates (ids, references, JSON pointers, durations).
@@ -66,7 +67,7 @@ pub fn check_step_templates(playbook: &Playbook, scope: &StepScope<'_, '_>, r: &
     };
     let needed = closure(&scope.kind.needs, &scope.step.id);
     let mut strings = Vec::new();
-    collect_strings(value, scope.pointer.to_owned(), &mut strings);
+    collect_strings(value, &mut scope.pointer.to_owned(), &mut strings);
     for (ptr, text) in strings {
         let parsed = parsed(&text);
         let (vars, one_path) = match parsed.as_ref() {
@@ -134,18 +135,26 @@ fn parsed(text: &str) -> Rc<Result<Parsed, String>> {
     result
 }
 
-fn collect_strings(v: &Value, ptr: String, out: &mut Vec<(String, String)>) {
+/// The template strings under `v` (at `ptr`) with their pointers; `ptr` grows and shrinks
+/// back as the walk goes down and up, so only a template's own pointer is allocated.
+fn collect_strings(v: &Value, ptr: &mut String, out: &mut Vec<(String, String)>) {
+    let len = ptr.len();
     match v {
-        Value::String(s) if s.contains("{{") => out.push((ptr, s.clone())),
+        Value::String(s) if s.contains("{{") => out.push((ptr.clone(), s.clone())),
         Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
-                collect_strings(x, format!("{ptr}/{i}"), out);
+                let _ = write!(ptr, "/{i}");
+                collect_strings(x, ptr, out);
+                ptr.truncate(len);
             }
         }
         Value::Object(m) => {
             for (k, x) in m {
                 if !NOT_TEMPLATES.contains(&k.as_str()) {
-                    collect_strings(x, format!("{ptr}/{}", escape_token(k)), out);
+                    ptr.push('/');
+                    push_token(ptr, k);
+                    collect_strings(x, ptr, out);
+                    ptr.truncate(len);
                 }
             }
         }
@@ -269,7 +278,8 @@ fn check_var(
     if root.is_empty() || root.starts_with('@') || ALWAYS_VALID.contains(&root) {
         return;
     }
-    let pos = var_pos(r, ptr, &v.raw);
+    // Found in the source only for a finding: most variables have none.
+    let pos = |r: &Report<'_>| var_pos(r, ptr, &v.raw);
     let step_id = &scope.step.id;
     match root {
         "subject" => {
@@ -277,10 +287,11 @@ fn check_var(
                 && !playbook.needs_identities.iter().any(|i| i == identity)
                 && !r.broken("/needs_identities")
             {
+                let at = pos(r);
                 r.push_at(
                     Error,
                     Code::UndeclaredIdentity,
-                    pos,
+                    at,
                     format!(
                         "template uses `subject.{identity}`, but `{identity}` is not in `needs_identities`"
                     ),
@@ -290,10 +301,11 @@ fn check_var(
         }
         "item" => {
             if scope.step.for_each.is_none() && !r.broken(&format!("{}/for_each", scope.pointer)) {
+                let at = pos(r);
                 r.push_at(
                     Error,
                     Code::ItemOutsideForEach,
-                    pos,
+                    at,
                     format!("step `{step_id}` uses `item` but has no `for_each`"),
                 )
                 .help("`item` is the element of a `for_each` list; add `for_each: step.capture`");
@@ -304,10 +316,11 @@ fn check_var(
             match scope.kind.step(root) {
                 Some(target) => {
                     if !own && !needed.contains(root) && scope.kind.needs_known(step_id) {
+                        let at = pos(r);
                         r.push_at(
                             Error,
                             Code::StepNotNeeded,
-                            pos,
+                            at,
                             format!(
                                 "template uses `{}` but step `{step_id}` does not need `{root}`",
                                 v.raw
@@ -320,10 +333,11 @@ fn check_var(
                         && !scope.kind.capture_broken(r, root)
                     {
                         let caps: Vec<&str> = target.capture.keys().map(String::as_str).collect();
+                        let at = pos(r);
                         r.push_at(
                             Error,
                             Code::UnknownCapture,
-                            pos,
+                            at,
                             format!("step `{root}` has no capture `{cap}`"),
                         )
                         .suggest(cap, &caps, "its captures");
@@ -333,10 +347,11 @@ fn check_var(
                 None => {
                     let mut valid: Vec<&str> = vec!["subject", "request", "item", "connector"];
                     valid.extend(needed.iter().copied());
+                    let at = pos(r);
                     r.push_at(
                         Error,
                         Code::UnknownVariable,
-                        pos,
+                        at,
                         format!("template variable `{}` does not resolve", v.raw),
                     )
                     .suggest(root, &valid, "valid roots");
