@@ -525,6 +525,32 @@ mod tests {
         assert_eq!(typed_plain("yes"), Ok(None));
     }
 
+    /// The position map keeps one entry per pointer; a key written three times is
+    /// reported twice, each time with the place of its first definition.
+    #[test]
+    fn a_repeated_key_points_back_to_its_first_place() {
+        let (doc, d) = parse_yaml("p.yaml", b"a: 1\nb: 2\na: 3\na: [4]\n");
+        let helps: Vec<_> = d.iter().map(|d| (d.line, d.help.clone())).collect();
+        let first = Some("first defined at line 1, column 1; keep one of them".to_owned());
+        assert_eq!(helps, vec![(3, first.clone()), (4, first)]);
+        let doc = doc.expect("doc");
+        assert_eq!(doc.positions.len(), 4);
+        let a = doc.positions.get("/a").expect("pos");
+        assert_eq!((a.value.line, a.key.map(|k| k.line)), (4, Some(4)));
+        assert_eq!(doc.positions.get("/a/0").map(|p| p.value.col), Some(5));
+    }
+
+    #[test]
+    fn escaped_keys_are_found() {
+        let (doc, d) = parse_yaml("p.yaml", b"\"x/y~z\": { b: 1 }\n");
+        assert!(d.is_empty());
+        let doc = doc.expect("doc");
+        let p = doc.positions.get("/x~1y~0z/b").expect("pos");
+        assert_eq!((p.value.line, p.value.col), (1, 15));
+        let pointers: Vec<&str> = doc.positions.iter().map(|(k, _)| k).collect();
+        assert_eq!(pointers, ["", "/x~1y~0z", "/x~1y~0z/b"]);
+    }
+
     #[test]
     fn positions_are_one_based_characters() {
         let (doc, d) = parse_yaml("p.yaml", "é: x\nkey: [a, bé, c]\n".as_bytes());
