@@ -139,7 +139,8 @@ fn main() {
     let dir = project(n);
     let root = dir.path();
     println!("generated {n} playbooks");
-    if std::env::var_os("DSRCTL_BENCH_KEEP").is_some() {
+    let keep = std::env::var_os("DSRCTL_BENCH_KEEP").is_some();
+    if keep {
         // Kept for profiling by hand: the directory outlives the bench.
         println!("project kept in {}", root.display());
     }
@@ -275,7 +276,7 @@ fn main() {
         median(plans),
         mib(plan_rss)
     );
-    if std::env::var_os("DSRCTL_BENCH_KEEP").is_some() {
+    if keep {
         let _ = dir.keep();
     }
 

@@ -176,7 +176,6 @@ fn identity_pointer(p: &Playbook, doc: &Document, i: usize, id: &str) -> String 
     if doc.value.pointer(&written).is_some() {
         return written;
     }
-    let esc = escape_token;
     p.dataset
         .iter()
         .flat_map(|d| &d.tables)
@@ -187,8 +186,8 @@ fn identity_pointer(p: &Playbook, doc: &Document, i: usize, id: &str) -> String 
                 .map(|(column, _)| {
                     format!(
                         "/dataset/tables/{}/columns/{}/identity",
-                        esc(table),
-                        esc(&column)
+                        escape_token(table),
+                        escape_token(&column)
                     )
                 })
         })

@@ -222,7 +222,7 @@ impl Connector for SqlClient {
     }
 
     async fn verify(&self, op: &Operation) -> Result<Option<Verification>, ConnectorError> {
-        self.verify_change(action(op)?, &[]).await
+        self.verify_op(op, &[]).await
     }
 
     async fn verify_many(
@@ -250,10 +250,7 @@ impl Connector for SqlClient {
         for (i, op) in ops.iter().enumerate() {
             out.push(match checked.remove(&i) {
                 Some(v) => Ok(Some(v)),
-                None => match action(op) {
-                    Ok(a) => self.verify_change(a, &deleted).await,
-                    Err(e) => Err(e),
-                },
+                None => self.verify_op(op, &deleted).await,
             });
         }
         out

@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 
 use super::builder::{Builder, Projection, Target};
 use super::update::{Written, column_problems, key_columns};
-use super::{SqlClient, mask, op_key, refused, tables};
-use crate::connectors::{ChangePreview, ConnectorError};
+use super::{SqlClient, action, mask, op_key, refused, tables};
+use crate::connectors::{ChangePreview, ConnectorError, Operation};
 use crate::journal::Verification;
 use crate::model::{SqlAction, SqlMatch};
 
@@ -117,6 +117,15 @@ impl SqlClient {
         }))
     }
 
+    /// Checks an operation's effect as [`SqlClient::verify_change`] does.
+    pub(super) async fn verify_op(
+        &self,
+        op: &Operation,
+        deleted: &[&str],
+    ) -> Result<Option<Verification>, ConnectorError> {
+        self.verify_change(action(op)?, deleted).await
+    }
+
     /// Checks a structured mutation's effect (reads only). `deleted` names the tables the
     /// same committed transaction also deleted from: an updated row of one of them that is
     /// gone was deleted after its update (a derived detach writes rows the erasure then
@@ -164,32 +173,25 @@ impl SqlClient {
         }
         let (missing, differ) = compare(&written, &seen, &key);
         let gone_since = missing > 0 && deleted.contains(&u.table.as_str());
-        let detail = if missing == 0 && differ.is_empty() {
-            format!(
-                "re-read {} updated row(s) of `{}` by key: all hold the written values",
-                written.len(),
-                u.table
-            )
+        let mut detail = format!(
+            "re-read {} updated row(s) of `{}` by key: ",
+            written.len(),
+            u.table
+        );
+        if missing == 0 && differ.is_empty() {
+            detail.push_str("all hold the written values");
         } else if gone_since && differ.is_empty() {
-            format!(
-                "re-read {} updated row(s) of `{}` by key: {} hold the written values, {missing} deleted since by the same transaction's delete from `{}`",
-                written.len(),
-                u.table,
+            detail.push_str(&format!(
+                "{} hold the written values, {missing} deleted since by the same transaction's delete from `{}`",
                 written.len() - missing,
                 u.table
-            )
+            ));
         } else {
-            let mut detail = format!(
-                "re-read {} updated row(s) of `{}` by key: {missing} missing, {} differ",
-                written.len(),
-                u.table,
-                differ.len(),
-            );
+            detail.push_str(&format!("{missing} missing, {} differ", differ.len()));
             if !differ.is_empty() {
                 detail.push_str(&format!(" (columns: {})", differ.join(", ")));
             }
-            detail
-        };
+        }
         Ok(Some(Verification {
             passed: differ.is_empty() && (missing == 0 || gone_since),
             detail,

@@ -92,12 +92,7 @@ pub fn check_across(playbooks: &[Arc<PlaybookIndex>], complete: bool, out: &mut 
                     format!("no request or playbook provides identity `{id}`"),
                 )
             {
-                if let Some(near) =
-                    super::super::context::nearest_names(id, WELL_KNOWN_IDENTITIES).first()
-                {
-                    d.label = Some(format!("did you mean `{near}`?"));
-                }
-                d.help(format!(
+                d.suggest(id, WELL_KNOWN_IDENTITIES, "identities").help(format!(
                     "requests carry {}; add `discovers: {{ {id}: step.capture }}` to the playbook that finds it",
                     WELL_KNOWN_IDENTITIES.join(", ")
                 ));
